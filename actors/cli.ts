@@ -1,0 +1,91 @@
+// `shoal`: the one command-line entry. Everything that talks to a running
+// cluster goes through the public NATS API, like any other client would.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import pkg from '../package.json' with { type: 'json' };
+import { defaults } from '../streams/defaults.ts';
+import type { ConnectionFlags } from '../streams/connect.ts';
+
+const positiveInt = (what: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive whole number`);
+  return n;
+};
+
+const label = (v: string, prev: Record<string, string> = {}): Record<string, string> => {
+  const i = v.indexOf('=');
+  if (i <= 0) throw new InvalidArgumentError('labels look like key=value');
+  return { ...prev, [v.slice(0, i)]: v.slice(i + 1) };
+};
+
+type Common = ConnectionFlags & { prefix: string };
+
+function withConnection(cmd: Command): Command {
+  return cmd
+    .option('--nats <urls>', `NATS server URL(s), comma-separated (env NATS_URL; default ${defaults.natsUrl})`)
+    .option('--user <name>', 'NATS user (env NATS_USER)')
+    .option('--password <password>', 'NATS password (env NATS_PASSWORD)')
+    .option('--creds <file>', 'NATS credentials file (env NATS_CREDS)')
+    .option('--tls-ca <file>', 'CA certificate for TLS (env NATS_CA)')
+    .option('--tls-cert <file>', 'client certificate for TLS (env NATS_CERT)')
+    .option('--tls-key <file>', 'client key for TLS (env NATS_KEY)')
+    .option('--prefix <prefix>', 'prefix of every subject, bucket and stream', defaults.prefix);
+}
+
+const leaseTtlHelp =
+  'lease TTL in ms. It is the TTL of the leases bucket, so one value for the whole cluster: ' +
+  'when the bucket exists with another TTL the node refuses to start with an error; omit the flag to adopt the bucket\'s ' +
+  `(default for a new bucket: ${defaults.leaseTtlMs})`;
+
+export function program(): Command {
+  const p = new Command('shoal')
+    .description('Fault-tolerant job scheduling on NATS: node actors, lease-based leadership, JetStream KV state.')
+    .version(pkg.version)
+    .showHelpAfterError('(run with --help for usage)');
+
+  withConnection(
+    p.command('node')
+      .description('run one node actor process (also a coordinator candidate) against a NATS server; SIGTERM/SIGINT drain it and exit 0')
+      .option('--id <id>', 'node id (letters, digits, - or _); must be unique among live nodes (default: random)')
+      .option('--slots <n>', 'how many jobs this node runs at once', positiveInt('--slots'), defaults.slots)
+      .option('--lease-ttl <ms>', leaseTtlHelp, positiveInt('--lease-ttl'))
+      .option('--replicas <n>', 'JetStream replicas for buckets and streams this node creates (3 on a 3-server cluster)', positiveInt('--replicas'), defaults.replicas)
+      .option('--label <key=value>', 'capacity label advertised with the node (repeatable)', label),
+  ).action(async (o: Common & { id?: string; slots: number; leaseTtl?: number; replicas: number; label?: Record<string, string> }) => {
+    const { runNode } = await import('./node.process.ts');
+    process.exitCode = await runNode({ ...o, leaseTtlMs: o.leaseTtl, labels: o.label });
+  });
+
+  p.command('up')
+    .description('start a local cluster: nats-server(s) plus N node processes; prints the NATS URL, node ids and pids; Ctrl-C stops everything it started')
+    .option('--nodes <n>', 'node processes to start', positiveInt('--nodes'), 3)
+    .addOption(new Option('--cluster <servers>', 'nats-servers: 1, or a 3-server JetStream cluster (replicas 3)').choices(['1', '3']).default('1'))
+    .option('--port <port>', 'client port of the (first) nats-server; 0 picks a free one', (v) => Number(v), 4222)
+    .option('--lease-ttl <ms>', `lease TTL in ms for the new cluster (default ${defaults.leaseTtlMs})`, positiveInt('--lease-ttl'))
+    .option('--slots <n>', 'slots per node', positiveInt('--slots'), defaults.slots)
+    .addOption(new Option('--runtime <runtime>', 'runtime of the node processes').choices(['node', 'deno']).default('node'))
+    .option('--prefix <prefix>', 'prefix of every subject, bucket and stream', defaults.prefix)
+    .action(async (o: { nodes: number; cluster: string; port: number; leaseTtl?: number; slots: number; runtime: 'node' | 'deno'; prefix: string }) => {
+      const { runUp } = await import('./up.ts');
+      process.exitCode = await runUp({ ...o, cluster: Number(o.cluster), leaseTtlMs: o.leaseTtl });
+    });
+
+  withConnection(
+    p.command('status')
+      .description('show the leader, its epoch and the live nodes (via the shoal.api.status request)')
+      .option('--json', 'print the raw JSON reply')
+      .option('--timeout <ms>', 'how long to wait for an answer', positiveInt('--timeout'), defaults.apiTimeoutMs),
+  ).action(async (o: Common & { json?: boolean; timeout: number }) => {
+    const { runStatus } = await import('./status.ts');
+    process.exitCode = await runStatus(o);
+  });
+
+  p.command('demo')
+    .description('scripted failover demo: start 1 nats-server and 3 nodes, kill -9 the leader, SIGTERM the next one, report the takeover times; exits non-zero if a check fails')
+    .option('--lease-ttl <ms>', 'lease TTL in ms', positiveInt('--lease-ttl'), 1000)
+    .action(async (o: { leaseTtl: number }) => {
+      const { runDemo } = await import('./demo.ts');
+      process.exitCode = await runDemo({ leaseTtlMs: o.leaseTtl });
+    });
+
+  return p;
+}

@@ -1,0 +1,146 @@
+// A node process: one node actor (which hosts a coordinator candidate),
+// wired to NATS. Effects are provided to the pure machines here and nowhere
+// else. SIGTERM/SIGINT drain: step down, release leases, exit 0.
+import { createActor, fromPromise, type SnapshotFrom } from 'xstate';
+import type { KV } from '@nats-io/kv';
+import pkg from '../package.json' with { type: 'json' };
+import { coordinatorMachine } from '../machines/coordinator.machine.ts';
+import { leaseMachine, leaseValidAt, type LeaseHolder } from '../machines/lease.machine.ts';
+import { nodeMachine, nodeStateName, type BootstrapOutput, type NodeInput } from '../machines/node.machine.ts';
+import { statusRequest, endpoint, startApi } from '../streams/api.ts';
+import { bootstrap } from '../streams/bootstrap.ts';
+import { connectNats, type ConnectionFlags } from '../streams/connect.ts';
+import { defaults, leaseTiming } from '../streams/defaults.ts';
+import { transitionPublisher, type Transition } from '../streams/events.ts';
+import { leaseEffects, readCluster, servePing, type LeaseValue } from '../streams/lease.store.ts';
+import { assertToken, names } from '../streams/subjects.ts';
+import { leaderDuties } from './leader.duties.ts';
+import { logger } from './log.ts';
+import { hostName, runtimeName } from './runtime.ts';
+
+export type NodeOptions = ConnectionFlags & {
+  id?: string;
+  slots?: number;
+  /** Explicit TTL; undefined adopts the existing bucket's (or the default). */
+  leaseTtlMs?: number;
+  prefix?: string;
+  replicas?: number;
+  labels?: Record<string, string>;
+};
+
+const verbose = process.env.SHOAL_LOG === 'debug';
+
+/** Renewal cycles and the leader's periodic duties: in the event stream, not in the log. */
+function isRoutine(t: Transition): boolean {
+  const cycle = (a: string | null, b: string, re: RegExp) => a !== null && re.test(a) && re.test(b);
+  return cycle(t.from, t.to, /^held\.confirmed\./) || cycle(t.from, t.to, /^active\.leader\.(placing|recovering)$/);
+}
+
+/** Runs a node until it stops; resolves with the process exit code. */
+export async function runNode(o: NodeOptions): Promise<number> {
+  const instance = crypto.randomUUID();
+  const nodeId = assertToken('node id', o.id ?? `node-${instance.slice(0, 8)}`);
+  const log = logger(nodeId);
+  const n = names(o.prefix);
+  const holder: LeaseHolder = { id: nodeId, instance };
+  const startedAt = Date.now();
+
+  const nc = await connectNats(o, `shoal-node-${nodeId}`);
+  log(`connected to ${nc.getServer()} (${runtimeName()}, pid ${process.pid})`);
+  // Serve pings before any lease exists, so no prober mistakes us for dead.
+  const ping = servePing(nc, n, holder);
+
+  let leases: KV | null = null;
+  const leasesKv = () => {
+    if (!leases) throw new Error('leases bucket not bootstrapped yet');
+    return leases;
+  };
+
+  const publisher = transitionPublisher({
+    nc, names: n, node: nodeId, instance, pid: process.pid,
+    onTransition: (t) => {
+      if (verbose || !isRoutine(t)) log(`${t.kind}${t.kind === 'lease' ? ` ${t.actor}` : ''}: ${t.from ?? '∅'} → ${t.to}${t.epoch !== null ? ` (epoch ${t.epoch})` : ''}`);
+    },
+    onError: (err) => log(`event publish failed: ${err.message}`),
+  });
+
+  let actorRef: { getSnapshot(): SnapshotFrom<typeof nodeMachine> } | null = null;
+  const advert = (): Pick<LeaseValue, 'node'> => ({
+    node: {
+      pid: process.pid, host: hostName(), runtime: runtimeName(), slots: o.slots ?? defaults.slots,
+      labels: o.labels ?? {}, state: actorRef ? nodeStateName(actorRef.getSnapshot()) : 'starting', startedAt,
+    },
+  });
+  const effects = leaseEffects({ nc, kv: leasesKv, names: n, extras: (key) => (key.startsWith('node.') ? advert() : {}) });
+  const duties = leaderDuties({ nc, names: n, leases: leasesKv, self: holder, log });
+
+  const doBootstrap = fromPromise<BootstrapOutput, NodeInput>(async () => {
+    const b = await bootstrap(nc, n, { replicas: o.replicas, leaseTtlMs: o.leaseTtlMs });
+    leases = b.buckets.leases;
+    publisher.open();
+    if (b.adoptedTtl) log(`lease TTL ${b.leaseTtlMs} ms (from bucket ${n.leasesBucket})`);
+    return { timing: leaseTiming(b.leaseTtlMs) };
+  });
+
+  const machine = nodeMachine.provide({
+    actors: {
+      bootstrap: doBootstrap,
+      nodeLease: leaseMachine.provide({ actors: effects }),
+      coordinator: coordinatorMachine.provide({
+        actors: { leaderLease: leaseMachine.provide({ actors: effects }), ...duties },
+        guards: { leaseValid: ({ context }) => leaseValidAt(context, performance.now()) },
+      }),
+    },
+  });
+
+  const actor = createActor(machine, { input: { nodeId, instance }, inspect: publisher.inspect });
+  actorRef = actor;
+  const done = new Promise<SnapshotFrom<typeof nodeMachine>>((resolve) => {
+    actor.subscribe({
+      next: (s) => {
+        if (s.status === 'done') resolve(s);
+      },
+      error: (err) => {
+        log(`node actor failed: ${(err as Error).message}`);
+        resolve(actor.getSnapshot());
+      },
+    });
+  });
+
+  // Connection status feeds the machine; reconnect forever is set in connect.ts.
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') actor.send({ type: 'nats.disconnected' });
+      else if (s.type === 'reconnect') actor.send({ type: 'nats.reconnected' });
+    }
+  })();
+
+  const api = await startApi(nc, n, {
+    status: endpoint(statusRequest, async () => readCluster(leasesKv())),
+  }, { version: pkg.version, node: nodeId });
+
+  let signals = 0;
+  const onSignal = (sig: string) => {
+    signals++;
+    if (signals > 1) {
+      log(`${sig} again: exiting without draining`);
+      process.exit(1);
+    }
+    log(`${sig}: draining`);
+    actor.send({ type: 'drain' });
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+
+  actor.start();
+  const final = await done;
+  const failed = final.value === 'failed' || final.status === 'error';
+  if (final.context.error && failed) log(`error: ${final.context.error}`);
+  actor.stop();
+  await publisher.flush();
+  await api.stop().catch(() => {});
+  ping.unsubscribe();
+  await nc.drain().catch(() => {});
+  log(failed ? 'stopped with an error' : 'stopped');
+  return failed ? 1 : 0;
+}

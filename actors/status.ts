@@ -1,0 +1,30 @@
+// `shoal status`: one request to shoal.api.status, shown as a table or JSON.
+import Table from 'cli-table3';
+import { callApi } from '../streams/client.ts';
+import { connectNats, type ConnectionFlags } from '../streams/connect.ts';
+import type { ClusterView } from '../streams/lease.store.ts';
+import { names } from '../streams/subjects.ts';
+
+export function formatStatus(s: ClusterView): string {
+  const lines: string[] = [];
+  lines.push(s.leader
+    ? `leader: ${s.leader.nodeId}  epoch ${s.leader.epoch}  since ${s.leader.since}`
+    : 'leader: none (an election is under way, or no node runs)');
+  const t = new Table({ head: ['node', 'state', 'pid', 'host', 'runtime', 'slots', 'last seen'], style: { head: [], border: [] } });
+  for (const n of s.nodes) {
+    t.push([n.id + (s.leader?.nodeId === n.id ? ' *' : ''), n.state, n.pid, n.host, n.runtime, n.slots, n.lastSeen]);
+  }
+  lines.push(s.nodes.length ? t.toString() : 'nodes: none');
+  return lines.join('\n');
+}
+
+export async function runStatus(o: ConnectionFlags & { prefix: string; json?: boolean; timeout: number }): Promise<number> {
+  const nc = await connectNats(o, 'shoal-cli');
+  try {
+    const s = await callApi<ClusterView>(nc, names(o.prefix), 'status', {}, o.timeout);
+    process.stdout.write((o.json ? JSON.stringify(s, null, 2) : formatStatus(s)) + '\n');
+    return 0;
+  } finally {
+    await nc.close();
+  }
+}

@@ -1,0 +1,111 @@
+// `shoal up`: an embedded local cluster in the foreground. It owns every
+// process it starts and stops them all on Ctrl-C/SIGTERM.
+import { connect } from '@nats-io/transport-node';
+import { defaults } from '../streams/defaults.ts';
+import { startCluster, startServer, type NatsCluster, type NatsServer } from '../streams/launcher.ts';
+import { callApi } from '../streams/client.ts';
+import type { ClusterView } from '../streams/lease.store.ts';
+import { names } from '../streams/subjects.ts';
+import { logger } from './log.ts';
+import { spawnNode, type NodeProcess, type Runtime } from './spawn.ts';
+import { formatStatus } from './status.ts';
+
+export type UpOptions = {
+  nodes: number;
+  cluster: number;
+  port: number;
+  leaseTtlMs?: number;
+  slots?: number;
+  runtime?: Runtime;
+  prefix?: string;
+  /** Echo node logs (default true for `shoal up`). */
+  echo?: boolean;
+};
+
+export type LocalCluster = {
+  urls: string[];
+  servers: NatsServer[];
+  nodes: NodeProcess[];
+  addNode(id: string, runtime?: Runtime): NodeProcess;
+  stop(): Promise<void>;
+};
+
+/** Start nats-server(s) and node processes; the caller owns the result. */
+export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
+  let cluster: NatsCluster | null = null;
+  let server: NatsServer | null = null;
+  if (o.cluster === 3) cluster = await startCluster({ size: 3, port: o.port || undefined });
+  else server = await startServer({ port: o.port || undefined });
+  const servers = cluster ? cluster.servers : [server!];
+  const urls = servers.map((s) => s.url);
+  const nodes: NodeProcess[] = [];
+  const addNode = (id: string, runtime: Runtime = o.runtime ?? 'node') => {
+    const p = spawnNode({
+      id, nats: urls.join(','), runtime, slots: o.slots, leaseTtlMs: o.leaseTtlMs,
+      replicas: o.cluster === 3 ? 3 : 1, prefix: o.prefix, echo: o.echo,
+    });
+    nodes.push(p);
+    return p;
+  };
+  for (let i = 1; i <= o.nodes; i++) addNode(`n${i}`);
+  const stop = async () => {
+    await Promise.all(nodes.map((p) => p.stop()));
+    if (cluster) await cluster.stop();
+    if (server) await server[Symbol.asyncDispose]();
+  };
+  return { urls, servers, nodes, addNode, stop };
+}
+
+/** Ask the API until a leader shows (or the deadline passes). */
+export async function waitForLeader(urls: string[], prefix: string = defaults.prefix, timeoutMs = 30_000, notEpoch?: number): Promise<ClusterView> {
+  const nc = await connect({ servers: urls, maxReconnectAttempts: -1 });
+  const deadline = Date.now() + timeoutMs;
+  try {
+    let last: unknown = null;
+    while (Date.now() < deadline) {
+      try {
+        const s = await callApi<ClusterView>(nc, names(prefix), 'status', {}, 1_000);
+        if (s.leader && s.leader.epoch !== notEpoch) return s;
+      } catch (err) {
+        last = err;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no leader within ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}`);
+  } finally {
+    await nc.close();
+  }
+}
+
+export async function runUp(o: UpOptions): Promise<number> {
+  const log = logger('up');
+  const c = await startLocalCluster({ ...o, echo: o.echo ?? true });
+  let stopping = false;
+  const shutdown = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: stopping ${c.nodes.length} node(s) and ${c.servers.length} nats-server(s)`);
+    await c.stop();
+    log('all stopped');
+  };
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => void shutdown('SIGINT').then(resolve));
+    process.once('SIGTERM', () => void shutdown('SIGTERM').then(resolve));
+  });
+  process.stdout.write(`NATS: ${c.urls.join(',')}\n`);
+  for (const p of c.nodes) process.stdout.write(`node ${p.id}: pid ${p.pid}\n`);
+  for (const p of c.nodes) {
+    void p.exited.then((e) => {
+      if (!stopping) log(`node ${p.id} (pid ${p.pid}) exited: ${e.code ?? e.signal}`);
+    });
+  }
+  try {
+    const s = await waitForLeader(c.urls, o.prefix);
+    process.stdout.write(`${formatStatus(s)}\n`);
+    process.stdout.write(`\nTry: shoal status --nats ${c.urls[0]}   (Ctrl-C stops everything)\n`);
+  } catch (err) {
+    log((err as Error).message);
+  }
+  await stopped;
+  return 0;
+}

@@ -1,0 +1,135 @@
+// The coordinator candidate every node hosts: it competes for the `leader`
+// lease and, while it holds it, runs the leader's duties (recovery, placement).
+// It is leader only between its lease reporting `acquired` and `lost`.
+import { assign, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
+import { leaseMachine, type LeaseInput, type LeaseReport } from './lease.machine.ts';
+
+export type CoordinatorInput = { nodeId: string; lease: LeaseInput };
+
+export type CoordinatorContext = CoordinatorInput & {
+  epoch: number | null;
+  /** Lease validity (monotonic ms) as last reported by the lease. */
+  validUntil: number | null;
+  leaderId: string | null;
+};
+
+export type CoordinatorEvent =
+  | { type: 'start' }
+  | { type: 'stop' }
+  | LeaseReport;
+
+/** validUntil: the lease's deadline (monotonic ms) when the duty started. */
+export type DutyInput = { nodeId: string; epoch: number; validUntil: number };
+
+export type CoordinatorReport = { type: 'coordinator.stopped' };
+
+export const coordinatorMachine = setup({
+  types: {
+    context: {} as CoordinatorContext,
+    input: {} as CoordinatorInput,
+    events: {} as CoordinatorEvent,
+  },
+  actors: {
+    leaderLease: leaseMachine,
+    /** One pass of recovery: requeue what dead nodes held, reap dead node leases. */
+    recover: fromPromise<void, DutyInput>(async () => {}),
+    /** Placement loop; runs for as long as the coordinator is placing. */
+    place: fromCallback<CoordinatorEvent, DutyInput>(() => () => {}),
+  },
+  delays: {
+    recoverInterval: ({ context }) => context.lease.timing.ttlMs,
+    releaseTimeout: ({ context }) => context.lease.timing.ttlMs,
+  },
+  guards: {
+    /**
+     * Must be provided by the caller with a real clock: a paused process can
+     * wake with timers overdue, and must not act before it learns of the loss.
+     */
+    leaseValid: () => false,
+  },
+  actions: {
+    recordLeadership: assign(({ context, event }) => {
+      const e = event as Extract<LeaseReport, { type: 'lease.acquired' }>;
+      return { epoch: e.epoch, validUntil: e.validUntil, leaderId: context.nodeId };
+    }),
+    recordRenewal: assign(({ event }) => ({
+      validUntil: (event as Extract<LeaseReport, { type: 'lease.renewed' }>).validUntil,
+    })),
+    recordFollowing: assign(({ event }) => ({
+      epoch: null,
+      validUntil: null,
+      leaderId: event.type === 'lease.standby' ? event.holder.id : null,
+    })),
+    forgetLeadership: assign({ epoch: null, validUntil: null, leaderId: null }),
+    releaseLease: sendTo('leaderLease', { type: 'release' }),
+    reportStopped: sendParent({ type: 'coordinator.stopped' } satisfies CoordinatorReport),
+  },
+}).createMachine({
+  id: 'coordinator',
+  context: ({ input }) => ({ ...input, epoch: null, validUntil: null, leaderId: null }),
+  initial: 'idle',
+  states: {
+    idle: {
+      on: {
+        start: 'active',
+        stop: { actions: 'reportStopped' },
+      },
+    },
+    active: {
+      invoke: { id: 'leaderLease', src: 'leaderLease', input: ({ context }) => context.lease },
+      initial: 'candidate',
+      on: { stop: '.steppingDown' },
+      states: {
+        candidate: {
+          on: {
+            'lease.acquired': { target: 'leader', actions: 'recordLeadership' },
+            'lease.standby': { target: 'follower', actions: 'recordFollowing' },
+          },
+        },
+        follower: {
+          on: {
+            'lease.acquiring': 'candidate',
+            'lease.standby': { actions: 'recordFollowing' },
+          },
+        },
+        leader: {
+          initial: 'recovering',
+          on: {
+            'lease.renewed': { actions: 'recordRenewal' },
+            // A new term: run recovery again under the new epoch.
+            'lease.acquired': { target: 'leader', reenter: true, actions: 'recordLeadership' },
+            // Any other report means the lease is not held: stop acting at once.
+            'lease.lost': { target: 'follower', actions: 'forgetLeadership' },
+            'lease.released': { target: 'follower', actions: 'forgetLeadership' },
+            'lease.standby': { target: 'follower', actions: 'recordFollowing' },
+            'lease.acquiring': { target: 'candidate', actions: 'forgetLeadership' },
+          },
+          states: {
+            recovering: {
+              invoke: {
+                src: 'recover',
+                input: ({ context }) => ({ nodeId: context.nodeId, epoch: context.epoch ?? 0, validUntil: context.validUntil ?? 0 }),
+                onDone: 'placing',
+                onError: 'placing',
+              },
+            },
+            placing: {
+              invoke: {
+                src: 'place',
+                input: ({ context }) => ({ nodeId: context.nodeId, epoch: context.epoch ?? 0, validUntil: context.validUntil ?? 0 }),
+              },
+              after: { recoverInterval: { guard: 'leaseValid', target: 'recovering' } },
+            },
+          },
+        },
+        steppingDown: {
+          entry: ['forgetLeadership', 'releaseLease'],
+          on: {
+            'lease.released': { target: '#coordinator.idle', actions: 'reportStopped' },
+          },
+          after: { releaseTimeout: { target: '#coordinator.idle', actions: 'reportStopped' } },
+        },
+      },
+    },
+  },
+});

@@ -1,0 +1,265 @@
+// A lease on one KV key (the leader lease, or a node's liveness lease), as a
+// pure machine. The caller provides the KV effects; the machine decides when
+// to acquire, renew, take over and give up, and tells its parent.
+import { assign, fromCallback, fromPromise, sendParent, setup } from 'xstate';
+
+/** Who holds a lease: a node id plus the process instance that wrote it. */
+export type LeaseHolder = { id: string; instance: string };
+
+export type LeaseTiming = {
+  ttlMs: number;
+  /** A holder stops trusting its lease this long before the TTL runs out. */
+  marginMs: number;
+  renewIntervalMs: number;
+  /** How often a follower retries `kv.create` (the TTL backstop). */
+  pollIntervalMs: number;
+  /** Pause before retrying a renewal that failed without a verdict. */
+  retryIntervalMs: number;
+};
+
+export type LeaseInput = { key: string; holder: LeaseHolder; timing: LeaseTiming };
+
+/** What an acquire attempt reports. Times are monotonic milliseconds. */
+export type AcquireOutcome =
+  | { type: 'acquired'; revision: number; sentAt: number; receivedAt: number }
+  | { type: 'taken'; revision: number; holder: LeaseHolder }
+  | { type: 'failed'; message: string };
+
+export type RenewOutcome =
+  | { type: 'renewed'; revision: number; sentAt: number; receivedAt: number }
+  /** The key moved on (someone else took it, or it expired): the lease is gone. */
+  | { type: 'conflict'; message: string }
+  /** No verdict (timeout, disconnected): retry while the deadline allows. */
+  | { type: 'failed'; message: string };
+
+export type AcquireRequest = { key: string; holder: LeaseHolder; takeoverRevision: number | null };
+export type RenewRequest = { key: string; holder: LeaseHolder; revision: number; epoch: number };
+export type WatchRequest = { key: string };
+export type ProbeRequest = { other: { holder: LeaseHolder; revision: number } | null };
+
+export type LeaseEvent =
+  | { type: 'release' }
+  /** The key was deleted or purged (graceful release by its holder). */
+  | { type: 'key.freed' }
+  /** The holder's connection is gone ("no responders" to its ping). */
+  | { type: 'holder.gone'; revision: number }
+  /** The holder answered its ping. */
+  | { type: 'holder.alive' };
+
+/** Events a lease sends to its parent. */
+export type LeaseReport =
+  | { type: 'lease.acquiring'; key: string }
+  | { type: 'lease.acquired'; key: string; epoch: number; validUntil: number }
+  | { type: 'lease.renewed'; key: string; epoch: number; validUntil: number }
+  | { type: 'lease.standby'; key: string; holder: LeaseHolder }
+  | { type: 'lease.lost'; key: string; epoch: number | null; reason: string }
+  | { type: 'lease.released'; key: string };
+
+export type LeaseContext = LeaseInput & {
+  /** Revision of our last confirmed write. */
+  revision: number | null;
+  /** Fencing token: the revision that acquired the lease. */
+  epoch: number | null;
+  /** Monotonic time after which we must not act on this lease. */
+  validUntil: number | null;
+  /** Monotonic time the last confirmation arrived (to arm the deadline). */
+  confirmedAt: number | null;
+  takeoverRevision: number | null;
+  other: { holder: LeaseHolder; revision: number } | null;
+  lastError: string | null;
+};
+
+/** True while a holder may still act on its lease, by its own monotonic clock. */
+export function leaseValidAt(ctx: Pick<LeaseContext, 'validUntil'>, now: number): boolean {
+  return ctx.validUntil !== null && now < ctx.validUntil;
+}
+
+const notImplemented = (what: string) => () => {
+  throw new Error(`lease machine: effect '${what}' must be provided`);
+};
+
+export const leaseMachine = setup({
+  types: {
+    context: {} as LeaseContext,
+    input: {} as LeaseInput,
+    events: {} as LeaseEvent,
+  },
+  actors: {
+    acquireLease: fromPromise<AcquireOutcome, AcquireRequest>(notImplemented('acquireLease')),
+    renewLease: fromPromise<RenewOutcome, RenewRequest>(notImplemented('renewLease')),
+    releaseLease: fromPromise<void, RenewRequest>(notImplemented('releaseLease')),
+    /** Runs for the actor's life: sends key.freed when the key is deleted or purged. */
+    watchKey: fromCallback<LeaseEvent, WatchRequest>(() => () => {}),
+    /** Runs while standing by: pings the holder, sends holder.gone or holder.alive. */
+    probeHolder: fromCallback<LeaseEvent, ProbeRequest>(() => () => {}),
+  },
+  delays: {
+    renewInterval: ({ context }) => context.timing.renewIntervalMs,
+    pollInterval: ({ context }) => context.timing.pollIntervalMs,
+    retryInterval: ({ context }) => context.timing.retryIntervalMs,
+    /** Time left before the margin, counted from the confirmation's arrival. */
+    untilDeadline: ({ context }) =>
+      Math.max(0, (context.validUntil ?? 0) - (context.confirmedAt ?? 0)),
+  },
+  guards: {
+    acquired: ({ event }) => (event as { output?: AcquireOutcome }).output?.type === 'acquired',
+    heldByStaleSelf: ({ context, event }) => {
+      const out = (event as { output?: AcquireOutcome }).output;
+      return out?.type === 'taken' && out.holder.instance === context.holder.instance;
+    },
+    taken: ({ event }) => (event as { output?: AcquireOutcome }).output?.type === 'taken',
+    renewed: ({ event }) => (event as { output?: RenewOutcome }).output?.type === 'renewed',
+    conflict: ({ event }) => (event as { output?: RenewOutcome }).output?.type === 'conflict',
+    /** Take over only the revision we saw: a renewal since then wins the CAS. */
+    goneHolderKnown: ({ context, event }) =>
+      event.type === 'holder.gone' && context.other !== null && context.other.revision === event.revision,
+  },
+  actions: {
+    recordAcquired: assign(({ context, event }) => {
+      const out = (event as unknown as { output: Extract<AcquireOutcome, { type: 'acquired' }> }).output;
+      return {
+        revision: out.revision,
+        epoch: out.revision,
+        validUntil: out.sentAt + context.timing.ttlMs - context.timing.marginMs,
+        confirmedAt: out.receivedAt,
+        takeoverRevision: null,
+        other: null,
+        lastError: null,
+      };
+    }),
+    recordRenewed: assign(({ context, event }) => {
+      const out = (event as unknown as { output: Extract<RenewOutcome, { type: 'renewed' }> }).output;
+      return {
+        revision: out.revision,
+        validUntil: out.sentAt + context.timing.ttlMs - context.timing.marginMs,
+        confirmedAt: out.receivedAt,
+        lastError: null,
+      };
+    }),
+    recordTaken: assign(({ event }) => {
+      const out = (event as unknown as { output: Extract<AcquireOutcome, { type: 'taken' }> }).output;
+      return { other: { holder: out.holder, revision: out.revision }, takeoverRevision: null };
+    }),
+    planSelfTakeover: assign(({ event }) => {
+      const out = (event as unknown as { output: Extract<AcquireOutcome, { type: 'taken' }> }).output;
+      return { takeoverRevision: out.revision };
+    }),
+    planTakeover: assign(({ context }) => ({ takeoverRevision: context.other?.revision ?? null })),
+    recordFailure: assign(({ event }) => {
+      const e = event as { output?: { message?: string }; error?: unknown };
+      const message = e.output?.message ?? (e.error instanceof Error ? e.error.message : String(e.error ?? 'unknown'));
+      return { lastError: message };
+    }),
+    forget: assign({ revision: null, epoch: null, validUntil: null, confirmedAt: null, takeoverRevision: null, other: null }),
+    reportAcquiring: sendParent(({ context }): LeaseReport => ({ type: 'lease.acquiring', key: context.key })),
+    reportAcquired: sendParent(({ context }): LeaseReport => ({
+      type: 'lease.acquired', key: context.key, epoch: context.epoch ?? 0, validUntil: context.validUntil ?? 0,
+    })),
+    reportRenewed: sendParent(({ context }): LeaseReport => ({
+      type: 'lease.renewed', key: context.key, epoch: context.epoch ?? 0, validUntil: context.validUntil ?? 0,
+    })),
+    reportStandby: sendParent(({ context }): LeaseReport => ({
+      type: 'lease.standby', key: context.key, holder: context.other?.holder ?? { id: '?', instance: '?' },
+    })),
+    reportLost: sendParent(({ context }): LeaseReport => ({
+      type: 'lease.lost', key: context.key, epoch: context.epoch, reason: context.lastError ?? 'deadline passed',
+    })),
+    reportReleased: sendParent(({ context }): LeaseReport => ({ type: 'lease.released', key: context.key })),
+  },
+}).createMachine({
+  id: 'lease',
+  context: ({ input }) => ({
+    ...input,
+    revision: null,
+    epoch: null,
+    validUntil: null,
+    confirmedAt: null,
+    takeoverRevision: null,
+    other: null,
+    lastError: null,
+  }),
+  initial: 'acquiring',
+  invoke: { src: 'watchKey', input: ({ context }) => ({ key: context.key }) },
+  on: { release: '.released' },
+  states: {
+    acquiring: {
+      entry: 'reportAcquiring',
+      invoke: {
+        src: 'acquireLease',
+        input: ({ context }) => ({ key: context.key, holder: context.holder, takeoverRevision: context.takeoverRevision }),
+        onDone: [
+          { guard: 'acquired', target: 'held', actions: 'recordAcquired' },
+          // Our own earlier incarnation's value (we were fenced): replace it by CAS.
+          { guard: 'heldByStaleSelf', target: 'acquiring', reenter: true, actions: 'planSelfTakeover' },
+          { guard: 'taken', target: 'standby', actions: 'recordTaken' },
+          { target: 'standby', actions: ['recordFailure', assign({ other: null, takeoverRevision: null })] },
+        ],
+        onError: { target: 'standby', actions: ['recordFailure', assign({ other: null, takeoverRevision: null })] },
+      },
+    },
+    standby: {
+      invoke: { src: 'probeHolder', input: ({ context }) => ({ other: context.other }) },
+      after: { pollInterval: 'acquiring' },
+      on: {
+        'key.freed': 'acquiring',
+        'holder.gone': { guard: 'goneHolderKnown', target: 'acquiring', actions: 'planTakeover' },
+        'holder.alive': { actions: 'reportStandby' },
+      },
+    },
+    held: {
+      entry: 'reportAcquired',
+      initial: 'confirmed',
+      on: { release: '.releasing' },
+      states: {
+        // Re-entered after every confirmed renewal, which re-arms the deadline.
+        confirmed: {
+          after: { untilDeadline: '#lease.lost' },
+          initial: 'waiting',
+          states: {
+            waiting: { after: { renewInterval: 'renewing' } },
+            renewing: {
+              invoke: {
+                src: 'renewLease',
+                input: ({ context }) => ({
+                  key: context.key,
+                  holder: context.holder,
+                  revision: context.revision ?? 0,
+                  epoch: context.epoch ?? 0,
+                }),
+                onDone: [
+                  { guard: 'renewed', target: '#lease.held.confirmed', reenter: true, actions: ['recordRenewed', 'reportRenewed'] },
+                  { guard: 'conflict', target: '#lease.lost', actions: 'recordFailure' },
+                  { target: 'backingOff', actions: 'recordFailure' },
+                ],
+                onError: { target: 'backingOff', actions: 'recordFailure' },
+              },
+            },
+            backingOff: { after: { retryInterval: 'renewing' } },
+          },
+        },
+        releasing: {
+          invoke: {
+            src: 'releaseLease',
+            input: ({ context }) => ({
+              key: context.key,
+              holder: context.holder,
+              revision: context.revision ?? 0,
+              epoch: context.epoch ?? 0,
+            }),
+            onDone: '#lease.released',
+            // The TTL removes it anyway; a release that fails loses nothing.
+            onError: { target: '#lease.released', actions: 'recordFailure' },
+          },
+        },
+      },
+    },
+    lost: {
+      entry: ['reportLost', 'forget'],
+      after: { pollInterval: 'acquiring' },
+    },
+    released: {
+      type: 'final',
+      entry: ['reportReleased', 'forget'],
+    },
+  },
+});

@@ -1,0 +1,4 @@
+// The pure machines: behaviour only, effects are provided by callers.
+export * from './lease.machine.ts';
+export * from './coordinator.machine.ts';
+export * from './node.machine.ts';

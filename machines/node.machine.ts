@@ -1,0 +1,170 @@
+// The node actor: one per worker process. It holds the node's liveness lease,
+// hosts a coordinator candidate, and (next) the job actors. Losing the lease
+// is fail-stop: the node is fenced, stops its coordinator, then re-joins.
+import { assign, fromPromise, sendTo, setup, type SnapshotFrom } from 'xstate';
+import { coordinatorMachine, type CoordinatorReport } from './coordinator.machine.ts';
+import { leaseMachine, type LeaseHolder, type LeaseReport, type LeaseTiming } from './lease.machine.ts';
+
+export type NodeInput = { nodeId: string; instance: string };
+
+export type BootstrapOutput = { timing: LeaseTiming };
+
+export type NodeContext = NodeInput & {
+  timing: LeaseTiming | null;
+  /** Fencing token of the node lease currently held. */
+  epoch: number | null;
+  error: string | null;
+};
+
+export type NodeEvent =
+  | { type: 'drain' }
+  | { type: 'nats.disconnected' }
+  | { type: 'nats.reconnected' }
+  | LeaseReport
+  | CoordinatorReport;
+
+export const nodeLeaseKey = (nodeId: string) => `node.${nodeId}`;
+export const leaderLeaseKey = 'leader';
+
+export const nodeMachine = setup({
+  types: {
+    context: {} as NodeContext,
+    input: {} as NodeInput,
+    events: {} as NodeEvent,
+  },
+  actors: {
+    bootstrap: fromPromise<BootstrapOutput, NodeInput>(async () => {
+      throw new Error("node machine: effect 'bootstrap' must be provided");
+    }),
+    nodeLease: leaseMachine,
+    coordinator: coordinatorMachine,
+  },
+  delays: {
+    rejoinDelay: ({ context }) => context.timing?.pollIntervalMs ?? 100,
+    releaseTimeout: ({ context }) => context.timing?.ttlMs ?? 1000,
+  },
+  actions: {
+    recordBootstrap: assign(({ event }) => ({
+      timing: (event as unknown as { output: BootstrapOutput }).output.timing,
+    })),
+    recordError: assign(({ event }) => {
+      const e = (event as { error?: unknown }).error;
+      return { error: e instanceof Error ? e.message : String(e) };
+    }),
+    recordJoined: assign(({ event }) => ({
+      epoch: (event as Extract<LeaseReport, { type: 'lease.acquired' }>).epoch,
+      error: null,
+    })),
+    recordDuplicate: assign(({ context, event }) => {
+      const holder = (event as Extract<LeaseReport, { type: 'lease.standby' }>).holder;
+      return {
+        error: `node id '${context.nodeId}' is in use by a live process (instance ${holder.instance}); pick another --id`,
+      };
+    }),
+    recordFenced: assign(({ event }) => ({
+      epoch: null,
+      error: `node lease lost: ${(event as Extract<LeaseReport, { type: 'lease.lost' }>).reason}`,
+    })),
+    startCoordinator: sendTo('coordinator', { type: 'start' }),
+    stopCoordinator: sendTo('coordinator', { type: 'stop' }),
+    releaseNodeLease: sendTo('nodeLease', { type: 'release' }),
+  },
+}).createMachine({
+  id: 'node',
+  context: ({ input }) => ({ ...input, timing: null, epoch: null, error: null }),
+  initial: 'starting',
+  states: {
+    starting: {
+      invoke: {
+        src: 'bootstrap',
+        input: ({ context }) => ({ nodeId: context.nodeId, instance: context.instance }),
+        onDone: { target: 'running', actions: 'recordBootstrap' },
+        onError: { target: 'failed', actions: 'recordError' },
+      },
+      on: { drain: 'stopped' },
+    },
+    running: {
+      invoke: {
+        id: 'coordinator',
+        src: 'coordinator',
+        input: ({ context }) => ({
+          nodeId: context.nodeId,
+          lease: { key: leaderLeaseKey, holder: holderOf(context), timing: context.timing! },
+        }),
+      },
+      initial: 'member',
+      states: {
+        member: {
+          invoke: {
+            id: 'nodeLease',
+            src: 'nodeLease',
+            input: ({ context }) => ({ key: nodeLeaseKey(context.nodeId), holder: holderOf(context), timing: context.timing! }),
+          },
+          initial: 'joining',
+          on: {
+            'lease.lost': { target: '#node.running.fenced', actions: 'recordFenced' },
+            drain: '.draining',
+          },
+          states: {
+            joining: {
+              on: {
+                'lease.acquired': { target: 'ready', actions: 'recordJoined' },
+                'lease.standby': { target: '#node.failed', actions: 'recordDuplicate' },
+              },
+            },
+            ready: {
+              entry: 'startCoordinator',
+              on: { 'nats.disconnected': 'reconnecting' },
+              initial: 'idle',
+              states: { idle: {}, busy: {} },
+            },
+            reconnecting: {
+              on: { 'nats.reconnected': 'ready' },
+            },
+            draining: {
+              entry: 'stopCoordinator',
+              on: {
+                'coordinator.stopped': 'leaving',
+                drain: {},
+              },
+            },
+            leaving: {
+              entry: 'releaseNodeLease',
+              on: {
+                'lease.released': '#node.stopped',
+                'lease.lost': '#node.stopped',
+                drain: {},
+              },
+              after: { releaseTimeout: '#node.stopped' },
+            },
+          },
+        },
+        fenced: {
+          entry: 'stopCoordinator',
+          on: { drain: '#node.stopped' },
+          initial: 'stoppingCoordinator',
+          states: {
+            stoppingCoordinator: { on: { 'coordinator.stopped': 'waiting' } },
+            waiting: { after: { rejoinDelay: '#node.running.member' } },
+          },
+        },
+      },
+    },
+    failed: { type: 'final' },
+    stopped: { type: 'final' },
+  },
+});
+
+function holderOf(ctx: NodeContext): LeaseHolder {
+  return { id: ctx.nodeId, instance: ctx.instance };
+}
+
+/** The one-word state the status API shows for a node. */
+export function nodeStateName(snapshot: SnapshotFrom<typeof nodeMachine>): string {
+  for (const name of ['joining', 'ready', 'reconnecting', 'draining', 'leaving'] as const) {
+    if (snapshot.matches({ running: { member: name } })) return name === 'leaving' ? 'draining' : name;
+  }
+  if (snapshot.matches({ running: 'fenced' })) return 'fenced';
+  if (typeof snapshot.value === 'string') return snapshot.value;
+  return 'unknown';
+}

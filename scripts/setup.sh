@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Shoal's own setup: installs the npm dependencies when missing and puts a
+# nats-server >= 2.10 in the project-local cache (.cache/nats-server) when no
+# good one is found. It never touches the system's apt sources: Debian trixie's
+# package is fetched through a private apt list dir and unpacked with dpkg -x.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+cache="$root/.cache"
+min_minor=10 # 2.10+: clustered KV compare-and-swap is broken before 2.9.21 (see README)
+
+say() { printf 'shoal setup: %s\n' "$*" >&2; }
+
+if [ ! -x node_modules/.bin/tsx ] || [ package.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies"
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+fi
+
+good_version() { # prints the version and succeeds when $1 is nats-server >= 2.10
+  local v
+  v=$("$1" --version 2>/dev/null | sed -n 's/.*v\([0-9][0-9.]*\).*/\1/p' | head -n1) || return 1
+  [ -n "$v" ] || return 1
+  local major minor
+  major=${v%%.*}; minor=${v#*.}; minor=${minor%%.*}
+  if [ "$major" -gt 2 ] || { [ "$major" -eq 2 ] && [ "$minor" -ge "$min_minor" ]; }; then echo "$v"; return 0; fi
+  return 1
+}
+
+for cand in "${NATS_SERVER_BIN:-}" "$cache/nats-server/usr/sbin/nats-server" "$(command -v nats-server || true)" /usr/sbin/nats-server /usr/local/bin/nats-server; do
+  [ -n "$cand" ] && [ -x "$cand" ] || continue
+  if v=$(good_version "$cand"); then say "nats-server $v at $cand"; exit 0; fi
+  say "ignoring $cand: version $("$cand" --version 2>/dev/null || echo unknown) is older than 2.10"
+done
+
+if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null; then
+  say "no nats-server >= 2.10 found and this is not a Debian-like system."
+  say "install one (brew install nats-server, or your distribution's 2.10+ package, or a release from the NATS project) and put it on PATH or set NATS_SERVER_BIN=/path/to/nats-server"
+  exit 1
+fi
+
+say "no nats-server >= 2.10 found; fetching Debian trixie's package into $cache/nats-server"
+apt_dir="$cache/apt"
+mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$cache/nats-server"
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+if [ -f "$keyring" ]; then opt="[signed-by=$keyring]"; else opt=""; fi
+echo "deb $opt http://deb.debian.org/debian trixie main" > "$apt_dir/sources.list"
+apt_opts=(-o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o "Dir::Etc::sourceparts=-"
+  -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::archives=$apt_dir/archives"
+  -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" -o "APT::Sandbox::User=root" -qq)
+apt-get "${apt_opts[@]}" update >&2
+( cd "$apt_dir" && rm -f nats-server_*.deb && apt-get "${apt_opts[@]}" download nats-server >&2 )
+dpkg -x "$apt_dir"/nats-server_*.deb "$cache/nats-server"
+bin="$cache/nats-server/usr/sbin/nats-server"
+if v=$(good_version "$bin"); then say "installed nats-server $v at $bin"; else say "the downloaded nats-server does not run: $("$bin" --version 2>&1 || true)"; exit 1; fi

@@ -1,0 +1,70 @@
+// The public API: a NATS micro service (so `$SRV.PING`/`$SRV.INFO` discovery
+// works) speaking JSON, or CBOR when the request says `Content-Type:
+// application/cbor`. Every node serves it in one queue group.
+import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { z } from 'zod';
+import { decode, decodeJson, encode, encodeJson } from './codec.ts';
+import { defaults } from './defaults.ts';
+import { ApiError, CodecError } from './errors.ts';
+import type { Names } from './subjects.ts';
+
+export const cborContentType = 'application/cbor';
+
+export type Endpoint<S extends z.ZodType> = {
+  schema: S;
+  handle: (req: z.infer<S>) => Promise<unknown>;
+};
+
+/** Declare an endpoint with its request schema, so the handler gets the parsed type. */
+export function endpoint<S extends z.ZodType>(schema: S, handle: (req: z.infer<S>) => Promise<unknown>): Endpoint<S> {
+  return { schema, handle };
+}
+
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof CodecError) return new ApiError(400, 'bad_request', err.message, { cause: err });
+  return new ApiError(500, 'internal', (err as Error)?.message ?? String(err), { cause: err });
+}
+
+async function answer(name: string, ep: Endpoint<z.ZodType>, msg: ServiceMsg): Promise<void> {
+  const cbor = msg.headers?.get('Content-Type') === cborContentType;
+  try {
+    if (msg.data.length > defaults.apiMaxRequestBytes) {
+      throw new ApiError(413, 'too_large', `${name} request is ${msg.data.length} bytes; the limit is ${defaults.apiMaxRequestBytes}`);
+    }
+    const what = `${name} request`;
+    const req = cbor ? decode(ep.schema, msg.data, what) : decodeJson(ep.schema, msg.data, what);
+    const out = await ep.handle(req);
+    msg.respond(cbor ? encode(out) : encodeJson(out));
+  } catch (err) {
+    const e = toApiError(err);
+    msg.respondError(e.status, e.message, encodeJson({ error: { code: e.code, message: e.message } }));
+  }
+}
+
+export async function startApi(
+  nc: NatsConnection,
+  n: Names,
+  endpoints: Record<string, Endpoint<z.ZodType>>,
+  meta: { version: string; node: string },
+): Promise<Service> {
+  // @nats-io/services pins an older nats-core whose connection type differs only nominally.
+  const svc = await new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]).add({
+    name: n.serviceName,
+    version: meta.version,
+    description: 'Shoal job scheduler control API',
+    metadata: { node: meta.node },
+  });
+  const group = svc.addGroup(n.apiGroup);
+  for (const [name, ep] of Object.entries(endpoints)) {
+    group.addEndpoint(name, {
+      handler: (_err, msg) => void answer(name, ep, msg),
+      metadata: { schema: 'JSON object; see README' },
+    });
+  }
+  return svc;
+}
+
+/** The status request takes no fields; unknown ones are refused so typos show. */
+export const statusRequest = z.object({}).strict();

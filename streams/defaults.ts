@@ -1,0 +1,41 @@
+// Every default Shoal uses (names carry their units), in one place so tests
+// and flags can override them and nobody copies a magic number.
+import type { LeaseTiming } from '../machines/lease.machine.ts';
+
+export const defaults = {
+  prefix: 'shoal',
+  natsUrl: 'nats://127.0.0.1:4222',
+  /** Cluster-wide: it is the TTL of the leases bucket. */
+  leaseTtlMs: 5_000,
+  slots: 4,
+  /** How often followers ping the lease holder (the failover fast path). */
+  probeIntervalMs: 100,
+  /** A ping that times out is not evidence of death; only "no responders" is. */
+  probeTimeoutMs: 50,
+  reconnectTimeWaitMs: 250,
+  pingIntervalMs: 2_000,
+  maxPingOut: 2,
+  connectTimeoutMs: 5_000,
+  /** Per KV/JetStream request. Shorter than the lease margin matters less than being bounded. */
+  kvTimeoutMs: 2_000,
+  apiTimeoutMs: 5_000,
+  /** Largest API request body accepted, bytes. */
+  apiMaxRequestBytes: 1024 * 1024,
+  eventsMaxAgeMs: 24 * 60 * 60 * 1_000,
+  eventsMaxBytes: 256 * 1024 * 1024,
+  replicas: 1,
+  /** Grace for a process asked to stop before it is killed. */
+  stopGraceMs: 10_000,
+} as const;
+
+/** Lease timing derived from the TTL, so that one setting tunes all of it. */
+export function leaseTiming(ttlMs: number): LeaseTiming {
+  const clamp = (v: number, lo: number, hi: number) => Math.round(Math.min(hi, Math.max(lo, v)));
+  return {
+    ttlMs,
+    marginMs: clamp(ttlMs / 10, 20, 1_000),
+    renewIntervalMs: clamp(ttlMs / 3, 10, 60_000),
+    pollIntervalMs: clamp(ttlMs / 10, 20, 1_000),
+    retryIntervalMs: clamp(ttlMs / 20, 10, 250),
+  };
+}

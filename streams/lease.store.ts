@@ -1,0 +1,217 @@
+// The KV side of leases: the effects the pure lease machine needs (acquire by
+// create or CAS takeover, renew by CAS update, release by CAS delete, watch the
+// holder) and the liveness probe behind the failover fast path.
+import type { KV } from '@nats-io/kv';
+import { NoRespondersError, RequestError, type NatsConnection } from '@nats-io/transport-node';
+import { JetStreamApiError } from '@nats-io/jetstream';
+import { fromCallback, fromPromise } from 'xstate';
+import { z } from 'zod';
+import type {
+  AcquireOutcome,
+  AcquireRequest,
+  LeaseEvent,
+  LeaseHolder,
+  RenewOutcome,
+  RenewRequest,
+  ProbeRequest,
+  WatchRequest,
+} from '../machines/lease.machine.ts';
+import { decode, encode } from './codec.ts';
+import { defaults } from './defaults.ts';
+import type { Names } from './subjects.ts';
+
+export const holderSchema = z.object({ id: z.string(), instance: z.string() });
+
+export const nodeAdvertSchema = z.object({
+  pid: z.number(),
+  host: z.string(),
+  runtime: z.string(),
+  slots: z.number(),
+  labels: z.record(z.string(), z.string()),
+  state: z.string(),
+  startedAt: z.number(),
+});
+export type NodeAdvert = z.infer<typeof nodeAdvertSchema>;
+
+export const leaseValueSchema = z.object({
+  holder: holderSchema,
+  /** The acquiring revision; null until the first renewal can write it. */
+  epoch: z.number().nullable(),
+  /** Wall-clock ms when this holder acquired the lease. */
+  since: z.number(),
+  node: nodeAdvertSchema.optional(),
+});
+export type LeaseValue = z.infer<typeof leaseValueSchema>;
+
+export type LeaseRecord = { key: string; value: LeaseValue; revision: number; epoch: number; written: Date };
+
+const wrongLastSequence = 10071;
+
+export function isCasConflict(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === wrongLastSequence;
+  return err instanceof Error && /wrong last sequence/i.test(err.message);
+}
+
+export function decodeLease(key: string, bytes: Uint8Array, revision: number, written: Date): LeaseRecord {
+  const value = decode(leaseValueSchema, bytes, `lease '${key}'`);
+  return { key, value, revision, epoch: value.epoch ?? revision, written };
+}
+
+export async function readLease(kv: KV, key: string): Promise<LeaseRecord | null> {
+  const e = await kv.get(key);
+  if (!e || e.operation !== 'PUT') return null;
+  return decodeLease(key, e.value, e.revision, e.created);
+}
+
+export type Liveness = 'alive' | 'gone' | 'unknown';
+
+/**
+ * Ping a holder's own subject. "No responders" means its connection is gone
+ * (evidence of death); a timeout means nothing (it may be slow or paused).
+ */
+export async function probe(nc: NatsConnection, n: Names, holder: LeaseHolder, timeoutMs: number = defaults.probeTimeoutMs): Promise<Liveness> {
+  try {
+    await nc.request(n.nodePing(holder.id, holder.instance), undefined, { timeout: timeoutMs });
+    return 'alive';
+  } catch (err) {
+    if (err instanceof NoRespondersError) return 'gone';
+    if (err instanceof RequestError && err.isNoResponders()) return 'gone';
+    return 'unknown';
+  }
+}
+
+/** Answer pings for this process incarnation (the other half of `probe`). */
+export function servePing(nc: NatsConnection, n: Names, holder: LeaseHolder) {
+  return nc.subscribe(n.nodePing(holder.id, holder.instance), {
+    callback: (_err, msg) => {
+      msg.respond();
+    },
+  });
+}
+
+export type LeaseStoreOptions = {
+  nc: NatsConnection;
+  /** A getter: the bucket exists only once the node has bootstrapped. */
+  kv: () => KV;
+  names: Names;
+  /** Monotonic clock for lease deadlines. */
+  now?: () => number;
+  /** Extra fields written with every put of a given key (a node's advert). */
+  extras?: (key: string) => Pick<LeaseValue, 'node'>;
+  probeIntervalMs?: number;
+};
+
+/** The lease machine's effects, backed by a KV bucket with a TTL. */
+export function leaseEffects(o: LeaseStoreOptions) {
+  const now = o.now ?? (() => performance.now());
+  const since = new Map<string, number>();
+  const valueFor = (key: string, holder: LeaseHolder, epoch: number | null): Uint8Array =>
+    encode({ holder, epoch, since: since.get(key) ?? Date.now(), ...(o.extras?.(key) ?? {}) } satisfies LeaseValue);
+
+  const acquireLease = fromPromise<AcquireOutcome, AcquireRequest>(async ({ input }) => {
+    since.set(input.key, Date.now());
+    const sentAt = now();
+    try {
+      const value = valueFor(input.key, input.holder, null);
+      const revision = input.takeoverRevision === null
+        ? await o.kv().create(input.key, value)
+        : await o.kv().update(input.key, value, input.takeoverRevision);
+      return { type: 'acquired', revision, sentAt, receivedAt: now() };
+    } catch (err) {
+      if (!isCasConflict(err)) return { type: 'failed', message: (err as Error).message };
+      try {
+        const current = await readLease(o.kv(), input.key);
+        if (current) return { type: 'taken', revision: current.revision, holder: current.value.holder };
+        return { type: 'failed', message: 'lease changed hands while acquiring' };
+      } catch (readErr) {
+        return { type: 'failed', message: (readErr as Error).message };
+      }
+    }
+  });
+
+  const renewLease = fromPromise<RenewOutcome, RenewRequest>(async ({ input }) => {
+    const sentAt = now();
+    try {
+      const revision = await o.kv().update(input.key, valueFor(input.key, input.holder, input.epoch), input.revision);
+      return { type: 'renewed', revision, sentAt, receivedAt: now() };
+    } catch (err) {
+      if (isCasConflict(err)) return { type: 'conflict', message: `lease '${input.key}' was taken or expired` };
+      return { type: 'failed', message: (err as Error).message };
+    }
+  });
+
+  const releaseLease = fromPromise<void, RenewRequest>(async ({ input }) => {
+    await o.kv().delete(input.key, { previousSeq: input.revision });
+  });
+
+  const watchKey = fromCallback<LeaseEvent, WatchRequest>(({ input, sendBack }) => {
+    let stopped = false;
+    let watcher: { stop(): void } | null = null;
+    o.kv().watch({ key: input.key }).then(async (iter) => {
+      if (stopped) return iter.stop();
+      watcher = iter;
+      for await (const e of iter) {
+        if (e.operation === 'DEL' || e.operation === 'PURGE') sendBack({ type: 'key.freed' });
+      }
+    }).catch(() => {
+      // The machine's poll is the backstop for a watch that fails.
+    });
+    return () => {
+      stopped = true;
+      watcher?.stop();
+    };
+  });
+
+  const probeHolder = fromCallback<LeaseEvent, ProbeRequest>(({ input, sendBack }) => {
+    const other = input.other;
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let reportedAlive = false;
+    const tick = async () => {
+      if (stopped || !other) return;
+      const l = await probe(o.nc, o.names, other.holder);
+      if (stopped) return;
+      if (l === 'gone') return sendBack({ type: 'holder.gone', revision: other.revision });
+      if (l === 'alive' && !reportedAlive) {
+        reportedAlive = true;
+        sendBack({ type: 'holder.alive' });
+      }
+      // Right after a SIGKILL the first ping can time out before the server
+      // notices the closed socket: ask again at once rather than a full interval later.
+      timer = setTimeout(tick, l === 'unknown' ? 0 : o.probeIntervalMs ?? defaults.probeIntervalMs);
+    };
+    void tick();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  });
+
+  return { acquireLease, renewLease, releaseLease, watchKey, probeHolder };
+}
+
+export type ClusterView = {
+  leader: { nodeId: string; epoch: number; since: string } | null;
+  nodes: Array<{ id: string; pid: number; host: string; runtime: string; state: string; slots: number; labels: Record<string, string>; lastSeen: string; epoch: number }>;
+};
+
+/** Who leads and which nodes are alive, straight from the leases bucket. */
+export async function readCluster(kv: KV): Promise<ClusterView> {
+  const leader = await readLease(kv, 'leader');
+  const keys: string[] = [];
+  for await (const k of await kv.keys('node.>')) keys.push(k);
+  const nodes: ClusterView['nodes'] = [];
+  for (const key of keys.sort()) {
+    const l = await readLease(kv, key);
+    if (!l?.value.node) continue;
+    const a = l.value.node;
+    nodes.push({
+      id: l.value.holder.id, pid: a.pid, host: a.host, runtime: a.runtime, state: a.state, slots: a.slots,
+      labels: a.labels, lastSeen: l.written.toISOString(), epoch: l.epoch,
+    });
+  }
+  return {
+    leader: leader ? { nodeId: leader.value.holder.id, epoch: leader.epoch, since: new Date(leader.value.since).toISOString() } : null,
+    nodes,
+  };
+}

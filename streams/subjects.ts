@@ -1,0 +1,36 @@
+// Every NATS subject, bucket and stream name Shoal uses, derived from one
+// configurable prefix so that several clusters can share an account.
+import { defaults } from './defaults.ts';
+
+const token = /^[A-Za-z0-9_-]+$/;
+
+export function assertToken(what: string, value: string): string {
+  if (!token.test(value)) {
+    throw new TypeError(`${what} '${value}' must be letters, digits, '-' or '_' (it becomes a NATS subject token)`);
+  }
+  return value;
+}
+
+export function names(prefix: string = defaults.prefix) {
+  assertToken('prefix', prefix);
+  return {
+    prefix,
+    jobsBucket: `${prefix}_jobs`,
+    checkpointsBucket: `${prefix}_ckpt`,
+    leasesBucket: `${prefix}_leases`,
+    eventsStream: `${prefix}_events`,
+    /** Every transition of every actor. */
+    allEvents: `${prefix}.evt.>`,
+    event: (kind: string, actorId: string) => `${prefix}.evt.${kind}.${actorId}`,
+    /** The micro service's name and its endpoint group. */
+    serviceName: prefix,
+    apiGroup: `${prefix}.api`,
+    api: (endpoint: string) => `${prefix}.api.${endpoint}`,
+    auction: `${prefix}.auction`,
+    /** Served only by one process incarnation: "no responders" means it is gone. */
+    nodePing: (nodeId: string, instance: string) => `${prefix}.node.${nodeId}.ping.${instance}`,
+    inspect: `${prefix}.inspect.>`,
+  };
+}
+
+export type Names = ReturnType<typeof names>;

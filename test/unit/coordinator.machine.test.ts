@@ -1,0 +1,139 @@
+// The coordinator driven by lease reports alone (its lease child is inert):
+// examples, every state reachable, and a property over random event sequences.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { createActor, fromCallback, fromPromise } from 'xstate';
+import { getShortestPaths } from 'xstate/graph';
+import { coordinatorMachine, type CoordinatorEvent, type DutyInput } from '../../machines/coordinator.machine.ts';
+import type { LeaseTiming } from '../../machines/lease.machine.ts';
+
+const timing: LeaseTiming = { ttlMs: 1000, marginMs: 100, renewIntervalMs: 333, pollIntervalMs: 100, retryIntervalMs: 50 };
+const input = { nodeId: 'n1', lease: { key: 'leader', holder: { id: 'n1', instance: 'i-1' }, timing } };
+
+function coordinator(o: { leaseValid?: boolean } = {}) {
+  const released: number[] = [];
+  const stopped: number[] = [];
+  const recovered: DutyInput[] = [];
+  const machine = coordinatorMachine.provide({
+    actors: {
+      leaderLease: fromCallback(({ receive }) => {
+        receive((e) => {
+          if ((e as { type: string }).type === 'release') released.push(1);
+        });
+      }) as never,
+      recover: fromPromise<void, DutyInput>(async ({ input }) => {
+        recovered.push(input);
+      }),
+      place: fromCallback<CoordinatorEvent, DutyInput>(() => () => {}),
+    },
+    guards: { leaseValid: () => o.leaseValid ?? true },
+    actions: { reportStopped: () => void stopped.push(1) },
+  });
+  const actor = createActor(machine, { input });
+  return { actor, released, recovered, stopped };
+}
+
+const acquired = (epoch: number): CoordinatorEvent => ({ type: 'lease.acquired', key: 'leader', epoch, validUntil: 1e12 });
+
+describe('coordinator machine', () => {
+  test('idle until started, then candidate → leader on lease.acquired, and runs recovery under its epoch', async () => {
+    const { actor, recovered } = coordinator();
+    actor.start();
+    assert.ok(actor.getSnapshot().matches('idle'));
+    actor.send(acquired(5));
+    assert.ok(actor.getSnapshot().matches('idle'), 'no leadership while not started');
+    actor.send({ type: 'start' });
+    assert.ok(actor.getSnapshot().matches({ active: 'candidate' }));
+    actor.send(acquired(5));
+    assert.ok(actor.getSnapshot().matches({ active: 'leader' }));
+    assert.equal(actor.getSnapshot().context.epoch, 5);
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(recovered[0]?.epoch, 5);
+    assert.ok(actor.getSnapshot().matches({ active: { leader: 'placing' } }));
+  });
+
+  test('lease.lost makes a leader a follower at once and forgets its epoch', () => {
+    const { actor } = coordinator();
+    actor.start();
+    actor.send({ type: 'start' });
+    actor.send(acquired(5));
+    actor.send({ type: 'lease.lost', key: 'leader', epoch: 5, reason: 'deadline' });
+    assert.ok(actor.getSnapshot().matches({ active: 'follower' }));
+    assert.equal(actor.getSnapshot().context.epoch, null);
+  });
+
+  test('stop steps down: releases the lease, reports stopped once released', () => {
+    const { actor, released, stopped } = coordinator();
+    actor.start();
+    actor.send({ type: 'start' });
+    actor.send(acquired(5));
+    actor.send({ type: 'stop' });
+    assert.ok(actor.getSnapshot().matches({ active: 'steppingDown' }));
+    assert.equal(released.length, 1);
+    assert.equal(actor.getSnapshot().context.epoch, null, 'no epoch while stepping down');
+    assert.equal(stopped.length, 0, 'not stopped before the release is confirmed');
+    actor.send({ type: 'lease.released', key: 'leader' });
+    assert.ok(actor.getSnapshot().matches('idle'));
+    assert.equal(stopped.length, 1);
+  });
+
+  test('every state is reachable (xstate/graph)', () => {
+    const machine = coordinatorMachine.provide({ guards: { leaseValid: () => true }, actions: { reportStopped: () => {} } });
+    const paths = getShortestPaths(machine, {
+      input,
+      events: [
+        { type: 'start' },
+        { type: 'stop' },
+        { type: 'lease.acquiring', key: 'leader' },
+        acquired(3),
+        { type: 'lease.standby', key: 'leader', holder: { id: 'n2', instance: 'x' } },
+        { type: 'lease.lost', key: 'leader', epoch: 3, reason: 'x' },
+        { type: 'lease.released', key: 'leader' },
+      ],
+    });
+    const reached = new Set(paths.map((p) => JSON.stringify(p.state.value)));
+    for (const v of [
+      'idle',
+      { active: 'candidate' },
+      { active: 'follower' },
+      { active: { leader: 'recovering' } },
+      { active: 'steppingDown' },
+    ]) {
+      assert.ok(reached.has(JSON.stringify(v)), `reaches ${JSON.stringify(v)}; got ${[...reached].join(' ')}`);
+    }
+  });
+
+  test('property: no event sequence puts it in leader unless its lease last reported the lease held', () => {
+    const leaseReport = fc.oneof(
+      fc.constant<CoordinatorEvent>({ type: 'start' }),
+      fc.constant<CoordinatorEvent>({ type: 'stop' }),
+      fc.constant<CoordinatorEvent>({ type: 'lease.acquiring', key: 'leader' }),
+      fc.integer({ min: 1, max: 1000 }).map((e) => acquired(e)),
+      fc.integer({ min: 1, max: 1000 }).map((e): CoordinatorEvent => ({ type: 'lease.renewed', key: 'leader', epoch: e, validUntil: 1e12 })),
+      fc.constant<CoordinatorEvent>({ type: 'lease.standby', key: 'leader', holder: { id: 'n2', instance: 'x' } }),
+      fc.constant<CoordinatorEvent>({ type: 'lease.lost', key: 'leader', epoch: null, reason: 'x' }),
+      fc.constant<CoordinatorEvent>({ type: 'lease.released', key: 'leader' }),
+    );
+    fc.assert(
+      fc.property(fc.array(leaseReport, { maxLength: 40 }), (events) => {
+        const { actor } = coordinator();
+        actor.start();
+        let held: number | null = null; // epoch the lease last reported held
+        for (const e of events) {
+          if (e.type === 'lease.acquired') held = e.epoch;
+          else if (e.type.startsWith('lease.') && e.type !== 'lease.renewed') held = null;
+          actor.send(e);
+          const s = actor.getSnapshot();
+          assert.equal(s.status, 'active', 'the machine never errors');
+          if (s.matches({ active: 'leader' })) {
+            assert.notEqual(held, null, `leader without a held lease after ${events.map((x) => x.type).join(', ')}`);
+            assert.equal(s.context.epoch, held, 'acts under the epoch its lease reported');
+          }
+        }
+        actor.stop();
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

@@ -1,0 +1,202 @@
+// The lease machine on a simulated clock with scripted KV outcomes: no NATS.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
+import {
+  leaseMachine,
+  leaseValidAt,
+  type AcquireOutcome,
+  type AcquireRequest,
+  type LeaseEvent,
+  type ProbeRequest,
+  type LeaseTiming,
+  type RenewOutcome,
+  type RenewRequest,
+} from '../../machines/lease.machine.ts';
+
+const timing: LeaseTiming = { ttlMs: 1000, marginMs: 100, renewIntervalMs: 333, pollIntervalMs: 100, retryIntervalMs: 50 };
+const me = { id: 'n1', instance: 'i-1' };
+const other = { id: 'n2', instance: 'i-2' };
+
+type Script<Req, Out> = (req: Req, now: number) => Out;
+
+function harness(o: {
+  acquire: Script<AcquireRequest, AcquireOutcome>;
+  renew?: Script<RenewRequest, RenewOutcome>;
+}) {
+  const clock = new SimulatedClock();
+  const reports: string[] = [];
+  const acquires: AcquireRequest[] = [];
+  const renews: RenewRequest[] = [];
+  const releases: RenewRequest[] = [];
+  const record = (name: string) => ({ context }: { context: { epoch: number | null } }) => {
+    reports.push(context.epoch === null ? name : `${name}@${context.epoch}`);
+  };
+  const machine = leaseMachine.provide({
+    actors: {
+      acquireLease: fromPromise<AcquireOutcome, AcquireRequest>(async ({ input }) => {
+        acquires.push(input);
+        return o.acquire(input, clock.now());
+      }),
+      renewLease: fromPromise<RenewOutcome, RenewRequest>(async ({ input }) => {
+        renews.push(input);
+        return (o.renew ?? ((r, now) => ({ type: 'renewed', revision: r.revision + 10, sentAt: now, receivedAt: now })))(input, clock.now());
+      }),
+      releaseLease: fromPromise<void, RenewRequest>(async ({ input }) => {
+        releases.push(input);
+      }),
+      watchKey: fromCallback<LeaseEvent, { key: string }>(() => () => {}),
+      probeHolder: fromCallback<LeaseEvent, ProbeRequest>(() => () => {}),
+    },
+    actions: {
+      reportAcquiring: record('acquiring'),
+      reportAcquired: record('acquired'),
+      reportRenewed: record('renewed'),
+      reportStandby: record('standby'),
+      reportLost: record('lost'),
+      reportReleased: record('released'),
+    },
+  });
+  const actor = createActor(machine, { clock, input: { key: 'leader', holder: me, timing } });
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+  const advance = async (ms: number) => {
+    // Step in small increments so promise effects settle between timers.
+    for (let left = ms; left > 0; left -= 10) {
+      clock.increment(Math.min(10, left));
+      await settle();
+    }
+  };
+  return { actor, clock, reports, acquires, renews, releases, settle, advance };
+}
+
+const acquiredAt = (revision: number) => (_: AcquireRequest, now: number): AcquireOutcome => ({ type: 'acquired', revision, sentAt: now, receivedAt: now });
+
+describe('lease machine', () => {
+  test('acquires a free key; the acquiring revision is the epoch', async () => {
+    const h = harness({ acquire: acquiredAt(7) });
+    h.actor.start();
+    await h.settle();
+    assert.ok(h.actor.getSnapshot().matches('held'));
+    assert.equal(h.actor.getSnapshot().context.epoch, 7);
+    assert.deepEqual(h.reports, ['acquiring', 'acquired@7']);
+    assert.equal(h.acquires[0]!.takeoverRevision, null);
+  });
+
+  test('renews on the last revision every renew interval and keeps the epoch', async () => {
+    const h = harness({ acquire: acquiredAt(7) });
+    h.actor.start();
+    await h.settle();
+    await h.advance(timing.renewIntervalMs * 3 + 20);
+    assert.deepEqual(h.renews.map((r) => r.revision), [7, 17, 27]);
+    assert.ok(h.renews.every((r) => r.epoch === 7));
+    assert.ok(h.actor.getSnapshot().matches('held'));
+    assert.ok(h.reports.filter((r) => r === 'renewed@7').length === 3);
+  });
+
+  test('steps down at TTL - margin after the last confirmed send when renewals get no verdict', async () => {
+    const h = harness({ acquire: acquiredAt(7), renew: () => ({ type: 'failed', message: 'timeout' }) });
+    h.actor.start();
+    await h.settle();
+    const deadline = timing.ttlMs - timing.marginMs;
+    await h.advance(deadline - 20);
+    assert.ok(h.actor.getSnapshot().matches('held'), 'still held before the deadline');
+    assert.ok(h.renews.length >= 2, 'kept retrying');
+    assert.ok(leaseValidAt(h.actor.getSnapshot().context, h.clock.now()));
+    await h.advance(30);
+    assert.ok(h.actor.getSnapshot().matches('lost'));
+    assert.ok(h.reports.includes('lost@7'));
+  });
+
+  test('the deadline counts from the send time, not from when the answer arrived', async () => {
+    // A renewal that took 850 ms to confirm leaves only 50 ms of validity.
+    let n = 0;
+    const h = harness({
+      acquire: acquiredAt(7),
+      renew: (r, now) => (n++ === 0 ? { type: 'renewed', revision: r.revision + 1, sentAt: now - 850, receivedAt: now } : { type: 'failed', message: 'slow' }),
+    });
+    h.actor.start();
+    await h.settle();
+    await h.advance(timing.renewIntervalMs + 5);
+    assert.ok(h.actor.getSnapshot().matches('held'));
+    const confirmed = h.clock.now();
+    await h.advance(timing.ttlMs - timing.marginMs - 850 + 20);
+    assert.ok(h.actor.getSnapshot().matches('lost'), `lost ~50 ms after the late confirmation (now ${h.clock.now() - confirmed} ms after it)`);
+  });
+
+  test('a CAS conflict on renewal loses the lease at once', async () => {
+    const h = harness({ acquire: acquiredAt(7), renew: () => ({ type: 'conflict', message: 'taken' }) });
+    h.actor.start();
+    await h.settle();
+    await h.advance(timing.renewIntervalMs + 5);
+    assert.ok(h.actor.getSnapshot().matches('lost'));
+    assert.equal(h.actor.getSnapshot().context.epoch, null);
+  });
+
+  test('stands by while another holder has it, and takes over its revision when it is gone', async () => {
+    let calls = 0;
+    const h = harness({
+      acquire: (req, now) => (calls++ === 0 ? { type: 'taken', revision: 41, holder: other } : { type: 'acquired', revision: 42, sentAt: now, receivedAt: now }),
+    });
+    h.actor.start();
+    await h.settle();
+    assert.ok(h.actor.getSnapshot().matches('standby'));
+    h.actor.send({ type: 'holder.alive' });
+    assert.ok(h.reports.includes('standby'));
+    h.actor.send({ type: 'holder.gone', revision: 40 }); // a stale observation is ignored
+    assert.ok(h.actor.getSnapshot().matches('standby'));
+    h.actor.send({ type: 'holder.gone', revision: 41 });
+    await h.settle();
+    assert.equal(h.acquires[1]!.takeoverRevision, 41);
+    assert.ok(h.actor.getSnapshot().matches('held'));
+    assert.equal(h.actor.getSnapshot().context.epoch, 42);
+  });
+
+  test('a follower polls: it retries create every poll interval (the TTL backstop)', async () => {
+    const h = harness({ acquire: () => ({ type: 'taken', revision: 5, holder: other }) });
+    h.actor.start();
+    await h.settle();
+    await h.advance(timing.pollIntervalMs * 3 + 5);
+    assert.equal(h.acquires.length, 4);
+    assert.ok(h.acquires.every((a) => a.takeoverRevision === null));
+  });
+
+  test('a deleted key (graceful release elsewhere) is taken without waiting', async () => {
+    let calls = 0;
+    const h = harness({ acquire: (req, now) => (calls++ === 0 ? { type: 'taken', revision: 5, holder: other } : { type: 'acquired', revision: 6, sentAt: now, receivedAt: now }) });
+    h.actor.start();
+    await h.settle();
+    h.actor.send({ type: 'key.freed' });
+    await h.settle();
+    assert.ok(h.actor.getSnapshot().matches('held'));
+  });
+
+  test('its own stale value (same instance, after being fenced) is replaced by CAS at once', async () => {
+    let calls = 0;
+    const h = harness({ acquire: (req, now) => (calls++ === 0 ? { type: 'taken', revision: 9, holder: me } : { type: 'acquired', revision: 10, sentAt: now, receivedAt: now }) });
+    h.actor.start();
+    await h.settle();
+    await h.settle();
+    assert.equal(h.acquires[1]!.takeoverRevision, 9);
+    assert.ok(h.actor.getSnapshot().matches('held'));
+  });
+
+  test('release deletes on the last revision and ends in released', async () => {
+    const h = harness({ acquire: acquiredAt(7) });
+    h.actor.start();
+    await h.settle();
+    h.actor.send({ type: 'release' });
+    await h.settle();
+    assert.equal(h.releases[0]!.revision, 7);
+    assert.equal(h.actor.getSnapshot().status, 'done');
+    assert.deepEqual(h.reports.slice(-1), ['released@7']);
+  });
+
+  test('release while standing by needs no write', async () => {
+    const h = harness({ acquire: () => ({ type: 'taken', revision: 5, holder: other }) });
+    h.actor.start();
+    await h.settle();
+    h.actor.send({ type: 'release' });
+    assert.equal(h.actor.getSnapshot().status, 'done');
+    assert.equal(h.releases.length, 0);
+  });
+});

@@ -1,0 +1,111 @@
+// The node machine with an inert node lease and a fake coordinator that
+// answers `stop` with `coordinator.stopped`: joining, fencing, draining.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createActor, fromCallback, fromPromise, SimulatedClock, type AnyEventObject } from 'xstate';
+import type { LeaseTiming } from '../../machines/lease.machine.ts';
+import { nodeMachine, nodeStateName, type BootstrapOutput, type NodeInput } from '../../machines/node.machine.ts';
+
+const timing: LeaseTiming = { ttlMs: 1000, marginMs: 100, renewIntervalMs: 333, pollIntervalMs: 100, retryIntervalMs: 50 };
+
+function node(o: { bootstrapFails?: boolean } = {}) {
+  const clock = new SimulatedClock();
+  const toCoordinator: string[] = [];
+  const toLease: string[] = [];
+  const machine = nodeMachine.provide({
+    actors: {
+      bootstrap: fromPromise<BootstrapOutput, NodeInput>(async () => {
+        if (o.bootstrapFails) throw new Error('lease TTL mismatch');
+        return { timing };
+      }),
+      nodeLease: fromCallback(({ receive }) => {
+        receive((e: AnyEventObject) => void toLease.push(e.type));
+      }) as never,
+      coordinator: fromCallback(({ receive, sendBack }) => {
+        receive((e: AnyEventObject) => {
+          toCoordinator.push(e.type);
+          if (e.type === 'stop') sendBack({ type: 'coordinator.stopped' });
+        });
+      }) as never,
+    },
+  });
+  const actor = createActor(machine, { clock, input: { nodeId: 'n1', instance: 'i-1' } });
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+  return { actor, clock, toCoordinator, toLease, settle };
+}
+
+const acquired = { type: 'lease.acquired', key: 'node.n1', epoch: 3, validUntil: 1e12 } as const;
+
+describe('node machine', () => {
+  test('starting → joining → ready once its lease is held; the coordinator starts only then', async () => {
+    const h = node();
+    h.actor.start();
+    assert.equal(nodeStateName(h.actor.getSnapshot()), 'starting');
+    await h.settle();
+    assert.equal(nodeStateName(h.actor.getSnapshot()), 'joining');
+    assert.deepEqual(h.toCoordinator, []);
+    h.actor.send(acquired);
+    assert.equal(nodeStateName(h.actor.getSnapshot()), 'ready');
+    assert.equal(h.actor.getSnapshot().context.epoch, 3);
+    assert.deepEqual(h.toCoordinator, ['start']);
+  });
+
+  test('a bootstrap error ends in failed with the message', async () => {
+    const h = node({ bootstrapFails: true });
+    h.actor.start();
+    await h.settle();
+    assert.equal(h.actor.getSnapshot().value, 'failed');
+    assert.match(h.actor.getSnapshot().context.error ?? '', /TTL mismatch/);
+  });
+
+  test('a live holder of the same node id makes it fail with a clear error', async () => {
+    const h = node();
+    h.actor.start();
+    await h.settle();
+    h.actor.send({ type: 'lease.standby', key: 'node.n1', holder: { id: 'n1', instance: 'other' } });
+    assert.equal(h.actor.getSnapshot().value, 'failed');
+    assert.match(h.actor.getSnapshot().context.error ?? '', /in use by a live process/);
+  });
+
+  test('losing the node lease fences it: the coordinator stops, then it re-joins with a fresh lease', async () => {
+    const h = node();
+    h.actor.start();
+    await h.settle();
+    h.actor.send(acquired);
+    h.actor.send({ type: 'lease.lost', key: 'node.n1', epoch: 3, reason: 'deadline passed' });
+    assert.equal(nodeStateName(h.actor.getSnapshot()), 'fenced');
+    assert.equal(h.actor.getSnapshot().context.epoch, null);
+    assert.deepEqual(h.toCoordinator, ['start', 'stop']);
+    h.clock.increment(timing.pollIntervalMs);
+    assert.equal(nodeStateName(h.actor.getSnapshot()), 'joining');
+    h.actor.send({ ...acquired, epoch: 9 });
+    assert.equal(nodeStateName(h.actor.getSnapshot()), 'ready');
+    assert.equal(h.actor.getSnapshot().context.epoch, 9);
+    assert.deepEqual(h.toCoordinator, ['start', 'stop', 'start']);
+  });
+
+  test('drain: coordinator steps down first, then the node lease is released, then stopped', async () => {
+    const h = node();
+    h.actor.start();
+    await h.settle();
+    h.actor.send(acquired);
+    h.actor.send({ type: 'drain' });
+    assert.deepEqual(h.toCoordinator, ['start', 'stop']);
+    assert.equal(nodeStateName(h.actor.getSnapshot()), 'draining');
+    assert.deepEqual(h.toLease, ['release']);
+    h.actor.send({ type: 'lease.released', key: 'node.n1' });
+    assert.equal(h.actor.getSnapshot().value, 'stopped');
+    assert.equal(h.actor.getSnapshot().status, 'done');
+  });
+
+  test('a lost connection shows as reconnecting and back', async () => {
+    const h = node();
+    h.actor.start();
+    await h.settle();
+    h.actor.send(acquired);
+    h.actor.send({ type: 'nats.disconnected' });
+    assert.equal(nodeStateName(h.actor.getSnapshot()), 'reconnecting');
+    h.actor.send({ type: 'nats.reconnected' });
+    assert.equal(nodeStateName(h.actor.getSnapshot()), 'ready');
+  });
+});
