@@ -34,7 +34,7 @@ function withConnection(cmd: Command): Command {
 const leaseTtlHelp =
   'lease TTL in ms. It is the TTL of the leases bucket, so one value for the whole cluster: ' +
   'when the bucket exists with another TTL the node refuses to start with an error; omit the flag to adopt the bucket\'s ' +
-  `(default for a new bucket: ${defaults.leaseTtlMs})`;
+  `(default for a new bucket: ${defaults.leaseTtlMs}, or ${defaults.replicatedLeaseTtlMs} with --replicas 3, to outlast a JetStream leader election)`;
 
 export function program(): Command {
   const p = new Command('shoal')
@@ -49,8 +49,9 @@ export function program(): Command {
       .option('--slots <n>', 'how many jobs this node runs at once', positiveInt('--slots'), defaults.slots)
       .option('--lease-ttl <ms>', leaseTtlHelp, positiveInt('--lease-ttl'))
       .option('--replicas <n>', 'JetStream replicas for buckets and streams this node creates (3 on a 3-server cluster)', positiveInt('--replicas'), defaults.replicas)
-      .option('--label <key=value>', 'capacity label advertised with the node (repeatable)', label),
-  ).action(async (o: Common & { id?: string; slots: number; leaseTtl?: number; replicas: number; label?: Record<string, string> }) => {
+      .option('--label <key=value>', 'capacity label advertised with the node (repeatable)', label)
+      .option('--no-fast-path', 'never ping lease holders: take over only when a lease expires (a benchmark baseline)'),
+  ).action(async (o: Common & { id?: string; slots: number; leaseTtl?: number; replicas: number; label?: Record<string, string>; fastPath: boolean }) => {
     const { runNode } = await import('./node.process.ts');
     process.exitCode = await runNode({ ...o, leaseTtlMs: o.leaseTtl, labels: o.label });
   });
@@ -60,7 +61,7 @@ export function program(): Command {
     .option('--nodes <n>', 'node processes to start', positiveInt('--nodes'), 3)
     .addOption(new Option('--cluster <servers>', 'nats-servers: 1, or a 3-server JetStream cluster (replicas 3)').choices(['1', '3']).default('1'))
     .option('--port <port>', 'client port of the (first) nats-server; 0 picks a free one', (v) => Number(v), 4222)
-    .option('--lease-ttl <ms>', `lease TTL in ms for the new cluster (default ${defaults.leaseTtlMs})`, positiveInt('--lease-ttl'))
+    .option('--lease-ttl <ms>', `lease TTL in ms for the new cluster (default ${defaults.leaseTtlMs}; ${defaults.replicatedLeaseTtlMs} with --cluster 3)`, positiveInt('--lease-ttl'))
     .option('--slots <n>', 'slots per node', positiveInt('--slots'), defaults.slots)
     .addOption(new Option('--runtime <runtime>', 'runtime of the node processes').choices(['node', 'deno']).default('node'))
     .option('--prefix <prefix>', 'prefix of every subject, bucket and stream', defaults.prefix)

@@ -9,7 +9,7 @@ import { isCasConflict, probe, readLease } from '../streams/lease.store.ts';
 import type { Names } from '../streams/subjects.ts';
 import type { Log } from './log.ts';
 
-export type DutyDeps = { nc: NatsConnection; names: Names; leases: () => KV; self: LeaseHolder; log: Log };
+export type DutyDeps = { nc: NatsConnection; names: Names; leases: () => KV; self: LeaseHolder; log: Log; fastPath: boolean };
 
 export function leaderDuties(d: DutyDeps) {
   /**
@@ -18,6 +18,7 @@ export function leaderDuties(d: DutyDeps) {
    * reconnecting finds its lease gone and fences itself.
    */
   const recover = fromPromise<void, DutyInput>(async ({ input }) => {
+    if (!d.fastPath) return;
     const kv = d.leases();
     const keys: string[] = [];
     for await (const k of await kv.keys('node.>')) keys.push(k);

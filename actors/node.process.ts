@@ -26,6 +26,8 @@ export type NodeOptions = ConnectionFlags & {
   prefix?: string;
   replicas?: number;
   labels?: Record<string, string>;
+  /** Off: no pings, so failover waits for the lease TTL (benchmark baseline). */
+  fastPath?: boolean;
 };
 
 const verbose = process.env.SHOAL_LOG === 'debug';
@@ -71,8 +73,8 @@ export async function runNode(o: NodeOptions): Promise<number> {
       labels: o.labels ?? {}, state: actorRef ? nodeStateName(actorRef.getSnapshot()) : 'starting', startedAt,
     },
   });
-  const effects = leaseEffects({ nc, kv: leasesKv, names: n, extras: (key) => (key.startsWith('node.') ? advert() : {}) });
-  const duties = leaderDuties({ nc, names: n, leases: leasesKv, self: holder, log });
+  const effects = leaseEffects({ nc, kv: leasesKv, names: n, extras: (key) => (key.startsWith('node.') ? advert() : {}), fastPath: o.fastPath });
+  const duties = leaderDuties({ nc, names: n, leases: leasesKv, self: holder, log, fastPath: o.fastPath !== false });
 
   const doBootstrap = fromPromise<BootstrapOutput, NodeInput>(async () => {
     const b = await bootstrap(nc, n, { replicas: o.replicas, leaseTtlMs: o.leaseTtlMs });

@@ -20,6 +20,8 @@ export type UpOptions = {
   prefix?: string;
   /** Echo node logs (default true for `shoal up`). */
   echo?: boolean;
+  /** Extra `shoal node` flags for every node. */
+  nodeArgs?: string[];
 };
 
 export type LocalCluster = {
@@ -42,7 +44,7 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   const addNode = (id: string, runtime: Runtime = o.runtime ?? 'node') => {
     const p = spawnNode({
       id, nats: urls.join(','), runtime, slots: o.slots, leaseTtlMs: o.leaseTtlMs,
-      replicas: o.cluster === 3 ? 3 : 1, prefix: o.prefix, echo: o.echo,
+      replicas: o.cluster === 3 ? 3 : 1, prefix: o.prefix, echo: o.echo, args: o.nodeArgs,
     });
     nodes.push(p);
     return p;

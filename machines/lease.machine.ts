@@ -11,7 +11,7 @@ export type LeaseTiming = {
   /** A holder stops trusting its lease this long before the TTL runs out. */
   marginMs: number;
   renewIntervalMs: number;
-  /** How often a follower retries `kv.create` (the TTL backstop). */
+  /** How often a follower checks whether the key is still there (TTL expiry raises no watch event). */
   pollIntervalMs: number;
   /** Pause before retrying a renewal that failed without a verdict. */
   retryIntervalMs: number;
@@ -35,14 +35,18 @@ export type RenewOutcome =
 export type AcquireRequest = { key: string; holder: LeaseHolder; takeoverRevision: number | null };
 export type RenewRequest = { key: string; holder: LeaseHolder; revision: number; epoch: number };
 export type WatchRequest = { key: string };
-export type ProbeRequest = { other: { holder: LeaseHolder; revision: number } | null };
+export type ProbeRequest = { key: string; other: { holder: LeaseHolder; revision: number } | null; pollIntervalMs: number };
 
 export type LeaseEvent =
   | { type: 'release' }
+  /** Renew now (the holder's advertised value changed). */
+  | { type: 'renew' }
   /** The key was deleted or purged (graceful release by its holder). */
   | { type: 'key.freed' }
-  /** The holder's connection is gone ("no responders" to its ping). */
+  /** The holder's connection is gone ("no responders" to its ping); take over this revision. */
   | { type: 'holder.gone'; revision: number }
+  /** Another holder (or a new term of the same one) now has the key. */
+  | { type: 'holder.changed'; holder: LeaseHolder; revision: number }
   /** The holder answered its ping. */
   | { type: 'holder.alive' };
 
@@ -90,13 +94,18 @@ export const leaseMachine = setup({
     releaseLease: fromPromise<void, RenewRequest>(notImplemented('releaseLease')),
     /** Runs for the actor's life: sends key.freed when the key is deleted or purged. */
     watchKey: fromCallback<LeaseEvent, WatchRequest>(() => () => {}),
-    /** Runs while standing by: pings the holder, sends holder.gone or holder.alive. */
+    /**
+     * Runs while standing by: pings the holder (holder.gone, holder.alive) and
+     * polls the key (key.freed once it expired, holder.changed).
+     */
     probeHolder: fromCallback<LeaseEvent, ProbeRequest>(() => () => {}),
   },
   delays: {
     renewInterval: ({ context }) => context.timing.renewIntervalMs,
     pollInterval: ({ context }) => context.timing.pollIntervalMs,
     retryInterval: ({ context }) => context.timing.retryIntervalMs,
+    /** A follower's backstop in case its prober is silent: try again anyway. */
+    standbyTimeout: ({ context }) => 2 * context.timing.ttlMs,
     /** Time left before the margin, counted from the confirmation's arrival. */
     untilDeadline: ({ context }) =>
       Math.max(0, (context.validUntil ?? 0) - (context.confirmedAt ?? 0)),
@@ -110,9 +119,7 @@ export const leaseMachine = setup({
     taken: ({ event }) => (event as { output?: AcquireOutcome }).output?.type === 'taken',
     renewed: ({ event }) => (event as { output?: RenewOutcome }).output?.type === 'renewed',
     conflict: ({ event }) => (event as { output?: RenewOutcome }).output?.type === 'conflict',
-    /** Take over only the revision we saw: a renewal since then wins the CAS. */
-    goneHolderKnown: ({ context, event }) =>
-      event.type === 'holder.gone' && context.other !== null && context.other.revision === event.revision,
+    goneHolderKnown: ({ context, event }) => event.type === 'holder.gone' && context.other !== null,
   },
   actions: {
     recordAcquired: assign(({ context, event }) => {
@@ -144,7 +151,9 @@ export const leaseMachine = setup({
       const out = (event as unknown as { output: Extract<AcquireOutcome, { type: 'taken' }> }).output;
       return { takeoverRevision: out.revision };
     }),
-    planTakeover: assign(({ context }) => ({ takeoverRevision: context.other?.revision ?? null })),
+    /** Take over only the revision the prober saw: a renewal since then wins the CAS. */
+    planTakeover: assign(({ event }) => ({ takeoverRevision: event.type === 'holder.gone' ? event.revision : null })),
+    recordChanged: assign(({ event }) => (event.type === 'holder.changed' ? { other: { holder: event.holder, revision: event.revision } } : {})),
     recordFailure: assign(({ event }) => {
       const e = event as { output?: { message?: string }; error?: unknown };
       const message = e.output?.message ?? (e.error instanceof Error ? e.error.message : String(e.error ?? 'unknown'));
@@ -197,13 +206,17 @@ export const leaseMachine = setup({
         onError: { target: 'standby', actions: ['recordFailure', assign({ other: null, takeoverRevision: null })] },
       },
     },
+    // Standing by stays one state while the holder lives: polling and pings
+    // are the prober's, so followers add no transitions to the history.
     standby: {
-      invoke: { src: 'probeHolder', input: ({ context }) => ({ other: context.other }) },
-      after: { pollInterval: 'acquiring' },
+      invoke: { src: 'probeHolder', input: ({ context }) => ({ key: context.key, other: context.other, pollIntervalMs: context.timing.pollIntervalMs }) },
+      after: { standbyTimeout: 'acquiring' },
       on: {
         'key.freed': 'acquiring',
         'holder.gone': { guard: 'goneHolderKnown', target: 'acquiring', actions: 'planTakeover' },
         'holder.alive': { actions: 'reportStandby' },
+        // Restart the prober on the new holder.
+        'holder.changed': { target: 'standby', reenter: true, actions: 'recordChanged' },
       },
     },
     held: {
@@ -216,7 +229,7 @@ export const leaseMachine = setup({
           after: { untilDeadline: '#lease.lost' },
           initial: 'waiting',
           states: {
-            waiting: { after: { renewInterval: 'renewing' } },
+            waiting: { after: { renewInterval: 'renewing' }, on: { renew: 'renewing' } },
             renewing: {
               invoke: {
                 src: 'renewLease',

@@ -68,6 +68,8 @@ export const nodeMachine = setup({
     startCoordinator: sendTo('coordinator', { type: 'start' }),
     stopCoordinator: sendTo('coordinator', { type: 'stop' }),
     releaseNodeLease: sendTo('nodeLease', { type: 'release' }),
+    /** Publish a state change in the node's advert now rather than at the next renewal. */
+    advertise: sendTo('nodeLease', { type: 'renew' }),
   },
 }).createMachine({
   id: 'node',
@@ -113,16 +115,17 @@ export const nodeMachine = setup({
               },
             },
             ready: {
-              entry: 'startCoordinator',
+              entry: ['startCoordinator', 'advertise'],
               on: { 'nats.disconnected': 'reconnecting' },
               initial: 'idle',
               states: { idle: {}, busy: {} },
             },
             reconnecting: {
+              entry: 'advertise',
               on: { 'nats.reconnected': 'ready' },
             },
             draining: {
-              entry: 'stopCoordinator',
+              entry: ['stopCoordinator', 'advertise'],
               on: {
                 'coordinator.stopped': 'leaving',
                 drain: {},

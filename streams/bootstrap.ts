@@ -3,7 +3,7 @@
 import { DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { defaults } from './defaults.ts';
+import { defaultLeaseTtlMs, defaults } from './defaults.ts';
 import { LeaseTtlMismatchError } from './errors.ts';
 import type { Names } from './subjects.ts';
 
@@ -40,7 +40,7 @@ export async function bootstrap(nc: NatsConnection, n: Names, opts: BootstrapOpt
   let existing = await streamMaxAgeMs(jsm, leaseStream);
   let leases: KV;
   if (existing === null) {
-    const ttl = opts.leaseTtlMs ?? defaults.leaseTtlMs;
+    const ttl = opts.leaseTtlMs ?? defaultLeaseTtlMs(replicas);
     try {
       leases = await kvm.create(n.leasesBucket, { ttl, history: 1, replicas });
     } catch (err) {

@@ -5,8 +5,13 @@ import type { LeaseTiming } from '../machines/lease.machine.ts';
 export const defaults = {
   prefix: 'shoal',
   natsUrl: 'nats://127.0.0.1:4222',
-  /** Cluster-wide: it is the TTL of the leases bucket. */
+  /** Cluster-wide: it is the TTL of the leases bucket (single server). */
   leaseTtlMs: 5_000,
+  /**
+   * With replicated buckets a KV stream-leader election (4-9 s in nats-server
+   * 2.10) blocks every write: a lease must outlast it plus a renewal interval.
+   */
+  replicatedLeaseTtlMs: 20_000,
   slots: 4,
   /** How often followers ping the lease holder (the failover fast path). */
   probeIntervalMs: 100,
@@ -19,14 +24,21 @@ export const defaults = {
   /** Per KV/JetStream request. Shorter than the lease margin matters less than being bounded. */
   kvTimeoutMs: 2_000,
   apiTimeoutMs: 5_000,
-  /** Largest API request body accepted, bytes. */
-  apiMaxRequestBytes: 1024 * 1024,
+  /** Largest API request body accepted, bytes (below NATS' default 1 MiB max_payload, so a client can exceed it). */
+  apiMaxRequestBytes: 512 * 1024,
+  /** Event publishes retried this often (deduplicated by msg id), this far apart. */
+  eventRetries: 20,
+  eventRetryDelayMs: 250,
   eventsMaxAgeMs: 24 * 60 * 60 * 1_000,
   eventsMaxBytes: 256 * 1024 * 1024,
   replicas: 1,
   /** Grace for a process asked to stop before it is killed. */
   stopGraceMs: 10_000,
 } as const;
+
+export function defaultLeaseTtlMs(replicas: number): number {
+  return replicas > 1 ? defaults.replicatedLeaseTtlMs : defaults.leaseTtlMs;
+}
 
 /** Lease timing derived from the TTL, so that one setting tunes all of it. */
 export function leaseTiming(ttlMs: number): LeaseTiming {

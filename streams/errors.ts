@@ -38,3 +38,34 @@ export class LeaseTtlMismatchError extends Error {
     this.requestedTtlMs = requestedTtlMs;
   }
 }
+
+const howToGetOne =
+  "Get nats-server 2.10 or newer: run 'npm run setup' (fetches Debian trixie's package into .cache/), " +
+  "'brew install nats-server', or your distribution's 2.10+ package; then put it on PATH or set NATS_SERVER_BIN=/path/to/nats-server. " +
+  'Or point Shoal at a server you already run with --nats URL.';
+
+export class NatsServerNotFoundError extends Error {
+  readonly code = 'NATS_SERVER_NOT_FOUND';
+  readonly looked: string[];
+  constructor(looked: string[], options?: ErrorOptions) {
+    super(`no nats-server found (looked at: ${looked.join(', ')}). ${howToGetOne}`, options);
+    this.name = 'NatsServerNotFoundError';
+    this.looked = looked;
+  }
+}
+
+export class NatsServerVersionError extends Error {
+  readonly code = 'NATS_SERVER_TOO_OLD';
+  readonly path: string;
+  readonly version: string;
+  constructor(path: string, version: string, options?: ErrorOptions) {
+    super(
+      `nats-server ${version} at ${path} is older than 2.10. Shoal refuses it: before 2.9.21 clustered KV compare-and-swap is broken ` +
+        `(two updates with the same expected revision both succeed; measured on Debian bookworm's 2.9.10), and Shoal's leases and job records rely on it. ${howToGetOne}`,
+      options,
+    );
+    this.name = 'NatsServerVersionError';
+    this.path = path;
+    this.version = version;
+  }
+}

@@ -6,6 +6,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { InspectionEvent, StateValue } from 'xstate';
 import { z } from 'zod';
 import { decode, encode } from './codec.ts';
+import { defaults } from './defaults.ts';
 import type { Names } from './subjects.ts';
 
 export const transitionSchema = z.object({
@@ -76,7 +77,20 @@ export function transitionPublisher(o: PublisherOptions) {
   let backlog: Transition[] | null = [];
   let seq = 0;
   const send = (t: Transition) => {
-    const p = js.publish(o.names.event(t.kind, t.actor), encode(t)).catch((err: Error) => o.onError?.(err));
+    const subject = o.names.event(t.kind, t.actor);
+    const data = encode(t);
+    // A replicated stream can be between leaders for seconds: retry, and keep
+    // `seq` so readers can restore one process's order.
+    const attempt = async (left: number): Promise<unknown> => {
+      try {
+        return await js.publish(subject, data, { msgID: `${t.instance}-${t.seq}` });
+      } catch (err) {
+        if (left <= 0) throw err;
+        await new Promise((r) => setTimeout(r, defaults.eventRetryDelayMs));
+        return attempt(left - 1);
+      }
+    };
+    const p = attempt(defaults.eventRetries).catch((err: Error) => o.onError?.(err));
     pending.add(p);
     void p.finally(() => pending.delete(p));
   };

@@ -99,6 +99,8 @@ export type LeaseStoreOptions = {
   /** Extra fields written with every put of a given key (a node's advert). */
   extras?: (key: string) => Pick<LeaseValue, 'node'>;
   probeIntervalMs?: number;
+  /** Off: followers never ping, they wait for the TTL (for benchmarks). */
+  fastPath?: boolean;
 };
 
 /** The lease machine's effects, backed by a KV bucket with a TTL. */
@@ -163,12 +165,32 @@ export function leaseEffects(o: LeaseStoreOptions) {
   });
 
   const probeHolder = fromCallback<LeaseEvent, ProbeRequest>(({ input, sendBack }) => {
-    const other = input.other;
     let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timers: Array<ReturnType<typeof setTimeout>> = [];
+    const later = (fn: () => Promise<void>, ms: number) => {
+      if (!stopped) timers.push(setTimeout(() => void fn(), ms));
+    };
+    const other = input.other;
+
+    // TTL expiry raises no watch event before nats-server 2.11: look.
+    const poll = async () => {
+      try {
+        const current = await readLease(o.kv(), input.key);
+        if (stopped) return;
+        if (!current) return sendBack({ type: 'key.freed' });
+        if (!other || current.value.holder.instance !== other.holder.instance) {
+          return sendBack({ type: 'holder.changed', holder: current.value.holder, revision: current.revision });
+        }
+        other.revision = current.revision; // a renewal: take over this one if it dies
+      } catch {
+        // no verdict: look again
+      }
+      later(poll, input.pollIntervalMs);
+    };
+
     let reportedAlive = false;
-    const tick = async () => {
-      if (stopped || !other) return;
+    const ping = async () => {
+      if (!other || o.fastPath === false) return;
       const l = await probe(o.nc, o.names, other.holder);
       if (stopped) return;
       if (l === 'gone') return sendBack({ type: 'holder.gone', revision: other.revision });
@@ -178,12 +200,14 @@ export function leaseEffects(o: LeaseStoreOptions) {
       }
       // Right after a SIGKILL the first ping can time out before the server
       // notices the closed socket: ask again at once rather than a full interval later.
-      timer = setTimeout(tick, l === 'unknown' ? 0 : o.probeIntervalMs ?? defaults.probeIntervalMs);
+      later(ping, l === 'unknown' ? 0 : o.probeIntervalMs ?? defaults.probeIntervalMs);
     };
-    void tick();
+
+    later(poll, input.pollIntervalMs);
+    void ping();
     return () => {
       stopped = true;
-      clearTimeout(timer);
+      timers.forEach(clearTimeout);
     };
   });
 

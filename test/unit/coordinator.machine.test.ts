@@ -51,6 +51,7 @@ describe('coordinator machine', () => {
     await new Promise((r) => setTimeout(r, 0));
     assert.equal(recovered[0]?.epoch, 5);
     assert.ok(actor.getSnapshot().matches({ active: { leader: 'placing' } }));
+    actor.stop();
   });
 
   test('lease.lost makes a leader a follower at once and forgets its epoch', () => {
@@ -61,6 +62,7 @@ describe('coordinator machine', () => {
     actor.send({ type: 'lease.lost', key: 'leader', epoch: 5, reason: 'deadline' });
     assert.ok(actor.getSnapshot().matches({ active: 'follower' }));
     assert.equal(actor.getSnapshot().context.epoch, null);
+    actor.stop();
   });
 
   test('stop steps down: releases the lease, reports stopped once released', () => {
@@ -76,6 +78,7 @@ describe('coordinator machine', () => {
     actor.send({ type: 'lease.released', key: 'leader' });
     assert.ok(actor.getSnapshot().matches('idle'));
     assert.equal(stopped.length, 1);
+    actor.stop();
   });
 
   test('every state is reachable (xstate/graph)', () => {

@@ -142,8 +142,6 @@ describe('lease machine', () => {
     assert.ok(h.actor.getSnapshot().matches('standby'));
     h.actor.send({ type: 'holder.alive' });
     assert.ok(h.reports.includes('standby'));
-    h.actor.send({ type: 'holder.gone', revision: 40 }); // a stale observation is ignored
-    assert.ok(h.actor.getSnapshot().matches('standby'));
     h.actor.send({ type: 'holder.gone', revision: 41 });
     await h.settle();
     assert.equal(h.acquires[1]!.takeoverRevision, 41);
@@ -151,13 +149,29 @@ describe('lease machine', () => {
     assert.equal(h.actor.getSnapshot().context.epoch, 42);
   });
 
-  test('a follower polls: it retries create every poll interval (the TTL backstop)', async () => {
+  test('a follower stands by in one state while the holder lives; a silent prober still gets a retry after 2 TTL', async () => {
     const h = harness({ acquire: () => ({ type: 'taken', revision: 5, holder: other }) });
     h.actor.start();
     await h.settle();
-    await h.advance(timing.pollIntervalMs * 3 + 5);
-    assert.equal(h.acquires.length, 4);
+    await h.advance(2 * timing.ttlMs - 20);
+    assert.equal(h.acquires.length, 1, 'no create attempts while standing by');
+    await h.advance(30);
+    assert.equal(h.acquires.length, 2);
     assert.ok(h.acquires.every((a) => a.takeoverRevision === null));
+  });
+
+  test('a new holder restarts the prober on it; its death is then taken over at its revision', async () => {
+    let calls = 0;
+    const h = harness({ acquire: (req, now) => (calls++ === 0 ? { type: 'taken', revision: 5, holder: other } : { type: 'acquired', revision: 12, sentAt: now, receivedAt: now }) });
+    h.actor.start();
+    await h.settle();
+    const third = { id: 'n3', instance: 'i-3' };
+    h.actor.send({ type: 'holder.changed', holder: third, revision: 11 });
+    assert.deepEqual(h.actor.getSnapshot().context.other, { holder: third, revision: 11 });
+    h.actor.send({ type: 'holder.gone', revision: 11 });
+    await h.settle();
+    assert.equal(h.acquires[1]!.takeoverRevision, 11);
+    assert.ok(h.actor.getSnapshot().matches('held'));
   });
 
   test('a deleted key (graceful release elsewhere) is taken without waiting', async () => {

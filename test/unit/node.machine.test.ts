@@ -92,7 +92,7 @@ describe('node machine', () => {
     h.actor.send({ type: 'drain' });
     assert.deepEqual(h.toCoordinator, ['start', 'stop']);
     assert.equal(nodeStateName(h.actor.getSnapshot()), 'draining');
-    assert.deepEqual(h.toLease, ['release']);
+    assert.deepEqual(h.toLease, ['renew', 'renew', 'release']);
     h.actor.send({ type: 'lease.released', key: 'node.n1' });
     assert.equal(h.actor.getSnapshot().value, 'stopped');
     assert.equal(h.actor.getSnapshot().status, 'done');

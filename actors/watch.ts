@@ -1,0 +1,45 @@
+// Following the cluster from outside through its event stream: who leads,
+// and when a new leader first acts. Used by the demo, tests and benches.
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { decode } from '../streams/codec.ts';
+import { transitionSchema, type Transition } from '../streams/events.ts';
+import type { Names } from '../streams/subjects.ts';
+
+/** A leader's first action under an epoch: entering its recovery duty. */
+export const isLeaderAction = (t: Transition) => t.kind === 'coordinator' && t.to === 'active.leader.recovering' && t.epoch !== null;
+
+export class LeaderWatch {
+  readonly seen: Transition[] = [];
+  #sub: Subscription;
+  #waiters: Array<{ pred: (t: Transition) => boolean; resolve: (t: Transition) => void }> = [];
+
+  constructor(nc: NatsConnection, n: Names) {
+    this.#sub = nc.subscribe(n.event('coordinator', '*'), {
+      callback: (_err, msg) => {
+        let t: Transition;
+        try {
+          t = decode(transitionSchema, msg.data, 'transition');
+        } catch {
+          return;
+        }
+        this.seen.push(t);
+        this.#waiters = this.#waiters.filter((w) => (w.pred(t) ? (w.resolve(t), false) : true));
+      },
+    });
+  }
+
+  /** The first leader action under an epoch above `epoch` (past or future). */
+  nextLeaderAction(epoch: number, timeoutMs = 30_000): Promise<Transition> {
+    const pred = (t: Transition) => isLeaderAction(t) && t.epoch! > epoch;
+    const seen = this.seen.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no new leader above epoch ${epoch} within ${timeoutMs} ms`)), timeoutMs);
+      this.#waiters.push({ pred, resolve: (t) => (clearTimeout(timer), resolve(t)) });
+    });
+  }
+
+  stop(): void {
+    this.#sub.unsubscribe();
+  }
+}

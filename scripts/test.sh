@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: type check, the runtime-neutral unit tests under Deno,
+# then unit + integration tests (real nats-server, real node processes) under
+# Node's test runner, whose summary closes the output.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/node_modules/.bin:$PATH"
+echo "== tsc --noEmit"
+tsc --noEmit -p .
+echo "== unit tests under Deno"
+deno test -A --quiet test/unit/
+echo "== unit and integration tests under Node"
+tsx --test --test-concurrency=1 --test-timeout=300000 test/unit/*.test.ts test/integration/*.test.ts

@@ -1,0 +1,313 @@
+// The one nats-server launcher (tests, `shoal up`, demo, benches, chaos): finds
+// a binary >= 2.10, starts a single server or a 3-server JetStream cluster on
+// free loopback ports with its own store dirs, and kills/stops/restarts any one.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NatsServerNotFoundError, NatsServerVersionError } from './errors.ts';
+
+export type NatsServerBinary = { path: string; version: string };
+
+const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const cachedNatsServer = join(projectRoot, '.cache', 'nats-server', 'usr', 'sbin', 'nats-server');
+
+export function parseNatsServerVersion(text: string): string | null {
+  const m = /v?(\d+\.\d+\.\d+)/.exec(text);
+  return m ? m[1]! : null;
+}
+
+/** >= 2.10: clustered KV compare-and-swap is broken before 2.9.21 (see README). */
+export function isSupportedNatsServerVersion(v: string): boolean {
+  const [major = 0, minor = 0] = v.split('.').map(Number);
+  return major > 2 || (major === 2 && minor >= 10);
+}
+
+function candidates(bin?: string, searchDefaults = true): string[] {
+  const out: string[] = [];
+  if (bin) out.push(bin);
+  if (!searchDefaults) return out;
+  if (process.env.NATS_SERVER_BIN) out.push(process.env.NATS_SERVER_BIN);
+  out.push(cachedNatsServer);
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir) out.push(join(dir, 'nats-server'));
+  out.push('/usr/sbin/nats-server', '/usr/local/bin/nats-server');
+  return [...new Set(out)];
+}
+
+export async function findNatsServer(opts: { allowOld?: boolean; bin?: string; searchDefaults?: boolean } = {}): Promise<NatsServerBinary> {
+  const looked = candidates(opts.bin, opts.searchDefaults ?? true);
+  let old: NatsServerBinary | null = null;
+  for (const path of looked) {
+    if (!existsSync(path)) continue;
+    const r = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 5_000 });
+    const version = parseNatsServerVersion(`${r.stdout ?? ''}${r.stderr ?? ''}`);
+    if (!version) continue;
+    if (isSupportedNatsServerVersion(version) || opts.allowOld) return { path, version };
+    old ??= { path, version };
+  }
+  if (old) throw new NatsServerVersionError(old.path, old.version);
+  throw new NatsServerNotFoundError(looked);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const live = new Set<NatsServer>();
+let exitHooked = false;
+
+/** Synchronous last resort for exit handlers: no server of ours outlives us. */
+export function stopAllServers(): void {
+  for (const s of live) s.killSync();
+}
+
+export type ServerOptions = {
+  bin?: string;
+  allowOld?: boolean;
+  port?: number;
+  dir?: string;
+  jetstream?: boolean;
+};
+
+type ServerConfig = {
+  name: string;
+  port: number;
+  monitorPort: number;
+  clusterPort: number;
+  routes: number[];
+  dir: string;
+  jetstream: boolean;
+};
+
+export class NatsServer {
+  readonly name: string;
+  readonly port: number;
+  readonly monitorPort: number;
+  readonly clusterPort: number;
+  readonly dir: string;
+  readonly storeDir: string;
+  readonly bin: NatsServerBinary;
+  readonly #ownsDir: boolean;
+  #child: ChildProcess | null = null;
+  #exited: Promise<void> = Promise.resolve();
+
+  constructor(bin: NatsServerBinary, cfg: ServerConfig, ownsDir: boolean) {
+    this.bin = bin;
+    this.name = cfg.name;
+    this.port = cfg.port;
+    this.monitorPort = cfg.monitorPort;
+    this.clusterPort = cfg.clusterPort;
+    this.dir = cfg.dir;
+    this.storeDir = join(cfg.dir, 'jetstream');
+    this.#ownsDir = ownsDir;
+    const lines = [
+      `server_name: ${cfg.name}`,
+      `listen: 127.0.0.1:${cfg.port}`,
+      `http: 127.0.0.1:${cfg.monitorPort}`,
+    ];
+    if (cfg.jetstream) lines.push(`jetstream { store_dir: "${this.storeDir}", max_memory_store: 256MB, max_file_store: 4GB }`);
+    if (cfg.clusterPort) {
+      const routes = cfg.routes.map((p) => `"nats://127.0.0.1:${p}"`).join(', ');
+      lines.push(`cluster { name: shoal, listen: 127.0.0.1:${cfg.clusterPort}, routes: [${routes}] }`);
+    }
+    writeFileSync(this.configFile, `${lines.join('\n')}\n`);
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+  get configFile(): string {
+    return join(this.dir, 'server.conf');
+  }
+  get logFile(): string {
+    return join(this.dir, 'server.log');
+  }
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+  get running(): boolean {
+    return this.#child !== null && this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+
+  logTail(lines = 20): string {
+    try {
+      return readFileSync(this.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /** Start the process (not waiting for readiness: see `waitReady`). */
+  launch(): void {
+    if (this.running) return;
+    const log = openSync(this.logFile, 'a');
+    const child = spawn(this.bin.path, ['-c', this.configFile], { stdio: ['ignore', log, log] });
+    closeSync(log);
+    this.#child = child;
+    this.#exited = new Promise((resolve) => child.on('exit', () => resolve()));
+    live.add(this);
+    void this.#exited.then(() => live.delete(this));
+    if (!exitHooked) {
+      exitHooked = true;
+      process.on('exit', stopAllServers);
+    }
+  }
+
+  /** Poll the monitoring endpoint until JetStream answers (and, in a cluster, knows its meta leader). */
+  async waitReady(timeoutMs = 20_000, clustered = this.clusterPort > 0): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!this.running) throw new Error(`nats-server ${this.name} exited during start-up:\n${this.logTail()}`);
+      try {
+        const r = await fetch(`http://127.0.0.1:${this.monitorPort}/jsz`, { signal: AbortSignal.timeout(1_000) });
+        if (r.ok) {
+          const j = (await r.json()) as { config?: unknown; disabled?: boolean; meta_cluster?: { leader?: string } };
+          const leader = j.meta_cluster?.leader ?? '';
+          if (j.disabled !== true && (!clustered || leader)) return leader;
+        }
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`nats-server ${this.name} not ready within ${timeoutMs} ms:\n${this.logTail()}`);
+  }
+
+  /** Send a signal; SIGKILL/SIGTERM resolve once the process has exited. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.running) return;
+    if (signal === 'SIGKILL' || signal === 'SIGTERM') this.#child!.kill('SIGCONT');
+    this.#child!.kill(signal);
+    if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') await this.#exited;
+  }
+  killSync(): void {
+    try {
+      this.#child?.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  pause(): void {
+    if (this.running) this.#child!.kill('SIGSTOP');
+  }
+  resume(): void {
+    if (this.running) this.#child!.kill('SIGCONT');
+  }
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    const t = setTimeout(() => this.killSync(), 5_000);
+    await this.kill('SIGTERM');
+    clearTimeout(t);
+  }
+  /** Same ports, same store dir. */
+  async restart(): Promise<void> {
+    await this.stop();
+    this.launch();
+    await this.waitReady();
+  }
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+    if (this.#ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function makeDir(dir?: string): { dir: string; owns: boolean } {
+  if (dir) {
+    mkdirSync(dir, { recursive: true });
+    return { dir, owns: false };
+  }
+  return { dir: mkdtempSync(join(tmpdir(), 'shoal-nats-')), owns: true };
+}
+
+export async function startServer(opts: ServerOptions = {}): Promise<NatsServer> {
+  const bin = await findNatsServer({ bin: opts.bin, allowOld: opts.allowOld });
+  const { dir, owns } = makeDir(opts.dir);
+  const s = new NatsServer(bin, {
+    name: 's1', port: opts.port || (await freePort()), monitorPort: await freePort(), clusterPort: 0, routes: [], dir,
+    jetstream: opts.jetstream ?? true,
+  }, owns);
+  s.launch();
+  try {
+    await s.waitReady();
+  } catch (err) {
+    await s[Symbol.asyncDispose]();
+    throw err;
+  }
+  return s;
+}
+
+export class NatsCluster {
+  readonly servers: NatsServer[];
+  readonly #root: string;
+  readonly #ownsRoot: boolean;
+
+  constructor(servers: NatsServer[], root: string, ownsRoot: boolean) {
+    this.servers = servers;
+    this.#root = root;
+    this.#ownsRoot = ownsRoot;
+  }
+  get urls(): string[] {
+    return this.servers.map((s) => s.url);
+  }
+  kill(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    return this.servers[i]!.kill(signal);
+  }
+  restart(i: number): Promise<void> {
+    return this.servers[i]!.restart();
+  }
+  /** Every running server reports the same JetStream meta leader. */
+  async waitReady(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const running = this.servers.filter((s) => s.running);
+      const leaders = await Promise.all(running.map((s) => s.waitReady(Math.max(1, deadline - Date.now()), true)));
+      if (new Set(leaders).size === 1) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`cluster not ready within ${timeoutMs} ms`);
+  }
+  async stop(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.stop()));
+    if (this.#ownsRoot) rmSync(this.#root, { recursive: true, force: true });
+  }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
+
+export async function startCluster(opts: ServerOptions & { size?: number } = {}): Promise<NatsCluster> {
+  const size = opts.size ?? 3;
+  const bin = await findNatsServer({ bin: opts.bin, allowOld: opts.allowOld });
+  const { dir: root, owns } = makeDir(opts.dir);
+  const ports: Array<{ port: number; monitorPort: number; clusterPort: number }> = [];
+  for (let i = 0; i < size; i++) {
+    ports.push({ port: i === 0 && opts.port ? opts.port : await freePort(), monitorPort: await freePort(), clusterPort: await freePort() });
+  }
+  const servers = ports.map((p, i) => {
+    const dir = join(root, `s${i + 1}`);
+    mkdirSync(dir, { recursive: true });
+    return new NatsServer(bin, {
+      name: `s${i + 1}`, ...p, dir, jetstream: opts.jetstream ?? true,
+      routes: ports.filter((_, j) => j !== i).map((q) => q.clusterPort),
+    }, false);
+  });
+  const cluster = new NatsCluster(servers, root, owns);
+  servers.forEach((s) => s.launch());
+  try {
+    await cluster.waitReady();
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}

@@ -1,0 +1,126 @@
+// The public API as any NATS client sees it: micro-service discovery, JSON
+// status, the older `nats` v2 client, and garbage that gets a 4xx while the
+// service keeps serving. Also the node's own start-up refusals.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { connect as connectV2, StringCodec } from 'nats';
+import { startLocalCluster, waitForLeader, type LocalCluster } from '../../actors/up.ts';
+import { spawnNode } from '../../actors/spawn.ts';
+import { callApi } from '../../streams/client.ts';
+import { defaults } from '../../streams/defaults.ts';
+import type { ClusterView } from '../../streams/lease.store.ts';
+import { names } from '../../streams/subjects.ts';
+
+const n = names();
+
+describe('public API (micro service, JSON)', () => {
+  let c: LocalCluster;
+  let nc: NatsConnection;
+
+  before(async () => {
+    c = await startLocalCluster({ nodes: 2, cluster: 1, port: 0, leaseTtlMs: 1000 });
+    nc = await connect({ servers: c.urls });
+    await waitForLeader(c.urls);
+  });
+  after(async () => {
+    await nc?.close();
+    await c?.stop();
+  });
+
+  test('status answers the documented shape', async () => {
+    const s = await callApi<ClusterView>(nc, n, 'status');
+    assert.ok(s.leader && typeof s.leader.nodeId === 'string' && typeof s.leader.epoch === 'number');
+    assert.ok(!Number.isNaN(Date.parse(s.leader.since)));
+    assert.equal(s.nodes.length, 2);
+    for (const node of s.nodes) {
+      assert.match(node.runtime, /^node \d+\.\d+\.\d+$/);
+      assert.equal(typeof node.pid, 'number');
+      assert.equal(typeof node.host, 'string');
+      assert.equal(node.slots, defaults.slots);
+      assert.ok(!Number.isNaN(Date.parse(node.lastSeen)));
+    }
+  });
+
+  test('$SRV discovery finds the service on every node', async () => {
+    const replies: unknown[] = [];
+    const iter = await nc.requestMany(`$SRV.PING.${n.serviceName}`, undefined, { maxWait: 500 });
+    for await (const m of iter) replies.push(m.json());
+    assert.equal(replies.length, 2);
+    const info = (await nc.request(`$SRV.INFO.${n.serviceName}`)).json<{ endpoints: Array<{ subject: string }> }>();
+    assert.ok(info.endpoints.some((e) => e.subject === n.api('status')));
+  });
+
+  test('a client on the older nats v2 package drives it with plain JSON', async () => {
+    const old = await connectV2({ servers: c.urls });
+    try {
+      const sc = StringCodec();
+      const m = await old.request(n.api('status'), sc.encode('{}'), { timeout: 5000 });
+      const s = JSON.parse(sc.decode(m.data)) as ClusterView;
+      assert.ok(s.leader);
+      assert.equal(s.nodes.length, 2);
+    } finally {
+      await old.close();
+    }
+  });
+
+  test('malformed requests get 400 with error headers and a JSON body naming the problem', async () => {
+    const bad: Array<[string, Uint8Array]> = [
+      ['not JSON', new TextEncoder().encode('{nope')],
+      ['an array', new TextEncoder().encode('[1,2]')],
+      ['an unknown field', new TextEncoder().encode('{"verbose":true}')],
+      ['invalid UTF-8', new Uint8Array([0xff, 0xfe, 0xfd])],
+    ];
+    for (const [what, body] of bad) {
+      const m = await nc.request(n.api('status'), body, { timeout: 5000 });
+      assert.equal(m.headers?.get('Nats-Service-Error-Code'), '400', what);
+      const e = m.json<{ error: { code: string; message: string } }>();
+      assert.equal(e.error.code, 'bad_request', what);
+      assert.match(e.error.message, /status request/, what);
+    }
+    const h = headers();
+    h.set('Content-Type', 'application/cbor');
+    const m = await nc.request(n.api('status'), new Uint8Array([0x1c, 0xff]), { timeout: 5000, headers: h });
+    assert.equal(m.headers?.get('Nats-Service-Error-Code'), '400', 'garbage CBOR');
+  });
+
+  test('an oversize request gets 413', async () => {
+    const big = new TextEncoder().encode(JSON.stringify({ pad: 'x'.repeat(defaults.apiMaxRequestBytes) }));
+    const m = await nc.request(n.api('status'), big, { timeout: 5000 });
+    assert.equal(m.headers?.get('Nats-Service-Error-Code'), '413');
+  });
+
+  test('property: random bytes and random JSON never get a 5xx, and the service keeps serving', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(fc.uint8Array({ maxLength: 200 }), fc.json().map((j) => new TextEncoder().encode(j))),
+        fc.boolean(),
+        async (body, asCbor) => {
+          const h = headers();
+          if (asCbor) h.set('Content-Type', 'application/cbor');
+          const m = await nc.request(n.api('status'), body, { timeout: 5000, headers: h });
+          const code = m.headers?.get('Nats-Service-Error-Code');
+          if (code) assert.ok(Number(code) >= 400 && Number(code) < 500, `got ${code} for ${Buffer.from(body).toString('hex')}`);
+        },
+      ),
+      { numRuns: 150 },
+    );
+    const s = await callApi<ClusterView>(nc, n, 'status');
+    assert.equal(s.nodes.length, 2);
+  });
+
+  test('a second process with a live node id refuses to start, naming the problem', async () => {
+    const dup = spawnNode({ id: 'n1', nats: c.urls.join(',') });
+    const e = await dup.exited;
+    assert.equal(e.code, 1);
+    assert.match(dup.output(), /node id 'n1' is in use by a live process/);
+  });
+
+  test('a node asking for another lease TTL than the cluster bucket refuses to start, saying what to do', async () => {
+    const odd = spawnNode({ id: 'odd', nats: c.urls.join(','), leaseTtlMs: 2500 });
+    const e = await odd.exited;
+    assert.equal(e.code, 1);
+    assert.match(odd.output(), /--lease-ttl 2500 differs from the cluster's lease TTL 1000 ms/);
+  });
+});

@@ -1,0 +1,106 @@
+// A 3-server JetStream cluster (replicas 3): leadership keeps working when
+// one nats-server is killed with SIGKILL. And a Deno node process joining a
+// cluster of Node processes.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { startLocalCluster, waitForLeader, type LocalCluster } from '../../actors/up.ts';
+import { LeaderWatch } from '../../actors/watch.ts';
+import { callApi } from '../../streams/client.ts';
+import type { ClusterView } from '../../streams/lease.store.ts';
+import { names } from '../../streams/subjects.ts';
+
+const n = names();
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+describe('3-server cluster, replicas 3, lease TTL 20 s (the replicated default)', () => {
+  let c: LocalCluster;
+  let nc: NatsConnection;
+  let watch: LeaderWatch;
+
+  before(async () => {
+    c = await startLocalCluster({ nodes: 3, cluster: 3, port: 0 });
+    nc = await connect({ servers: c.urls, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    watch = new LeaderWatch(nc, n);
+  });
+  after(async () => {
+    watch?.stop();
+    await nc?.close();
+    await c?.stop();
+  });
+
+  test('kill -9 of one nats-server: a leader remains, every node stays a member, and failover still works', async () => {
+    const first = await waitForLeader(c.urls, undefined, 30_000);
+    await until('3 ready nodes', async () => (await callApi<ClusterView>(nc, n, 'status')).nodes.filter((x) => x.state === 'ready').length === 3, 30_000);
+    // The first server is every node's first URL: most connections must move.
+    await c.servers[0]!.kill('SIGKILL');
+    const after1 = await until('status with a leader after the server kill', async () => {
+      const s = await callApi<ClusterView>(nc, n, 'status', {}, 2000);
+      return s.leader && s.nodes.length === 3 ? s : null;
+    }, 30_000);
+    assert.ok(after1.leader);
+    const fenced = watch.seen.filter((t) => t.kind === 'coordinator' && t.from?.startsWith('active.leader') && t.to === 'active.follower');
+    assert.equal(fenced.length, 0, 'the leader did not lose its lease to a single server failure');
+    assert.equal(after1.leader!.epoch, first.leader!.epoch, 'same leader term');
+
+    // Leadership still moves on a node failure with one server down.
+    const victim = c.nodes.find((p) => p.id === after1.leader!.nodeId)!;
+    await victim.kill();
+    const next = await watch.nextLeaderAction(after1.leader!.epoch, 30_000);
+    assert.notEqual(next.node, victim.id);
+
+    await c.servers[0]!.restart();
+    const s = await until('status after the server restart', async () => {
+      const v = await callApi<ClusterView>(nc, n, 'status', {}, 2000);
+      return v.leader ? v : null;
+    }, 30_000);
+    assert.equal(s.leader!.nodeId, next.node);
+  });
+});
+
+describe('a Deno node process joins a cluster of Node processes', () => {
+  let c: LocalCluster;
+  let nc: NatsConnection;
+
+  before(async () => {
+    c = await startLocalCluster({ nodes: 2, cluster: 1, port: 0, leaseTtlMs: 1000 });
+    nc = await connect({ servers: c.urls });
+  });
+  after(async () => {
+    await nc?.close();
+    await c?.stop();
+  });
+
+  test('it becomes ready, reports its runtime, and leads once the Node processes leave', async () => {
+    await waitForLeader(c.urls);
+    const deno = c.addNode('d1', 'deno');
+    const s = await until('the Deno node to be ready', async () => {
+      const v = await callApi<ClusterView>(nc, n, 'status');
+      return v.nodes.find((x) => x.id === 'd1' && x.state === 'ready') ? v : null;
+    }, 60_000);
+    const d1 = s.nodes.find((x) => x.id === 'd1')!;
+    assert.match(d1.runtime, /^deno \d+\.\d+\.\d+/);
+    assert.equal(d1.pid, deno.pid);
+    for (const p of c.nodes.filter((p) => p.spec.runtime !== 'deno')) assert.equal((await p.stop()).code, 0);
+    const led = await until('the Deno node to lead', async () => {
+      const v = await callApi<ClusterView>(nc, n, 'status');
+      return v.leader?.nodeId === 'd1' ? v : null;
+    }, 10_000);
+    assert.equal(led.nodes.length, 1);
+    assert.equal((await deno.stop()).code, 0);
+  });
+});

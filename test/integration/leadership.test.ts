@@ -1,0 +1,116 @@
+// Leadership among real node processes on a real nats-server: election,
+// failover on kill -9, handoff on SIGTERM, and a paused (zombie) leader that
+// must never act under its stale epoch.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { startLocalCluster, waitForLeader, type LocalCluster } from '../../actors/up.ts';
+import { LeaderWatch } from '../../actors/watch.ts';
+import { callApi } from '../../streams/client.ts';
+import { readTransitions } from '../../streams/events.ts';
+import type { ClusterView } from '../../streams/lease.store.ts';
+import { names } from '../../streams/subjects.ts';
+
+const ttl = 1000;
+const n = names();
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () => {
+  let c: LocalCluster;
+  let nc: NatsConnection;
+  let watch: LeaderWatch;
+
+  before(async () => {
+    c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: ttl });
+    nc = await connect({ servers: c.urls });
+    watch = new LeaderWatch(nc, n);
+  });
+  after(async () => {
+    watch?.stop();
+    await nc?.close();
+    await c?.stop();
+  });
+
+  const status = () => callApi<ClusterView>(nc, n, 'status');
+
+  test('exactly one leader is elected and every node is ready', async () => {
+    const s = await until('3 ready nodes and a leader', async () => {
+      const v = await status();
+      return v.leader && v.nodes.length === 3 && v.nodes.every((x) => x.state === 'ready') ? v : null;
+    }, 20_000);
+    assert.ok(['n1', 'n2', 'n3'].includes(s.leader!.nodeId));
+    const pids = new Map(c.nodes.map((p) => [p.id, p.pid]));
+    for (const node of s.nodes) assert.equal(node.pid, pids.get(node.id), `status reports the real pid of ${node.id}`);
+    const leaders = new Set(watch.seen.filter((t) => t.to.startsWith('active.leader')).map((t) => t.node));
+    assert.equal(leaders.size, 1, `one node acted as leader, saw ${[...leaders].join(',')}`);
+  });
+
+  test('kill -9 of the leader: a live node leads under a higher epoch, well before the TTL', async () => {
+    const before = (await waitForLeader(c.urls)).leader!;
+    const victim = c.nodes.find((p) => p.id === before.nodeId)!;
+    const killedAt = Date.now();
+    await victim.kill();
+    const next = await watch.nextLeaderAction(before.epoch, 10_000);
+    assert.notEqual(next.node, victim.id);
+    assert.ok(next.epoch! > before.epoch);
+    // Generous regression bound; the benchmark reports the real distribution.
+    assert.ok(next.wall - killedAt < ttl, `failover took ${next.wall - killedAt} ms`);
+    // The dead node's own lease is reaped too, so it drops out of the list.
+    await until('the dead node to leave the node list', async () => !(await status()).nodes.some((x) => x.id === victim.id), 3 * ttl);
+    c.addNode(victim.id); // back to three for the next tests
+    await until('the restarted node to be ready', async () => (await status()).nodes.find((x) => x.id === victim.id)?.state === 'ready', 20_000);
+  });
+
+  test('SIGTERM of the leader hands leadership over well under the TTL, and the node exits 0', async () => {
+    const before = (await waitForLeader(c.urls)).leader!;
+    const leaving = c.nodes.find((p) => p.id === before.nodeId && p.running)!;
+    const at = Date.now();
+    const exited = leaving.stop();
+    const next = await watch.nextLeaderAction(before.epoch, 10_000);
+    assert.notEqual(next.node, leaving.id);
+    assert.ok(next.wall - at < ttl / 2, `handoff took ${next.wall - at} ms`);
+    assert.equal((await exited).code, 0);
+    c.addNode(leaving.id);
+    await until('three ready nodes again', async () => (await status()).nodes.filter((x) => x.state === 'ready').length === 3, 20_000);
+  });
+
+  test('a leader paused past its TTL is replaced, then steps down on waking and never acts under its stale epoch', async () => {
+    const before = (await waitForLeader(c.urls)).leader!;
+    const zombie = c.nodes.find((p) => p.id === before.nodeId && p.running)!;
+    zombie.pause();
+    // A paused process keeps its connection: pings time out, which is no evidence, so only the TTL frees the lease.
+    const next = await watch.nextLeaderAction(before.epoch, 10_000);
+    assert.notEqual(next.node, zombie.id);
+    await new Promise((r) => setTimeout(r, ttl)); // stay frozen well past the TTL
+    zombie.resume();
+    const steppedDown = await until('the old leader to step down', async () =>
+      watch.seen.find((t) => t.node === zombie.id && t.from?.startsWith('active.leader') && !t.to.startsWith('active.leader')), 10_000);
+    assert.ok(steppedDown);
+
+    const history = await readTransitions(nc, n, { subject: n.event('coordinator', '*') });
+    const firstNew = history.find((t) => t.node === next.node && t.epoch === next.epoch && t.to.startsWith('active.leader'))!;
+    assert.ok(firstNew, 'the new leader is in the stored history');
+    const staleActs = history.filter((t) =>
+      t.node === zombie.id && t.epoch === before.epoch && t.to.startsWith('active.leader') && t.streamSeq > firstNew.streamSeq);
+    assert.deepEqual(staleActs, [], 'no action under the stale epoch after the new leader started');
+    // Its leader lease was never confirmed again once the new leader had started.
+    const leaseHistory = await readTransitions(nc, n, { subject: n.event('lease', `${zombie.id}-leader`) });
+    const renewedAfter = leaseHistory.filter((t) => t.streamSeq > firstNew.streamSeq && t.from === 'held.confirmed.renewing' && t.to === 'held.confirmed.waiting');
+    assert.deepEqual(renewedAfter, [], 'no renewal of the stale lease succeeded');
+    assert.ok(leaseHistory.some((t) => t.streamSeq > firstNew.streamSeq && (t.to === 'lost' || t.to === 'released')), 'the stale lease ended');
+  });
+});
