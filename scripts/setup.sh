@@ -11,9 +11,11 @@ min_minor=10 # 2.10+: clustered KV compare-and-swap is broken before 2.9.21 (see
 
 say() { printf 'shoal setup: %s\n' "$*" >&2; }
 
-if [ ! -x node_modules/.bin/tsx ] || [ package.json -nt node_modules/.package-lock.json ]; then
+# `npm install` rather than `npm ci`: npm 11 leaves other platforms' optional
+# binaries (cbor-extract, deno) out of the lock file and then refuses `npm ci`.
+if [ ! -x node_modules/.bin/tsx ] || [ ! -x node_modules/.bin/deno ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies"
-  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 good_version() { # prints the version and succeeds when $1 is nats-server >= 2.10

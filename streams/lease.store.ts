@@ -142,8 +142,20 @@ export function leaseEffects(o: LeaseStoreOptions) {
     }
   });
 
+  /** CAS-delete our own value; a renewal still in flight may have moved its revision, so follow it, never anyone else's. */
   const releaseLease = fromPromise<void, RenewRequest>(async ({ input }) => {
-    await o.kv().delete(input.key, { previousSeq: input.revision });
+    let revision = input.revision;
+    for (let tries = 0; tries < 3; tries++) {
+      try {
+        return await o.kv().delete(input.key, { previousSeq: revision });
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+        const current = await readLease(o.kv(), input.key);
+        if (!current || current.value.holder.instance !== input.holder.instance) return; // not ours any more
+        revision = current.revision;
+      }
+    }
+    throw new Error(`could not release lease '${input.key}': it kept changing`);
   });
 
   const watchKey = fromCallback<LeaseEvent, WatchRequest>(({ input, sendBack }) => {
