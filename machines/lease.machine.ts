@@ -35,7 +35,7 @@ export type RenewOutcome =
 export type AcquireRequest = { key: string; holder: LeaseHolder; takeoverRevision: number | null };
 export type RenewRequest = { key: string; holder: LeaseHolder; revision: number; epoch: number };
 export type WatchRequest = { key: string };
-export type ProbeRequest = { key: string; other: { holder: LeaseHolder; revision: number } | null; pollIntervalMs: number };
+export type ProbeRequest = { key: string; other: { holder: LeaseHolder; revision: number } | null; pollIntervalMs: number; ttlMs: number };
 
 export type LeaseEvent =
   | { type: 'release' }
@@ -43,7 +43,11 @@ export type LeaseEvent =
   | { type: 'renew' }
   /** The key was deleted or purged (graceful release by its holder). */
   | { type: 'key.freed' }
-  /** The holder's connection is gone ("no responders" to its ping); take over this revision. */
+  /**
+   * The holder is gone: its connection closed ("no responders" to its ping),
+   * or the prober saw the same revision unrenewed for a whole TTL of its own
+   * clock. Take over exactly this revision by CAS.
+   */
   | { type: 'holder.gone'; revision: number }
   /** Another holder (or a new term of the same one) now has the key. */
   | { type: 'holder.changed'; holder: LeaseHolder; revision: number }
@@ -105,7 +109,7 @@ export const leaseMachine = setup({
     pollInterval: ({ context }) => context.timing.pollIntervalMs,
     retryInterval: ({ context }) => context.timing.retryIntervalMs,
     /** A follower's backstop in case its prober is silent: try again anyway. */
-    standbyTimeout: ({ context }) => 2 * context.timing.ttlMs,
+    standbyTimeout: ({ context }) => 5 * context.timing.ttlMs,
     /** Time left before the margin, counted from the confirmation's arrival. */
     untilDeadline: ({ context }) =>
       Math.max(0, (context.validUntil ?? 0) - (context.confirmedAt ?? 0)),
@@ -209,7 +213,12 @@ export const leaseMachine = setup({
     // Standing by stays one state while the holder lives: polling and pings
     // are the prober's, so followers add no transitions to the history.
     standby: {
-      invoke: { src: 'probeHolder', input: ({ context }) => ({ key: context.key, other: context.other, pollIntervalMs: context.timing.pollIntervalMs }) },
+      invoke: {
+        src: 'probeHolder',
+        input: ({ context }) => ({
+          key: context.key, other: context.other, pollIntervalMs: context.timing.pollIntervalMs, ttlMs: context.timing.ttlMs,
+        }),
+      },
       after: { standbyTimeout: 'acquiring' },
       on: {
         'key.freed': 'acquiring',

@@ -25,19 +25,18 @@ export function isSupportedNatsServerVersion(v: string): boolean {
   return major > 2 || (major === 2 && minor >= 10);
 }
 
-function candidates(bin?: string, searchDefaults = true): string[] {
-  const out: string[] = [];
-  if (bin) out.push(bin);
-  if (!searchDefaults) return out;
-  if (process.env.NATS_SERVER_BIN) out.push(process.env.NATS_SERVER_BIN);
-  out.push(cachedNatsServer);
+/** An explicit choice (option or NATS_SERVER_BIN) is the only candidate: a bad one is an error, not a fallback. */
+function candidates(bin?: string): string[] {
+  const chosen = bin ?? process.env.NATS_SERVER_BIN;
+  if (chosen) return [chosen];
+  const out = [cachedNatsServer];
   for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir) out.push(join(dir, 'nats-server'));
   out.push('/usr/sbin/nats-server', '/usr/local/bin/nats-server');
   return [...new Set(out)];
 }
 
-export async function findNatsServer(opts: { allowOld?: boolean; bin?: string; searchDefaults?: boolean } = {}): Promise<NatsServerBinary> {
-  const looked = candidates(opts.bin, opts.searchDefaults ?? true);
+export async function findNatsServer(opts: { allowOld?: boolean; bin?: string } = {}): Promise<NatsServerBinary> {
+  const looked = candidates(opts.bin);
   let old: NatsServerBinary | null = null;
   for (const path of looked) {
     if (!existsSync(path)) continue;

@@ -107,6 +107,8 @@ export type LeaseStoreOptions = {
 export function leaseEffects(o: LeaseStoreOptions) {
   const now = o.now ?? (() => performance.now());
   const since = new Map<string, number>();
+  /** When this process first saw each key's current revision (monotonic), across standby episodes. */
+  const firstSeen = new Map<string, { revision: number; at: number }>();
   const valueFor = (key: string, holder: LeaseHolder, epoch: number | null): Uint8Array =>
     encode({ holder, epoch, since: since.get(key) ?? Date.now(), ...(o.extras?.(key) ?? {}) } satisfies LeaseValue);
 
@@ -184,7 +186,12 @@ export function leaseEffects(o: LeaseStoreOptions) {
     };
     const other = input.other;
 
-    // TTL expiry raises no watch event before nats-server 2.11: look.
+    // TTL expiry raises no watch event before nats-server 2.11, and under
+    // concurrent writes 2.10 may expire a key up to ~2 TTL late: so look, and
+    // judge expiry by our own clock. A revision unrenewed for a TTL since we
+    // first saw it belongs to a holder whose own deadline (TTL - margin from
+    // before that write) has passed: taking it over by CAS is safe.
+    const seen = () => firstSeen.get(input.key);
     const poll = async () => {
       try {
         const current = await readLease(o.kv(), input.key);
@@ -194,6 +201,9 @@ export function leaseEffects(o: LeaseStoreOptions) {
           return sendBack({ type: 'holder.changed', holder: current.value.holder, revision: current.revision });
         }
         other.revision = current.revision; // a renewal: take over this one if it dies
+        const first = seen();
+        if (first?.revision !== current.revision) firstSeen.set(input.key, { revision: current.revision, at: now() });
+        else if (now() - first.at >= input.ttlMs) return sendBack({ type: 'holder.gone', revision: current.revision });
       } catch {
         // no verdict: look again
       }

@@ -149,11 +149,11 @@ describe('lease machine', () => {
     assert.equal(h.actor.getSnapshot().context.epoch, 42);
   });
 
-  test('a follower stands by in one state while the holder lives; a silent prober still gets a retry after 2 TTL', async () => {
+  test('a follower stands by in one state while the holder lives; a silent prober still gets a retry after 5 TTL', async () => {
     const h = harness({ acquire: () => ({ type: 'taken', revision: 5, holder: other }) });
     h.actor.start();
     await h.settle();
-    await h.advance(2 * timing.ttlMs - 20);
+    await h.advance(5 * timing.ttlMs - 20);
     assert.equal(h.acquires.length, 1, 'no create attempts while standing by');
     await h.advance(30);
     assert.equal(h.acquires.length, 2);

@@ -1,0 +1,50 @@
+// `shoal up` as a user runs it: it prints the URL, node ids and pids and the
+// leader, stays in the foreground, and on SIGTERM leaves no process behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { connect } from '@nats-io/transport-node';
+import { shoalCommand } from '../../actors/spawn.ts';
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('shoal up: prints URL, nodes with pids and the leader; SIGTERM stops everything it started', async () => {
+  const [cmd, args] = shoalCommand('node', ['up', '--port', '0', '--nodes', '2', '--lease-ttl', '1000']);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no leader line within 30 s:\n${out}`)), 30_000);
+      child.stdout!.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (/^leader: n\d/m.test(out) && /Try: shoal status/.test(out)) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      child.stderr!.on('data', () => {});
+    });
+    const url = /^NATS: (\S+)/m.exec(out)?.[1];
+    assert.ok(url, out);
+    const pids = [...out.matchAll(/^node (n\d): pid (\d+)$/gm)].map((m) => Number(m[2]));
+    assert.equal(pids.length, 2, out);
+    assert.ok(pids.every(alive));
+    const nc = await connect({ servers: url });
+    await nc.close();
+
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.deepEqual(pids.filter(alive), [], 'no node process left');
+    await assert.rejects(connect({ servers: url, reconnect: false, timeout: 1000 }), 'no nats-server left');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
