@@ -6,7 +6,7 @@ import { connect } from '@nats-io/transport-node';
 import { names } from '../streams/subjects.ts';
 import type { ClusterView } from '../streams/lease.store.ts';
 import { callApi } from '../streams/client.ts';
-import { startLocalCluster, waitForLeader } from './up.ts';
+import { startLocalCluster, waitForReady } from './up.ts';
 import { formatStatus } from './status.ts';
 import { LeaderWatch } from './watch.ts';
 
@@ -22,7 +22,7 @@ export async function runDemo(o: { leaseTtlMs: number }): Promise<number> {
   const watch = new LeaderWatch(nc, n);
   const checks: Check[] = [];
   try {
-    const first = await waitForLeader(c.urls);
+    const first = await waitForReady(c.urls, 3);
     say(`\n${formatStatus(first)}\n`);
     const leader1 = first.leader!;
 
@@ -61,7 +61,7 @@ export async function runDemo(o: { leaseTtlMs: number }): Promise<number> {
     checks.push({ what: 'handoff well under the TTL', ok: handoffMs < o.leaseTtlMs / 2, detail: `${handoffMs} ms` });
     checks.push({ what: 'drained node exits 0', ok: exit.code === 0, detail: `exit ${exit.code ?? exit.signal}` });
 
-    const final = await waitForLeader(c.urls);
+    const final = await waitForReady(c.urls, 1);
     say(`\n${formatStatus(final)}\n`);
   } catch (err) {
     checks.push({ what: 'demo ran to the end', ok: false, detail: (err as Error).message });

@@ -1,7 +1,6 @@
 // `shoal up`: an embedded local cluster in the foreground. It owns every
 // process it starts and stops them all on Ctrl-C/SIGTERM.
 import { connect } from '@nats-io/transport-node';
-import { defaults } from '../streams/defaults.ts';
 import { startCluster, startServer, type NatsCluster, type NatsServer } from '../streams/launcher.ts';
 import { callApi } from '../streams/client.ts';
 import type { ClusterView } from '../streams/lease.store.ts';
@@ -29,6 +28,8 @@ export type LocalCluster = {
   servers: NatsServer[];
   nodes: NodeProcess[];
   addNode(id: string, runtime?: Runtime): NodeProcess;
+  /** The last lines of every node's output, for failure messages. */
+  logs(lines?: number): string;
   stop(): Promise<void>;
 };
 
@@ -55,28 +56,46 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
     if (cluster) await cluster.stop();
     if (server) await server[Symbol.asyncDispose]();
   };
-  return { urls, servers, nodes, addNode, stop };
+  const logs = (lines = 20) => nodes.map((p) => `--- ${p.id} (pid ${p.pid})\n${p.output().split('\n').slice(-lines).join('\n')}`).join('\n');
+  return { urls, servers, nodes, addNode, logs, stop };
 }
 
-/** Ask the API until a leader shows (or the deadline passes). */
-export async function waitForLeader(urls: string[], prefix: string = defaults.prefix, timeoutMs = 30_000, notEpoch?: number): Promise<ClusterView> {
+/** Ask the API until the cluster view satisfies `pred` (or the deadline passes). */
+export async function waitForStatus(
+  urls: string[],
+  pred: (s: ClusterView) => boolean,
+  o: { what?: string; prefix?: string; timeoutMs?: number } = {},
+): Promise<ClusterView> {
+  const timeoutMs = o.timeoutMs ?? 30_000;
   const nc = await connect({ servers: urls, maxReconnectAttempts: -1 });
   const deadline = Date.now() + timeoutMs;
   try {
     let last: unknown = null;
     while (Date.now() < deadline) {
       try {
-        const s = await callApi<ClusterView>(nc, names(prefix), 'status', {}, 1_000);
-        if (s.leader && s.leader.epoch !== notEpoch) return s;
+        const s = await callApi<ClusterView>(nc, names(o.prefix), 'status', {}, 1_000);
+        if (pred(s)) return s;
+        last = null;
       } catch (err) {
         last = err;
       }
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error(`no leader within ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    throw new Error(`no ${o.what ?? 'matching status'} within ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}`);
   } finally {
     await nc.close();
   }
+}
+
+export function waitForLeader(urls: string[], prefix?: string, timeoutMs?: number): Promise<ClusterView> {
+  return waitForStatus(urls, (s) => s.leader !== null, { what: 'leader', prefix, timeoutMs });
+}
+
+/** A leader, and `count` nodes all ready. */
+export function waitForReady(urls: string[], count: number, o: { prefix?: string; timeoutMs?: number } = {}): Promise<ClusterView> {
+  return waitForStatus(urls, (s) => s.leader !== null && s.nodes.length === count && s.nodes.every((x) => x.state === 'ready'), {
+    what: `leader and ${count} ready nodes`, ...o,
+  });
 }
 
 export async function runUp(o: UpOptions): Promise<number> {
@@ -102,7 +121,7 @@ export async function runUp(o: UpOptions): Promise<number> {
     });
   }
   try {
-    const s = await waitForLeader(c.urls, o.prefix);
+    const s = await waitForReady(c.urls, o.nodes, { prefix: o.prefix, timeoutMs: 60_000 });
     process.stdout.write(`${formatStatus(s)}\n`);
     process.stdout.write(`\nTry: shoal status --nats ${c.urls[0]}   (Ctrl-C stops everything)\n`);
   } catch (err) {

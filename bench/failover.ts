@@ -4,10 +4,8 @@
 // to the new leader's first action (its first transition under the new epoch).
 import { connect } from '@nats-io/transport-node';
 import Table from 'cli-table3';
-import { startLocalCluster, waitForLeader } from '../actors/up.ts';
+import { startLocalCluster, waitForReady } from '../actors/up.ts';
 import { LeaderWatch } from '../actors/watch.ts';
-import { callApi } from '../streams/client.ts';
-import type { ClusterView } from '../streams/lease.store.ts';
 import { names } from '../streams/subjects.ts';
 
 const rounds = Number(process.env.ROUNDS ?? process.argv[2] ?? 20);
@@ -32,14 +30,8 @@ async function measure(mode: Mode): Promise<number[]> {
   const out: number[] = [];
   try {
     for (let i = 0; i < rounds; i++) {
-      // Wait for three ready nodes so every round starts from the same shape.
-      let view: ClusterView | null = null;
-      for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
-        view = await callApi<ClusterView>(nc, n, 'status').catch(() => null);
-        if (view?.leader && view.nodes.filter((x) => x.state === 'ready').length === 3) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      const leader = view?.leader ?? (await waitForLeader(c.urls)).leader!;
+      // Every round starts from the same shape: a leader and three ready nodes.
+      const leader = (await waitForReady(c.urls, 3)).leader!;
       // Let renewals settle into their rhythm, at a random phase.
       await new Promise((r) => setTimeout(r, 200 + Math.random() * 400));
       const victim = c.nodes.find((p) => p.id === leader.nodeId && p.running)!;

@@ -57,8 +57,17 @@ export async function bootstrap(nc: NatsConnection, n: Names, opts: BootstrapOpt
     throw new LeaseTtlMismatchError(n.leasesBucket, existing, opts.leaseTtlMs);
   }
 
-  const jobs = await kvm.create(n.jobsBucket, { history: 1, replicas });
-  const checkpoints = await kvm.create(n.checkpointsBucket, { history: 1, replicas });
+  // Concurrent first starts race to create: the loser opens what the winner made.
+  const ensureKv = async (name: string) => {
+    try {
+      return await kvm.create(name, { history: 1, replicas });
+    } catch (err) {
+      if ((await streamMaxAgeMs(jsm, `KV_${name}`)) === null) throw err;
+      return kvm.open(name);
+    }
+  };
+  const jobs = await ensureKv(n.jobsBucket);
+  const checkpoints = await ensureKv(n.checkpointsBucket);
 
   const eventsConfig = {
     name: n.eventsStream,

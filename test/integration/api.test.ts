@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { connect as connectV2, StringCodec } from 'nats';
-import { startLocalCluster, waitForLeader, type LocalCluster } from '../../actors/up.ts';
+import { startLocalCluster, waitForReady, type LocalCluster } from '../../actors/up.ts';
 import { spawnNode } from '../../actors/spawn.ts';
 import { callApi } from '../../streams/client.ts';
 import { defaults } from '../../streams/defaults.ts';
@@ -22,7 +22,7 @@ describe('public API (micro service, JSON)', () => {
   before(async () => {
     c = await startLocalCluster({ nodes: 2, cluster: 1, port: 0, leaseTtlMs: 1000 });
     nc = await connect({ servers: c.urls });
-    await waitForLeader(c.urls);
+    await waitForReady(c.urls, 2);
   });
   after(async () => {
     await nc?.close();

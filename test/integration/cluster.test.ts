@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startLocalCluster, waitForLeader, type LocalCluster } from '../../actors/up.ts';
+import { startLocalCluster, waitForReady, waitForStatus, type LocalCluster } from '../../actors/up.ts';
 import { LeaderWatch } from '../../actors/watch.ts';
 import { callApi } from '../../streams/client.ts';
 import type { ClusterView } from '../../streams/lease.store.ts';
@@ -44,8 +44,9 @@ describe('3-server cluster, replicas 3, lease TTL 20 s (the replicated default)'
   });
 
   test('kill -9 of one nats-server: a leader remains, every node stays a member, and failover still works', async () => {
-    const first = await waitForLeader(c.urls, undefined, 30_000);
-    await until('3 ready nodes', async () => (await callApi<ClusterView>(nc, n, 'status')).nodes.filter((x) => x.state === 'ready').length === 3, 30_000);
+    const first = await waitForReady(c.urls, 3, { timeoutMs: 60_000 }).catch((err: Error) => {
+      throw new Error(`${err.message}\n${c.logs()}`);
+    });
     // The first server is every node's first URL: most connections must move.
     await c.servers[0]!.kill('SIGKILL');
     const after1 = await until('status with a leader after the server kill', async () => {
@@ -86,20 +87,14 @@ describe('a Deno node process joins a cluster of Node processes', () => {
   });
 
   test('it becomes ready, reports its runtime, and leads once the Node processes leave', async () => {
-    await waitForLeader(c.urls);
+    await waitForReady(c.urls, 2);
     const deno = c.addNode('d1', 'deno');
-    const s = await until('the Deno node to be ready', async () => {
-      const v = await callApi<ClusterView>(nc, n, 'status');
-      return v.nodes.find((x) => x.id === 'd1' && x.state === 'ready') ? v : null;
-    }, 60_000);
+    const s = await waitForReady(c.urls, 3, { timeoutMs: 60_000 });
     const d1 = s.nodes.find((x) => x.id === 'd1')!;
     assert.match(d1.runtime, /^deno \d+\.\d+\.\d+/);
     assert.equal(d1.pid, deno.pid);
     for (const p of c.nodes.filter((p) => p.spec.runtime !== 'deno')) assert.equal((await p.stop()).code, 0);
-    const led = await until('the Deno node to lead', async () => {
-      const v = await callApi<ClusterView>(nc, n, 'status');
-      return v.leader?.nodeId === 'd1' ? v : null;
-    }, 10_000);
+    const led = await waitForStatus(c.urls, (v) => v.leader?.nodeId === 'd1', { what: 'the Deno node leading', timeoutMs: 10_000 });
     assert.deepEqual(led.nodes.map((x) => x.id), ['d1'], `the drained nodes released their leases\n${c.nodes.map((p) => `--- ${p.id}\n${p.output().split('\n').slice(-15).join('\n')}`).join('\n')}`);
     assert.equal((await deno.stop()).code, 0);
   });

@@ -4,11 +4,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startLocalCluster, waitForLeader, type LocalCluster } from '../../actors/up.ts';
+import { startLocalCluster, waitForLeader, waitForReady, waitForStatus, type LocalCluster } from '../../actors/up.ts';
 import { LeaderWatch } from '../../actors/watch.ts';
-import { callApi } from '../../streams/client.ts';
 import { readTransitions } from '../../streams/events.ts';
-import type { ClusterView } from '../../streams/lease.store.ts';
 import { names } from '../../streams/subjects.ts';
 
 const ttl = 1000;
@@ -45,13 +43,9 @@ describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () =>
     await c?.stop();
   });
 
-  const status = () => callApi<ClusterView>(nc, n, 'status');
 
   test('exactly one leader is elected and every node is ready', async () => {
-    const s = await until('3 ready nodes and a leader', async () => {
-      const v = await status();
-      return v.leader && v.nodes.length === 3 && v.nodes.every((x) => x.state === 'ready') ? v : null;
-    }, 20_000);
+    const s = await waitForReady(c.urls, 3);
     assert.ok(['n1', 'n2', 'n3'].includes(s.leader!.nodeId));
     const pids = new Map(c.nodes.map((p) => [p.id, p.pid]));
     for (const node of s.nodes) assert.equal(node.pid, pids.get(node.id), `status reports the real pid of ${node.id}`);
@@ -70,9 +64,9 @@ describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () =>
     // Generous regression bound; the benchmark reports the real distribution.
     assert.ok(next.wall - killedAt < ttl, `failover took ${next.wall - killedAt} ms`);
     // The dead node's own lease is reaped too, so it drops out of the list.
-    await until('the dead node to leave the node list', async () => !(await status()).nodes.some((x) => x.id === victim.id), 3 * ttl);
+    await waitForStatus(c.urls, (v) => !v.nodes.some((x) => x.id === victim.id), { what: 'the dead node gone from the list', timeoutMs: 3 * ttl });
     c.addNode(victim.id); // back to three for the next tests
-    await until('the restarted node to be ready', async () => (await status()).nodes.find((x) => x.id === victim.id)?.state === 'ready', 20_000);
+    await waitForReady(c.urls, 3);
   });
 
   test('SIGTERM of the leader hands leadership over well under the TTL, and the node exits 0', async () => {
@@ -85,7 +79,7 @@ describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () =>
     assert.ok(next.wall - at < ttl / 2, `handoff took ${next.wall - at} ms`);
     assert.equal((await exited).code, 0);
     c.addNode(leaving.id);
-    await until('three ready nodes again', async () => (await status()).nodes.filter((x) => x.state === 'ready').length === 3, 20_000);
+    await waitForReady(c.urls, 3);
   });
 
   test('a leader paused past its TTL is replaced, then steps down on waking and never acts under its stale epoch', async () => {

@@ -135,7 +135,7 @@ describe('lease machine', () => {
   test('stands by while another holder has it, and takes over its revision when it is gone', async () => {
     let calls = 0;
     const h = harness({
-      acquire: (req, now) => (calls++ === 0 ? { type: 'taken', revision: 41, holder: other } : { type: 'acquired', revision: 42, sentAt: now, receivedAt: now }),
+      acquire: (_req, now) => (calls++ === 0 ? { type: 'taken', revision: 41, holder: other } : { type: 'acquired', revision: 42, sentAt: now, receivedAt: now }),
     });
     h.actor.start();
     await h.settle();
@@ -162,7 +162,7 @@ describe('lease machine', () => {
 
   test('a new holder restarts the prober on it; its death is then taken over at its revision', async () => {
     let calls = 0;
-    const h = harness({ acquire: (req, now) => (calls++ === 0 ? { type: 'taken', revision: 5, holder: other } : { type: 'acquired', revision: 12, sentAt: now, receivedAt: now }) });
+    const h = harness({ acquire: (_req, now) => (calls++ === 0 ? { type: 'taken', revision: 5, holder: other } : { type: 'acquired', revision: 12, sentAt: now, receivedAt: now }) });
     h.actor.start();
     await h.settle();
     const third = { id: 'n3', instance: 'i-3' };
@@ -176,7 +176,7 @@ describe('lease machine', () => {
 
   test('a deleted key (graceful release elsewhere) is taken without waiting', async () => {
     let calls = 0;
-    const h = harness({ acquire: (req, now) => (calls++ === 0 ? { type: 'taken', revision: 5, holder: other } : { type: 'acquired', revision: 6, sentAt: now, receivedAt: now }) });
+    const h = harness({ acquire: (_req, now) => (calls++ === 0 ? { type: 'taken', revision: 5, holder: other } : { type: 'acquired', revision: 6, sentAt: now, receivedAt: now }) });
     h.actor.start();
     await h.settle();
     h.actor.send({ type: 'key.freed' });
@@ -186,7 +186,7 @@ describe('lease machine', () => {
 
   test('its own stale value (same instance, after being fenced) is replaced by CAS at once', async () => {
     let calls = 0;
-    const h = harness({ acquire: (req, now) => (calls++ === 0 ? { type: 'taken', revision: 9, holder: me } : { type: 'acquired', revision: 10, sentAt: now, receivedAt: now }) });
+    const h = harness({ acquire: (_req, now) => (calls++ === 0 ? { type: 'taken', revision: 9, holder: me } : { type: 'acquired', revision: 10, sentAt: now, receivedAt: now }) });
     h.actor.start();
     await h.settle();
     await h.settle();
