@@ -6,26 +6,9 @@ import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startLocalCluster, waitForReady, waitForStatus, type LocalCluster } from '../../actors/up.ts';
 import { LeaderWatch } from '../../actors/watch.ts';
-import { callApi } from '../../streams/client.ts';
-import type { ClusterView } from '../../streams/lease.store.ts';
 import { names } from '../../streams/subjects.ts';
 
 const n = names();
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
 
 describe('3-server cluster, replicas 3, lease TTL 20 s (the replicated default)', () => {
   let c: LocalCluster;
@@ -49,10 +32,7 @@ describe('3-server cluster, replicas 3, lease TTL 20 s (the replicated default)'
     });
     // The first server is every node's first URL: most connections must move.
     await c.servers[0]!.kill('SIGKILL');
-    const after1 = await until('status with a leader after the server kill', async () => {
-      const s = await callApi<ClusterView>(nc, n, 'status', {}, 2000);
-      return s.leader && s.nodes.length === 3 ? s : null;
-    }, 30_000);
+    const after1 = await waitForStatus(c.urls, (s) => s.leader !== null && s.nodes.length === 3, { what: 'a leader after the server kill', timeoutMs: 30_000 });
     assert.ok(after1.leader);
     const fenced = watch.seen.filter((t) => t.kind === 'coordinator' && t.from?.startsWith('active.leader') && t.to === 'active.follower');
     assert.equal(fenced.length, 0, 'the leader did not lose its lease to a single server failure');
@@ -65,10 +45,7 @@ describe('3-server cluster, replicas 3, lease TTL 20 s (the replicated default)'
     assert.notEqual(next.node, victim.id);
 
     await c.servers[0]!.restart();
-    const s = await until('status after the server restart', async () => {
-      const v = await callApi<ClusterView>(nc, n, 'status', {}, 2000);
-      return v.leader ? v : null;
-    }, 30_000);
+    const s = await waitForStatus(c.urls, (v) => v.leader !== null, { what: 'a leader after the server restart', timeoutMs: 30_000 });
     assert.equal(s.leader!.nodeId, next.node);
   });
 });

@@ -8,24 +8,10 @@ import { startLocalCluster, waitForLeader, waitForReady, waitForStatus, type Loc
 import { LeaderWatch } from '../../actors/watch.ts';
 import { readTransitions } from '../../streams/events.ts';
 import { names } from '../../streams/subjects.ts';
+import { until } from '../helpers.ts';
 
 const ttl = 1000;
 const n = names();
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
 
 describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () => {
   let c: LocalCluster;
