@@ -1,0 +1,231 @@
+// A job's lifecycle. The record in the jobs bucket *is* this machine's
+// persisted snapshot: every writer (API, leader, the node running it) reads
+// the record, applies one event with the pure `transition`, and writes the
+// result by CAS. Guards on owner and attempt are the fences.
+import { assign, getNextSnapshot, initialTransition, setup, type SnapshotFrom } from 'xstate';
+
+export type JobPhase = 'computing' | 'ioWait' | 'checkpointing';
+export type JobStateName = 'queued' | 'assigned' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type AttemptOutcome = 'running' | 'succeeded' | 'failed' | 'timeout' | 'orphaned' | 'preempted' | 'unstarted' | 'cancelled';
+
+export type AttemptEntry = {
+  attempt: number;
+  node: string;
+  assignedAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  /** Progress restored from the checkpoint when this attempt started (0 if none). */
+  resumedFrom: number;
+  outcome: AttemptOutcome | null;
+};
+
+export type JobSpec = {
+  id: string;
+  type: string;
+  input: unknown;
+  priority: number;
+  maxAttempts: number;
+  timeoutMs: number;
+};
+
+export type JobContext = JobSpec & {
+  /** Bumped by every assignment: the fence for everything the owner writes. */
+  attempt: number;
+  owner: string | null;
+  progress: number;
+  result: unknown;
+  error: string | null;
+  /** Failed or timed-out attempts (not orphaned or preempted ones). */
+  failures: number;
+  /** Wall ms before which a retry is not placed (backoff). */
+  notBefore: number;
+  createdAt: number;
+  updatedAt: number;
+  attempts: AttemptEntry[];
+};
+
+export type JobEvent =
+  | { type: 'job.assign'; node: string; at: number }
+  | { type: 'job.start'; node: string; attempt: number; resumedFrom: number; at: number }
+  | { type: 'job.phase'; attempt: number; phase: JobPhase; at: number }
+  | { type: 'job.progress'; attempt: number; progress: number; at: number }
+  | { type: 'job.succeed'; attempt: number; result: unknown; at: number }
+  | { type: 'job.fail'; attempt: number; error: string; retryable: boolean; backoffMs: number; at: number }
+  | { type: 'job.timeout'; attempt: number; backoffMs: number; at: number }
+  /** Its owner's lease is gone: back to the queue, resume from the checkpoint. */
+  | { type: 'job.orphan'; attempt: number; at: number }
+  /** Assigned but not started in time. */
+  | { type: 'job.unstarted'; attempt: number; at: number }
+  /** Handed back by its owner (drain, preemption). */
+  | { type: 'job.preempt'; attempt: number; at: number }
+  | { type: 'job.cancel'; at: number }
+  /** Refused before running (no node handles its type). */
+  | { type: 'job.reject'; error: string; at: number };
+
+export const terminalStates: readonly JobStateName[] = ['succeeded', 'failed', 'cancelled'];
+
+type Ev<T extends JobEvent['type']> = Extract<JobEvent, { type: T }>;
+
+/** Close the current attempt's entry. */
+function endAttempt(ctx: JobContext, outcome: AttemptOutcome, at: number): AttemptEntry[] {
+  return ctx.attempts.map((a) => (a.attempt === ctx.attempt && a.endedAt === null ? { ...a, endedAt: at, outcome } : a));
+}
+
+export const jobMachine = setup({
+  types: {
+    context: {} as JobContext,
+    input: {} as JobSpec & { at: number },
+    events: {} as JobEvent,
+  },
+  guards: {
+    /** An event from the owner of the current attempt (the fence). */
+    currentAttempt: ({ context, event }) => 'attempt' in event && event.attempt === context.attempt,
+    ownerStarts: ({ context, event }) => event.type === 'job.start' && event.node === context.owner && event.attempt === context.attempt,
+    /** This failure leaves attempts to retry. */
+    retryLeft: ({ context, event }) =>
+      'attempt' in event && event.attempt === context.attempt && context.failures + 1 < context.maxAttempts &&
+      (event.type !== 'job.fail' || event.retryable),
+    isPhase: ({ context, event }, phase: JobPhase) => event.type === 'job.phase' && event.attempt === context.attempt && event.phase === phase,
+  },
+  actions: {
+    assignTo: assign(({ context, event }) => {
+      const e = event as Ev<'job.assign'>;
+      const attempt = context.attempt + 1;
+      return {
+        attempt,
+        owner: e.node,
+        updatedAt: e.at,
+        attempts: [...context.attempts, { attempt, node: e.node, assignedAt: e.at, startedAt: null, endedAt: null, resumedFrom: 0, outcome: null }],
+      };
+    }),
+    recordStart: assign(({ context, event }) => {
+      const e = event as Ev<'job.start'>;
+      return {
+        progress: e.resumedFrom,
+        updatedAt: e.at,
+        attempts: context.attempts.map((a) => (a.attempt === e.attempt ? { ...a, startedAt: e.at, resumedFrom: e.resumedFrom, outcome: 'running' as const } : a)),
+      };
+    }),
+    recordProgress: assign(({ event }) => {
+      const e = event as Ev<'job.progress'>;
+      return { progress: Math.min(1, Math.max(0, e.progress)), updatedAt: e.at };
+    }),
+    recordSuccess: assign(({ context, event }) => {
+      const e = event as Ev<'job.succeed'>;
+      return { result: e.result, error: null, progress: 1, updatedAt: e.at, attempts: endAttempt(context, 'succeeded', e.at) };
+    }),
+    recordFailure: assign(({ context, event }) => {
+      const e = event as Ev<'job.fail'> | Ev<'job.timeout'>;
+      const error = e.type === 'job.fail' ? e.error : `timed out after ${context.timeoutMs} ms`;
+      return {
+        error,
+        failures: context.failures + 1,
+        owner: null,
+        notBefore: e.at + e.backoffMs,
+        updatedAt: e.at,
+        attempts: endAttempt(context, e.type === 'job.fail' ? 'failed' : 'timeout', e.at),
+      };
+    }),
+    requeue: assign(({ context, event }) => {
+      const e = event as Ev<'job.orphan'> | Ev<'job.unstarted'> | Ev<'job.preempt'>;
+      const outcome = e.type === 'job.orphan' ? 'orphaned' : e.type === 'job.unstarted' ? 'unstarted' : 'preempted';
+      return { owner: null, updatedAt: e.at, attempts: endAttempt(context, outcome, e.at) };
+    }),
+    recordCancel: assign(({ context, event }) => {
+      const e = event as Ev<'job.cancel'>;
+      return { owner: null, error: 'cancelled', updatedAt: e.at, attempts: endAttempt(context, 'cancelled', e.at) };
+    }),
+    recordReject: assign(({ event }) => {
+      const e = event as Ev<'job.reject'>;
+      return { error: e.error, updatedAt: e.at };
+    }),
+  },
+}).createMachine({
+  id: 'job',
+  context: ({ input }) => ({
+    id: input.id, type: input.type, input: input.input, priority: input.priority, maxAttempts: input.maxAttempts, timeoutMs: input.timeoutMs,
+    attempt: 0, owner: null, progress: 0, result: null, error: null, failures: 0, notBefore: 0,
+    createdAt: input.at, updatedAt: input.at, attempts: [],
+  }),
+  initial: 'queued',
+  on: {
+    'job.cancel': { target: '.cancelled', actions: 'recordCancel' },
+  },
+  states: {
+    queued: {
+      on: {
+        'job.assign': { target: 'assigned', actions: 'assignTo' },
+        'job.reject': { target: 'failed', actions: 'recordReject' },
+      },
+    },
+    assigned: {
+      on: {
+        'job.start': { guard: 'ownerStarts', target: 'running', actions: 'recordStart' },
+        'job.unstarted': { guard: 'currentAttempt', target: 'queued', actions: 'requeue' },
+        'job.orphan': { guard: 'currentAttempt', target: 'orphaned', actions: 'requeue' },
+      },
+    },
+    running: {
+      initial: 'computing',
+      on: {
+        'job.progress': { guard: 'currentAttempt', actions: 'recordProgress' },
+        'job.succeed': { guard: 'currentAttempt', target: 'succeeded', actions: 'recordSuccess' },
+        'job.fail': [
+          { guard: 'retryLeft', target: 'queued', actions: 'recordFailure' },
+          { guard: 'currentAttempt', target: 'failed', actions: 'recordFailure' },
+        ],
+        'job.timeout': [
+          { guard: 'retryLeft', target: 'queued', actions: 'recordFailure' },
+          { guard: 'currentAttempt', target: 'failed', actions: 'recordFailure' },
+        ],
+        'job.phase': [
+          { guard: { type: 'isPhase', params: 'computing' }, target: '.computing' },
+          { guard: { type: 'isPhase', params: 'ioWait' }, target: '.ioWait' },
+          { guard: { type: 'isPhase', params: 'checkpointing' }, target: '.checkpointing' },
+        ],
+        'job.orphan': { guard: 'currentAttempt', target: 'orphaned', actions: 'requeue' },
+        'job.preempt': { guard: 'currentAttempt', target: 'preempted', actions: 'requeue' },
+      },
+      states: {
+        computing: {},
+        ioWait: {},
+        checkpointing: {},
+      },
+    },
+    // Passing states, kept so the diagram and the history say why a job went back.
+    orphaned: { always: 'queued' },
+    preempted: { always: 'queued' },
+    succeeded: { type: 'final', on: { 'job.cancel': {} } },
+    failed: { type: 'final', on: { 'job.cancel': {} } },
+    cancelled: { type: 'final', on: { 'job.cancel': {} } },
+  },
+});
+
+export type JobSnapshot = SnapshotFrom<typeof jobMachine>;
+
+/** The persisted form: the machine's context plus its state value, flattened. */
+export type JobRecord = JobContext & { state: JobStateName; phase: JobPhase | null };
+
+export function recordOf(s: JobSnapshot): JobRecord {
+  const v = s.value;
+  const state = (typeof v === 'string' ? v : Object.keys(v)[0]) as JobStateName;
+  const phase = typeof v === 'object' && 'running' in v ? (v.running as JobPhase) : null;
+  return { ...s.context, state, phase };
+}
+
+export function snapshotOf(r: JobRecord): JobSnapshot {
+  const { state, phase, ...context } = r;
+  return jobMachine.resolveState({ value: state === 'running' ? { running: phase ?? 'computing' } : state, context });
+}
+
+export function newJobRecord(spec: JobSpec, at: number): JobRecord {
+  return recordOf(initialTransition(jobMachine, { ...spec, at })[0]);
+}
+
+/** Apply one event; null when the machine does not accept it (stale attempt, terminal job...). */
+export function applyJobEvent(r: JobRecord, e: JobEvent): JobRecord | null {
+  const next = recordOf(getNextSnapshot(jobMachine, snapshotOf(r), e));
+  return JSON.stringify(next) === JSON.stringify(r) ? null : next;
+}
+
+export const isTerminal = (r: Pick<JobRecord, 'state'>) => terminalStates.includes(r.state);

@@ -1,0 +1,102 @@
+// The job record lifecycle as pure transitions: fences, retries, recovery,
+// and a property over random event sequences.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { applyJobEvent, isTerminal, newJobRecord, type JobEvent, type JobRecord } from '../../machines/job.machine.ts';
+
+const spec = { id: 'j1', type: 'primes', input: { limit: 100 }, priority: 5, maxAttempts: 2, timeoutMs: 1000 };
+const at = 1_000;
+
+function apply(r: JobRecord, ...events: JobEvent[]): JobRecord {
+  for (const e of events) {
+    const next = applyJobEvent(r, e);
+    assert.ok(next, `event ${e.type} accepted in ${r.state}`);
+    r = next;
+  }
+  return r;
+}
+
+describe('job machine', () => {
+  test('queued → assigned → running → succeeded, with the attempt history', () => {
+    let r = newJobRecord(spec, at);
+    assert.equal(r.state, 'queued');
+    assert.equal(r.attempt, 0);
+    r = apply(r, { type: 'job.assign', node: 'n1', at: 2 }, { type: 'job.start', node: 'n1', attempt: 1, resumedFrom: 0, at: 3 });
+    assert.equal(r.state, 'running');
+    assert.equal(r.phase, 'computing');
+    r = apply(r, { type: 'job.phase', attempt: 1, phase: 'ioWait', at: 4 }, { type: 'job.progress', attempt: 1, progress: 0.5, at: 5 });
+    assert.equal(r.phase, 'ioWait');
+    assert.equal(r.progress, 0.5);
+    r = apply(r, { type: 'job.succeed', attempt: 1, result: { count: 25 }, at: 6 });
+    assert.equal(r.state, 'succeeded');
+    assert.deepEqual(r.result, { count: 25 });
+    assert.deepEqual(r.attempts, [{ attempt: 1, node: 'n1', assignedAt: 2, startedAt: 3, endedAt: 6, resumedFrom: 0, outcome: 'succeeded' }]);
+  });
+
+  test('a stale attempt is fenced: its start, progress and result are refused', () => {
+    let r = apply(newJobRecord(spec, at), { type: 'job.assign', node: 'n1', at: 2 }, { type: 'job.start', node: 'n1', attempt: 1, resumedFrom: 0, at: 3 });
+    r = apply(r, { type: 'job.orphan', attempt: 1, at: 4 });
+    assert.equal(r.state, 'queued');
+    assert.equal(r.owner, null);
+    r = apply(r, { type: 'job.assign', node: 'n2', at: 5 });
+    assert.equal(r.attempt, 2);
+    assert.equal(applyJobEvent(r, { type: 'job.start', node: 'n1', attempt: 1, resumedFrom: 0, at: 6 }), null);
+    r = apply(r, { type: 'job.start', node: 'n2', attempt: 2, resumedFrom: 0.4, at: 6 });
+    assert.equal(applyJobEvent(r, { type: 'job.succeed', attempt: 1, result: 'zombie', at: 7 }), null);
+    assert.equal(applyJobEvent(r, { type: 'job.progress', attempt: 1, progress: 0.9, at: 7 }), null);
+    r = apply(r, { type: 'job.succeed', attempt: 2, result: 'real', at: 8 });
+    assert.equal(r.result, 'real');
+    assert.equal(r.attempts[0]!.outcome, 'orphaned');
+    assert.equal(r.attempts[1]!.resumedFrom, 0.4);
+  });
+
+  test('failures retry until maxAttempts, then fail; non-retryable errors fail at once', () => {
+    const run = (r: JobRecord, node: string) => apply(r, { type: 'job.assign', node, at: 2 }, { type: 'job.start', node, attempt: r.attempt + 1, resumedFrom: 0, at: 3 });
+    let r = run(newJobRecord(spec, at), 'n1');
+    r = apply(r, { type: 'job.fail', attempt: 1, error: 'boom', retryable: true, backoffMs: 500, at: 10 });
+    assert.equal(r.state, 'queued');
+    assert.equal(r.notBefore, 510);
+    r = run(r, 'n2');
+    r = apply(r, { type: 'job.timeout', attempt: 2, backoffMs: 500, at: 20 });
+    assert.equal(r.state, 'failed');
+    assert.match(r.error ?? '', /timed out after 1000 ms/);
+    const once = apply(run(newJobRecord(spec, at), 'n1'), { type: 'job.fail', attempt: 1, error: 'unknown job type', retryable: false, backoffMs: 0, at: 9 });
+    assert.equal(once.state, 'failed');
+  });
+
+  test('cancel ends any live job; terminal jobs ignore it', () => {
+    const r = apply(newJobRecord(spec, at), { type: 'job.cancel', at: 2 });
+    assert.equal(r.state, 'cancelled');
+    assert.equal(applyJobEvent(r, { type: 'job.cancel', at: 3 }), null);
+    assert.equal(applyJobEvent(r, { type: 'job.assign', node: 'n1', at: 3 }), null);
+  });
+
+  test('property: attempts only grow, a terminal job never changes, and only the current attempt completes', () => {
+    const node = fc.constantFrom('n1', 'n2');
+    const att = fc.integer({ min: 0, max: 4 });
+    const event: fc.Arbitrary<JobEvent> = fc.oneof(
+      node.map((n) => ({ type: 'job.assign' as const, node: n, at: 1 })),
+      fc.tuple(node, att).map(([n, a]) => ({ type: 'job.start' as const, node: n, attempt: a, resumedFrom: 0, at: 1 })),
+      att.map((a) => ({ type: 'job.succeed' as const, attempt: a, result: a, at: 1 })),
+      att.map((a) => ({ type: 'job.fail' as const, attempt: a, error: 'x', retryable: true, backoffMs: 1, at: 1 })),
+      att.map((a) => ({ type: 'job.orphan' as const, attempt: a, at: 1 })),
+      att.map((a) => ({ type: 'job.preempt' as const, attempt: a, at: 1 })),
+      att.map((a) => ({ type: 'job.unstarted' as const, attempt: a, at: 1 })),
+      fc.constant({ type: 'job.cancel' as const, at: 1 }),
+    );
+    fc.assert(fc.property(fc.array(event, { maxLength: 30 }), (events) => {
+      let r = newJobRecord({ ...spec, maxAttempts: 3 }, at);
+      for (const e of events) {
+        const next = applyJobEvent(r, e);
+        if (!next) continue;
+        assert.ok(!isTerminal(r), `terminal ${r.state} changed by ${e.type}`);
+        assert.ok(next.attempt >= r.attempt);
+        if (next.state === 'succeeded') assert.equal(next.result, r.attempt, 'the result comes from the current attempt');
+        if (next.state === 'running' || next.state === 'assigned') assert.ok(next.owner);
+        if (next.state === 'queued') assert.equal(next.owner, null);
+        r = next;
+      }
+    }), { numRuns: 2000 });
+  });
+});
