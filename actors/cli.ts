@@ -50,8 +50,9 @@ export function program(): Command {
       .option('--lease-ttl <ms>', leaseTtlHelp, positiveInt('--lease-ttl'))
       .option('--replicas <n>', 'JetStream replicas for buckets and streams this node creates (3 on a 3-server cluster)', positiveInt('--replicas'), defaults.replicas)
       .option('--label <key=value>', 'capacity label advertised with the node (repeatable)', label)
+      .option('--jobs <module>', 'a module whose exported async functions are job handlers by name, added to the built-ins (noop, sleep, primes, exec)')
       .option('--no-fast-path', 'never ping lease holders: take over only when a lease expires (a benchmark baseline)'),
-  ).action(async (o: Common & { id?: string; slots: number; leaseTtl?: number; replicas: number; label?: Record<string, string>; fastPath: boolean }) => {
+  ).action(async (o: Common & { id?: string; slots: number; leaseTtl?: number; replicas: number; label?: Record<string, string>; fastPath: boolean; jobs?: string }) => {
     const { runNode } = await import('./node.process.ts');
     process.exitCode = await runNode({ ...o, leaseTtlMs: o.leaseTtl, labels: o.label });
   });

@@ -1,43 +1,179 @@
-// What the leader does while it holds the lease. Leadership is an
-// optimisation: every write here is a CAS, so two leaders at once stay safe.
+// What the leader does while it holds the lease: recovery (reap dead nodes,
+// requeue what they owned, requeue assignments never started) and placement
+// (auction). Leadership is an optimisation: every write here is a CAS on one
+// record, guarded by the job machine, so two leaders at once stay safe.
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { fromCallback, fromPromise } from 'xstate';
 import type { CoordinatorEvent, DutyInput } from '../machines/coordinator.machine.ts';
+import type { JobRecord } from '../machines/job.machine.ts';
 import type { LeaseHolder } from '../machines/lease.machine.ts';
-import { isCasConflict, probe, readLease } from '../streams/lease.store.ts';
+import { decode, encode } from '../streams/codec.ts';
+import { defaults } from '../streams/defaults.ts';
+import type { JobStore } from '../streams/job.store.ts';
+import { isCasConflict, probe, readCluster, readLease } from '../streams/lease.store.ts';
+import { bidSchema, type Bid, type Offer } from '../streams/messages.ts';
 import type { Names } from '../streams/subjects.ts';
+import type { JobIndex } from './job.index.ts';
 import type { Log } from './log.ts';
 
-export type DutyDeps = { nc: NatsConnection; names: Names; leases: () => KV; self: LeaseHolder; log: Log; fastPath: boolean };
+export type DutyDeps = {
+  nc: NatsConnection;
+  names: Names;
+  leases: () => KV;
+  jobs: () => { store: JobStore; index: JobIndex };
+  self: LeaseHolder;
+  log: Log;
+  fastPath: boolean;
+  /** Our leader lease is still valid, by the real clock, right now. */
+  leading: () => boolean;
+};
 
 export function leaderDuties(d: DutyDeps) {
-  /**
-   * Reap the leases of nodes whose connection is gone ("no responders"), so
-   * their work can move at once instead of a TTL later. A node that was only
-   * reconnecting finds its lease gone and fences itself.
-   */
-  const recover = fromPromise<void, DutyInput>(async ({ input }) => {
+  /** Job types some live node handles (from their adverts), refreshed by recovery. */
+  let knownTypes: Set<string> | null = null;
+
+  async function reapDeadNodes(kv: KV): Promise<void> {
     if (!d.fastPath) return;
-    const kv = d.leases();
     const keys: string[] = [];
     for await (const k of await kv.keys('node.>')) keys.push(k);
     for (const key of keys) {
       const lease = await readLease(kv, key);
       if (!lease || lease.value.holder.instance === d.self.instance) continue;
-      if ((await probe(d.nc, d.names, lease.value.holder)) !== 'gone') continue;
-      if (performance.now() >= input.validUntil) return; // our own lease may be gone: act no more
+      if ((await probe(d.nc, d.names, lease.value.holder)) !== 'gone' || !d.leading()) continue;
       try {
         await kv.delete(key, { previousSeq: lease.revision });
-        d.log(`reaped lease of dead node ${lease.value.holder.id} (epoch ${input.epoch})`);
+        d.log(`reaped lease of dead node ${lease.value.holder.id}`);
       } catch (err) {
         if (!isCasConflict(err)) throw err; // renewed meanwhile: it was alive after all
       }
     }
+  }
+
+  /**
+   * Reap the leases of nodes whose connection is gone ("no responders"), so
+   * their jobs move at once instead of a TTL later; then requeue every job
+   * whose owner has no lease, and assignments nobody started in time.
+   */
+  const recover = fromPromise<void, DutyInput>(async () => {
+    const kv = d.leases();
+    await reapDeadNodes(kv);
+    const view = await readCluster(kv);
+    const live = new Set(view.nodes.map((x) => x.id));
+    knownTypes = new Set(view.nodes.flatMap((x) => x.types));
+    const { store, index } = d.jobs();
+    await index.ready();
+    const now = Date.now();
+    const moves: Array<Promise<unknown>> = [];
+    for (const r of index.live.values()) {
+      if (!d.leading()) return;
+      const owned = r.state === 'assigned' || r.state === 'running';
+      if (owned && r.owner && !live.has(r.owner)) {
+        moves.push(store.apply(r.id, (c) => ({ type: 'job.orphan', attempt: c.attempt, at: Date.now() })).then((x) => {
+          if (x?.changed) d.log(`job ${r.id}: owner ${r.owner} is gone, requeued`);
+        }));
+      } else if (r.state === 'assigned') {
+        const a = r.attempts[r.attempts.length - 1];
+        if (a && now - a.assignedAt > defaults.startTimeoutMs) {
+          moves.push(store.apply(r.id, (c) => (c.attempt === r.attempt ? { type: 'job.unstarted', attempt: c.attempt, at: Date.now() } : null)));
+        }
+      }
+    }
+    await Promise.allSettled(moves);
   });
 
-  /** Placement comes with jobs; for now the leader only idles between recoveries. */
-  const place = fromCallback<CoordinatorEvent, DutyInput>(() => () => {});
+  /** The auction loop: offer queued jobs, collect bids, award greedily by CAS, notify winners. */
+  const place = fromCallback<CoordinatorEvent, DutyInput>(({ input }) => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let busy = false;
+    let again = false;
+    const { store, index } = d.jobs();
+
+    const round = async (): Promise<void> => {
+      if (busy) {
+        again = true;
+        return;
+      }
+      busy = true;
+      try {
+        do {
+          again = false;
+          if (stopped || !d.leading()) return;
+          await index.ready();
+          const now = Date.now();
+          const queued = [...index.live.values()]
+            .filter((r) => r.state === 'queued' && r.notBefore <= now)
+            .sort((a, b) => b.priority - a.priority || a.createdAt - b.createdAt);
+          if (queued.length === 0) break;
+          const unhandled = knownTypes ? queued.filter((r) => !knownTypes!.has(r.type)) : [];
+          await Promise.allSettled(unhandled.map((r) => store.apply(r.id, () => ({
+            type: 'job.reject', error: `unknown job type '${r.type}': no live node handles it`, at: Date.now(),
+          }))));
+          const offered = queued.filter((r) => !unhandled.includes(r)).slice(0, defaults.jobsPerAuction);
+          if (offered.length === 0) break;
+          const awarded = await auction(offered, input.epoch);
+          if (awarded === offered.length && queued.length > offered.length) again = true;
+        } while (again && !stopped);
+      } catch (err) {
+        d.log(`placement round failed: ${(err as Error).message}`);
+      } finally {
+        busy = false;
+        if (!stopped) {
+          clearTimeout(timer);
+          timer = setTimeout(() => void round(), defaults.placeIntervalMs);
+        }
+      }
+    };
+
+    const unlisten = index.onChange(() => void round());
+    const hint = d.nc.subscribe(d.names.jobsQueued, { callback: () => void round() });
+    void round();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+      unlisten();
+      hint.unsubscribe();
+    };
+  });
+
+  async function auction(offered: JobRecord[], epoch: number): Promise<number> {
+    const offer: Offer = {
+      epoch,
+      jobs: offered.map((r) => ({ id: r.id, type: r.type, priority: r.priority, lastNode: r.attempts[r.attempts.length - 1]?.node ?? null })),
+    };
+    const bids: Bid[] = [];
+    const replies = await d.nc.requestMany(d.names.auction, encode(offer), { maxWait: defaults.bidWindowMs });
+    for await (const m of replies) {
+      try {
+        bids.push(decode(bidSchema, m.data, 'bid'));
+      } catch {
+        // a malformed bid is ignored
+      }
+    }
+    if (!d.leading()) return 0;
+    const capacity = new Map(bids.map((b) => [b.node, b.free]));
+    const scores = new Map<string, Array<{ node: string; score: number }>>();
+    for (const b of bids) for (const x of b.bids) scores.set(x.id, [...(scores.get(x.id) ?? []), { node: b.node, score: x.score }]);
+    const awards = new Map<string, string[]>();
+    // A bid was made before this round's awards: discount a node by what it already won here.
+    const effective = (s: { node: string; score: number }) => s.score - 2 * (awards.get(s.node)?.length ?? 0);
+    for (const r of offered) {
+      const best = (scores.get(r.id) ?? []).filter((s) => (capacity.get(s.node) ?? 0) > 0).sort((a, b) => effective(b) - effective(a))[0];
+      if (!best) continue;
+      capacity.set(best.node, capacity.get(best.node)! - 1);
+      awards.set(best.node, [...(awards.get(best.node) ?? []), r.id]);
+    }
+    const { store } = d.jobs();
+    let count = 0;
+    await Promise.all([...awards].map(async ([node, ids]) => {
+      const done = await Promise.all(ids.map((id) => store.apply(id, (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: Date.now() } : null))));
+      const assigned = ids.filter((_, i) => done[i]?.changed);
+      count += assigned.length;
+      if (assigned.length) d.nc.publish(d.names.nodeAssign(node), encode({ ids: assigned }));
+    }));
+    return count;
+  }
 
   return { recover, place };
 }

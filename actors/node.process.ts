@@ -7,12 +7,21 @@ import pkg from '../package.json' with { type: 'json' };
 import { coordinatorMachine } from '../machines/coordinator.machine.ts';
 import { leaseMachine, leaseValidAt, type LeaseHolder } from '../machines/lease.machine.ts';
 import { nodeMachine, nodeStateName, type BootstrapOutput, type NodeInput } from '../machines/node.machine.ts';
-import { statusRequest, endpoint, startApi } from '../streams/api.ts';
+import { startApi } from '../streams/api.ts';
 import { bootstrap } from '../streams/bootstrap.ts';
+import { decode, encode } from '../streams/codec.ts';
+import { ApiError } from '../streams/errors.ts';
+import { JobStore } from '../streams/job.store.ts';
+import { jobIdsSchema, offerSchema, type Bid } from '../streams/messages.ts';
+import { heuristicScorer } from '../policies/scorer.ts';
+import { apiEndpoints } from './api.endpoints.ts';
+import { loadHandlers } from './handlers.ts';
+import { JobIndex } from './job.index.ts';
+import { JobRunner } from './job.runner.ts';
 import { connectNats, type ConnectionFlags } from '../streams/connect.ts';
 import { defaults, leaseTiming } from '../streams/defaults.ts';
 import { transitionPublisher, type Transition } from '../streams/events.ts';
-import { leaseEffects, readCluster, servePing, type LeaseValue } from '../streams/lease.store.ts';
+import { leaseEffects, servePing, type LeaseValue } from '../streams/lease.store.ts';
 import { assertToken, names } from '../streams/subjects.ts';
 import { leaderDuties } from './leader.duties.ts';
 import { logger } from './log.ts';
@@ -28,6 +37,8 @@ export type NodeOptions = ConnectionFlags & {
   labels?: Record<string, string>;
   /** Off: no pings, so failover waits for the lease TTL (benchmark baseline). */
   fastPath?: boolean;
+  /** A module exporting job handlers, added to the built-ins. */
+  jobs?: string;
 };
 
 const verbose = process.env.SHOAL_LOG === 'debug';
@@ -46,17 +57,21 @@ export async function runNode(o: NodeOptions): Promise<number> {
   const n = names(o.prefix);
   const holder: LeaseHolder = { id: nodeId, instance };
   const startedAt = Date.now();
+  const slots = o.slots ?? defaults.slots;
+  const handlers = await loadHandlers(o.jobs);
 
   const nc = await connectNats(o, `shoal-node-${nodeId}`);
   log(`connected to ${nc.getServer()} (${runtimeName()}, pid ${process.pid})`);
   // Serve pings before any lease exists, so no prober mistakes us for dead.
   const ping = servePing(nc, n, holder);
 
-  let leases: KV | null = null;
-  const leasesKv = () => {
-    if (!leases) throw new Error('leases bucket not bootstrapped yet');
-    return leases;
+  type Ready = { leases: KV; jobs: KV; store: JobStore; index: JobIndex; runner: JobRunner };
+  let ready: Ready | null = null;
+  const state = (): Ready => {
+    if (!ready) throw new ApiError(503, 'starting', `node ${nodeId} is still starting`);
+    return ready;
   };
+  const leasesKv = () => state().leases;
 
   const publisher = transitionPublisher({
     nc, names: n, node: nodeId, instance, pid: process.pid,
@@ -69,24 +84,43 @@ export async function runNode(o: NodeOptions): Promise<number> {
   let actorRef: { getSnapshot(): SnapshotFrom<typeof nodeMachine> } | null = null;
   const advert = (): Pick<LeaseValue, 'node'> => ({
     node: {
-      pid: process.pid, host: hostName(), runtime: runtimeName(), slots: o.slots ?? defaults.slots,
+      pid: process.pid, host: hostName(), runtime: runtimeName(), slots,
       labels: o.labels ?? {}, state: actorRef ? nodeStateName(actorRef.getSnapshot()) : 'starting', startedAt,
+      types: Object.keys(handlers).sort(), running: ready?.runner.running ?? 0,
     },
   });
   const effects = leaseEffects({ nc, kv: leasesKv, names: n, extras: (key) => (key.startsWith('node.') ? advert() : {}), fastPath: o.fastPath });
-  const duties = leaderDuties({ nc, names: n, leases: leasesKv, self: holder, log, fastPath: o.fastPath !== false });
+  /** The node lease is held and valid by the real clock: the runner may write. */
+  const mayWrite = () => {
+    const lease = actorRef?.getSnapshot().children.nodeLease?.getSnapshot() as SnapshotFrom<typeof leaseMachine> | undefined;
+    return !!lease && leaseValidAt(lease.context, performance.now());
+  };
+  const leading = () => {
+    const c = actorRef?.getSnapshot().children.coordinator?.getSnapshot() as SnapshotFrom<typeof coordinatorMachine> | undefined;
+    return !!c && c.matches({ active: 'leader' }) && leaseValidAt(c.context, performance.now());
+  };
+  const duties = leaderDuties({ nc, names: n, leases: leasesKv, jobs: state, self: holder, log, fastPath: o.fastPath !== false, leading });
 
   const doBootstrap = fromPromise<BootstrapOutput, NodeInput>(async () => {
     const b = await bootstrap(nc, n, { replicas: o.replicas, leaseTtlMs: o.leaseTtlMs });
-    leases = b.buckets.leases;
+    const store = new JobStore(b.buckets.jobs);
+    const runner = new JobRunner({
+      store, checkpoints: b.buckets.checkpoints, nodeId, slots, handlers, log, mayWrite,
+      onLoad: (running) => actorRef && (actor.send({ type: 'jobs.load', running })),
+    });
+    ready = { leases: b.buckets.leases, jobs: b.buckets.jobs, store, index: new JobIndex(b.buckets.jobs), runner };
     publisher.open();
     if (b.adoptedTtl) log(`lease TTL ${b.leaseTtlMs} ms (from bucket ${n.leasesBucket})`);
     return { timing: leaseTiming(b.leaseTtlMs) };
   });
 
   const machine = nodeMachine.provide({
+    actions: { abortJobs: () => ready?.runner.abortAll() },
     actors: {
       bootstrap: doBootstrap,
+      handBackJobs: fromPromise(async () => {
+        await ready?.runner.handBack();
+      }),
       nodeLease: leaseMachine.provide({ actors: effects }),
       coordinator: coordinatorMachine.provide({
         actors: { leaderLease: leaseMachine.provide({ actors: effects }), ...duties },
@@ -117,12 +151,60 @@ export async function runNode(o: NodeOptions): Promise<number> {
     }
   })();
 
-  const api = await startApi(nc, n, {
-    status: endpoint(statusRequest, async () => readCluster(leasesKv())),
-  }, { version: pkg.version, node: nodeId });
+  const api = await startApi(nc, n, apiEndpoints({ nc, names: n, kv: state }), { version: pkg.version, node: nodeId });
+
+  // Placement, the fast path: offers from the leader, assignments, cancels, drain. KV is the truth.
+  const wins: number[] = [];
+  const subs = [
+    nc.subscribe(n.auction, {
+      callback: (_err, msg) => {
+        if (!ready || !actorRef || nodeStateName(actorRef.getSnapshot()) !== 'ready' || ready.runner.free === 0 || !msg.reply) return;
+        let offer;
+        try {
+          offer = decode(offerSchema, msg.data, 'offer');
+        } catch {
+          return;
+        }
+        const now = Date.now();
+        while (wins.length && now - wins[0]! > 5_000) wins.shift();
+        const free = ready.runner.free;
+        const bid: Bid = {
+          node: nodeId,
+          free,
+          bids: offer.jobs.filter((j) => handlers[j.type]).map((j) => ({
+            id: j.id,
+            score: heuristicScorer.score({ slots, freeSlots: free, running: ready!.runner.running, holdsCheckpoint: j.lastNode === nodeId, recentWins: wins.length, priority: j.priority }),
+          })),
+        };
+        if (bid.bids.length) msg.respond(encode(bid));
+      },
+    }),
+    nc.subscribe(n.nodeAssign(nodeId), {
+      callback: (_err, msg) => {
+        try {
+          for (const id of decode(jobIdsSchema, msg.data, 'assignment').ids) {
+            wins.push(Date.now());
+            void ready?.runner.start(id);
+          }
+        } catch (err) {
+          log(`bad assignment message: ${(err as Error).message}`);
+        }
+      },
+    }),
+    nc.subscribe(n.nodeCancel(nodeId), {
+      callback: (_err, msg) => {
+        try {
+          for (const id of decode(jobIdsSchema, msg.data, 'cancel').ids) ready?.runner.stop(id, 'cancelled');
+        } catch (err) {
+          log(`bad cancel message: ${(err as Error).message}`);
+        }
+      },
+    }),
+    nc.subscribe(n.nodeDrain(nodeId), { callback: () => onSignal('drain request') }),
+  ];
 
   let signals = 0;
-  const onSignal = (sig: string) => {
+  function onSignal(sig: string) {
     signals++;
     if (signals > 1) {
       log(`${sig} again: exiting without draining`);
@@ -130,7 +212,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     }
     log(`${sig}: draining`);
     actor.send({ type: 'drain' });
-  };
+  }
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
 
@@ -141,6 +223,8 @@ export async function runNode(o: NodeOptions): Promise<number> {
   actor.stop();
   await publisher.flush();
   await api.stop().catch(() => {});
+  subs.forEach((x) => x.unsubscribe());
+  (ready as Ready | null)?.index.stop();
   ping.unsubscribe();
   await nc.drain().catch(() => {});
   log(failed ? 'stopped with an error' : 'stopped');

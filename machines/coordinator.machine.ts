@@ -37,7 +37,8 @@ export const coordinatorMachine = setup({
     place: fromCallback<CoordinatorEvent, DutyInput>(() => () => {}),
   },
   delays: {
-    recoverInterval: ({ context }) => context.lease.timing.ttlMs,
+    /** Recovery (requeue dead nodes' jobs) runs this often while leading. */
+    recoverInterval: ({ context }) => 5 * context.lease.timing.pollIntervalMs,
     releaseTimeout: ({ context }) => context.lease.timing.ttlMs,
   },
   guards: {

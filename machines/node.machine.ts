@@ -20,6 +20,8 @@ export type NodeEvent =
   | { type: 'drain' }
   | { type: 'nats.disconnected' }
   | { type: 'nats.reconnected' }
+  /** The number of jobs this node runs changed. */
+  | { type: 'jobs.load'; running: number }
   | LeaseReport
   | CoordinatorReport;
 
@@ -38,6 +40,8 @@ export const nodeMachine = setup({
     }),
     nodeLease: leaseMachine,
     coordinator: coordinatorMachine,
+    /** Stop running jobs and hand them back to the queue (drain). */
+    handBackJobs: fromPromise<void>(async () => {}),
   },
   delays: {
     rejoinDelay: ({ context }) => context.timing?.pollIntervalMs ?? 100,
@@ -65,6 +69,8 @@ export const nodeMachine = setup({
       epoch: null,
       error: `node lease lost: ${(event as Extract<LeaseReport, { type: 'lease.lost' }>).reason}`,
     })),
+    /** Lease lost: abort every running job; they write nothing more. */
+    abortJobs: () => {},
     startCoordinator: sendTo('coordinator', { type: 'start' }),
     stopCoordinator: sendTo('coordinator', { type: 'stop' }),
     releaseNodeLease: sendTo('nodeLease', { type: 'release' }),
@@ -118,17 +124,29 @@ export const nodeMachine = setup({
               entry: ['startCoordinator', 'advertise'],
               on: { 'nats.disconnected': 'reconnecting' },
               initial: 'idle',
-              states: { idle: {}, busy: {} },
+              states: {
+                idle: { on: { 'jobs.load': { guard: ({ event }) => event.running > 0, target: 'busy' } } },
+                busy: { on: { 'jobs.load': { guard: ({ event }) => event.running === 0, target: 'idle' } } },
+              },
             },
             reconnecting: {
               entry: 'advertise',
               on: { 'nats.reconnected': 'ready' },
             },
+            // Hand running jobs back first (a new owner resumes them from their
+            // checkpoints), then step down, then release the node lease.
             draining: {
-              entry: ['stopCoordinator', 'advertise'],
-              on: {
-                'coordinator.stopped': 'leaving',
-                drain: {},
+              entry: 'advertise',
+              on: { drain: {} },
+              initial: 'handingBack',
+              states: {
+                handingBack: {
+                  invoke: { src: 'handBackJobs', onDone: 'steppingDown', onError: 'steppingDown' },
+                },
+                steppingDown: {
+                  entry: 'stopCoordinator',
+                  on: { 'coordinator.stopped': '#node.running.member.leaving' },
+                },
               },
             },
             leaving: {
@@ -143,7 +161,7 @@ export const nodeMachine = setup({
           },
         },
         fenced: {
-          entry: 'stopCoordinator',
+          entry: ['abortJobs', 'stopCoordinator'],
           on: { drain: '#node.stopped' },
           initial: 'stoppingCoordinator',
           states: {

@@ -58,7 +58,9 @@ export async function startApi(
   });
   const group = svc.addGroup(n.apiGroup);
   for (const [name, ep] of Object.entries(endpoints)) {
-    group.addEndpoint(name, {
+    // Endpoint names are single tokens; the subject keeps the dots (shoal.api.jobs.submit).
+    group.addEndpoint(name.replaceAll('.', '-'), {
+      subject: name,
       handler: (_err, msg) => void answer(name, ep, msg),
       metadata: { schema: 'JSON object; see README' },
     });

@@ -32,12 +32,36 @@ export const defaults = {
   eventsMaxAgeMs: 24 * 60 * 60 * 1_000,
   eventsMaxBytes: 256 * 1024 * 1024,
   replicas: 1,
+  // Jobs
+  maxAttempts: 3,
+  jobTimeoutMs: 10 * 60_000,
+  priority: 5,
+  /** Retry backoff: base * 2^(failures-1), capped. */
+  retryBackoffBaseMs: 200,
+  retryBackoffMaxMs: 30_000,
+  /** An assigned job not started within this goes back to the queue. */
+  startTimeoutMs: 5_000,
+  /** How long the leader collects bids for one auction round. */
+  bidWindowMs: 30,
+  /** Placement rounds when nothing wakes the leader earlier. */
+  placeIntervalMs: 250,
+  jobsPerAuction: 256,
+  /** Progress writes per running job are at most this frequent. */
+  progressIntervalMs: 250,
+  /** Encoded checkpoint limit (the KV value limit is the server's max_payload, 1 MiB by default). */
+  checkpointMaxBytes: 512 * 1024,
+  /** Largest job input accepted at submit, bytes of JSON. */
+  jobInputMaxBytes: 256 * 1024,
   /** Grace for a process asked to stop before it is killed. */
   stopGraceMs: 10_000,
 } as const;
 
 export function defaultLeaseTtlMs(replicas: number): number {
   return replicas > 1 ? defaults.replicatedLeaseTtlMs : defaults.leaseTtlMs;
+}
+
+export function retryBackoffMs(failures: number): number {
+  return Math.min(defaults.retryBackoffMaxMs, defaults.retryBackoffBaseMs * 2 ** Math.max(0, failures - 1));
 }
 
 /** Lease timing derived from the TTL, so that one setting tunes all of it. */

@@ -69,3 +69,21 @@ export class NatsServerVersionError extends Error {
     this.version = version;
   }
 }
+
+/** A write refused because a newer attempt (or owner) holds the record or checkpoint: stop, write nothing more. */
+export class FencedError extends Error {
+  readonly code = 'FENCED';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'FencedError';
+  }
+}
+
+/** Checkpoints are refused above the KV value limit rather than stored elsewhere. */
+export class CheckpointTooLargeError extends Error {
+  readonly code = 'CHECKPOINT_TOO_LARGE';
+  constructor(jobId: string, bytes: number, limit: number, options?: ErrorOptions) {
+    super(`checkpoint of job ${jobId} is ${bytes} bytes encoded; the limit is ${limit} (keep checkpoint state small: store big data elsewhere and checkpoint a reference)`, options);
+    this.name = 'CheckpointTooLargeError';
+  }
+}

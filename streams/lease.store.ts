@@ -30,6 +30,10 @@ export const nodeAdvertSchema = z.object({
   labels: z.record(z.string(), z.string()),
   state: z.string(),
   startedAt: z.number(),
+  /** Job types this node handles. */
+  types: z.array(z.string()),
+  /** Jobs it runs now. */
+  running: z.number(),
 });
 export type NodeAdvert = z.infer<typeof nodeAdvertSchema>;
 
@@ -238,7 +242,10 @@ export function leaseEffects(o: LeaseStoreOptions) {
 
 export type ClusterView = {
   leader: { nodeId: string; epoch: number; since: string } | null;
-  nodes: Array<{ id: string; pid: number; host: string; runtime: string; state: string; slots: number; labels: Record<string, string>; lastSeen: string; epoch: number }>;
+  nodes: Array<{
+    id: string; pid: number; host: string; runtime: string; state: string; slots: number; running: number; types: string[];
+    labels: Record<string, string>; lastSeen: string; epoch: number;
+  }>;
 };
 
 /** Who leads and which nodes are alive, straight from the leases bucket. */
@@ -252,7 +259,7 @@ export async function readCluster(kv: KV): Promise<ClusterView> {
     if (!l?.value.node) continue;
     const a = l.value.node;
     nodes.push({
-      id: l.value.holder.id, pid: a.pid, host: a.host, runtime: a.runtime, state: a.state, slots: a.slots,
+      id: l.value.holder.id, pid: a.pid, host: a.host, runtime: a.runtime, state: a.state, slots: a.slots, running: a.running, types: a.types,
       labels: a.labels, lastSeen: l.written.toISOString(), epoch: l.epoch,
     });
   }

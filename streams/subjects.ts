@@ -26,7 +26,13 @@ export function names(prefix: string = defaults.prefix) {
     serviceName: prefix,
     apiGroup: `${prefix}.api`,
     api: (endpoint: string) => `${prefix}.api.${endpoint}`,
+    /** The leader's offers; every ready node with free slots answers with bids. */
     auction: `${prefix}.auction`,
+    /** Hint that jobs were queued: wakes the leader's placement early. */
+    jobsQueued: `${prefix}.jobs.queued`,
+    nodeAssign: (nodeId: string) => `${prefix}.node.${nodeId}.assign`,
+    nodeCancel: (nodeId: string) => `${prefix}.node.${nodeId}.cancel`,
+    nodeDrain: (nodeId: string) => `${prefix}.node.${nodeId}.drain`,
     /** Served only by one process incarnation: "no responders" means it is gone. */
     nodePing: (nodeId: string, instance: string) => `${prefix}.node.${nodeId}.ping.${instance}`,
     inspect: `${prefix}.inspect.>`,

@@ -90,6 +90,7 @@ describe('node machine', () => {
     await h.settle();
     h.actor.send(acquired);
     h.actor.send({ type: 'drain' });
+    await h.settle(); // jobs handed back first
     assert.deepEqual(h.toCoordinator, ['start', 'stop']);
     assert.equal(nodeStateName(h.actor.getSnapshot()), 'draining');
     assert.deepEqual(h.toLease, ['renew', 'renew', 'release']);

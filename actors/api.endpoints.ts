@@ -1,0 +1,140 @@
+// The public API's endpoints (served by every node): request schemas and
+// what each does. Errors: 400 bad request, 404 unknown id, 408 wait timeout,
+// 409 same id with a different body, 413 too large, 503 not ready.
+import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { z } from 'zod';
+import { isTerminal, newJobRecord, type JobRecord } from '../machines/job.machine.ts';
+import { endpoint, statusRequest, type Endpoint } from '../streams/api.ts';
+import { encode } from '../streams/codec.ts';
+import { defaults } from '../streams/defaults.ts';
+import { ApiError } from '../streams/errors.ts';
+import { decodeJob, jobKey, type JobStore } from '../streams/job.store.ts';
+import { readCluster } from '../streams/lease.store.ts';
+import type { Names } from '../streams/subjects.ts';
+
+const jobId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'letters, digits, - or _, at most 128');
+const jobStates = ['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+
+export const submitRequest = z.object({
+  type: z.string().min(1).max(128),
+  input: z.unknown().optional(),
+  priority: z.number().int().min(0).max(9).optional(),
+  id: jobId.optional(),
+  maxAttempts: z.number().int().min(1).max(100).optional(),
+  timeoutMs: z.number().int().min(1).max(7 * 24 * 3_600_000).optional(),
+}).strict();
+export const idRequest = z.object({ id: jobId }).strict();
+export const listRequest = z.object({
+  state: z.enum(jobStates).optional(),
+  limit: z.number().int().min(1).max(1000).optional(),
+  cursor: z.string().regex(/^\d+$/, 'a cursor from a previous reply').optional(),
+}).strict();
+export const waitRequest = z.object({ id: jobId, timeoutMs: z.number().int().min(1).max(3_600_000).optional() }).strict();
+export const drainRequest = z.object({ id: z.string().min(1) }).strict();
+
+export type ApiDeps = {
+  nc: NatsConnection;
+  names: Names;
+  /** Throws a 503 until the node has bootstrapped. */
+  kv: () => { leases: KV; jobs: KV; store: JobStore };
+};
+
+const notFound = (id: string) => new ApiError(404, 'not_found', `no job with id '${id}'`);
+
+function specOf(r: Pick<JobRecord, 'type' | 'input' | 'priority' | 'maxAttempts' | 'timeoutMs'>) {
+  return JSON.stringify([r.type, r.input ?? null, r.priority, r.maxAttempts, r.timeoutMs]);
+}
+
+export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
+  const countByState = async () => {
+    const counts = Object.fromEntries(jobStates.map((s) => [s, 0])) as Record<(typeof jobStates)[number], number>;
+    for (const r of await d.kv().store.all()) counts[r.state]++;
+    return counts;
+  };
+
+  return {
+    status: endpoint(statusRequest, async () => {
+      const view = await readCluster(d.kv().leases);
+      const jobs = await countByState();
+      return { ...view, jobs, queueDepth: jobs.queued };
+    }),
+
+    'jobs.submit': endpoint(submitRequest, async (req) => {
+      const inputBytes = JSON.stringify(req.input ?? null).length;
+      if (inputBytes > defaults.jobInputMaxBytes) {
+        throw new ApiError(413, 'too_large', `input is ${inputBytes} bytes of JSON; the limit is ${defaults.jobInputMaxBytes}`);
+      }
+      const record = newJobRecord({
+        id: req.id ?? crypto.randomUUID(),
+        type: req.type,
+        input: req.input ?? null,
+        priority: req.priority ?? defaults.priority,
+        maxAttempts: req.maxAttempts ?? defaults.maxAttempts,
+        timeoutMs: req.timeoutMs ?? defaults.jobTimeoutMs,
+      }, Date.now());
+      const { created, record: stored } = await d.kv().store.create(record);
+      if (!created && specOf(stored) !== specOf(record)) {
+        throw new ApiError(409, 'conflict', `job '${record.id}' exists with a different body; submit is idempotent only for the same body`);
+      }
+      if (created) d.nc.publish(d.names.jobsQueued);
+      return { id: stored.id, state: stored.state, created };
+    }),
+
+    'jobs.get': endpoint(idRequest, async (req) => {
+      const r = await d.kv().store.get(req.id);
+      if (!r) throw notFound(req.id);
+      return r.value;
+    }),
+
+    'jobs.list': endpoint(listRequest, async (req) => {
+      const all = (await d.kv().store.all())
+        .filter((r) => !req.state || r.state === req.state)
+        .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+      const from = Number(req.cursor ?? 0);
+      const limit = req.limit ?? 100;
+      const jobs = all.slice(from, from + limit);
+      return from + limit < all.length ? { jobs, cursor: String(from + limit) } : { jobs };
+    }),
+
+    'jobs.wait': endpoint(waitRequest, async (req) => {
+      const timeoutMs = req.timeoutMs ?? 30_000;
+      const iter = await d.kv().jobs.watch({ key: jobKey(req.id) });
+      const timer = setTimeout(() => iter.stop(), timeoutMs);
+      let seen = false;
+      try {
+        // The watch starts with the current value (if any), then every update.
+        const first = await d.kv().store.get(req.id);
+        if (!first) throw notFound(req.id);
+        if (isTerminal(first.value)) return first.value;
+        for await (const e of iter) {
+          if (e.operation !== 'PUT') continue;
+          seen = true;
+          const r = decodeJob(e.value, req.id);
+          if (isTerminal(r)) return r;
+        }
+        throw new ApiError(408, 'timeout', `job '${req.id}' not finished within ${timeoutMs} ms${seen ? '' : ''}`);
+      } finally {
+        clearTimeout(timer);
+        iter.stop();
+      }
+    }),
+
+    'jobs.cancel': endpoint(idRequest, async (req) => {
+      const before = await d.kv().store.get(req.id);
+      if (!before) throw notFound(req.id);
+      const done = await d.kv().store.apply(req.id, () => ({ type: 'job.cancel', at: Date.now() }));
+      if (!done) throw notFound(req.id);
+      const owner = before.value.owner;
+      if (done.changed && owner) d.nc.publish(d.names.nodeCancel(owner), encode({ ids: [req.id] }));
+      return { id: req.id, state: done.record.state, cancelled: done.changed };
+    }),
+
+    'nodes.drain': endpoint(drainRequest, async (req) => {
+      const view = await readCluster(d.kv().leases);
+      if (!view.nodes.some((x) => x.id === req.id)) throw new ApiError(404, 'not_found', `no live node with id '${req.id}'`);
+      d.nc.publish(d.names.nodeDrain(req.id));
+      return { id: req.id, draining: true };
+    }),
+  };
+}

@@ -1,0 +1,131 @@
+// Job handlers: plain async functions by type. Built-ins cover demos and
+// benchmarks; users add their own with `shoal node --jobs ./module.ts`.
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export type JobCtx = {
+  /** Save state and progress (0..1); a resumed attempt gets it back as `restored`. */
+  checkpoint(state: unknown, progress: number): Promise<void>;
+  /** State of the last checkpoint of an earlier attempt, or undefined. */
+  restored: unknown;
+  progress(p: number): void;
+  phase(p: 'compute' | 'io'): void;
+  /** Aborted on cancel, preemption, lease loss or timeout. */
+  signal: AbortSignal;
+  /** Fencing token for writes outside Shoal: `${jobId}:${attempt}`; a larger attempt supersedes. */
+  fence: { jobId: string; attempt: number; token: string };
+  log(msg: string): void;
+};
+
+// deno-lint-ignore no-explicit-any
+export type Handler = (input: any, ctx: JobCtx) => Promise<unknown>;
+
+export class JobInputError extends Error {
+  readonly code = 'BAD_JOB_INPUT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'JobInputError';
+  }
+}
+
+function aborted(signal: AbortSignal): never {
+  throw signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason ?? 'aborted'));
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((res, rej) => {
+    if (signal?.aborted) return rej(signal.reason);
+    const t = setTimeout(res, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      rej(signal.reason);
+    }, { once: true });
+  });
+}
+
+function num(input: Record<string, unknown>, key: string, dflt?: number): number {
+  const v = input?.[key] ?? dflt;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new JobInputError(`input.${key} must be a non-negative number`);
+  return v;
+}
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  if (n % 2 === 0) return n === 2;
+  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
+  return true;
+}
+
+/** The true answer, for checking results that survived migrations. */
+export function countPrimes(limit: number): number {
+  let c = 0;
+  for (let n = 2; n <= limit; n++) if (isPrime(n)) c++;
+  return c;
+}
+
+export const builtinHandlers: Record<string, Handler> = {
+  noop: async () => null,
+
+  sleep: async (input, ctx) => {
+    const ms = num(input, 'ms');
+    ctx.phase('io');
+    await sleep(ms, ctx.signal);
+    return { sleptMs: ms };
+  },
+
+  /** Counts primes <= limit chunk by chunk, checkpointing { next, count } after each. */
+  primes: async (input, ctx) => {
+    const limit = num(input, 'limit');
+    const chunk = Math.max(1, num(input, 'chunk', 10_000));
+    const pauseMs = num(input, 'pauseMs', 0);
+    const r = ctx.restored as { next: number; count: number } | undefined;
+    let next = r?.next ?? 2;
+    let count = r?.count ?? 0;
+    while (next <= limit) {
+      if (ctx.signal.aborted) aborted(ctx.signal);
+      const end = Math.min(limit, next + chunk - 1);
+      for (let n = next; n <= end; n++) if (isPrime(n)) count++;
+      next = end + 1;
+      await ctx.checkpoint({ next, count }, Math.min(1, (next - 2) / Math.max(1, limit - 1)));
+      if (pauseMs > 0 && next <= limit) await sleep(pauseMs, ctx.signal);
+    }
+    return { count };
+  },
+
+  /** Runs a command; killed on abort. Non-zero exit fails the attempt. */
+  exec: async (input, ctx) => {
+    const cmd = input?.cmd;
+    if (typeof cmd !== 'string' || !cmd) throw new JobInputError('input.cmd must be a command name');
+    const args = Array.isArray(input.args) ? input.args.map(String) : [];
+    ctx.phase('io');
+    const tail = (s: string) => s.slice(-4096);
+    return await new Promise((res, rej) => {
+      const child = spawn(cmd, args, { cwd: input.cwd, env: input.env ? { ...process.env, ...input.env } : process.env, signal: ctx.signal });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (b: Buffer) => (stdout = tail(stdout + b.toString())));
+      child.stderr.on('data', (b: Buffer) => (stderr = tail(stderr + b.toString())));
+      child.on('error', rej);
+      child.on('close', (code, sig) => {
+        if (code === 0) res({ exitCode: 0, stdout, stderr });
+        else rej(new Error(`${cmd} exited with ${code ?? sig}; stderr: ${stderr.slice(-500)}`));
+      });
+    });
+  },
+};
+
+/** Built-ins plus a user module's handlers (its default export or named exports that are functions). */
+export async function loadHandlers(modulePath?: string): Promise<Record<string, Handler>> {
+  if (!modulePath) return { ...builtinHandlers };
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(resolve(modulePath)).href);
+  } catch (err) {
+    throw new Error(`cannot load job handlers from ${modulePath}: ${(err as Error).message}`, { cause: err });
+  }
+  const source = (typeof mod.default === 'object' && mod.default !== null ? mod.default : mod) as Record<string, unknown>;
+  const user = Object.fromEntries(Object.entries(source).filter(([k, v]) => k !== 'default' && typeof v === 'function')) as Record<string, Handler>;
+  if (Object.keys(user).length === 0) throw new Error(`${modulePath} exports no handler functions (export async function myType(input, ctx) {...})`);
+  return { ...builtinHandlers, ...user };
+}

@@ -1,0 +1,168 @@
+// Runs the jobs assigned to this node: start by CAS, claim the checkpoint,
+// call the handler with its context, finish by CAS. Every write is fenced by
+// the attempt; after lease loss the runner aborts its handlers and writes nothing.
+import type { KV } from '@nats-io/kv';
+import type { JobEvent, JobRecord } from '../machines/job.machine.ts';
+import { defaults, retryBackoffMs } from '../streams/defaults.ts';
+import { FencedError } from '../streams/errors.ts';
+import { CheckpointSlot, type JobStore } from '../streams/job.store.ts';
+import { JobInputError, type Handler, type JobCtx } from './handlers.ts';
+import type { Log } from './log.ts';
+
+type StopReason = 'cancelled' | 'preempted' | 'fenced' | 'timeout';
+
+class Stop extends Error {
+  readonly reason: StopReason;
+  constructor(reason: StopReason, message: string) {
+    super(message);
+    this.name = 'Stop';
+    this.reason = reason;
+  }
+}
+
+type Running = { attempt: number; abort: AbortController; done: Promise<void> };
+
+export type RunnerDeps = {
+  store: JobStore;
+  checkpoints: KV;
+  nodeId: string;
+  slots: number;
+  handlers: Record<string, Handler>;
+  log: Log;
+  /** False once this node's lease may be gone: then nothing more is written. */
+  mayWrite: () => boolean;
+  /** Called when the number of running jobs changes. */
+  onLoad: (running: number) => void;
+};
+
+export class JobRunner {
+  readonly d: RunnerDeps;
+  readonly #running = new Map<string, Running>();
+  #reserved = 0;
+
+  constructor(d: RunnerDeps) {
+    this.d = d;
+  }
+
+  get running(): number {
+    return this.#running.size;
+  }
+  get free(): number {
+    return Math.max(0, this.d.slots - this.#running.size - this.#reserved);
+  }
+  types(): string[] {
+    return Object.keys(this.d.handlers).sort();
+  }
+  has(id: string): boolean {
+    return this.#running.has(id);
+  }
+
+  /** Start a job the leader assigned to us (idempotent; ignores anything not ours). */
+  async start(id: string): Promise<void> {
+    if (this.#running.has(id) || this.free <= 0 || !this.d.mayWrite()) return;
+    this.#reserved++;
+    try {
+      const cur = await this.d.store.get(id);
+      const r = cur?.value;
+      if (!r || r.state !== 'assigned' || r.owner !== this.d.nodeId || !this.d.mayWrite()) return;
+      const slot = await CheckpointSlot.claim(this.d.checkpoints, id, r.attempt);
+      const resumedFrom = slot.restored?.progress ?? 0;
+      const started = await this.write(id, () => ({ type: 'job.start', node: this.d.nodeId, attempt: r.attempt, resumedFrom, at: Date.now() }));
+      if (!started?.changed) return;
+      const abort = new AbortController();
+      const entry: Running = { attempt: r.attempt, abort, done: Promise.resolve() };
+      this.#running.set(id, entry);
+      this.d.onLoad(this.#running.size);
+      entry.done = this.#execute(started.record, slot, abort).finally(() => {
+        this.#running.delete(id);
+        this.d.onLoad(this.#running.size);
+      });
+    } catch (err) {
+      this.d.log(`job ${id}: could not start: ${(err as Error).message}`);
+    } finally {
+      this.#reserved--;
+    }
+  }
+
+  /** Abort one job (cancelled elsewhere, or handed back). */
+  stop(id: string, reason: StopReason): void {
+    this.#running.get(id)?.abort.abort(new Stop(reason, reason));
+  }
+
+  /** Lease lost: abort everything; the aborted handlers write nothing more. */
+  abortAll(): void {
+    for (const r of this.#running.values()) r.abort.abort(new Stop('fenced', 'node lease lost'));
+  }
+
+  /** Drain: hand every running job back to the queue (after its handler stops) and wait. */
+  async handBack(): Promise<void> {
+    for (const id of this.#running.keys()) this.stop(id, 'preempted');
+    await Promise.allSettled([...this.#running.values()].map((r) => r.done));
+  }
+
+  private write(id: string, decide: (r: JobRecord) => JobEvent | null) {
+    if (!this.d.mayWrite()) return Promise.resolve(null);
+    return this.d.store.apply(id, (r) => (this.d.mayWrite() ? decide(r) : null));
+  }
+
+  async #execute(job: JobRecord, slot: CheckpointSlot, abort: AbortController): Promise<void> {
+    const { id, attempt } = job;
+    const handler = this.d.handlers[job.type];
+    const timer = setTimeout(() => abort.abort(new Stop('timeout', `timed out after ${job.timeoutMs} ms`)), job.timeoutMs);
+    let lastProgressWrite = 0;
+    const writeProgress = (p: number) => {
+      const now = Date.now();
+      if (now - lastProgressWrite < defaults.progressIntervalMs) return; // the result write sets 1 anyway
+      lastProgressWrite = now;
+      void this.write(id, () => ({ type: 'job.progress', attempt, progress: p, at: now })).catch(() => {});
+    };
+    const ctx: JobCtx = {
+      restored: slot.restored?.state,
+      signal: abort.signal,
+      fence: { jobId: id, attempt, token: `${id}:${attempt}` },
+      log: (msg) => this.d.log(`job ${id}#${attempt}: ${msg}`),
+      progress: (p) => writeProgress(p),
+      phase: (p) => void this.write(id, () => ({ type: 'job.phase', attempt, phase: p === 'io' ? 'ioWait' : 'computing', at: Date.now() })).catch(() => {}),
+      checkpoint: async (state, progress) => {
+        if (abort.signal.aborted) throw abort.signal.reason;
+        if (!this.d.mayWrite()) throw new FencedError('node lease lost');
+        await slot.save(state, progress);
+        writeProgress(progress);
+      },
+    };
+    let outcome: { ok: true; result: unknown } | { ok: false; err: unknown };
+    try {
+      if (!handler) throw new JobInputError(`unknown job type '${job.type}' (this node handles: ${this.types().join(', ')})`);
+      const result = await Promise.race([
+        handler(job.input, ctx),
+        // A handler that ignores its signal still loses its slot when aborted.
+        new Promise<never>((_, rej) => abort.signal.addEventListener('abort', () => rej(abort.signal.reason), { once: true })),
+      ]);
+      outcome = { ok: true, result: result ?? null };
+    } catch (err) {
+      outcome = { ok: false, err };
+    } finally {
+      clearTimeout(timer);
+    }
+
+    const stop = abort.signal.aborted ? (abort.signal.reason as Stop) : null;
+    const at = Date.now();
+    if (stop?.reason === 'fenced' || stop?.reason === 'cancelled') return; // nothing more to write
+    let event: JobEvent;
+    if (stop?.reason === 'preempted') event = { type: 'job.preempt', attempt, at };
+    else if (stop?.reason === 'timeout') event = { type: 'job.timeout', attempt, backoffMs: retryBackoffMs(job.failures + 1), at };
+    else if (outcome.ok) event = { type: 'job.succeed', attempt, result: outcome.result, at };
+    else if (outcome.err instanceof FencedError) return;
+    else {
+      const err = outcome.err as Error;
+      event = { type: 'job.fail', attempt, error: err?.message ?? String(err), retryable: !(err instanceof JobInputError), backoffMs: retryBackoffMs(job.failures + 1), at };
+    }
+    try {
+      const done = await this.write(id, () => event);
+      if (done?.changed) this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)}${event.type === 'job.fail' ? ` (${event.error})` : ''}`);
+      else this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)} refused (fenced: ${done ? `the record is ${done.record.state}, attempt ${done.record.attempt}` : 'lease lost'})`);
+    } catch (err) {
+      this.d.log(`job ${id}#${attempt}: could not record ${event.type}: ${(err as Error).message}`);
+    }
+  }
+}

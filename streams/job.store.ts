@@ -1,0 +1,149 @@
+// Job records and checkpoints in KV. The one write path for a record is
+// `apply`: read, let the job machine decide, CAS-write, re-decide on conflict.
+// Checkpoints are fenced by attempt: a new owner claims the key by CAS first.
+import type { KV } from '@nats-io/kv';
+import { z } from 'zod';
+import { applyJobEvent, type JobEvent, type JobRecord } from '../machines/job.machine.ts';
+import { decode, encode } from './codec.ts';
+import { defaults } from './defaults.ts';
+import { CheckpointTooLargeError, FencedError } from './errors.ts';
+import { isCasConflict } from './lease.store.ts';
+
+export const jobKey = (id: string) => `job.${id}`;
+
+const attemptSchema = z.object({
+  attempt: z.number(), node: z.string(), assignedAt: z.number(), startedAt: z.number().nullable(), endedAt: z.number().nullable(),
+  resumedFrom: z.number(),
+  outcome: z.enum(['running', 'succeeded', 'failed', 'timeout', 'orphaned', 'preempted', 'unstarted', 'cancelled']).nullable(),
+});
+
+export const jobRecordSchema = z.object({
+  id: z.string(), type: z.string(), input: z.unknown(), priority: z.number(), maxAttempts: z.number(), timeoutMs: z.number(),
+  attempt: z.number(), owner: z.string().nullable(), progress: z.number(), result: z.unknown(), error: z.string().nullable(),
+  failures: z.number(), notBefore: z.number(), createdAt: z.number(), updatedAt: z.number(), attempts: z.array(attemptSchema),
+  state: z.enum(['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled']),
+  phase: z.enum(['computing', 'ioWait', 'checkpointing']).nullable(),
+}) as unknown as z.ZodType<JobRecord>;
+
+export type Versioned<T> = { value: T; revision: number };
+
+export function decodeJob(bytes: Uint8Array, id = '?'): JobRecord {
+  return decode(jobRecordSchema, bytes, `job record '${id}'`);
+}
+
+export class JobStore {
+  readonly kv: KV;
+  constructor(kv: KV) {
+    this.kv = kv;
+  }
+
+  async get(id: string): Promise<Versioned<JobRecord> | null> {
+    const e = await this.kv.get(jobKey(id));
+    if (!e || e.operation !== 'PUT') return null;
+    return { value: decodeJob(e.value, id), revision: e.revision };
+  }
+
+  /** Create; when the id exists, returns the existing record instead. */
+  async create(record: JobRecord): Promise<{ created: boolean; record: JobRecord }> {
+    try {
+      await this.kv.create(jobKey(record.id), encode(record));
+      return { created: true, record };
+    } catch (err) {
+      if (!isCasConflict(err)) throw err;
+      const existing = await this.get(record.id);
+      if (!existing) throw err;
+      return { created: false, record: existing.value };
+    }
+  }
+
+  /**
+   * Apply the event `decide` picks for the current record, by CAS, re-reading
+   * and re-deciding on conflict. Returns the record as it now is and whether
+   * this call changed it (false: not accepted, or `decide` returned null).
+   */
+  async apply(id: string, decide: (r: JobRecord) => JobEvent | null): Promise<{ record: JobRecord; changed: boolean } | null> {
+    for (;;) {
+      const cur = await this.get(id);
+      if (!cur) return null;
+      const event = decide(cur.value);
+      const next = event ? applyJobEvent(cur.value, event) : null;
+      if (!next) return { record: cur.value, changed: false };
+      try {
+        await this.kv.update(jobKey(id), encode(next), cur.revision);
+        return { record: next, changed: true };
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+      }
+    }
+  }
+
+  /** Every record (for listing and the leader's index). */
+  async all(): Promise<JobRecord[]> {
+    const keys: string[] = [];
+    for await (const k of await this.kv.keys('job.>')) keys.push(k);
+    const out: JobRecord[] = [];
+    for (const k of keys) {
+      const r = await this.get(k.slice(4));
+      if (r) out.push(r.value);
+    }
+    return out;
+  }
+}
+
+export const checkpointSchema = z.object({
+  attempt: z.number(),
+  seq: z.number(),
+  progress: z.number(),
+  state: z.unknown(),
+});
+export type Checkpoint = z.infer<typeof checkpointSchema>;
+
+/** The checkpoint slot one attempt owns, once claimed. */
+export class CheckpointSlot {
+  readonly kv: KV;
+  readonly id: string;
+  readonly attempt: number;
+  #revision: number;
+  #seq: number;
+  /** What the previous attempts left (undefined if nothing). */
+  readonly restored: Checkpoint | undefined;
+
+  private constructor(kv: KV, id: string, attempt: number, revision: number, restored: Checkpoint | undefined) {
+    this.kv = kv;
+    this.id = id;
+    this.attempt = attempt;
+    this.#revision = revision;
+    this.restored = restored;
+    this.#seq = restored?.seq ?? 0;
+  }
+
+  /** Claim the key for `attempt` by CAS; a zombie's later writes then fail. */
+  static async claim(kv: KV, id: string, attempt: number): Promise<CheckpointSlot> {
+    for (;;) {
+      const e = await kv.get(jobKey(id));
+      const prev = e && e.operation === 'PUT' ? decode(checkpointSchema, e.value, `checkpoint '${id}'`) : undefined;
+      if (prev && prev.attempt > attempt) throw new FencedError(`checkpoint of job ${id} belongs to attempt ${prev.attempt}, not ${attempt}`);
+      const claimed: Checkpoint = prev ? { ...prev, attempt } : { attempt, seq: 0, progress: 0, state: undefined };
+      try {
+        const revision = e && e.operation === 'PUT'
+          ? await kv.update(jobKey(id), encode(claimed), e.revision)
+          : await kv.create(jobKey(id), encode(claimed));
+        return new CheckpointSlot(kv, id, attempt, revision, prev && prev.seq > 0 ? prev : undefined);
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+      }
+    }
+  }
+
+  async save(state: unknown, progress: number): Promise<void> {
+    const data = encode({ attempt: this.attempt, seq: this.#seq + 1, progress, state } satisfies Checkpoint);
+    if (data.length > defaults.checkpointMaxBytes) throw new CheckpointTooLargeError(this.id, data.length, defaults.checkpointMaxBytes);
+    try {
+      this.#revision = await this.kv.update(jobKey(this.id), data, this.#revision);
+      this.#seq++;
+    } catch (err) {
+      if (isCasConflict(err)) throw new FencedError(`checkpoint of job ${this.id} was claimed by a newer attempt`, { cause: err });
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,18 @@
+// Internal CBOR messages between leader and nodes (placement). KV stays the
+// truth: losing any of these only delays work.
+import { z } from 'zod';
+
+export const offerSchema = z.object({
+  epoch: z.number(),
+  jobs: z.array(z.object({ id: z.string(), type: z.string(), priority: z.number(), lastNode: z.string().nullable() })),
+});
+export type Offer = z.infer<typeof offerSchema>;
+
+export const bidSchema = z.object({
+  node: z.string(),
+  free: z.number(),
+  bids: z.array(z.object({ id: z.string(), score: z.number() })),
+});
+export type Bid = z.infer<typeof bidSchema>;
+
+export const jobIdsSchema = z.object({ ids: z.array(z.string()) });
