@@ -81,6 +81,51 @@ export function program(): Command {
     process.exitCode = await runStatus(o);
   });
 
+  withConnection(
+    p.command('submit <type>')
+      .description('submit a job (idempotent by --id); --wait shows its progress and exits 0 only if it succeeds')
+      .option('--input <json>', "the job's input as JSON, or @file.json")
+      .option('--priority <0-9>', 'higher runs first (default 5)', (v) => Number(v))
+      .option('--id <id>', 'job id (default: random); resubmitting the same id and body returns the existing job')
+      .option('--max-attempts <n>', 'attempts before the job fails (default 3)', positiveInt('--max-attempts'))
+      .option('--timeout <ms>', 'per-attempt timeout (default 10 min)', positiveInt('--timeout'))
+      .option('--wait', 'wait for the result, with a progress bar')
+      .option('--json', 'print JSON'),
+  ).action(async (type: string, o) => {
+    const { runSubmit } = await import('./jobs.cli.ts');
+    process.exitCode = await runSubmit(type, o);
+  });
+
+  withConnection(
+    p.command('jobs')
+      .description('list jobs, oldest first')
+      .option('--state <state>', 'only jobs in this state: queued, assigned, running, succeeded, failed, cancelled')
+      .option('--limit <n>', 'at most this many', positiveInt('--limit'))
+      .option('--json', 'print JSON'),
+  ).action(async (o) => {
+    const { runJobs } = await import('./jobs.cli.ts');
+    process.exitCode = await runJobs(o);
+  });
+
+  withConnection(
+    p.command('job <id>').description("one job's record and attempt history").option('--json', 'print JSON'),
+  ).action(async (id: string, o) => {
+    const { runJob } = await import('./jobs.cli.ts');
+    process.exitCode = await runJob(id, o);
+  });
+
+  withConnection(p.command('cancel <id>').description('cancel a queued or running job')).action(async (id: string, o) => {
+    const { runCancel } = await import('./jobs.cli.ts');
+    process.exitCode = await runCancel(id, o);
+  });
+
+  withConnection(
+    p.command('drain <node>').description('ask a node to hand its running jobs back (they resume from checkpoints elsewhere), step down and exit'),
+  ).action(async (id: string, o) => {
+    const { runDrain } = await import('./jobs.cli.ts');
+    process.exitCode = await runDrain(id, o);
+  });
+
   p.command('demo')
     .description('scripted failover demo: start 1 nats-server and 3 nodes, kill -9 the leader, SIGTERM the next one, report the takeover times; exits non-zero if a check fails')
     .option('--lease-ttl <ms>', 'lease TTL in ms', positiveInt('--lease-ttl'), 1000)

@@ -154,7 +154,8 @@ export const jobMachine = setup({
   states: {
     queued: {
       on: {
-        'job.assign': { target: 'assigned', actions: 'assignTo' },
+        // Not before its retry backoff ends, whatever a stale offer said.
+        'job.assign': { guard: ({ context, event }) => event.at >= context.notBefore, target: 'assigned', actions: 'assignTo' },
         'job.reject': { target: 'failed', actions: 'recordReject' },
       },
     },

@@ -52,11 +52,12 @@ describe('job machine', () => {
   });
 
   test('failures retry until maxAttempts, then fail; non-retryable errors fail at once', () => {
-    const run = (r: JobRecord, node: string) => apply(r, { type: 'job.assign', node, at: 2 }, { type: 'job.start', node, attempt: r.attempt + 1, resumedFrom: 0, at: 3 });
+    const run = (r: JobRecord, node: string) => apply(r, { type: 'job.assign', node, at: r.notBefore }, { type: 'job.start', node, attempt: r.attempt + 1, resumedFrom: 0, at: r.notBefore });
     let r = run(newJobRecord(spec, at), 'n1');
     r = apply(r, { type: 'job.fail', attempt: 1, error: 'boom', retryable: true, backoffMs: 500, at: 10 });
     assert.equal(r.state, 'queued');
     assert.equal(r.notBefore, 510);
+    assert.equal(applyJobEvent(r, { type: 'job.assign', node: 'n2', at: 509 }), null, 'not placed during its backoff');
     r = run(r, 'n2');
     r = apply(r, { type: 'job.timeout', attempt: 2, backoffMs: 500, at: 20 });
     assert.equal(r.state, 'failed');

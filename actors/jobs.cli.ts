@@ -1,0 +1,122 @@
+// `shoal submit | jobs | job | cancel | drain`: thin clients of the public API.
+import { readFileSync } from 'node:fs';
+import Table from 'cli-table3';
+import cliProgress from 'cli-progress';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
+import { callApi } from '../streams/client.ts';
+import { connectNats, type ConnectionFlags } from '../streams/connect.ts';
+import { names, type Names } from '../streams/subjects.ts';
+
+type Common = ConnectionFlags & { prefix: string };
+
+async function withApi<T>(o: Common, fn: (nc: NatsConnection, n: Names) => Promise<T>): Promise<T> {
+  const nc = await connectNats(o, 'shoal-cli');
+  try {
+    return await fn(nc, names(o.prefix));
+  } finally {
+    await nc.close();
+  }
+}
+
+const print = (s: string) => process.stdout.write(`${s}\n`);
+
+/** `--input '{"a":1}'` or `--input @file.json`. */
+export function parseInput(raw: string | undefined): unknown {
+  if (raw === undefined) return undefined;
+  const text = raw.startsWith('@') ? readFileSync(raw.slice(1), 'utf8') : raw;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`--input is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function summary(r: JobRecord): string {
+  const res = r.state === 'succeeded' ? `result ${JSON.stringify(r.result)}` : r.error ? `error: ${r.error}` : '';
+  return `${r.id}  ${r.state}  attempt ${r.attempt}  ${res}`;
+}
+
+export async function runSubmit(type: string, o: Common & { input?: string; priority?: number; id?: string; maxAttempts?: number; timeout?: number; wait?: boolean; json?: boolean }): Promise<number> {
+  return withApi(o, async (nc, n) => {
+    const body = { type, input: parseInput(o.input), priority: o.priority, id: o.id, maxAttempts: o.maxAttempts, timeoutMs: o.timeout };
+    const sub = await callApi<{ id: string; state: string; created: boolean }>(nc, n, 'jobs.submit', body);
+    if (!o.wait) {
+      print(o.json ? JSON.stringify(sub) : `${sub.id}  ${sub.state}${sub.created ? '' : '  (already submitted)'}`);
+      return 0;
+    }
+    const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: `${sub.id} [{bar}] {percentage}% | {state} | attempt {attempt}`, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+    bar?.start(100, 0, { state: sub.state, attempt: 0 });
+    let last: JobRecord | null = null;
+    // Progress comes from the record; the answer from jobs.wait (a KV watch on the server side).
+    const done = callApi<JobRecord>(nc, n, 'jobs.wait', { id: sub.id, timeoutMs: 3_600_000 }, 3_600_000 + 5_000);
+    let finished = false;
+    void done.finally(() => (finished = true));
+    while (!finished) {
+      last = await callApi<JobRecord>(nc, n, 'jobs.get', { id: sub.id }).catch(() => last);
+      if (last) bar?.update(Math.round(last.progress * 100), { state: last.state, attempt: last.attempt });
+      if (last && isTerminal(last)) break;
+      await Promise.race([done.catch(() => {}), new Promise((r) => setTimeout(r, 200))]);
+    }
+    const r = await done;
+    bar?.update(Math.round(r.progress * 100), { state: r.state, attempt: r.attempt });
+    bar?.stop();
+    print(o.json ? JSON.stringify(r, null, 2) : summary(r));
+    return r.state === 'succeeded' ? 0 : 1;
+  });
+}
+
+export async function runJobs(o: Common & { state?: string; limit?: number; json?: boolean }): Promise<number> {
+  return withApi(o, async (nc, n) => {
+    const jobs: JobRecord[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await callApi<{ jobs: JobRecord[]; cursor?: string }>(nc, n, 'jobs.list', { state: o.state, limit: Math.min(o.limit ?? 1000, 1000), cursor });
+      jobs.push(...page.jobs);
+      cursor = page.cursor;
+    } while (cursor && jobs.length < (o.limit ?? Infinity));
+    if (o.json) {
+      print(JSON.stringify(jobs, null, 2));
+      return 0;
+    }
+    const t = new Table({ head: ['id', 'type', 'state', 'prio', 'attempt', 'owner', 'progress', 'result / error'], style: { head: [], border: [] } });
+    for (const r of jobs) {
+      const out = r.state === 'succeeded' ? JSON.stringify(r.result) : r.error ?? '';
+      t.push([r.id, r.type, r.state, r.priority, r.attempt, r.owner ?? '', `${Math.round(r.progress * 100)}%`, out.slice(0, 60)]);
+    }
+    print(jobs.length ? t.toString() : 'no jobs');
+    return 0;
+  });
+}
+
+export async function runJob(id: string, o: Common & { json?: boolean }): Promise<number> {
+  return withApi(o, async (nc, n) => {
+    const r = await callApi<JobRecord>(nc, n, 'jobs.get', { id });
+    if (o.json) {
+      print(JSON.stringify(r, null, 2));
+      return 0;
+    }
+    print(`${summary(r)}\ntype ${r.type}  priority ${r.priority}  progress ${Math.round(r.progress * 100)}%  input ${JSON.stringify(r.input)}`);
+    const t = new Table({ head: ['attempt', 'node', 'assigned', 'started', 'ended', 'resumed from', 'outcome'], style: { head: [], border: [] } });
+    const time = (ms: number | null) => (ms ? new Date(ms).toISOString().slice(11, 23) : '');
+    for (const a of r.attempts) t.push([a.attempt, a.node, time(a.assignedAt), time(a.startedAt), time(a.endedAt), `${Math.round(a.resumedFrom * 100)}%`, a.outcome ?? '']);
+    if (r.attempts.length) print(t.toString());
+    return 0;
+  });
+}
+
+export async function runCancel(id: string, o: Common): Promise<number> {
+  return withApi(o, async (nc, n) => {
+    const r = await callApi<{ id: string; state: string; cancelled: boolean }>(nc, n, 'jobs.cancel', { id });
+    print(r.cancelled ? `${id} cancelled` : `${id} is ${r.state}; nothing to cancel`);
+    return 0;
+  });
+}
+
+export async function runDrain(id: string, o: Common): Promise<number> {
+  return withApi(o, async (nc, n) => {
+    await callApi(nc, n, 'nodes.drain', { id });
+    print(`${id} draining: it hands its jobs back to the queue, steps down, and exits`);
+    return 0;
+  });
+}

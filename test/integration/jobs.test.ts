@@ -1,0 +1,166 @@
+// Jobs end to end on real processes: results checked against the true value,
+// a node killed mid-job (resume from checkpoint, exactly one completion),
+// idempotent submit, cancel, retries, timeout, unknown type, drain, garbage.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { countPrimes } from '../../actors/handlers.ts';
+import { startLocalCluster, waitForReady, type LocalCluster } from '../../actors/up.ts';
+import type { JobRecord } from '../../machines/job.machine.ts';
+import { callApi } from '../../streams/client.ts';
+import { ApiError } from '../../streams/errors.ts';
+import { names } from '../../streams/subjects.ts';
+import { until } from '../helpers.ts';
+
+const n = names();
+
+describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
+  let c: LocalCluster;
+  let nc: NatsConnection;
+  const submit = (body: Record<string, unknown>) => callApi<{ id: string; state: string; created: boolean }>(nc, n, 'jobs.submit', body);
+  const get = (id: string) => callApi<JobRecord>(nc, n, 'jobs.get', { id });
+  const wait = (id: string, timeoutMs = 30_000) => callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs }, timeoutMs + 5_000);
+
+  before(async () => {
+    c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: 1000 });
+    nc = await connect({ servers: c.urls });
+    await waitForReady(c.urls, 3);
+  });
+  after(async () => {
+    await nc?.close();
+    await c?.stop();
+  });
+
+  test('primes jobs succeed exactly once with the true count', async () => {
+    const limits = [1000, 50_000, 120_000, 7919];
+    await Promise.all(limits.map((limit, i) => submit({ type: 'primes', input: { limit, chunk: 5000 }, id: `ok-${i}` })));
+    for (const [i, limit] of limits.entries()) {
+      const r = await wait(`ok-${i}`);
+      assert.equal(r.state, 'succeeded');
+      assert.deepEqual(r.result, { count: countPrimes(limit) });
+      assert.equal(r.attempts.filter((a) => a.outcome === 'succeeded').length, 1);
+    }
+  });
+
+  test('kill -9 of the node running a job: it resumes elsewhere from its checkpoint, result still right', async () => {
+    const limit = 400_000;
+    await submit({ type: 'primes', input: { limit, chunk: 20_000, pauseMs: 150 }, id: 'migrate' });
+    const running = await until('the job to pass 20%', async () => {
+      const r = await get('migrate');
+      return r.state === 'running' && r.progress >= 0.2 ? r : null;
+    }, 20_000);
+    const victim = c.nodes.find((p) => p.id === running.owner && p.running)!;
+    await victim.kill();
+    const r = await wait('migrate');
+    assert.equal(r.state, 'succeeded');
+    assert.deepEqual(r.result, { count: countPrimes(limit) });
+    assert.ok(r.attempts.length >= 2, JSON.stringify(r.attempts));
+    assert.equal(r.attempts[0]!.outcome, 'orphaned');
+    assert.equal(r.attempts[0]!.node, victim.id);
+    const last = r.attempts[r.attempts.length - 1]!;
+    assert.ok(last.resumedFrom > 0, `resumed from ${last.resumedFrom}`);
+    assert.equal(r.attempts.filter((a) => a.outcome === 'succeeded').length, 1);
+    c.addNode(victim.id);
+    await waitForReady(c.urls, 3);
+  });
+
+  test('submit is idempotent by id: same body returns the job, another body is 409', async () => {
+    const body = { type: 'noop', id: 'idem', input: { x: 1 } };
+    const a = await submit(body);
+    const b = await submit(body);
+    assert.equal(a.created, true);
+    assert.equal(b.created, false);
+    assert.equal(b.id, 'idem');
+    await assert.rejects(submit({ ...body, input: { x: 2 } }), (e: unknown) => e instanceof ApiError && e.status === 409);
+    assert.equal((await wait('idem')).state, 'succeeded');
+  });
+
+  test('cancel: a running job stops and frees its slot; a finished job is left alone', async () => {
+    await submit({ type: 'sleep', input: { ms: 60_000 }, id: 'long' });
+    await until('the sleep job to run', async () => (await get('long')).state === 'running', 10_000);
+    const res = await callApi<{ cancelled: boolean; state: string }>(nc, n, 'jobs.cancel', { id: 'long' });
+    assert.deepEqual([res.cancelled, res.state], [true, 'cancelled']);
+    assert.equal((await wait('long')).state, 'cancelled');
+    await until('no node running it', async () => {
+      const s = await callApi<{ nodes: Array<{ running: number }> }>(nc, n, 'status');
+      return s.nodes.every((x) => x.running === 0);
+    }, 5_000);
+    const again = await callApi<{ cancelled: boolean; state: string }>(nc, n, 'jobs.cancel', { id: 'ok-0' });
+    assert.deepEqual([again.cancelled, again.state], [false, 'succeeded']);
+    await assert.rejects(callApi(nc, n, 'jobs.cancel', { id: 'no-such-job' }), (e: unknown) => e instanceof ApiError && e.status === 404);
+  });
+
+  test('a failing handler is retried with backoff up to maxAttempts, then fails with the error', async () => {
+    await submit({ type: 'exec', input: { cmd: 'sh', args: ['-c', 'echo nope >&2; exit 3'] }, id: 'flaky', maxAttempts: 2 });
+    const r = await wait('flaky');
+    assert.equal(r.state, 'failed');
+    assert.match(r.error ?? '', /exited with 3.*nope/s);
+    assert.deepEqual(r.attempts.map((a) => a.outcome), ['failed', 'failed']);
+    assert.ok(r.attempts[1]!.startedAt! - r.attempts[0]!.endedAt! >= 150, `backed off before retrying: ${JSON.stringify(r.attempts)}`);
+  });
+
+  test('a handler past its timeout is aborted and counts as a failed attempt', async () => {
+    await submit({ type: 'sleep', input: { ms: 30_000 }, id: 'slow', timeoutMs: 300, maxAttempts: 1 });
+    const r = await wait('slow');
+    assert.equal(r.state, 'failed');
+    assert.match(r.error ?? '', /timed out after 300 ms/);
+    assert.equal(r.attempts[0]!.outcome, 'timeout');
+  });
+
+  test('an unknown job type fails with a clear error instead of hanging', async () => {
+    await submit({ type: 'no-such-type', id: 'unknown' });
+    const r = await wait('unknown', 10_000);
+    assert.equal(r.state, 'failed');
+    assert.match(r.error ?? '', /unknown job type 'no-such-type'/);
+  });
+
+  test('list, get 404, and wait 408', async () => {
+    const page = await callApi<{ jobs: JobRecord[]; cursor?: string }>(nc, n, 'jobs.list', { state: 'succeeded', limit: 2 });
+    assert.equal(page.jobs.length, 2);
+    assert.ok(page.cursor);
+    assert.ok(page.jobs.every((j) => j.state === 'succeeded'));
+    await assert.rejects(get('missing'), (e: unknown) => e instanceof ApiError && e.status === 404);
+    await submit({ type: 'sleep', input: { ms: 5_000 }, id: 'waited' });
+    await assert.rejects(callApi(nc, n, 'jobs.wait', { id: 'waited', timeoutMs: 200 }), (e: unknown) => e instanceof ApiError && e.status === 408);
+  });
+
+  test('drain: the node hands its job back, exits 0, and the job finishes elsewhere from its checkpoint', async () => {
+    const limit = 300_000;
+    await submit({ type: 'primes', input: { limit, chunk: 20_000, pauseMs: 150 }, id: 'drained' });
+    const running = await until('the job to pass 20%', async () => {
+      const r = await get('drained');
+      return r.state === 'running' && r.progress >= 0.2 ? r : null;
+    }, 20_000);
+    const owner = c.nodes.find((p) => p.id === running.owner && p.running)!;
+    await callApi(nc, n, 'nodes.drain', { id: owner.id });
+    assert.equal((await owner.exited).code, 0);
+    const r = await wait('drained');
+    assert.equal(r.state, 'succeeded');
+    assert.deepEqual(r.result, { count: countPrimes(limit) });
+    assert.equal(r.attempts[0]!.outcome, 'preempted');
+    assert.ok(r.attempts[r.attempts.length - 1]!.resumedFrom > 0);
+    c.addNode(owner.id);
+    await waitForReady(c.urls, 3);
+  });
+
+  test('garbage to every endpoint gets a 4xx and the service keeps serving', async () => {
+    const endpoints = ['status', 'jobs.submit', 'jobs.get', 'jobs.list', 'jobs.wait', 'jobs.cancel', 'nodes.drain'];
+    await fc.assert(fc.asyncProperty(
+      fc.constantFrom(...endpoints),
+      fc.oneof(fc.uint8Array({ maxLength: 100 }), fc.json({ maxDepth: 2 }).map((j) => new TextEncoder().encode(j))),
+      fc.boolean(),
+      async (ep, body, asCbor) => {
+        const h = headers();
+        if (asCbor) h.set('Content-Type', 'application/cbor');
+        const m = await nc.request(n.api(ep), body, { timeout: 5000, headers: h });
+        const code = Number(m.headers?.get('Nats-Service-Error-Code') ?? 200);
+        assert.ok(code < 500, `${ep} answered ${code} to ${Buffer.from(body).toString('hex')}`);
+      },
+    ), { numRuns: 200 });
+    const bad = await nc.request(n.api('jobs.submit'), new TextEncoder().encode('{"type":"noop","priority":42}'), { timeout: 5000 });
+    assert.equal(bad.headers?.get('Nats-Service-Error-Code'), '400');
+    assert.match(bad.json<{ error: { message: string } }>().error.message, /priority/);
+    assert.ok((await callApi<{ leader: unknown }>(nc, n, 'status')).leader);
+  });
+});
