@@ -127,11 +127,20 @@ export function program(): Command {
   });
 
   p.command('demo')
-    .description('scripted failover demo: start 1 nats-server and 3 nodes, kill -9 the leader, SIGTERM the next one, report the takeover times; exits non-zero if a check fails')
+    .description('end-to-end demo: 3 nodes run 30 primes jobs while the leader and a worker are killed with SIGKILL; every job must finish exactly once with the true count. `demo failover` instead kills and stops leaders only. Exits non-zero if a check fails')
+    .argument('[scenario]', 'jobs or failover', 'jobs')
     .option('--lease-ttl <ms>', 'lease TTL in ms', positiveInt('--lease-ttl'), 1000)
-    .action(async (o: { leaseTtl: number }) => {
-      const { runDemo } = await import('./demo.ts');
-      process.exitCode = await runDemo({ leaseTtlMs: o.leaseTtl });
+    .option('--jobs <n>', 'jobs to run (jobs scenario)', positiveInt('--jobs'), 30)
+    .action(async (scenario: string, o: { leaseTtl: number; jobs: number }) => {
+      if (scenario === 'failover') {
+        const { runDemo } = await import('./demo.ts');
+        process.exitCode = await runDemo({ leaseTtlMs: o.leaseTtl });
+      } else if (scenario === 'jobs') {
+        const { runJobsDemo } = await import('./jobs.demo.ts');
+        process.exitCode = await runJobsDemo({ leaseTtlMs: o.leaseTtl, jobs: o.jobs });
+      } else {
+        throw new InvalidArgumentError(`unknown scenario '${scenario}' (jobs or failover)`);
+      }
     });
 
   return p;

@@ -1,0 +1,98 @@
+// `shoal demo`: the main job end to end. 3 node processes run 30 `primes`
+// jobs; the leader and then a busy worker are killed with SIGKILL mid-run
+// (a supervisor restarts them); every job must finish exactly once with the
+// true count. Exits non-zero if any check fails.
+import Table from 'cli-table3';
+import { connect } from '@nats-io/transport-node';
+import type { JobRecord } from '../machines/job.machine.ts';
+import { callApi } from '../streams/client.ts';
+import { names } from '../streams/subjects.ts';
+import { countPrimes } from './handlers.ts';
+import { formatStatus } from './status.ts';
+import { startLocalCluster, waitForReady } from './up.ts';
+import { LeaderWatch } from './watch.ts';
+
+type Check = { what: string; ok: boolean; detail: string };
+
+export async function runJobsDemo(o: { leaseTtlMs: number; jobs: number }): Promise<number> {
+  const say = (s: string) => process.stdout.write(`${s}\n`);
+  const started = Date.now();
+  const n = names();
+  say(`Starting 1 nats-server and 3 node processes (lease TTL ${o.leaseTtlMs} ms, 4 slots each)...`);
+  const c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: o.leaseTtlMs, echo: false });
+  const nc = await connect({ servers: c.urls });
+  const watch = new LeaderWatch(nc, n);
+  const checks: Check[] = [];
+  const records: JobRecord[] = [];
+  const limits = Array.from({ length: o.jobs }, (_, i) => 150_000 + 5_000 * i);
+  try {
+    const first = await waitForReady(c.urls, 3);
+    say(`\n${formatStatus(first)}\n`);
+    say(`Submitting ${o.jobs} primes jobs (limits ${limits[0]}..${limits[limits.length - 1]}, checkpoint every 10,000 numbers)...`);
+    const tag = Date.now().toString(36);
+    const ids = await Promise.all(limits.map(async (limit, i) => (await callApi<{ id: string }>(nc, n, 'jobs.submit', {
+      type: 'primes', id: `demo-${tag}-${String(i).padStart(2, '0')}`, input: { limit, chunk: 10_000, pauseMs: 150 },
+    })).id));
+
+    await new Promise((r) => setTimeout(r, 2_000));
+    const leader = first.leader!;
+    const victim = c.nodes.find((p) => p.id === leader.nodeId)!;
+    say(`kill -9 ${victim.id} (pid ${victim.pid}), the leader, while it runs jobs...`);
+    const killedAt = Date.now();
+    await victim.kill();
+    const next = await watch.nextLeaderAction(leader.epoch, 10 * o.leaseTtlMs);
+    const failoverMs = next.wall - killedAt;
+    say(`  ${next.node} leads under epoch ${next.epoch}, ${failoverMs} ms after the kill; restarting ${victim.id}`);
+    c.addNode(victim.id);
+
+    await new Promise((r) => setTimeout(r, 2_500));
+    const view = await callApi<{ nodes: Array<{ id: string; running: number }> }>(nc, n, 'status');
+    const busy = view.nodes.filter((x) => x.id !== next.node && x.running > 0).sort((a, b) => b.running - a.running)[0];
+    const worker = c.nodes.find((p) => p.id === busy?.id && p.running);
+    if (worker) {
+      say(`kill -9 ${worker.id} (pid ${worker.pid}), a worker running ${busy!.running} jobs...; restarting it`);
+      await worker.kill();
+      c.addNode(worker.id);
+    }
+
+    say('Waiting for every job...');
+    for (const id of ids) records.push(await callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000));
+
+    const t = new Table({ head: ['job', 'limit', 'count', 'correct', 'attempts', 'resumed from'], style: { head: [], border: [] } });
+    const truth = new Map(limits.map((l) => [l, countPrimes(l)]));
+    let wrong = 0;
+    let notOnce = 0;
+    for (const [i, r] of records.entries()) {
+      const count = (r.result as { count?: number } | null)?.count;
+      const ok = r.state === 'succeeded' && count === truth.get(limits[i]!);
+      if (!ok) wrong++;
+      if (r.attempts.filter((a) => a.outcome === 'succeeded').length !== 1) notOnce++;
+      const resumed = r.attempts.filter((a) => a.resumedFrom > 0).map((a) => `${Math.round(a.resumedFrom * 100)}%`);
+      t.push([r.id.slice(-2), limits[i], count ?? r.state, ok ? 'yes' : 'NO', r.attempts.map((a) => `${a.node}:${a.outcome}`).join(' '), resumed.join(', ')]);
+    }
+    say(t.toString());
+    const resumed = records.filter((r) => r.attempts.some((a) => a.resumedFrom > 0));
+    const moved = records.filter((r) => r.attempts.length > 1);
+    checks.push({ what: 'every job succeeded with the true prime count', ok: wrong === 0, detail: `${records.length - wrong}/${records.length}` });
+    checks.push({ what: 'every job completed exactly once', ok: notOnce === 0, detail: `${records.length - notOnce}/${records.length} with one successful attempt` });
+    checks.push({ what: 'jobs of killed nodes moved', ok: moved.length > 0, detail: `${moved.length} jobs ran on more than one node` });
+    checks.push({
+      what: 'moved jobs resumed from checkpoints', ok: resumed.length > 0,
+      detail: `${resumed.length} resumed, from ${resumed.map((r) => Math.round(Math.max(...r.attempts.map((a) => a.resumedFrom)) * 100)).join('%, ')}%`,
+    });
+    checks.push({ what: 'leader failover after kill -9', ok: next.node !== victim.id && failoverMs < o.leaseTtlMs, detail: `${failoverMs} ms (TTL ${o.leaseTtlMs} ms)` });
+  } catch (err) {
+    checks.push({ what: 'demo ran to the end', ok: false, detail: (err as Error).message });
+    process.stderr.write(`${c.logs(30)}\n`);
+  } finally {
+    watch.stop();
+    await nc.close();
+    await c.stop();
+  }
+  const t = new Table({ head: ['check', 'result', 'detail'], style: { head: [], border: [] } });
+  for (const ch of checks) t.push([ch.what, ch.ok ? 'ok' : 'FAILED', ch.detail]);
+  say(t.toString());
+  const failed = checks.filter((ch) => !ch.ok).length;
+  say(`${checks.length - failed} passed, ${failed} failed; total ${((Date.now() - started) / 1000).toFixed(1)} s; every process stopped.`);
+  return failed === 0 ? 0 : 1;
+}
