@@ -11,7 +11,7 @@ import type { LeaseHolder } from '../machines/lease.machine.ts';
 import { decode, encode } from '../streams/codec.ts';
 import { defaults } from '../streams/defaults.ts';
 import type { JobStore } from '../streams/job.store.ts';
-import { isCasConflict, probe, readCluster, readLease } from '../streams/lease.store.ts';
+import { isCasConflict, probe, readCluster, readLease, type ClusterView } from '../streams/lease.store.ts';
 import { bidSchema, type Bid, type Offer } from '../streams/messages.ts';
 import type { Names } from '../streams/subjects.ts';
 import type { JobIndex } from './job.index.ts';
@@ -32,6 +32,8 @@ export type DutyDeps = {
 export function leaderDuties(d: DutyDeps) {
   /** Job types some live node handles (from their adverts), refreshed by recovery. */
   let knownTypes: Set<string> | null = null;
+  const typesOf = (view: ClusterView) => new Set(view.nodes.flatMap((x) => x.types));
+  const liveTypes = async () => typesOf(await readCluster(d.leases()));
 
   async function reapDeadNodes(kv: KV): Promise<void> {
     if (!d.fastPath) return;
@@ -60,7 +62,7 @@ export function leaderDuties(d: DutyDeps) {
     await reapDeadNodes(kv);
     const view = await readCluster(kv);
     const live = new Set(view.nodes.map((x) => x.id));
-    knownTypes = new Set(view.nodes.flatMap((x) => x.types));
+    knownTypes = typesOf(view);
     const { store, index } = d.jobs();
     await index.ready();
     const now = Date.now();
@@ -106,7 +108,10 @@ export function leaderDuties(d: DutyDeps) {
             .filter((r) => r.state === 'queued' && r.notBefore <= now)
             .sort((a, b) => b.priority - a.priority || a.createdAt - b.createdAt);
           if (queued.length === 0) break;
-          const unhandled = knownTypes ? queued.filter((r) => !knownTypes!.has(r.type)) : [];
+          const unknown = () => (knownTypes ? queued.filter((r) => !knownTypes!.has(r.type)) : []);
+          // The cache may predate a node that just joined: confirm from the leases before refusing.
+          if (unknown().length) knownTypes = await liveTypes();
+          const unhandled = unknown();
           await Promise.allSettled(unhandled.map((r) => store.apply(r.id, () => ({
             type: 'job.reject', error: `unknown job type '${r.type}': no live node handles it`, at: Date.now(),
           }))));

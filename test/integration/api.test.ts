@@ -117,6 +117,21 @@ describe('public API (micro service, JSON)', () => {
     assert.match(dup.output(), /node id 'n1' is in use by a live process/);
   });
 
+  test('a node loads user job handlers with --jobs; a bad module is a clear start-up error', async () => {
+    const custom = spawnNode({ id: 'custom', nats: c.urls.join(','), args: ['--jobs', 'test/fixtures/jobs.ts'] });
+    try {
+      await waitForReady(c.urls, 3);
+      await callApi(nc, n, 'jobs.submit', { type: 'double', input: { x: 21 }, id: 'dbl' });
+      const r = await callApi<{ state: string; result: unknown }>(nc, n, 'jobs.wait', { id: 'dbl', timeoutMs: 10_000 }, 15_000);
+      assert.deepEqual([r.state, r.result], ['succeeded', { y: 42 }]);
+    } finally {
+      await custom.stop();
+    }
+    const broken = spawnNode({ id: 'broken', nats: c.urls.join(','), args: ['--jobs', 'test/fixtures/missing.ts'] });
+    assert.equal((await broken.exited).code, 1);
+    assert.match(broken.output(), /cannot load job handlers from test\/fixtures\/missing.ts/);
+  });
+
   test('a node asking for another lease TTL than the cluster bucket refuses to start, saying what to do', async () => {
     const odd = spawnNode({ id: 'odd', nats: c.urls.join(','), leaseTtlMs: 2500 });
     const e = await odd.exited;
