@@ -1,16 +1,14 @@
 // `shoal demo`: the walking skeleton end to end. Start a local cluster, kill
 // the leader with SIGKILL, then stop the next one with SIGTERM, and check
 // that leadership moved each time to a live node under a higher epoch.
-import Table from 'cli-table3';
 import { connect } from '@nats-io/transport-node';
 import { names } from '../streams/subjects.ts';
 import type { ClusterView } from '../streams/lease.store.ts';
 import { callApi } from '../streams/client.ts';
 import { startLocalCluster, waitForReady } from './up.ts';
+import { reportChecks, type Check } from './checks.ts';
 import { formatStatus } from './status.ts';
 import { LeaderWatch } from './watch.ts';
-
-type Check = { what: string; ok: boolean; detail: string };
 
 export async function runDemo(o: { leaseTtlMs: number }): Promise<number> {
   const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -72,10 +70,5 @@ export async function runDemo(o: { leaseTtlMs: number }): Promise<number> {
     await c.stop();
   }
 
-  const t = new Table({ head: ['check', 'result', 'detail'], style: { head: [], border: [] } });
-  for (const ch of checks) t.push([ch.what, ch.ok ? 'ok' : 'FAILED', ch.detail]);
-  say(t.toString());
-  const failed = checks.filter((ch) => !ch.ok).length;
-  say(`${checks.length - failed} passed, ${failed} failed; total ${((Date.now() - started) / 1000).toFixed(1)} s; every process stopped.`);
-  return failed === 0 ? 0 : 1;
+  return reportChecks(checks, started);
 }

@@ -8,11 +8,10 @@ import type { JobRecord } from '../machines/job.machine.ts';
 import { callApi } from '../streams/client.ts';
 import { names } from '../streams/subjects.ts';
 import { countPrimes } from './handlers.ts';
+import { reportChecks, type Check } from './checks.ts';
 import { formatStatus } from './status.ts';
 import { startLocalCluster, waitForReady } from './up.ts';
 import { LeaderWatch } from './watch.ts';
-
-type Check = { what: string; ok: boolean; detail: string };
 
 export async function runJobsDemo(o: { leaseTtlMs: number; jobs: number }): Promise<number> {
   const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -89,10 +88,5 @@ export async function runJobsDemo(o: { leaseTtlMs: number; jobs: number }): Prom
     await nc.close();
     await c.stop();
   }
-  const t = new Table({ head: ['check', 'result', 'detail'], style: { head: [], border: [] } });
-  for (const ch of checks) t.push([ch.what, ch.ok ? 'ok' : 'FAILED', ch.detail]);
-  say(t.toString());
-  const failed = checks.filter((ch) => !ch.ok).length;
-  say(`${checks.length - failed} passed, ${failed} failed; total ${((Date.now() - started) / 1000).toFixed(1)} s; every process stopped.`);
-  return failed === 0 ? 0 : 1;
+  return reportChecks(checks, started);
 }
