@@ -65,6 +65,30 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
     await waitForReady(c.urls, 3);
   });
 
+  test('zombie fencing: a node frozen past its TTL mid-job is replaced; on waking its late writes are refused', async () => {
+    const limit = 200_000;
+    await submit({ type: 'primes', input: { limit, chunk: 10_000, pauseMs: 100 }, id: 'zombie' });
+    const running = await until('the job to pass 20%', async () => {
+      const r = await get('zombie');
+      return r.state === 'running' && r.progress >= 0.2 ? r : null;
+    }, 20_000);
+    const frozen = c.nodes.find((p) => p.id === running.owner && p.running)!;
+    frozen.pause();
+    const done = await wait('zombie');
+    assert.equal(done.state, 'succeeded');
+    assert.notEqual(done.attempts[done.attempts.length - 1]!.node, frozen.id);
+    frozen.resume();
+    // Give the zombie time to wake, find its lease gone, and try whatever it would.
+    await until('the woken node to re-join', async () => {
+      const s = await callApi<{ nodes: Array<{ id: string; state: string }> }>(nc, n, 'status');
+      return s.nodes.find((x) => x.id === frozen.id)?.state === 'ready';
+    }, 10_000);
+    const after = await get('zombie');
+    assert.deepEqual(after, done, 'the record kept the first result and nothing the zombie wrote');
+    assert.deepEqual(after.result, { count: countPrimes(limit) });
+    assert.equal(after.attempts[0]!.outcome, 'orphaned');
+  });
+
   test('submit is idempotent by id: same body returns the job, another body is 409', async () => {
     const body = { type: 'noop', id: 'idem', input: { x: 1 } };
     const a = await submit(body);
