@@ -15,7 +15,8 @@ say() { printf 'shoal setup: %s\n' "$*" >&2; }
 # binaries (cbor-extract, deno) out of the lock file and then refuses `npm ci`.
 if [ ! -x node_modules/.bin/tsx ] || [ ! -x node_modules/.bin/deno ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies"
-  npm install --no-audit --no-fund --loglevel=error
+  # --ignore-scripts: no native build steps (cbor-extract's addon would crash Deno); every package here works without them.
+  npm install --ignore-scripts --no-audit --no-fund --loglevel=error
 fi
 
 good_version() { # prints the version and succeeds when $1 is nats-server >= 2.10

@@ -1,6 +1,7 @@
 // The one codec for internal messages (CBOR via cbor-x) and the public API's
 // JSON. Decoding always validates the shape, so garbage becomes a CodecError,
 // never an exception deep inside a handler.
+import './cbor.runtime.ts';
 import { Encoder } from 'cbor-x';
 import type { z } from 'zod';
 import { CodecError } from './errors.ts';
