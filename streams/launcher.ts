@@ -113,6 +113,10 @@ export class NatsServer {
       `server_name: ${cfg.name}`,
       `listen: 127.0.0.1:${cfg.port}`,
       `http: 127.0.0.1:${cfg.monitorPort}`,
+      // Drop a frozen client within ~6 s (default 2 min): its subscriptions, the API queue
+      // group among them, would black-hole requests meanwhile.
+      'ping_interval: "2s"',
+      'ping_max: 2',
     ];
     if (cfg.jetstream) lines.push(`jetstream { store_dir: "${this.storeDir}", max_memory_store: 256MB, max_file_store: 4GB }`);
     if (cfg.clusterPort) {

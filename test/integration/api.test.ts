@@ -3,6 +3,7 @@
 // service keeps serving. Also the node's own start-up refusals.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../helpers.ts';
 import fc from 'fast-check';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { connect as connectV2, StringCodec } from 'nats';

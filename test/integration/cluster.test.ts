@@ -3,6 +3,7 @@
 // cluster of Node processes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../helpers.ts';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startLocalCluster, waitForReady, waitForStatus, type LocalCluster } from '../../actors/up.ts';
 import { LeaderWatch } from '../../actors/watch.ts';

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../actors/handlers.ts';
-import { startLocalCluster, waitForReady, type LocalCluster } from '../../actors/up.ts';
-import type { JobRecord } from '../../machines/job.machine.ts';
+import { startLocalCluster, waitForReady, waitForStatus, type LocalCluster } from '../../actors/up.ts';
+import { isTerminal, type JobRecord } from '../../machines/job.machine.ts';
 import { callApi } from '../../streams/client.ts';
 import { ApiError } from '../../streams/errors.ts';
 import { names } from '../../streams/subjects.ts';
@@ -74,15 +74,21 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
     }, 20_000);
     const frozen = c.nodes.find((p) => p.id === running.owner && p.running)!;
     frozen.pause();
-    const done = await wait('zombie');
+    let done: JobRecord;
+    try {
+      // A frozen node still holds its API subscription until the server drops it, so a request
+      // can land there and go unanswered: ask with short timeouts, again and again.
+      done = await until('the job to finish elsewhere', async () => {
+        const r = await callApi<JobRecord>(nc, n, 'jobs.get', { id: 'zombie' }, 1_000);
+        return isTerminal(r) ? r : null;
+      }, 30_000);
+    } finally {
+      frozen.resume();
+    }
     assert.equal(done.state, 'succeeded');
     assert.notEqual(done.attempts[done.attempts.length - 1]!.node, frozen.id);
-    frozen.resume();
     // Give the zombie time to wake, find its lease gone, and try whatever it would.
-    await until('the woken node to re-join', async () => {
-      const s = await callApi<{ nodes: Array<{ id: string; state: string }> }>(nc, n, 'status');
-      return s.nodes.find((x) => x.id === frozen.id)?.state === 'ready';
-    }, 10_000);
+    await waitForStatus(c.urls, (s) => s.nodes.find((x) => x.id === frozen.id)?.state === 'ready', { what: 'the woken node to re-join', timeoutMs: 10_000 });
     const after = await get('zombie');
     assert.deepEqual(after, done, 'the record kept the first result and nothing the zombie wrote');
     assert.deepEqual(after.result, { count: countPrimes(limit) });

@@ -2,6 +2,7 @@
 // the same port with the same JetStream data.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../helpers.ts';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -2,6 +2,7 @@
 // leader, stays in the foreground, and on SIGTERM leaves no process behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../helpers.ts';
 import { spawn } from 'node:child_process';
 import { connect } from '@nats-io/transport-node';
 import { shoalCommand } from '../../actors/spawn.ts';
