@@ -4,7 +4,7 @@
 import type { KV } from '@nats-io/kv';
 import type { JobEvent, JobRecord } from '../machines/job.machine.ts';
 import { defaults, retryBackoffMs } from '../streams/defaults.ts';
-import { FencedError } from '../streams/errors.ts';
+import { CheckpointTooLargeError, FencedError } from '../streams/errors.ts';
 import { CheckpointSlot, type JobStore } from '../streams/job.store.ts';
 import { JobInputError, type Handler, type JobCtx } from './handlers.ts';
 import type { Log } from './log.ts';
@@ -155,7 +155,9 @@ export class JobRunner {
     else if (outcome.err instanceof FencedError) return;
     else {
       const err = outcome.err as Error;
-      event = { type: 'job.fail', attempt, error: err?.message ?? String(err), retryable: !(err instanceof JobInputError), backoffMs: retryBackoffMs(job.failures + 1), at };
+      // Bad input and oversize checkpoints fail the same way every time: no retry.
+      const retryable = !(err instanceof JobInputError || err instanceof CheckpointTooLargeError);
+      event = { type: 'job.fail', attempt, error: err?.message ?? String(err), retryable, backoffMs: retryBackoffMs(job.failures + 1), at };
     }
     try {
       const done = await this.write(id, () => event);

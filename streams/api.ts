@@ -39,7 +39,13 @@ async function answer(name: string, ep: Endpoint<z.ZodType>, msg: ServiceMsg): P
     msg.respond(cbor ? encode(out) : encodeJson(out));
   } catch (err) {
     const e = toApiError(err);
-    msg.respondError(e.status, e.message, encodeJson({ error: { code: e.code, message: e.message } }));
+    // Header values cannot hold CR/LF (an error may quote the request): the full text goes in the body.
+    const header = e.message.replace(/[\r\n]+/g, ' ').slice(0, 512);
+    try {
+      msg.respondError(e.status, header, encodeJson({ error: { code: e.code, message: e.message } }));
+    } catch {
+      // Never let a reply that cannot be sent take the node down.
+    }
   }
 }
 

@@ -10,6 +10,7 @@ import { connect as connectV2, StringCodec } from 'nats';
 import { startLocalCluster, waitForReady, type LocalCluster } from '../../actors/up.ts';
 import { spawnNode } from '../../actors/spawn.ts';
 import { callApi } from '../../streams/client.ts';
+import { ApiError } from '../../streams/errors.ts';
 import { defaults } from '../../streams/defaults.ts';
 import type { ClusterView } from '../../streams/lease.store.ts';
 import { names } from '../../streams/subjects.ts';
@@ -84,6 +85,12 @@ describe('public API (micro service, JSON)', () => {
     h.set('Content-Type', 'application/cbor');
     const m = await nc.request(n.api('status'), new Uint8Array([0x1c, 0xff]), { timeout: 5000, headers: h });
     assert.equal(m.headers?.get('Nats-Service-Error-Code'), '400', 'garbage CBOR');
+    // Regression (found by the property below): an error quoting a key with a newline crashed the
+    // node, since header values cannot hold CR/LF. The body keeps the full message.
+    const nl = await nc.request(n.api('status'), new TextEncoder().encode('{"x\\ny":1}'), { timeout: 5000 });
+    assert.equal(nl.headers?.get('Nats-Service-Error-Code'), '400');
+    assert.match(nl.json<{ error: { message: string } }>().error.message, /x\ny/);
+    assert.ok((await callApi<ClusterView>(nc, n, 'status')).leader, 'still serving');
   });
 
   test('an oversize request gets 413', async () => {
@@ -125,6 +132,14 @@ describe('public API (micro service, JSON)', () => {
       await callApi(nc, n, 'jobs.submit', { type: 'double', input: { x: 21 }, id: 'dbl' });
       const r = await callApi<{ state: string; result: unknown }>(nc, n, 'jobs.wait', { id: 'dbl', timeoutMs: 10_000 }, 15_000);
       assert.deepEqual([r.state, r.result], ['succeeded', { y: 42 }]);
+      // A checkpoint over the limit fails the job at once with a message that says what to do.
+      await callApi(nc, n, 'jobs.submit', { type: 'hugeCheckpoint', id: 'huge', maxAttempts: 3 });
+      const h = await callApi<{ state: string; error: string; attempts: unknown[] }>(nc, n, 'jobs.wait', { id: 'huge', timeoutMs: 10_000 }, 15_000);
+      assert.equal(h.state, 'failed');
+      assert.match(h.error, /checkpoint of job huge is \d+ bytes encoded; the limit is 524288/);
+      assert.equal(h.attempts.length, 1, 'not retried');
+      // Oversize input is refused at submit.
+      await assert.rejects(callApi(nc, n, 'jobs.submit', { type: 'noop', input: 'y'.repeat(300 * 1024) }), (e: unknown) => e instanceof ApiError && e.status === 413);
     } finally {
       await custom.stop();
     }

@@ -121,6 +121,25 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
     await assert.rejects(callApi(nc, n, 'jobs.cancel', { id: 'no-such-job' }), (e: unknown) => e instanceof ApiError && e.status === 404);
   });
 
+  test('priorities: with every slot busy, a queued job can be cancelled and the highest priority runs first', async () => {
+    const fill = Array.from({ length: 12 }, (_, i) => `fill-${i}`);
+    await Promise.all(fill.map((id) => submit({ type: 'sleep', input: { ms: 60_000 }, id })));
+    await until('all 12 slots busy', async () => (await Promise.all(fill.map(get))).every((r) => r.state === 'running'), 15_000);
+    await submit({ type: 'noop', id: 'p-low', priority: 1 });
+    await submit({ type: 'noop', id: 'q-cancel', priority: 5 });
+    await submit({ type: 'noop', id: 'p-high', priority: 9 });
+    const cancelled = await callApi<{ cancelled: boolean; state: string }>(nc, n, 'jobs.cancel', { id: 'q-cancel' });
+    assert.deepEqual([cancelled.cancelled, cancelled.state], [true, 'cancelled']);
+    assert.equal((await get('p-low')).state, 'queued');
+    await callApi(nc, n, 'jobs.cancel', { id: 'fill-0' }); // one slot frees
+    const high = await wait('p-high');
+    assert.equal(high.state, 'succeeded');
+    const low = await get('p-low');
+    assert.ok(low.state === 'queued' || (low.attempts[0]?.assignedAt ?? 0) >= high.attempts[0]!.assignedAt, 'the higher priority was placed first');
+    await Promise.all(fill.slice(1).map((id) => callApi(nc, n, 'jobs.cancel', { id })));
+    assert.equal((await wait('p-low')).state, 'succeeded');
+  });
+
   test('a failing handler is retried with backoff up to maxAttempts, then fails with the error', async () => {
     await submit({ type: 'exec', input: { cmd: 'sh', args: ['-c', 'echo nope >&2; exit 3'] }, id: 'flaky', maxAttempts: 2 });
     const r = await wait('flaky');
