@@ -38,6 +38,8 @@ export type RunnerDeps = {
 export class JobRunner {
   readonly d: RunnerDeps;
   readonly #running = new Map<string, Running>();
+  /** Assigned to us while every slot was busy (bids can cross): started as slots free up. */
+  readonly #pending = new Set<string>();
   #reserved = 0;
 
   constructor(d: RunnerDeps) {
@@ -48,7 +50,7 @@ export class JobRunner {
     return this.#running.size;
   }
   get free(): number {
-    return Math.max(0, this.d.slots - this.#running.size - this.#reserved);
+    return Math.max(0, this.d.slots - this.#running.size - this.#reserved - this.#pending.size);
   }
   types(): string[] {
     return Object.keys(this.d.handlers).sort();
@@ -59,7 +61,12 @@ export class JobRunner {
 
   /** Start a job the leader assigned to us (idempotent; ignores anything not ours). */
   async start(id: string): Promise<void> {
-    if (this.#running.has(id) || this.free <= 0 || !this.d.mayWrite()) return;
+    if (this.#running.has(id) || !this.d.mayWrite()) return;
+    if (this.d.slots - this.#running.size - this.#reserved <= 0) {
+      this.#pending.add(id);
+      return;
+    }
+    this.#pending.delete(id);
     this.#reserved++;
     try {
       const cur = await this.d.store.get(id);
@@ -76,6 +83,8 @@ export class JobRunner {
       entry.done = this.#execute(started.record, slot, abort).finally(() => {
         this.#running.delete(id);
         this.d.onLoad(this.#running.size);
+        const next = this.#pending.values().next();
+        if (!next.done) void this.start(next.value);
       });
     } catch (err) {
       this.d.log(`job ${id}: could not start: ${(err as Error).message}`);
@@ -91,11 +100,13 @@ export class JobRunner {
 
   /** Lease lost: abort everything; the aborted handlers write nothing more. */
   abortAll(): void {
+    this.#pending.clear();
     for (const r of this.#running.values()) r.abort.abort(new Stop('fenced', 'node lease lost'));
   }
 
   /** Drain: hand every running job back to the queue (after its handler stops) and wait. */
   async handBack(): Promise<void> {
+    this.#pending.clear(); // still 'assigned': the leader requeues them after the start timeout
     for (const id of this.#running.keys()) this.stop(id, 'preempted');
     await Promise.allSettled([...this.#running.values()].map((r) => r.done));
   }

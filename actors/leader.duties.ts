@@ -32,7 +32,12 @@ export type DutyDeps = {
 export function leaderDuties(d: DutyDeps) {
   /** Job types some live node handles (from their adverts), refreshed by recovery. */
   let knownTypes: Set<string> | null = null;
-  const typesOf = (view: ClusterView) => new Set(view.nodes.flatMap((x) => x.types));
+  /** Ready nodes at the last look: every one of them answers an offer. */
+  let readyNodes = 0;
+  const typesOf = (view: ClusterView) => {
+    readyNodes = view.nodes.filter((x) => x.state === 'ready').length;
+    return new Set(view.nodes.flatMap((x) => x.types));
+  };
   const liveTypes = async () => typesOf(await readCluster(d.leases()));
 
   async function reapDeadNodes(kv: KV): Promise<void> {
@@ -148,7 +153,10 @@ export function leaderDuties(d: DutyDeps) {
       jobs: offered.map((r) => ({ id: r.id, type: r.type, priority: r.priority, lastNode: r.attempts[r.attempts.length - 1]?.node ?? null })),
     };
     const bids: Bid[] = [];
-    const replies = await d.nc.requestMany(d.names.auction, encode(offer), { maxWait: defaults.bidWindowMs });
+    // Stop as soon as every ready node has answered; the window bounds the wait for the slow ones.
+    const replies = await d.nc.requestMany(d.names.auction, encode(offer), readyNodes > 0
+      ? { strategy: 'count', maxMessages: readyNodes, maxWait: defaults.bidWindowMs }
+      : { strategy: 'timer', maxWait: defaults.bidWindowMs });
     for await (const m of replies) {
       try {
         bids.push(decode(bidSchema, m.data, 'bid'));

@@ -158,7 +158,8 @@ export async function runNode(o: NodeOptions): Promise<number> {
   const subs = [
     nc.subscribe(n.auction, {
       callback: (_err, msg) => {
-        if (!ready || !actorRef || nodeStateName(actorRef.getSnapshot()) !== 'ready' || ready.runner.free === 0 || !msg.reply) return;
+        // Every ready node answers (maybe with no bids), so the leader can stop waiting once all have.
+        if (!ready || !actorRef || nodeStateName(actorRef.getSnapshot()) !== 'ready' || !msg.reply) return;
         let offer;
         try {
           offer = decode(offerSchema, msg.data, 'offer');
@@ -171,12 +172,12 @@ export async function runNode(o: NodeOptions): Promise<number> {
         const bid: Bid = {
           node: nodeId,
           free,
-          bids: offer.jobs.filter((j) => handlers[j.type]).map((j) => ({
+          bids: offer.jobs.filter((j) => free > 0 && handlers[j.type]).map((j) => ({
             id: j.id,
             score: heuristicScorer.score({ slots, freeSlots: free, running: ready!.runner.running, holdsCheckpoint: j.lastNode === nodeId, recentWins: wins.length, priority: j.priority }),
           })),
         };
-        if (bid.bids.length) msg.respond(encode(bid));
+        msg.respond(encode(bid));
       },
     }),
     nc.subscribe(n.nodeAssign(nodeId), {
