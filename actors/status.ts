@@ -5,23 +5,26 @@ import { connectNats, type ConnectionFlags } from '../streams/connect.ts';
 import type { ClusterView } from '../streams/lease.store.ts';
 import { names } from '../streams/subjects.ts';
 
-export function formatStatus(s: ClusterView): string {
+export type StatusView = ClusterView & { jobs?: Record<string, number>; queueDepth?: number };
+
+export function formatStatus(s: StatusView): string {
   const lines: string[] = [];
   lines.push(s.leader
     ? `leader: ${s.leader.nodeId}  epoch ${s.leader.epoch}  since ${s.leader.since}`
     : 'leader: none (an election is under way, or no node runs)');
-  const t = new Table({ head: ['node', 'state', 'pid', 'host', 'runtime', 'slots', 'last seen'], style: { head: [], border: [] } });
+  const t = new Table({ head: ['node', 'state', 'pid', 'host', 'runtime', 'running/slots', 'last seen'], style: { head: [], border: [] } });
   for (const n of s.nodes) {
-    t.push([n.id + (s.leader?.nodeId === n.id ? ' *' : ''), n.state, n.pid, n.host, n.runtime, n.slots, n.lastSeen]);
+    t.push([n.id + (s.leader?.nodeId === n.id ? ' *' : ''), n.state, n.pid, n.host, n.runtime, `${n.running}/${n.slots}`, n.lastSeen]);
   }
   lines.push(s.nodes.length ? t.toString() : 'nodes: none');
+  if (s.jobs) lines.push(`jobs: ${Object.entries(s.jobs).map(([k, v]) => `${k} ${v}`).join(', ')}; queue depth ${s.queueDepth ?? 0}`);
   return lines.join('\n');
 }
 
 export async function runStatus(o: ConnectionFlags & { prefix: string; json?: boolean; timeout: number }): Promise<number> {
   const nc = await connectNats(o, 'shoal-cli');
   try {
-    const s = await callApi<ClusterView>(nc, names(o.prefix), 'status', {}, o.timeout);
+    const s = await callApi<StatusView>(nc, names(o.prefix), 'status', {}, o.timeout);
     process.stdout.write((o.json ? JSON.stringify(s, null, 2) : formatStatus(s)) + '\n');
     return 0;
   } finally {

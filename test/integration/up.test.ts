@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../helpers.ts';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { connect } from '@nats-io/transport-node';
 import { shoalCommand } from '../../actors/spawn.ts';
 
@@ -40,6 +40,24 @@ test('shoal up: prints URL, nodes with pids and the leader; SIGTERM stops everyt
     assert.ok(pids.every(alive));
     const nc = await connect({ servers: url });
     await nc.close();
+
+    // The job commands, as a user types them, against this cluster.
+    const shoal = (...a: string[]) => {
+      const [c2, a2] = shoalCommand('node', [...a, '--nats', url!]);
+      const r = spawnSync(c2, a2, { encoding: 'utf8', timeout: 60_000 });
+      return { code: r.status, out: `${r.stdout}${r.stderr}` };
+    };
+    const sub = shoal('submit', 'primes', '--input', '{"limit":1000}', '--id', 'cli-1', '--wait');
+    assert.equal(sub.code, 0, sub.out);
+    assert.match(sub.out, /cli-1 {2}succeeded {2}attempt 1 {2}result \{"count":168\}/);
+    assert.match(shoal('jobs', '--state', 'succeeded').out, /cli-1.*primes.*succeeded/);
+    assert.match(shoal('job', 'cli-1').out, /attempt.*node.*resumed from/s);
+    assert.match(shoal('submit', 'sleep', '--input', '{"ms":60000}', '--id', 'cli-2').out, /cli-2 {2}queued/);
+    assert.match(shoal('cancel', 'cli-2').out, /cli-2 cancelled/);
+    const bad = shoal('submit', 'noop', '--input', '{nope');
+    assert.equal(bad.code, 1);
+    assert.match(bad.out, /--input is not valid JSON/);
+    assert.match(shoal('status').out, /succeeded/);
 
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
