@@ -10,7 +10,7 @@ import { nodeMachine, nodeStateName, type BootstrapOutput, type NodeInput } from
 import { startApi } from '../streams/api.ts';
 import { bootstrap } from '../streams/bootstrap.ts';
 import { decode, encode } from '../streams/codec.ts';
-import { ApiError } from '../streams/errors.ts';
+import { ApiError, LeaseTtlMismatchError } from '../streams/errors.ts';
 import { JobStore } from '../streams/job.store.ts';
 import { jobIdsSchema, offerSchema, type Bid } from '../streams/messages.ts';
 import { heuristicScorer } from '../policies/scorer.ts';
@@ -102,7 +102,20 @@ export async function runNode(o: NodeOptions): Promise<number> {
   const duties = leaderDuties({ nc, names: n, leases: leasesKv, jobs: state, self: holder, log, fastPath: o.fastPath !== false, leading });
 
   const doBootstrap = fromPromise<BootstrapOutput, NodeInput>(async () => {
-    const b = await bootstrap(nc, n, { replicas: o.replicas, leaseTtlMs: o.leaseTtlMs });
+    // A cluster that is still forming answers "no suitable peers" or times out: wait for it.
+    // Only a real misconfiguration (another lease TTL) fails the node.
+    const b = await (async () => {
+      const deadline = Date.now() + defaults.bootstrapTimeoutMs;
+      for (let delay = 250; ; delay = Math.min(2_000, delay * 2)) {
+        try {
+          return await bootstrap(nc, n, { replicas: o.replicas, leaseTtlMs: o.leaseTtlMs });
+        } catch (err) {
+          if (err instanceof LeaseTtlMismatchError || Date.now() + delay > deadline) throw err;
+          log(`JetStream not ready (${(err as Error).message}); retrying in ${delay} ms`);
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    })();
     const store = new JobStore(b.buckets.jobs);
     const runner = new JobRunner({
       store, checkpoints: b.buckets.checkpoints, nodeId, slots, handlers, log, mayWrite,

@@ -21,6 +21,8 @@ export const defaults = {
   pingIntervalMs: 2_000,
   maxPingOut: 2,
   connectTimeoutMs: 5_000,
+  /** How long a starting node waits for JetStream to accept its buckets (a forming cluster). */
+  bootstrapTimeoutMs: 60_000,
   /** Per KV/JetStream request. Shorter than the lease margin matters less than being bounded. */
   kvTimeoutMs: 2_000,
   apiTimeoutMs: 5_000,

@@ -174,9 +174,12 @@ export class NatsServer {
       try {
         const r = await fetch(`http://127.0.0.1:${this.monitorPort}/jsz`, { signal: AbortSignal.timeout(1_000) });
         if (r.ok) {
-          const j = (await r.json()) as { config?: unknown; disabled?: boolean; meta_cluster?: { leader?: string } };
+          const j = (await r.json()) as { disabled?: boolean; meta_cluster?: { leader?: string; replicas?: Array<{ current?: boolean }> } };
           const leader = j.meta_cluster?.leader ?? '';
-          if (j.disabled !== true && (!clustered || leader)) return leader;
+          // The meta leader lists its peers: placement of replicated streams needs them current.
+          const peers = j.meta_cluster?.replicas;
+          const peersCurrent = leader !== this.name || (peers !== undefined && peers.length > 0 && peers.every((p) => p.current));
+          if (j.disabled !== true && (!clustered || (leader && peersCurrent))) return leader;
         }
       } catch {
         // not listening yet
