@@ -2,3 +2,4 @@
 export * from './lease.machine.ts';
 export * from './coordinator.machine.ts';
 export * from './node.machine.ts';
+export * from './job.machine.ts';
