@@ -33,6 +33,8 @@ export type RunnerDeps = {
   mayWrite: () => boolean;
   /** Called when the number of running jobs changes. */
   onLoad: (running: number) => void;
+  /** Called after a checkpoint is committed (for the history). */
+  onCheckpoint?: (id: string, attempt: number, progress: number) => void;
 };
 
 export class JobRunner {
@@ -138,6 +140,7 @@ export class JobRunner {
         if (abort.signal.aborted) throw abort.signal.reason;
         if (!this.d.mayWrite()) throw new FencedError('node lease lost');
         await slot.save(state, progress);
+        this.d.onCheckpoint?.(id, attempt, progress);
         writeProgress(progress);
       },
     };

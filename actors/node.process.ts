@@ -12,6 +12,7 @@ import { bootstrap } from '../streams/bootstrap.ts';
 import { decode, encode } from '../streams/codec.ts';
 import { ApiError, LeaseTtlMismatchError } from '../streams/errors.ts';
 import { JobStore } from '../streams/job.store.ts';
+import type { JobRecord } from '../machines/job.machine.ts';
 import { jobIdsSchema, offerSchema, type Bid } from '../streams/messages.ts';
 import { heuristicScorer } from '../policies/scorer.ts';
 import { apiEndpoints } from './api.endpoints.ts';
@@ -116,9 +117,22 @@ export async function runNode(o: NodeOptions): Promise<number> {
         }
       }
     })();
-    const store = new JobStore(b.buckets.jobs);
+    // Every record this node writes (by CAS) goes into the history too, for the chaos checker.
+    const stateOf = (r: JobRecord) => (r.phase ? `${r.state}.${r.phase}` : r.state);
+    const store = new JobStore(b.buckets.jobs, (prev, next, event) => publisher.record({
+      kind: 'job', actor: next.id, from: prev ? stateOf(prev) : null, to: stateOf(next), event: event.type, epoch: next.attempt,
+      data: {
+        type: next.type, owner: next.owner, progress: next.progress,
+        ...(event.type === 'job.start' ? { resumedFrom: event.resumedFrom } : {}),
+        ...(next.state === 'succeeded' ? { result: next.result } : {}),
+        ...(next.type === 'primes' && prev === null ? { input: next.input } : {}),
+      },
+    }));
     const runner = new JobRunner({
       store, checkpoints: b.buckets.checkpoints, nodeId, slots, handlers, log, mayWrite,
+      onCheckpoint: (id, attempt, progress) => publisher.record({
+        kind: 'job', actor: id, from: 'running', to: 'running', event: 'job.checkpoint', epoch: attempt, data: { progress },
+      }),
       onLoad: (running) => actorRef && (actor.send({ type: 'jobs.load', running })),
     });
     ready = { leases: b.buckets.leases, jobs: b.buckets.jobs, store, index: new JobIndex(b.buckets.jobs), runner };

@@ -27,6 +27,8 @@ export const transitionSchema = z.object({
   mono: z.number(),
   /** Per-process sequence: orders one process's events. */
   seq: z.number(),
+  /** Kind-specific facts (jobs: progress, resumedFrom, result...). */
+  data: z.record(z.string(), z.unknown()).optional(),
 });
 export type Transition = z.infer<typeof transitionSchema>;
 
@@ -104,20 +106,12 @@ export function transitionPublisher(o: PublisherOptions) {
     if (from === to) return;
     last.set(session, to);
     const epoch = typeof snap.context.epoch === 'number' ? snap.context.epoch : null;
-    const t: Transition = {
-      kind: snap.machine.id,
-      actor: actorId(o.node, snap),
-      node: o.node,
-      instance: o.instance,
-      pid: o.pid,
-      from,
-      to,
-      event: ev.event.type,
-      epoch,
-      wall: Date.now(),
-      mono: performance.now(),
-      seq: ++seq,
-    };
+    record({ kind: snap.machine.id, actor: actorId(o.node, snap), from, to, event: ev.event.type, epoch });
+  };
+
+  /** Publish one transition of something that is not a live actor here (a job record written by CAS). */
+  const record = (f: Pick<Transition, 'kind' | 'actor' | 'from' | 'to' | 'event' | 'epoch' | 'data'>) => {
+    const t: Transition = { ...f, node: o.node, instance: o.instance, pid: o.pid, wall: Date.now(), mono: performance.now(), seq: ++seq };
     if (backlog) backlog.push(t);
     else send(t);
     o.onTransition?.(t);
@@ -133,7 +127,7 @@ export function transitionPublisher(o: PublisherOptions) {
   const flush = async () => {
     await Promise.allSettled([...pending]);
   };
-  return { inspect, open, flush };
+  return { inspect, record, open, flush };
 }
 
 /** Read the stored history (optionally one subject filter) from its start. */

@@ -31,10 +31,15 @@ export function decodeJob(bytes: Uint8Array, id = '?'): JobRecord {
   return decode(jobRecordSchema, bytes, `job record '${id}'`);
 }
 
+/** Told of every record this store wrote (after the CAS succeeded). */
+export type JobChange = (prev: JobRecord | null, next: JobRecord, event: JobEvent | { type: 'job.submit' }) => void;
+
 export class JobStore {
   readonly kv: KV;
-  constructor(kv: KV) {
+  readonly onChange: JobChange;
+  constructor(kv: KV, onChange: JobChange = () => {}) {
     this.kv = kv;
+    this.onChange = onChange;
   }
 
   async get(id: string): Promise<Versioned<JobRecord> | null> {
@@ -47,6 +52,7 @@ export class JobStore {
   async create(record: JobRecord): Promise<{ created: boolean; record: JobRecord }> {
     try {
       await this.kv.create(jobKey(record.id), encode(record));
+      this.onChange(null, record, { type: 'job.submit' });
       return { created: true, record };
     } catch (err) {
       if (!isCasConflict(err)) throw err;
@@ -70,6 +76,7 @@ export class JobStore {
       if (!next) return { record: cur.value, changed: false };
       try {
         await this.kv.update(jobKey(id), encode(next), cur.revision);
+        this.onChange(cur.value, next, event!);
         return { record: next, changed: true };
       } catch (err) {
         if (!isCasConflict(err)) throw err;

@@ -12,6 +12,8 @@ import { callApi } from '../../streams/client.ts';
 import { ApiError } from '../../streams/errors.ts';
 import { names } from '../../streams/subjects.ts';
 import { until } from '../helpers.ts';
+import { checkHistory } from '../../chaos/checker.ts';
+import { readTransitions } from '../../streams/events.ts';
 
 const n = names();
 
@@ -191,6 +193,15 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
     assert.ok(r.attempts[r.attempts.length - 1]!.resumedFrom > 0);
     c.addNode(owner.id);
     await waitForReady(c.urls, 3);
+  });
+
+  test('the whole history of this cluster passes the chaos checker', async () => {
+    const history = await readTransitions(nc, n);
+    const records = (await callApi<{ jobs: JobRecord[] }>(nc, n, 'jobs.list', { limit: 1000 })).jobs;
+    assert.ok(history.some((t) => t.kind === 'job' && t.event === 'job.checkpoint'), 'job writes and checkpoints are in the history');
+    const expected = (type: string, input: unknown) => (type === 'primes' ? { count: countPrimes((input as { limit: number }).limit) } : undefined);
+    const violations = checkHistory(history, { records, expected });
+    assert.deepEqual(violations.map((v) => `${v.invariant}: ${v.message}`), []);
   });
 
   test('garbage to every endpoint gets a 4xx and the service keeps serving', async () => {
