@@ -23,6 +23,14 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
   const submit = (body: Record<string, unknown>) => callApi<{ id: string; state: string; created: boolean }>(nc, n, 'jobs.submit', body);
   const get = (id: string) => callApi<JobRecord>(nc, n, 'jobs.get', { id });
   const wait = (id: string, timeoutMs = 30_000) => callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs }, timeoutMs + 5_000);
+  /** The node process running job `id` once its progress passed `p`. */
+  const ownerPast = async (id: string, p: number) => {
+    const running = await until(`job ${id} to pass ${p * 100}%`, async () => {
+      const r = await get(id);
+      return r.state === 'running' && r.progress >= p ? r : null;
+    }, 20_000);
+    return c.nodes.find((x) => x.id === running.owner && x.running)!;
+  };
 
   before(async () => {
     c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: 1000 });
@@ -48,11 +56,7 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
   test('kill -9 of the node running a job: it resumes elsewhere from its checkpoint, result still right', async () => {
     const limit = 400_000;
     await submit({ type: 'primes', input: { limit, chunk: 20_000, pauseMs: 150 }, id: 'migrate' });
-    const running = await until('the job to pass 20%', async () => {
-      const r = await get('migrate');
-      return r.state === 'running' && r.progress >= 0.2 ? r : null;
-    }, 20_000);
-    const victim = c.nodes.find((p) => p.id === running.owner && p.running)!;
+    const victim = await ownerPast('migrate', 0.2);
     await victim.kill();
     const r = await wait('migrate');
     assert.equal(r.state, 'succeeded');
@@ -70,11 +74,7 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
   test('zombie fencing: a node frozen past its TTL mid-job is replaced; on waking its late writes are refused', async () => {
     const limit = 200_000;
     await submit({ type: 'primes', input: { limit, chunk: 10_000, pauseMs: 100 }, id: 'zombie' });
-    const running = await until('the job to pass 20%', async () => {
-      const r = await get('zombie');
-      return r.state === 'running' && r.progress >= 0.2 ? r : null;
-    }, 20_000);
-    const frozen = c.nodes.find((p) => p.id === running.owner && p.running)!;
+    const frozen = await ownerPast('zombie', 0.2);
     frozen.pause();
     let done: JobRecord;
     try {
@@ -179,11 +179,7 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
   test('drain: the node hands its job back, exits 0, and the job finishes elsewhere from its checkpoint', async () => {
     const limit = 300_000;
     await submit({ type: 'primes', input: { limit, chunk: 20_000, pauseMs: 150 }, id: 'drained' });
-    const running = await until('the job to pass 20%', async () => {
-      const r = await get('drained');
-      return r.state === 'running' && r.progress >= 0.2 ? r : null;
-    }, 20_000);
-    const owner = c.nodes.find((p) => p.id === running.owner && p.running)!;
+    const owner = await ownerPast('drained', 0.2);
     await callApi(nc, n, 'nodes.drain', { id: owner.id });
     assert.equal((await owner.exited).code, 0);
     const r = await wait('drained');
