@@ -2,11 +2,8 @@
 // and when a new leader first acts. Used by the demo, tests and benches.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decode } from '../streams/codec.ts';
-import { transitionSchema, type Transition } from '../streams/events.ts';
+import { isLeaderAction, transitionSchema, type Transition } from '../streams/events.ts';
 import type { Names } from '../streams/subjects.ts';
-
-/** A leader's first action under an epoch: entering its recovery duty. */
-export const isLeaderAction = (t: Transition) => t.kind === 'coordinator' && t.to === 'active.leader.recovering' && t.epoch !== null;
 
 export class LeaderWatch {
   readonly seen: Transition[] = [];

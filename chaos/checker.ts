@@ -3,7 +3,7 @@
 // broken invariant with the job or epoch and the events that break it.
 // Pure and runtime-neutral: the simulation and the real-process chaos runs use the same one.
 import type { JobRecord } from '../machines/job.machine.ts';
-import type { Transition } from '../streams/events.ts';
+import { isLeaderAction, type Transition } from '../streams/events.ts';
 
 export type Violation = {
   invariant:
@@ -93,10 +93,11 @@ export function checkHistory(history: Transition[], o: CheckOptions = {}): Viola
     }
   }
 
-  // Leadership: who acted under which epoch, and when.
-  const acts = history.filter((t) => t.kind === 'coordinator' && t.to.startsWith('active.leader') && t.epoch !== null).sort(byTime);
+  // Leadership: who led under which epoch, and when each began to act.
+  const leading = history.filter((t) => t.kind === 'coordinator' && t.to.startsWith('active.leader') && t.epoch !== null).sort(byTime);
+  const acts = leading.filter(isLeaderAction);
   const byEpoch = new Map<number, Transition[]>();
-  for (const t of acts) byEpoch.set(t.epoch!, [...(byEpoch.get(t.epoch!) ?? []), t]);
+  for (const t of leading) byEpoch.set(t.epoch!, [...(byEpoch.get(t.epoch!) ?? []), t]);
   for (const [epoch, evs] of byEpoch) {
     const who = new Set(evs.map((t) => t.instance));
     if (who.size > 1) {

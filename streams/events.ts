@@ -32,6 +32,13 @@ export const transitionSchema = z.object({
 });
 export type Transition = z.infer<typeof transitionSchema>;
 
+/**
+ * A leader acts when it starts a duty pass (recovery, which its first entry
+ * into leadership also is). Finishing a pass begun while the lease was valid,
+ * and the placement loop's own per-round lease check, are not new actions.
+ */
+export const isLeaderAction = (t: Transition) => t.kind === 'coordinator' && t.to === 'active.leader.recovering' && t.epoch !== null;
+
 export function stateString(value: StateValue): string {
   if (typeof value === 'string') return value;
   return Object.entries(value)

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startLocalCluster, waitForLeader, waitForReady, waitForStatus, type LocalCluster } from '../../actors/up.ts';
 import { LeaderWatch } from '../../actors/watch.ts';
-import { readTransitions } from '../../streams/events.ts';
+import { isLeaderAction, readTransitions } from '../../streams/events.ts';
 import { names } from '../../streams/subjects.ts';
 import { until } from '../helpers.ts';
 
@@ -86,8 +86,7 @@ describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () =>
     assert.ok(firstNew, 'the new leader is in the stored history');
     // Judge by when each transition happened (wall clock, one host), not by when its event reached the
     // stream: a frozen process publishes what it did before the freeze only after it wakes.
-    const staleActs = history.filter((t) =>
-      t.node === zombie.id && t.epoch === before.epoch && t.to.startsWith('active.leader') && t.wall > firstNew.wall);
+    const staleActs = history.filter((t) => t.node === zombie.id && t.epoch === before.epoch && isLeaderAction(t) && t.wall > firstNew.wall);
     assert.deepEqual(staleActs, [], 'no action under the stale epoch after the new leader started');
     // Its leader lease ended; a renewal it had sent before the freeze may confirm on waking, but its
     // deadline (counted from the send) has passed, so it is lost at once and never acted on.
