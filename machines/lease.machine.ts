@@ -29,6 +29,12 @@ export type RenewOutcome =
   | { type: 'renewed'; revision: number; sentAt: number; receivedAt: number }
   /** The key moved on (someone else took it, or it expired): the lease is gone. */
   | { type: 'conflict'; message: string }
+  /**
+   * The revision moved, but to our own value: an earlier renewal that timed
+   * out had landed. Adopt the revision; validity is not extended by it (we do
+   * not know when it landed), the next renewal extends it.
+   */
+  | { type: 'ours'; revision: number }
   /** No verdict (timeout, disconnected): retry while the deadline allows. */
   | { type: 'failed'; message: string };
 
@@ -123,6 +129,7 @@ export const leaseMachine = setup({
     taken: ({ event }) => (event as { output?: AcquireOutcome }).output?.type === 'taken',
     renewed: ({ event }) => (event as { output?: RenewOutcome }).output?.type === 'renewed',
     conflict: ({ event }) => (event as { output?: RenewOutcome }).output?.type === 'conflict',
+    ours: ({ event }) => (event as { output?: RenewOutcome }).output?.type === 'ours',
     goneHolderKnown: ({ context, event }) => event.type === 'holder.gone' && context.other !== null,
   },
   actions: {
@@ -147,6 +154,9 @@ export const leaseMachine = setup({
         lastError: null,
       };
     }),
+    adoptRevision: assign(({ event }) => ({
+      revision: (event as unknown as { output: Extract<RenewOutcome, { type: 'ours' }> }).output.revision,
+    })),
     recordTaken: assign(({ event }) => {
       const out = (event as unknown as { output: Extract<AcquireOutcome, { type: 'taken' }> }).output;
       return { other: { holder: out.holder, revision: out.revision }, takeoverRevision: null };
@@ -251,6 +261,7 @@ export const leaseMachine = setup({
                 onDone: [
                   { guard: 'renewed', target: '#lease.held.confirmed', reenter: true, actions: ['recordRenewed', 'reportRenewed'] },
                   { guard: 'conflict', target: '#lease.lost', actions: 'recordFailure' },
+                  { guard: 'ours', target: 'renewing', reenter: true, actions: 'adoptRevision' },
                   { target: 'backingOff', actions: 'recordFailure' },
                 ],
                 onError: { target: 'backingOff', actions: 'recordFailure' },

@@ -143,8 +143,13 @@ export function leaseEffects(o: LeaseStoreOptions) {
       const revision = await o.kv().update(input.key, valueFor(input.key, input.holder, input.epoch), input.revision);
       return { type: 'renewed', revision, sentAt, receivedAt: now() };
     } catch (err) {
-      if (isCasConflict(err)) return { type: 'conflict', message: `lease '${input.key}' was taken or expired` };
-      return { type: 'failed', message: (err as Error).message };
+      if (!isCasConflict(err)) return { type: 'failed', message: (err as Error).message };
+      // A renewal that timed out may have landed after all: then the value is still ours.
+      const current = await readLease(o.kv(), input.key).catch(() => null);
+      if (current && current.value.holder.instance === input.holder.instance && current.value.epoch === input.epoch) {
+        return { type: 'ours', revision: current.revision };
+      }
+      return { type: 'conflict', message: `lease '${input.key}' was taken or expired` };
     }
   });
 

@@ -123,6 +123,22 @@ describe('lease machine', () => {
     assert.ok(h.actor.getSnapshot().matches('lost'), `lost ~50 ms after the late confirmation (now ${h.clock.now() - confirmed} ms after it)`);
   });
 
+  test('a timed-out renewal that landed after all is adopted (its revision), without extending validity', async () => {
+    let n = 0;
+    const h = harness({
+      acquire: acquiredAt(7),
+      renew: (r, now) => (n++ === 0 ? { type: 'ours', revision: 8 } : { type: 'renewed', revision: r.revision + 1, sentAt: now, receivedAt: now }),
+    });
+    h.actor.start();
+    await h.settle();
+    const validBefore = h.actor.getSnapshot().context.validUntil;
+    await h.advance(timing.renewIntervalMs + 5);
+    assert.deepEqual(h.renews.map((r) => r.revision), [7, 8], 'retried at once on the adopted revision');
+    assert.ok(h.actor.getSnapshot().matches('held'));
+    assert.ok(h.actor.getSnapshot().context.validUntil! > validBefore!, 'the follow-up renewal extended it');
+    assert.equal(h.actor.getSnapshot().context.revision, 9);
+  });
+
   test('a CAS conflict on renewal loses the lease at once', async () => {
     const h = harness({ acquire: acquiredAt(7), renew: () => ({ type: 'conflict', message: 'taken' }) });
     h.actor.start();
