@@ -1,0 +1,99 @@
+// The in-memory KV keeps JetStream KV's CAS and TTL semantics (the simulation
+// layer rests on it), and the job store's CAS loop holds under any interleaving.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import type { KV } from '@nats-io/kv';
+import { SimulatedClock } from 'xstate';
+import { MemKv } from '../../chaos/memkv.ts';
+import { newJobRecord } from '../../machines/job.machine.ts';
+import { JobStore } from '../../streams/job.store.ts';
+import { isCasConflict } from '../../streams/lease.store.ts';
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+describe('in-memory KV', () => {
+  test('create refuses a live key, update refuses a stale revision, delete takes an expected revision', async () => {
+    const kv = new MemKv('t', { clock: new SimulatedClock() });
+    const r1 = await kv.create('k', bytes('a'));
+    await assert.rejects(kv.create('k', bytes('b')), (e: unknown) => isCasConflict(e));
+    const r2 = await kv.update('k', bytes('b'), r1);
+    await assert.rejects(kv.update('k', bytes('c'), r1), (e: unknown) => isCasConflict(e));
+    await assert.rejects(kv.delete('k', { previousSeq: r1 }), (e: unknown) => isCasConflict(e));
+    await kv.delete('k', { previousSeq: r2 });
+    assert.equal((await kv.get('k'))?.operation, 'DEL');
+    assert.ok((await kv.create('k', bytes('d'))) > r2, 'revisions only grow; create works over a delete marker');
+  });
+
+  test('a key expires one TTL after its last write, by the injected clock', async () => {
+    const clock = new SimulatedClock();
+    const kv = new MemKv('leases', { ttlMs: 1000, clock });
+    const r = await kv.create('leader', bytes('n1'));
+    clock.increment(600);
+    await kv.update('leader', bytes('n1'), r);
+    clock.increment(999);
+    assert.equal((await kv.get('leader'))?.string(), 'n1');
+    clock.increment(1);
+    assert.equal(await kv.get('leader'), null);
+    await kv.create('leader', bytes('n2'));
+    const keys: string[] = [];
+    for await (const k of await kv.keys('leader')) keys.push(k);
+    assert.deepEqual(keys, ['leader']);
+  });
+
+  test('watch yields current values, then writes; stop ends it', async () => {
+    const kv = new MemKv('t', { clock: new SimulatedClock() });
+    await kv.put('job.a', bytes('1'));
+    await kv.put('other', bytes('x'));
+    const w = await kv.watch({ key: 'job.>' });
+    const seen: string[] = [];
+    const done = (async () => {
+      for await (const e of w) seen.push(`${e.key}:${e.operation}`);
+    })();
+    await kv.put('job.b', bytes('2'));
+    await kv.delete('job.a');
+    await new Promise((r) => setTimeout(r, 0));
+    w.stop();
+    await done;
+    assert.deepEqual(seen, ['job.a:PUT', 'job.b:PUT', 'job.a:DEL']);
+  });
+
+  test('property: racing CAS writers on one revision, exactly one wins (any interleaving)', async () => {
+    await fc.assert(fc.asyncProperty(fc.scheduler(), fc.integer({ min: 2, max: 5 }), async (s, writers) => {
+      const kv = new MemKv('t', { clock: new SimulatedClock() });
+      const base = await kv.create('leader', bytes('none'));
+      const get = s.scheduleFunction(async () => kv.get('leader'));
+      const update = s.scheduleFunction(async (who: string, rev: number) => kv.update('leader', bytes(who), rev));
+      const results = Array.from({ length: writers }, (_, i) => (async () => {
+        const cur = await get();
+        return update(`w${i}`, cur!.revision).then(() => true, () => false);
+      })());
+      const wins = (await s.waitFor(Promise.all(results))).filter(Boolean).length;
+      assert.equal(wins, 1, `${wins} writers won revision ${base}`);
+    }), { numRuns: 300 });
+  });
+
+  test('property: two leaders assigning the same queued job through the job store: one assignment, attempt 1', async () => {
+    await fc.assert(fc.asyncProperty(fc.scheduler(), async (s) => {
+      const mem = new MemKv('jobs', { clock: new SimulatedClock() });
+      // Interleave every KV call the store makes.
+      const kv = {
+        get: s.scheduleFunction((k: string) => mem.get(k)),
+        update: s.scheduleFunction((k: string, v: Uint8Array, r: number) => mem.update(k, v, r)),
+        create: (k: string, v: Uint8Array) => mem.create(k, v),
+      } as unknown as KV;
+      const store = new JobStore(kv);
+      const assign = (node: string) => store.apply('j', (r) => (r.state === 'queued' ? { type: 'job.assign', node, at: 1 } : null));
+      const [a, b] = await s.waitFor((async () => {
+        await store.create(newJobRecord({ id: 'j', type: 'noop', input: null, priority: 5, maxAttempts: 3, timeoutMs: 1000 }, 0));
+        return Promise.all([assign('n1'), assign('n2')]);
+      })());
+      const changed = [a!.changed, b!.changed];
+      assert.deepEqual(changed.filter(Boolean).length, 1);
+      const final = (await new JobStore(mem as unknown as KV).get('j'))!.value; // read outside the scheduler
+      assert.equal(final.attempt, 1);
+      assert.equal(final.attempts.length, 1);
+      assert.equal(final.owner, changed[0] ? 'n1' : 'n2');
+    }), { numRuns: 300 });
+  });
+});
