@@ -29,6 +29,28 @@ good_version() { # prints the version and succeeds when $1 is nats-server >= 2.1
   return 1
 }
 
+# Fetch Debian SUITE's nats-server package into DEST through a private apt list dir.
+fetch_debian() {
+  local suite=$1 dest=$2 apt_dir="$cache/apt-$1"
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$dest"
+  local keyring=/usr/share/keyrings/debian-archive-keyring.gpg opt=""
+  [ -f "$keyring" ] && opt="[signed-by=$keyring]"
+  echo "deb $opt http://deb.debian.org/debian $suite main" > "$apt_dir/sources.list"
+  local apt_opts=(-o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o "Dir::Etc::sourceparts=-"
+    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::archives=$apt_dir/archives"
+    -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" -o "APT::Sandbox::User=root" -qq)
+  apt-get "${apt_opts[@]}" update >&2
+  ( cd "$apt_dir" && rm -f nats-server_*.deb && apt-get "${apt_opts[@]}" download nats-server >&2 )
+  dpkg -x "$apt_dir"/nats-server_*.deb "$dest"
+}
+
+# --with-old-nats (the test suite): also Debian bookworm's 2.9.10, whose clustered KV
+# compare-and-swap is broken, for the test that shows it. Best effort: its absence skips that test.
+if [ "${1:-}" = "--with-old-nats" ] && [ ! -x "$cache/nats-server-2.9/usr/sbin/nats-server" ] && command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
+  say "fetching Debian bookworm's nats-server (2.9.x, for the broken-CAS test) into $cache/nats-server-2.9"
+  fetch_debian bookworm "$cache/nats-server-2.9" || say "could not fetch it; that test will be skipped"
+fi
+
 for cand in "${NATS_SERVER_BIN:-}" "$cache/nats-server/usr/sbin/nats-server" "$(command -v nats-server || true)" /usr/sbin/nats-server /usr/local/bin/nats-server; do
   [ -n "$cand" ] && [ -x "$cand" ] || continue
   if v=$(good_version "$cand"); then say "nats-server $v at $cand"; exit 0; fi
@@ -42,16 +64,6 @@ if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null; then
 fi
 
 say "no nats-server >= 2.10 found; fetching Debian trixie's package into $cache/nats-server"
-apt_dir="$cache/apt"
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$cache/nats-server"
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-if [ -f "$keyring" ]; then opt="[signed-by=$keyring]"; else opt=""; fi
-echo "deb $opt http://deb.debian.org/debian trixie main" > "$apt_dir/sources.list"
-apt_opts=(-o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o "Dir::Etc::sourceparts=-"
-  -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::archives=$apt_dir/archives"
-  -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" -o "APT::Sandbox::User=root" -qq)
-apt-get "${apt_opts[@]}" update >&2
-( cd "$apt_dir" && rm -f nats-server_*.deb && apt-get "${apt_opts[@]}" download nats-server >&2 )
-dpkg -x "$apt_dir"/nats-server_*.deb "$cache/nats-server"
+fetch_debian trixie "$cache/nats-server"
 bin="$cache/nats-server/usr/sbin/nats-server"
 if v=$(good_version "$bin"); then say "installed nats-server $v at $bin"; else say "the downloaded nats-server does not run: $("$bin" --version 2>&1 || true)"; exit 1; fi
