@@ -5,7 +5,7 @@ import { connect } from '@nats-io/transport-node';
 import { names } from '../streams/subjects.ts';
 import type { ClusterView } from '../streams/lease.store.ts';
 import { callApi } from '../streams/client.ts';
-import { startLocalCluster, waitForReady } from './up.ts';
+import { startLocalCluster, waitForReady, waitForStatus } from './up.ts';
 import { reportChecks, type Check } from './checks.ts';
 import { formatStatus } from './status.ts';
 import { LeaderWatch } from './watch.ts';
@@ -36,13 +36,8 @@ export async function runDemo(o: { leaseTtlMs: number }): Promise<number> {
     checks.push({ what: 'failover faster than one lease TTL', ok: failoverMs < o.leaseTtlMs, detail: `${failoverMs} ms (TTL ${o.leaseTtlMs} ms)` });
 
     // The dead node's liveness lease goes too (reaped early by the new leader).
-    const deadline = Date.now() + 3 * o.leaseTtlMs;
-    let view: ClusterView = first;
-    while (Date.now() < deadline) {
-      view = await callApi<ClusterView>(nc, n, 'status');
-      if (!view.nodes.some((x) => x.id === victim.id)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const view = await waitForStatus(c.urls, (v) => !v.nodes.some((x) => x.id === victim.id), { timeoutMs: 3 * o.leaseTtlMs })
+      .catch(() => callApi<ClusterView>(nc, n, 'status'));
     checks.push({ what: 'dead node leaves the node list', ok: !view.nodes.some((x) => x.id === victim.id), detail: `${Date.now() - killedAt} ms after the kill` });
     say(`\n${formatStatus(view)}\n`);
 

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { sleep } from '../streams/time.ts';
 
 export type JobCtx = {
   /** Save state and progress (0..1); a resumed attempt gets it back as `restored`. */
@@ -31,17 +32,6 @@ export class JobInputError extends Error {
 
 function aborted(signal: AbortSignal): never {
   throw signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason ?? 'aborted'));
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((res, rej) => {
-    if (signal?.aborted) return rej(signal.reason);
-    const t = setTimeout(res, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      rej(signal.reason);
-    }, { once: true });
-  });
 }
 
 function num(input: Record<string, unknown>, key: string, dflt?: number): number {

@@ -7,6 +7,7 @@ import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
 import { callApi } from '../streams/client.ts';
 import { connectNats, type ConnectionFlags } from '../streams/connect.ts';
 import { names, type Names } from '../streams/subjects.ts';
+import { sleep } from '../streams/time.ts';
 
 type Common = ConnectionFlags & { prefix: string };
 
@@ -56,7 +57,7 @@ export async function runSubmit(type: string, o: Common & { input?: string; prio
       last = await callApi<JobRecord>(nc, n, 'jobs.get', { id: sub.id }).catch(() => last);
       if (last) bar?.update(Math.round(last.progress * 100), { state: last.state, attempt: last.attempt });
       if (last && isTerminal(last)) break;
-      await Promise.race([done.catch(() => {}), new Promise((r) => setTimeout(r, 200))]);
+      await Promise.race([done.catch(() => {}), sleep(200)]);
     }
     const r = await done;
     bar?.update(Math.round(r.progress * 100), { state: r.state, attempt: r.attempt });

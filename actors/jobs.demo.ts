@@ -12,6 +12,7 @@ import { reportChecks, type Check } from './checks.ts';
 import { formatStatus } from './status.ts';
 import { startLocalCluster, waitForReady } from './up.ts';
 import { LeaderWatch } from './watch.ts';
+import { sleep } from '../streams/time.ts';
 
 export async function runJobsDemo(o: { leaseTtlMs: number; jobs: number }): Promise<number> {
   const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -33,7 +34,7 @@ export async function runJobsDemo(o: { leaseTtlMs: number; jobs: number }): Prom
       type: 'primes', id: `demo-${tag}-${String(i).padStart(2, '0')}`, input: { limit, chunk: 10_000, pauseMs: 150 },
     })).id));
 
-    await new Promise((r) => setTimeout(r, 2_000));
+    await sleep(2_000);
     const leader = first.leader!;
     const victim = c.nodes.find((p) => p.id === leader.nodeId)!;
     say(`kill -9 ${victim.id} (pid ${victim.pid}), the leader, while it runs jobs...`);
@@ -44,7 +45,7 @@ export async function runJobsDemo(o: { leaseTtlMs: number; jobs: number }): Prom
     say(`  ${next.node} leads under epoch ${next.epoch}, ${failoverMs} ms after the kill; restarting ${victim.id}`);
     c.addNode(victim.id);
 
-    await new Promise((r) => setTimeout(r, 2_500));
+    await sleep(2_500);
     const view = await callApi<{ nodes: Array<{ id: string; running: number }> }>(nc, n, 'status');
     const busy = view.nodes.filter((x) => x.id !== next.node && x.running > 0).sort((a, b) => b.running - a.running)[0];
     const worker = c.nodes.find((p) => p.id === busy?.id && p.running);

@@ -27,6 +27,7 @@ import { assertToken, names } from '../streams/subjects.ts';
 import { leaderDuties } from './leader.duties.ts';
 import { logger } from './log.ts';
 import { hostName, runtimeName } from './runtime.ts';
+import { sleep } from '../streams/time.ts';
 
 export type NodeOptions = ConnectionFlags & {
   id?: string;
@@ -113,7 +114,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
         } catch (err) {
           if (err instanceof LeaseTtlMismatchError || Date.now() + delay > deadline) throw err;
           log(`JetStream not ready (${(err as Error).message}); retrying in ${delay} ms`);
-          await new Promise((r) => setTimeout(r, delay));
+          await sleep(delay);
         }
       }
     })();

@@ -8,6 +8,7 @@ import { names } from '../streams/subjects.ts';
 import { logger } from './log.ts';
 import { spawnNode, type NodeProcess, type Runtime } from './spawn.ts';
 import { formatStatus } from './status.ts';
+import { sleep } from '../streams/time.ts';
 
 export type UpOptions = {
   nodes: number;
@@ -79,7 +80,7 @@ export async function waitForStatus(
       } catch (err) {
         last = err;
       }
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     throw new Error(`no ${o.what ?? 'matching status'} within ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}`);
   } finally {

@@ -5,6 +5,7 @@
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import { sleep } from '../streams/time.ts';
 
 export type ProbeResult = { rounds: number; bothWon: number; oneWon: number; noneWon: number };
 
@@ -21,7 +22,7 @@ export async function probeCas(urls: string[], rounds: number, bucket = `cas_pro
         break;
       } catch (err) {
         if (Date.now() > deadline) throw err;
-        await new Promise((res) => setTimeout(res, 250));
+        await sleep(250);
       }
     }
     const kvB = await new Kvm(jetstream(b, { timeout: 5_000 })).open(bucket);

@@ -18,8 +18,7 @@ export type CoordinatorEvent =
   | { type: 'stop' }
   | LeaseReport;
 
-/** validUntil: the lease's deadline (monotonic ms) when the duty started. */
-export type DutyInput = { nodeId: string; epoch: number; validUntil: number };
+export type DutyInput = { nodeId: string; epoch: number };
 
 export type CoordinatorReport = { type: 'coordinator.stopped' };
 
@@ -109,7 +108,7 @@ export const coordinatorMachine = setup({
             recovering: {
               invoke: {
                 src: 'recover',
-                input: ({ context }) => ({ nodeId: context.nodeId, epoch: context.epoch ?? 0, validUntil: context.validUntil ?? 0 }),
+                input: ({ context }) => ({ nodeId: context.nodeId, epoch: context.epoch ?? 0 }),
                 onDone: 'placing',
                 onError: 'placing',
               },
@@ -117,7 +116,7 @@ export const coordinatorMachine = setup({
             placing: {
               invoke: {
                 src: 'place',
-                input: ({ context }) => ({ nodeId: context.nodeId, epoch: context.epoch ?? 0, validUntil: context.validUntil ?? 0 }),
+                input: ({ context }) => ({ nodeId: context.nodeId, epoch: context.epoch ?? 0 }),
               },
               after: { recoverInterval: { guard: 'leaseValid', target: 'recovering' } },
             },

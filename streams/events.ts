@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { decode, encode } from './codec.ts';
 import { defaults } from './defaults.ts';
 import type { Names } from './subjects.ts';
+import { sleep } from './time.ts';
 
 export const transitionSchema = z.object({
   /** Machine id: node, coordinator, lease. */
@@ -95,7 +96,7 @@ export function transitionPublisher(o: PublisherOptions) {
         return await js.publish(subject, data, { msgID: `${t.instance}-${t.seq}` });
       } catch (err) {
         if (left <= 0) throw err;
-        await new Promise((r) => setTimeout(r, defaults.eventRetryDelayMs));
+        await sleep(defaults.eventRetryDelayMs);
         return attempt(left - 1);
       }
     };

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NatsServerNotFoundError, NatsServerVersionError } from './errors.ts';
+import { sleep } from './time.ts';
 
 export type NatsServerBinary = { path: string; version: string };
 
@@ -184,7 +185,7 @@ export class NatsServer {
       } catch {
         // not listening yet
       }
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     throw new Error(`nats-server ${this.name} not ready within ${timeoutMs} ms:\n${this.logTail()}`);
   }
@@ -278,7 +279,7 @@ export class NatsCluster {
       const running = this.servers.filter((s) => s.running);
       const leaders = await Promise.all(running.map((s) => s.waitReady(Math.max(1, deadline - Date.now()), true)));
       if (new Set(leaders).size === 1) return;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     throw new Error(`cluster not ready within ${timeoutMs} ms`);
   }

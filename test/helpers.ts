@@ -2,6 +2,7 @@
 // runner stops (timeout, Ctrl-C) kill every node process and server it started.
 import { killAllNodes } from '../actors/spawn.ts';
 import { stopAllServers } from '../streams/launcher.ts';
+import { sleep } from '../streams/time.ts';
 
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.once(sig, () => {
@@ -22,7 +23,7 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | n
     } catch (err) {
       last = err;
     }
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }

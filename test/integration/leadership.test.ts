@@ -9,6 +9,7 @@ import { LeaderWatch } from '../../actors/watch.ts';
 import { isLeaderAction, readTransitions } from '../../streams/events.ts';
 import { names } from '../../streams/subjects.ts';
 import { until } from '../helpers.ts';
+import { sleep } from '../../streams/time.ts';
 
 const ttl = 1000;
 const n = names();
@@ -75,7 +76,7 @@ describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () =>
     // A paused process keeps its connection: pings time out, which is no evidence, so only the TTL frees the lease.
     const next = await watch.nextLeaderAction(before.epoch, 10_000);
     assert.notEqual(next.node, zombie.id);
-    await new Promise((r) => setTimeout(r, ttl)); // stay frozen well past the TTL
+    await sleep(ttl); // stay frozen well past the TTL
     zombie.resume();
     const steppedDown = await until('the old leader to step down', async () =>
       watch.seen.find((t) => t.node === zombie.id && t.from?.startsWith('active.leader') && !t.to.startsWith('active.leader')), 10_000);
