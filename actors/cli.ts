@@ -28,6 +28,7 @@ function withConnection(cmd: Command): Command {
     .option('--tls-ca <file>', 'CA certificate for TLS (env NATS_CA)')
     .option('--tls-cert <file>', 'client certificate for TLS (env NATS_CERT)')
     .option('--tls-key <file>', 'client key for TLS (env NATS_KEY)')
+    .option('--no-discovery', "connect only to the --nats URLs, never to other cluster servers the server advertises (behind a proxy or NAT)")
     .option('--prefix <prefix>', 'prefix of every subject, bucket and stream', defaults.prefix);
 }
 

@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { defaults } from './defaults.ts';
+import { NatsServerVersionError } from './errors.ts';
+import { allowOldServerEnv, isSupportedNatsServerVersion } from './version.ts';
 
 /** What a user may set on the command line; each falls back to an env var. */
 export type ConnectionFlags = {
@@ -15,6 +17,8 @@ export type ConnectionFlags = {
   tlsCa?: string; // NATS_CA
   tlsCert?: string; // NATS_CERT
   tlsKey?: string; // NATS_KEY
+  /** False: use only the given URLs, never the cluster's other servers the server advertises (behind a proxy or NAT). */
+  discovery?: boolean;
 };
 
 type Env = Record<string, string | undefined>;
@@ -34,7 +38,7 @@ export function connectionOptions(flags: ConnectionFlags, name: string, env: Env
     pingInterval: defaults.pingIntervalMs,
     maxPingOut: defaults.maxPingOut,
     timeout: defaults.connectTimeoutMs,
-    ignoreClusterUpdates: false,
+    ignoreClusterUpdates: flags.discovery === false,
   };
   const user = flags.user ?? env.NATS_USER;
   const pass = flags.password ?? env.NATS_PASSWORD;
@@ -51,10 +55,12 @@ export function connectionOptions(flags: ConnectionFlags, name: string, env: Env
   return opts;
 }
 
-export async function connectNats(flags: ConnectionFlags, name: string): Promise<NatsConnection> {
-  const opts = connectionOptions(flags, name);
+/** Connect, and refuse a server older than 2.10 (its clustered compare-and-swap is broken). */
+export async function connectNats(flags: ConnectionFlags, name: string, env: Env = process.env): Promise<NatsConnection> {
+  const opts = connectionOptions(flags, name, env);
+  let nc: NatsConnection;
   try {
-    return await connect(opts);
+    nc = await connect(opts);
   } catch (cause) {
     const servers = (opts.servers as string[]).join(', ');
     throw new Error(
@@ -63,4 +69,10 @@ export async function connectNats(flags: ConnectionFlags, name: string): Promise
       { cause },
     );
   }
+  const version = nc.info?.version ?? '0.0.0';
+  if (!isSupportedNatsServerVersion(version) && env[allowOldServerEnv] !== '1') {
+    await nc.close();
+    throw new NatsServerVersionError(nc.getServer(), version);
+  }
+  return nc;
 }

@@ -9,22 +9,12 @@ import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NatsServerNotFoundError, NatsServerVersionError } from './errors.ts';
 import { sleep } from './time.ts';
+import { isSupportedNatsServerVersion, parseNatsServerVersion } from './version.ts';
 
 export type NatsServerBinary = { path: string; version: string };
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const cachedNatsServer = join(projectRoot, '.cache', 'nats-server', 'usr', 'sbin', 'nats-server');
-
-export function parseNatsServerVersion(text: string): string | null {
-  const m = /v?(\d+\.\d+\.\d+)/.exec(text);
-  return m ? m[1]! : null;
-}
-
-/** >= 2.10: clustered KV compare-and-swap is broken before 2.9.21 (see README). */
-export function isSupportedNatsServerVersion(v: string): boolean {
-  const [major = 0, minor = 0] = v.split('.').map(Number);
-  return major > 2 || (major === 2 && minor >= 10);
-}
 
 /** An explicit choice (option or NATS_SERVER_BIN) is the only candidate: a bad one is an error, not a fallback. */
 function candidates(bin?: string): string[] {

@@ -73,5 +73,7 @@ describe('names, timing, connection options', () => {
     assert.ok((o.pingInterval ?? 0) <= 5_000);
     assert.deepEqual(connectionOptions({}, 'x', { NATS_URL: 'nats://c:3' }).servers, ['nats://c:3']);
     assert.deepEqual(connectionOptions({}, 'x', {}).servers, [defaults.natsUrl]);
+    assert.equal(o.ignoreClusterUpdates, false, 'by default a node learns the cluster\'s other servers');
+    assert.equal(connectionOptions({ discovery: false }, 'x', {}).ignoreClusterUpdates, true, '--no-discovery keeps to the given URLs');
   });
 });
