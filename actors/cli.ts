@@ -144,5 +144,28 @@ export function program(): Command {
       }
     });
 
+  p.command('chaos')
+    .description(
+      'property-based chaos: fast-check generates fault schedules (kill -9 nodes and the leader, SIGSTOP past or within the lease TTL, ' +
+        'kill -9 a nats-server, partitions and latency through per-node TCP proxies, job bursts), plays each against real processes, ' +
+        'lets the cluster converge and checks the whole history. On failure: the seed, the shrunk schedule, and a file to --replay. ' +
+        'Exits non-zero on any violation',
+    )
+    .option('--runs <n>', 'schedules to generate and run', positiveInt('--runs'), 5)
+    .option('--seed <n>', 'fast-check seed (printed by every run) to regenerate the same schedules', (v) => Number.parseInt(v, 10))
+    .option('--nodes <n>', 'node processes', positiveInt('--nodes'), 3)
+    .addOption(new Option('--servers <n>', 'nats-servers: 1, or a 3-server JetStream cluster (replicas 3)').choices(['1', '3']).default('3'))
+    .option('--duration <ms>', 'faults are drawn within this window', positiveInt('--duration'), 12_000)
+    .option('--lease-ttl <ms>', 'lease TTL (default 4000 with 3 servers, 1000 with 1)', positiveInt('--lease-ttl'))
+    .option('--shrink-runs <n>', 'at most this many extra real runs to shrink a failing schedule', (v) => Number(v), 8)
+    .option('--sim', 'run the model-based simulation instead (pure machines, in-memory KV, virtual clock: thousands of cases in seconds)')
+    .option('--replay <file>', 'replay the schedule saved in a failure file')
+    .option('--out <dir>', 'where a failure file is written', '.')
+    .option('--verbose', 'print each schedule and every fault as it is injected')
+    .action(async (o: { runs: number; seed?: number; nodes: number; servers: string; duration: number; leaseTtl?: number; shrinkRuns: number; sim?: boolean; replay?: string; out: string; verbose?: boolean }) => {
+      const { runChaosCli } = await import('./chaos.cli.ts');
+      process.exitCode = await runChaosCli({ ...o, servers: o.servers === '1' ? 1 : 3 });
+    });
+
   return p;
 }

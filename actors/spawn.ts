@@ -47,6 +47,8 @@ export type NodeSpec = {
   args?: string[];
   /** Copy the process's output to ours, prefixed. */
   echo?: boolean;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
 };
 
 export type Exit = { code: number | null; signal: NodeJS.Signals | null };
@@ -67,7 +69,7 @@ export class NodeProcess {
     if (spec.prefix !== undefined) args.push('--prefix', spec.prefix);
     args.push(...(spec.args ?? []));
     const [cmd, argv] = shoalCommand(spec.runtime ?? 'node', args);
-    this.child = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    this.child = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...spec.env } });
     live.add(this);
     const onData = (buf: Buffer) => {
       for (const line of buf.toString().split('\n')) {

@@ -4,7 +4,7 @@
 # Node's test runner, whose summary closes the output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh ${SHOAL_CAS_PROBE:+--with-old-nats}
+bash scripts/setup.sh --with-old-nats
 export PATH="$PWD/node_modules/.bin:$PATH"
 echo "== tsc --noEmit"
 tsc --noEmit -p .

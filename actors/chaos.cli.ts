@@ -1,0 +1,152 @@
+// `shoal chaos`: generated fault schedules against real processes (or, with
+// --sim, the model-based simulation), a progress bar per run, a summary table,
+// and on failure the seed, the shrunk schedule and a file to replay it from.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import Table from 'cli-table3';
+import { describeSchedule, faultKinds, type Schedule } from '../chaos/faults.ts';
+import { runSchedule, type RunPhase, type RunResult } from '../chaos/run.ts';
+import { failureFile, parseFailureFile, runChaos, type ChaosFailure } from '../chaos/suite.ts';
+import type { Violation } from '../chaos/checker.ts';
+
+export type ChaosCliOptions = {
+  runs: number;
+  seed?: number;
+  nodes: number;
+  servers: 1 | 3;
+  duration: number;
+  leaseTtl?: number;
+  shrinkRuns: number;
+  replay?: string;
+  out: string;
+  verbose?: boolean;
+};
+
+/** Lease TTL for chaos runs: short enough to see many failovers, long enough to outlast a 3-server stream-leader election most times. */
+export function chaosLeaseTtlMs(servers: number): number {
+  return servers === 3 ? 4_000 : 1_000;
+}
+
+const say = (s: string) => process.stdout.write(`${s}\n`);
+
+function percentile(xs: number[], p: number): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+const ms = (v: number | null) => (v === null ? '–' : `${(v / 1000).toFixed(1)} s`);
+
+/** One line of progress per phase change when not on a terminal, a bar when on one. */
+function progressView(runs: number) {
+  const tty = process.stderr.isTTY;
+  let bar: cliProgress.SingleBar | null = null;
+  let lastPhase: RunPhase | null = null;
+  return {
+    start(i: number, s: Schedule, shrinking: boolean) {
+      const label = shrinking ? `shrink ${i + 1}` : `run ${i + 1}/${runs}`;
+      if (tty) {
+        bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total} {phase} {detail}`, stream: process.stderr, clearOnComplete: false, hideCursor: true }, cliProgress.Presets.shades_classic);
+        bar.start(Math.max(1, s.steps.length), 0, { phase: 'starting', detail: '' });
+      } else {
+        process.stderr.write(`${label}: ${s.steps.length} steps, ${s.initial.length} initial jobs\n`);
+      }
+      lastPhase = null;
+    },
+    update(p: { phase: RunPhase; done: number; total: number; detail?: string }) {
+      if (bar) {
+        bar.setTotal(Math.max(1, p.total));
+        bar.update(p.done, { phase: p.phase, detail: (p.detail ?? '').slice(0, 60) });
+      } else if (p.phase !== lastPhase) {
+        process.stderr.write(`  ${p.phase}${p.detail ? `: ${p.detail}` : ''}\n`);
+      }
+      lastPhase = p.phase;
+    },
+    end(r: RunResult) {
+      bar?.stop();
+      bar = null;
+      const verdict = r.violations.length === 0 ? 'ok' : `${r.violations.length} VIOLATION(S)`;
+      process.stderr.write(`  ${verdict}: ${r.jobs} jobs, leader ${ms(r.recovery.leaderMs)} and all jobs terminal ${ms(r.recovery.allTerminalMs)} after the faults stopped; ${ms(r.durationMs)}\n`);
+    },
+  };
+}
+
+function printViolations(vs: Violation[]): void {
+  for (const v of vs) {
+    say(`  ✗ [${v.invariant}] ${v.message}`);
+    for (const e of v.events.slice(0, 4)) say(`      ${new Date(e.wall).toISOString()} ${e.node} ${e.kind} ${e.actor}: ${e.from ?? '∅'} → ${e.to} (${e.event}, epoch ${e.epoch})`);
+  }
+}
+
+export function summaryTable(results: RunResult[], failed: number): string {
+  const t = new Table({ head: ['', 'value'], style: { head: [], border: [] } });
+  const faults: Record<string, number> = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.faults)) faults[k] = (faults[k] ?? 0) + v;
+  const total = Object.values(faults).reduce((a, b) => a + b, 0);
+  t.push(['runs (schedules)', `${results.length} (${failed} failed)`]);
+  t.push(['faults injected', `${total} (${results.reduce((a, r) => a + r.skipped, 0)} had nothing to act on)`]);
+  for (const k of faultKinds) if (k !== 'submit' && faults[k]) t.push([`  ${k}`, faults[k]]);
+  t.push(['jobs', results.reduce((a, r) => a + r.jobs, 0)]);
+  t.push(['violations', results.reduce((a, r) => a + r.violations.length, 0)]);
+  const leader = results.map((r) => r.recovery.leaderMs).filter((x): x is number => x !== null);
+  const done = results.map((r) => r.recovery.allTerminalMs).filter((x): x is number => x !== null);
+  t.push(['leader after faults stop (p50 / max)', `${ms(percentile(leader, 50))} / ${ms(percentile(leader, 100))}`]);
+  t.push(['all jobs terminal after faults stop (p50 / max)', `${ms(percentile(done, 50))} / ${ms(percentile(done, 100))}`]);
+  t.push(['time per run (p50)', ms(percentile(results.map((r) => r.durationMs), 50))]);
+  return t.toString();
+}
+
+export async function runChaosCli(o: ChaosCliOptions): Promise<number> {
+  if (o.replay) return replay(o);
+  const leaseTtlMs = o.leaseTtl ?? chaosLeaseTtlMs(o.servers);
+  const view = progressView(o.runs);
+  say(`shoal chaos: ${o.runs} run(s), ${o.nodes} nodes, ${o.servers} nats-server(s), lease TTL ${leaseTtlMs} ms, faults within ${o.duration} ms${o.seed !== undefined ? `, seed ${o.seed}` : ''}`);
+  const report = await runChaos({
+    runs: o.runs, seed: o.seed, nodes: o.nodes, servers: o.servers, leaseTtlMs, durationMs: o.duration, shrinkRuns: o.shrinkRuns,
+    log: o.verbose ? (l) => process.stderr.write(`    ${l}\n`) : undefined,
+    onRunStart: (i, s, shrinking) => {
+      view.start(i, s, shrinking);
+      if (o.verbose) describeSchedule(s).forEach((l) => process.stderr.write(`    ${l}\n`));
+    },
+    onProgress: (_i, p) => view.update(p),
+    onRunEnd: (_i, r) => view.end(r),
+  });
+  say(summaryTable(report.results, report.failure ? 1 : 0));
+  say(`seed ${report.seed}`);
+  if (!report.failure) return 0;
+  reportFailure(report.failure, o, leaseTtlMs);
+  return 1;
+}
+
+function reportFailure(f: ChaosFailure, o: ChaosCliOptions, leaseTtlMs: number): void {
+  say(`\nFAILED (seed ${f.seed}, path "${f.path}", shrunk ${f.shrinks} time(s)). The smallest failing schedule:`);
+  describeSchedule(f.schedule).forEach((l) => say(`  ${l}`));
+  say('Violations:');
+  printViolations(f.result.violations);
+  const file = resolve(o.out, `chaos-failure-${f.seed}.json`);
+  writeFileSync(file, JSON.stringify(failureFile(f, { nodes: o.nodes, servers: o.servers, leaseTtlMs, durationMs: o.duration }), null, 1));
+  say(`\nHistory, records and node logs written to ${file}`);
+  say(`Replay this schedule: shoal chaos --replay ${file}`);
+  say(`Re-generate the same runs: shoal chaos --seed ${f.seed} --runs ${o.runs} --nodes ${o.nodes} --servers ${o.servers} --duration ${o.duration}`);
+}
+
+async function replay(o: ChaosCliOptions): Promise<number> {
+  const file = resolve(o.replay!);
+  const f = parseFailureFile(readFileSync(file, 'utf8'), file);
+  say(`Replaying the schedule from ${file} (seed ${f.seed}); real timing varies, so a replay is best effort:`);
+  describeSchedule(f.schedule).forEach((l) => say(`  ${l}`));
+  const view = progressView(1);
+  view.start(0, f.schedule, false);
+  const r = await runSchedule(f.schedule, {
+    nodes: f.options.nodes, servers: f.options.servers, leaseTtlMs: f.options.leaseTtlMs,
+    onProgress: (p) => view.update(p), log: o.verbose ? (l) => process.stderr.write(`    ${l}\n`) : undefined,
+  });
+  view.end(r);
+  say(summaryTable([r], r.violations.length ? 1 : 0));
+  if (r.violations.length === 0) {
+    say('The replay found no violation this time.');
+    return 0;
+  }
+  printViolations(r.violations);
+  return 1;
+}

@@ -1,0 +1,173 @@
+// Fault schedules for the real-process chaos runs: what can go wrong, when,
+// as plain data (so a schedule can be printed, saved and replayed), and the
+// fast-check arbitraries that generate and shrink them.
+import fc from 'fast-check';
+
+/** A job the schedule submits; `expect` is what a correct cluster must end it with. */
+export type ChaosJob =
+  | { id: string; kind: 'primes'; limit: number }
+  | { id: string; kind: 'sleep'; ms: number }
+  /** A command that exits non-zero: retried, then `failed`. */
+  | { id: string; kind: 'fail' }
+  /** A long sleep cancelled `afterMs` after it was submitted. */
+  | { id: string; kind: 'cancel'; ms: number; afterMs: number };
+
+export type Fault =
+  | { kind: 'kill-node'; node: number }
+  | { kind: 'kill-leader' }
+  | { kind: 'restart-node'; node: number }
+  /** SIGSTOP, then SIGCONT `ms` later (longer or shorter than the lease TTL). */
+  | { kind: 'pause-node'; node: number; ms: number }
+  /** kill -9 one nats-server, start it again (same ports, same store) `ms` later. */
+  | { kind: 'kill-server'; server: number; ms: number }
+  /** Cut a node off from every server through its proxies, heal `ms` later. */
+  | { kind: 'partition'; node: number; ms: number; mode: 'reset' | 'blackhole' }
+  /** Add latency to a node's every link for `ms`. */
+  | { kind: 'latency'; node: number; delayMs: number; ms: number }
+  | { kind: 'submit'; jobs: ChaosJob[] };
+
+export type FaultKind = Fault['kind'];
+export const faultKinds: readonly FaultKind[] = ['kill-node', 'kill-leader', 'restart-node', 'pause-node', 'kill-server', 'partition', 'latency', 'submit'];
+
+export type Step = { at: number; fault: Fault };
+
+export type Schedule = {
+  /** Jobs submitted before the first fault. */
+  initial: ChaosJob[];
+  steps: Step[];
+};
+
+export type ScheduleShape = {
+  nodes: number;
+  servers: number;
+  /** Faults are drawn within this window (ms from the start). */
+  durationMs: number;
+  leaseTtlMs: number;
+  maxSteps?: number;
+};
+
+export function describeJob(j: ChaosJob): string {
+  switch (j.kind) {
+    case 'primes': return `${j.id}:primes(${j.limit})`;
+    case 'sleep': return `${j.id}:sleep(${j.ms}ms)`;
+    case 'fail': return `${j.id}:fail`;
+    case 'cancel': return `${j.id}:cancel(sleep ${j.ms}ms, after ${j.afterMs}ms)`;
+  }
+}
+
+/** One line per fault, like a log: `kill(n2)`, `pause(n1, 1500ms)`. */
+export function describeFault(f: Fault): string {
+  const n = (i: number) => `n${i + 1}`;
+  switch (f.kind) {
+    case 'kill-node': return `kill -9 ${n(f.node)}`;
+    case 'kill-leader': return 'kill -9 the leader';
+    case 'restart-node': return `restart ${n(f.node)}`;
+    case 'pause-node': return `SIGSTOP ${n(f.node)} for ${f.ms}ms`;
+    case 'kill-server': return `kill -9 nats-server s${f.server + 1}, restart after ${f.ms}ms`;
+    case 'partition': return `partition ${n(f.node)} (${f.mode}) for ${f.ms}ms`;
+    case 'latency': return `+${f.delayMs}ms latency on ${n(f.node)} for ${f.ms}ms`;
+    case 'submit': return `submit ${f.jobs.map(describeJob).join(', ')}`;
+  }
+}
+
+export function describeSchedule(s: Schedule): string[] {
+  return [
+    `t=0: submit ${s.initial.map(describeJob).join(', ')}`,
+    ...s.steps.map((x) => `t=${x.at}: ${describeFault(x.fault)}`),
+  ];
+}
+
+/** How long a fault lasts once started (0 for instant ones). */
+export function faultDurationMs(f: Fault): number {
+  return 'ms' in f ? f.ms : 0;
+}
+
+/** When the last fault of a schedule is over (ms from the start). */
+export function faultsEndMs(s: Schedule): number {
+  return Math.max(0, ...s.steps.map((x) => x.at + faultDurationMs(x.fault)));
+}
+
+/** Fault kinds a schedule injects, with counts (submits not counted as faults). */
+export function countFaults(s: Schedule): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of s.steps) if (x.fault.kind !== 'submit') out[x.fault.kind] = (out[x.fault.kind] ?? 0) + 1;
+  return out;
+}
+
+export function allJobs(s: Schedule): ChaosJob[] {
+  return [...s.initial, ...s.steps.flatMap((x) => (x.fault.kind === 'submit' ? x.fault.jobs : []))];
+}
+
+/**
+ * Jobs, with ids made unique by position so shrinking (which drops and
+ * changes elements) never produces two jobs with one id.
+ */
+function jobArb(): fc.Arbitrary<Omit<ChaosJob, 'id'>> {
+  return fc.oneof(
+    { weight: 5, arbitrary: fc.record({ kind: fc.constant('primes' as const), limit: fc.integer({ min: 20, max: 160 }).map((k) => k * 1000) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('sleep' as const), ms: fc.integer({ min: 100, max: 2_500 }) }) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'fail' as const }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancel' as const), ms: fc.integer({ min: 2_000, max: 6_000 }), afterMs: fc.integer({ min: 0, max: 1_500 }) }) },
+  );
+}
+
+function name(jobs: Array<Omit<ChaosJob, 'id'>>, prefix: string): ChaosJob[] {
+  return jobs.map((j, i) => ({ ...j, id: `${prefix}${i + 1}` }) as ChaosJob);
+}
+
+export function faultArb(shape: ScheduleShape): fc.Arbitrary<Fault> {
+  const node = fc.integer({ min: 0, max: shape.nodes - 1 });
+  const ttl = shape.leaseTtlMs;
+  const kinds: Array<{ weight: number; arbitrary: fc.Arbitrary<Fault> }> = [
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('kill-node' as const), node }) },
+    { weight: 3, arbitrary: fc.constant({ kind: 'kill-leader' as const }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('restart-node' as const), node }) },
+    // Shorter and longer than the lease TTL: a short pause must not cost the lease, a long one must fence.
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('pause-node' as const), node, ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }) }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        kind: fc.constant('partition' as const), node, ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }),
+        mode: fc.constantFrom('reset' as const, 'blackhole' as const),
+      }),
+    },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('latency' as const), node, delayMs: fc.integer({ min: 5, max: 150 }), ms: fc.integer({ min: 500, max: 4_000 }) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('submit' as const), jobs: fc.array(jobArb(), { minLength: 1, maxLength: 4 }).map((j) => name(j, 'x')) }) },
+  ];
+  if (shape.servers > 1) {
+    kinds.push({ weight: 2, arbitrary: fc.record({ kind: fc.constant('kill-server' as const), server: fc.integer({ min: 0, max: shape.servers - 1 }), ms: fc.integer({ min: 500, max: 5_000 }) }) });
+  }
+  return fc.oneof(...kinds);
+}
+
+/**
+ * Make a generated schedule well-formed: steps in time order; submit bursts
+ * get unique job ids; at most one nats-server down at a time (a 3-server
+ * cluster keeps its quorum, so KV stays writable); nothing after the window.
+ */
+export function normalize(s: Schedule, shape: ScheduleShape): Schedule {
+  const steps = [...s.steps].filter((x) => x.at >= 0 && x.at <= shape.durationMs).sort((a, b) => a.at - b.at);
+  let serverUpAt = 0;
+  const out: Step[] = [];
+  let burst = 0;
+  for (const x of steps) {
+    if (x.fault.kind === 'kill-server') {
+      if (x.at < serverUpAt) continue;
+      serverUpAt = x.at + x.fault.ms + 1;
+    }
+    if (x.fault.kind === 'submit') {
+      burst++;
+      out.push({ at: x.at, fault: { kind: 'submit', jobs: x.fault.jobs.map((j, i) => ({ ...j, id: `b${burst}-${i + 1}` })) } });
+      continue;
+    }
+    out.push(x);
+  }
+  return { initial: s.initial.map((j, i) => ({ ...j, id: `j${i + 1}` })), steps: out };
+}
+
+export function scheduleArb(shape: ScheduleShape): fc.Arbitrary<Schedule> {
+  return fc.record({
+    initial: fc.array(jobArb(), { minLength: 2, maxLength: 8 }).map((j) => name(j, 'j')),
+    steps: fc.array(fc.record({ at: fc.integer({ min: 0, max: shape.durationMs }), fault: faultArb(shape) }), { minLength: 1, maxLength: shape.maxSteps ?? 8 }),
+  }).map((s) => normalize(s, shape));
+}

@@ -1,0 +1,211 @@
+// A TCP proxy between one node process and one nats-server, so the chaos suite can cut
+// a node off (crashed link or silent partition) or slow it down without killing it.
+import { createServer, connect, type Server, type Socket } from 'node:net';
+
+export type ProxyMode = 'open' | 'reset' | 'blackhole';
+
+export type ProxyStats = {
+  /** Client connections accepted, refused ones (during 'reset') included. */
+  connections: number;
+  /** Client/target pairs with at least one socket still open. */
+  open: number;
+  /** Bytes delivered to the target (held bytes count once they are delivered). */
+  bytesUp: number;
+  /** Bytes delivered to clients. */
+  bytesDown: number;
+  /** cut() calls. */
+  cuts: number;
+};
+
+/** A chunk waiting for its time, or the source's close (chunk null), which travels in order behind the data. */
+type Held = { notBefore: number; chunk: Buffer | null };
+
+type Direction = {
+  to: Socket;
+  queue: Held[];
+  timer: ReturnType<typeof setTimeout> | undefined;
+  counter: 'bytesUp' | 'bytesDown';
+};
+
+type Link = { client: Socket; target: Socket; up: Direction; down: Direction; dead: boolean };
+
+const ignore = (): void => {};
+
+export class TcpProxy {
+  readonly port: number;
+  readonly #host: string;
+  readonly #target: { host: string; port: number };
+  readonly #server: Server;
+  readonly #links = new Set<Link>();
+  #mode: ProxyMode = 'open';
+  #latencyMs = 0;
+  #closing: Promise<void> | undefined;
+  #stats = { connections: 0, bytesUp: 0, bytesDown: 0, cuts: 0 };
+
+  private constructor(server: Server, host: string, port: number, target: { host: string; port: number }) {
+    this.#server = server;
+    this.#host = host;
+    this.port = port;
+    this.#target = target;
+    // A chaos run must never die of a socket error: every emitter we own has a listener.
+    server.on('error', ignore);
+    server.on('connection', (client) => this.#accept(client));
+  }
+
+  /** Listen on a free port of `o.host` (127.0.0.1) and forward each accepted client to its own connection to `target`. */
+  static start(target: { host?: string; port: number }, o: { host?: string } = {}): Promise<TcpProxy> {
+    const host = o.host ?? '127.0.0.1';
+    const server = createServer();
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, host, () => {
+        server.off('error', reject);
+        const port = (server.address() as { port: number }).port;
+        resolve(new TcpProxy(server, host, port, { host: target.host ?? '127.0.0.1', port: target.port }));
+      });
+    });
+  }
+
+  get url(): string {
+    return `nats://${this.#host}:${this.port}`;
+  }
+
+  get mode(): ProxyMode {
+    return this.#mode;
+  }
+
+  get stats(): ProxyStats {
+    return { ...this.#stats, open: this.#links.size };
+  }
+
+  /**
+   * 'reset' destroys every connection now and refuses new ones until heal(): a crashed link, the client
+   * sees a disconnect at once. 'blackhole' keeps connections open and holds every byte (and every close)
+   * in both directions until heal() delivers them in order: a silent partition, noticed only by missed
+   * pings. The default is 'reset' because its effect is immediate and deterministic; a blackhole's
+   * depends on both sides' ping timers, so a caller who wants one should say so.
+   */
+  cut(mode: 'reset' | 'blackhole' = 'reset'): void {
+    if (this.#closing) return;
+    this.#stats.cuts++;
+    this.#mode = mode;
+    for (const link of this.#links) {
+      if (mode === 'reset') this.#kill(link);
+      else for (const d of [link.up, link.down]) this.#stopTimer(d);
+    }
+  }
+
+  /** Back to 'open': what a blackhole held is delivered now (or at its latency deadline), in order. */
+  heal(): void {
+    if (this.#closing) return;
+    this.#mode = 'open';
+    for (const link of [...this.#links]) {
+      this.#pump(link.up);
+      this.#pump(link.down);
+    }
+  }
+
+  /** Delay every chunk by `ms` in each direction (0 = none). Chunks already waiting keep their deadline. */
+  setLatency(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`latency must be a finite number of ms >= 0, got ${ms}`);
+    this.#latencyMs = ms;
+  }
+
+  /** Stop listening and destroy every connection; resolves once no handle of ours is left. */
+  close(): Promise<void> {
+    this.#closing ??= new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      for (const link of this.#links) this.#kill(link);
+    });
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #accept(client: Socket): void {
+    this.#stats.connections++;
+    client.on('error', ignore);
+    if (this.#closing || this.#mode === 'reset') {
+      client.destroy();
+      return;
+    }
+    // Per client, so cutting one link never disturbs another. In a blackhole the target side is still
+    // opened: the server then drops it by its own ping timeout, as it would a partitioned client.
+    const target = connect({ host: this.#target.host, port: this.#target.port });
+    target.on('error', ignore);
+    // NATS messages are small and latency is what we model: Nagle would add delay of its own.
+    client.setNoDelay(true);
+    target.setNoDelay(true);
+    const link: Link = {
+      client,
+      target,
+      up: { to: target, queue: [], timer: undefined, counter: 'bytesUp' },
+      down: { to: client, queue: [], timer: undefined, counter: 'bytesDown' },
+      dead: false,
+    };
+    this.#links.add(link);
+    this.#wire(link, client, link.up);
+    this.#wire(link, target, link.down);
+  }
+
+  #wire(link: Link, from: Socket, d: Direction): void {
+    from.on('data', (chunk: Buffer) => this.#enqueue(link, d, chunk));
+    // 'close' follows 'end' and 'error' alike; the other side learns of it in order, after the data.
+    from.on('close', () => {
+      if (link.dead) return;
+      this.#enqueue(link, d, null);
+      if (link.client.destroyed && link.target.destroyed) this.#kill(link);
+    });
+  }
+
+  #enqueue(link: Link, d: Direction, chunk: Buffer | null): void {
+    // Nothing is held for a socket that is gone, so memory is bounded by what live peers send.
+    if (link.dead || d.to.destroyed) return;
+    d.queue.push({ notBefore: performance.now() + this.#latencyMs, chunk });
+    this.#pump(d);
+  }
+
+  /** Deliver what is due, oldest first; one timer per direction waits for the head, so nothing overtakes it. */
+  #pump(d: Direction): void {
+    if (this.#mode !== 'open' || d.timer !== undefined) return;
+    const now = performance.now();
+    let i = 0;
+    while (i < d.queue.length && d.queue[i]!.notBefore <= now) this.#deliver(d, d.queue[i++]!);
+    d.queue.splice(0, i);
+    if (d.queue.length === 0) return;
+    d.timer = setTimeout(() => {
+      d.timer = undefined;
+      this.#pump(d);
+    }, Math.max(1, Math.ceil(d.queue[0]!.notBefore - now)));
+  }
+
+  #deliver(d: Direction, item: Held): void {
+    if (d.to.destroyed) return;
+    if (item.chunk === null) {
+      // Flush what was written, then close: the peer sees the data and then the disconnect.
+      d.to.destroySoon();
+      return;
+    }
+    if (!d.to.writable) return;
+    d.to.write(item.chunk);
+    this.#stats[d.counter] += item.chunk.length;
+  }
+
+  #stopTimer(d: Direction): void {
+    clearTimeout(d.timer);
+    d.timer = undefined;
+  }
+
+  #kill(link: Link): void {
+    link.dead = true;
+    this.#links.delete(link);
+    for (const d of [link.up, link.down]) {
+      this.#stopTimer(d);
+      d.queue.length = 0;
+    }
+    link.client.destroy();
+    link.target.destroy();
+  }
+}
