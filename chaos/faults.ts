@@ -143,21 +143,25 @@ export function faultArb(shape: ScheduleShape): fc.Arbitrary<Fault> {
 /**
  * Make a generated schedule well-formed: steps in time order; submit bursts
  * get unique job ids; at most one nats-server down at a time (a 3-server
- * cluster keeps its quorum, so KV stays writable); nothing after the window.
+ * cluster keeps its quorum, so KV stays writable) and no timed fault on top of
+ * the same fault on the same node; nothing after the window.
  */
 export function normalize(s: Schedule, shape: ScheduleShape): Schedule {
   const steps = [...s.steps].filter((x) => x.at >= 0 && x.at <= shape.durationMs).sort((a, b) => a.at - b.at);
-  let serverUpAt = 0;
+  /** A timed fault on a target already under the same kind of fault is dropped: its undo would cut the first one short. */
+  const busyUntil = new Map<string, number>();
   const out: Step[] = [];
   let burst = 0;
   for (const x of steps) {
-    if (x.fault.kind === 'kill-server') {
-      if (x.at < serverUpAt) continue;
-      serverUpAt = x.at + x.fault.ms + 1;
+    const f = x.fault;
+    const target = f.kind === 'kill-server' ? 'servers' : f.kind === 'partition' || f.kind === 'latency' || f.kind === 'pause-node' ? `${f.kind}:${f.node}` : null;
+    if (target !== null) {
+      if (x.at < (busyUntil.get(target) ?? 0)) continue;
+      busyUntil.set(target, x.at + faultDurationMs(f) + 1);
     }
-    if (x.fault.kind === 'submit') {
+    if (f.kind === 'submit') {
       burst++;
-      out.push({ at: x.at, fault: { kind: 'submit', jobs: x.fault.jobs.map((j, i) => ({ ...j, id: `b${burst}-${i + 1}` })) } });
+      out.push({ at: x.at, fault: { kind: 'submit', jobs: f.jobs.map((j, i) => ({ ...j, id: `b${burst}-${i + 1}` })) } });
       continue;
     }
     out.push(x);

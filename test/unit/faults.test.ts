@@ -1,0 +1,64 @@
+// Generated fault schedules are well-formed whatever fast-check draws or
+// shrinks to: in time order, unique job ids, one nats-server down at a time,
+// no timed fault stacked on the same fault of the same node.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { allJobs, describeSchedule, faultDurationMs, faultsEndMs, normalize, scheduleArb, type Schedule, type ScheduleShape } from '../../chaos/faults.ts';
+
+const shape: ScheduleShape = { nodes: 3, servers: 3, durationMs: 10_000, leaseTtlMs: 4_000 };
+
+describe('fault schedules', () => {
+  test('property: generated schedules are well-formed', () => {
+    fc.assert(fc.property(scheduleArb(shape), (s) => {
+      const ats = s.steps.map((x) => x.at);
+      assert.deepEqual(ats, [...ats].sort((a, b) => a - b));
+      assert.ok(ats.every((t) => t >= 0 && t <= shape.durationMs));
+      const ids = allJobs(s).map((j) => j.id);
+      assert.equal(new Set(ids).size, ids.length, `duplicate job ids: ${ids}`);
+      assert.ok(s.initial.length >= 2);
+      const windows = (key: (f: Schedule['steps'][number]['fault']) => string | null) => {
+        const open = new Map<string, number>();
+        for (const x of s.steps) {
+          const k = key(x.fault);
+          if (k === null) continue;
+          assert.ok(x.at >= (open.get(k) ?? 0), `${k} overlaps: ${describeSchedule(s).join('; ')}`);
+          open.set(k, x.at + faultDurationMs(x.fault));
+        }
+      };
+      windows((f) => (f.kind === 'kill-server' ? 'server' : null));
+      windows((f) => (f.kind === 'pause-node' || f.kind === 'partition' || f.kind === 'latency' ? `${f.kind}${f.node}` : null));
+      for (const x of s.steps) {
+        const f = x.fault;
+        if ('node' in f) assert.ok(f.node >= 0 && f.node < shape.nodes);
+        if (f.kind === 'kill-server') assert.ok(f.server >= 0 && f.server < shape.servers);
+        // Pauses and partitions straddle the lease TTL: some must cost the lease, some must not.
+        if (f.kind === 'pause-node' || f.kind === 'partition') assert.ok(f.ms >= shape.leaseTtlMs * 0.2 && f.ms <= shape.leaseTtlMs * 2);
+      }
+      assert.ok(faultsEndMs(s) >= Math.max(0, ...ats));
+    }), { numRuns: 500 });
+  });
+
+  test('a single server is never killed when there is only one', () => {
+    fc.assert(fc.property(scheduleArb({ ...shape, servers: 1 }), (s) => s.steps.every((x) => x.fault.kind !== 'kill-server')), { numRuns: 200 });
+  });
+
+  test('normalize drops a second server kill while one is down, and renames jobs by position', () => {
+    const s = normalize({
+      initial: [{ id: 'x', kind: 'sleep', ms: 10 }, { id: 'x', kind: 'fail' }],
+      steps: [
+        { at: 2_000, fault: { kind: 'kill-server', server: 1, ms: 1_000 } },
+        { at: 100, fault: { kind: 'kill-server', server: 0, ms: 2_500 } },
+        { at: 3_000, fault: { kind: 'kill-server', server: 2, ms: 500 } },
+        { at: 50_000, fault: { kind: 'kill-leader' } },
+      ],
+    }, shape);
+    assert.deepEqual(s.initial.map((j) => j.id), ['j1', 'j2']);
+    assert.deepEqual(describeSchedule(s), [
+      't=0: submit j1:sleep(10ms), j2:fail',
+      't=100: kill -9 nats-server s1, restart after 2500ms',
+      't=3000: kill -9 nats-server s3, restart after 500ms',
+    ]);
+    assert.equal(faultsEndMs(s), 3_500);
+  });
+});
