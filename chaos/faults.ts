@@ -172,6 +172,6 @@ export function normalize(s: Schedule, shape: ScheduleShape): Schedule {
 export function scheduleArb(shape: ScheduleShape): fc.Arbitrary<Schedule> {
   return fc.record({
     initial: fc.array(jobArb(), { minLength: 2, maxLength: 8 }).map((j) => name(j, 'j')),
-    steps: fc.array(fc.record({ at: fc.integer({ min: 0, max: shape.durationMs }), fault: faultArb(shape) }), { minLength: 1, maxLength: shape.maxSteps ?? 8 }),
+    steps: fc.array(fc.record({ at: fc.integer({ min: 0, max: shape.durationMs }), fault: faultArb(shape) }), { minLength: 2, maxLength: shape.maxSteps ?? 8 }),
   }).map((s) => normalize(s, shape));
 }

@@ -41,9 +41,9 @@ describe('nats-server 2.9.10 (version guard bypassed for this test alone)', { sk
   });
 
   test('a schedule of racing job writes: the checker reports the lost update, and a direct CAS probe shows the cause', async () => {
-    // Many short primes jobs: a job's last progress write and its result write race on one revision.
+    // Many primes jobs: a job's progress write (every 250 ms, fire and forget) and its result write race on one revision.
     const schedule: Schedule = {
-      initial: Array.from({ length: 24 }, (_, i) => ({ id: `j${i + 1}`, kind: 'primes' as const, limit: 20_000 + 1_000 * i })),
+      initial: Array.from({ length: 30 }, (_, i) => ({ id: `j${i + 1}`, kind: 'primes' as const, limit: 100_000 + 3_000 * i })),
       steps: [{ at: 1_500, fault: { kind: 'kill-leader' } }],
     };
     const r = await runSchedule(schedule, { nodes: 3, servers: 3, leaseTtlMs: chaosLeaseTtlMs(3), serverBin: oldBin, allowOldServer: true });
