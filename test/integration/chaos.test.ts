@@ -19,15 +19,15 @@ const runs = Number(process.env.SHOAL_CHAOS_RUNS ?? 10);
 const seed = Number(process.env.SHOAL_CHAOS_SEED ?? 20261123);
 
 describe('real-process chaos', () => {
-  test(`${runs} generated fault schedules on 3 nats-servers and 3 nodes: no invariant violated (seed ${seed})`, async () => {
+  test(`${runs} generated fault schedules on 3 nats-servers and 3 nodes: no invariant violated (seed ${seed})`, { timeout: runs * 90_000 }, async () => {
     const report = await runChaos({
       runs, seed, nodes: 3, servers: 3, leaseTtlMs: chaosLeaseTtlMs(3), durationMs: 10_000, maxSteps: 7, shrinkRuns: 0,
       onRunEnd: (i, r) => process.stdout.write(`# run ${i + 1}: ${describeSchedule(r.schedule).join('; ')} → ${r.violations.length} violations, ${r.durationMs} ms\n`),
     });
     process.stdout.write(`${summaryTable(report.results, report.failure ? 1 : 0).split('\n').map((l) => `# ${l}`).join('\n')}\n`);
-    assert.equal(report.results.length, runs);
     const f = report.failure;
     assert.equal(f, null, f ? `seed ${f.seed} path ${f.path}:\n${describeSchedule(f.schedule).join('\n')}\n${f.result.violations.map((v) => `[${v.invariant}] ${v.message}`).join('\n')}\n${f.result.logs}` : '');
+    assert.equal(report.results.length, runs);
   });
 });
 
