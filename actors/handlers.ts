@@ -3,7 +3,6 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { sleep } from '../streams/time.ts';
 
 export type JobCtx = {
   /** Save state and progress (0..1); a resumed attempt gets it back as `restored`. */
@@ -14,6 +13,8 @@ export type JobCtx = {
   phase(p: 'compute' | 'io'): void;
   /** Aborted on cancel, preemption, lease loss or timeout. */
   signal: AbortSignal;
+  /** Wait on the node's clock; rejects when `signal` aborts. */
+  sleep(ms: number): Promise<void>;
   /** Fencing token for writes outside Shoal: `${jobId}:${attempt}`; a larger attempt supersedes. */
   fence: { jobId: string; attempt: number; token: string };
   log(msg: string): void;
@@ -60,7 +61,7 @@ export const builtinHandlers: Record<string, Handler> = {
   sleep: async (input, ctx) => {
     const ms = num(input, 'ms');
     ctx.phase('io');
-    await sleep(ms, ctx.signal);
+    await ctx.sleep(ms);
     return { sleptMs: ms };
   },
 
@@ -78,7 +79,7 @@ export const builtinHandlers: Record<string, Handler> = {
       for (let n = next; n <= end; n++) if (isPrime(n)) count++;
       next = end + 1;
       await ctx.checkpoint({ next, count }, Math.min(1, (next - 2) / Math.max(1, limit - 1)));
-      if (pauseMs > 0 && next <= limit) await sleep(pauseMs, ctx.signal);
+      if (pauseMs > 0 && next <= limit) await ctx.sleep(pauseMs);
     }
     return { count };
   },

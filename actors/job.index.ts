@@ -1,38 +1,62 @@
 // Every live (non-terminal) job, kept current by a KV watch on the jobs
 // bucket: what the leader places and recovers from, without listing keys.
+// A watch that cannot start (cut off, JetStream electing a leader) is retried:
+// a blind index would stall the leader, and an unhandled rejection kills the process.
 import type { KV } from '@nats-io/kv';
 import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
 import { decodeJob } from '../streams/job.store.ts';
+import { realClock, sleep, type Clock } from '../streams/time.ts';
+import type { Log } from './log.ts';
+
+/** Retry delays for a watch that failed to start or ended: doubling, capped. */
+const retryFirstMs = 250;
+const retryMaxMs = 5_000;
 
 export class JobIndex {
   readonly live = new Map<string, JobRecord>();
   #listeners = new Set<() => void>();
   #stop: (() => void) | null = null;
+  #stopped = false;
   #ready: Promise<void>;
+  #markReady: () => void = () => {};
 
-  constructor(kv: KV) {
-    let markReady: () => void = () => {};
-    this.#ready = new Promise((r) => (markReady = r));
-    void kv.status().then((st) => st.values === 0 && markReady()).catch(() => {});
-    void kv.watch({ key: 'job.>' }).then(async (iter) => {
-      this.#stop = () => iter.stop();
-      for await (const e of iter) {
-        if (e.delta === 0 || e.isUpdate) markReady();
-        const id = e.key.slice(4);
-        if (e.operation !== 'PUT') {
-          this.live.delete(id);
-          continue;
+  constructor(kv: KV, o: { clock?: Clock; log?: Log } = {}) {
+    this.#ready = new Promise((r) => (this.#markReady = r));
+    void kv.status().then((st) => st.values === 0 && this.#markReady()).catch(() => {});
+    void this.#follow(kv, o.clock ?? realClock, o.log ?? (() => {}));
+  }
+
+  async #follow(kv: KV, clock: Clock, log: Log): Promise<void> {
+    for (let delay = retryFirstMs; !this.#stopped; delay = Math.min(retryMaxMs, delay * 2)) {
+      try {
+        const iter = await kv.watch({ key: 'job.>' });
+        if (this.#stopped) return iter.stop();
+        this.#stop = () => iter.stop();
+        for await (const e of iter) {
+          delay = retryFirstMs;
+          if (e.delta === 0 || e.isUpdate) this.#markReady();
+          const id = e.key.slice(4);
+          if (e.operation !== 'PUT') {
+            this.live.delete(id);
+            continue;
+          }
+          try {
+            const r = decodeJob(e.value, id);
+            if (isTerminal(r)) this.live.delete(id);
+            else this.live.set(id, r);
+          } catch {
+            this.live.delete(id); // unreadable records are not placed
+          }
+          this.#listeners.forEach((l) => l());
         }
-        try {
-          const r = decodeJob(e.value, id);
-          if (isTerminal(r)) this.live.delete(id);
-          else this.live.set(id, r);
-        } catch {
-          this.live.delete(id); // unreadable records are not placed
-        }
-        this.#listeners.forEach((l) => l());
+        if (this.#stopped) return;
+        log(`job index: watch ended; watching again in ${delay} ms`);
+      } catch (err) {
+        if (this.#stopped) return;
+        log(`job index: watch failed (${(err as Error).message}); retrying in ${delay} ms`);
       }
-    });
+      await sleep(delay, undefined, clock);
+    }
   }
 
   /** Resolves once the initial values have been read. */
@@ -44,6 +68,7 @@ export class JobIndex {
     return () => this.#listeners.delete(fn);
   }
   stop(): void {
+    this.#stopped = true;
     this.#stop?.();
   }
 }

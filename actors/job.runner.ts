@@ -4,8 +4,9 @@
 import type { KV } from '@nats-io/kv';
 import type { JobEvent, JobRecord } from '../machines/job.machine.ts';
 import { defaults, retryBackoffMs } from '../streams/defaults.ts';
-import { CheckpointTooLargeError, FencedError } from '../streams/errors.ts';
+import { CheckpointTooLargeError, CodecError, FencedError } from '../streams/errors.ts';
 import { CheckpointSlot, type JobStore } from '../streams/job.store.ts';
+import { realClock, sleep, type Clock } from '../streams/time.ts';
 import { JobInputError, type Handler, type JobCtx } from './handlers.ts';
 import type { Log } from './log.ts';
 
@@ -31,10 +32,16 @@ export type RunnerDeps = {
   log: Log;
   /** False once this node's lease may be gone: then nothing more is written. */
   mayWrite: () => boolean;
+  /** The node lease's epoch (fencing token) now: recorded with each start, an attempt lives only as long as that lease term. */
+  nodeEpoch?: () => number | null;
   /** Called when the number of running jobs changes. */
   onLoad: (running: number) => void;
-  /** Called after a checkpoint is committed (for the history). */
-  onCheckpoint?: (id: string, attempt: number, progress: number) => void;
+  /** Called after a checkpoint is committed, with its revision (for the history). */
+  onCheckpoint?: (id: string, attempt: number, progress: number, revision: number) => void;
+  /** Called when an attempt's handler starts here (with the revision its checkpoint claim got), and when this node stops running it (for the history). */
+  onHandler?: (id: string, attempt: number, phase: 'start' | 'end', claimed?: number) => void;
+  /** Event times, progress throttling, timeouts and handlers' sleeps. */
+  clock?: Clock;
 };
 
 export class JobRunner {
@@ -42,10 +49,19 @@ export class JobRunner {
   readonly #running = new Map<string, Running>();
   /** Assigned to us while every slot was busy (bids can cross): started as slots free up. */
   readonly #pending = new Set<string>();
+  /**
+   * Starts in progress. A second start of the same job meanwhile (a duplicate
+   * assignment, the pending queue) must not claim the checkpoint again: that
+   * would fence the attempt it is starting. It is noted and re-tried after.
+   */
+  readonly #starting = new Map<string, { again: boolean }>();
   #reserved = 0;
+
+  readonly #clock: Clock;
 
   constructor(d: RunnerDeps) {
     this.d = d;
+    this.#clock = d.clock ?? realClock;
   }
 
   get running(): number {
@@ -64,20 +80,33 @@ export class JobRunner {
   /** Start a job the leader assigned to us (idempotent; ignores anything not ours). */
   async start(id: string): Promise<void> {
     if (this.#running.has(id) || !this.d.mayWrite()) return;
+    const inFlight = this.#starting.get(id);
+    if (inFlight) {
+      inFlight.again = true;
+      return;
+    }
     if (this.d.slots - this.#running.size - this.#reserved <= 0) {
       this.#pending.add(id);
       return;
     }
     this.#pending.delete(id);
     this.#reserved++;
+    const flight = { again: false };
+    this.#starting.set(id, flight);
     try {
       const cur = await this.d.store.get(id);
       const r = cur?.value;
       if (!r || r.state !== 'assigned' || r.owner !== this.d.nodeId || !this.d.mayWrite()) return;
       const slot = await CheckpointSlot.claim(this.d.checkpoints, id, r.attempt);
       const resumedFrom = slot.restored?.progress ?? 0;
-      const started = await this.write(id, () => ({ type: 'job.start', node: this.d.nodeId, attempt: r.attempt, resumedFrom, at: Date.now() }));
-      if (!started?.changed) return;
+      const epoch = () => this.d.nodeEpoch?.() ?? null;
+      const started = await this.write(id, () => ({
+        type: 'job.start', node: this.d.nodeId, attempt: r.attempt, resumedFrom, at: this.#clock.now(), nodeEpoch: epoch(),
+      }), { retry: true });
+      // Our start may have landed on an earlier try whose reply was lost: then the record already shows it.
+      const ours = (x: JobRecord) => x.state === 'running' && x.attempt === r.attempt && x.owner === this.d.nodeId &&
+        (x.attempts[x.attempts.length - 1]?.nodeEpoch ?? null) === epoch();
+      if (!started || !(started.changed || ours(started.record))) return;
       const abort = new AbortController();
       const entry: Running = { attempt: r.attempt, abort, done: Promise.resolve() };
       this.#running.set(id, entry);
@@ -92,6 +121,9 @@ export class JobRunner {
       this.d.log(`job ${id}: could not start: ${(err as Error).message}`);
     } finally {
       this.#reserved--;
+      this.#starting.delete(id);
+      // Another assignment came meanwhile (maybe a newer attempt): look again.
+      if (flight.again && !this.#running.has(id)) void this.start(id);
     }
   }
 
@@ -113,18 +145,34 @@ export class JobRunner {
     await Promise.allSettled([...this.#running.values()].map((r) => r.done));
   }
 
-  private write(id: string, decide: (r: JobRecord) => JobEvent | null) {
-    if (!this.d.mayWrite()) return Promise.resolve(null);
-    return this.d.store.apply(id, (r) => (this.d.mayWrite() ? decide(r) : null));
+  /**
+   * Write by CAS (the store re-reads and re-decides on conflict). With `retry`,
+   * a write that got no verdict (timeout, disconnected: it may or may not have
+   * landed) is tried again while our lease holds; re-deciding on the fresh
+   * record makes that safe. Without, it is best effort (progress, phase).
+   */
+  private async write(id: string, decide: (r: JobRecord) => JobEvent | null, o: { retry?: boolean } = {}) {
+    for (let delay: number = defaults.jobWriteRetryMs; ; delay = Math.min(defaults.jobWriteRetryMaxMs, 2 * delay)) {
+      if (!this.d.mayWrite()) return null;
+      try {
+        return await this.d.store.apply(id, (r) => (this.d.mayWrite() ? decide(r) : null));
+      } catch (err) {
+        // An unreadable record stays unreadable; anything else (timeout, disconnected) may pass.
+        if (!o.retry || err instanceof CodecError) throw err;
+        this.d.log(`job ${id}: write got no answer (${(err as Error).message}); trying again in ${delay} ms`);
+        await sleep(delay, undefined, this.#clock);
+      }
+    }
   }
 
   async #execute(job: JobRecord, slot: CheckpointSlot, abort: AbortController): Promise<void> {
     const { id, attempt } = job;
     const handler = this.d.handlers[job.type];
-    const timer = setTimeout(() => abort.abort(new Stop('timeout', `timed out after ${job.timeoutMs} ms`)), job.timeoutMs);
+    const clock = this.#clock;
+    const timer = clock.setTimeout(() => abort.abort(new Stop('timeout', `timed out after ${job.timeoutMs} ms`)), job.timeoutMs);
     let lastProgressWrite = 0;
     const writeProgress = (p: number) => {
-      const now = Date.now();
+      const now = clock.now();
       if (now - lastProgressWrite < defaults.progressIntervalMs) return; // the result write sets 1 anyway
       lastProgressWrite = now;
       void this.write(id, () => ({ type: 'job.progress', attempt, progress: p, at: now })).catch(() => {});
@@ -135,16 +183,18 @@ export class JobRunner {
       fence: { jobId: id, attempt, token: `${id}:${attempt}` },
       log: (msg) => this.d.log(`job ${id}#${attempt}: ${msg}`),
       progress: (p) => writeProgress(p),
-      phase: (p) => void this.write(id, () => ({ type: 'job.phase', attempt, phase: p === 'io' ? 'ioWait' : 'computing', at: Date.now() })).catch(() => {}),
+      phase: (p) => void this.write(id, () => ({ type: 'job.phase', attempt, phase: p === 'io' ? 'ioWait' : 'computing', at: clock.now() })).catch(() => {}),
+      sleep: (ms) => sleep(ms, abort.signal, clock),
       checkpoint: async (state, progress) => {
         if (abort.signal.aborted) throw abort.signal.reason;
         if (!this.d.mayWrite()) throw new FencedError('node lease lost');
         await slot.save(state, progress);
-        this.d.onCheckpoint?.(id, attempt, progress);
+        this.d.onCheckpoint?.(id, attempt, progress, slot.revision);
         writeProgress(progress);
       },
     };
     let outcome: { ok: true; result: unknown } | { ok: false; err: unknown };
+    this.d.onHandler?.(id, attempt, 'start', slot.revision);
     try {
       if (!handler) throw new JobInputError(`unknown job type '${job.type}' (this node handles: ${this.types().join(', ')})`);
       const result = await Promise.race([
@@ -156,11 +206,12 @@ export class JobRunner {
     } catch (err) {
       outcome = { ok: false, err };
     } finally {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
+      this.d.onHandler?.(id, attempt, 'end');
     }
 
     const stop = abort.signal.aborted ? (abort.signal.reason as Stop) : null;
-    const at = Date.now();
+    const at = clock.now();
     if (stop?.reason === 'fenced' || stop?.reason === 'cancelled') return; // nothing more to write
     let event: JobEvent;
     if (stop?.reason === 'preempted') event = { type: 'job.preempt', attempt, at };
@@ -174,7 +225,7 @@ export class JobRunner {
       event = { type: 'job.fail', attempt, error: err?.message ?? String(err), retryable, backoffMs: retryBackoffMs(job.failures + 1), at };
     }
     try {
-      const done = await this.write(id, () => event);
+      const done = await this.write(id, () => event, { retry: true });
       if (done?.changed) this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)}${event.type === 'job.fail' ? ` (${event.error})` : ''}`);
       else this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)} refused (fenced: ${done ? `the record is ${done.record.state}, attempt ${done.record.attempt}` : 'lease lost'})`);
     } catch (err) {

@@ -3,23 +3,20 @@
 // (auction). Leadership is an optimisation: every write here is a CAS on one
 // record, guarded by the job machine, so two leaders at once stay safe.
 import type { KV } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { fromCallback, fromPromise } from 'xstate';
 import type { CoordinatorEvent, DutyInput } from '../machines/coordinator.machine.ts';
 import type { JobRecord } from '../machines/job.machine.ts';
 import type { LeaseHolder } from '../machines/lease.machine.ts';
-import { decode, encode } from '../streams/codec.ts';
 import { defaults } from '../streams/defaults.ts';
 import type { JobStore } from '../streams/job.store.ts';
-import { isCasConflict, probe, readCluster, readLease, type ClusterView } from '../streams/lease.store.ts';
-import { bidSchema, type Bid, type Offer } from '../streams/messages.ts';
-import type { Names } from '../streams/subjects.ts';
+import { isCasConflict, readCluster, readLease, type ClusterView, type Probe } from '../streams/lease.store.ts';
+import type { Offer } from '../streams/messages.ts';
+import type { PlacementTransport } from '../streams/placement.ts';
+import { realClock, type Clock } from '../streams/time.ts';
 import type { JobIndex } from './job.index.ts';
 import type { Log } from './log.ts';
 
 export type DutyDeps = {
-  nc: NatsConnection;
-  names: Names;
   leases: () => KV;
   jobs: () => { store: JobStore; index: JobIndex };
   self: LeaseHolder;
@@ -27,9 +24,18 @@ export type DutyDeps = {
   fastPath: boolean;
   /** Our leader lease is still valid, by the real clock, right now. */
   leading: () => boolean;
+  /** Liveness of a node lease's holder (the fast path's evidence). */
+  probe: Probe;
+  /** Offers, bids, assignments and the "jobs queued" hint. */
+  transport: PlacementTransport;
+  /** Event times and the placement timer. */
+  clock?: Clock;
+  /** Told of each dead node's lease this leader deleted (for the history). */
+  onReap?: (holder: LeaseHolder, epoch: number) => void;
 };
 
 export function leaderDuties(d: DutyDeps) {
+  const clock = d.clock ?? realClock;
   /** Job types some live node handles (from their adverts), refreshed by recovery. */
   let knownTypes: Set<string> | null = null;
   /** Ready nodes at the last look: every one of them answers an offer. */
@@ -47,9 +53,10 @@ export function leaderDuties(d: DutyDeps) {
     for (const key of keys) {
       const lease = await readLease(kv, key);
       if (!lease || lease.value.holder.instance === d.self.instance) continue;
-      if ((await probe(d.nc, d.names, lease.value.holder)) !== 'gone' || !d.leading()) continue;
+      if ((await d.probe(lease.value.holder)) !== 'gone' || !d.leading()) continue;
       try {
         await kv.delete(key, { previousSeq: lease.revision });
+        d.onReap?.(lease.value.holder, lease.epoch);
         d.log(`reaped lease of dead node ${lease.value.holder.id}`);
       } catch (err) {
         if (!isCasConflict(err)) throw err; // renewed meanwhile: it was alive after all
@@ -60,29 +67,38 @@ export function leaderDuties(d: DutyDeps) {
   /**
    * Reap the leases of nodes whose connection is gone ("no responders"), so
    * their jobs move at once instead of a TTL later; then requeue every job
-   * whose owner has no lease, and assignments nobody started in time.
+   * whose owner has no lease, or runs under a newer lease term than the one
+   * the attempt started in (it was fenced, or restarted, and re-joined: lease
+   * loss is fail-stop, nothing runs that attempt any more), and assignments
+   * nobody started in time.
    */
   const recover = fromPromise<void, DutyInput>(async () => {
     const kv = d.leases();
     await reapDeadNodes(kv);
     const view = await readCluster(kv);
-    const live = new Set(view.nodes.map((x) => x.id));
+    const epochs = new Map(view.nodes.map((x) => [x.id, x.epoch]));
     knownTypes = typesOf(view);
     const { store, index } = d.jobs();
     await index.ready();
-    const now = Date.now();
+    const now = clock.now();
     const moves: Array<Promise<unknown>> = [];
     for (const r of index.live.values()) {
       if (!d.leading()) return;
       const owned = r.state === 'assigned' || r.state === 'running';
-      if (owned && r.owner && !live.has(r.owner)) {
-        moves.push(store.apply(r.id, (c) => ({ type: 'job.orphan', attempt: c.attempt, at: Date.now() })).then((x) => {
-          if (x?.changed) d.log(`job ${r.id}: owner ${r.owner} is gone, requeued`);
+      const started = r.state === 'running' ? r.attempts[r.attempts.length - 1]?.nodeEpoch : null;
+      const why = !owned || !r.owner ? null
+        : !epochs.has(r.owner) ? 'is gone'
+        : typeof started === 'number' && epochs.get(r.owner) !== started ? `lost the lease term (epoch ${started}) it ran under`
+        : null;
+      if (why) {
+        // Decided on the index's copy: write only if the record still holds that attempt.
+        moves.push(store.apply(r.id, (c) => (c.attempt === r.attempt ? { type: 'job.orphan', attempt: c.attempt, at: clock.now() } : null)).then((x) => {
+          if (x?.changed) d.log(`job ${r.id}: owner ${r.owner} ${why}, requeued`);
         }));
       } else if (r.state === 'assigned') {
         const a = r.attempts[r.attempts.length - 1];
         if (a && now - a.assignedAt > defaults.startTimeoutMs) {
-          moves.push(store.apply(r.id, (c) => (c.attempt === r.attempt ? { type: 'job.unstarted', attempt: c.attempt, at: Date.now() } : null)));
+          moves.push(store.apply(r.id, (c) => (c.attempt === r.attempt ? { type: 'job.unstarted', attempt: c.attempt, at: clock.now() } : null)));
         }
       }
     }
@@ -92,7 +108,7 @@ export function leaderDuties(d: DutyDeps) {
   /** The auction loop: offer queued jobs, collect bids, award greedily by CAS, notify winners. */
   const place = fromCallback<CoordinatorEvent, DutyInput>(({ input }) => {
     let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: unknown;
     let busy = false;
     let again = false;
     const { store, index } = d.jobs();
@@ -108,7 +124,7 @@ export function leaderDuties(d: DutyDeps) {
           again = false;
           if (stopped || !d.leading()) return;
           await index.ready();
-          const now = Date.now();
+          const now = clock.now();
           const queued = [...index.live.values()]
             .filter((r) => r.state === 'queued' && r.notBefore <= now)
             .sort((a, b) => b.priority - a.priority || a.createdAt - b.createdAt);
@@ -118,7 +134,7 @@ export function leaderDuties(d: DutyDeps) {
           if (unknown().length) knownTypes = await liveTypes();
           const unhandled = unknown();
           await Promise.allSettled(unhandled.map((r) => store.apply(r.id, () => ({
-            type: 'job.reject', error: `unknown job type '${r.type}': no live node handles it`, at: Date.now(),
+            type: 'job.reject', error: `unknown job type '${r.type}': no live node handles it`, at: clock.now(),
           }))));
           const offered = queued.filter((r) => !unhandled.includes(r)).slice(0, defaults.jobsPerAuction);
           if (offered.length === 0) break;
@@ -130,20 +146,20 @@ export function leaderDuties(d: DutyDeps) {
       } finally {
         busy = false;
         if (!stopped) {
-          clearTimeout(timer);
-          timer = setTimeout(() => void round(), defaults.placeIntervalMs);
+          clock.clearTimeout(timer);
+          timer = clock.setTimeout(() => void round(), defaults.placeIntervalMs);
         }
       }
     };
 
     const unlisten = index.onChange(() => void round());
-    const hint = d.nc.subscribe(d.names.jobsQueued, { callback: () => void round() });
+    const unhint = d.transport.onQueued(() => void round());
     void round();
     return () => {
       stopped = true;
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       unlisten();
-      hint.unsubscribe();
+      unhint();
     };
   });
 
@@ -152,18 +168,7 @@ export function leaderDuties(d: DutyDeps) {
       epoch,
       jobs: offered.map((r) => ({ id: r.id, type: r.type, priority: r.priority, lastNode: r.attempts[r.attempts.length - 1]?.node ?? null })),
     };
-    const bids: Bid[] = [];
-    // Stop as soon as every ready node has answered; the window bounds the wait for the slow ones.
-    const replies = await d.nc.requestMany(d.names.auction, encode(offer), readyNodes > 0
-      ? { strategy: 'count', maxMessages: readyNodes, maxWait: defaults.bidWindowMs }
-      : { strategy: 'timer', maxWait: defaults.bidWindowMs });
-    for await (const m of replies) {
-      try {
-        bids.push(decode(bidSchema, m.data, 'bid'));
-      } catch {
-        // a malformed bid is ignored
-      }
-    }
+    const bids = await d.transport.auction(offer, readyNodes, defaults.bidWindowMs);
     if (!d.leading()) return 0;
     const capacity = new Map(bids.map((b) => [b.node, b.free]));
     const scores = new Map<string, Array<{ node: string; score: number }>>();
@@ -180,10 +185,10 @@ export function leaderDuties(d: DutyDeps) {
     const { store } = d.jobs();
     let count = 0;
     await Promise.all([...awards].map(async ([node, ids]) => {
-      const done = await Promise.all(ids.map((id) => store.apply(id, (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: Date.now() } : null))));
+      const done = await Promise.all(ids.map((id) => store.apply(id, (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now() } : null))));
       const assigned = ids.filter((_, i) => done[i]?.changed);
       count += assigned.length;
-      if (assigned.length) d.nc.publish(d.names.nodeAssign(node), encode({ ids: assigned }));
+      if (assigned.length) d.transport.assign(node, assigned);
     }));
     return count;
   }

@@ -3,7 +3,7 @@
 // broken invariant with the job or epoch and the events that break it.
 // Pure and runtime-neutral: the simulation and the real-process chaos runs use the same one.
 import type { JobRecord } from '../machines/job.machine.ts';
-import { isLeaderAction, type Transition } from '../streams/events.ts';
+import { handlerEnd, handlerStart, isLeaderAction, leaseReaped, type Transition } from '../streams/events.ts';
 
 export type Violation = {
   invariant:
@@ -15,7 +15,11 @@ export type Violation = {
     | 'one-leader-per-epoch'
     | 'epochs-increase'
     | 'stale-leader-acted'
-    | 'not-terminal';
+    | 'handler-overlap'
+    | 'no-leader'
+    | 'not-terminal'
+    /** Not from the history: the simulation saw code under test throw where a real process would have died. */
+    | 'uncaught-error';
   /** The job id, or `epoch <n>`. */
   subject: string;
   message: string;
@@ -29,6 +33,9 @@ export type CheckOptions = {
   expected?: (type: string, input: unknown) => unknown;
   /** After faults stopped and the bound passed: every job must be terminal. */
   expectAllTerminal?: boolean;
+  /** Wall ms when the faults stopped; with `leaderWithinMs`, a leader must act within that long after it. */
+  faultsEndedAt?: number;
+  leaderWithinMs?: number;
 };
 
 const terminal = (state: string) => state === 'succeeded' || state === 'failed' || state === 'cancelled';
@@ -38,6 +45,8 @@ const ownerWrites = new Set(['job.progress', 'job.phase', 'job.succeed', 'job.fa
 function byTime(a: Transition, b: Transition): number {
   return a.wall - b.wall || (a.instance === b.instance ? a.seq - b.seq : 0);
 }
+
+const revisionOf = (t: Transition): number | null => (typeof t.data?.revision === 'number' ? t.data.revision : null);
 
 export function checkHistory(history: Transition[], o: CheckOptions = {}): Violation[] {
   const out: Violation[] = [];
@@ -50,30 +59,48 @@ export function checkHistory(history: Transition[], o: CheckOptions = {}): Viola
     if (finals.length > 1) {
       out.push({ invariant: 'one-terminal-state', subject: id, message: `job ${id} reached a terminal state ${finals.length} times`, events: finals });
     }
+    // Judged by commit order where the history has it (KV revisions): a paused or
+    // cut-off writer reports late, but its write was fenced, or not, when it landed.
+    const starts = evs.filter((t) => t.event === 'job.start');
+    const checkpoints = evs.filter((t) => t.event === 'job.checkpoint');
+    /** The checkpoint revision each attempt's claim got (on its handler start). */
+    const claims = new Map<number, number>();
+    for (const t of evs) if (t.event === handlerStart && typeof t.data?.claimed === 'number') claims.set(t.epoch ?? 0, t.data.claimed);
+    /** Record write `t` landed after start `s` (job record revisions, else time). */
+    const recordAfter = (t: Transition, s: Transition) => {
+      const a = revisionOf(t);
+      const b = revisionOf(s);
+      return a !== null && b !== null ? a > b : byTime(s, t) < 0;
+    };
+    /** Checkpoint `c` landed after the claim of start `s`'s attempt (checkpoint revisions, else after the start in time). */
+    const checkpointAfter = (c: Transition, s: Transition) => {
+      const claimed = claims.get(s.epoch ?? 0);
+      const r = revisionOf(c);
+      return claimed !== undefined && r !== null ? r > claimed : byTime(s, c) < 0;
+    };
     // Owner writes from an attempt older than one already started were not fenced.
-    let started = 0;
-    let bestCheckpoint = 0;
-    let bestCheckpointEvent: Transition | null = null;
     for (const t of evs) {
-      if (t.event === 'job.start') {
-        const resumedFrom = Number(t.data?.resumedFrom ?? 0);
-        if (resumedFrom + 1e-9 < bestCheckpoint && t.epoch! > (bestCheckpointEvent?.epoch ?? 0)) {
-          out.push({
-            invariant: 'resume-from-checkpoint', subject: id,
-            message: `attempt ${t.epoch} of job ${id} resumed from ${resumedFrom}, below the committed checkpoint ${bestCheckpoint} of attempt ${bestCheckpointEvent!.epoch}`,
-            events: [bestCheckpointEvent!, t],
-          });
-        }
-        started = Math.max(started, t.epoch ?? 0);
-      } else if (ownerWrites.has(t.event) && (t.epoch ?? 0) < started) {
-        out.push({ invariant: 'fenced-writes', subject: id, message: `attempt ${t.epoch} of job ${id} wrote ${t.event} after attempt ${started} started`, events: [t] });
+      if (!ownerWrites.has(t.event)) continue;
+      const newer = starts.find((s) => (s.epoch ?? 0) > (t.epoch ?? 0) && (t.event === 'job.checkpoint' ? checkpointAfter(t, s) : recordAfter(t, s)));
+      if (newer) {
+        out.push({ invariant: 'fenced-writes', subject: id, message: `attempt ${t.epoch} of job ${id} wrote ${t.event} after attempt ${newer.epoch} started`, events: [newer, t] });
       }
-      if (t.event === 'job.checkpoint') {
-        const p = Number(t.data?.progress ?? 0);
-        if (p > bestCheckpoint) {
-          bestCheckpoint = p;
-          bestCheckpointEvent = t;
-        }
+    }
+    // A resumed attempt starts at or above every checkpoint committed before it claimed the slot.
+    for (const s of starts) {
+      const resumedFrom = Number(s.data?.resumedFrom ?? 0);
+      let best: Transition | null = null;
+      for (const c of checkpoints) {
+        if ((c.epoch ?? 0) >= (s.epoch ?? 0) || checkpointAfter(c, s)) continue;
+        if (!best || Number(c.data?.progress ?? 0) > Number(best.data?.progress ?? 0)) best = c;
+      }
+      const committed = Number(best?.data?.progress ?? 0);
+      if (best && resumedFrom + 1e-9 < committed) {
+        out.push({
+          invariant: 'resume-from-checkpoint', subject: id,
+          message: `attempt ${s.epoch} of job ${id} resumed from ${resumedFrom}, below the committed checkpoint ${committed} of attempt ${best.epoch}`,
+          events: [best, s],
+        });
       }
     }
   }
@@ -114,6 +141,134 @@ export function checkHistory(history: Transition[], o: CheckOptions = {}): Viola
     const newer = firstActs.find((f) => f.epoch > t.epoch! && f.first.wall < t.wall);
     if (newer) {
       out.push({ invariant: 'stale-leader-acted', subject: `epoch ${t.epoch}`, message: `${t.node} acted under epoch ${t.epoch} after epoch ${newer.epoch} began (${t.wall - newer.first.wall} ms later)`, events: [newer.first, t] });
+    }
+  }
+
+  if (o.faultsEndedAt !== undefined && o.leaderWithinMs !== undefined) {
+    const at = leaderSeenAt(history, o.faultsEndedAt);
+    if (at === null || at - o.faultsEndedAt > o.leaderWithinMs) {
+      const coordinator = history.filter((t) => t.kind === 'coordinator').sort(byTime);
+      out.push({
+        invariant: 'no-leader', subject: 'leader',
+        message: `no leader within ${o.leaderWithinMs} ms after the faults stopped${at === null ? '' : ` (first after ${at - o.faultsEndedAt} ms)`}`,
+        events: coordinator.slice(-4),
+      });
+    }
+  }
+
+  out.push(...handlerOverlaps(history, jobs));
+  return out;
+}
+
+/**
+ * When a leader was first seen at or after `since`: a coordinator entering (or
+ * cycling within) leadership under an epoch, or a leader confirming its lease
+ * (acquired or renewed, every TTL/3) while its coordinator leads. A leader busy
+ * in a long duty pass still renews; a dead or stopped one does not.
+ */
+export function leaderSeenAt(history: Transition[], since: number): number | null {
+  const leading = new Map<string, boolean>();
+  let first: number | null = null;
+  for (const t of [...history].sort(byTime)) {
+    if (t.kind === 'coordinator') leading.set(t.instance, t.to.startsWith('active.leader') && t.epoch !== null);
+    if (t.wall < since || (first !== null && t.wall >= first)) continue;
+    const acts = t.kind === 'coordinator' && leading.get(t.instance) === true;
+    const confirms = t.kind === 'lease' && t.actor === `${t.node}-leader` && t.to === 'held.confirmed.waiting' && leading.get(t.instance) === true;
+    if (acts || confirms) first = t.wall;
+  }
+  return first;
+}
+
+type Span = { from: number; to: number };
+
+/**
+ * When each process held its node lease validly, by the history: from each
+ * `held` transition until the validity it reports (its own monotonic deadline,
+ * mapped to wall time) or its next transition, whichever comes first. A term
+ * also ends when another process takes the same key (a restart under the same
+ * id) or the leader reaps it (its connection was gone).
+ */
+function nodeLeaseLive(history: Transition[]): Map<string, Span[]> {
+  const nodeLease = history.filter((t) => t.kind === 'lease' && t.actor === `${t.node}-node`).sort(byTime);
+  const byInstance = new Map<string, Transition[]>();
+  for (const t of nodeLease) byInstance.set(t.instance, [...(byInstance.get(t.instance) ?? []), t]);
+  /** Times at which an instance's term certainly ended. */
+  const ends = new Map<string, number[]>();
+  const end = (instance: string, at: number) => ends.set(instance, [...(ends.get(instance) ?? []), at]);
+  for (const t of nodeLease) {
+    if (!t.to.startsWith('held') || (t.from !== null && t.from.startsWith('held'))) continue;
+    for (const other of byInstance.values()) {
+      const o = other[0]!;
+      if (o.instance !== t.instance && o.actor === t.actor) end(o.instance, t.wall);
+    }
+  }
+  for (const t of history) {
+    if (t.event === leaseReaped && typeof t.data?.holder === 'string') end(t.data.holder, t.wall);
+  }
+  const out = new Map<string, Span[]>();
+  for (const [instance, evs] of byInstance) {
+    const cuts = ends.get(instance) ?? [];
+    const spans: Span[] = [];
+    evs.forEach((t, i) => {
+      const validUntil = t.data?.validUntil;
+      if (!t.to.startsWith('held') || typeof validUntil !== 'number') return;
+      const cut = Math.min(...cuts.filter((c) => c >= t.wall));
+      const to = Math.min(t.wall + (validUntil - t.mono), evs[i + 1]?.wall ?? Infinity, cut);
+      if (to > t.wall) spans.push({ from: t.wall, to });
+    });
+    out.set(instance, spans);
+  }
+  return out;
+}
+
+function intersect(a: Span[], b: Span[]): Span[] {
+  const out: Span[] = [];
+  for (const x of a) {
+    for (const y of b) {
+      const from = Math.max(x.from, y.from);
+      const to = Math.min(x.to, y.to);
+      if (from < to) out.push({ from, to });
+    }
+  }
+  return out;
+}
+
+/**
+ * No job's handler ran on two processes at once while both held live node
+ * leases. Overlap is allowed where one lease had already expired (a paused or
+ * cut-off owner whose job moved on): its late writes are judged by 'fenced-writes'.
+ */
+function handlerOverlaps(history: Transition[], jobs: Map<string, Transition[]>): Violation[] {
+  const out: Violation[] = [];
+  let live: Map<string, Span[]> | null = null;
+  for (const [id, evs] of jobs) {
+    const runs: Array<{ start: Transition; end: Transition | null }> = [];
+    for (const t of evs) {
+      if (t.event === handlerStart) runs.push({ start: t, end: null });
+      else if (t.event === handlerEnd) {
+        const run = runs.find((r) => r.end === null && r.start.instance === t.instance && r.start.epoch === t.epoch);
+        if (run) run.end = t;
+      }
+    }
+    if (runs.length < 2) continue;
+    live ??= nodeLeaseLive(history);
+    for (let i = 0; i < runs.length; i++) {
+      for (let j = i + 1; j < runs.length; j++) {
+        const a = runs[i]!;
+        const b = runs[j]!;
+        if (a.start.instance === b.start.instance) continue;
+        const both = intersect(
+          intersect([{ from: a.start.wall, to: a.end?.wall ?? Infinity }], [{ from: b.start.wall, to: b.end?.wall ?? Infinity }]),
+          intersect(live.get(a.start.instance) ?? [], live.get(b.start.instance) ?? []),
+        );
+        if (both.length === 0) continue;
+        const ms = both.reduce((sum, s) => sum + (s.to - s.from), 0);
+        out.push({
+          invariant: 'handler-overlap', subject: id,
+          message: `job ${id}'s handler ran on ${a.start.node} (attempt ${a.start.epoch}) and ${b.start.node} (attempt ${b.start.epoch}) at once for ${ms} ms while both held live node leases`,
+          events: [a.start, ...(a.end ? [a.end] : []), b.start, ...(b.end ? [b.end] : [])],
+        });
+      }
     }
   }
   return out;

@@ -127,7 +127,9 @@ export class MemKv {
   /** Current values first, then every write; `stop()` ends the iteration. */
   async watch(o: { key?: string | string[] } = {}): Promise<AsyncIterable<MemEntry> & { stop(): void }> {
     const filter = matcher(o.key);
-    const queue: MemEntry[] = [...this.#last.keys()].filter(filter).map((k) => this.#current(k)).filter((e): e is MemEntry => !!e);
+    const initial = [...this.#last.keys()].filter(filter).map((k) => this.#current(k)).filter((e): e is MemEntry => !!e);
+    // As on the server: `delta` counts the initial values still to come (0 on the last), so readers know when they caught up.
+    const queue: MemEntry[] = initial.map((e, i) => ({ ...e, delta: initial.length - 1 - i, isUpdate: false }));
     let wake: (() => void) | null = null;
     let stopped = false;
     const w: Watcher = { filter, push: (e) => (queue.push(e), wake?.()) };

@@ -17,6 +17,12 @@ export type AttemptEntry = {
   /** Progress restored from the checkpoint when this attempt started (0 if none). */
   resumedFrom: number;
   outcome: AttemptOutcome | null;
+  /**
+   * The owner's node-lease epoch when it started this attempt. Lease loss is
+   * fail-stop, so the attempt dies with that lease term, even if the node
+   * re-joins (or restarts) under the same id.
+   */
+  nodeEpoch?: number | null;
 };
 
 export type JobSpec = {
@@ -46,7 +52,7 @@ export type JobContext = JobSpec & {
 
 export type JobEvent =
   | { type: 'job.assign'; node: string; at: number }
-  | { type: 'job.start'; node: string; attempt: number; resumedFrom: number; at: number }
+  | { type: 'job.start'; node: string; attempt: number; resumedFrom: number; at: number; nodeEpoch?: number | null }
   | { type: 'job.phase'; attempt: number; phase: JobPhase; at: number }
   | { type: 'job.progress'; attempt: number; progress: number; at: number }
   | { type: 'job.succeed'; attempt: number; result: unknown; at: number }
@@ -103,7 +109,9 @@ export const jobMachine = setup({
       return {
         progress: e.resumedFrom,
         updatedAt: e.at,
-        attempts: context.attempts.map((a) => (a.attempt === e.attempt ? { ...a, startedAt: e.at, resumedFrom: e.resumedFrom, outcome: 'running' as const } : a)),
+        attempts: context.attempts.map((a) => (a.attempt === e.attempt
+          ? { ...a, startedAt: e.at, resumedFrom: e.resumedFrom, outcome: 'running' as const, ...(e.nodeEpoch === undefined ? {} : { nodeEpoch: e.nodeEpoch }) }
+          : a)),
       };
     }),
     recordProgress: assign(({ event }) => {

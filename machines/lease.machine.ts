@@ -131,6 +131,8 @@ export const leaseMachine = setup({
     conflict: ({ event }) => (event as { output?: RenewOutcome }).output?.type === 'conflict',
     ours: ({ event }) => (event as { output?: RenewOutcome }).output?.type === 'ours',
     goneHolderKnown: ({ context, event }) => event.type === 'holder.gone' && context.other !== null,
+    /** The key turned out to hold our own value: an acquire that got no answer in time had landed. */
+    changedToSelf: ({ context, event }) => event.type === 'holder.changed' && event.holder.instance === context.holder.instance,
   },
   actions: {
     recordAcquired: assign(({ context, event }) => {
@@ -166,7 +168,7 @@ export const leaseMachine = setup({
       return { takeoverRevision: out.revision };
     }),
     /** Take over only the revision the prober saw: a renewal since then wins the CAS. */
-    planTakeover: assign(({ event }) => ({ takeoverRevision: event.type === 'holder.gone' ? event.revision : null })),
+    planTakeover: assign(({ event }) => ({ takeoverRevision: event.type === 'holder.gone' || event.type === 'holder.changed' ? event.revision : null })),
     recordChanged: assign(({ event }) => (event.type === 'holder.changed' ? { other: { holder: event.holder, revision: event.revision } } : {})),
     recordFailure: assign(({ event }) => {
       const e = event as { output?: { message?: string }; error?: unknown };
@@ -234,8 +236,12 @@ export const leaseMachine = setup({
         'key.freed': 'acquiring',
         'holder.gone': { guard: 'goneHolderKnown', target: 'acquiring', actions: 'planTakeover' },
         'holder.alive': { actions: 'reportStandby' },
-        // Restart the prober on the new holder.
-        'holder.changed': { target: 'standby', reenter: true, actions: 'recordChanged' },
+        'holder.changed': [
+          // Our own value (an acquire that timed out had landed): replace it by CAS, as after a fence.
+          { guard: 'changedToSelf', target: 'acquiring', actions: 'planTakeover' },
+          // Restart the prober on the new holder.
+          { target: 'standby', reenter: true, actions: 'recordChanged' },
+        ],
       },
     },
     held: {

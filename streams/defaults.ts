@@ -50,6 +50,9 @@ export const defaults = {
   jobsPerAuction: 256,
   /** Progress writes per running job are at most this frequent. */
   progressIntervalMs: 250,
+  /** A runner's job write that got no verdict (timeout) is retried this soon, doubling up to the max, while its lease holds. */
+  jobWriteRetryMs: 100,
+  jobWriteRetryMaxMs: 2_000,
   /** Encoded checkpoint limit (the KV value limit is the server's max_payload, 1 MiB by default). */
   checkpointMaxBytes: 512 * 1024,
   /** Largest job input accepted at submit, bytes of JSON. */

@@ -8,7 +8,9 @@ import { z } from 'zod';
 import { decode, encode } from './codec.ts';
 import { defaults } from './defaults.ts';
 import type { Names } from './subjects.ts';
-import { sleep } from './time.ts';
+import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobChange } from './job.store.ts';
+import { realClock, sleep, type Clock } from './time.ts';
 
 export const transitionSchema = z.object({
   /** Machine id: node, coordinator, lease. */
@@ -58,15 +60,15 @@ function isMachineSnapshot(s: unknown): s is MachineLikeSnapshot {
   return typeof s === 'object' && s !== null && 'machine' in s && 'value' in s;
 }
 
-export type PublisherOptions = {
-  nc: NatsConnection;
-  names: Names;
+/** Who records: the process a transition comes from. */
+export type RecorderOptions = {
   node: string;
   instance: string;
   pid: number;
-  /** Called on every transition (after it is queued for publishing). */
-  onTransition?: (t: Transition) => void;
-  onError?: (err: Error) => void;
+  /** Wall and monotonic time of each transition. */
+  clock?: Clock;
+  /** Receives every transition, in order. */
+  sink: (t: Transition) => void;
 };
 
 /** Actor id for the event subject: the node id, plus the lease's key kind. */
@@ -78,14 +80,103 @@ function actorId(node: string, snap: MachineLikeSnapshot): string {
   return node;
 }
 
+/**
+ * The pure half of the publisher: XState inspection events → `Transition`s
+ * (one per change of state value), and `record` for things that are not live
+ * actors here (job records written by CAS). A real node sinks them into
+ * JetStream, the simulation into an array: both see the same history.
+ */
+export function transitionRecorder(o: RecorderOptions) {
+  const clock = o.clock ?? realClock;
+  const last = new Map<string, string>();
+  let seq = 0;
+
+  const record = (f: Pick<Transition, 'kind' | 'actor' | 'from' | 'to' | 'event' | 'epoch' | 'data'>) => {
+    const t: Transition = { ...f, node: o.node, instance: o.instance, pid: o.pid, wall: clock.now(), mono: clock.mono(), seq: ++seq };
+    if (t.data === undefined) delete t.data;
+    o.sink(t);
+  };
+
+  const inspect = (ev: InspectionEvent) => {
+    if (ev.type !== '@xstate.snapshot' || !isMachineSnapshot(ev.snapshot)) return;
+    const snap = ev.snapshot;
+    const session = ev.actorRef.sessionId;
+    const to = stateString(snap.value);
+    const from = last.get(session) ?? null;
+    if (from === to) return;
+    last.set(session, to);
+    const epoch = typeof snap.context.epoch === 'number' ? snap.context.epoch : null;
+    // A lease's validity (holder's monotonic ms) lets a checker tell when it was live.
+    const validUntil = snap.machine.id === 'lease' && typeof snap.context.validUntil === 'number' ? snap.context.validUntil : undefined;
+    record({
+      kind: snap.machine.id, actor: actorId(o.node, snap), from, to, event: ev.event.type, epoch,
+      data: validUntil === undefined ? undefined : { validUntil },
+    });
+  };
+  return { inspect, record };
+}
+
+export type Recorder = ReturnType<typeof transitionRecorder>;
+
+const jobStateOf = (r: JobRecord) => (r.phase ? `${r.state}.${r.phase}` : r.state);
+
+/**
+ * How job activity enters the history: every record a node wrote by CAS, every
+ * checkpoint it committed, and when each attempt's handler ran there. One
+ * definition for real nodes and the simulation.
+ */
+export function jobHistory(record: Recorder['record']) {
+  // Revisions give the commit order of a job's writes (a paused writer reports late; its write was fenced, or not, when it landed).
+  const onChange: JobChange = (prev, next, event, revision) => record({
+    kind: 'job', actor: next.id, from: prev ? jobStateOf(prev) : null, to: jobStateOf(next), event: event.type, epoch: next.attempt,
+    data: {
+      type: next.type, owner: next.owner, progress: next.progress, revision,
+      ...(event.type === 'job.start' ? { resumedFrom: event.resumedFrom } : {}),
+      ...(next.state === 'succeeded' ? { result: next.result } : {}),
+      ...(next.type === 'primes' && prev === null ? { input: next.input } : {}),
+    },
+  });
+  /** `revision`: of the checkpoint key, so checkpoints order against the claims of later attempts. */
+  const onCheckpoint = (id: string, attempt: number, progress: number, revision: number) => record({
+    kind: 'job', actor: id, from: 'running', to: 'running', event: 'job.checkpoint', epoch: attempt, data: { progress, revision },
+  });
+  /** The handler of `attempt` began (`start`, with the checkpoint revision its claim got) or this node stopped waiting for it (`end`). */
+  const onHandler = (id: string, attempt: number, phase: 'start' | 'end', claimed?: number) => record({
+    kind: 'job', actor: id, from: 'running', to: 'running', event: phase === 'start' ? handlerStart : handlerEnd, epoch: attempt,
+    data: claimed === undefined ? undefined : { claimed },
+  });
+  return { onChange, onCheckpoint, onHandler };
+}
+
+export const handlerStart = 'job.handler.start';
+export const handlerEnd = 'job.handler.end';
+export const leaseReaped = 'lease.reaped';
+
+/**
+ * The leader deleted a dead node's lease (its connection was gone): that
+ * holder's lease term ends here, whatever validity its own clock still gives it.
+ */
+export function recordReap(record: Recorder['record'], holder: { id: string; instance: string }, epoch: number) {
+  record({ kind: 'lease', actor: `${holder.id}-node`, from: 'held', to: 'reaped', event: leaseReaped, epoch, data: { holder: holder.instance } });
+}
+
+export type PublisherOptions = {
+  nc: NatsConnection;
+  names: Names;
+  node: string;
+  instance: string;
+  pid: number;
+  /** Called on every transition (after it is queued for publishing). */
+  onTransition?: (t: Transition) => void;
+  onError?: (err: Error) => void;
+};
+
 /** An XState `inspect` callback that publishes transitions, and a flush for shutdown. */
 export function transitionPublisher(o: PublisherOptions) {
   const js: JetStreamClient = jetstream(o.nc);
-  const last = new Map<string, string>();
   const pending = new Set<Promise<unknown>>();
   // Until the stream exists (the node bootstraps it), transitions wait here.
   let backlog: Transition[] | null = [];
-  let seq = 0;
   const send = (t: Transition) => {
     const subject = o.names.event(t.kind, t.actor);
     const data = encode(t);
@@ -105,25 +196,14 @@ export function transitionPublisher(o: PublisherOptions) {
     void p.finally(() => pending.delete(p));
   };
 
-  const inspect = (ev: InspectionEvent) => {
-    if (ev.type !== '@xstate.snapshot' || !isMachineSnapshot(ev.snapshot)) return;
-    const snap = ev.snapshot;
-    const session = ev.actorRef.sessionId;
-    const to = stateString(snap.value);
-    const from = last.get(session) ?? null;
-    if (from === to) return;
-    last.set(session, to);
-    const epoch = typeof snap.context.epoch === 'number' ? snap.context.epoch : null;
-    record({ kind: snap.machine.id, actor: actorId(o.node, snap), from, to, event: ev.event.type, epoch });
-  };
-
-  /** Publish one transition of something that is not a live actor here (a job record written by CAS). */
-  const record = (f: Pick<Transition, 'kind' | 'actor' | 'from' | 'to' | 'event' | 'epoch' | 'data'>) => {
-    const t: Transition = { ...f, node: o.node, instance: o.instance, pid: o.pid, wall: Date.now(), mono: performance.now(), seq: ++seq };
-    if (backlog) backlog.push(t);
-    else send(t);
-    o.onTransition?.(t);
-  };
+  const { inspect, record } = transitionRecorder({
+    node: o.node, instance: o.instance, pid: o.pid,
+    sink: (t) => {
+      if (backlog) backlog.push(t);
+      else send(t);
+      o.onTransition?.(t);
+    },
+  });
 
   /** Call once the events stream exists; publishes what waited. */
   const open = () => {

@@ -15,6 +15,7 @@ const attemptSchema = z.object({
   attempt: z.number(), node: z.string(), assignedAt: z.number(), startedAt: z.number().nullable(), endedAt: z.number().nullable(),
   resumedFrom: z.number(),
   outcome: z.enum(['running', 'succeeded', 'failed', 'timeout', 'orphaned', 'preempted', 'unstarted', 'cancelled']).nullable(),
+  nodeEpoch: z.number().nullable().optional(),
 });
 
 export const jobRecordSchema = z.object({
@@ -31,8 +32,8 @@ export function decodeJob(bytes: Uint8Array, id = '?'): JobRecord {
   return decode(jobRecordSchema, bytes, `job record '${id}'`);
 }
 
-/** Told of every record this store wrote (after the CAS succeeded). */
-export type JobChange = (prev: JobRecord | null, next: JobRecord, event: JobEvent | { type: 'job.submit' }) => void;
+/** Told of every record this store wrote (after the CAS succeeded), with the revision it got. */
+export type JobChange = (prev: JobRecord | null, next: JobRecord, event: JobEvent | { type: 'job.submit' }, revision: number) => void;
 
 export class JobStore {
   readonly kv: KV;
@@ -51,8 +52,8 @@ export class JobStore {
   /** Create; when the id exists, returns the existing record instead. */
   async create(record: JobRecord): Promise<{ created: boolean; record: JobRecord }> {
     try {
-      await this.kv.create(jobKey(record.id), encode(record));
-      this.onChange(null, record, { type: 'job.submit' });
+      const revision = await this.kv.create(jobKey(record.id), encode(record));
+      this.onChange(null, record, { type: 'job.submit' }, revision);
       return { created: true, record };
     } catch (err) {
       if (!isCasConflict(err)) throw err;
@@ -75,8 +76,8 @@ export class JobStore {
       const next = event ? applyJobEvent(cur.value, event) : null;
       if (!next) return { record: cur.value, changed: false };
       try {
-        await this.kv.update(jobKey(id), encode(next), cur.revision);
-        this.onChange(cur.value, next, event!);
+        const revision = await this.kv.update(jobKey(id), encode(next), cur.revision);
+        this.onChange(cur.value, next, event!, revision);
         return { record: next, changed: true };
       } catch (err) {
         if (!isCasConflict(err)) throw err;
@@ -140,6 +141,11 @@ export class CheckpointSlot {
         if (!isCasConflict(err)) throw err;
       }
     }
+  }
+
+  /** Revision of the slot's last write (the claim, then each save): the commit order of checkpoints. */
+  get revision(): number {
+    return this.#revision;
   }
 
   async save(state: unknown, progress: number): Promise<void> {

@@ -19,6 +19,7 @@ import type {
 import { decode, encode } from './codec.ts';
 import { defaults } from './defaults.ts';
 import type { Names } from './subjects.ts';
+import { realClock, type Clock } from './time.ts';
 
 export const holderSchema = z.object({ id: z.string(), instance: z.string() });
 
@@ -69,19 +70,24 @@ export async function readLease(kv: KV, key: string): Promise<LeaseRecord | null
 
 export type Liveness = 'alive' | 'gone' | 'unknown';
 
+/** Is this holder's process still connected? Evidence for the failover fast path. */
+export type Probe = (holder: LeaseHolder) => Promise<Liveness>;
+
 /**
  * Ping a holder's own subject. "No responders" means its connection is gone
  * (evidence of death); a timeout means nothing (it may be slow or paused).
  */
-export async function probe(nc: NatsConnection, n: Names, holder: LeaseHolder, timeoutMs: number = defaults.probeTimeoutMs): Promise<Liveness> {
-  try {
-    await nc.request(n.nodePing(holder.id, holder.instance), undefined, { timeout: timeoutMs });
-    return 'alive';
-  } catch (err) {
-    if (err instanceof NoRespondersError) return 'gone';
-    if (err instanceof RequestError && err.isNoResponders()) return 'gone';
-    return 'unknown';
-  }
+export function natsProbe(nc: NatsConnection, n: Names, timeoutMs: number = defaults.probeTimeoutMs): Probe {
+  return async (holder) => {
+    try {
+      await nc.request(n.nodePing(holder.id, holder.instance), undefined, { timeout: timeoutMs });
+      return 'alive';
+    } catch (err) {
+      if (err instanceof NoRespondersError) return 'gone';
+      if (err instanceof RequestError && err.isNoResponders()) return 'gone';
+      return 'unknown';
+    }
+  };
 }
 
 /** Answer pings for this process incarnation (the other half of `probe`). */
@@ -94,12 +100,12 @@ export function servePing(nc: NatsConnection, n: Names, holder: LeaseHolder) {
 }
 
 export type LeaseStoreOptions = {
-  nc: NatsConnection;
   /** A getter: the bucket exists only once the node has bootstrapped. */
   kv: () => KV;
-  names: Names;
-  /** Monotonic clock for lease deadlines. */
-  now?: () => number;
+  /** Liveness of a holder (pings over NATS in a real process). */
+  probe: Probe;
+  /** Monotonic time for lease deadlines, wall time for `since`, timers for the prober. */
+  clock?: Clock;
   /** Extra fields written with every put of a given key (a node's advert). */
   extras?: (key: string) => Pick<LeaseValue, 'node'>;
   probeIntervalMs?: number;
@@ -109,15 +115,16 @@ export type LeaseStoreOptions = {
 
 /** The lease machine's effects, backed by a KV bucket with a TTL. */
 export function leaseEffects(o: LeaseStoreOptions) {
-  const now = o.now ?? (() => performance.now());
+  const clock = o.clock ?? realClock;
+  const now = () => clock.mono();
   const since = new Map<string, number>();
   /** When this process first saw each key's current revision (monotonic), across standby episodes. */
   const firstSeen = new Map<string, { revision: number; at: number }>();
   const valueFor = (key: string, holder: LeaseHolder, epoch: number | null): Uint8Array =>
-    encode({ holder, epoch, since: since.get(key) ?? Date.now(), ...(o.extras?.(key) ?? {}) } satisfies LeaseValue);
+    encode({ holder, epoch, since: since.get(key) ?? clock.now(), ...(o.extras?.(key) ?? {}) } satisfies LeaseValue);
 
   const acquireLease = fromPromise<AcquireOutcome, AcquireRequest>(async ({ input }) => {
-    since.set(input.key, Date.now());
+    since.set(input.key, clock.now());
     const sentAt = now();
     try {
       const value = valueFor(input.key, input.holder, null);
@@ -189,9 +196,9 @@ export function leaseEffects(o: LeaseStoreOptions) {
 
   const probeHolder = fromCallback<LeaseEvent, ProbeRequest>(({ input, sendBack }) => {
     let stopped = false;
-    const timers: Array<ReturnType<typeof setTimeout>> = [];
+    const timers: unknown[] = [];
     const later = (fn: () => Promise<void>, ms: number) => {
-      if (!stopped) timers.push(setTimeout(() => void fn(), ms));
+      if (!stopped) timers.push(clock.setTimeout(() => void fn(), ms));
     };
     const other = input.other;
 
@@ -222,7 +229,7 @@ export function leaseEffects(o: LeaseStoreOptions) {
     let reportedAlive = false;
     const ping = async () => {
       if (!other || o.fastPath === false) return;
-      const l = await probe(o.nc, o.names, other.holder);
+      const l = await o.probe(other.holder);
       if (stopped) return;
       if (l === 'gone') return sendBack({ type: 'holder.gone', revision: other.revision });
       if (l === 'alive' && !reportedAlive) {
@@ -238,7 +245,7 @@ export function leaseEffects(o: LeaseStoreOptions) {
     void ping();
     return () => {
       stopped = true;
-      timers.forEach(clearTimeout);
+      timers.forEach((t) => clock.clearTimeout(t));
     };
   });
 

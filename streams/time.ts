@@ -1,12 +1,40 @@
-// Waiting, in one place: a sleep that an AbortSignal can cut short, and a poll with a deadline.
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+// Time, in one place: the injectable clock (wall, monotonic, timers), a sleep that
+// an AbortSignal can cut short, and a poll with a deadline.
+
+/**
+ * What Shoal reads time and sets timers through. Real processes use `realClock`;
+ * the simulation (chaos/sim.clock.ts) gives each node a virtual one. It is also
+ * XState's `Clock`, so `createActor(machine, { clock })` runs `after` delays on it.
+ */
+export type Clock = {
+  /** Wall-clock ms (event times, job record times). */
+  now(): number;
+  /** Monotonic ms (lease deadlines): never jumps, keeps running while a process is stopped. */
+  mono(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(id: unknown): void;
+};
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  mono: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+};
+
+export function sleep(ms: number, signal?: AbortSignal, clock: Clock = realClock): Promise<void> {
   return new Promise((res, rej) => {
     if (signal?.aborted) return rej(signal.reason);
-    const t = setTimeout(res, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      rej(signal.reason);
-    }, { once: true });
+    const onAbort = () => {
+      clock.clearTimeout(t);
+      rej(signal!.reason);
+    };
+    // Remove the listener when the sleep ends: a handler sleeping in a loop would otherwise pile them up on its signal.
+    const t = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      res();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

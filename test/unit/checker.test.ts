@@ -1,7 +1,7 @@
 // The history checker bites: planted violations are each reported, a clean history passes.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkHistory } from '../../chaos/checker.ts';
+import { checkHistory, leaderSeenAt } from '../../chaos/checker.ts';
 import { newJobRecord, type JobRecord } from '../../machines/job.machine.ts';
 import type { Transition } from '../../streams/events.ts';
 
@@ -69,8 +69,75 @@ describe('history checker', () => {
     assert.ok(invariants(h).includes('fenced-writes'));
   });
 
+  test('fencing is judged by commit order (revisions) when the history has it, not by when a paused writer reported', () => {
+    // Attempt 2 started at job revision 20 and claimed the checkpoint at revision 7.
+    const h = cleanJob().map((t) => (t.event === 'job.start' && t.epoch === 2 ? { ...t, data: { ...t.data, revision: 20 } } : t));
+    h.splice(h.length - 1, 0, ev('job', 'j1', 'n2', 'running', 'running', 'job.handler.start', 2, { claimed: 7 }));
+    // A zombie reports, late, writes that landed before: not a violation.
+    h.push(ev('job', 'j1', 'n1', 'running.computing', 'running.computing', 'job.progress', 1, { progress: 0.7, revision: 19 }));
+    h.push(ev('job', 'j1', 'n1', 'running', 'running', 'job.checkpoint', 1, { progress: 0.6, revision: 6 }));
+    assert.deepEqual(invariants(h), [], 'landed before attempt 2 began');
+    // Writes that landed after, whenever reported, are.
+    const late = [...h];
+    late.splice(3, 0, ev('job', 'j1', 'n1', 'running.computing', 'running.computing', 'job.progress', 1, { progress: 0.7, revision: 21 }));
+    assert.deepEqual(invariants(late), ['fenced-writes']);
+    const lateCheckpoint = [...h, ev('job', 'j1', 'n1', 'running', 'running', 'job.checkpoint', 1, { progress: 0.8, revision: 8 })];
+    assert.deepEqual(invariants(lateCheckpoint), ['fenced-writes']);
+  });
+
   test('an overwritten or wrong result, and a job left unfinished, are reported', () => {
     assert.deepEqual(invariants(cleanJob(), [record({ result: { count: 26 } })]).sort(), ['result-correct', 'result-kept']);
     assert.deepEqual(invariants(cleanJob(), [record({ state: 'running', result: null })]), ['not-terminal']);
   });
+
+  test('no leader within the bound after the faults stopped is reported; a leader that renews (even mid-pass) is one', () => {
+    const h = cleanJob();
+    const faultsEndedAt = wall + 100;
+    // The leader n2 acted before the faults stopped, and nothing after: dead, or stuck without its lease.
+    assert.deepEqual(checkHistory(h, { faultsEndedAt, leaderWithinMs: 1_100 }).map((v) => v.invariant), ['no-leader']);
+    wall = faultsEndedAt + 300;
+    h.push(ev('lease', 'n2-leader', 'n2', 'held.confirmed.renewing', 'held.confirmed.waiting', 'xstate.done.actor', 9, { validUntil: wall + 900 }));
+    assert.equal(leaderSeenAt(h, faultsEndedAt), h.at(-1)!.wall);
+    assert.deepEqual(checkHistory(h, { faultsEndedAt, leaderWithinMs: 1_100 }), []);
+    assert.deepEqual(checkHistory(h, { faultsEndedAt, leaderWithinMs: 200 }).map((v) => v.invariant), ['no-leader'], 'too late');
+  });
+
+  describe('handler overlap', () => {
+    /** n1 runs attempt 1 and n2 attempt 2 of j1, both handlers overlapping in time; `n1Lease` shapes n1's lease. */
+    function overlap(n1Lease: (h: Transition[]) => void): Transition[] {
+      const h: Transition[] = [];
+      h.push(ev('lease', 'n1-node', 'n1', 'acquiring', 'held.confirmed.waiting', 'xstate.done.actor', 3, { validUntil: wall + 10_000 }));
+      h.push(ev('lease', 'n2-node', 'n2', 'acquiring', 'held.confirmed.waiting', 'xstate.done.actor', 4, { validUntil: wall + 10_000 }));
+      h.push(ev('job', 'j1', 'n1', 'running', 'running', 'job.handler.start', 1));
+      n1Lease(h);
+      h.push(ev('job', 'j1', 'n2', 'running', 'running', 'job.handler.start', 2));
+      h.push(ev('job', 'j1', 'n2', 'running', 'running', 'job.handler.end', 2));
+      h.push(ev('job', 'j1', 'n1', 'running', 'running', 'job.handler.end', 1));
+      return h;
+    }
+    const kinds = (h: Transition[]) => checkHistory(h).map((v) => v.invariant);
+
+    test('two nodes running one job at once, both leases live, is reported', () => {
+      const v = checkHistory(overlap(() => {}));
+      assert.deepEqual(v.map((x) => x.invariant), ['handler-overlap']);
+      assert.match(v[0]!.message, /n1 \(attempt 1\) and n2 \(attempt 2\)/);
+      assert.equal(v[0]!.events.length, 4);
+    });
+
+    test('overlap after the old owner\'s lease expired by its own clock is allowed (a zombie; its writes are fenced)', () => {
+      assert.deepEqual(kinds(overlap((h) => {
+        h.push(ev('lease', 'n1-node', 'n1', 'held.confirmed.waiting', 'held.confirmed.renewing', 'xstate.after', 3, { validUntil: wall + 5 }));
+      })), []);
+    });
+
+    test('a lease reaped by the leader, or taken over by a restarted process, ends there', () => {
+      assert.deepEqual(kinds(overlap((h) => {
+        h.push({ ...ev('lease', 'n1-node', 'n2', 'held', 'reaped', 'lease.reaped', 3, { holder: 'n1-i' }) });
+      })), []);
+      assert.deepEqual(kinds(overlap((h) => {
+        h.push({ ...ev('lease', 'n1-node', 'n1', 'standby', 'held.confirmed.waiting', 'xstate.done.actor', 7, { validUntil: wall + 10_000 }), instance: 'n1-j' });
+      })), []);
+    });
+  });
 });
+

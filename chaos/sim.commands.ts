@@ -1,0 +1,357 @@
+// The simulation's commands for fast-check's `fc.commands`: one small class per
+// command, each with a `toString()` that reads like a log line, so a shrunk
+// failure is a story (`submit(j1 sum 30 via n1), pause(n1), expireLeases, resume(n1)`).
+// The model holds only what `check()` needs: which nodes are up, paused, cut
+// off, and which job ids were submitted.
+import fc from 'fast-check';
+import { defaults } from '../streams/defaults.ts';
+import type { SimWorld } from './sim.world.ts';
+
+export type SimModel = {
+  nodes: number;
+  state: Array<'up' | 'down'>;
+  paused: boolean[];
+  split: boolean[];
+  submitted: Set<string>;
+};
+
+/** The system under test plus what the run did (for the report). */
+export type SimReal = {
+  world: SimWorld;
+  /** Commands that ran, as log lines. */
+  executed: string[];
+  /** Faults injected, by kind. */
+  faults: Record<string, number>;
+};
+
+export type SimCommand = fc.AsyncCommand<SimModel, SimReal>;
+
+export function initialModel(nodes: number): SimModel {
+  return {
+    nodes,
+    state: Array.from({ length: nodes }, () => 'up' as const),
+    paused: Array.from({ length: nodes }, () => false),
+    split: Array.from({ length: nodes }, () => false),
+    submitted: new Set(),
+  };
+}
+
+const nodeName = (i: number) => `n${i + 1}`;
+const isUp = (m: SimModel, i: number) => i < m.nodes && m.state[i] === 'up';
+
+function note(r: SimReal, line: string, fault?: string): void {
+  r.executed.push(line);
+  if (fault) r.faults[fault] = (r.faults[fault] ?? 0) + 1;
+}
+
+/** Let virtual time pass: timers fire, messages arrive. */
+export class Advance implements SimCommand {
+  readonly ms: number;
+  constructor(ms: number) {
+    this.ms = ms;
+  }
+  check = () => true;
+  async run(_m: SimModel, r: SimReal) {
+    note(r, this.toString());
+    await r.world.advance(this.ms);
+  }
+  toString() {
+    return `advance(${this.ms}ms)`;
+  }
+}
+
+/** Jump past the lease TTL: everyone keeps running, so only leases nobody renewed (paused, cut off) expire. */
+export class ExpireLeases implements SimCommand {
+  check = () => true;
+  async run(_m: SimModel, r: SimReal) {
+    note(r, this.toString());
+    await r.world.advance(r.world.o.ttlMs + 1);
+  }
+  toString() {
+    return 'expireLeases';
+  }
+}
+
+export class Submit implements SimCommand {
+  readonly id: string;
+  readonly type: 'sum' | 'fail';
+  readonly n: number;
+  readonly every: number;
+  readonly via: number;
+  constructor(id: string, type: 'sum' | 'fail', n: number, every: number, via: number) {
+    this.id = id;
+    this.type = type;
+    this.n = n;
+    this.every = every;
+    this.via = via;
+  }
+  check = (m: Readonly<SimModel>) => !m.submitted.has(this.id) && this.via < m.nodes;
+  async run(m: SimModel, r: SimReal) {
+    m.submitted.add(this.id);
+    const accepted = r.world.submit({
+      id: this.id, type: this.type, input: this.type === 'sum' ? { n: this.n, every: this.every } : {},
+      priority: defaults.priority, maxAttempts: defaults.maxAttempts, timeoutMs: 60_000,
+    }, this.via);
+    note(r, `${this.toString()}${accepted ? '' : ' (no node to take it)'}`);
+    await r.world.clock.settle();
+  }
+  toString() {
+    return `submit(${this.id} ${this.type === 'sum' ? `sum ${this.n}/${this.every}` : 'fail'} via ${nodeName(this.via)})`;
+  }
+}
+
+export class Cancel implements SimCommand {
+  readonly id: string;
+  readonly via: number;
+  constructor(id: string, via: number) {
+    this.id = id;
+    this.via = via;
+  }
+  check = (m: Readonly<SimModel>) => m.submitted.has(this.id) && this.via < m.nodes;
+  async run(_m: SimModel, r: SimReal) {
+    note(r, this.toString(), 'cancel');
+    r.world.cancel(this.id, this.via);
+    await r.world.clock.settle();
+  }
+  toString() {
+    return `cancel(${this.id} via ${nodeName(this.via)})`;
+  }
+}
+
+/** A command on one node that is up. */
+abstract class NodeCommand implements SimCommand {
+  readonly i: number;
+  constructor(i: number) {
+    this.i = i;
+  }
+  abstract readonly name: string;
+  check(m: Readonly<SimModel>): boolean {
+    return isUp(m as SimModel, this.i);
+  }
+  abstract apply(m: SimModel, r: SimReal): boolean;
+  async run(m: SimModel, r: SimReal) {
+    const did = this.apply(m, r);
+    note(r, `${this.toString()}${did ? '' : ' (no effect)'}`, did ? this.name : undefined);
+    await r.world.clock.settle();
+  }
+  toString() {
+    return `${this.name}(${nodeName(this.i)})`;
+  }
+}
+
+const down = (m: SimModel, i: number) => {
+  m.state[i] = 'down';
+  m.paused[i] = false;
+  m.split[i] = false;
+};
+
+/** SIGKILL. */
+export class Crash extends NodeCommand {
+  readonly name = 'crash';
+  apply(m: SimModel, r: SimReal) {
+    down(m, this.i);
+    return r.world.crash(this.i);
+  }
+}
+
+/** SIGKILL of whichever process leads right now. */
+export class KillLeader implements SimCommand {
+  check = (m: Readonly<SimModel>) => m.state.some((s) => s === 'up');
+  async run(m: SimModel, r: SimReal) {
+    const i = r.world.leaderIndex();
+    if (i !== null) {
+      down(m, i);
+      r.world.crash(i);
+    }
+    note(r, `kill(leader${i === null ? ': none' : ` = ${nodeName(i)}`})`, i === null ? undefined : 'kill');
+    await r.world.clock.settle();
+  }
+  toString() {
+    return 'kill(leader)';
+  }
+}
+
+/** The supervisor starts a dead node again (a new instance). */
+export class Restart extends NodeCommand {
+  readonly name = 'restart';
+  override check(m: Readonly<SimModel>) {
+    return this.i < m.nodes && m.state[this.i] === 'down';
+  }
+  apply(m: SimModel, r: SimReal) {
+    m.state[this.i] = 'up';
+    return r.world.restart(this.i);
+  }
+}
+
+/** SIGSTOP: the clock and the KV keep running, the process does not. */
+export class Pause extends NodeCommand {
+  readonly name = 'pause';
+  override check(m: Readonly<SimModel>) {
+    return super.check(m) && !m.paused[this.i];
+  }
+  apply(m: SimModel, r: SimReal) {
+    m.paused[this.i] = true;
+    return r.world.pause(this.i);
+  }
+}
+
+/** SIGCONT: overdue timers fire at once. */
+export class Resume extends NodeCommand {
+  readonly name = 'resume';
+  override check(m: Readonly<SimModel>) {
+    return super.check(m) && m.paused[this.i]!;
+  }
+  apply(m: SimModel, r: SimReal) {
+    m.paused[this.i] = false;
+    return r.world.resume(this.i);
+  }
+}
+
+/** Blackhole the node's link: every byte held both ways until healed (or until the server gives up on it, ~6 s). */
+export class Split extends NodeCommand {
+  readonly name = 'split';
+  override check(m: Readonly<SimModel>) {
+    return super.check(m) && !m.split[this.i];
+  }
+  apply(m: SimModel, r: SimReal) {
+    m.split[this.i] = true;
+    return r.world.split(this.i);
+  }
+}
+
+/** Reset the node's link: the connection dies now, reconnects are refused until healed. */
+export class Disconnect extends NodeCommand {
+  readonly name = 'disconnect';
+  override check(m: Readonly<SimModel>) {
+    return super.check(m) && !m.split[this.i];
+  }
+  apply(m: SimModel, r: SimReal) {
+    m.split[this.i] = true;
+    return r.world.disconnect(this.i);
+  }
+}
+
+/** Undo a split or disconnect. */
+export class Heal extends NodeCommand {
+  readonly name = 'heal';
+  override check(m: Readonly<SimModel>) {
+    return super.check(m) && m.split[this.i]!;
+  }
+  apply(m: SimModel, r: SimReal) {
+    m.split[this.i] = false;
+    return r.world.heal(this.i);
+  }
+}
+
+/** SIGTERM: hand jobs back, step down, release, exit. */
+export class Drain extends NodeCommand {
+  readonly name = 'drain';
+  apply(m: SimModel, r: SimReal) {
+    down(m, this.i);
+    return r.world.drain(this.i);
+  }
+}
+
+/** The node's next KV requests are lost before the server applies them. */
+export class DropRequests extends NodeCommand {
+  readonly name = 'dropRequests';
+  readonly count: number;
+  constructor(i: number, count: number) {
+    super(i);
+    this.count = count;
+  }
+  apply(_m: SimModel, r: SimReal) {
+    return r.world.dropRequests(this.i, this.count);
+  }
+  override toString() {
+    return `dropRequests(${nodeName(this.i)}, ${this.count})`;
+  }
+}
+
+/** The replies to the node's next KV requests are lost after the server applied them. */
+export class DropReplies extends NodeCommand {
+  readonly name = 'dropReplies';
+  readonly count: number;
+  constructor(i: number, count: number) {
+    super(i);
+    this.count = count;
+  }
+  apply(_m: SimModel, r: SimReal) {
+    return r.world.dropReplies(this.i, this.count);
+  }
+  override toString() {
+    return `dropReplies(${nodeName(this.i)}, ${this.count})`;
+  }
+}
+
+/** The next bus message to the node (offer, assignment, cancel) arrives twice. */
+export class DuplicateNext extends NodeCommand {
+  readonly name = 'duplicate';
+  apply(_m: SimModel, r: SimReal) {
+    return r.world.duplicate(this.i, 1);
+  }
+  override toString() {
+    return `duplicateNext(${nodeName(this.i)})`;
+  }
+}
+
+/** Extra latency on the node's link: its messages are overtaken by everyone else's. */
+export class Slow extends NodeCommand {
+  readonly name = 'slow';
+  readonly ms: number;
+  constructor(i: number, ms: number) {
+    super(i);
+    this.ms = ms;
+  }
+  apply(_m: SimModel, r: SimReal) {
+    return r.world.slow(this.i, this.ms);
+  }
+  override toString() {
+    return `slow(${nodeName(this.i)}, ${this.ms}ms)`;
+  }
+}
+
+export type CommandShape = {
+  maxNodes: number;
+  maxJobs: number;
+  maxCommands: number;
+  /** fast-check's hint for replaying a shrunk command list (with the failure's seed and path). */
+  replayPath?: string;
+};
+
+/** Every command, weighted so that time passes often and faults are common. */
+export function simCommands(s: CommandShape) {
+  const node = fc.nat({ max: s.maxNodes - 1 });
+  const jobId = fc.integer({ min: 1, max: s.maxJobs }).map((k) => `j${k}`);
+  const advance = fc.integer({ min: 10, max: 1_500 }).map((ms) => new Advance(ms));
+  const submit = fc.record({
+    id: jobId, type: fc.constantFrom<'sum' | 'fail'>('sum', 'sum', 'sum', 'fail'), n: fc.integer({ min: 3, max: 60 }),
+    every: fc.constantFrom(2, 5, 10), via: node,
+  }).map((x) => new Submit(x.id, x.type, x.n, x.every, x.via));
+  const arbs: Array<fc.Arbitrary<SimCommand>> = [
+    advance, advance, advance, advance,
+    fc.constant(new ExpireLeases()),
+    submit, submit, submit, submit, submit,
+    fc.tuple(jobId, node).map(([id, via]) => new Cancel(id, via)),
+    node.map((i) => new Crash(i)),
+    fc.constant(new KillLeader()),
+    node.map((i) => new Restart(i)),
+    node.map((i) => new Restart(i)),
+    node.map((i) => new Pause(i)),
+    node.map((i) => new Resume(i)),
+    node.map((i) => new Resume(i)),
+    node.map((i) => new Split(i)),
+    node.map((i) => new Disconnect(i)),
+    node.map((i) => new Heal(i)),
+    node.map((i) => new Heal(i)),
+    node.map((i) => new Drain(i)),
+    fc.tuple(node, fc.integer({ min: 1, max: 3 })).map(([i, k]) => new DropRequests(i, k)),
+    fc.tuple(node, fc.integer({ min: 1, max: 3 })).map(([i, k]) => new DropReplies(i, k)),
+    node.map((i) => new DuplicateNext(i)),
+    fc.tuple(node, fc.integer({ min: 5, max: 80 })).map(([i, ms]) => new Slow(i, ms)),
+  ];
+  return fc.commands(arbs, { maxCommands: s.maxCommands, size: 'max', replayPath: s.replayPath });
+}
+
+/** The kind of an executed command line: `pause(n1)` → `pause`. */
+export const commandKind = (line: string) => line.replace(/\(.*$/, '');

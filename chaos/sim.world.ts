@@ -1,0 +1,440 @@
+// A simulated cluster: N node processes, each the real node assembly
+// (actors/node.wiring.ts: node machine, leases, coordinator, leader duties, job
+// store, runner, index) on a virtual clock view, talking to MemKv buckets and to
+// each other through the simulated network. Faults are methods; `finish()` stops
+// them, lets the cluster converge and judges the history with the checker.
+import type { SnapshotFrom } from 'xstate';
+import { coordinatorMachine } from '../machines/coordinator.machine.ts';
+import { isTerminal, newJobRecord, type JobRecord, type JobSpec } from '../machines/job.machine.ts';
+import { leaseValidAt } from '../machines/lease.machine.ts';
+import { wireNode, type WiredNode } from '../actors/node.wiring.ts';
+import type { Handler } from '../actors/handlers.ts';
+import { defaults, leaseTiming, retryBackoffMs } from '../streams/defaults.ts';
+import { transitionRecorder, type Transition } from '../streams/events.ts';
+import { decodeJob } from '../streams/job.store.ts';
+import { names } from '../streams/subjects.ts';
+import { checkHistory, leaderSeenAt, type Violation } from './checker.ts';
+import { MemKv } from './memkv.ts';
+import { SimClock, type ClockView } from './sim.clock.ts';
+import { prng, SimNet, type Conn } from './sim.net.ts';
+
+/** Virtual ms per step of a `sum` job. */
+export const sumTickMs = 10;
+
+/** Job types of the simulation; their waits go through the node's virtual clock. */
+export const simHandlers: Record<string, Handler> = {
+  /** Adds 1..n, one number per tick, checkpointing { next, acc } every `every` numbers. */
+  sum: async (input: { n: number; every: number }, ctx) => {
+    const r = ctx.restored as { next: number; acc: number } | undefined;
+    let next = r?.next ?? 1;
+    let acc = r?.acc ?? 0;
+    while (next <= input.n) {
+      await ctx.sleep(sumTickMs);
+      acc += next;
+      next++;
+      if ((next - 1) % input.every === 0 || next > input.n) await ctx.checkpoint({ next, acc }, (next - 1) / input.n);
+    }
+    return { sum: acc };
+  },
+  /** Fails every attempt: retried with backoff, then `failed`. */
+  fail: async (_input, ctx) => {
+    await ctx.sleep(sumTickMs);
+    throw new Error('this job always fails');
+  },
+};
+
+/** The true result of a simulated job (the checker compares). */
+export function simExpected(type: string, input: unknown): unknown {
+  if (type !== 'sum') return undefined;
+  const n = (input as { n: number }).n;
+  return { sum: (n * (n + 1)) / 2 };
+}
+
+export const simJobMs = (type: string, input: unknown) => (type === 'sum' ? (input as { n: number }).n * sumTickMs : sumTickMs);
+
+/** Deliberately broken variants, to show the simulation catches and shrinks them. */
+export type SimVariant = {
+  /** KV update ignores the expected revision (nats-server 2.9.10's clustered CAS bug). */
+  casIgnoresRevision?: boolean;
+};
+
+export type WorldOptions = {
+  seed: number;
+  nodes: number;
+  /** Lease TTL (cluster-wide); the other lease timings derive from it. */
+  ttlMs?: number;
+  slots?: number;
+  variant?: SimVariant;
+};
+
+export type CaseResult = {
+  violations: Violation[];
+  /** Virtual ms from the end of faults to the first leader action, and to every job terminal (null: not within the bound). */
+  recovery: { leaderMs: number | null; allTerminalMs: number | null };
+  boundMs: number;
+  records: JobRecord[];
+  history: Transition[];
+};
+
+class BrokenCasKv extends MemKv {
+  override async update(key: string, value: Uint8Array, _revision: number): Promise<number> {
+    return this.put(key, value);
+  }
+}
+
+type SimNode = { instance: string; conn: Conn; view: ClockView; wired: WiredNode };
+type Slot = { id: string; incarnations: number; node: SimNode | null; state: 'up' | 'crashed' | 'exited' };
+
+/** Jan 1st 2025, so that wall times in a failure report look like times. */
+const epochMs = 1_735_689_600_000;
+
+export class SimWorld {
+  readonly o: Required<Omit<WorldOptions, 'variant'>> & { variant: SimVariant };
+  readonly clock: SimClock;
+  readonly net: SimNet;
+  readonly rng: () => number;
+  readonly buckets: { leases: MemKv; jobs: MemKv; checkpoints: MemKv };
+  readonly history: Transition[] = [];
+  /** Code under test threw where a real process would have died. */
+  readonly errors: string[] = [];
+  /** The last log lines of every node (for failure reports). */
+  readonly logs: string[] = [];
+  readonly slots: Slot[];
+  /** Job specs submitted (accepted or not). */
+  readonly submitted = new Map<string, JobSpec>();
+  /** Submits whose create has not answered yet (it may still land), by the connection of the node serving them. */
+  readonly #submitting = new Set<{ conn: Conn }>();
+  /** Once faults stop, a process that exits (a drain in progress) is started again, as a supervisor would. */
+  #supervised = false;
+
+  constructor(o: WorldOptions) {
+    this.o = { ttlMs: o.ttlMs ?? 1_000, slots: o.slots ?? 2, seed: o.seed, nodes: o.nodes, variant: o.variant ?? {} };
+    this.clock = new SimClock(epochMs);
+    this.clock.onError = (err) => this.errors.push(`timer threw: ${(err as Error)?.stack ?? String(err)}`);
+    this.rng = prng(o.seed);
+    this.net = new SimNet(this.clock, this.rng);
+    const Kv = this.o.variant.casIgnoresRevision ? BrokenCasKv : MemKv;
+    const n = names();
+    this.buckets = {
+      leases: new Kv(n.leasesBucket, { ttlMs: this.o.ttlMs, clock: this.clock }),
+      jobs: new Kv(n.jobsBucket, { clock: this.clock }),
+      checkpoints: new Kv(n.checkpointsBucket, { clock: this.clock }),
+    };
+    this.slots = Array.from({ length: o.nodes }, (_, i) => ({ id: `n${i + 1}`, incarnations: 0, node: null, state: 'crashed' as const }));
+  }
+
+  get timing() {
+    return leaseTiming(this.o.ttlMs);
+  }
+
+  log(line: string): void {
+    this.logs.push(`${this.clock.now() - epochMs} ${line}`);
+    if (this.logs.length > 400) this.logs.shift();
+  }
+
+  /** Boot every node and let them elect a leader. */
+  async start(warmupMs = 300): Promise<void> {
+    for (const s of this.slots) this.spawn(s);
+    await this.clock.advance(warmupMs);
+  }
+
+  /** A new process (a new instance) for a node id. */
+  spawn(slot: Slot): void {
+    const k = ++slot.incarnations;
+    const instance = `${slot.id}-${k}`;
+    const view = this.clock.view();
+    const conn = this.net.connect(slot.id, instance, view);
+    const pid = 1000 + 100 * Number(slot.id.slice(1)) + k;
+    const recorder = transitionRecorder({
+      node: slot.id, instance, pid, clock: view,
+      sink: (t) => {
+        if (!conn.dead) this.history.push(t);
+      },
+    });
+    const kv = (m: MemKv) => this.net.kv(conn, m);
+    const wired = wireNode({
+      nodeId: slot.id, instance, slots: this.o.slots, handlers: simHandlers, clock: view, fastPath: true,
+      log: (msg) => this.log(`${instance}: ${msg}`),
+      bootstrap: async () => ({ leases: kv(this.buckets.leases), jobs: kv(this.buckets.jobs), checkpoints: kv(this.buckets.checkpoints), leaseTtlMs: this.o.ttlMs }),
+      probe: (holder) => this.net.ping(conn, holder),
+      placement: this.net.placement(conn),
+      recorder,
+      advert: { pid, host: 'sim', runtime: 'sim', labels: {}, startedAt: view.now() },
+    });
+    const node: SimNode = { instance, conn, view, wired };
+    conn.inbox = wired.inbox;
+    conn.onStatus = (s) => wired.connection(s === 'reconnected');
+    wired.actor.subscribe({
+      next: (snap) => {
+        if (snap.status !== 'done' || conn.dead) return;
+        if (snap.value === 'failed') this.errors.push(`${instance} failed: ${snap.context.error}`);
+        // The process exits once its node actor is done (drained, or failed).
+        view.setTimeout(() => this.#exit(slot, node), 0);
+      },
+      error: (err) => {
+        if (conn.dead) return;
+        this.errors.push(`${instance}: node actor failed: ${(err as Error)?.stack ?? String(err)}`);
+        view.setTimeout(() => this.#exit(slot, node), 0);
+      },
+    });
+    slot.node = node;
+    slot.state = 'up';
+    wired.actor.start();
+  }
+
+  #exit(slot: Slot, node: SimNode): void {
+    if (node.conn.dead) return;
+    node.wired.actor.stop();
+    node.wired.stop();
+    this.net.exit(node.conn);
+    if (slot.node !== node) return;
+    slot.state = 'exited';
+    if (this.#supervised) this.spawn(slot);
+  }
+
+  /** The slot's live process, if any. */
+  live(i: number): SimNode | null {
+    const s = this.slots[i];
+    return s && s.state === 'up' && s.node && !s.node.conn.dead ? s.node : null;
+  }
+
+  // ---- faults ----
+
+  crash(i: number): boolean {
+    const s = this.slots[i];
+    const n = this.live(i);
+    if (!s || !n) return false;
+    this.net.crash(n.conn);
+    n.wired.actor.stop();
+    n.wired.stop();
+    s.state = 'crashed';
+    return true;
+  }
+
+  /** Crash whichever process leads now (holds a valid leader lease). */
+  leaderIndex(): number | null {
+    let best: { i: number; epoch: number } | null = null;
+    this.slots.forEach((_, i) => {
+      const n = this.live(i);
+      const c = n?.wired.actor.getSnapshot().children.coordinator?.getSnapshot() as SnapshotFrom<typeof coordinatorMachine> | undefined;
+      if (n && c && c.matches({ active: 'leader' }) && leaseValidAt(c.context, n.view.mono()) && (best === null || (c.context.epoch ?? 0) > best.epoch)) {
+        best = { i, epoch: c.context.epoch ?? 0 };
+      }
+    });
+    return (best as { i: number } | null)?.i ?? null;
+  }
+
+  /** A supervisor starts the node again: a new instance of the same node id. */
+  restart(i: number): boolean {
+    const s = this.slots[i];
+    if (!s) return false;
+    if (s.state === 'up' && s.node) {
+      // Still shutting down (draining): the supervisor kills it first.
+      this.crash(i);
+    }
+    this.spawn(s);
+    return true;
+  }
+
+  pause(i: number): boolean {
+    const n = this.live(i);
+    if (!n || n.view.paused) return false;
+    this.net.pause(n.conn);
+    return true;
+  }
+
+  resume(i: number): boolean {
+    const n = this.live(i);
+    if (!n || !n.view.paused) return false;
+    this.net.resume(n.conn);
+    return true;
+  }
+
+  split(i: number): boolean {
+    const n = this.live(i);
+    if (!n || n.conn.split) return false;
+    this.net.split(n.conn);
+    return true;
+  }
+
+  /** Reset the node's link: its connection dies now (pings answer "no responders") and it cannot reconnect until healed. */
+  disconnect(i: number): boolean {
+    const n = this.live(i);
+    if (!n || n.conn.cut) return false;
+    this.net.disconnect(n.conn);
+    return true;
+  }
+
+  heal(i: number): boolean {
+    const n = this.live(i);
+    if (!n || !(n.conn.split || n.conn.cut)) return false;
+    this.net.heal(n.conn);
+    return true;
+  }
+
+  /** SIGTERM: the node drains (hands its jobs back, steps down, releases its lease) and exits. */
+  drain(i: number): boolean {
+    const n = this.live(i);
+    if (!n) return false;
+    n.view.post(() => n.wired.actor.send({ type: 'drain' }));
+    return true;
+  }
+
+  dropRequests(i: number, count: number): boolean {
+    const n = this.live(i);
+    if (!n) return false;
+    n.conn.dropRequests += count;
+    return true;
+  }
+
+  dropReplies(i: number, count: number): boolean {
+    const n = this.live(i);
+    if (!n) return false;
+    n.conn.dropReplies += count;
+    return true;
+  }
+
+  duplicate(i: number, count: number): boolean {
+    const n = this.live(i);
+    if (!n) return false;
+    n.conn.duplicates += count;
+    return true;
+  }
+
+  slow(i: number, ms: number): boolean {
+    const n = this.live(i);
+    if (!n) return false;
+    n.conn.slowMs = ms;
+    return true;
+  }
+
+  // ---- the API, as a node serves it ----
+
+  /** A node that can serve an API request now, trying from `via` on (a queue group picks a responsive member). */
+  #server(via: number): SimNode | null {
+    for (let k = 0; k < this.slots.length; k++) {
+      const n = this.live((via + k) % this.slots.length);
+      if (n && !n.view.paused && n.conn.open && !n.conn.split && n.wired.parts()) return n;
+    }
+    return null;
+  }
+
+  /** `jobs.submit`: create the record (idempotent by id), then hint the leader. */
+  submit(spec: JobSpec, via: number): boolean {
+    this.submitted.set(spec.id, spec);
+    const n = this.#server(via);
+    if (!n) return false;
+    const parts = n.wired.parts()!;
+    const pending = { conn: n.conn };
+    this.#submitting.add(pending);
+    void parts.store.create(newJobRecord(spec, n.view.now())).then((r) => {
+      if (r.created) this.net.hintQueued(n.conn);
+    }, () => {}).finally(() => this.#submitting.delete(pending));
+    return true;
+  }
+
+  /** `jobs.cancel`: cancel by CAS, then tell the owner to stop it. */
+  cancel(id: string, via: number): boolean {
+    const n = this.#server(via);
+    if (!n) return false;
+    const { store } = n.wired.parts()!;
+    void (async () => {
+      const before = await store.get(id);
+      if (!before) return;
+      const done = await store.apply(id, () => ({ type: 'job.cancel', at: n.view.now() }));
+      const owner = before.value.owner;
+      if (done?.changed && owner) this.net.cancel(n.conn, owner, [id]);
+    })().catch(() => {});
+    return true;
+  }
+
+  async advance(ms: number): Promise<void> {
+    await this.clock.advance(ms);
+  }
+
+  // ---- the end of a case ----
+
+  /** Every job record, read straight from the server. */
+  async records(): Promise<JobRecord[]> {
+    const out: JobRecord[] = [];
+    for await (const k of await this.buckets.jobs.keys('job.>')) {
+      const e = await this.buckets.jobs.get(k);
+      if (e && e.operation === 'PUT') out.push(decodeJob(e.value, k.slice(4)));
+    }
+    return out;
+  }
+
+  /**
+   * How long after the faults stop every job must be terminal: a dead holder's
+   * lease expiring, a recovery pass, an assignment nobody started timing out,
+   * then every attempt (placement, the job, a recovery pass) and the backoffs between.
+   */
+  boundMs(): number {
+    const t = this.timing;
+    const longest = Math.max(0, ...[...this.submitted.values()].map((s) => simJobMs(s.type, s.input)));
+    const recoverEvery = 5 * t.pollIntervalMs;
+    const attempt = longest + defaults.placeIntervalMs + defaults.bidWindowMs + recoverEvery;
+    let backoffs = 0;
+    for (let f = 1; f < defaults.maxAttempts; f++) backoffs += retryBackoffMs(f);
+    return 2 * this.o.ttlMs + recoverEvery + defaults.startTimeoutMs + defaults.maxAttempts * attempt + backoffs;
+  }
+
+  /** Faults stop (every link heals, every paused process resumes, every dead node restarts); converge; check. */
+  async finish(): Promise<CaseResult> {
+    this.#supervised = true;
+    this.slots.forEach((_, i) => {
+      const n = this.live(i);
+      if (!n) return void this.restart(i);
+      this.net.calm(n.conn);
+      if (n.conn.split || n.conn.cut) this.net.heal(n.conn);
+      if (n.view.paused) this.net.resume(n.conn);
+    });
+    await this.clock.advance(0);
+    const faultsEndedAt = this.clock.now();
+    const boundMs = this.boundMs();
+    const leaderWithinMs = this.o.ttlMs + this.timing.pollIntervalMs;
+    let records: JobRecord[] = [];
+    let allTerminalAt: number | null = null;
+    while (this.clock.now() - faultsEndedAt < boundMs) {
+      await this.clock.advance(25);
+      records = await this.records();
+      // A submit whose serving node died is answered (with an error): its record, if the create landed, is here.
+      const submitting = [...this.#submitting].some((p) => !p.conn.dead);
+      const terminal = !submitting && records.every(isTerminal);
+      if (terminal && allTerminalAt === null) allTerminalAt = this.clock.now();
+      if (!terminal) allTerminalAt = null;
+      else if (leaderSeenAt(this.history, faultsEndedAt) !== null) break;
+    }
+    // A little longer: late writes of resumed zombies land (and must be fenced).
+    await this.clock.advance(2 * this.timing.pollIntervalMs);
+    records = await this.records();
+    const violations = checkHistory(this.history, {
+      records, expected: simExpected, expectAllTerminal: true, faultsEndedAt, leaderWithinMs,
+    });
+    for (const e of this.errors) violations.push({ invariant: 'uncaught-error', subject: 'process', message: e, events: [] });
+    const leader = leaderSeenAt(this.history, faultsEndedAt);
+    const lastTerminal = Math.max(faultsEndedAt, ...this.history.filter((t) => t.kind === 'job' && ['succeeded', 'failed', 'cancelled'].includes(t.to)).map((t) => t.wall));
+    return {
+      violations,
+      recovery: {
+        leaderMs: leader === null ? null : leader - faultsEndedAt,
+        allTerminalMs: records.every(isTerminal) && allTerminalAt !== null ? lastTerminal - faultsEndedAt : null,
+      },
+      boundMs,
+      records,
+      history: this.history,
+    };
+  }
+
+  /** Stop every process (after a case, so nothing lingers). */
+  dispose(): void {
+    this.slots.forEach((s) => {
+      const n = s.node;
+      if (!n || n.conn.dead) return;
+      n.view.kill();
+      n.conn.dead = true;
+      n.wired.actor.stop();
+      n.wired.stop();
+    });
+  }
+}

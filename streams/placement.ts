@@ -1,0 +1,90 @@
+// Placement messages over core NATS (the fast path; KV is the truth): the
+// leader's side (offer, collect bids, notify winners, hear "jobs queued") and
+// the node's (answer offers, take assignments and cancels, drain requests).
+// The simulation implements the same two shapes over its own network.
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { decode, encode } from './codec.ts';
+import { bidSchema, jobIdsSchema, offerSchema, type Bid, type Offer } from './messages.ts';
+import type { Names } from './subjects.ts';
+
+/** What the leader's placement loop sends and hears. */
+export type PlacementTransport = {
+  /** Offer jobs to every node; resolve with the bids: at most `expect` replies (0: unknown), within `maxWaitMs`. */
+  auction(offer: Offer, expect: number, maxWaitMs: number): Promise<Bid[]>;
+  /** Tell a node which jobs it won. */
+  assign(node: string, ids: string[]): void;
+  /** Call `fn` whenever jobs were queued; returns the unsubscribe. */
+  onQueued(fn: () => void): () => void;
+};
+
+/** What a node does with the messages addressed to it. */
+export type NodeInbox = {
+  /** A bid for an offer, or null to stay silent (not ready). */
+  offer(offer: Offer): Bid | null;
+  assign(ids: string[]): void;
+  cancel(ids: string[]): void;
+};
+
+export function natsPlacement(nc: NatsConnection, n: Names): PlacementTransport {
+  return {
+    async auction(offer, expect, maxWaitMs) {
+      const bids: Bid[] = [];
+      // Stop as soon as every ready node has answered; the window bounds the wait for the slow ones.
+      const replies = await nc.requestMany(n.auction, encode(offer), expect > 0
+        ? { strategy: 'count', maxMessages: expect, maxWait: maxWaitMs }
+        : { strategy: 'timer', maxWait: maxWaitMs });
+      for await (const m of replies) {
+        try {
+          bids.push(decode(bidSchema, m.data, 'bid'));
+        } catch {
+          // a malformed bid is ignored
+        }
+      }
+      return bids;
+    },
+    assign(node, ids) {
+      nc.publish(n.nodeAssign(node), encode({ ids }));
+    },
+    onQueued(fn) {
+      const sub = nc.subscribe(n.jobsQueued, { callback: () => fn() });
+      return () => sub.unsubscribe();
+    },
+  };
+}
+
+/** Subscribe a node's inbox: offers on the auction subject, its own assignments and cancels. */
+export function serveInbox(nc: NatsConnection, n: Names, nodeId: string, inbox: NodeInbox, log: (msg: string) => void): Subscription[] {
+  return [
+    nc.subscribe(n.auction, {
+      callback: (_err, msg) => {
+        if (!msg.reply) return;
+        let offer;
+        try {
+          offer = decode(offerSchema, msg.data, 'offer');
+        } catch {
+          return;
+        }
+        const bid = inbox.offer(offer);
+        if (bid) msg.respond(encode(bid));
+      },
+    }),
+    nc.subscribe(n.nodeAssign(nodeId), {
+      callback: (_err, msg) => {
+        try {
+          inbox.assign(decode(jobIdsSchema, msg.data, 'assignment').ids);
+        } catch (err) {
+          log(`bad assignment message: ${(err as Error).message}`);
+        }
+      },
+    }),
+    nc.subscribe(n.nodeCancel(nodeId), {
+      callback: (_err, msg) => {
+        try {
+          inbox.cancel(decode(jobIdsSchema, msg.data, 'cancel').ids);
+        } catch (err) {
+          log(`bad cancel message: ${(err as Error).message}`);
+        }
+      },
+    }),
+  ];
+}
