@@ -8,10 +8,13 @@ import Table from 'cli-table3';
 import { describeSchedule, faultKinds, type Schedule } from '../chaos/faults.ts';
 import { runSchedule, type RunPhase, type RunResult } from '../chaos/run.ts';
 import { failureFile, parseFailureFile, runChaos, type ChaosFailure } from '../chaos/suite.ts';
-import type { Violation } from '../chaos/checker.ts';
+import { invariants, type Violation } from '../chaos/checker.ts';
+import { replaySimulation, runSimulation, type SimFailureReport, type SimReport } from '../chaos/sim.ts';
 
 export type ChaosCliOptions = {
-  runs: number;
+  /** Default: 5 real runs, or 1,000 simulated cases. */
+  runs?: number;
+  sim?: boolean;
   seed?: number;
   nodes: number;
   servers: 1 | 3;
@@ -19,6 +22,8 @@ export type ChaosCliOptions = {
   leaseTtl?: number;
   shrinkRuns: number;
   replay?: string;
+  /** Simulated nodes per case (default: 2 to 4, drawn per case). */
+  simNodes?: number;
   out: string;
   verbose?: boolean;
 };
@@ -79,7 +84,7 @@ function printViolations(vs: Violation[]): void {
 }
 
 export function summaryTable(results: RunResult[], failed: number): string {
-  const t = new Table({ head: ['', 'value'], style: { head: [], border: [] } });
+  const t = new Table({ head: ['', 'value'], style: { head: [], border: [], compact: true } });
   const faults: Record<string, number> = {};
   for (const r of results) for (const [k, v] of Object.entries(r.faults)) faults[k] = (faults[k] ?? 0) + v;
   const total = Object.values(faults).reduce((a, b) => a + b, 0);
@@ -87,6 +92,7 @@ export function summaryTable(results: RunResult[], failed: number): string {
   t.push(['faults injected', `${total} (${results.reduce((a, r) => a + r.skipped, 0)} had nothing to act on)`]);
   for (const k of faultKinds) if (k !== 'submit' && faults[k]) t.push([`  ${k}`, faults[k]]);
   t.push(['jobs', results.reduce((a, r) => a + r.jobs, 0)]);
+  t.push(['invariant checks', `${results.length * invariants.length} (${results.reduce((a, r) => a + new Set(r.violations.map((v) => v.invariant)).size, 0)} failed)`]);
   t.push(['violations', results.reduce((a, r) => a + r.violations.length, 0)]);
   const leader = results.map((r) => r.recovery.leaderMs).filter((x): x is number => x !== null);
   const done = results.map((r) => r.recovery.allTerminalMs).filter((x): x is number => x !== null);
@@ -96,8 +102,10 @@ export function summaryTable(results: RunResult[], failed: number): string {
   return t.toString();
 }
 
-export async function runChaosCli(o: ChaosCliOptions): Promise<number> {
-  if (o.replay) return replay(o);
+export async function runChaosCli(opts: ChaosCliOptions): Promise<number> {
+  if (opts.replay) return replay(opts);
+  if (opts.sim) return simulate(opts);
+  const o = { ...opts, runs: opts.runs ?? 5 };
   const leaseTtlMs = o.leaseTtl ?? chaosLeaseTtlMs(o.servers);
   const view = progressView(o.runs);
   say(`shoal chaos: ${o.runs} run(s), ${o.nodes} nodes, ${o.servers} nats-server(s), lease TTL ${leaseTtlMs} ms, faults within ${o.duration} ms${o.seed !== undefined ? `, seed ${o.seed}` : ''}`);
@@ -118,7 +126,7 @@ export async function runChaosCli(o: ChaosCliOptions): Promise<number> {
   return 1;
 }
 
-function reportFailure(f: ChaosFailure, o: ChaosCliOptions, leaseTtlMs: number): void {
+function reportFailure(f: ChaosFailure, o: ChaosCliOptions & { runs: number }, leaseTtlMs: number): void {
   say(`\nFAILED (seed ${f.seed}, path "${f.path}", shrunk ${f.shrinks} time(s)). The smallest failing schedule:`);
   describeSchedule(f.schedule).forEach((l) => say(`  ${l}`));
   say('Violations:');
@@ -132,7 +140,9 @@ function reportFailure(f: ChaosFailure, o: ChaosCliOptions, leaseTtlMs: number):
 
 async function replay(o: ChaosCliOptions): Promise<number> {
   const file = resolve(o.replay!);
-  const f = parseFailureFile(readFileSync(file, 'utf8'), file);
+  const text = readFileSync(file, 'utf8');
+  if (text.includes('"shoal-sim-failure"')) return replaySim(parseSimFailureFile(text, file));
+  const f = parseFailureFile(text, file);
   say(`Replaying the schedule from ${file} (seed ${f.seed}); real timing varies, so a replay is best effort:`);
   describeSchedule(f.schedule).forEach((l) => say(`  ${l}`));
   const view = progressView(1);
@@ -149,4 +159,78 @@ async function replay(o: ChaosCliOptions): Promise<number> {
   }
   printViolations(r.violations);
   return 1;
+}
+
+/** A simulated failure, as saved: fast-check's seed, path and replay hint rerun exactly that case. */
+type SimFailureFile = SimFailureReport & { kind: 'shoal-sim-failure'; maxCommands?: number };
+
+function parseSimFailureFile(text: string, file: string): SimFailureFile {
+  const v = JSON.parse(text) as Partial<SimFailureFile>;
+  if (v.kind !== 'shoal-sim-failure' || typeof v.seed !== 'number' || typeof v.path !== 'string' || typeof v.replayPath !== 'string') {
+    throw new Error(`${file} is not a simulation failure file (written by 'shoal chaos --sim' on failure)`);
+  }
+  return v as SimFailureFile;
+}
+
+async function simulate(o: ChaosCliOptions): Promise<number> {
+  const runs = o.runs ?? 1_000;
+  say(`shoal chaos --sim: ${runs} simulated cases (pure machines and the real node wiring on a virtual clock, an in-memory KV with JetStream's CAS and TTL, a simulated network)${o.seed !== undefined ? `, seed ${o.seed}` : ''}`);
+  const bar = process.stderr.isTTY
+    ? new cliProgress.SingleBar({ format: 'cases [{bar}] {value}/{total} | {violations} violating', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
+    : null;
+  bar?.start(runs, 0, { violations: 0 });
+  let violating = 0;
+  const report = await runSimulation({
+    runs, seed: o.seed, nodes: o.simNodes,
+    onRun: (i, r) => {
+      if (r.violations.length) violating++;
+      bar?.update(i + 1, { violations: violating });
+      if (!bar && (i + 1) % 100 === 0) process.stderr.write(`  ${i + 1}/${runs} cases\n`);
+    },
+  });
+  bar?.stop();
+  say(simSummaryTable(report));
+  say(`seed ${report.seed}`);
+  const f = report.failure;
+  if (!f) return 0;
+  say(`\nFAILED (seed ${f.seed}, path "${f.path}", ${f.shrinks} shrinking case(s)). The smallest failing command list (${f.nodes} nodes):`);
+  f.commands.forEach((c) => say(`  ${c}`));
+  say('Violations:');
+  printViolations(f.violations);
+  const file = resolve(o.out, `chaos-sim-failure-${f.seed}.json`);
+  writeFileSync(file, JSON.stringify({ kind: 'shoal-sim-failure', ...f } satisfies SimFailureFile, null, 1));
+  say(`\nHistory and node logs written to ${file}`);
+  say(`Replay exactly this case: shoal chaos --replay ${file}`);
+  return 1;
+}
+
+async function replaySim(f: SimFailureFile): Promise<number> {
+  say(`Replaying simulated case (seed ${f.seed}, path "${f.path}"):`);
+  f.commands.forEach((c) => say(`  ${c}`));
+  const r = await replaySimulation({ seed: f.seed, path: f.path, replayPath: f.replayPath, nodes: f.nodes });
+  if (!r) throw new Error('the replay ran no case (the seed and path do not match this version of the simulation)');
+  if (r.violations.length === 0) {
+    say('No violation: the case passes now.');
+    return 0;
+  }
+  printViolations(r.violations);
+  return 1;
+}
+
+export function simSummaryTable(r: SimReport): string {
+  const t = new Table({ head: ['', 'value'], style: { head: [], border: [], compact: true } });
+  const faults = Object.values(r.faults).reduce((a, b) => a + b, 0);
+  t.push(['cases', `${r.runs} (${r.checks.failed} failed)`]);
+  t.push(['commands', Object.values(r.commands).reduce((a, b) => a + b, 0)]);
+  t.push(['faults injected', faults]);
+  for (const [k, v] of Object.entries(r.faults).sort((a, b) => b[1] - a[1])) t.push([`  ${k}`, v]);
+  t.push(['jobs', r.jobs]);
+  t.push(['invariant checks', `${r.runs * invariants.length} (${r.checks.failed} case(s) with violations)`]);
+  const leader = r.recovery.map((x) => x.leaderMs).filter((x): x is number => x !== null);
+  const done = r.recovery.map((x) => x.allTerminalMs).filter((x): x is number => x !== null);
+  t.push(['leader after faults stop, virtual (p50 / max)', `${ms(percentile(leader, 50))} / ${ms(percentile(leader, 100))}`]);
+  t.push(['all jobs terminal after faults stop, virtual (p50 / max)', `${ms(percentile(done, 50))} / ${ms(percentile(done, 100))}`]);
+  t.push(['virtual time simulated', ms(r.virtualMs)]);
+  t.push(['wall time', `${ms(r.wallMs)} (${Math.round(r.runs / (r.wallMs / 1000))} cases/s)`]);
+  return t.toString();
 }

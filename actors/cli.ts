@@ -151,9 +151,9 @@ export function program(): Command {
         'lets the cluster converge and checks the whole history. On failure: the seed, the shrunk schedule, and a file to --replay. ' +
         'Exits non-zero on any violation',
     )
-    .option('--runs <n>', 'schedules to generate and run', positiveInt('--runs'), 5)
+    .option('--runs <n>', 'schedules to generate and run (default 5), or simulated cases with --sim (default 1000)', positiveInt('--runs'))
     .option('--seed <n>', 'fast-check seed (printed by every run) to regenerate the same schedules', (v) => Number.parseInt(v, 10))
-    .option('--nodes <n>', 'node processes', positiveInt('--nodes'), 3)
+    .option('--nodes <n>', 'node processes (with --sim: simulated nodes per case; default 2 to 4)', positiveInt('--nodes'))
     .addOption(new Option('--servers <n>', 'nats-servers: 1, or a 3-server JetStream cluster (replicas 3)').choices(['1', '3']).default('3'))
     .option('--duration <ms>', 'faults are drawn within this window', positiveInt('--duration'), 12_000)
     .option('--lease-ttl <ms>', 'lease TTL (default 4000 with 3 servers, 1000 with 1)', positiveInt('--lease-ttl'))
@@ -162,9 +162,9 @@ export function program(): Command {
     .option('--replay <file>', 'replay the schedule saved in a failure file')
     .option('--out <dir>', 'where a failure file is written', '.')
     .option('--verbose', 'print each schedule and every fault as it is injected')
-    .action(async (o: { runs: number; seed?: number; nodes: number; servers: string; duration: number; leaseTtl?: number; shrinkRuns: number; sim?: boolean; replay?: string; out: string; verbose?: boolean }) => {
+    .action(async (o: { runs?: number; seed?: number; nodes?: number; servers: string; duration: number; leaseTtl?: number; shrinkRuns: number; sim?: boolean; replay?: string; out: string; verbose?: boolean }) => {
       const { runChaosCli } = await import('./chaos.cli.ts');
-      process.exitCode = await runChaosCli({ ...o, servers: o.servers === '1' ? 1 : 3 });
+      process.exitCode = await runChaosCli({ ...o, nodes: o.nodes ?? 3, simNodes: o.nodes, servers: o.servers === '1' ? 1 : 3 });
     });
 
   return p;

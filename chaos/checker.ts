@@ -5,21 +5,26 @@
 import type { JobRecord } from '../machines/job.machine.ts';
 import { handlerEnd, handlerStart, isLeaderAction, leaseReaped, type Transition } from '../streams/events.ts';
 
+/** Every invariant the checker judges, in the order it reports them. */
+export const invariants = [
+  'one-terminal-state',
+  'lost-update',
+  'result-kept',
+  'result-correct',
+  'fenced-writes',
+  'resume-from-checkpoint',
+  'one-leader-per-epoch',
+  'epochs-increase',
+  'stale-leader-acted',
+  'handler-overlap',
+  'no-leader',
+  'not-terminal',
+  /** Not from the history: the simulation saw code under test throw where a real process would have died. */
+  'uncaught-error',
+] as const;
+
 export type Violation = {
-  invariant:
-    | 'one-terminal-state'
-    | 'result-kept'
-    | 'result-correct'
-    | 'fenced-writes'
-    | 'resume-from-checkpoint'
-    | 'one-leader-per-epoch'
-    | 'epochs-increase'
-    | 'stale-leader-acted'
-    | 'handler-overlap'
-    | 'no-leader'
-    | 'not-terminal'
-    /** Not from the history: the simulation saw code under test throw where a real process would have died. */
-    | 'uncaught-error';
+  invariant: (typeof invariants)[number];
   /** The job id, or `epoch <n>`. */
   subject: string;
   message: string;
@@ -48,8 +53,14 @@ function byTime(a: Transition, b: Transition): number {
 
 const revisionOf = (t: Transition): number | null => (typeof t.data?.revision === 'number' ? t.data.revision : null);
 
-export function checkHistory(history: Transition[], o: CheckOptions = {}): Violation[] {
+export function checkHistory(all: Transition[], o: CheckOptions = {}): Violation[] {
   const out: Violation[] = [];
+  // One event per process and sequence number, however often a reader saw it.
+  const seen = new Set<string>();
+  const history = all.filter((t) => {
+    const key = `${t.instance}:${t.seq}`;
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
   const jobs = new Map<string, Transition[]>();
   for (const t of history) if (t.kind === 'job') jobs.set(t.actor, [...(jobs.get(t.actor) ?? []), t]);
 
@@ -58,6 +69,20 @@ export function checkHistory(history: Transition[], o: CheckOptions = {}): Viola
     const finals = evs.filter((t) => terminal(t.to.split('.')[0]!) && (t.from === null || !terminal(t.from.split('.')[0]!)));
     if (finals.length > 1) {
       out.push({ invariant: 'one-terminal-state', subject: id, message: `job ${id} reached a terminal state ${finals.length} times`, events: finals });
+    }
+    // Per-record CAS is the law: each revision of a record is replaced by at most one write.
+    const byReplaced = new Map<number, Transition[]>();
+    for (const t of evs) {
+      const r = t.data?.replaced;
+      if (typeof r === 'number') byReplaced.set(r, [...(byReplaced.get(r) ?? []), t]);
+    }
+    for (const [rev, ws] of byReplaced) {
+      if (ws.length < 2) continue;
+      out.push({
+        invariant: 'lost-update', subject: id,
+        message: `${ws.length} writes of job ${id} replaced revision ${rev} (${ws.map((w) => `${w.event} by ${w.node} → revision ${revisionOf(w)}`).join(', ')}): compare-and-swap let both through, so one was lost`,
+        events: ws,
+      });
     }
     // Judged by commit order where the history has it (KV revisions): a paused or
     // cut-off writer reports late, but its write was fenced, or not, when it landed.

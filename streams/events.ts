@@ -127,10 +127,10 @@ const jobStateOf = (r: JobRecord) => (r.phase ? `${r.state}.${r.phase}` : r.stat
  */
 export function jobHistory(record: Recorder['record']) {
   // Revisions give the commit order of a job's writes (a paused writer reports late; its write was fenced, or not, when it landed).
-  const onChange: JobChange = (prev, next, event, revision) => record({
+  const onChange: JobChange = (prev, next, event, revision, replaced) => record({
     kind: 'job', actor: next.id, from: prev ? jobStateOf(prev) : null, to: jobStateOf(next), event: event.type, epoch: next.attempt,
     data: {
-      type: next.type, owner: next.owner, progress: next.progress, revision,
+      type: next.type, owner: next.owner, progress: next.progress, revision, replaced,
       ...(event.type === 'job.start' ? { resumedFrom: event.resumedFrom } : {}),
       ...(next.state === 'succeeded' ? { result: next.result } : {}),
       ...(next.type === 'primes' && prev === null ? { input: next.input } : {}),

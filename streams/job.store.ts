@@ -32,8 +32,12 @@ export function decodeJob(bytes: Uint8Array, id = '?'): JobRecord {
   return decode(jobRecordSchema, bytes, `job record '${id}'`);
 }
 
-/** Told of every record this store wrote (after the CAS succeeded), with the revision it got. */
-export type JobChange = (prev: JobRecord | null, next: JobRecord, event: JobEvent | { type: 'job.submit' }, revision: number) => void;
+/**
+ * Told of every record this store wrote (after the CAS succeeded), with the
+ * revision it got and the one it replaced (0 for a create): two writes that
+ * replaced one revision mean compare-and-swap let a lost update through.
+ */
+export type JobChange = (prev: JobRecord | null, next: JobRecord, event: JobEvent | { type: 'job.submit' }, revision: number, replaced: number) => void;
 
 export class JobStore {
   readonly kv: KV;
@@ -53,7 +57,7 @@ export class JobStore {
   async create(record: JobRecord): Promise<{ created: boolean; record: JobRecord }> {
     try {
       const revision = await this.kv.create(jobKey(record.id), encode(record));
-      this.onChange(null, record, { type: 'job.submit' }, revision);
+      this.onChange(null, record, { type: 'job.submit' }, revision, 0);
       return { created: true, record };
     } catch (err) {
       if (!isCasConflict(err)) throw err;
@@ -77,7 +81,7 @@ export class JobStore {
       if (!next) return { record: cur.value, changed: false };
       try {
         const revision = await this.kv.update(jobKey(id), encode(next), cur.revision);
-        this.onChange(cur.value, next, event!, revision);
+        this.onChange(cur.value, next, event!, revision, cur.revision);
         return { record: next, changed: true };
       } catch (err) {
         if (!isCasConflict(err)) throw err;

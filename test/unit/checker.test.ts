@@ -46,6 +46,16 @@ describe('history checker', () => {
     assert.ok(invariants(h).includes('one-terminal-state'));
   });
 
+  test('a lost update (two writes replaced one revision, as on nats-server 2.9.10) is reported; a re-read event is not', () => {
+    const withRevisions = cleanJob().map((t, i) => (t.kind === 'job' && t.event !== 'job.checkpoint' ? { ...t, data: { ...t.data, revision: 10 + i, replaced: i === 1 ? 0 : 9 + i } } : t));
+    assert.deepEqual(invariants([...withRevisions, withRevisions[2]!]), [], 'the same event read twice is one event');
+    const last = withRevisions[withRevisions.length - 1]!;
+    const lost = ev('job', 'j1', 'n2', 'running.computing', 'running.computing', 'job.progress', 2, { revision: 99, replaced: last.data!.replaced });
+    const found = checkHistory([...withRevisions, lost], { records: [record()] });
+    assert.deepEqual(found.map((v) => v.invariant), ['lost-update']);
+    assert.match(found[0]!.message, /2 writes of job j1 replaced revision \d+ \(job\.succeed by n2 → revision \d+, job\.progress by n2 → revision 99\)/);
+  });
+
   test('a lost checkpoint (resumed below what was committed) is reported', () => {
     const h = cleanJob().map((t) => (t.event === 'job.start' && t.epoch === 2 ? { ...t, data: { resumedFrom: 0.2 } } : t));
     assert.deepEqual(invariants(h), ['resume-from-checkpoint']);
