@@ -48,7 +48,7 @@ export type NodeWiringOptions = {
 
 export type WiredNode = {
   actor: ReturnType<typeof createActor<typeof nodeMachine>>;
-  /** The NATS connection dropped (false) or came back (true): tell the node, and fence leadership meanwhile. */
+  /** The NATS connection dropped (false) or came back (true): the node machine suspends leadership meanwhile. */
   connection(up: boolean): void;
   /** The node's answers to placement messages. */
   inbox: NodeInbox;
@@ -86,21 +86,10 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
     return !!lease && leaseValidAt(lease.context, clock.mono());
   };
   const coordinator = () => actorRef?.getSnapshot().children.coordinator?.getSnapshot() as SnapshotFrom<typeof coordinatorMachine> | undefined;
-  // Others take "no responders" from our ping subject as death and may take our
-  // leader lease at once (the fast path), while our own clock still says it is
-  // valid. So a leader that lost its connection does not act until it has
-  // confirmed its lease again after reconnecting.
-  let connected = true;
-  let disconnectedAt: number | null = null;
-  const leaderLeaseTrusted = () => {
-    if (!connected) return false;
-    if (disconnectedAt === null) return true;
-    const lease = coordinator()?.children.leaderLease?.getSnapshot() as SnapshotFrom<typeof leaseMachine> | undefined;
-    return (lease?.context.confirmedAt ?? -Infinity) >= disconnectedAt;
-  };
+  /** Leading and running duties (not suspended for a lost connection), with the lease valid by our own clock. */
   const leading = () => {
     const c = coordinator();
-    return !!c && c.matches({ active: 'leader' }) && leaseValidAt(c.context, clock.mono()) && leaderLeaseTrusted();
+    return !!c && (c.matches({ active: { leader: 'recovering' } }) || c.matches({ active: { leader: 'placing' } })) && leaseValidAt(c.context, clock.mono());
   };
   const duties = leaderDuties({
     leases: () => need().leases, jobs: need, self: holder, log: o.log, fastPath: o.fastPath, leading,
@@ -135,7 +124,7 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
       nodeLease: leaseMachine.provide({ actors: effects }),
       coordinator: coordinatorMachine.provide({
         actors: { leaderLease: leaseMachine.provide({ actors: effects }), ...duties },
-        guards: { leaseValid: ({ context }) => leaseValidAt(context, clock.mono()) && leaderLeaseTrusted() },
+        guards: { leaseValid: ({ context }) => leaseValidAt(context, clock.mono()) },
       }),
     },
   });
@@ -148,10 +137,6 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
     ready: () => nodeStateName(actor.getSnapshot()) === 'ready',
     runner: () => parts?.runner ?? null,
   });
-  const connection = (up: boolean) => {
-    connected = up;
-    if (!up) disconnectedAt = clock.mono();
-    actor.send({ type: up ? 'nats.reconnected' : 'nats.disconnected' });
-  };
+  const connection = (up: boolean) => actor.send({ type: up ? 'nats.reconnected' : 'nats.disconnected' });
   return { actor, connection, inbox, parts: () => parts, stop: () => parts?.index.stop() };
 }

@@ -16,6 +16,9 @@ export type CoordinatorContext = CoordinatorInput & {
 export type CoordinatorEvent =
   | { type: 'start' }
   | { type: 'stop' }
+  /** The node's NATS connection dropped, or came back. */
+  | { type: 'connection.lost' }
+  | { type: 'connection.restored' }
   | LeaseReport;
 
 export type DutyInput = { nodeId: string; epoch: number };
@@ -62,6 +65,7 @@ export const coordinatorMachine = setup({
     })),
     forgetLeadership: assign({ epoch: null, validUntil: null, leaderId: null }),
     releaseLease: sendTo('leaderLease', { type: 'release' }),
+    renewLease: sendTo('leaderLease', { type: 'renew' }),
     reportStopped: sendParent({ type: 'coordinator.stopped' } satisfies CoordinatorReport),
   },
 }).createMachine({
@@ -103,6 +107,7 @@ export const coordinatorMachine = setup({
             'lease.released': { target: 'follower', actions: 'forgetLeadership' },
             'lease.standby': { target: 'follower', actions: 'recordFollowing' },
             'lease.acquiring': { target: 'candidate', actions: 'forgetLeadership' },
+            'connection.lost': '.suspended',
           },
           states: {
             recovering: {
@@ -119,6 +124,20 @@ export const coordinatorMachine = setup({
                 input: ({ context }) => ({ nodeId: context.nodeId, epoch: context.epoch ?? 0 }),
               },
               after: { recoverInterval: { guard: 'leaseValid', target: 'recovering' } },
+            },
+            // Without a connection, followers see "no responders" and may take the lease
+            // at once (the fast path) while our own clock still trusts it: no duties until
+            // a renewal after reconnecting confirms the lease is still ours.
+            suspended: {
+              initial: 'disconnected',
+              on: { 'connection.lost': '.disconnected' },
+              states: {
+                disconnected: { on: { 'connection.restored': 'confirming' } },
+                confirming: {
+                  entry: 'renewLease',
+                  on: { 'lease.renewed': { target: '#coordinator.active.leader.recovering', actions: 'recordRenewal' } },
+                },
+              },
             },
           },
         },

@@ -74,6 +74,9 @@ export const nodeMachine = setup({
     startCoordinator: sendTo('coordinator', { type: 'start' }),
     stopCoordinator: sendTo('coordinator', { type: 'stop' }),
     releaseNodeLease: sendTo('nodeLease', { type: 'release' }),
+    /** Leadership depends on the connection (see the coordinator's `suspended`). */
+    tellCoordinatorDisconnected: sendTo('coordinator', { type: 'connection.lost' }),
+    tellCoordinatorReconnected: sendTo('coordinator', { type: 'connection.restored' }),
     /** Publish a state change in the node's advert now rather than at the next renewal. */
     advertise: sendTo('nodeLease', { type: 'renew' }),
   },
@@ -101,6 +104,10 @@ export const nodeMachine = setup({
         }),
       },
       initial: 'member',
+      on: {
+        'nats.disconnected': { actions: 'tellCoordinatorDisconnected' },
+        'nats.reconnected': { actions: 'tellCoordinatorReconnected' },
+      },
       states: {
         member: {
           invoke: {
@@ -122,7 +129,7 @@ export const nodeMachine = setup({
             },
             ready: {
               entry: ['startCoordinator', 'advertise'],
-              on: { 'nats.disconnected': 'reconnecting' },
+              on: { 'nats.disconnected': { target: 'reconnecting', actions: 'tellCoordinatorDisconnected' } },
               initial: 'idle',
               states: {
                 idle: { on: { 'jobs.load': { guard: ({ event }) => event.running > 0, target: 'busy' } } },
@@ -131,7 +138,7 @@ export const nodeMachine = setup({
             },
             reconnecting: {
               entry: 'advertise',
-              on: { 'nats.reconnected': 'ready' },
+              on: { 'nats.reconnected': { target: 'ready', actions: 'tellCoordinatorReconnected' } },
             },
             // Hand running jobs back first (a new owner resumes them from their
             // checkpoints), then step down, then release the node lease.

@@ -13,6 +13,7 @@ const input = { nodeId: 'n1', lease: { key: 'leader', holder: { id: 'n1', instan
 
 function coordinator(o: { leaseValid?: boolean } = {}) {
   const released: number[] = [];
+  const renews: number[] = [];
   const stopped: number[] = [];
   const recovered: DutyInput[] = [];
   const machine = coordinatorMachine.provide({
@@ -20,6 +21,7 @@ function coordinator(o: { leaseValid?: boolean } = {}) {
       leaderLease: fromCallback(({ receive }) => {
         receive((e) => {
           if ((e as { type: string }).type === 'release') released.push(1);
+          if ((e as { type: string }).type === 'renew') renews.push(1);
         });
       }) as never,
       recover: fromPromise<void, DutyInput>(async ({ input }) => {
@@ -31,7 +33,7 @@ function coordinator(o: { leaseValid?: boolean } = {}) {
     actions: { reportStopped: () => void stopped.push(1) },
   });
   const actor = createActor(machine, { input });
-  return { actor, released, recovered, stopped };
+  return { actor, released, renews, recovered, stopped };
 }
 
 const acquired = (epoch: number): CoordinatorEvent => ({ type: 'lease.acquired', key: 'leader', epoch, validUntil: 1e12 });
@@ -65,6 +67,32 @@ describe('coordinator machine', () => {
     actor.stop();
   });
 
+  test('a leader that lost its connection runs no duty until a renewal after reconnecting confirms its lease', async () => {
+    const { actor, renews, recovered } = coordinator();
+    actor.start();
+    actor.send({ type: 'start' });
+    actor.send(acquired(5));
+    await new Promise((r) => setTimeout(r, 0));
+    const passes = recovered.length;
+    actor.send({ type: 'connection.lost' });
+    assert.ok(actor.getSnapshot().matches({ active: { leader: { suspended: 'disconnected' } } }));
+    // Followers may have taken the lease on "no responders": a renewal that lands meanwhile proves nothing for later.
+    actor.send({ type: 'lease.renewed', key: 'leader', epoch: 5, validUntil: 1e12 });
+    assert.ok(actor.getSnapshot().matches({ active: { leader: 'suspended' } }));
+    actor.send({ type: 'connection.restored' });
+    assert.ok(actor.getSnapshot().matches({ active: { leader: { suspended: 'confirming' } } }));
+    assert.equal(renews.length, 1, 'asks its lease to renew at once');
+    assert.equal(recovered.length, passes, 'no duty pass while suspended');
+    actor.send({ type: 'lease.renewed', key: 'leader', epoch: 5, validUntil: 1e12 });
+    assert.ok(actor.getSnapshot().matches({ active: { leader: 'recovering' } }), 'a fresh recovery pass once confirmed');
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(recovered.length, passes + 1);
+    actor.send({ type: 'connection.lost' });
+    actor.send({ type: 'lease.lost', key: 'leader', epoch: 5, reason: 'conflict' });
+    assert.ok(actor.getSnapshot().matches({ active: 'follower' }), 'a lost lease ends a suspended leadership');
+    actor.stop();
+  });
+
   test('stop steps down: releases the lease, reports stopped once released', () => {
     const { actor, released, stopped } = coordinator();
     actor.start();
@@ -93,6 +121,9 @@ describe('coordinator machine', () => {
         { type: 'lease.standby', key: 'leader', holder: { id: 'n2', instance: 'x' } },
         { type: 'lease.lost', key: 'leader', epoch: 3, reason: 'x' },
         { type: 'lease.released', key: 'leader' },
+        { type: 'connection.lost' },
+        { type: 'connection.restored' },
+        { type: 'lease.renewed', key: 'leader', epoch: 3, validUntil: 1e12 },
       ],
     });
     const reached = new Set(paths.map((p) => JSON.stringify(p.state.value)));
@@ -101,6 +132,8 @@ describe('coordinator machine', () => {
       { active: 'candidate' },
       { active: 'follower' },
       { active: { leader: 'recovering' } },
+      { active: { leader: { suspended: 'disconnected' } } },
+      { active: { leader: { suspended: 'confirming' } } },
       { active: 'steppingDown' },
     ]) {
       assert.ok(reached.has(JSON.stringify(v)), `reaches ${JSON.stringify(v)}; got ${[...reached].join(' ')}`);
@@ -117,6 +150,8 @@ describe('coordinator machine', () => {
       fc.constant<CoordinatorEvent>({ type: 'lease.standby', key: 'leader', holder: { id: 'n2', instance: 'x' } }),
       fc.constant<CoordinatorEvent>({ type: 'lease.lost', key: 'leader', epoch: null, reason: 'x' }),
       fc.constant<CoordinatorEvent>({ type: 'lease.released', key: 'leader' }),
+      fc.constant<CoordinatorEvent>({ type: 'connection.lost' }),
+      fc.constant<CoordinatorEvent>({ type: 'connection.restored' }),
     );
     fc.assert(
       fc.property(fc.array(leaseReport, { maxLength: 40 }), (events) => {
