@@ -22,12 +22,14 @@ export type Fault =
   | { kind: 'kill-server'; server: number; ms: number }
   /** Cut a node off from every server through its proxies, heal `ms` later. */
   | { kind: 'partition'; node: number; ms: number; mode: 'reset' | 'blackhole' }
+  /** The same, for whichever node leads at that moment. */
+  | { kind: 'partition-leader'; ms: number; mode: 'reset' | 'blackhole' }
   /** Add latency to a node's every link for `ms`. */
   | { kind: 'latency'; node: number; delayMs: number; ms: number }
   | { kind: 'submit'; jobs: ChaosJob[] };
 
 export type FaultKind = Fault['kind'];
-export const faultKinds: readonly FaultKind[] = ['kill-node', 'kill-leader', 'restart-node', 'pause-node', 'kill-server', 'partition', 'latency', 'submit'];
+export const faultKinds: readonly FaultKind[] = ['kill-node', 'kill-leader', 'restart-node', 'pause-node', 'kill-server', 'partition', 'partition-leader', 'latency', 'submit'];
 
 export type Step = { at: number; fault: Fault };
 
@@ -65,6 +67,7 @@ export function describeFault(f: Fault): string {
     case 'pause-node': return `SIGSTOP ${n(f.node)} for ${f.ms}ms`;
     case 'kill-server': return `kill -9 nats-server s${f.server + 1}, restart after ${f.ms}ms`;
     case 'partition': return `partition ${n(f.node)} (${f.mode}) for ${f.ms}ms`;
+    case 'partition-leader': return `partition the leader (${f.mode}) for ${f.ms}ms`;
     case 'latency': return `+${f.delayMs}ms latency on ${n(f.node)} for ${f.ms}ms`;
     case 'submit': return `submit ${f.jobs.map(describeJob).join(', ')}`;
   }
@@ -131,6 +134,13 @@ export function faultArb(shape: ScheduleShape): fc.Arbitrary<Fault> {
         mode: fc.constantFrom('reset' as const, 'blackhole' as const),
       }),
     },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('partition-leader' as const), ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }),
+        mode: fc.constantFrom('reset' as const, 'blackhole' as const),
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('latency' as const), node, delayMs: fc.integer({ min: 5, max: 150 }), ms: fc.integer({ min: 500, max: 4_000 }) }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('submit' as const), jobs: fc.array(jobArb(), { minLength: 1, maxLength: 4 }).map((j) => name(j, 'x')) }) },
   ];
@@ -154,7 +164,9 @@ export function normalize(s: Schedule, shape: ScheduleShape): Schedule {
   let burst = 0;
   for (const x of steps) {
     const f = x.fault;
-    const target = f.kind === 'kill-server' ? 'servers' : f.kind === 'partition' || f.kind === 'latency' || f.kind === 'pause-node' ? `${f.kind}:${f.node}` : null;
+    const target = f.kind === 'kill-server' ? 'servers'
+      : f.kind === 'partition-leader' ? 'partition-leader'
+      : f.kind === 'partition' || f.kind === 'latency' || f.kind === 'pause-node' ? `${f.kind}:${f.node}` : null;
     if (target !== null) {
       if (x.at < (busyUntil.get(target) ?? 0)) continue;
       busyUntil.set(target, x.at + faultDurationMs(f) + 1);

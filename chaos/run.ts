@@ -163,6 +163,11 @@ export async function runSchedule(schedule: Schedule, o: RunOptions): Promise<Ru
       timers.add(t);
     };
 
+    const leaderSlot = async () => {
+      const l = await readLease(leases, 'leader').catch(() => null);
+      return slots.find((x) => x.id === l?.value.holder.id && x.proc.running) ?? null;
+    };
+
     await submit(schedule.initial);
     const t0 = Date.now();
     let downServers = 0;
@@ -175,10 +180,16 @@ export async function runSchedule(schedule: Schedule, o: RunOptions): Promise<Ru
           return true;
         }
         case 'kill-leader': {
-          const l = await readLease(leases, 'leader').catch(() => null);
-          const s = slots.find((x) => x.id === l?.value.holder.id && x.proc.running);
+          const s = await leaderSlot();
           if (!s) return false;
           await s.proc.kill();
+          return true;
+        }
+        case 'partition-leader': {
+          const s = await leaderSlot();
+          if (!s) return false;
+          s.proxies.forEach((p) => p.cut(f.mode));
+          later(f.ms, () => s.proxies.forEach((p) => p.heal()));
           return true;
         }
         case 'restart-node': {

@@ -29,6 +29,24 @@ describe('real-process chaos', () => {
     assert.equal(f, null, f ? `seed ${f.seed} path ${f.path}:\n${describeSchedule(f.schedule).join('\n')}\n${f.result.violations.map((v) => `[${v.invariant}] ${v.message}`).join('\n')}\n${f.result.logs}` : '');
     assert.equal(report.results.length, runs);
   });
+
+  // Found by this suite (seed 20261123, run 3): the leader's connection reset by a partition; followers took the
+  // lease at once on "no responders", and the old leader, whose own clock still trusted its lease, started a
+  // duty pass 83 ms after the new epoch began (stale-leader-acted). Now a disconnected leader is suspended.
+  test('regression: the leader cut off (reset, then blackholed past its TTL) acts no more once others took over', { timeout: 180_000 }, async () => {
+    const schedule: Schedule = {
+      initial: [1, 2, 3, 4].map((i) => ({ id: `j${i}`, kind: 'primes' as const, limit: 60_000 + 20_000 * i })),
+      steps: [
+        { at: 1_000, fault: { kind: 'partition-leader', mode: 'reset', ms: 2_000 } },
+        { at: 5_000, fault: { kind: 'partition-leader', mode: 'blackhole', ms: 6_000 } },
+      ],
+    };
+    const r = await runSchedule(schedule, { nodes: 3, servers: 3, leaseTtlMs: chaosLeaseTtlMs(3) });
+    assert.deepEqual(r.violations.map((v) => `[${v.invariant}] ${v.message}`), [], r.logs);
+    assert.equal(r.skipped, 0, 'both faults found a leader to cut off');
+    const leaders = new Set(r.history.filter((t) => t.kind === 'coordinator' && t.to === 'active.leader.recovering').map((t) => t.epoch));
+    assert.ok(leaders.size >= 2, `leadership moved (epochs ${[...leaders].join(', ')})`);
+  });
 });
 
 // nats-server 2.9.10 (Debian bookworm): two concurrent updates with one expected revision both succeed.

@@ -27,13 +27,14 @@ describe('fault schedules', () => {
         }
       };
       windows((f) => (f.kind === 'kill-server' ? 'server' : null));
+      windows((f) => (f.kind === 'partition-leader' ? 'leader' : null));
       windows((f) => (f.kind === 'pause-node' || f.kind === 'partition' || f.kind === 'latency' ? `${f.kind}${f.node}` : null));
       for (const x of s.steps) {
         const f = x.fault;
         if ('node' in f) assert.ok(f.node >= 0 && f.node < shape.nodes);
         if (f.kind === 'kill-server') assert.ok(f.server >= 0 && f.server < shape.servers);
         // Pauses and partitions straddle the lease TTL: some must cost the lease, some must not.
-        if (f.kind === 'pause-node' || f.kind === 'partition') assert.ok(f.ms >= shape.leaseTtlMs * 0.2 && f.ms <= shape.leaseTtlMs * 2);
+        if (f.kind === 'pause-node' || f.kind === 'partition' || f.kind === 'partition-leader') assert.ok(f.ms >= shape.leaseTtlMs * 0.2 && f.ms <= shape.leaseTtlMs * 2);
       }
       assert.ok(faultsEndMs(s) >= Math.max(0, ...ats));
     }), { numRuns: 500 });
