@@ -3,7 +3,7 @@
 // against them, then convergence and the history checker. Everything it
 // starts is stopped and removed before it returns, whatever happened.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { countPrimes } from '../actors/handlers.ts';
 import { spawnNode, type NodeProcess } from '../actors/spawn.ts';
@@ -140,6 +140,7 @@ export async function runSchedule(schedule: Schedule, o: RunOptions): Promise<Ru
       throw new Error(`${err.message}\n${logsOf(slots)}`);
     });
     const js = jetstream(nc, { timeout: 5_000 });
+    const jsm = await jetstreamManager(nc, { timeout: 5_000 });
     const kvm = new Kvm(js);
     const leases = await kvm.open(n.leasesBucket);
     const jobsKv = await kvm.open(n.jobsBucket);
@@ -262,6 +263,13 @@ export async function runSchedule(schedule: Schedule, o: RunOptions): Promise<Ru
       s.proc.resume();
       if (!s.proc.running) s.proc = spawn(s);
     }
+    // The faults are over once the infrastructure is whole again: every replicated bucket has a stream
+    // leader with current replicas (after a server restart that election takes seconds, and no KV write
+    // succeeds meanwhile). The bounds on recovery count from here.
+    await until('every KV stream led, replicas current', async () => {
+      const infos = await Promise.all([n.leasesBucket, n.jobsBucket, n.checkpointsBucket].map((b) => jsm.streams.info(`KV_${b}`)));
+      return infos.every((i) => !i.cluster || (!!i.cluster.leader && (i.cluster.replicas ?? []).every((r) => r.current && !r.offline)));
+    }, 60_000, 100);
     const faultsEndedAt = Date.now();
     const bound = convergenceBoundMs(schedule, o.leaseTtlMs);
     const store = new JobStore(jobsKv);
