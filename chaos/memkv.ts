@@ -130,24 +130,40 @@ export class MemKv {
     const initial = [...this.#last.keys()].filter(filter).map((k) => this.#current(k)).filter((e): e is MemEntry => !!e);
     // As on the server: `delta` counts the initial values still to come (0 on the last), so readers know when they caught up.
     const queue: MemEntry[] = initial.map((e, i) => ({ ...e, delta: initial.length - 1 - i, isUpdate: false }));
-    let wake: (() => void) | null = null;
-    let stopped = false;
-    const w: Watcher = { filter, push: (e) => (queue.push(e), wake?.()) };
+    const feed = pushQueue(queue);
+    const w: Watcher = { filter, push: feed.push };
     this.#watchers.add(w);
     const watchers = this.#watchers;
-    const iter = (async function* () {
-      while (!stopped) {
-        const e = queue.shift();
-        if (e) yield e;
-        else await new Promise<void>((r) => (wake = r));
-      }
-    })();
-    return Object.assign(iter, {
+    return Object.assign(feed.iter, {
       stop: () => {
-        stopped = true;
         watchers.delete(w);
-        (wake as (() => void) | null)?.();
+        feed.stop();
       },
     });
   }
+}
+
+/** Values pushed by a producer, read as an async iterable until `stop()` (the shape of a KV watch). */
+export function pushQueue<T>(queue: T[] = []): { push(e: T): void; iter: AsyncIterable<T>; stop(): void } {
+  let wake: (() => void) | null = null;
+  let stopped = false;
+  const iter = (async function* () {
+    while (!stopped) {
+      const e = queue.shift();
+      if (e !== undefined) yield e;
+      else await new Promise<void>((r) => (wake = r));
+    }
+  })();
+  return {
+    push: (e) => {
+      if (stopped) return;
+      queue.push(e);
+      wake?.();
+    },
+    iter,
+    stop: () => {
+      stopped = true;
+      (wake as (() => void) | null)?.();
+    },
+  };
 }

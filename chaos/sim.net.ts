@@ -24,7 +24,7 @@ import { defaults } from '../streams/defaults.ts';
 import type { Liveness } from '../streams/lease.store.ts';
 import type { Bid, Offer } from '../streams/messages.ts';
 import type { NodeInbox, PlacementTransport } from '../streams/placement.ts';
-import type { MemEntry, MemKv } from './memkv.ts';
+import { pushQueue, type MemEntry, type MemKv } from './memkv.ts';
 import type { ClockView, SimClock } from './sim.clock.ts';
 
 /** A seeded PRNG (mulberry32): the simulation never calls Math.random. */
@@ -444,9 +444,7 @@ export class SimNet {
 
   /** A push consumer: created by a request, then entries pushed in order; `stop()` ends it. */
   async #watch(c: Conn, mem: MemKv, opts: { key?: string | string[] }): Promise<AsyncIterable<MemEntry> & { stop(): void }> {
-    const queue: MemEntry[] = [];
-    let wake: (() => void) | null = null;
-    let stopped = false;
+    const feed = pushQueue<MemEntry>();
     let serverSide: { stop(): void } | null = null;
     await this.request(c, `${mem.bucket}.watch`, async () => {
       if (c.dead || c.server === 'closed') return;
@@ -455,25 +453,13 @@ export class SimNet {
       c.watches.add(iter);
       void (async () => {
         for await (const e of iter) {
-          this.down(c, () => {
-            if (stopped) return;
-            queue.push(e);
-            wake?.();
-          }, true);
+          this.down(c, () => feed.push(e), true);
         }
       })();
     });
-    const iter = (async function* () {
-      while (!stopped) {
-        const e = queue.shift();
-        if (e) yield e;
-        else await new Promise<void>((r) => (wake = r));
-      }
-    })();
-    return Object.assign(iter, {
+    return Object.assign(feed.iter, {
       stop: () => {
-        stopped = true;
-        (wake as (() => void) | null)?.();
+        feed.stop();
         const s = serverSide as { stop(): void } | null;
         if (s) {
           c.watches.delete(s);
