@@ -180,6 +180,18 @@ export class NatsServer {
     throw new Error(`nats-server ${this.name} not ready within ${timeoutMs} ms:\n${this.logTail()}`);
   }
 
+  /** The JetStream meta group as this server's /jsz reports it (null if it does not answer). */
+  async meta(): Promise<{ leader: string; peers: Array<{ name: string; current?: boolean; offline?: boolean }> } | null> {
+    try {
+      const r = await fetch(`http://127.0.0.1:${this.monitorPort}/jsz`, { signal: AbortSignal.timeout(1_000) });
+      if (!r.ok) return null;
+      const j = (await r.json()) as { meta_cluster?: { leader?: string; replicas?: Array<{ name: string; current?: boolean; offline?: boolean }> } };
+      return { leader: j.meta_cluster?.leader ?? '', peers: j.meta_cluster?.replicas ?? [] };
+    } catch {
+      return null;
+    }
+  }
+
   /** Send a signal; SIGKILL/SIGTERM resolve once the process has exited. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     if (!this.running) return;
@@ -262,16 +274,40 @@ export class NatsCluster {
   restart(i: number): Promise<void> {
     return this.servers[i]!.restart();
   }
-  /** Every running server reports the same JetStream meta leader. */
-  async waitReady(timeoutMs = 30_000): Promise<void> {
+  /**
+   * Every running server reports the same JetStream meta leader, and the leader lists every other
+   * running server as a current, online meta peer: only then can an R3 stream or KV be placed.
+   * With `restartStrayAfterMs`, a server still not a current peer of the leader that long is
+   * restarted (nats-server 2.10 can leave one out of the meta group for good, see startCluster).
+   */
+  async waitReady(timeoutMs = 30_000, restartStrayAfterMs = 0): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    const members = this.servers.filter((s) => s.running);
+    const straySince = new Map<NatsServer, number>();
+    let missing: string[] = [];
     while (Date.now() < deadline) {
-      const running = this.servers.filter((s) => s.running);
-      const leaders = await Promise.all(running.map((s) => s.waitReady(Math.max(1, deadline - Date.now()), true)));
-      if (new Set(leaders).size === 1) return;
+      const dead = members.find((s) => !s.running);
+      if (dead) throw new Error(`nats-server ${dead.name} exited during start-up:\n${dead.logTail()}`);
+      const metas = await Promise.all(members.map((s) => s.meta()));
+      const leader = members.find((s, i) => metas[i]?.leader === s.name);
+      if (leader) {
+        const peers = metas[members.indexOf(leader)]!.peers;
+        const stray = members.filter((s) => s !== leader && !peers.some((p) => p.name === s.name && p.current && !p.offline));
+        if (stray.length === 0 && metas.every((m) => m?.leader === leader.name)) return;
+        missing = stray.map((s) => s.name);
+        for (const s of [...straySince.keys()]) if (!stray.includes(s)) straySince.delete(s);
+        for (const s of stray) {
+          if (!straySince.has(s)) straySince.set(s, Date.now());
+          if (restartStrayAfterMs > 0 && Date.now() - straySince.get(s)! >= restartStrayAfterMs) {
+            await s.stop();
+            s.launch();
+            straySince.delete(s);
+          }
+        }
+      }
       await sleep(100);
     }
-    throw new Error(`cluster not ready within ${timeoutMs} ms`);
+    throw new Error(`cluster not ready within ${timeoutMs} ms${missing.length ? ` (not current meta peers: ${missing.join(', ')})` : ''}`);
   }
   async stop(): Promise<void> {
     await Promise.all(this.servers.map((s) => s.stop()));
@@ -283,12 +319,33 @@ export class NatsCluster {
 }
 
 export async function startCluster(opts: ServerOptions & { size?: number } = {}): Promise<NatsCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(opts);
+    } catch (err) {
+      // Why: a port freePort() found free can be taken (as some socket's ephemeral port) before the server binds it.
+      if (attempt >= 3 || !/address already in use/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startClusterOnce(opts: ServerOptions & { size?: number }): Promise<NatsCluster> {
   const size = opts.size ?? 3;
   const bin = await findNatsServer({ bin: opts.bin, allowOld: opts.allowOld });
   const { dir: root, owns } = makeDir(opts.dir);
   const ports: Array<{ port: number; monitorPort: number; clusterPort: number }> = [];
+  const used = new Set<number>(opts.port ? [opts.port] : []);
+  // Why: freePort() can return a port it returned a moment ago (~1 batch in 200): two of our listeners on one port.
+  const unusedPort = async (): Promise<number> => {
+    for (;;) {
+      const p = await freePort();
+      if (used.has(p)) continue;
+      used.add(p);
+      return p;
+    }
+  };
   for (let i = 0; i < size; i++) {
-    ports.push({ port: i === 0 && opts.port ? opts.port : await freePort(), monitorPort: await freePort(), clusterPort: await freePort() });
+    ports.push({ port: i === 0 && opts.port ? opts.port : await unusedPort(), monitorPort: await unusedPort(), clusterPort: await unusedPort() });
   }
   const servers = ports.map((p, i) => {
     const dir = join(root, `s${i + 1}`);
@@ -301,7 +358,8 @@ export async function startCluster(opts: ServerOptions & { size?: number } = {})
   const cluster = new NatsCluster(servers, root, owns);
   servers.forEach((s) => s.launch());
   try {
-    await cluster.waitReady();
+    // Why: ~1 start in 20, nats-server 2.10 forms the meta group without a server whose raft traffic never arrives; only a restart brings it in.
+    await cluster.waitReady(30_000, 5_000);
   } catch (err) {
     await cluster.stop();
     throw err;
