@@ -286,8 +286,12 @@ export async function runSchedule(schedule: Schedule, o: RunOptions): Promise<Ru
       }
       await sleep(100);
     }
-    // Let the leader renew once more, so the history shows it whether or not it acted since.
-    await sleep(leaseTiming(o.leaseTtlMs).renewIntervalMs);
+    // The history must cover the whole window in which a leader has to show up (and at least one more
+    // renewal), or the checker would judge a leader by a history cut short.
+    const timing = leaseTiming(o.leaseTtlMs);
+    const leaderWithinMs = timing.ttlMs + timing.pollIntervalMs;
+    const covered = Math.max(faultsEndedAt + leaderWithinMs, Date.now() + timing.renewIntervalMs) - Date.now();
+    await sleep(covered);
 
     // Stop the nodes gracefully so every event they hold is published, then read the history.
     progress({ phase: 'checking', done: 0, total: 1 });
@@ -297,11 +301,8 @@ export async function runSchedule(schedule: Schedule, o: RunOptions): Promise<Ru
     const history = (await readTransitions(nc, n)).map(({ streamSeq: _, ...t }) => t);
     const byId = new Map(records.map((r) => [r.id, r]));
     const jobs = allJobs(schedule).filter((j) => accepted.has(j.id));
-    const t = leaseTiming(o.leaseTtlMs);
     const violations = [
-      ...checkHistory(history, {
-        records, expected: expectedResult, expectAllTerminal: true, faultsEndedAt, leaderWithinMs: t.ttlMs + t.pollIntervalMs,
-      }),
+      ...checkHistory(history, { records, expected: expectedResult, expectAllTerminal: true, faultsEndedAt, leaderWithinMs }),
       ...outcomeViolations(jobs, byId),
     ];
     const leaderAt = leaderSeenAt(history, faultsEndedAt);
