@@ -5,14 +5,15 @@
 // broken compare-and-swap does to Shoal.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../helpers.ts';
 import { chaosLeaseTtlMs, summaryTable } from '../../actors/chaos.cli.ts';
 import { probeCas } from '../../chaos/cas.probe.ts';
 import { describeSchedule, type Schedule } from '../../chaos/faults.ts';
 import { runSchedule } from '../../chaos/run.ts';
-import { runChaos } from '../../chaos/suite.ts';
+import { failureFile, runChaos } from '../../chaos/suite.ts';
 import { startCluster, type NatsCluster } from '../../streams/launcher.ts';
 
 const runs = Number(process.env.SHOAL_CHAOS_RUNS ?? 10);
@@ -26,6 +27,11 @@ describe('real-process chaos', () => {
     });
     process.stdout.write(`${summaryTable(report.results, report.failure ? 1 : 0).split('\n').map((l) => `# ${l}`).join('\n')}\n`);
     const f = report.failure;
+    if (f) {
+      const file = join(tmpdir(), `chaos-failure-${f.seed}.json`);
+      writeFileSync(file, JSON.stringify(failureFile(f, { nodes: 3, servers: 3, leaseTtlMs: chaosLeaseTtlMs(3), durationMs: 10_000 })));
+      process.stdout.write(`# failure file (history, records, logs; replay with shoal chaos --replay): ${file}\n`);
+    }
     assert.equal(f, null, f ? `seed ${f.seed} path ${f.path}:\n${describeSchedule(f.schedule).join('\n')}\n${f.result.violations.map((v) => `[${v.invariant}] ${v.message}`).join('\n')}\n${f.result.logs}` : '');
     assert.equal(report.results.length, runs);
   });
