@@ -109,7 +109,7 @@ export class Cancel implements SimCommand {
   }
   check = (m: Readonly<SimModel>) => m.submitted.has(this.id) && this.via < m.nodes;
   async run(_m: SimModel, r: SimReal) {
-    note(r, this.toString(), 'cancel');
+    note(r, this.toString());
     r.world.cancel(this.id, this.via);
     await r.world.clock.settle();
   }
@@ -125,13 +125,15 @@ abstract class NodeCommand implements SimCommand {
     this.i = i;
   }
   abstract readonly name: string;
+  /** Counted as an injected fault (resume and heal end one). */
+  readonly fault: boolean = true;
   check(m: Readonly<SimModel>): boolean {
     return isUp(m as SimModel, this.i);
   }
   abstract apply(m: SimModel, r: SimReal): boolean;
   async run(m: SimModel, r: SimReal) {
     const did = this.apply(m, r);
-    note(r, `${this.toString()}${did ? '' : ' (no effect)'}`, did ? this.name : undefined);
+    note(r, `${this.toString()}${did ? '' : ' (no effect)'}`, did && this.fault ? this.name : undefined);
     await r.world.clock.settle();
   }
   toString() {
@@ -198,6 +200,7 @@ export class Pause extends NodeCommand {
 /** SIGCONT: overdue timers fire at once. */
 export class Resume extends NodeCommand {
   readonly name = 'resume';
+  override readonly fault = false;
   override check(m: Readonly<SimModel>) {
     return super.check(m) && m.paused[this.i]!;
   }
@@ -234,6 +237,7 @@ export class Disconnect extends NodeCommand {
 /** Undo a split or disconnect. */
 export class Heal extends NodeCommand {
   readonly name = 'heal';
+  override readonly fault = false;
   override check(m: Readonly<SimModel>) {
     return super.check(m) && m.split[this.i]!;
   }
