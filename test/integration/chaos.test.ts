@@ -5,11 +5,13 @@
 // broken compare-and-swap does to Shoal.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../helpers.ts';
 import { chaosLeaseTtlMs, summaryTable } from '../../actors/chaos.cli.ts';
+import { shoalCommand } from '../../actors/spawn.ts';
 import { probeCas } from '../../chaos/cas.probe.ts';
 import { describeSchedule, type Schedule } from '../../chaos/faults.ts';
 import { runSchedule } from '../../chaos/run.ts';
@@ -52,6 +54,38 @@ describe('real-process chaos', () => {
     assert.equal(r.skipped, 0, 'both faults found a leader to cut off');
     const leaders = new Set(r.history.filter((t) => t.kind === 'coordinator' && t.to === 'active.leader.recovering').map((t) => t.epoch));
     assert.ok(leaders.size >= 2, `leadership moved (epochs ${[...leaders].join(', ')})`);
+  });
+});
+
+describe('shoal chaos, the command', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-chaos-cli-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const shoal = (args: string[]) => {
+    const [cmd, argv] = shoalCommand('node', ['chaos', ...args]);
+    return spawnSync(cmd, argv, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } });
+  };
+
+  test('--replay plays a saved schedule on fresh processes and reports; a file that is not one is refused clearly', () => {
+    const schedule: Schedule = { initial: [{ id: 'j1', kind: 'primes', limit: 30_000 }, { id: 'j2', kind: 'fail' }], steps: [{ at: 300, fault: { kind: 'kill-leader' } }] };
+    const file = join(dir, 'saved.json');
+    writeFileSync(file, JSON.stringify({ kind: 'shoal-chaos-failure', seed: 1, path: '0', options: { nodes: 2, servers: 1, leaseTtlMs: 1000, durationMs: 1000 }, schedule }));
+    const r = shoal(['--replay', file]);
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /t=300: kill -9 the leader/);
+    assert.match(r.stdout, /runs \(schedules\)\s+│ 1 \(0 failed\)/);
+    assert.match(r.stdout, /The replay found no violation/);
+    writeFileSync(join(dir, 'other.json'), '{"hello": 1}');
+    const bad = shoal(['--replay', join(dir, 'other.json')]);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /is not a chaos failure file/);
+  });
+
+  test('--sim runs simulated cases and prints the summary', () => {
+    const r = shoal(['--sim', '--runs', '40', '--seed', '5']);
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /cases\s+│ 40 \(0 failed\)/);
+    assert.match(r.stdout, /invariant checks/);
+    assert.match(r.stdout, /seed 5/);
   });
 });
 
