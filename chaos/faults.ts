@@ -21,12 +21,16 @@ export type Fault =
   /** kill -9 one nats-server, start it again (same ports, same store) `ms` later. */
   | { kind: 'kill-server'; server: number; ms: number }
   /** Cut a node off from every server through its proxies, heal `ms` later. */
-  | { kind: 'partition'; node: number; ms: number; mode: 'reset' | 'blackhole' }
+  | { kind: 'partition'; node: number; ms: number; mode: PartitionMode }
   /** The same, for whichever node leads at that moment. */
-  | { kind: 'partition-leader'; ms: number; mode: 'reset' | 'blackhole' }
+  | { kind: 'partition-leader'; ms: number; mode: PartitionMode }
   /** Add latency to a node's every link for `ms`. */
   | { kind: 'latency'; node: number; delayMs: number; ms: number }
   | { kind: 'submit'; jobs: ChaosJob[] };
+
+/** reset: connections drop at once; blackhole: bytes held until heal; drop: bytes lost (see chaos/proxy.ts). */
+export type PartitionMode = 'reset' | 'blackhole' | 'drop';
+const partitionMode = fc.constantFrom<PartitionMode>('reset', 'blackhole', 'drop');
 
 export type FaultKind = Fault['kind'];
 export const faultKinds: readonly FaultKind[] = ['kill-node', 'kill-leader', 'restart-node', 'pause-node', 'kill-server', 'partition', 'partition-leader', 'latency', 'submit'];
@@ -131,14 +135,14 @@ export function faultArb(shape: ScheduleShape): fc.Arbitrary<Fault> {
       weight: 3,
       arbitrary: fc.record({
         kind: fc.constant('partition' as const), node, ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }),
-        mode: fc.constantFrom('reset' as const, 'blackhole' as const),
+        mode: partitionMode,
       }),
     },
     {
       weight: 2,
       arbitrary: fc.record({
         kind: fc.constant('partition-leader' as const), ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }),
-        mode: fc.constantFrom('reset' as const, 'blackhole' as const),
+        mode: partitionMode,
       }),
     },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('latency' as const), node, delayMs: fc.integer({ min: 5, max: 150 }), ms: fc.integer({ min: 500, max: 4_000 }) }) },

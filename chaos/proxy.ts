@@ -2,7 +2,7 @@
 // a node off (crashed link or silent partition) or slow it down without killing it.
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
-export type ProxyMode = 'open' | 'reset' | 'blackhole';
+export type ProxyMode = 'open' | 'reset' | 'blackhole' | 'drop';
 
 export type ProxyStats = {
   /** Client connections accepted, refused ones (during 'reset') included. */
@@ -13,6 +13,8 @@ export type ProxyStats = {
   bytesUp: number;
   /** Bytes delivered to clients. */
   bytesDown: number;
+  /** Lost in 'drop' mode. */
+  bytesDropped: number;
   /** cut() calls. */
   cuts: number;
 };
@@ -40,7 +42,7 @@ export class TcpProxy {
   #mode: ProxyMode = 'open';
   #latencyMs = 0;
   #closing: Promise<void> | undefined;
-  #stats = { connections: 0, bytesUp: 0, bytesDown: 0, cuts: 0 };
+  #stats = { connections: 0, bytesUp: 0, bytesDown: 0, bytesDropped: 0, cuts: 0 };
 
   private constructor(server: Server, host: string, port: number, target: { host: string; port: number }) {
     this.#server = server;
@@ -82,10 +84,12 @@ export class TcpProxy {
    * 'reset' destroys every connection now and refuses new ones until heal(): a crashed link, the client
    * sees a disconnect at once. 'blackhole' keeps connections open and holds every byte (and every close)
    * in both directions until heal() delivers them in order: a silent partition, noticed only by missed
-   * pings. The default is 'reset' because its effect is immediate and deterministic; a blackhole's
+   * pings. 'drop' is a blackhole that loses the bytes instead of holding them: after heal() the peers
+   * read a stream with a hole in it, which the NATS protocol detects, and they reconnect.
+   * The default is 'reset' because its effect is immediate and deterministic; a blackhole's
    * depends on both sides' ping timers, so a caller who wants one should say so.
    */
-  cut(mode: 'reset' | 'blackhole' = 'reset'): void {
+  cut(mode: Exclude<ProxyMode, 'open'> = 'reset'): void {
     if (this.#closing) return;
     this.#stats.cuts++;
     this.#mode = mode;
@@ -163,6 +167,10 @@ export class TcpProxy {
   #enqueue(link: Link, d: Direction, chunk: Buffer | null): void {
     // Nothing is held for a socket that is gone, so memory is bounded by what live peers send.
     if (link.dead || d.to.destroyed) return;
+    if (this.#mode === 'drop' && chunk !== null) {
+      this.#stats.bytesDropped += chunk.length;
+      return;
+    }
     d.queue.push({ notBefore: performance.now() + this.#latencyMs, chunk });
     this.#pump(d);
   }
