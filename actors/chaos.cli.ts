@@ -16,14 +16,13 @@ export type ChaosCliOptions = {
   runs?: number;
   sim?: boolean;
   seed?: number;
-  nodes: number;
+  /** Node processes (default 3), or simulated nodes per case (default: 2 to 4, drawn per case). */
+  nodes?: number;
   servers: 1 | 3;
   duration: number;
   leaseTtl?: number;
   shrinkRuns: number;
   replay?: string;
-  /** Simulated nodes per case (default: 2 to 4, drawn per case). */
-  simNodes?: number;
   out: string;
   verbose?: boolean;
 };
@@ -105,7 +104,7 @@ export function summaryTable(results: RunResult[], failed: number): string {
 export async function runChaosCli(opts: ChaosCliOptions): Promise<number> {
   if (opts.replay) return replay(opts);
   if (opts.sim) return simulate(opts);
-  const o = { ...opts, runs: opts.runs ?? 5 };
+  const o = { ...opts, runs: opts.runs ?? 5, nodes: opts.nodes ?? 3 };
   const leaseTtlMs = o.leaseTtl ?? chaosLeaseTtlMs(o.servers);
   const view = progressView(o.runs);
   say(`shoal chaos: ${o.runs} run(s), ${o.nodes} nodes, ${o.servers} nats-server(s), lease TTL ${leaseTtlMs} ms, faults within ${o.duration} ms${o.seed !== undefined ? `, seed ${o.seed}` : ''}`);
@@ -126,7 +125,7 @@ export async function runChaosCli(opts: ChaosCliOptions): Promise<number> {
   return 1;
 }
 
-function reportFailure(f: ChaosFailure, o: ChaosCliOptions & { runs: number }, leaseTtlMs: number): void {
+function reportFailure(f: ChaosFailure, o: ChaosCliOptions & { runs: number; nodes: number }, leaseTtlMs: number): void {
   say(`\nFAILED (seed ${f.seed}, path "${f.path}", shrunk ${f.shrinks} time(s)). The smallest failing schedule:`);
   describeSchedule(f.schedule).forEach((l) => say(`  ${l}`));
   say('Violations:');
@@ -181,7 +180,7 @@ async function simulate(o: ChaosCliOptions): Promise<number> {
   bar?.start(runs, 0, { violations: 0 });
   let violating = 0;
   const report = await runSimulation({
-    runs, seed: o.seed, nodes: o.simNodes,
+    runs, seed: o.seed, nodes: o.nodes,
     onRun: (i, r) => {
       if (r.violations.length) violating++;
       bar?.update(i + 1, { violations: violating });

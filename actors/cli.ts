@@ -164,7 +164,7 @@ export function program(): Command {
     .option('--verbose', 'print each schedule and every fault as it is injected')
     .action(async (o: { runs?: number; seed?: number; nodes?: number; servers: string; duration: number; leaseTtl?: number; shrinkRuns: number; sim?: boolean; replay?: string; out: string; verbose?: boolean }) => {
       const { runChaosCli } = await import('./chaos.cli.ts');
-      process.exitCode = await runChaosCli({ ...o, nodes: o.nodes ?? 3, simNodes: o.nodes, servers: o.servers === '1' ? 1 : 3 });
+      process.exitCode = await runChaosCli({ ...o, servers: o.servers === '1' ? 1 : 3 });
     });
 
   return p;

@@ -52,7 +52,7 @@ export type RunResult = {
   logs: string;
 };
 
-/** What each generated job must end as. */
+/** The API request that submits a generated job. */
 function submitBody(j: ChaosJob): Record<string, unknown> {
   switch (j.kind) {
     case 'primes': return { id: j.id, type: 'primes', input: { limit: j.limit, chunk: 10_000, pauseMs: 60 } };
@@ -118,7 +118,7 @@ export async function runSchedule(schedule: Schedule, o: RunOptions): Promise<Ru
   const timers = new Set<ReturnType<typeof setTimeout>>();
   const pendingUndos = new Set<Promise<unknown>>();
   let nc: NatsConnection | null = null;
-  const skippedRef = { n: 0 };
+  let skipped = 0;
 
   const spawn = (slot: Omit<Slot, 'proc'>): NodeProcess => spawnNode({
     id: slot.id, nats: slot.proxies.map((p) => p.url).join(','), leaseTtlMs: o.leaseTtlMs, replicas: o.servers, slots: 4,
@@ -243,7 +243,7 @@ export async function runSchedule(schedule: Schedule, o: RunOptions): Promise<Ru
         log(`fault '${describeFault(step.fault)}' failed: ${(err as Error).message}`);
         return false;
       });
-      if (!did) skippedRef.n++;
+      if (!did) skipped++;
       log(`t=${Date.now() - t0}: ${describeFault(step.fault)}${did ? '' : ' (nothing to do)'}`);
       progress({ phase: 'faults', done: i + 1, total: schedule.steps.length, detail: describeFault(step.fault) });
     }
@@ -309,7 +309,7 @@ export async function runSchedule(schedule: Schedule, o: RunOptions): Promise<Ru
     const leaderMs = leaderAt === null ? null : leaderAt - faultsEndedAt;
     progress({ phase: 'done', done: 1, total: 1 });
     return {
-      schedule, violations, faults: countFaults(schedule), skipped: skippedRef.n, jobs: jobs.length,
+      schedule, violations, faults: countFaults(schedule), skipped, jobs: jobs.length,
       recovery: { leaderMs, allTerminalMs }, durationMs: Date.now() - started, history, records, logs,
     };
   } finally {

@@ -265,7 +265,7 @@ export class DropRequests extends NodeCommand {
     this.count = count;
   }
   apply(_m: SimModel, r: SimReal) {
-    return r.world.dropRequests(this.i, this.count);
+    return r.world.faultLink(this.i, (c) => void (c.dropRequests += this.count));
   }
   override toString() {
     return `dropRequests(${nodeName(this.i)}, ${this.count})`;
@@ -281,7 +281,7 @@ export class DropReplies extends NodeCommand {
     this.count = count;
   }
   apply(_m: SimModel, r: SimReal) {
-    return r.world.dropReplies(this.i, this.count);
+    return r.world.faultLink(this.i, (c) => void (c.dropReplies += this.count));
   }
   override toString() {
     return `dropReplies(${nodeName(this.i)}, ${this.count})`;
@@ -292,7 +292,7 @@ export class DropReplies extends NodeCommand {
 export class DuplicateNext extends NodeCommand {
   readonly name = 'duplicate';
   apply(_m: SimModel, r: SimReal) {
-    return r.world.duplicate(this.i, 1);
+    return r.world.faultLink(this.i, (c) => void (c.duplicates += 1));
   }
   override toString() {
     return `duplicateNext(${nodeName(this.i)})`;
@@ -308,7 +308,7 @@ export class Slow extends NodeCommand {
     this.ms = ms;
   }
   apply(_m: SimModel, r: SimReal) {
-    return r.world.slow(this.i, this.ms);
+    return r.world.faultLink(this.i, (c) => void (c.slowMs = this.ms));
   }
   override toString() {
     return `slow(${nodeName(this.i)}, ${this.ms}ms)`;

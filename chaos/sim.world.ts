@@ -280,31 +280,14 @@ export class SimWorld {
     return true;
   }
 
-  dropRequests(i: number, count: number): boolean {
+  /**
+   * A network fault on a live node's connection: lose its next requests (before
+   * they apply) or replies (after), duplicate its next messages, or slow it down.
+   */
+  faultLink(i: number, fault: (c: Conn) => void): boolean {
     const n = this.live(i);
     if (!n) return false;
-    n.conn.dropRequests += count;
-    return true;
-  }
-
-  dropReplies(i: number, count: number): boolean {
-    const n = this.live(i);
-    if (!n) return false;
-    n.conn.dropReplies += count;
-    return true;
-  }
-
-  duplicate(i: number, count: number): boolean {
-    const n = this.live(i);
-    if (!n) return false;
-    n.conn.duplicates += count;
-    return true;
-  }
-
-  slow(i: number, ms: number): boolean {
-    const n = this.live(i);
-    if (!n) return false;
-    n.conn.slowMs = ms;
+    fault(n.conn);
     return true;
   }
 
