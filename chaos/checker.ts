@@ -234,11 +234,15 @@ function nodeLeaseLive(history: Transition[]): Map<string, Span[]> {
   for (const [instance, evs] of byInstance) {
     const cuts = ends.get(instance) ?? [];
     const spans: Span[] = [];
+    // A term starts when the lease is acquired; a cut ends the whole term, so
+    // renewals the holder still attempts after it (they will be refused) add nothing.
+    let termCut = Infinity;
     evs.forEach((t, i) => {
+      const held = t.to.startsWith('held');
+      if (held && !(t.from ?? '').startsWith('held')) termCut = Math.min(...cuts.filter((c) => c >= t.wall));
       const validUntil = t.data?.validUntil;
-      if (!t.to.startsWith('held') || typeof validUntil !== 'number') return;
-      const cut = Math.min(...cuts.filter((c) => c >= t.wall));
-      const to = Math.min(t.wall + (validUntil - t.mono), evs[i + 1]?.wall ?? Infinity, cut);
+      if (!held || typeof validUntil !== 'number') return;
+      const to = Math.min(t.wall + (validUntil - t.mono), evs[i + 1]?.wall ?? Infinity, termCut);
       if (to > t.wall) spans.push({ from: t.wall, to });
     });
     out.set(instance, spans);

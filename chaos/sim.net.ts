@@ -20,7 +20,7 @@
 //   out after `kvTimeoutMs`: JetStream not answering); dropped replies are lost
 //   after (the ambiguous outcome).
 import type { KV } from '@nats-io/kv';
-import { defaults } from '../streams/defaults.ts';
+import { defaults, leaseRequestTimeoutMs } from '../streams/defaults.ts';
 import type { Liveness } from '../streams/lease.store.ts';
 import type { Bid, Offer } from '../streams/messages.ts';
 import type { NodeInbox, PlacementTransport } from '../streams/placement.ts';
@@ -419,7 +419,9 @@ export class SimNet {
 
   /** A KV client for `mem` on connection `c`: every call is a request (or, for watch, a push consumer). */
   kv(c: Conn, mem: MemKv): KV {
-    const req = <T>(what: string, fn: () => Promise<T>) => this.request(c, `${mem.bucket}.${what}`, fn);
+    // The leases bucket (the one with a TTL) waits as long as a real node's lease requests do.
+    const timeoutMs = mem.ttlMs > 0 ? leaseRequestTimeoutMs(mem.ttlMs) : defaults.kvTimeoutMs;
+    const req = <T>(what: string, fn: () => Promise<T>) => this.request(c, `${mem.bucket}.${what}`, fn, timeoutMs);
     const client = {
       get: (key: string) => req('get', () => mem.get(key)),
       create: (key: string, value: Uint8Array) => req('create', () => mem.create(key, value)),

@@ -136,8 +136,9 @@ export const nodeMachine = setup({
                 busy: { on: { 'jobs.load': { guard: ({ event }) => event.running === 0, target: 'idle' } } },
               },
             },
+            // No advertise here: a renewal sent without a connection is buffered by the
+            // client and lands late (or never), and would only write a stale state.
             reconnecting: {
-              entry: 'advertise',
               on: { 'nats.reconnected': { target: 'ready', actions: 'tellCoordinatorReconnected' } },
             },
             // Hand running jobs back first (a new owner resumes them from their

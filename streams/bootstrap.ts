@@ -3,7 +3,7 @@
 import { DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { defaultLeaseTtlMs, defaults } from './defaults.ts';
+import { defaultLeaseTtlMs, defaults, leaseRequestTimeoutMs } from './defaults.ts';
 import { LeaseTtlMismatchError } from './errors.ts';
 import type { Names } from './subjects.ts';
 
@@ -38,24 +38,22 @@ export async function bootstrap(nc: NatsConnection, n: Names, opts: BootstrapOpt
   // The lease TTL lives with the bucket: one cluster-wide setting.
   const leaseStream = `KV_${n.leasesBucket}`;
   let existing = await streamMaxAgeMs(jsm, leaseStream);
-  let leases: KV;
   if (existing === null) {
     const ttl = opts.leaseTtlMs ?? defaultLeaseTtlMs(replicas);
     try {
-      leases = await kvm.create(n.leasesBucket, { ttl, history: 1, replicas });
+      await kvm.create(n.leasesBucket, { ttl, history: 1, replicas });
     } catch (err) {
       // Another node created it first, maybe with another TTL: check below.
       existing = await streamMaxAgeMs(jsm, leaseStream);
       if (existing === null) throw err;
-      leases = await kvm.open(n.leasesBucket);
     }
     existing ??= ttl;
-  } else {
-    leases = await kvm.open(n.leasesBucket);
   }
   if (opts.leaseTtlMs !== undefined && opts.leaseTtlMs !== existing) {
     throw new LeaseTtlMismatchError(n.leasesBucket, existing, opts.leaseTtlMs);
   }
+  // Lease requests wait at most a third of the TTL (see leaseRequestTimeoutMs).
+  const leases = await new Kvm(jetstream(nc, { timeout: leaseRequestTimeoutMs(existing) })).open(n.leasesBucket);
 
   // Concurrent first starts race to create: the loser opens what the winner made.
   const ensureKv = async (name: string) => {

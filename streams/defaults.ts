@@ -69,6 +69,16 @@ export function retryBackoffMs(failures: number): number {
   return Math.min(defaults.retryBackoffMaxMs, defaults.retryBackoffBaseMs * 2 ** Math.max(0, failures - 1));
 }
 
+/**
+ * How long a lease request (acquire, renew, release, read) waits for JetStream.
+ * A third of the TTL at most: a holder whose renewal request was lost must still
+ * have time to retry before its deadline, and a candidate must not sit out a
+ * whole TTL on one lost request. Never longer than any other KV request.
+ */
+export function leaseRequestTimeoutMs(ttlMs: number): number {
+  return Math.round(Math.min(defaults.kvTimeoutMs, Math.max(100, ttlMs / 3)));
+}
+
 /** Lease timing derived from the TTL, so that one setting tunes all of it. */
 export function leaseTiming(ttlMs: number): LeaseTiming {
   const clamp = (v: number, lo: number, hi: number) => Math.round(Math.min(hi, Math.max(lo, v)));

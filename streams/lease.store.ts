@@ -152,7 +152,14 @@ export function leaseEffects(o: LeaseStoreOptions) {
     } catch (err) {
       if (!isCasConflict(err)) return { type: 'failed', message: (err as Error).message };
       // A renewal that timed out may have landed after all: then the value is still ours.
-      const current = await readLease(o.kv(), input.key).catch(() => null);
+      // A read that fails is no verdict (a renewal sent while disconnected lands on
+      // reconnect, just as a server failover makes reads time out): try again.
+      let current: LeaseRecord | null;
+      try {
+        current = await readLease(o.kv(), input.key);
+      } catch (readErr) {
+        return { type: 'failed', message: `lease '${input.key}' moved and could not be read: ${(readErr as Error).message}` };
+      }
       if (current && current.value.holder.instance === input.holder.instance && current.value.epoch === input.epoch) {
         return { type: 'ours', revision: current.revision };
       }

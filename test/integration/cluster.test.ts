@@ -36,7 +36,7 @@ describe('3-server cluster, replicas 3, lease TTL 20 s (the replicated default)'
     const after1 = await waitForStatus(c.urls, (s) => s.leader !== null && s.nodes.length === 3, { what: 'a leader after the server kill', timeoutMs: 30_000 });
     assert.ok(after1.leader);
     const fenced = watch.seen.filter((t) => t.kind === 'coordinator' && t.from?.startsWith('active.leader') && !t.to.startsWith('active.leader'));
-    assert.equal(fenced.length, 0, 'the leader did not lose its lease to a single server failure');
+    assert.equal(fenced.length, 0, `the leader did not lose its lease to a single server failure: ${JSON.stringify(fenced)}\n${c.nodes.map((p) => `--- ${p.id}\n${p.output().split('\n').slice(-25).join('\n')}`).join('\n')}`);
     assert.equal(after1.leader!.epoch, first.leader!.epoch, 'same leader term');
 
     // Leadership still moves on a node failure with one server down.

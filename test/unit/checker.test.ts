@@ -148,6 +148,18 @@ describe('history checker', () => {
         h.push({ ...ev('lease', 'n1-node', 'n1', 'standby', 'held.confirmed.waiting', 'xstate.done.actor', 7, { validUntil: wall + 10_000 }), instance: 'n1-j' });
       })), []);
     });
+
+    test('renewals the reaped holder still attempts do not revive its term (found by the simulation: a disconnected node)', () => {
+      assert.deepEqual(kinds(overlap((h) => {
+        h.push({ ...ev('lease', 'n1-node', 'n2', 'held', 'reaped', 'lease.reaped', 3, { holder: 'n1-i' }) });
+        h.push(ev('lease', 'n1-node', 'n1', 'held.confirmed.waiting', 'held.confirmed.renewing', 'xstate.after', 3, { validUntil: wall + 10_000 }));
+      })), []);
+      // A new term (acquired again) is live again.
+      assert.deepEqual(kinds(overlap((h) => {
+        h.push({ ...ev('lease', 'n1-node', 'n2', 'held', 'reaped', 'lease.reaped', 3, { holder: 'n1-i' }) });
+        h.push(ev('lease', 'n1-node', 'n1', 'acquiring', 'held.confirmed.waiting', 'xstate.done.actor', 8, { validUntil: wall + 10_000 }));
+      })), ['handler-overlap']);
+    });
   });
 });
 

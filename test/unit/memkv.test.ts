@@ -8,7 +8,9 @@ import { SimulatedClock } from 'xstate';
 import { MemKv } from '../../chaos/memkv.ts';
 import { newJobRecord } from '../../machines/job.machine.ts';
 import { JobStore } from '../../streams/job.store.ts';
-import { isCasConflict } from '../../streams/lease.store.ts';
+import { createActor, toPromise } from 'xstate';
+import { isCasConflict, leaseEffects } from '../../streams/lease.store.ts';
+import { encode } from '../../streams/codec.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -95,5 +97,27 @@ describe('in-memory KV', () => {
       assert.equal(final.attempts.length, 1);
       assert.equal(final.owner, changed[0] ? 'n1' : 'n2');
     }), { numRuns: 300 });
+  });
+
+  test('a renewal that finds the revision moved and cannot read the key keeps the lease (no verdict), and reads it as ours once it can', async () => {
+    const mem = new MemKv('leases', { clock: new SimulatedClock() });
+    const holder = { id: 'n1', instance: 'i1' };
+    const acquired = await mem.create('leader', encode({ holder, epoch: null, since: 0 }));
+    // A renewal sent while disconnected landed on reconnect: the revision moved to our own value.
+    const landed = await mem.update('leader', encode({ holder, epoch: acquired, since: 0 }), acquired);
+    let readable = false;
+    const kv = {
+      update: (k: string, v: Uint8Array, r: number) => mem.update(k, v, r),
+      get: (k: string) => (readable ? mem.get(k) : Promise.reject(new Error('TIMEOUT'))),
+    } as unknown as KV;
+    const { renewLease } = leaseEffects({ kv: () => kv, probe: async () => 'unknown' });
+    const renew = () => toPromise(createActor(renewLease, { input: { key: 'leader', holder, revision: acquired, epoch: acquired } }).start());
+    const blind = await renew();
+    assert.equal(blind.type, 'failed', `a failed read is no verdict, got ${JSON.stringify(blind)}`);
+    readable = true;
+    assert.deepEqual(await renew(), { type: 'ours', revision: landed });
+    // And a value that is not ours is a real conflict.
+    await mem.update('leader', encode({ holder: { id: 'n2', instance: 'i2' }, epoch: landed + 1, since: 0 }), landed);
+    assert.equal((await renew()).type, 'conflict');
   });
 });
