@@ -116,7 +116,10 @@ export async function runNode(o: NodeOptions): Promise<number> {
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect') node.connection(false);
-      else if (s.type === 'reconnect') node.connection(true);
+      else if (s.type === 'reconnect') {
+        node.connection(true);
+        publisher.resend();
+      }
     }
   })();
 

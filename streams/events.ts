@@ -169,31 +169,53 @@ export type PublisherOptions = {
   /** Called on every transition (after it is queued for publishing). */
   onTransition?: (t: Transition) => void;
   onError?: (err: Error) => void;
+  /** How long one publish waits for the stream's acknowledgement (default: the JetStream client's). */
+  publishTimeoutMs?: number;
 };
 
 /** An XState `inspect` callback that publishes transitions, and a flush for shutdown. */
 export function transitionPublisher(o: PublisherOptions) {
-  const js: JetStreamClient = jetstream(o.nc);
-  const pending = new Set<Promise<unknown>>();
+  const js: JetStreamClient = jetstream(o.nc, o.publishTimeoutMs ? { timeout: o.publishTimeoutMs } : {});
+  /** Published but not yet acknowledged (or given up), by message id; `settled` resolves then. */
+  const unacked = new Map<string, { subject: string; data: Uint8Array; settle: () => void; settled: Promise<void> }>();
   // Until the stream exists (the node bootstraps it), transitions wait here.
   let backlog: Transition[] | null = [];
+  const settle = (msgID: string) => {
+    unacked.get(msgID)?.settle();
+    return unacked.delete(msgID);
+  };
+  const publish = (msgID: string, m: { subject: string; data: Uint8Array }) =>
+    js.publish(m.subject, m.data, { msgID }).then(() => void settle(msgID));
   const send = (t: Transition) => {
-    const subject = o.names.event(t.kind, t.actor);
-    const data = encode(t);
-    // A replicated stream can be between leaders for seconds: retry, and keep
-    // `seq` so readers can restore one process's order.
-    const attempt = async (left: number): Promise<unknown> => {
+    // The message id (instance and seq) makes a resent event land once, and lets readers restore one process's order.
+    const msgID = `${t.instance}-${t.seq}`;
+    let done = () => {};
+    const settled = new Promise<void>((resolve) => (done = resolve));
+    const m = { subject: o.names.event(t.kind, t.actor), data: encode(t), settle: done, settled };
+    unacked.set(msgID, m);
+    // A replicated stream can be between leaders for seconds: retry.
+    const attempt = async (left: number): Promise<void> => {
       try {
-        return await js.publish(subject, data, { msgID: `${t.instance}-${t.seq}` });
+        await publish(msgID, m);
       } catch (err) {
-        if (left <= 0) throw err;
+        if (left <= 0 || !unacked.has(msgID)) throw err;
         await sleep(defaults.eventRetryDelayMs);
         return attempt(left - 1);
       }
     };
-    const p = attempt(defaults.eventRetries).catch((err: Error) => o.onError?.(err));
-    pending.add(p);
-    void p.finally(() => pending.delete(p));
+    attempt(defaults.eventRetries).catch((err: Error) => {
+      if (settle(msgID)) o.onError?.(err);
+    });
+  };
+
+  /**
+   * After a reconnect: send again every event not yet acknowledged. Those
+   * written to a connection that was already dead are lost, and their retry
+   * would wait for a whole publish timeout, which a process killed meanwhile
+   * never reaches. The message id makes the duplicates harmless.
+   */
+  const resend = () => {
+    for (const [msgID, m] of unacked) void publish(msgID, m).catch(() => {});
   };
 
   const { inspect, record } = transitionRecorder({
@@ -212,10 +234,11 @@ export function transitionPublisher(o: PublisherOptions) {
     waiting.forEach(send);
   };
 
+  /** Wait until every event is acknowledged or given up. */
   const flush = async () => {
-    await Promise.allSettled([...pending]);
+    await Promise.all([...unacked.values()].map((m) => m.settled));
   };
-  return { inspect, record, open, flush };
+  return { inspect, record, open, flush, resend };
 }
 
 /** Read the stored history (optionally one subject filter) from its start. */
