@@ -99,7 +99,7 @@ export class JobRunner {
       if (!r || r.state !== 'assigned' || r.owner !== this.d.nodeId || !this.d.mayWrite()) return;
       const slot = await CheckpointSlot.claim(this.d.checkpoints, id, r.attempt);
       const resumedFrom = slot.restored?.progress ?? 0;
-      const epoch = () => this.d.nodeEpoch?.() ?? null;
+      const epoch = () => this.#epoch();
       const started = await this.write(id, () => ({
         type: 'job.start', node: this.d.nodeId, attempt: r.attempt, resumedFrom, at: this.#clock.now(), nodeEpoch: epoch(),
       }), { retry: true });
@@ -107,11 +107,18 @@ export class JobRunner {
       const ours = (x: JobRecord) => x.state === 'running' && x.attempt === r.attempt && x.owner === this.d.nodeId &&
         (x.attempts[x.attempts.length - 1]?.nodeEpoch ?? null) === epoch();
       if (!started || !(started.changed || ours(started.record))) return;
+      // The attempt lives in the lease term it was started under. A start that landed late (sent before
+      // our lease was lost, applied after) must not run under a later term: recovery requeues it.
+      const term = started.record.attempts[started.record.attempts.length - 1]?.nodeEpoch ?? null;
+      if (!this.#mayWrite(term)) {
+        this.d.log(`job ${id}#${r.attempt}: its start landed after lease term ${term} ended; not running it (the leader requeues it)`);
+        return;
+      }
       const abort = new AbortController();
       const entry: Running = { attempt: r.attempt, abort, done: Promise.resolve() };
       this.#running.set(id, entry);
       this.d.onLoad(this.#running.size);
-      entry.done = this.#execute(started.record, slot, abort).finally(() => {
+      entry.done = this.#execute(started.record, slot, abort, term).finally(() => {
         this.#running.delete(id);
         this.d.onLoad(this.#running.size);
         const next = this.#pending.values().next();
@@ -145,17 +152,26 @@ export class JobRunner {
     await Promise.allSettled([...this.#running.values()].map((r) => r.done));
   }
 
+  #epoch(): number | null {
+    return this.d.nodeEpoch?.() ?? null;
+  }
+
+  /** Our node lease is valid (and, given a term, it is still that lease term). */
+  #mayWrite(term?: number | null): boolean {
+    return this.d.mayWrite() && (term === undefined || this.#epoch() === term);
+  }
+
   /**
    * Write by CAS (the store re-reads and re-decides on conflict). With `retry`,
    * a write that got no verdict (timeout, disconnected: it may or may not have
    * landed) is tried again while our lease holds; re-deciding on the fresh
    * record makes that safe. Without, it is best effort (progress, phase).
    */
-  private async write(id: string, decide: (r: JobRecord) => JobEvent | null, o: { retry?: boolean } = {}) {
+  private async write(id: string, decide: (r: JobRecord) => JobEvent | null, o: { retry?: boolean; term?: number | null } = {}) {
     for (let delay: number = defaults.jobWriteRetryMs; ; delay = Math.min(defaults.jobWriteRetryMaxMs, 2 * delay)) {
-      if (!this.d.mayWrite()) return null;
+      if (!this.#mayWrite(o.term)) return null;
       try {
-        return await this.d.store.apply(id, (r) => (this.d.mayWrite() ? decide(r) : null));
+        return await this.d.store.apply(id, (r) => (this.#mayWrite(o.term) ? decide(r) : null));
       } catch (err) {
         // An unreadable record stays unreadable; anything else (timeout, disconnected) may pass.
         if (!o.retry || err instanceof CodecError) throw err;
@@ -165,7 +181,7 @@ export class JobRunner {
     }
   }
 
-  async #execute(job: JobRecord, slot: CheckpointSlot, abort: AbortController): Promise<void> {
+  async #execute(job: JobRecord, slot: CheckpointSlot, abort: AbortController, term: number | null): Promise<void> {
     const { id, attempt } = job;
     const handler = this.d.handlers[job.type];
     const clock = this.#clock;
@@ -175,7 +191,7 @@ export class JobRunner {
       const now = clock.now();
       if (now - lastProgressWrite < defaults.progressIntervalMs) return; // the result write sets 1 anyway
       lastProgressWrite = now;
-      void this.write(id, () => ({ type: 'job.progress', attempt, progress: p, at: now })).catch(() => {});
+      void this.write(id, () => ({ type: 'job.progress', attempt, progress: p, at: now }), { term }).catch(() => {});
     };
     const ctx: JobCtx = {
       restored: slot.restored?.state,
@@ -183,11 +199,11 @@ export class JobRunner {
       fence: { jobId: id, attempt, token: `${id}:${attempt}` },
       log: (msg) => this.d.log(`job ${id}#${attempt}: ${msg}`),
       progress: (p) => writeProgress(p),
-      phase: (p) => void this.write(id, () => ({ type: 'job.phase', attempt, phase: p === 'io' ? 'ioWait' : 'computing', at: clock.now() })).catch(() => {}),
+      phase: (p) => void this.write(id, () => ({ type: 'job.phase', attempt, phase: p === 'io' ? 'ioWait' : 'computing', at: clock.now() }), { term }).catch(() => {}),
       sleep: (ms) => sleep(ms, abort.signal, clock),
       checkpoint: async (state, progress) => {
         if (abort.signal.aborted) throw abort.signal.reason;
-        if (!this.d.mayWrite()) throw new FencedError('node lease lost');
+        if (!this.#mayWrite(term)) throw new FencedError('node lease lost');
         await slot.save(state, progress);
         this.d.onCheckpoint?.(id, attempt, progress, slot.revision);
         writeProgress(progress);
@@ -225,7 +241,7 @@ export class JobRunner {
       event = { type: 'job.fail', attempt, error: err?.message ?? String(err), retryable, backoffMs: retryBackoffMs(job.failures + 1), at };
     }
     try {
-      const done = await this.write(id, () => event, { retry: true });
+      const done = await this.write(id, () => event, { retry: true, term });
       if (done?.changed) this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)}${event.type === 'job.fail' ? ` (${event.error})` : ''}`);
       else this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)} refused (fenced: ${done ? `the record is ${done.record.state}, attempt ${done.record.attempt}` : 'lease lost'})`);
     } catch (err) {

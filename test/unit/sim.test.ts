@@ -121,5 +121,20 @@ describe('simulation', () => {
     test('a job index whose watch cannot start retries it instead of crashing the process', async () => {
       await passes(2, () => [new Crash(1), new Restart(1), new Split(1), new Advance(2_500)], seeds(4));
     });
+
+    // Found (SHOAL_SIM_SEED=13, 5,000 cases) as: advance(1327ms), submit(j2 sum 3/2 via n2), submit(j1 fail via n1),
+    // disconnect(n2), advance(237ms), submit(j3 sum 14/2 via n1), advance(56ms), submit(j4 fail via n1), kill(leader),
+    // split(n3), advance(299ms), advance(885ms), duplicateNext(n1) → handler-overlap: j3 ran on n3 (attempt 1) and n4
+    // (attempt 2) at once. n3's `job.start` was sent under its lease term, held by the split and applied after n3 had
+    // been fenced; n3 ran the handler anyway, under the lease term it had meanwhile re-acquired, while recovery
+    // rightly requeued the attempt of the old term. Fix: an attempt runs and writes only in the lease term it started in.
+    test('a job start that lands after its lease term ended is not run under the next term', async () => {
+      const commands = () => [
+        new Advance(1327), new Submit('j2', 'sum', 3, 2, 1), new Submit('j1', 'fail', 3, 2, 0), new Disconnect(1), new Advance(237),
+        new Submit('j3', 'sum', 14, 2, 0), new Advance(56), new Submit('j4', 'fail', 3, 2, 0), new KillLeader(), new Split(2),
+        new Advance(299), new Advance(885), new DuplicateNext(0),
+      ];
+      await passes(4, commands, [2027295374, ...seeds(4)]);
+    });
   });
 });
