@@ -187,7 +187,7 @@ export function transitionPublisher(o: PublisherOptions) {
   const publish = (msgID: string, m: { subject: string; data: Uint8Array }) =>
     js.publish(m.subject, m.data, { msgID }).then(() => void settle(msgID));
   const send = (t: Transition) => {
-    // The message id (instance and seq) makes a resent event land once, and lets readers restore one process's order.
+    // The message id (instance and seq) makes an event sent again land once; `seq` restores one process's order.
     const msgID = `${t.instance}-${t.seq}`;
     let done = () => {};
     const settled = new Promise<void>((resolve) => (done = resolve));
