@@ -2,7 +2,7 @@
 // call the handler with its context, finish by CAS. Every write is fenced by
 // the attempt; after lease loss the runner aborts its handlers and writes nothing.
 import type { KV } from '@nats-io/kv';
-import type { JobEvent, JobRecord } from '../machines/job.machine.ts';
+import { lastAttempt, type JobEvent, type JobRecord } from '../machines/job.machine.ts';
 import { defaults, retryBackoffMs } from '../streams/defaults.ts';
 import { CheckpointTooLargeError, CodecError, FencedError } from '../streams/errors.ts';
 import { CheckpointSlot, type JobStore } from '../streams/job.store.ts';
@@ -99,17 +99,16 @@ export class JobRunner {
       if (!r || r.state !== 'assigned' || r.owner !== this.d.nodeId || !this.d.mayWrite()) return;
       const slot = await CheckpointSlot.claim(this.d.checkpoints, id, r.attempt);
       const resumedFrom = slot.restored?.progress ?? 0;
-      const epoch = () => this.#epoch();
       const started = await this.write(id, () => ({
-        type: 'job.start', node: this.d.nodeId, attempt: r.attempt, resumedFrom, at: this.#clock.now(), nodeEpoch: epoch(),
+        type: 'job.start', node: this.d.nodeId, attempt: r.attempt, resumedFrom, at: this.#clock.now(), nodeEpoch: this.#epoch(),
       }), { retry: true });
       // Our start may have landed on an earlier try whose reply was lost: then the record already shows it.
       const ours = (x: JobRecord) => x.state === 'running' && x.attempt === r.attempt && x.owner === this.d.nodeId &&
-        (x.attempts[x.attempts.length - 1]?.nodeEpoch ?? null) === epoch();
+        (lastAttempt(x)?.nodeEpoch ?? null) === this.#epoch();
       if (!started || !(started.changed || ours(started.record))) return;
       // The attempt lives in the lease term it was started under. A start that landed late (sent before
       // our lease was lost, applied after) must not run under a later term: recovery requeues it.
-      const term = started.record.attempts[started.record.attempts.length - 1]?.nodeEpoch ?? null;
+      const term = lastAttempt(started.record)?.nodeEpoch ?? null;
       if (!this.#mayWrite(term)) {
         this.d.log(`job ${id}#${r.attempt}: its start landed after lease term ${term} ended; not running it (the leader requeues it)`);
         return;

@@ -5,7 +5,7 @@
 import type { KV } from '@nats-io/kv';
 import { fromCallback, fromPromise } from 'xstate';
 import type { CoordinatorEvent, DutyInput } from '../machines/coordinator.machine.ts';
-import type { JobRecord } from '../machines/job.machine.ts';
+import { lastAttempt, type JobRecord } from '../machines/job.machine.ts';
 import type { LeaseHolder } from '../machines/lease.machine.ts';
 import { defaults } from '../streams/defaults.ts';
 import type { JobStore } from '../streams/job.store.ts';
@@ -85,7 +85,7 @@ export function leaderDuties(d: DutyDeps) {
     for (const r of index.live.values()) {
       if (!d.leading()) return;
       const owned = r.state === 'assigned' || r.state === 'running';
-      const started = r.state === 'running' ? r.attempts[r.attempts.length - 1]?.nodeEpoch : null;
+      const started = r.state === 'running' ? lastAttempt(r)?.nodeEpoch : null;
       const why = !owned || !r.owner ? null
         : !epochs.has(r.owner) ? 'is gone'
         : typeof started === 'number' && epochs.get(r.owner) !== started ? `lost the lease term (epoch ${started}) it ran under`
@@ -96,7 +96,7 @@ export function leaderDuties(d: DutyDeps) {
           if (x?.changed) d.log(`job ${r.id}: owner ${r.owner} ${why}, requeued`);
         }));
       } else if (r.state === 'assigned') {
-        const a = r.attempts[r.attempts.length - 1];
+        const a = lastAttempt(r);
         if (a && now - a.assignedAt > defaults.startTimeoutMs) {
           moves.push(store.apply(r.id, (c) => (c.attempt === r.attempt ? { type: 'job.unstarted', attempt: c.attempt, at: clock.now() } : null)));
         }
@@ -166,7 +166,7 @@ export function leaderDuties(d: DutyDeps) {
   async function auction(offered: JobRecord[], epoch: number): Promise<number> {
     const offer: Offer = {
       epoch,
-      jobs: offered.map((r) => ({ id: r.id, type: r.type, priority: r.priority, lastNode: r.attempts[r.attempts.length - 1]?.node ?? null })),
+      jobs: offered.map((r) => ({ id: r.id, type: r.type, priority: r.priority, lastNode: lastAttempt(r)?.node ?? null })),
     };
     const bids = await d.transport.auction(offer, readyNodes, defaults.bidWindowMs);
     if (!d.leading()) return 0;

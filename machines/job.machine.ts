@@ -238,3 +238,8 @@ export function applyJobEvent(r: JobRecord, e: JobEvent): JobRecord | null {
 }
 
 export const isTerminal = (r: Pick<JobRecord, 'state'>) => terminalStates.includes(r.state);
+
+/** The record's latest attempt (the current one while the job runs), if any. */
+export function lastAttempt(r: Pick<JobRecord, 'attempts'>): AttemptEntry | undefined {
+  return r.attempts[r.attempts.length - 1];
+}

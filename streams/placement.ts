@@ -68,23 +68,20 @@ export function serveInbox(nc: NatsConnection, n: Names, nodeId: string, inbox: 
         if (bid) msg.respond(encode(bid));
       },
     }),
-    nc.subscribe(n.nodeAssign(nodeId), {
-      callback: (_err, msg) => {
-        try {
-          inbox.assign(decode(jobIdsSchema, msg.data, 'assignment').ids);
-        } catch (err) {
-          log(`bad assignment message: ${(err as Error).message}`);
-        }
-      },
-    }),
-    nc.subscribe(n.nodeCancel(nodeId), {
-      callback: (_err, msg) => {
-        try {
-          inbox.cancel(decode(jobIdsSchema, msg.data, 'cancel').ids);
-        } catch (err) {
-          log(`bad cancel message: ${(err as Error).message}`);
-        }
-      },
-    }),
+    onJobIds(n.nodeAssign(nodeId), 'assignment', (ids) => inbox.assign(ids)),
+    onJobIds(n.nodeCancel(nodeId), 'cancel', (ids) => inbox.cancel(ids)),
   ];
+
+  /** A subject carrying job ids: a malformed message is logged and dropped. */
+  function onJobIds(subject: string, what: string, act: (ids: string[]) => void): Subscription {
+    return nc.subscribe(subject, {
+      callback: (_err, msg) => {
+        try {
+          act(decode(jobIdsSchema, msg.data, what).ids);
+        } catch (err) {
+          log(`bad ${what} message: ${(err as Error).message}`);
+        }
+      },
+    });
+  }
 }
