@@ -230,6 +230,9 @@ export async function runSchedule(schedule: Schedule, o: RunOptions): Promise<Ru
           return true;
         }
         case 'submit':
+          // With every node process dead nothing can accept it (a client would get "no responders"):
+          // waiting out the retry budget would only stall the schedule.
+          if (!slots.some((s) => s.proc.running)) return false;
           await submit(f.jobs);
           return true;
       }

@@ -11,4 +11,4 @@ tsc --noEmit -p .
 echo "== unit tests under Deno"
 deno test -A --quiet test/unit/
 echo "== unit and integration tests under Node"
-tsx --test --test-concurrency=1 --test-timeout=300000 test/unit/*.test.ts test/integration/*.test.ts
+tsx --test --test-concurrency=1 --test-timeout=900000 test/unit/*.test.ts test/integration/*.test.ts
