@@ -11,7 +11,7 @@ import { nodeMachine, nodeStateName, type BootstrapOutput, type NodeInput } from
 import { leaseTiming } from '../streams/defaults.ts';
 import { jobHistory, recordReap, type Recorder } from '../streams/events.ts';
 import { JobStore } from '../streams/job.store.ts';
-import { leaseEffects, type LeaseValue, type Probe } from '../streams/lease.store.ts';
+import { confirmGone, leaseEffects, type LeaseValue, type Probe } from '../streams/lease.store.ts';
 import type { NodeInbox, PlacementTransport } from '../streams/placement.ts';
 import type { Clock } from '../streams/time.ts';
 import type { Handler } from './handlers.ts';
@@ -60,6 +60,8 @@ export type WiredNode = {
 
 export function wireNode(o: NodeWiringOptions): WiredNode {
   const { nodeId, instance, clock } = o;
+  // Followers and the leader's reaper act only on a confirmed "no responders".
+  const probe = confirmGone(o.probe, clock);
   const holder: LeaseHolder = { id: nodeId, instance };
   let parts: NodeParts | null = null;
   const need = (): NodeParts => {
@@ -76,7 +78,7 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
     },
   });
   const effects = leaseEffects({
-    kv: () => need().leases, probe: o.probe, clock, fastPath: o.fastPath,
+    kv: () => need().leases, probe, clock, fastPath: o.fastPath,
     extras: (key) => (key.startsWith('node.') ? advert() : {}),
   });
   const nodeLease = () => actorRef?.getSnapshot().children.nodeLease?.getSnapshot() as SnapshotFrom<typeof leaseMachine> | undefined;
@@ -93,7 +95,7 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
   };
   const duties = leaderDuties({
     leases: () => need().leases, jobs: need, self: holder, log: o.log, fastPath: o.fastPath, leading,
-    probe: o.probe, transport: o.placement, clock,
+    probe, transport: o.placement, clock,
     onReap: (h, epoch) => recordReap(o.recorder.record, h, epoch),
   });
 

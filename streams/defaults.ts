@@ -17,6 +17,13 @@ export const defaults = {
   probeIntervalMs: 100,
   /** A ping that times out is not evidence of death; only "no responders" is. */
   probeTimeoutMs: 50,
+  /**
+   * "No responders" counts only when a second ping this much later says it
+   * again: a holder whose nats-server died answers "no responders" for the
+   * moment it takes to reconnect elsewhere (16 ms measured in CI), and must
+   * not lose its lease over it.
+   */
+  probeConfirmMs: 100,
   reconnectTimeWaitMs: 250,
   pingIntervalMs: 2_000,
   maxPingOut: 2,

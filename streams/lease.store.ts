@@ -19,7 +19,7 @@ import type {
 import { decode, encode } from './codec.ts';
 import { defaults } from './defaults.ts';
 import type { Names } from './subjects.ts';
-import { realClock, type Clock } from './time.ts';
+import { realClock, sleep, type Clock } from './time.ts';
 
 export const holderSchema = z.object({ id: z.string(), instance: z.string() });
 
@@ -87,6 +87,19 @@ export function natsProbe(nc: NatsConnection, n: Names, timeoutMs: number = defa
       if (err instanceof RequestError && err.isNoResponders()) return 'gone';
       return 'unknown';
     }
+  };
+}
+
+/**
+ * A probe whose "gone" is confirmed: "no responders" twice, `confirmMs` apart.
+ * A holder that is only reconnecting (its server died) answers the second ping.
+ */
+export function confirmGone(probe: Probe, clock: Clock = realClock, confirmMs: number = defaults.probeConfirmMs): Probe {
+  return async (holder) => {
+    const first = await probe(holder);
+    if (first !== 'gone') return first;
+    await sleep(confirmMs, undefined, clock);
+    return probe(holder);
   };
 }
 

@@ -8,7 +8,7 @@ import { decode, decodeJson, encode, encodeJson } from '../../streams/codec.ts';
 import { connectionOptions } from '../../streams/connect.ts';
 import { defaultLeaseTtlMs, defaults, leaseTiming } from '../../streams/defaults.ts';
 import { CodecError } from '../../streams/errors.ts';
-import { leaseValueSchema } from '../../streams/lease.store.ts';
+import { confirmGone, leaseValueSchema, type Liveness } from '../../streams/lease.store.ts';
 import { names } from '../../streams/subjects.ts';
 
 const shape = z.object({ a: z.number(), b: z.string().optional() }).strict();
@@ -75,5 +75,23 @@ describe('names, timing, connection options', () => {
     assert.deepEqual(connectionOptions({}, 'x', {}).servers, [defaults.natsUrl]);
     assert.equal(o.ignoreClusterUpdates, false, 'by default a node learns the cluster\'s other servers');
     assert.equal(connectionOptions({ discovery: false }, 'x', {}).ignoreClusterUpdates, true, '--no-discovery keeps to the given URLs');
+  });
+});
+
+describe('liveness probe', () => {
+  const scripted = (answers: Liveness[]) => {
+    const asked: Liveness[] = [];
+    return { asked, probe: async () => { const a = answers.shift()!; asked.push(a); return a; } };
+  };
+  const holder = { id: 'n1', instance: 'i1' };
+
+  test('"no responders" counts only when a second ping says it again (a holder that was reconnecting answers)', async () => {
+    const reconnecting = scripted(['gone', 'alive']);
+    assert.equal(await confirmGone(reconnecting.probe, undefined, 1)(holder), 'alive');
+    const dead = scripted(['gone', 'gone']);
+    assert.equal(await confirmGone(dead.probe, undefined, 1)(holder), 'gone');
+    const alive = scripted(['alive']);
+    assert.equal(await confirmGone(alive.probe, undefined, 1)(holder), 'alive');
+    assert.deepEqual(alive.asked, ['alive'], 'an answer needs no second ping');
   });
 });
