@@ -4,8 +4,8 @@
 // to the new leader's first action (its first transition under the new epoch).
 import { connect } from '@nats-io/transport-node';
 import Table from 'cli-table3';
-import { startLocalCluster, waitForReady } from '../actors/up.ts';
-import { LeaderWatch } from '../actors/watch.ts';
+import { startLocalCluster, waitForReady } from '../harness/local.cluster.ts';
+import { LeaderWatch } from '../harness/watch.ts';
 import { names } from '../streams/subjects.ts';
 
 const rounds = Number(process.env.ROUNDS ?? process.argv[2] ?? 20);

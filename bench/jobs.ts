@@ -6,7 +6,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import Table from 'cli-table3';
-import { startLocalCluster, waitForReady, type LocalCluster } from '../actors/up.ts';
+import { startLocalCluster, waitForReady, type LocalCluster } from '../harness/local.cluster.ts';
 import type { JobRecord } from '../machines/job.machine.ts';
 import { callApi } from '../streams/client.ts';
 import { names } from '../streams/subjects.ts';

@@ -1,7 +1,7 @@
 // Small shared test helpers. Importing this also makes a test file that the
 // runner stops (timeout, Ctrl-C) kill every node process and server it started.
-import { killAllNodes } from '../actors/spawn.ts';
-import { stopAllServers } from '../streams/launcher.ts';
+import { killAllNodes } from '../harness/spawn.ts';
+import { stopAllServers } from '../harness/launcher.ts';
 
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.once(sig, () => {

@@ -5,8 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../helpers.ts';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startLocalCluster, waitForReady, waitForStatus, type LocalCluster } from '../../actors/up.ts';
-import { LeaderWatch } from '../../actors/watch.ts';
+import { startLocalCluster, waitForReady, waitForStatus, type LocalCluster } from '../../harness/local.cluster.ts';
+import { LeaderWatch } from '../../harness/watch.ts';
 import { names } from '../../streams/subjects.ts';
 
 const n = names();

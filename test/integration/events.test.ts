@@ -6,10 +6,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { until } from '../helpers.ts';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { TcpProxy } from '../../chaos/proxy.ts';
+import { TcpProxy } from '../../chaos/real/proxy.ts';
 import { bootstrap } from '../../streams/bootstrap.ts';
 import { readTransitions, transitionPublisher } from '../../streams/events.ts';
-import { startServer, type NatsServer } from '../../streams/launcher.ts';
+import { startServer, type NatsServer } from '../../harness/launcher.ts';
 import { names } from '../../streams/subjects.ts';
 
 const n = names('evtest');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../actors/handlers.ts';
-import { startLocalCluster, waitForReady, waitForStatus, type LocalCluster } from '../../actors/up.ts';
+import { startLocalCluster, waitForReady, waitForStatus, type LocalCluster } from '../../harness/local.cluster.ts';
 import { isTerminal, type JobRecord } from '../../machines/job.machine.ts';
 import { callApi } from '../../streams/client.ts';
 import { ApiError } from '../../streams/errors.ts';

@@ -4,8 +4,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startLocalCluster, waitForLeader, waitForReady, waitForStatus, type LocalCluster } from '../../actors/up.ts';
-import { LeaderWatch } from '../../actors/watch.ts';
+import { startLocalCluster, waitForLeader, waitForReady, waitForStatus, type LocalCluster } from '../../harness/local.cluster.ts';
+import { LeaderWatch } from '../../harness/watch.ts';
 import { isLeaderAction, readTransitions } from '../../streams/events.ts';
 import { names } from '../../streams/subjects.ts';
 import { until } from '../helpers.ts';

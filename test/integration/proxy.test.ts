@@ -4,8 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { until } from '../helpers.ts';
 import { connect, NoRespondersError, RequestError, type NatsConnection } from '@nats-io/transport-node';
-import { TcpProxy } from '../../chaos/proxy.ts';
-import { startServer, type NatsServer } from '../../streams/launcher.ts';
+import { TcpProxy } from '../../chaos/real/proxy.ts';
+import { startServer, type NatsServer } from '../../harness/launcher.ts';
 import { sleep } from '../../streams/time.ts';
 
 const proxiedOpts = { reconnectTimeWait: 100, maxReconnectAttempts: -1, pingInterval: 500, maxPingOut: 2 };

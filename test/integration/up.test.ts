@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import '../helpers.ts';
 import { spawn, spawnSync } from 'node:child_process';
 import { connect } from '@nats-io/transport-node';
-import { shoalCommand } from '../../actors/spawn.ts';
+import { shoalCommand } from '../../harness/spawn.ts';
 
 const alive = (pid: number) => {
   try {

@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { allJobs, describeSchedule, faultDurationMs, faultsEndMs, normalize, scheduleArb, type Schedule, type ScheduleShape } from '../../chaos/faults.ts';
+import { allJobs, describeSchedule, faultDurationMs, faultsEndMs, normalize, scheduleArb, type Schedule, type ScheduleShape } from '../../chaos/real/schedule.ts';
 
 const shape: ScheduleShape = { nodes: 3, servers: 3, durationMs: 10_000, leaseTtlMs: 4_000 };
 

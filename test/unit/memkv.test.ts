@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { KV } from '@nats-io/kv';
 import { SimulatedClock } from 'xstate';
-import { MemKv } from '../../chaos/memkv.ts';
+import { MemKv } from '../../chaos/sim/memkv.ts';
 import { newJobRecord } from '../../machines/job.machine.ts';
 import { JobStore } from '../../streams/job.store.ts';
 import { createActor, toPromise } from 'xstate';

@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, setup } from 'xstate';
-import { SimClock } from '../../chaos/sim.clock.ts';
+import { SimClock } from '../../chaos/sim/clock.ts';
 
 describe('sim clock', () => {
   test('timers fire in due order (ties in the order set), each with now() at its due time', async () => {

@@ -6,10 +6,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { defaultShape, replaySimulation, runCase, runSimulation, simProperty } from '../../chaos/sim.ts';
+import { defaultShape, replaySimulation, runCase, runSimulation, simProperty } from '../../chaos/sim/suite.ts';
 import {
   Advance, Crash, Disconnect, DropReplies, DropRequests, DuplicateNext, ExpireLeases, Heal, KillLeader, Pause, Restart, Resume, Split, Submit, type SimCommand,
-} from '../../chaos/sim.commands.ts';
+} from '../../chaos/sim/commands.ts';
 
 const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
 const env = (name: string) => (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env[name];

@@ -5,11 +5,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
-import { describeSchedule, faultKinds, type Schedule } from '../chaos/faults.ts';
-import { runSchedule, type RunPhase, type RunResult } from '../chaos/run.ts';
-import { failureFile, parseFailureFile, runChaos, type ChaosFailure } from '../chaos/suite.ts';
+import { describeSchedule, faultKinds, type Schedule } from '../chaos/real/schedule.ts';
+import { runSchedule, type RunPhase, type RunResult } from '../chaos/real/run.ts';
+import { failureFile, parseFailureFile, runChaos, type ChaosFailure } from '../chaos/real/suite.ts';
 import { invariants, type Violation } from '../chaos/checker.ts';
-import { replaySimulation, runSimulation, type SimFailureReport, type SimReport } from '../chaos/sim.ts';
+import { replaySimulation, runSimulation, type SimFailureReport, type SimReport } from '../chaos/sim/suite.ts';
 
 export type ChaosCliOptions = {
   /** Default: 5 real runs, or 1,000 simulated cases. */

@@ -4,8 +4,8 @@
 // The model holds only what `check()` needs: which nodes are up, paused, cut
 // off, and which job ids were submitted.
 import fc from 'fast-check';
-import { defaults } from '../streams/defaults.ts';
-import type { SimWorld } from './sim.world.ts';
+import { defaults } from '../../streams/defaults.ts';
+import type { SimWorld } from './world.ts';
 
 export type SimModel = {
   nodes: number;

@@ -1,13 +1,12 @@
-// `shoal up`: an embedded local cluster in the foreground. It owns every
-// process it starts and stops them all on Ctrl-C/SIGTERM.
+// A local cluster of real processes: nats-server(s) plus node processes, owned
+// by the caller (`shoal up`, the demos, benches and tests), and waiting for the
+// cluster to reach a state through the public status API.
 import { connect } from '@nats-io/transport-node';
-import { startCluster, startServer, type NatsCluster, type NatsServer } from '../streams/launcher.ts';
+import { startCluster, startServer, type NatsCluster, type NatsServer } from './launcher.ts';
 import { callApi } from '../streams/client.ts';
 import type { ClusterView } from '../streams/lease.store.ts';
 import { names } from '../streams/subjects.ts';
-import { logger } from './log.ts';
 import { spawnNode, type NodeProcess, type Runtime } from './spawn.ts';
-import { formatStatus } from './status.ts';
 import { sleep } from '../streams/time.ts';
 
 export type UpOptions = {
@@ -97,37 +96,4 @@ export function waitForReady(urls: string[], count: number, o: { prefix?: string
   return waitForStatus(urls, (s) => s.leader !== null && s.nodes.length === count && s.nodes.every((x) => x.state === 'ready'), {
     what: `leader and ${count} ready nodes`, ...o,
   });
-}
-
-export async function runUp(o: UpOptions): Promise<number> {
-  const log = logger('up');
-  const c = await startLocalCluster({ ...o, echo: o.echo ?? true });
-  let stopping = false;
-  const shutdown = async (sig: string) => {
-    if (stopping) return;
-    stopping = true;
-    log(`${sig}: stopping ${c.nodes.length} node(s) and ${c.servers.length} nats-server(s)`);
-    await c.stop();
-    log('all stopped');
-  };
-  const stopped = new Promise<void>((resolve) => {
-    process.once('SIGINT', () => void shutdown('SIGINT').then(resolve));
-    process.once('SIGTERM', () => void shutdown('SIGTERM').then(resolve));
-  });
-  process.stdout.write(`NATS: ${c.urls.join(',')}\n`);
-  for (const p of c.nodes) process.stdout.write(`node ${p.id}: pid ${p.pid}\n`);
-  for (const p of c.nodes) {
-    void p.exited.then((e) => {
-      if (!stopping) log(`node ${p.id} (pid ${p.pid}) exited: ${e.code ?? e.signal}`);
-    });
-  }
-  try {
-    const s = await waitForReady(c.urls, o.nodes, { prefix: o.prefix, timeoutMs: 60_000 });
-    process.stdout.write(`${formatStatus(s)}\n`);
-    process.stdout.write(`\nTry: shoal status --nats ${c.urls[0]}   (Ctrl-C stops everything)\n`);
-  } catch (err) {
-    log((err as Error).message);
-  }
-  await stopped;
-  return 0;
 }

@@ -7,11 +7,11 @@ import { connect } from '@nats-io/transport-node';
 import type { JobRecord } from '../machines/job.machine.ts';
 import { callApi } from '../streams/client.ts';
 import { names } from '../streams/subjects.ts';
-import { countPrimes } from './handlers.ts';
+import { countPrimes } from '../actors/handlers.ts';
 import { reportChecks, type Check } from './checks.ts';
 import { formatStatus } from './status.ts';
-import { startLocalCluster, waitForReady } from './up.ts';
-import { LeaderWatch } from './watch.ts';
+import { startLocalCluster, waitForReady } from '../harness/local.cluster.ts';
+import { LeaderWatch } from '../harness/watch.ts';
 import { sleep } from '../streams/time.ts';
 
 export async function runJobsDemo(o: { leaseTtlMs: number; jobs: number }): Promise<number> {

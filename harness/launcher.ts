@@ -7,9 +7,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NatsServerNotFoundError, NatsServerVersionError } from './errors.ts';
-import { sleep } from './time.ts';
-import { isSupportedNatsServerVersion, parseNatsServerVersion } from './version.ts';
+import { NatsServerNotFoundError, NatsServerVersionError } from '../streams/errors.ts';
+import { sleep } from '../streams/time.ts';
+import { isSupportedNatsServerVersion, parseNatsServerVersion } from '../streams/version.ts';
 
 export type NatsServerBinary = { path: string; version: string };
 

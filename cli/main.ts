@@ -1,5 +1,5 @@
 // Entry point of the `shoal` command (bin/shoal.js, `npm run shoal`, spawned nodes).
-import { program } from './cli.ts';
+import { program } from './program.ts';
 
 try {
   await program().parseAsync(process.argv);

@@ -54,7 +54,7 @@ export function program(): Command {
       .option('--jobs <module>', 'a module whose exported async functions are job handlers by name, added to the built-ins (noop, sleep, primes, exec)')
       .option('--no-fast-path', 'never ping lease holders: take over only when a lease expires (a benchmark baseline)'),
   ).action(async (o: Common & { id?: string; slots: number; leaseTtl?: number; replicas: number; label?: Record<string, string>; fastPath: boolean; jobs?: string }) => {
-    const { runNode } = await import('./node.process.ts');
+    const { runNode } = await import('../actors/node.process.ts');
     process.exitCode = await runNode({ ...o, leaseTtlMs: o.leaseTtl, labels: o.label });
   });
 
@@ -93,7 +93,7 @@ export function program(): Command {
       .option('--wait', 'wait for the result, with a progress bar')
       .option('--json', 'print JSON'),
   ).action(async (type: string, o) => {
-    const { runSubmit } = await import('./jobs.cli.ts');
+    const { runSubmit } = await import('./jobs.ts');
     process.exitCode = await runSubmit(type, o);
   });
 
@@ -104,26 +104,26 @@ export function program(): Command {
       .option('--limit <n>', 'at most this many', positiveInt('--limit'))
       .option('--json', 'print JSON'),
   ).action(async (o) => {
-    const { runJobs } = await import('./jobs.cli.ts');
+    const { runJobs } = await import('./jobs.ts');
     process.exitCode = await runJobs(o);
   });
 
   withConnection(
     p.command('job <id>').description("one job's record and attempt history").option('--json', 'print JSON'),
   ).action(async (id: string, o) => {
-    const { runJob } = await import('./jobs.cli.ts');
+    const { runJob } = await import('./jobs.ts');
     process.exitCode = await runJob(id, o);
   });
 
   withConnection(p.command('cancel <id>').description('cancel a queued or running job')).action(async (id: string, o) => {
-    const { runCancel } = await import('./jobs.cli.ts');
+    const { runCancel } = await import('./jobs.ts');
     process.exitCode = await runCancel(id, o);
   });
 
   withConnection(
     p.command('drain <node>').description('ask a node to hand its running jobs back (they resume from checkpoints elsewhere), step down and exit'),
   ).action(async (id: string, o) => {
-    const { runDrain } = await import('./jobs.cli.ts');
+    const { runDrain } = await import('./jobs.ts');
     process.exitCode = await runDrain(id, o);
   });
 
@@ -134,10 +134,10 @@ export function program(): Command {
     .option('--jobs <n>', 'jobs to run (jobs scenario)', positiveInt('--jobs'), 30)
     .action(async (scenario: string, o: { leaseTtl: number; jobs: number }) => {
       if (scenario === 'failover') {
-        const { runDemo } = await import('./demo.ts');
+        const { runDemo } = await import('./demo.failover.ts');
         process.exitCode = await runDemo({ leaseTtlMs: o.leaseTtl });
       } else if (scenario === 'jobs') {
-        const { runJobsDemo } = await import('./jobs.demo.ts');
+        const { runJobsDemo } = await import('./demo.jobs.ts');
         process.exitCode = await runJobsDemo({ leaseTtlMs: o.leaseTtl, jobs: o.jobs });
       } else {
         throw new InvalidArgumentError(`unknown scenario '${scenario}' (jobs or failover)`);
@@ -163,7 +163,7 @@ export function program(): Command {
     .option('--out <dir>', 'where a failure file is written', '.')
     .option('--verbose', 'print each schedule and every fault as it is injected')
     .action(async (o: { runs?: number; seed?: number; nodes?: number; servers: string; duration: number; leaseTtl?: number; shrinkRuns: number; sim?: boolean; replay?: string; out: string; verbose?: boolean }) => {
-      const { runChaosCli } = await import('./chaos.cli.ts');
+      const { runChaosCli } = await import('./chaos.ts');
       process.exitCode = await runChaosCli({ ...o, servers: o.servers === '1' ? 1 : 3 });
     });
 

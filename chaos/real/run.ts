@@ -5,20 +5,20 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { countPrimes } from '../actors/handlers.ts';
-import { spawnNode, type NodeProcess } from '../actors/spawn.ts';
-import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
-import { callApi } from '../streams/client.ts';
-import { leaseTiming, retryBackoffMs } from '../streams/defaults.ts';
-import { readTransitions, type Transition } from '../streams/events.ts';
-import { JobStore } from '../streams/job.store.ts';
-import { startCluster, startServer, type NatsServer, type ServerOptions } from '../streams/launcher.ts';
-import { readLease } from '../streams/lease.store.ts';
-import { names } from '../streams/subjects.ts';
-import { allowOldServerEnv } from '../streams/version.ts';
-import { sleep, until } from '../streams/time.ts';
-import { checkHistory, leaderSeenAt, type Violation } from './checker.ts';
-import { allJobs, countFaults, describeFault, faultsEndMs, type ChaosJob, type Fault, type Schedule } from './faults.ts';
+import { countPrimes } from '../../actors/handlers.ts';
+import { spawnNode, type NodeProcess } from '../../harness/spawn.ts';
+import { isTerminal, type JobRecord } from '../../machines/job.machine.ts';
+import { callApi } from '../../streams/client.ts';
+import { leaseTiming, retryBackoffMs } from '../../streams/defaults.ts';
+import { readTransitions, type Transition } from '../../streams/events.ts';
+import { JobStore } from '../../streams/job.store.ts';
+import { startCluster, startServer, type NatsServer, type ServerOptions } from '../../harness/launcher.ts';
+import { readLease } from '../../streams/lease.store.ts';
+import { names } from '../../streams/subjects.ts';
+import { allowOldServerEnv } from '../../streams/version.ts';
+import { sleep, until } from '../../streams/time.ts';
+import { checkHistory, leaderSeenAt, type Violation } from '../checker.ts';
+import { allJobs, countFaults, describeFault, faultsEndMs, type ChaosJob, type Fault, type Schedule } from './schedule.ts';
 import { TcpProxy } from './proxy.ts';
 
 export type RunOptions = {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { defaults } from '../streams/defaults.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'actors', 'main.ts');
+const cli = join(root, 'cli', 'main.ts');
 
 export type Runtime = 'node' | 'deno';
 

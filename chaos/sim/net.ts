@@ -20,12 +20,12 @@
 //   out after `kvTimeoutMs`: JetStream not answering); dropped replies are lost
 //   after (the ambiguous outcome).
 import type { KV } from '@nats-io/kv';
-import { defaults, leaseRequestTimeoutMs } from '../streams/defaults.ts';
-import type { Liveness } from '../streams/lease.store.ts';
-import type { Bid, Offer } from '../streams/messages.ts';
-import type { NodeInbox, PlacementTransport } from '../streams/placement.ts';
+import { defaults, leaseRequestTimeoutMs } from '../../streams/defaults.ts';
+import type { Liveness } from '../../streams/lease.store.ts';
+import type { Bid, Offer } from '../../streams/messages.ts';
+import type { NodeInbox, PlacementTransport } from '../../streams/placement.ts';
 import { pushQueue, type MemEntry, type MemKv } from './memkv.ts';
-import type { ClockView, SimClock } from './sim.clock.ts';
+import type { ClockView, SimClock } from './clock.ts';
 
 /** A seeded PRNG (mulberry32): the simulation never calls Math.random. */
 export function prng(seed: number): () => number {

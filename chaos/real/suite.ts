@@ -3,7 +3,7 @@
 // checker; a failing schedule is shrunk within a budget of further runs and
 // reported with its seed and path, ready to save and replay.
 import fc from 'fast-check';
-import { describeSchedule, scheduleArb, type Schedule, type ScheduleShape } from './faults.ts';
+import { describeSchedule, scheduleArb, type Schedule, type ScheduleShape } from './schedule.ts';
 import { runSchedule, type RunOptions, type RunResult } from './run.ts';
 
 export type ChaosOptions = Omit<RunOptions, 'onProgress'> & {

@@ -5,10 +5,10 @@
 // and judges the history with the same checker as real-process runs. A failure
 // shrinks to a short command list and replays from its seed and path.
 import fc from 'fast-check';
-import type { Transition } from '../streams/events.ts';
-import type { Violation } from './checker.ts';
-import { commandKind, initialModel, simCommands, type CommandShape, type SimReal } from './sim.commands.ts';
-import { SimWorld, type SimVariant } from './sim.world.ts';
+import type { Transition } from '../../streams/events.ts';
+import type { Violation } from '../checker.ts';
+import { commandKind, initialModel, simCommands, type CommandShape, type SimReal } from './commands.ts';
+import { SimWorld, type SimVariant } from './world.ts';
 
 export type SimShape = CommandShape & {
   minNodes: number;
@@ -211,4 +211,4 @@ export async function replaySimulation(o: { seed: number; path: string; replayPa
   return last;
 }
 
-export type { SimVariant } from './sim.world.ts';
+export type { SimVariant } from './world.ts';

@@ -4,19 +4,19 @@
 // each other through the simulated network. Faults are methods; `finish()` stops
 // them, lets the cluster converge and judges the history with the checker.
 import type { SnapshotFrom } from 'xstate';
-import { coordinatorMachine } from '../machines/coordinator.machine.ts';
-import { isTerminal, newJobRecord, type JobRecord, type JobSpec } from '../machines/job.machine.ts';
-import { leaseValidAt } from '../machines/lease.machine.ts';
-import { wireNode, type WiredNode } from '../actors/node.wiring.ts';
-import type { Handler } from '../actors/handlers.ts';
-import { defaults, leaseTiming, retryBackoffMs } from '../streams/defaults.ts';
-import { transitionRecorder, type Transition } from '../streams/events.ts';
-import { decodeJob } from '../streams/job.store.ts';
-import { names } from '../streams/subjects.ts';
-import { checkHistory, leaderSeenAt, type Violation } from './checker.ts';
+import { coordinatorMachine } from '../../machines/coordinator.machine.ts';
+import { isTerminal, newJobRecord, type JobRecord, type JobSpec } from '../../machines/job.machine.ts';
+import { leaseValidAt } from '../../machines/lease.machine.ts';
+import { wireNode, type WiredNode } from '../../actors/node.wiring.ts';
+import type { Handler } from '../../actors/handlers.ts';
+import { defaults, leaseTiming, retryBackoffMs } from '../../streams/defaults.ts';
+import { transitionRecorder, type Transition } from '../../streams/events.ts';
+import { decodeJob } from '../../streams/job.store.ts';
+import { names } from '../../streams/subjects.ts';
+import { checkHistory, leaderSeenAt, type Violation } from '../checker.ts';
 import { MemKv } from './memkv.ts';
-import { SimClock, type ClockView } from './sim.clock.ts';
-import { prng, SimNet, type Conn } from './sim.net.ts';
+import { SimClock, type ClockView } from './clock.ts';
+import { prng, SimNet, type Conn } from './net.ts';
 
 /** Virtual ms per step of a `sum` job. */
 export const sumTickMs = 10;

@@ -5,10 +5,10 @@ import { connect } from '@nats-io/transport-node';
 import { names } from '../streams/subjects.ts';
 import type { ClusterView } from '../streams/lease.store.ts';
 import { callApi } from '../streams/client.ts';
-import { startLocalCluster, waitForReady, waitForStatus } from './up.ts';
+import { startLocalCluster, waitForReady, waitForStatus } from '../harness/local.cluster.ts';
 import { reportChecks, type Check } from './checks.ts';
 import { formatStatus } from './status.ts';
-import { LeaderWatch } from './watch.ts';
+import { LeaderWatch } from '../harness/watch.ts';
 
 export async function runDemo(o: { leaseTtlMs: number }): Promise<number> {
   const say = (s: string) => process.stdout.write(`${s}\n`);

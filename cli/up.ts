@@ -1,0 +1,38 @@
+// `shoal up`: an embedded local cluster in the foreground. It owns every
+// process it starts and stops them all on Ctrl-C/SIGTERM.
+import { logger } from '../actors/log.ts';
+import { startLocalCluster, waitForReady, type UpOptions } from '../harness/local.cluster.ts';
+import { formatStatus } from './status.ts';
+
+export async function runUp(o: UpOptions): Promise<number> {
+  const log = logger('up');
+  const c = await startLocalCluster({ ...o, echo: o.echo ?? true });
+  let stopping = false;
+  const shutdown = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: stopping ${c.nodes.length} node(s) and ${c.servers.length} nats-server(s)`);
+    await c.stop();
+    log('all stopped');
+  };
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => void shutdown('SIGINT').then(resolve));
+    process.once('SIGTERM', () => void shutdown('SIGTERM').then(resolve));
+  });
+  process.stdout.write(`NATS: ${c.urls.join(',')}\n`);
+  for (const p of c.nodes) process.stdout.write(`node ${p.id}: pid ${p.pid}\n`);
+  for (const p of c.nodes) {
+    void p.exited.then((e) => {
+      if (!stopping) log(`node ${p.id} (pid ${p.pid}) exited: ${e.code ?? e.signal}`);
+    });
+  }
+  try {
+    const s = await waitForReady(c.urls, o.nodes, { prefix: o.prefix, timeoutMs: 60_000 });
+    process.stdout.write(`${formatStatus(s)}\n`);
+    process.stdout.write(`\nTry: shoal status --nats ${c.urls[0]}   (Ctrl-C stops everything)\n`);
+  } catch (err) {
+    log((err as Error).message);
+  }
+  await stopped;
+  return 0;
+}
