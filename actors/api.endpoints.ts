@@ -1,17 +1,17 @@
 // The public API's endpoints (served by every node): request schemas and
 // what each does. Errors: 400 bad request, 404 unknown id, 408 wait timeout,
 // 409 same id with a different body, 413 too large, 503 not ready.
-import type { KV } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { isTerminal, newJobRecord, type JobRecord } from '../machines/job.machine.ts';
 import { endpoint, statusRequest, type Endpoint } from '../streams/api.ts';
-import { encode } from '../streams/codec.ts';
+import { caughtUp, type Bucket } from '../streams/bucket.ts';
 import { defaults } from '../streams/defaults.ts';
 import { ApiError } from '../streams/errors.ts';
-import { decodeJob, jobKey, type JobStore } from '../streams/job.store.ts';
-import { readCluster } from '../streams/lease.store.ts';
-import type { Names } from '../streams/subjects.ts';
+import { decodeJob, type JobStore } from '../streams/job.store.ts';
+import { readCluster } from '../streams/lease.records.ts';
+import type { Notify } from '../streams/placement.ts';
+import { keys } from '../streams/subjects.ts';
+import { realClock, type Clock } from '../streams/time.ts';
 
 const jobId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'letters, digits, - or _, at most 128');
 const jobStates = ['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -33,11 +33,13 @@ export const listRequest = z.object({
 export const waitRequest = z.object({ id: jobId, timeoutMs: z.number().int().min(1).max(3_600_000).optional() }).strict();
 export const drainRequest = z.object({ id: z.string().min(1) }).strict();
 
+/** The endpoints' port: buckets, notifications and time; no NATS connection, so the simulation serves the same code. */
 export type ApiDeps = {
-  nc: NatsConnection;
-  names: Names;
   /** Throws a 503 until the node has bootstrapped. */
-  kv: () => { leases: KV; jobs: KV; store: JobStore };
+  kv: () => { leases: Bucket; jobs: Bucket; store: JobStore };
+  /** Core NATS in a node process, the simulated network in the simulation. */
+  notify: Notify;
+  clock?: Clock;
 };
 
 const notFound = (id: string) => new ApiError(404, 'not_found', `no job with id '${id}'`);
@@ -47,6 +49,7 @@ function specOf(r: Pick<JobRecord, 'type' | 'input' | 'priority' | 'maxAttempts'
 }
 
 export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
+  const clock = d.clock ?? realClock;
   const countByState = async () => {
     const counts = Object.fromEntries(jobStates.map((s) => [s, 0])) as Record<(typeof jobStates)[number], number>;
     for (const r of await d.kv().store.all()) counts[r.state]++;
@@ -72,12 +75,12 @@ export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
         priority: req.priority ?? defaults.priority,
         maxAttempts: req.maxAttempts ?? defaults.maxAttempts,
         timeoutMs: req.timeoutMs ?? defaults.jobTimeoutMs,
-      }, Date.now());
+      }, clock.now());
       const { created, record: stored } = await d.kv().store.create(record);
       if (!created && specOf(stored) !== specOf(record)) {
         throw new ApiError(409, 'conflict', `job '${record.id}' exists with a different body; submit is idempotent only for the same body`);
       }
-      if (created) d.nc.publish(d.names.jobsQueued);
+      if (created) d.notify.queued();
       return { id: stored.id, state: stored.state, created };
     }),
 
@@ -99,23 +102,21 @@ export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
 
     'jobs.wait': endpoint(waitRequest, async (req) => {
       const timeoutMs = req.timeoutMs ?? 30_000;
-      const iter = await d.kv().jobs.watch({ key: jobKey(req.id) });
-      const timer = setTimeout(() => iter.stop(), timeoutMs);
-      let seen = false;
+      const iter = await d.kv().jobs.watch(keys.job(req.id));
+      const timer = clock.setTimeout(() => iter.stop(), timeoutMs);
       try {
         // The watch starts with the current value (if any), then every update.
         const first = await d.kv().store.get(req.id);
         if (!first) throw notFound(req.id);
         if (isTerminal(first.value)) return first.value;
         for await (const e of iter) {
-          if (e.operation !== 'PUT') continue;
-          seen = true;
+          if (e === caughtUp || e.operation !== 'PUT') continue;
           const r = decodeJob(e.value, req.id);
           if (isTerminal(r)) return r;
         }
-        throw new ApiError(408, 'timeout', `job '${req.id}' not finished within ${timeoutMs} ms${seen ? '' : ''}`);
+        throw new ApiError(408, 'timeout', `job '${req.id}' not finished within ${timeoutMs} ms`);
       } finally {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         iter.stop();
       }
     }),
@@ -123,17 +124,17 @@ export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
     'jobs.cancel': endpoint(idRequest, async (req) => {
       const before = await d.kv().store.get(req.id);
       if (!before) throw notFound(req.id);
-      const done = await d.kv().store.apply(req.id, () => ({ type: 'job.cancel', at: Date.now() }));
+      const done = await d.kv().store.apply(req.id, () => ({ type: 'job.cancel', at: clock.now() }));
       if (!done) throw notFound(req.id);
       const owner = before.value.owner;
-      if (done.changed && owner) d.nc.publish(d.names.nodeCancel(owner), encode({ ids: [req.id] }));
+      if (done.changed && owner) d.notify.cancel(owner, [req.id]);
       return { id: req.id, state: done.record.state, cancelled: done.changed };
     }),
 
     'nodes.drain': endpoint(drainRequest, async (req) => {
       const view = await readCluster(d.kv().leases);
       if (!view.nodes.some((x) => x.id === req.id)) throw new ApiError(404, 'not_found', `no live node with id '${req.id}'`);
-      d.nc.publish(d.names.nodeDrain(req.id));
+      d.notify.drain(req.id);
       return { id: req.id, draining: true };
     }),
   };

@@ -2,9 +2,10 @@
 // bucket: what the leader places and recovers from, without listing keys.
 // A watch that cannot start (cut off, JetStream electing a leader) is retried:
 // a blind index would stall the leader, and an unhandled rejection kills the process.
-import type { KV } from '@nats-io/kv';
 import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
+import { caughtUp, type Bucket } from '../streams/bucket.ts';
 import { decodeJob } from '../streams/job.store.ts';
+import { keys } from '../streams/subjects.ts';
 import { realClock, sleep, type Clock } from '../streams/time.ts';
 import type { Log } from './log.ts';
 
@@ -20,22 +21,24 @@ export class JobIndex {
   #ready: Promise<void>;
   #markReady: () => void = () => {};
 
-  constructor(kv: KV, o: { clock?: Clock; log?: Log } = {}) {
+  constructor(kv: Bucket, o: { clock?: Clock; log?: Log } = {}) {
     this.#ready = new Promise((r) => (this.#markReady = r));
-    void kv.status().then((st) => st.values === 0 && this.#markReady()).catch(() => {});
     void this.#follow(kv, o.clock ?? realClock, o.log ?? (() => {}));
   }
 
-  async #follow(kv: KV, clock: Clock, log: Log): Promise<void> {
+  async #follow(kv: Bucket, clock: Clock, log: Log): Promise<void> {
     for (let delay = retryFirstMs; !this.#stopped; delay = Math.min(retryMaxMs, delay * 2)) {
       try {
-        const iter = await kv.watch({ key: 'job.>' });
+        const iter = await kv.watch(keys.jobs);
         if (this.#stopped) return iter.stop();
         this.#stop = () => iter.stop();
         for await (const e of iter) {
           delay = retryFirstMs;
-          if (e.delta === 0 || e.isUpdate) this.#markReady();
-          const id = e.key.slice(4);
+          if (e === caughtUp) {
+            this.#markReady();
+            continue;
+          }
+          const id = keys.jobIdOf(e.key);
           if (e.operation !== 'PUT') {
             this.live.delete(id);
             continue;

@@ -1,8 +1,8 @@
 // Runs the jobs assigned to this node: start by CAS, claim the checkpoint,
 // call the handler with its context, finish by CAS. Every write is fenced by
 // the attempt; after lease loss the runner aborts its handlers and writes nothing.
-import type { KV } from '@nats-io/kv';
 import { lastAttempt, type JobEvent, type JobRecord } from '../machines/job.machine.ts';
+import type { Bucket } from '../streams/bucket.ts';
 import { defaults, retryBackoffMs } from '../streams/defaults.ts';
 import { CheckpointTooLargeError, CodecError, FencedError } from '../streams/errors.ts';
 import { CheckpointSlot, type JobStore } from '../streams/job.store.ts';
@@ -25,7 +25,7 @@ type Running = { attempt: number; abort: AbortController; done: Promise<void> };
 
 export type RunnerDeps = {
   store: JobStore;
-  checkpoints: KV;
+  checkpoints: Bucket;
   nodeId: string;
   slots: number;
   handlers: Record<string, Handler>;

@@ -2,22 +2,24 @@
 // requeue what they owned, requeue assignments never started) and placement
 // (auction). Leadership is an optimisation: every write here is a CAS on one
 // record, guarded by the job machine, so two leaders at once stay safe.
-import type { KV } from '@nats-io/kv';
 import { fromCallback, fromPromise } from 'xstate';
 import type { CoordinatorEvent, DutyInput } from '../machines/coordinator.machine.ts';
 import { lastAttempt, type JobRecord } from '../machines/job.machine.ts';
 import type { LeaseHolder } from '../machines/lease.machine.ts';
 import { defaults } from '../streams/defaults.ts';
 import type { JobStore } from '../streams/job.store.ts';
-import { isCasConflict, readCluster, readLease, type ClusterView, type Probe } from '../streams/lease.store.ts';
+import { isCasConflict, type Bucket } from '../streams/bucket.ts';
+import { readCluster, readLease, type ClusterView } from '../streams/lease.records.ts';
+import type { Probe } from '../streams/probe.ts';
 import type { Offer } from '../streams/messages.ts';
 import type { PlacementTransport } from '../streams/placement.ts';
+import { keys } from '../streams/subjects.ts';
 import { realClock, type Clock } from '../streams/time.ts';
 import type { JobIndex } from './job.index.ts';
 import type { Log } from './log.ts';
 
 export type DutyDeps = {
-  leases: () => KV;
+  leases: () => Bucket;
   jobs: () => { store: JobStore; index: JobIndex };
   self: LeaseHolder;
   log: Log;
@@ -46,16 +48,14 @@ export function leaderDuties(d: DutyDeps) {
   };
   const liveTypes = async () => typesOf(await readCluster(d.leases()));
 
-  async function reapDeadNodes(kv: KV): Promise<void> {
+  async function reapDeadNodes(kv: Bucket): Promise<void> {
     if (!d.fastPath) return;
-    const keys: string[] = [];
-    for await (const k of await kv.keys('node.>')) keys.push(k);
-    for (const key of keys) {
+    for (const key of await kv.keys(keys.nodes)) {
       const lease = await readLease(kv, key);
       if (!lease || lease.value.holder.instance === d.self.instance) continue;
       if ((await d.probe(lease.value.holder)) !== 'gone' || !d.leading()) continue;
       try {
-        await kv.delete(key, { previousSeq: lease.revision });
+        await kv.delete(key, lease.revision);
         d.onReap?.(lease.value.holder, lease.epoch);
         d.log(`reaped lease of dead node ${lease.value.holder.id}`);
       } catch (err) {

@@ -8,17 +8,16 @@ import type { LeaseHolder } from '../machines/lease.machine.ts';
 import type { nodeMachine } from '../machines/node.machine.ts';
 import { startApi } from '../streams/api.ts';
 import { bootstrap } from '../streams/bootstrap.ts';
-import { ApiError, LeaseTtlMismatchError } from '../streams/errors.ts';
-import { apiEndpoints } from './api.endpoints.ts';
+import { LeaseTtlMismatchError } from '../streams/errors.ts';
 import { loadHandlers } from './handlers.ts';
 import { connectNats, type ConnectionFlags } from '../streams/connect.ts';
 import { defaults } from '../streams/defaults.ts';
 import { transitionPublisher, type Transition } from '../streams/events.ts';
-import { natsProbe, servePing } from '../streams/lease.store.ts';
-import { natsPlacement, serveInbox } from '../streams/placement.ts';
+import { natsProbe, servePing } from '../streams/probe.ts';
+import { natsNotify, natsPlacement, serveInbox } from '../streams/placement.ts';
 import { assertToken, names } from '../streams/subjects.ts';
 import { logger } from './log.ts';
-import { wireNode, type NodeParts } from './node.wiring.ts';
+import { wireNode } from './node.wiring.ts';
 import { hostName, runtimeName } from './runtime.ts';
 import { realClock, sleep } from '../streams/time.ts';
 
@@ -73,6 +72,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     nodeId, instance, slots, handlers, log, clock: realClock, fastPath: o.fastPath !== false,
     probe: natsProbe(nc, n),
     placement: natsPlacement(nc, n),
+    notify: natsNotify(nc, n),
     recorder: publisher,
     advert: { pid: process.pid, host: hostName(), runtime: runtimeName(), labels: o.labels ?? {}, startedAt },
     // A cluster that is still forming answers "no suitable peers" or times out: wait for it.
@@ -94,11 +94,6 @@ export async function runNode(o: NodeOptions): Promise<number> {
     onBootstrapped: () => publisher.open(),
   });
   const { actor } = node;
-  const state = (): NodeParts => {
-    const p = node.parts();
-    if (!p) throw new ApiError(503, 'starting', `node ${nodeId} is still starting`);
-    return p;
-  };
 
   const done = new Promise<SnapshotFrom<typeof nodeMachine>>((resolve) => {
     actor.subscribe({
@@ -123,7 +118,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     }
   })();
 
-  const api = await startApi(nc, n, apiEndpoints({ nc, names: n, kv: state }), { version: pkg.version, node: nodeId });
+  const api = await startApi(nc, n, node.api, { version: pkg.version, node: nodeId });
 
   // Placement, the fast path: offers from the leader, assignments, cancels, drain. KV is the truth.
   const subs = [

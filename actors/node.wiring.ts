@@ -4,16 +4,22 @@
 // process (node.process.ts) passes NATS-backed buckets, probe, placement and
 // event sink; the simulation (chaos/sim.world.ts) passes its own.
 import { createActor, fromPromise, type SnapshotFrom } from 'xstate';
-import type { KV } from '@nats-io/kv';
+import type { z } from 'zod';
 import { coordinatorMachine } from '../machines/coordinator.machine.ts';
-import { leaseMachine, leaseValidAt, type LeaseHolder } from '../machines/lease.machine.ts';
+import { leaseMachine, type LeaseHolder } from '../machines/lease.machine.ts';
+import { leaseTiming, leaseValidAt } from '../machines/lease.rules.ts';
 import { nodeMachine, nodeStateName, type BootstrapOutput, type NodeInput } from '../machines/node.machine.ts';
-import { leaseTiming } from '../streams/defaults.ts';
+import type { Bucket } from '../streams/bucket.ts';
 import { jobHistory, recordReap, type Recorder } from '../streams/events.ts';
 import { JobStore } from '../streams/job.store.ts';
-import { confirmGone, leaseEffects, type LeaseValue, type Probe } from '../streams/lease.store.ts';
-import type { NodeInbox, PlacementTransport } from '../streams/placement.ts';
+import { leaseEffects } from '../streams/lease.effects.ts';
+import type { LeaseValue } from '../streams/lease.records.ts';
+import { confirmGone, type Probe } from '../streams/probe.ts';
+import type { NodeInbox, Notify, PlacementTransport } from '../streams/placement.ts';
 import type { Clock } from '../streams/time.ts';
+import type { Endpoint } from '../streams/api.ts';
+import { ApiError } from '../streams/errors.ts';
+import { apiEndpoints } from './api.endpoints.ts';
 import type { Handler } from './handlers.ts';
 import { nodeInbox } from './inbox.ts';
 import { JobIndex } from './job.index.ts';
@@ -21,9 +27,9 @@ import { JobRunner } from './job.runner.ts';
 import { leaderDuties } from './leader.duties.ts';
 import type { Log } from './log.ts';
 
-export type NodeBuckets = { leases: KV; jobs: KV; checkpoints: KV; leaseTtlMs: number };
+export type NodeBuckets = { leases: Bucket; jobs: Bucket; checkpoints: Bucket; leaseTtlMs: number };
 
-export type NodeParts = { leases: KV; jobs: KV; store: JobStore; index: JobIndex; runner: JobRunner };
+export type NodeParts = { leases: Bucket; jobs: Bucket; store: JobStore; index: JobIndex; runner: JobRunner };
 
 export type NodeWiringOptions = {
   nodeId: string;
@@ -36,6 +42,8 @@ export type NodeWiringOptions = {
   bootstrap: () => Promise<NodeBuckets>;
   probe: Probe;
   placement: PlacementTransport;
+  /** What the API endpoints tell other nodes. */
+  notify: Notify;
   /** Turns transitions and job writes into the history. */
   recorder: Recorder;
   /** Off: no pings, so failover waits for the lease TTL (benchmark baseline). */
@@ -52,6 +60,8 @@ export type WiredNode = {
   connection(up: boolean): void;
   /** The node's answers to placement messages. */
   inbox: NodeInbox;
+  /** The public API's endpoints as this node serves them (503 until bootstrapped). */
+  api: Record<string, Endpoint<z.ZodType>>;
   /** Null until bootstrapped. */
   parts: () => NodeParts | null;
   /** Release what the actor does not own (the index's watch). */
@@ -139,6 +149,13 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
     ready: () => nodeStateName(actor.getSnapshot()) === 'ready',
     runner: () => parts?.runner ?? null,
   });
+  const api = apiEndpoints({
+    notify: o.notify, clock,
+    kv: () => {
+      if (!parts) throw new ApiError(503, 'starting', `node ${nodeId} is still starting`);
+      return parts;
+    },
+  });
   const connection = (up: boolean) => actor.send({ type: up ? 'nats.reconnected' : 'nats.disconnected' });
-  return { actor, connection, inbox, parts: () => parts, stop: () => parts?.index.stop() };
+  return { actor, connection, inbox, api, parts: () => parts, stop: () => parts?.index.stop() };
 }

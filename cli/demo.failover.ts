@@ -3,7 +3,7 @@
 // that leadership moved each time to a live node under a higher epoch.
 import { connect } from '@nats-io/transport-node';
 import { names } from '../streams/subjects.ts';
-import type { ClusterView } from '../streams/lease.store.ts';
+import type { ClusterView } from '../streams/lease.records.ts';
 import { callApi } from '../streams/client.ts';
 import { startLocalCluster, waitForReady, waitForStatus } from '../harness/local.cluster.ts';
 import { reportChecks, type Check } from './checks.ts';

@@ -2,7 +2,7 @@
 import Table from 'cli-table3';
 import { callApi } from '../streams/client.ts';
 import { connectNats, type ConnectionFlags } from '../streams/connect.ts';
-import type { ClusterView } from '../streams/lease.store.ts';
+import type { ClusterView } from '../streams/lease.records.ts';
 import { names } from '../streams/subjects.ts';
 
 export type StatusView = ClusterView & { jobs?: Record<string, number>; queueDepth?: number };

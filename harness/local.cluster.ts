@@ -4,7 +4,7 @@
 import { connect } from '@nats-io/transport-node';
 import { startCluster, startServer, type NatsCluster, type NatsServer } from './launcher.ts';
 import { callApi } from '../streams/client.ts';
-import type { ClusterView } from '../streams/lease.store.ts';
+import type { ClusterView } from '../streams/lease.records.ts';
 import { names } from '../streams/subjects.ts';
 import { spawnNode, type NodeProcess, type Runtime } from './spawn.ts';
 import { sleep } from '../streams/time.ts';

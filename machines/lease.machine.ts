@@ -2,20 +2,10 @@
 // pure machine. The caller provides the KV effects; the machine decides when
 // to acquire, renew, take over and give up, and tells its parent.
 import { assign, fromCallback, fromPromise, sendParent, setup } from 'xstate';
+import type { LeaseTiming } from './lease.rules.ts';
 
 /** Who holds a lease: a node id plus the process instance that wrote it. */
 export type LeaseHolder = { id: string; instance: string };
-
-export type LeaseTiming = {
-  ttlMs: number;
-  /** A holder stops trusting its lease this long before the TTL runs out. */
-  marginMs: number;
-  renewIntervalMs: number;
-  /** How often a follower checks whether the key is still there (TTL expiry raises no watch event). */
-  pollIntervalMs: number;
-  /** Pause before retrying a renewal that failed without a verdict. */
-  retryIntervalMs: number;
-};
 
 export type LeaseInput = { key: string; holder: LeaseHolder; timing: LeaseTiming };
 
@@ -83,10 +73,6 @@ export type LeaseContext = LeaseInput & {
   lastError: string | null;
 };
 
-/** True while a holder may still act on its lease, by its own monotonic clock. */
-export function leaseValidAt(ctx: Pick<LeaseContext, 'validUntil'>, now: number): boolean {
-  return ctx.validUntil !== null && now < ctx.validUntil;
-}
 
 const notImplemented = (what: string) => () => {
   throw new Error(`lease machine: effect '${what}' must be provided`);

@@ -3,7 +3,8 @@
 // is fail-stop: the node is fenced, stops its coordinator, then re-joins.
 import { assign, fromPromise, sendTo, setup, type SnapshotFrom } from 'xstate';
 import { coordinatorMachine, type CoordinatorReport } from './coordinator.machine.ts';
-import { leaseMachine, type LeaseHolder, type LeaseReport, type LeaseTiming } from './lease.machine.ts';
+import { leaseMachine, type LeaseHolder, type LeaseReport } from './lease.machine.ts';
+import type { LeaseTiming } from './lease.rules.ts';
 
 export type NodeInput = { nodeId: string; instance: string };
 

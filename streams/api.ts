@@ -27,25 +27,41 @@ export function toApiError(err: unknown): ApiError {
   return new ApiError(500, 'internal', (err as Error)?.message ?? String(err), { cause: err });
 }
 
-async function answer(name: string, ep: Endpoint<z.ZodType>, msg: ServiceMsg): Promise<void> {
-  const cbor = msg.headers?.get('Content-Type') === cborContentType;
+/** A request's outcome: the encoded reply, or the error to answer with. */
+export type Reply = { ok: true; data: Uint8Array } | { ok: false; error: ApiError };
+
+/**
+ * One request through an endpoint, transport-free: size limit, decoding and
+ * validation, the handler, encoding. Never throws. The micro service answers
+ * with it; the simulation calls it directly, so both run the same checks.
+ */
+export async function serveRequest(name: string, ep: Endpoint<z.ZodType>, data: Uint8Array, cbor = false): Promise<Reply> {
   try {
-    if (msg.data.length > defaults.apiMaxRequestBytes) {
-      throw new ApiError(413, 'too_large', `${name} request is ${msg.data.length} bytes; the limit is ${defaults.apiMaxRequestBytes}`);
+    if (data.length > defaults.apiMaxRequestBytes) {
+      throw new ApiError(413, 'too_large', `${name} request is ${data.length} bytes; the limit is ${defaults.apiMaxRequestBytes}`);
     }
     const what = `${name} request`;
-    const req = cbor ? decode(ep.schema, msg.data, what) : decodeJson(ep.schema, msg.data, what);
+    const req = cbor ? decode(ep.schema, data, what) : decodeJson(ep.schema, data, what);
     const out = await ep.handle(req);
-    msg.respond(cbor ? encode(out) : encodeJson(out));
+    return { ok: true, data: cbor ? encode(out) : encodeJson(out) };
   } catch (err) {
-    const e = toApiError(err);
+    return { ok: false, error: toApiError(err) };
+  }
+}
+
+async function answer(name: string, ep: Endpoint<z.ZodType>, msg: ServiceMsg): Promise<void> {
+  const reply = await serveRequest(name, ep, msg.data, msg.headers?.get('Content-Type') === cborContentType);
+  try {
+    if (reply.ok) {
+      msg.respond(reply.data);
+      return;
+    }
+    const e = reply.error;
     // Header values cannot hold CR/LF (an error may quote the request): the full text goes in the body.
     const header = e.message.replace(/[\r\n]+/g, ' ').slice(0, 512);
-    try {
-      msg.respondError(e.status, header, encodeJson({ error: { code: e.code, message: e.message } }));
-    } catch {
-      // Never let a reply that cannot be sent take the node down.
-    }
+    msg.respondError(e.status, header, encodeJson({ error: { code: e.code, message: e.message } }));
+  } catch {
+    // Never let a reply that cannot be sent take the node down.
   }
 }
 

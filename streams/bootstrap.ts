@@ -1,8 +1,9 @@
 // Idempotent setup of Shoal's JetStream state: the KV buckets and the event
 // stream. Every node runs it on start; concurrent runs converge.
 import { DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, StorageType, type JetStreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import { Kvm } from '@nats-io/kv';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { natsBucket, type Bucket } from './bucket.ts';
 import { defaultLeaseTtlMs, defaults, leaseRequestTimeoutMs } from './defaults.ts';
 import { LeaseTtlMismatchError } from './errors.ts';
 import type { Names } from './subjects.ts';
@@ -15,7 +16,7 @@ export type BootstrapOptions = {
   eventsMaxBytes?: number;
 };
 
-export type Buckets = { leases: KV; jobs: KV; checkpoints: KV };
+export type Buckets = { leases: Bucket; jobs: Bucket; checkpoints: Bucket };
 export type BootstrapResult = { leaseTtlMs: number; adoptedTtl: boolean; buckets: Buckets; jsm: JetStreamManager };
 
 const streamNotFound = 10059;
@@ -53,7 +54,7 @@ export async function bootstrap(nc: NatsConnection, n: Names, opts: BootstrapOpt
     throw new LeaseTtlMismatchError(n.leasesBucket, existing, opts.leaseTtlMs);
   }
   // Lease requests wait at most a third of the TTL (see leaseRequestTimeoutMs).
-  const leases = await new Kvm(jetstream(nc, { timeout: leaseRequestTimeoutMs(existing) })).open(n.leasesBucket);
+  const leases = natsBucket(await new Kvm(jetstream(nc, { timeout: leaseRequestTimeoutMs(existing) })).open(n.leasesBucket), n.leasesBucket);
 
   // Concurrent first starts race to create: the loser opens what the winner made.
   const ensureKv = async (name: string) => {
@@ -64,8 +65,8 @@ export async function bootstrap(nc: NatsConnection, n: Names, opts: BootstrapOpt
       return kvm.open(name);
     }
   };
-  const jobs = await ensureKv(n.jobsBucket);
-  const checkpoints = await ensureKv(n.checkpointsBucket);
+  const jobs = natsBucket(await ensureKv(n.jobsBucket), n.jobsBucket);
+  const checkpoints = natsBucket(await ensureKv(n.checkpointsBucket), n.checkpointsBucket);
 
   const eventsConfig = {
     name: n.eventsStream,

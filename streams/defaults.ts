@@ -1,6 +1,5 @@
 // Every default Shoal uses (names carry their units), in one place so tests
 // and flags can override them and nobody copies a magic number.
-import type { LeaseTiming } from '../machines/lease.machine.ts';
 
 export const defaults = {
   prefix: 'shoal',
@@ -84,16 +83,4 @@ export function retryBackoffMs(failures: number): number {
  */
 export function leaseRequestTimeoutMs(ttlMs: number): number {
   return Math.round(Math.min(defaults.kvTimeoutMs, Math.max(100, ttlMs / 3)));
-}
-
-/** Lease timing derived from the TTL, so that one setting tunes all of it. */
-export function leaseTiming(ttlMs: number): LeaseTiming {
-  const clamp = (v: number, lo: number, hi: number) => Math.round(Math.min(hi, Math.max(lo, v)));
-  return {
-    ttlMs,
-    marginMs: clamp(ttlMs / 10, 20, 1_000),
-    renewIntervalMs: clamp(ttlMs / 3, 10, 60_000),
-    pollIntervalMs: clamp(ttlMs / 10, 20, 1_000),
-    retryIntervalMs: clamp(ttlMs / 20, 10, 250),
-  };
 }

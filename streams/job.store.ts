@@ -1,15 +1,13 @@
 // Job records and checkpoints in KV. The one write path for a record is
 // `apply`: read, let the job machine decide, CAS-write, re-decide on conflict.
 // Checkpoints are fenced by attempt: a new owner claims the key by CAS first.
-import type { KV } from '@nats-io/kv';
 import { z } from 'zod';
 import { applyJobEvent, type JobEvent, type JobRecord } from '../machines/job.machine.ts';
 import { decode, encode } from './codec.ts';
 import { defaults } from './defaults.ts';
 import { CheckpointTooLargeError, FencedError } from './errors.ts';
-import { isCasConflict } from './lease.store.ts';
-
-export const jobKey = (id: string) => `job.${id}`;
+import { isCasConflict, type Bucket } from './bucket.ts';
+import { keys } from './subjects.ts';
 
 const attemptSchema = z.object({
   attempt: z.number(), node: z.string(), assignedAt: z.number(), startedAt: z.number().nullable(), endedAt: z.number().nullable(),
@@ -40,23 +38,23 @@ export function decodeJob(bytes: Uint8Array, id = '?'): JobRecord {
 export type JobChange = (prev: JobRecord | null, next: JobRecord, event: JobEvent | { type: 'job.submit' }, revision: number, replaced: number) => void;
 
 export class JobStore {
-  readonly kv: KV;
+  readonly kv: Bucket;
   readonly onChange: JobChange;
-  constructor(kv: KV, onChange: JobChange = () => {}) {
+  constructor(kv: Bucket, onChange: JobChange = () => {}) {
     this.kv = kv;
     this.onChange = onChange;
   }
 
   async get(id: string): Promise<Versioned<JobRecord> | null> {
-    const e = await this.kv.get(jobKey(id));
-    if (!e || e.operation !== 'PUT') return null;
+    const e = await this.kv.get(keys.job(id));
+    if (!e) return null;
     return { value: decodeJob(e.value, id), revision: e.revision };
   }
 
   /** Create; when the id exists, returns the existing record instead. */
   async create(record: JobRecord): Promise<{ created: boolean; record: JobRecord }> {
     try {
-      const revision = await this.kv.create(jobKey(record.id), encode(record));
+      const revision = await this.kv.create(keys.job(record.id), encode(record));
       this.onChange(null, record, { type: 'job.submit' }, revision, 0);
       return { created: true, record };
     } catch (err) {
@@ -80,7 +78,7 @@ export class JobStore {
       const next = event ? applyJobEvent(cur.value, event) : null;
       if (!next) return { record: cur.value, changed: false };
       try {
-        const revision = await this.kv.update(jobKey(id), encode(next), cur.revision);
+        const revision = await this.kv.update(keys.job(id), encode(next), cur.revision);
         this.onChange(cur.value, next, event!, revision, cur.revision);
         return { record: next, changed: true };
       } catch (err) {
@@ -91,11 +89,9 @@ export class JobStore {
 
   /** Every record (for listing and the leader's index). */
   async all(): Promise<JobRecord[]> {
-    const keys: string[] = [];
-    for await (const k of await this.kv.keys('job.>')) keys.push(k);
     const out: JobRecord[] = [];
-    for (const k of keys) {
-      const r = await this.get(k.slice(4));
+    for (const k of await this.kv.keys(keys.jobs)) {
+      const r = await this.get(keys.jobIdOf(k));
       if (r) out.push(r.value);
     }
     return out;
@@ -112,7 +108,7 @@ export type Checkpoint = z.infer<typeof checkpointSchema>;
 
 /** The checkpoint slot one attempt owns, once claimed. */
 export class CheckpointSlot {
-  readonly kv: KV;
+  readonly kv: Bucket;
   readonly id: string;
   readonly attempt: number;
   #revision: number;
@@ -120,7 +116,7 @@ export class CheckpointSlot {
   /** What the previous attempts left (undefined if nothing). */
   readonly restored: Checkpoint | undefined;
 
-  private constructor(kv: KV, id: string, attempt: number, revision: number, restored: Checkpoint | undefined) {
+  private constructor(kv: Bucket, id: string, attempt: number, revision: number, restored: Checkpoint | undefined) {
     this.kv = kv;
     this.id = id;
     this.attempt = attempt;
@@ -130,16 +126,16 @@ export class CheckpointSlot {
   }
 
   /** Claim the key for `attempt` by CAS; a zombie's later writes then fail. */
-  static async claim(kv: KV, id: string, attempt: number): Promise<CheckpointSlot> {
+  static async claim(kv: Bucket, id: string, attempt: number): Promise<CheckpointSlot> {
     for (;;) {
-      const e = await kv.get(jobKey(id));
-      const prev = e && e.operation === 'PUT' ? decode(checkpointSchema, e.value, `checkpoint '${id}'`) : undefined;
+      const e = await kv.get(keys.job(id));
+      const prev = e ? decode(checkpointSchema, e.value, `checkpoint '${id}'`) : undefined;
       if (prev && prev.attempt > attempt) throw new FencedError(`checkpoint of job ${id} belongs to attempt ${prev.attempt}, not ${attempt}`);
       const claimed: Checkpoint = prev ? { ...prev, attempt } : { attempt, seq: 0, progress: 0, state: undefined };
       try {
-        const revision = e && e.operation === 'PUT'
-          ? await kv.update(jobKey(id), encode(claimed), e.revision)
-          : await kv.create(jobKey(id), encode(claimed));
+        const revision = e
+          ? await kv.update(keys.job(id), encode(claimed), e.revision)
+          : await kv.create(keys.job(id), encode(claimed));
         return new CheckpointSlot(kv, id, attempt, revision, prev && prev.seq > 0 ? prev : undefined);
       } catch (err) {
         if (!isCasConflict(err)) throw err;
@@ -156,7 +152,7 @@ export class CheckpointSlot {
     const data = encode({ attempt: this.attempt, seq: this.#seq + 1, progress, state } satisfies Checkpoint);
     if (data.length > defaults.checkpointMaxBytes) throw new CheckpointTooLargeError(this.id, data.length, defaults.checkpointMaxBytes);
     try {
-      this.#revision = await this.kv.update(jobKey(this.id), data, this.#revision);
+      this.#revision = await this.kv.update(keys.job(this.id), data, this.#revision);
       this.#seq++;
     } catch (err) {
       if (isCasConflict(err)) throw new FencedError(`checkpoint of job ${this.id} was claimed by a newer attempt`, { cause: err });

@@ -1,6 +1,7 @@
 // Placement messages over core NATS (the fast path; KV is the truth): the
-// leader's side (offer, collect bids, notify winners, hear "jobs queued") and
-// the node's (answer offers, take assignments and cancels, drain requests).
+// leader's side (offer, collect bids, notify winners, hear "jobs queued"), the
+// API's (jobs queued, cancel, drain) and the node's (answer offers, take
+// assignments and cancels).
 // The simulation implements the same two shapes over its own network.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decode, encode } from './codec.ts';
@@ -15,6 +16,16 @@ export type PlacementTransport = {
   assign(node: string, ids: string[]): void;
   /** Call `fn` whenever jobs were queued; returns the unsubscribe. */
   onQueued(fn: () => void): () => void;
+};
+
+/** What the API tells the rest of the cluster (the endpoints' side of these messages). */
+export type Notify = {
+  /** Jobs were queued: wake the leader's placement. */
+  queued(): void;
+  /** Ask a node to stop running these jobs. */
+  cancel(node: string, ids: string[]): void;
+  /** Ask a node to drain. */
+  drain(node: string): void;
 };
 
 /** What a node does with the messages addressed to it. */
@@ -49,6 +60,14 @@ export function natsPlacement(nc: NatsConnection, n: Names): PlacementTransport 
       const sub = nc.subscribe(n.jobsQueued, { callback: () => fn() });
       return () => sub.unsubscribe();
     },
+  };
+}
+
+export function natsNotify(nc: NatsConnection, n: Names): Notify {
+  return {
+    queued: () => nc.publish(n.jobsQueued),
+    cancel: (node, ids) => nc.publish(n.nodeCancel(node), encode({ ids })),
+    drain: (node) => nc.publish(n.nodeDrain(node)),
   };
 }
 

@@ -1,5 +1,6 @@
 // Every NATS subject, bucket and stream name Shoal uses, derived from one
-// configurable prefix so that several clusters can share an account.
+// configurable prefix so that several clusters can share an account, and the
+// key layout inside the buckets.
 import { defaults } from './defaults.ts';
 
 const token = /^[A-Za-z0-9_-]+$/;
@@ -40,3 +41,16 @@ export function names(prefix: string = defaults.prefix) {
 }
 
 export type Names = ReturnType<typeof names>;
+
+/** The keys inside the buckets (the same under every prefix). */
+export const keys = {
+  /** A job's record (jobs bucket) and its checkpoint (checkpoints bucket). */
+  job: (id: string) => `job.${id}`,
+  jobs: 'job.>',
+  jobIdOf: (key: string) => key.slice('job.'.length),
+  /** The coordinator lease (leases bucket). */
+  leader: 'leader',
+  /** A node's liveness lease, with its advert (leases bucket). */
+  node: (nodeId: string) => `node.${nodeId}`,
+  nodes: 'node.>',
+};

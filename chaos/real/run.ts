@@ -8,13 +8,15 @@ import { Kvm } from '@nats-io/kv';
 import { countPrimes } from '../../actors/handlers.ts';
 import { spawnNode, type NodeProcess } from '../../harness/spawn.ts';
 import { isTerminal, type JobRecord } from '../../machines/job.machine.ts';
+import { natsBucket } from '../../streams/bucket.ts';
 import { callApi } from '../../streams/client.ts';
-import { leaseTiming, retryBackoffMs } from '../../streams/defaults.ts';
+import { leaseTiming } from '../../machines/lease.rules.ts';
+import { retryBackoffMs } from '../../streams/defaults.ts';
 import { readTransitions, type Transition } from '../../streams/events.ts';
 import { JobStore } from '../../streams/job.store.ts';
 import { startCluster, startServer, type NatsServer, type ServerOptions } from '../../harness/launcher.ts';
-import { readLease } from '../../streams/lease.store.ts';
-import { names } from '../../streams/subjects.ts';
+import { readLease } from '../../streams/lease.records.ts';
+import { keys, names } from '../../streams/subjects.ts';
 import { allowOldServerEnv } from '../../streams/version.ts';
 import { sleep, until } from '../../streams/time.ts';
 import { checkHistory, leaderSeenAt, type Violation } from '../checker.ts';
@@ -142,8 +144,8 @@ export async function runSchedule(schedule: Schedule, o: RunOptions): Promise<Ru
     const js = jetstream(nc, { timeout: 5_000 });
     const jsm = await jetstreamManager(nc, { timeout: 5_000 });
     const kvm = new Kvm(js);
-    const leases = await kvm.open(n.leasesBucket);
-    const jobsKv = await kvm.open(n.jobsBucket);
+    const leases = natsBucket(await kvm.open(n.leasesBucket), n.leasesBucket);
+    const jobsKv = natsBucket(await kvm.open(n.jobsBucket), n.jobsBucket);
 
     const accepted = new Set<string>();
     const submit = async (jobs: ChaosJob[]) => {
@@ -165,7 +167,7 @@ export async function runSchedule(schedule: Schedule, o: RunOptions): Promise<Ru
     };
 
     const leaderSlot = async () => {
-      const l = await readLease(leases, 'leader').catch(() => null);
+      const l = await readLease(leases, keys.leader).catch(() => null);
       return slots.find((x) => x.id === l?.value.holder.id && x.proc.running) ?? null;
     };
 

@@ -1,69 +1,44 @@
 // An in-memory KV bucket with JetStream KV's compare-and-swap and TTL
-// semantics on an injected clock: for fast model-based simulation of the pure
-// machines (issue 4), never for tests where a real nats-server can be used.
-// It implements the part of @nats-io/kv's KV that Shoal's stores call.
+// semantics on an injected clock, implementing Shoal's `Bucket` port: for fast
+// model-based simulation of the pure machines and the node wiring, never for
+// tests where a real nats-server can be used.
+
+import { CasConflictError, caughtUp, type Bucket, type Entry, type Watch } from '../../streams/bucket.ts';
 
 export type Clock = { now(): number };
 
-export type MemEntry = {
-  bucket: string;
-  key: string;
-  value: Uint8Array;
-  created: Date;
-  revision: number;
-  operation: 'PUT' | 'DEL' | 'PURGE';
-  delta?: number;
-  isUpdate?: boolean;
-  string(): string;
-};
+type Watcher = { filter: (k: string) => boolean; push: (e: Entry) => void };
 
-/** Thrown like JetStream's "wrong last sequence" (API error 10071), so isCasConflict() recognises it. */
-export class MemCasError extends Error {
-  readonly code = 10071;
-  constructor(key: string, expected: number, actual: number) {
-    super(`wrong last sequence: ${actual} (key ${key}, expected ${expected})`);
-    this.name = 'MemCasError';
-  }
-}
-
-type Watcher = { filter: (k: string) => boolean; push: (e: MemEntry) => void };
-
-const text = new TextDecoder();
-
-function matcher(filter?: string | string[]): (k: string) => boolean {
-  const filters = filter === undefined ? ['>'] : Array.isArray(filter) ? filter : [filter];
-  const one = (f: string) => {
-    const ft = f.split('.');
-    return (k: string) => {
-      const kt = k.split('.');
-      for (let i = 0; i < ft.length; i++) {
-        if (ft[i] === '>') return kt.length > i;
-        if (i >= kt.length || (ft[i] !== '*' && ft[i] !== kt[i])) return false;
-      }
-      return kt.length === ft.length;
-    };
+/** A NATS-style key filter: tokens split on '.', `*` one token, `>` the rest. */
+export function keyMatcher(filter: string): (k: string) => boolean {
+  const ft = filter.split('.');
+  return (k) => {
+    const kt = k.split('.');
+    for (let i = 0; i < ft.length; i++) {
+      if (ft[i] === '>') return kt.length > i;
+      if (i >= kt.length || (ft[i] !== '*' && ft[i] !== kt[i])) return false;
+    }
+    return kt.length === ft.length;
   };
-  const ms = filters.map(one);
-  return (k) => ms.some((m) => m(k));
 }
 
-export class MemKv {
-  readonly bucket: string;
+export class MemKv implements Bucket {
+  readonly name: string;
   readonly ttlMs: number;
   readonly clock: Clock;
   #seq = 0;
   /** Last entry per key (history 1), including delete markers. */
-  #last = new Map<string, MemEntry>();
+  #last = new Map<string, Entry>();
   #watchers = new Set<Watcher>();
 
-  constructor(bucket: string, o: { ttlMs?: number; clock: Clock }) {
-    this.bucket = bucket;
+  constructor(name: string, o: { ttlMs?: number; clock: Clock }) {
+    this.name = name;
     this.ttlMs = o.ttlMs ?? 0;
     this.clock = o.clock;
   }
 
-  /** The live entry for a key: expired ones are gone, as on the server (without a watch event before 2.11). */
-  #current(key: string): MemEntry | undefined {
+  /** The last entry for a key: expired ones are gone, as on the server (without a watch event before 2.11). */
+  #current(key: string): Entry | undefined {
     const e = this.#last.get(key);
     if (e && this.ttlMs > 0 && this.clock.now() - e.created.getTime() >= this.ttlMs) {
       this.#last.delete(key);
@@ -72,66 +47,57 @@ export class MemKv {
     return e;
   }
 
-  #write(key: string, value: Uint8Array, operation: MemEntry['operation']): number {
+  #live(key: string): Entry | undefined {
+    const e = this.#current(key);
+    return e?.operation === 'PUT' ? e : undefined;
+  }
+
+  #write(key: string, value: Uint8Array, operation: Entry['operation']): number {
     const revision = ++this.#seq;
-    const e: MemEntry = {
-      bucket: this.bucket, key, value, created: new Date(this.clock.now()), revision, operation,
-      string: () => text.decode(value),
-    };
+    const e: Entry = { key, value, created: new Date(this.clock.now()), revision, operation };
     this.#last.set(key, e);
-    for (const w of this.#watchers) if (w.filter(key)) w.push({ ...e, isUpdate: true, delta: 0 });
+    for (const w of this.#watchers) if (w.filter(key)) w.push(e);
     return revision;
   }
 
   async create(key: string, value: Uint8Array): Promise<number> {
-    const cur = this.#current(key);
-    if (cur && cur.operation === 'PUT') throw new MemCasError(key, 0, cur.revision);
+    const cur = this.#live(key);
+    if (cur) throw new CasConflictError(`create ${this.name}/${key}: exists at revision ${cur.revision}`);
     return this.#write(key, value, 'PUT');
   }
 
   async update(key: string, value: Uint8Array, revision: number): Promise<number> {
-    const cur = this.#current(key);
-    const actual = cur?.revision ?? 0;
-    if (actual !== revision) throw new MemCasError(key, revision, actual);
+    const actual = this.#current(key)?.revision ?? 0;
+    if (actual !== revision) throw new CasConflictError(`update ${this.name}/${key}: at revision ${actual}, not ${revision}`);
     return this.#write(key, value, 'PUT');
   }
 
+  /** An unconditional write (for tests and deliberately broken variants). */
   async put(key: string, value: Uint8Array): Promise<number> {
     return this.#write(key, value, 'PUT');
   }
 
-  async get(key: string): Promise<MemEntry | null> {
-    return this.#current(key) ?? null;
+  async get(key: string): Promise<Entry | null> {
+    return this.#live(key) ?? null;
   }
 
-  async delete(key: string, opts: { previousSeq?: number } = {}): Promise<void> {
-    const cur = this.#current(key);
-    if (opts.previousSeq !== undefined && (cur?.revision ?? 0) !== opts.previousSeq) {
-      throw new MemCasError(key, opts.previousSeq, cur?.revision ?? 0);
-    }
+  async delete(key: string, revision?: number): Promise<void> {
+    const actual = this.#current(key)?.revision ?? 0;
+    if (revision !== undefined && actual !== revision) throw new CasConflictError(`delete ${this.name}/${key}: at revision ${actual}, not ${revision}`);
     this.#write(key, new Uint8Array(), 'DEL');
   }
 
-  async keys(filter?: string | string[]): Promise<AsyncIterable<string>> {
-    const m = matcher(filter);
-    const live = [...this.#last.keys()].filter((k) => m(k) && this.#current(k)?.operation === 'PUT');
-    return (async function* () {
-      yield* live;
-    })();
+  async keys(filter: string): Promise<string[]> {
+    const m = keyMatcher(filter);
+    return [...this.#last.keys()].filter((k) => m(k) && this.#live(k));
   }
 
-  async status(): Promise<{ values: number; ttl: number }> {
-    return { values: [...this.#last.keys()].filter((k) => this.#current(k)).length, ttl: this.ttlMs };
-  }
-
-  /** Current values first, then every write; `stop()` ends the iteration. */
-  async watch(o: { key?: string | string[] } = {}): Promise<AsyncIterable<MemEntry> & { stop(): void }> {
-    const filter = matcher(o.key);
-    const initial = [...this.#last.keys()].filter(filter).map((k) => this.#current(k)).filter((e): e is MemEntry => !!e);
-    // As on the server: `delta` counts the initial values still to come (0 on the last), so readers know when they caught up.
-    const queue: MemEntry[] = initial.map((e, i) => ({ ...e, delta: initial.length - 1 - i, isUpdate: false }));
-    const feed = pushQueue(queue);
-    const w: Watcher = { filter, push: feed.push };
+  /** Current values (delete markers included, as on the server), the caught-up mark, then every write; `stop()` ends it. */
+  async watch(filter: string): Promise<Watch> {
+    const matches = keyMatcher(filter);
+    const initial = [...this.#last.keys()].filter(matches).map((k) => this.#current(k)).filter((e): e is Entry => !!e);
+    const feed = pushQueue<Entry | typeof caughtUp>([...initial, caughtUp]);
+    const w: Watcher = { filter: matches, push: feed.push };
     this.#watchers.add(w);
     const watchers = this.#watchers;
     return Object.assign(feed.iter, {

@@ -19,12 +19,12 @@
 // - dropped requests are lost before the server applies them (the caller times
 //   out after `kvTimeoutMs`: JetStream not answering); dropped replies are lost
 //   after (the ambiguous outcome).
-import type { KV } from '@nats-io/kv';
+import type { Bucket, caughtUp, Entry, Watch } from '../../streams/bucket.ts';
 import { defaults, leaseRequestTimeoutMs } from '../../streams/defaults.ts';
-import type { Liveness } from '../../streams/lease.store.ts';
+import type { Liveness } from '../../streams/probe.ts';
 import type { Bid, Offer } from '../../streams/messages.ts';
-import type { NodeInbox, PlacementTransport } from '../../streams/placement.ts';
-import { pushQueue, type MemEntry, type MemKv } from './memkv.ts';
+import type { NodeInbox, Notify, PlacementTransport } from '../../streams/placement.ts';
+import { pushQueue, type MemKv } from './memkv.ts';
 import type { ClockView, SimClock } from './clock.ts';
 
 /** A seeded PRNG (mulberry32): the simulation never calls Math.random. */
@@ -84,6 +84,8 @@ export class Conn {
   readonly queued = new Set<() => void>();
   readonly watches = new Set<{ stop(): void }>();
   onStatus: (s: 'disconnected' | 'reconnected') => void = () => {};
+  /** A drain request reached this process. */
+  onDrain: () => void = () => {};
 
   constructor(node: string, instance: string, view: ClockView) {
     this.node = node;
@@ -277,13 +279,14 @@ export class SimNet {
     };
   }
 
-  /** The "jobs queued" hint, as the API publishes it. */
-  hintQueued(from: Conn): void {
-    this.publish(from, (c) => c.queued.size > 0, (c) => c.queued.forEach((fn) => fn()));
-  }
-
-  cancel(from: Conn, node: string, ids: string[]): void {
-    this.publish(from, (c) => c.node === node && c.inbox !== null, (c) => c.inbox!.cancel(ids));
+  /** What a node's API endpoints tell the cluster, over this network. */
+  notify(from: Conn): Notify {
+    const toNode = (node: string) => (c: Conn) => c.node === node && c.inbox !== null;
+    return {
+      queued: () => this.publish(from, (c) => c.queued.size > 0, (c) => c.queued.forEach((fn) => fn())),
+      cancel: (node, ids) => this.publish(from, toNode(node), (c) => c.inbox!.cancel(ids)),
+      drain: (node) => this.publish(from, toNode(node), (c) => c.onDrain()),
+    };
   }
 
   // ---- faults ----
@@ -417,40 +420,29 @@ export class SimNet {
 
   // ---- KV over the network ----
 
-  /** A KV client for `mem` on connection `c`: every call is a request (or, for watch, a push consumer). */
-  kv(c: Conn, mem: MemKv): KV {
+  /** A `Bucket` for `mem` on connection `c`: every call is a request (or, for watch, a push consumer). */
+  kv(c: Conn, mem: MemKv): Bucket {
     // The leases bucket (the one with a TTL) waits as long as a real node's lease requests do.
     const timeoutMs = mem.ttlMs > 0 ? leaseRequestTimeoutMs(mem.ttlMs) : defaults.kvTimeoutMs;
-    const req = <T>(what: string, fn: () => Promise<T>) => this.request(c, `${mem.bucket}.${what}`, fn, timeoutMs);
-    const client = {
-      get: (key: string) => req('get', () => mem.get(key)),
-      create: (key: string, value: Uint8Array) => req('create', () => mem.create(key, value)),
-      update: (key: string, value: Uint8Array, revision: number) => req('update', () => mem.update(key, value, revision)),
-      put: (key: string, value: Uint8Array) => req('put', () => mem.put(key, value)),
-      delete: (key: string, opts?: { previousSeq?: number }) => req('delete', () => mem.delete(key, opts)),
-      status: () => req('status', () => mem.status()),
-      keys: async (filter?: string | string[]) => {
-        const list = await req('keys', async () => {
-          const out: string[] = [];
-          for await (const k of await mem.keys(filter)) out.push(k);
-          return out;
-        });
-        return (async function* () {
-          yield* list;
-        })();
-      },
-      watch: (opts: { key?: string | string[] } = {}) => this.#watch(c, mem, opts),
+    const req = <T>(what: string, fn: () => Promise<T>) => this.request(c, `${mem.name}.${what}`, fn, timeoutMs);
+    return {
+      name: mem.name,
+      get: (key) => req('get', () => mem.get(key)),
+      create: (key, value) => req('create', () => mem.create(key, value)),
+      update: (key, value, revision) => req('update', () => mem.update(key, value, revision)),
+      delete: (key, revision) => req('delete', () => mem.delete(key, revision)),
+      keys: (filter) => req('keys', () => mem.keys(filter)),
+      watch: (filter) => this.#watch(c, mem, filter),
     };
-    return client as unknown as KV;
   }
 
   /** A push consumer: created by a request, then entries pushed in order; `stop()` ends it. */
-  async #watch(c: Conn, mem: MemKv, opts: { key?: string | string[] }): Promise<AsyncIterable<MemEntry> & { stop(): void }> {
-    const feed = pushQueue<MemEntry>();
+  async #watch(c: Conn, mem: MemKv, filter: string): Promise<Watch> {
+    const feed = pushQueue<Entry | typeof caughtUp>();
     let serverSide: { stop(): void } | null = null;
-    await this.request(c, `${mem.bucket}.watch`, async () => {
+    await this.request(c, `${mem.name}.watch`, async () => {
       if (c.dead || c.server === 'closed') return;
-      const iter = await mem.watch(opts);
+      const iter = await mem.watch(filter);
       serverSide = iter;
       c.watches.add(iter);
       void (async () => {

@@ -5,14 +5,16 @@
 // them, lets the cluster converge and judges the history with the checker.
 import type { SnapshotFrom } from 'xstate';
 import { coordinatorMachine } from '../../machines/coordinator.machine.ts';
-import { isTerminal, newJobRecord, type JobRecord, type JobSpec } from '../../machines/job.machine.ts';
-import { leaseValidAt } from '../../machines/lease.machine.ts';
+import { isTerminal, type JobRecord, type JobSpec } from '../../machines/job.machine.ts';
+import { leaseTiming, leaseValidAt } from '../../machines/lease.rules.ts';
 import { wireNode, type WiredNode } from '../../actors/node.wiring.ts';
 import type { Handler } from '../../actors/handlers.ts';
-import { defaults, leaseTiming, retryBackoffMs } from '../../streams/defaults.ts';
+import { defaults, retryBackoffMs } from '../../streams/defaults.ts';
+import { serveRequest, type Reply } from '../../streams/api.ts';
+import { encodeJson } from '../../streams/codec.ts';
 import { transitionRecorder, type Transition } from '../../streams/events.ts';
 import { decodeJob } from '../../streams/job.store.ts';
-import { names } from '../../streams/subjects.ts';
+import { keys, names } from '../../streams/subjects.ts';
 import { checkHistory, leaderSeenAt, type Violation } from '../checker.ts';
 import { MemKv } from './memkv.ts';
 import { SimClock, type ClockView } from './clock.ts';
@@ -158,12 +160,14 @@ export class SimWorld {
       bootstrap: async () => ({ leases: kv(this.buckets.leases), jobs: kv(this.buckets.jobs), checkpoints: kv(this.buckets.checkpoints), leaseTtlMs: this.o.ttlMs }),
       probe: (holder) => this.net.ping(conn, holder),
       placement: this.net.placement(conn),
+      notify: this.net.notify(conn),
       recorder,
       advert: { pid, host: 'sim', runtime: 'sim', labels: {}, startedAt: view.now() },
     });
     const node: SimNode = { instance, conn, view, wired };
     conn.inbox = wired.inbox;
     conn.onStatus = (s) => wired.connection(s === 'reconnected');
+    conn.onDrain = () => wired.actor.send({ type: 'drain' });
     wired.actor.subscribe({
       next: (snap) => {
         if (snap.status !== 'done' || conn.dead) return;
@@ -302,32 +306,30 @@ export class SimWorld {
     return null;
   }
 
-  /** `jobs.submit`: create the record (idempotent by id), then hint the leader. */
+  /** Serve one API request on a node, as the micro service does (size limit, validation, the endpoint); resolves once answered. */
+  #request(n: SimNode, endpoint: string, body: unknown): Promise<Reply> {
+    return serveRequest(endpoint, n.wired.api[endpoint]!, encodeJson(body));
+  }
+
+  /** `jobs.submit` through the real endpoint: idempotent by id, 409 for another body, 413 for a big input. */
   submit(spec: JobSpec, via: number): boolean {
     this.submitted.set(spec.id, spec);
     const n = this.#server(via);
     if (!n) return false;
-    const parts = n.wired.parts()!;
     const pending = { conn: n.conn };
     this.#submitting.add(pending);
-    void parts.store.create(newJobRecord(spec, n.view.now())).then((r) => {
-      if (r.created) this.net.hintQueued(n.conn);
-    }, () => {}).finally(() => this.#submitting.delete(pending));
+    const { id, type, input, priority, maxAttempts, timeoutMs } = spec;
+    void this.#request(n, 'jobs.submit', { id, type, input, priority, maxAttempts, timeoutMs }).then((r) => {
+      if (!r.ok) this.log(`${n.instance}: submit of ${id} answered ${r.error.status}: ${r.error.message}`);
+    }).finally(() => this.#submitting.delete(pending));
     return true;
   }
 
-  /** `jobs.cancel`: cancel by CAS, then tell the owner to stop it. */
+  /** `jobs.cancel` through the real endpoint: cancel by CAS, then tell the owner to stop it. */
   cancel(id: string, via: number): boolean {
     const n = this.#server(via);
     if (!n) return false;
-    const { store } = n.wired.parts()!;
-    void (async () => {
-      const before = await store.get(id);
-      if (!before) return;
-      const done = await store.apply(id, () => ({ type: 'job.cancel', at: n.view.now() }));
-      const owner = before.value.owner;
-      if (done?.changed && owner) this.net.cancel(n.conn, owner, [id]);
-    })().catch(() => {});
+    void this.#request(n, 'jobs.cancel', { id });
     return true;
   }
 
@@ -340,9 +342,9 @@ export class SimWorld {
   /** Every job record, read straight from the server. */
   async records(): Promise<JobRecord[]> {
     const out: JobRecord[] = [];
-    for await (const k of await this.buckets.jobs.keys('job.>')) {
+    for (const k of await this.buckets.jobs.keys(keys.jobs)) {
       const e = await this.buckets.jobs.get(k);
-      if (e && e.operation === 'PUT') out.push(decodeJob(e.value, k.slice(4)));
+      if (e) out.push(decodeJob(e.value, keys.jobIdOf(k)));
     }
     return out;
   }

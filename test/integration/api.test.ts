@@ -12,7 +12,7 @@ import { spawnNode } from '../../harness/spawn.ts';
 import { callApi } from '../../streams/client.ts';
 import { ApiError } from '../../streams/errors.ts';
 import { defaults } from '../../streams/defaults.ts';
-import type { ClusterView } from '../../streams/lease.store.ts';
+import type { ClusterView } from '../../streams/lease.records.ts';
 import { names } from '../../streams/subjects.ts';
 
 const n = names();

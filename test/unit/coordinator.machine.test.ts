@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
 import { coordinatorMachine, type CoordinatorEvent, type DutyInput } from '../../machines/coordinator.machine.ts';
-import type { LeaseTiming } from '../../machines/lease.machine.ts';
+import type { LeaseTiming } from '../../machines/lease.rules.ts';
 
 const timing: LeaseTiming = { ttlMs: 1000, marginMs: 100, renewIntervalMs: 333, pollIntervalMs: 100, retryIntervalMs: 50 };
 const input = { nodeId: 'n1', lease: { key: 'leader', holder: { id: 'n1', instance: 'i-1' }, timing } };

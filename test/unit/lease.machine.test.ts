@@ -4,15 +4,14 @@ import assert from 'node:assert/strict';
 import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
 import {
   leaseMachine,
-  leaseValidAt,
   type AcquireOutcome,
   type AcquireRequest,
   type LeaseEvent,
   type ProbeRequest,
-  type LeaseTiming,
   type RenewOutcome,
   type RenewRequest,
 } from '../../machines/lease.machine.ts';
+import { judgeSilence, leaseTiming, leaseValidAt, type LeaseTiming } from '../../machines/lease.rules.ts';
 
 const timing: LeaseTiming = { ttlMs: 1000, marginMs: 100, renewIntervalMs: 333, pollIntervalMs: 100, retryIntervalMs: 50 };
 const me = { id: 'n1', instance: 'i-1' };
@@ -230,3 +229,36 @@ describe('lease machine', () => {
     assert.equal(h.releases.length, 0);
   });
 });
+
+describe('lease rules', () => {
+  test('timing follows the TTL: renew every TTL/3, margin and poll bounded', () => {
+    const t = leaseTiming(1000);
+    assert.equal(t.renewIntervalMs, 333);
+    assert.ok(t.marginMs > 0 && t.marginMs < t.ttlMs - t.renewIntervalMs);
+    assert.ok(t.pollIntervalMs <= 1000);
+    for (const ttl of [50, 1_000, 20_000, 600_000]) {
+      const x = leaseTiming(ttl);
+      assert.ok(x.renewIntervalMs + x.marginMs < ttl, `TTL ${ttl}: a renewal is due before the margin`);
+      assert.ok(x.retryIntervalMs <= x.renewIntervalMs, `TTL ${ttl}: retries come before the next renewal`);
+    }
+  });
+
+  test('a holder may act only before its validity, by its own clock', () => {
+    assert.equal(leaseValidAt({ validUntil: null }, 0), false);
+    assert.equal(leaseValidAt({ validUntil: 100 }, 99), true);
+    assert.equal(leaseValidAt({ validUntil: 100 }, 100), false);
+  });
+
+  test('silence: a revision seen unrenewed for a whole TTL of our clock is expired; a renewal restarts the count', () => {
+    let j = judgeSilence(undefined, 7, 1_000, 500);
+    assert.deepEqual(j, { sighting: { revision: 7, at: 1_000 }, expired: false });
+    j = judgeSilence(j.sighting, 7, 1_499, 500);
+    assert.equal(j.expired, false);
+    assert.equal(judgeSilence(j.sighting, 7, 1_500, 500).expired, true);
+    // Renewed at revision 8: counted from when we first saw 8, not from the old sighting.
+    const renewed = judgeSilence(j.sighting, 8, 1_600, 500);
+    assert.deepEqual(renewed, { sighting: { revision: 8, at: 1_600 }, expired: false });
+    assert.equal(judgeSilence(renewed.sighting, 8, 2_099, 500).expired, false);
+  });
+});
+

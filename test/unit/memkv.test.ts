@@ -3,16 +3,30 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { KV } from '@nats-io/kv';
 import { SimulatedClock } from 'xstate';
 import { MemKv } from '../../chaos/sim/memkv.ts';
 import { newJobRecord } from '../../machines/job.machine.ts';
 import { JobStore } from '../../streams/job.store.ts';
 import { createActor, toPromise } from 'xstate';
-import { isCasConflict, leaseEffects } from '../../streams/lease.store.ts';
+import { caughtUp, isCasConflict, type Bucket } from '../../streams/bucket.ts';
+import { leaseEffects } from '../../streams/lease.effects.ts';
 import { encode } from '../../streams/codec.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
+
+/** The in-memory bucket with some calls replaced (scheduled by fast-check, or failing). */
+function through(mem: MemKv, over: Partial<Bucket>): Bucket {
+  return {
+    name: mem.name,
+    get: (k) => mem.get(k),
+    create: (k, v) => mem.create(k, v),
+    update: (k, v, r) => mem.update(k, v, r),
+    delete: (k, r) => mem.delete(k, r),
+    keys: (f) => mem.keys(f),
+    watch: (f) => mem.watch(f),
+    ...over,
+  };
+}
 
 describe('in-memory KV', () => {
   test('create refuses a live key, update refuses a stale revision, delete takes an expected revision', async () => {
@@ -21,9 +35,10 @@ describe('in-memory KV', () => {
     await assert.rejects(kv.create('k', bytes('b')), (e: unknown) => isCasConflict(e));
     const r2 = await kv.update('k', bytes('b'), r1);
     await assert.rejects(kv.update('k', bytes('c'), r1), (e: unknown) => isCasConflict(e));
-    await assert.rejects(kv.delete('k', { previousSeq: r1 }), (e: unknown) => isCasConflict(e));
-    await kv.delete('k', { previousSeq: r2 });
-    assert.equal((await kv.get('k'))?.operation, 'DEL');
+    await assert.rejects(kv.delete('k', r1), (e: unknown) => isCasConflict(e));
+    await kv.delete('k', r2);
+    assert.equal(await kv.get('k'), null, 'a deleted key has no value');
+    assert.deepEqual(await kv.keys('>'), []);
     assert.ok((await kv.create('k', bytes('d'))) > r2, 'revisions only grow; create works over a delete marker');
   });
 
@@ -34,30 +49,37 @@ describe('in-memory KV', () => {
     clock.increment(600);
     await kv.update('leader', bytes('n1'), r);
     clock.increment(999);
-    assert.equal((await kv.get('leader'))?.string(), 'n1');
+    assert.equal(new TextDecoder().decode((await kv.get('leader'))?.value), 'n1');
     clock.increment(1);
     assert.equal(await kv.get('leader'), null);
     await kv.create('leader', bytes('n2'));
-    const keys: string[] = [];
-    for await (const k of await kv.keys('leader')) keys.push(k);
-    assert.deepEqual(keys, ['leader']);
+    assert.deepEqual(await kv.keys('leader'), ['leader']);
   });
 
-  test('watch yields current values, then writes; stop ends it', async () => {
+  test('watch yields current values, the caught-up mark, then writes; stop ends it', async () => {
     const kv = new MemKv('t', { clock: new SimulatedClock() });
     await kv.put('job.a', bytes('1'));
     await kv.put('other', bytes('x'));
-    const w = await kv.watch({ key: 'job.>' });
+    const w = await kv.watch('job.>');
     const seen: string[] = [];
     const done = (async () => {
-      for await (const e of w) seen.push(`${e.key}:${e.operation}`);
+      for await (const e of w) seen.push(e === caughtUp ? e : `${e.key}:${e.operation}`);
     })();
     await kv.put('job.b', bytes('2'));
     await kv.delete('job.a');
     await new Promise((r) => setTimeout(r, 0));
     w.stop();
     await done;
-    assert.deepEqual(seen, ['job.a:PUT', 'job.b:PUT', 'job.a:DEL']);
+    assert.deepEqual(seen, ['job.a:PUT', caughtUp, 'job.b:PUT', 'job.a:DEL']);
+  });
+
+  test('a watch on keys that have no value is caught up at once', async () => {
+    const kv = new MemKv('t', { clock: new SimulatedClock() });
+    await kv.put('other', bytes('x'));
+    const w = await kv.watch('job.>');
+    const it = w[Symbol.asyncIterator]();
+    assert.deepEqual(await it.next(), { value: caughtUp, done: false });
+    w.stop();
   });
 
   test('property: racing CAS writers on one revision, exactly one wins (any interleaving)', async () => {
@@ -79,11 +101,10 @@ describe('in-memory KV', () => {
     await fc.assert(fc.asyncProperty(fc.scheduler(), async (s) => {
       const mem = new MemKv('jobs', { clock: new SimulatedClock() });
       // Interleave every KV call the store makes.
-      const kv = {
+      const kv = through(mem, {
         get: s.scheduleFunction((k: string) => mem.get(k)),
         update: s.scheduleFunction((k: string, v: Uint8Array, r: number) => mem.update(k, v, r)),
-        create: (k: string, v: Uint8Array) => mem.create(k, v),
-      } as unknown as KV;
+      });
       const store = new JobStore(kv);
       const assign = (node: string) => store.apply('j', (r) => (r.state === 'queued' ? { type: 'job.assign', node, at: 1 } : null));
       const [a, b] = await s.waitFor((async () => {
@@ -92,7 +113,7 @@ describe('in-memory KV', () => {
       })());
       const changed = [a!.changed, b!.changed];
       assert.deepEqual(changed.filter(Boolean).length, 1);
-      const final = (await new JobStore(mem as unknown as KV).get('j'))!.value; // read outside the scheduler
+      const final = (await new JobStore(mem).get('j'))!.value; // read outside the scheduler
       assert.equal(final.attempt, 1);
       assert.equal(final.attempts.length, 1);
       assert.equal(final.owner, changed[0] ? 'n1' : 'n2');
@@ -106,10 +127,7 @@ describe('in-memory KV', () => {
     // A renewal sent while disconnected landed on reconnect: the revision moved to our own value.
     const landed = await mem.update('leader', encode({ holder, epoch: acquired, since: 0 }), acquired);
     let readable = false;
-    const kv = {
-      update: (k: string, v: Uint8Array, r: number) => mem.update(k, v, r),
-      get: (k: string) => (readable ? mem.get(k) : Promise.reject(new Error('TIMEOUT'))),
-    } as unknown as KV;
+    const kv = through(mem, { get: (k) => (readable ? mem.get(k) : Promise.reject(new Error('TIMEOUT'))) });
     const { renewLease } = leaseEffects({ kv: () => kv, probe: async () => 'unknown' });
     const renew = () => toPromise(createActor(renewLease, { input: { key: 'leader', holder, revision: acquired, epoch: acquired } }).start());
     const blind = await renew();

@@ -6,9 +6,10 @@ import fc from 'fast-check';
 import { z } from 'zod';
 import { decode, decodeJson, encode, encodeJson } from '../../streams/codec.ts';
 import { connectionOptions } from '../../streams/connect.ts';
-import { defaultLeaseTtlMs, defaults, leaseTiming } from '../../streams/defaults.ts';
+import { defaultLeaseTtlMs, defaults } from '../../streams/defaults.ts';
 import { CodecError } from '../../streams/errors.ts';
-import { confirmGone, leaseValueSchema, type Liveness } from '../../streams/lease.store.ts';
+import { leaseValueSchema } from '../../streams/lease.records.ts';
+import { confirmGone, type Liveness } from '../../streams/probe.ts';
 import { names } from '../../streams/subjects.ts';
 
 const shape = z.object({ a: z.number(), b: z.string().optional() }).strict();
@@ -55,11 +56,7 @@ describe('names, timing, connection options', () => {
     assert.throws(() => names('a.b'), /subject token/);
   });
 
-  test('lease timing follows the TTL: renew every TTL/3, margin and poll bounded', () => {
-    const t = leaseTiming(1000);
-    assert.equal(t.renewIntervalMs, 333);
-    assert.ok(t.marginMs > 0 && t.marginMs < t.ttlMs - t.renewIntervalMs);
-    assert.ok(t.pollIntervalMs <= 1000);
+  test('the default lease TTL: longer with replicated buckets', () => {
     assert.equal(defaultLeaseTtlMs(1), defaults.leaseTtlMs);
     assert.ok(defaultLeaseTtlMs(3) > 9_000 * 1.5, 'replicated default outlasts a 4-9 s stream-leader election');
   });

@@ -1,0 +1,82 @@
+// What a lease key holds (holder, epoch, and for a node its advert), read and
+// decoded; and the cluster as the leases bucket shows it: who leads, which
+// nodes are alive.
+import { z } from 'zod';
+import type { Bucket } from './bucket.ts';
+import { decode } from './codec.ts';
+import { keys } from './subjects.ts';
+
+export const holderSchema = z.object({ id: z.string(), instance: z.string() });
+
+export const nodeAdvertSchema = z.object({
+  pid: z.number(),
+  host: z.string(),
+  runtime: z.string(),
+  slots: z.number(),
+  labels: z.record(z.string(), z.string()),
+  state: z.string(),
+  startedAt: z.number(),
+  /** Job types this node handles. */
+  types: z.array(z.string()),
+  /** Jobs it runs now. */
+  running: z.number(),
+});
+export type NodeAdvert = z.infer<typeof nodeAdvertSchema>;
+
+export const leaseValueSchema = z.object({
+  holder: holderSchema,
+  /** The acquiring revision; null until the first renewal can write it. */
+  epoch: z.number().nullable(),
+  /** Wall-clock ms when this holder acquired the lease. */
+  since: z.number(),
+  node: nodeAdvertSchema.optional(),
+});
+export type LeaseValue = z.infer<typeof leaseValueSchema>;
+
+export type LeaseRecord = { key: string; value: LeaseValue; revision: number; epoch: number; written: Date };
+
+export function decodeLease(key: string, bytes: Uint8Array, revision: number, written: Date): LeaseRecord {
+  const value = decode(leaseValueSchema, bytes, `lease '${key}'`);
+  return { key, value, revision, epoch: value.epoch ?? revision, written };
+}
+
+export async function readLease(kv: Bucket, key: string): Promise<LeaseRecord | null> {
+  const e = await kv.get(key);
+  return e ? decodeLease(key, e.value, e.revision, e.created) : null;
+}
+
+export type ClusterView = {
+  leader: { nodeId: string; epoch: number; since: string } | null;
+  nodes: Array<{
+    id: string;
+    pid: number;
+    host: string;
+    runtime: string;
+    state: string;
+    slots: number;
+    running: number;
+    types: string[];
+    labels: Record<string, string>;
+    lastSeen: string;
+    epoch: number;
+  }>;
+};
+
+/** Who leads and which nodes are alive, straight from the leases bucket. */
+export async function readCluster(kv: Bucket): Promise<ClusterView> {
+  const leader = await readLease(kv, keys.leader);
+  const nodes: ClusterView['nodes'] = [];
+  for (const key of (await kv.keys(keys.nodes)).sort()) {
+    const l = await readLease(kv, key);
+    if (!l?.value.node) continue;
+    const a = l.value.node;
+    nodes.push({
+      id: l.value.holder.id, pid: a.pid, host: a.host, runtime: a.runtime, state: a.state, slots: a.slots, running: a.running, types: a.types,
+      labels: a.labels, lastSeen: l.written.toISOString(), epoch: l.epoch,
+    });
+  }
+  return {
+    leader: leader ? { nodeId: leader.value.holder.id, epoch: leader.epoch, since: new Date(leader.value.since).toISOString() } : null,
+    nodes,
+  };
+}

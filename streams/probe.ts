@@ -1,0 +1,49 @@
+// Liveness evidence for the failover fast path: each process incarnation
+// answers pings on its own subject, so "no responders" means its connection is
+// gone. A timeout means nothing (the holder may be slow or paused).
+import { NoRespondersError, RequestError, type NatsConnection } from '@nats-io/transport-node';
+import type { LeaseHolder } from '../machines/lease.machine.ts';
+import { defaults } from './defaults.ts';
+import type { Names } from './subjects.ts';
+import { realClock, sleep, type Clock } from './time.ts';
+
+export type Liveness = 'alive' | 'gone' | 'unknown';
+
+/** Is this holder's process still connected? */
+export type Probe = (holder: LeaseHolder) => Promise<Liveness>;
+
+/** Ping a holder's own subject: "no responders" is 'gone', a timeout 'unknown'. */
+export function natsProbe(nc: NatsConnection, n: Names, timeoutMs: number = defaults.probeTimeoutMs): Probe {
+  return async (holder) => {
+    try {
+      await nc.request(n.nodePing(holder.id, holder.instance), undefined, { timeout: timeoutMs });
+      return 'alive';
+    } catch (err) {
+      if (err instanceof NoRespondersError) return 'gone';
+      if (err instanceof RequestError && err.isNoResponders()) return 'gone';
+      return 'unknown';
+    }
+  };
+}
+
+/**
+ * A probe whose "gone" is confirmed: "no responders" twice, `confirmMs` apart.
+ * A holder that is only reconnecting (its server died) answers the second ping.
+ */
+export function confirmGone(probe: Probe, clock: Clock = realClock, confirmMs: number = defaults.probeConfirmMs): Probe {
+  return async (holder) => {
+    const first = await probe(holder);
+    if (first !== 'gone') return first;
+    await sleep(confirmMs, undefined, clock);
+    return probe(holder);
+  };
+}
+
+/** Answer pings for this process incarnation (the other half of `natsProbe`). */
+export function servePing(nc: NatsConnection, n: Names, holder: LeaseHolder) {
+  return nc.subscribe(n.nodePing(holder.id, holder.instance), {
+    callback: (_err, msg) => {
+      msg.respond();
+    },
+  });
+}
