@@ -2,6 +2,7 @@
 // call the handler with its context, finish by CAS. Every write is fenced by
 // the attempt; after lease loss the runner aborts its handlers and writes nothing.
 import { lastAttempt, type JobEvent, type JobRecord } from '../machines/job.machine.ts';
+import { outcomeEvent, type HandlerOutcome, type StopReason } from '../machines/job.rules.ts';
 import type { Bucket } from '../streams/bucket.ts';
 import { defaults, retryBackoffMs } from '../streams/defaults.ts';
 import { CheckpointTooLargeError, CodecError, FencedError } from '../streams/errors.ts';
@@ -9,8 +10,6 @@ import { CheckpointSlot, type JobStore } from '../streams/job.store.ts';
 import { realClock, sleep, type Clock } from '../streams/time.ts';
 import { JobInputError, type Handler, type JobCtx } from './handlers.ts';
 import type { Log } from './log.ts';
-
-type StopReason = 'cancelled' | 'preempted' | 'fenced' | 'timeout';
 
 class Stop extends Error {
   readonly reason: StopReason;
@@ -208,7 +207,7 @@ export class JobRunner {
         writeProgress(progress);
       },
     };
-    let outcome: { ok: true; result: unknown } | { ok: false; err: unknown };
+    let outcome: HandlerOutcome;
     this.d.onHandler?.(id, attempt, 'start', slot.revision);
     try {
       if (!handler) throw new JobInputError(`unknown job type '${job.type}' (this node handles: ${this.types().join(', ')})`);
@@ -219,26 +218,17 @@ export class JobRunner {
       ]);
       outcome = { ok: true, result: result ?? null };
     } catch (err) {
-      outcome = { ok: false, err };
+      // Bad input and oversize checkpoints fail the same way every time: no retry.
+      const retryable = !(err instanceof JobInputError || err instanceof CheckpointTooLargeError);
+      outcome = { ok: false, error: (err as Error)?.message ?? String(err), retryable, fenced: err instanceof FencedError };
     } finally {
       clock.clearTimeout(timer);
       this.d.onHandler?.(id, attempt, 'end');
     }
 
-    const stop = abort.signal.aborted ? (abort.signal.reason as Stop) : null;
-    const at = clock.now();
-    if (stop?.reason === 'fenced' || stop?.reason === 'cancelled') return; // nothing more to write
-    let event: JobEvent;
-    if (stop?.reason === 'preempted') event = { type: 'job.preempt', attempt, at };
-    else if (stop?.reason === 'timeout') event = { type: 'job.timeout', attempt, backoffMs: retryBackoffMs(job.failures + 1), at };
-    else if (outcome.ok) event = { type: 'job.succeed', attempt, result: outcome.result, at };
-    else if (outcome.err instanceof FencedError) return;
-    else {
-      const err = outcome.err as Error;
-      // Bad input and oversize checkpoints fail the same way every time: no retry.
-      const retryable = !(err instanceof JobInputError || err instanceof CheckpointTooLargeError);
-      event = { type: 'job.fail', attempt, error: err?.message ?? String(err), retryable, backoffMs: retryBackoffMs(job.failures + 1), at };
-    }
+    const stop = abort.signal.aborted ? (abort.signal.reason as Stop).reason : null;
+    const event = outcomeEvent(attempt, stop, outcome, retryBackoffMs(job.failures + 1), clock.now());
+    if (!event) return; // fenced or cancelled: nothing more to write
     try {
       const done = await this.write(id, () => event, { retry: true, term });
       if (done?.changed) this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)}${event.type === 'job.fail' ? ` (${event.error})` : ''}`);

@@ -9,6 +9,7 @@ import { coordinatorMachine } from '../machines/coordinator.machine.ts';
 import { leaseMachine, type LeaseHolder } from '../machines/lease.machine.ts';
 import { leaseTiming, leaseValidAt } from '../machines/lease.rules.ts';
 import { nodeMachine, nodeStateName, type BootstrapOutput, type NodeInput } from '../machines/node.machine.ts';
+import { auctionPolicy, type PlacementPolicy } from '../policies/placement.ts';
 import type { Bucket } from '../streams/bucket.ts';
 import { jobHistory, recordReap, type Recorder } from '../streams/events.ts';
 import { JobStore } from '../streams/job.store.ts';
@@ -42,6 +43,8 @@ export type NodeWiringOptions = {
   bootstrap: () => Promise<NodeBuckets>;
   probe: Probe;
   placement: PlacementTransport;
+  /** How this node bids and, while it leads, awards (default: the auction with the heuristic scorer). */
+  policy?: PlacementPolicy;
   /** What the API endpoints tell other nodes. */
   notify: Notify;
   /** Turns transitions and job writes into the history. */
@@ -70,6 +73,7 @@ export type WiredNode = {
 
 export function wireNode(o: NodeWiringOptions): WiredNode {
   const { nodeId, instance, clock } = o;
+  const policy = o.policy ?? auctionPolicy();
   // Followers and the leader's reaper act only on a confirmed "no responders".
   const probe = confirmGone(o.probe, clock);
   const holder: LeaseHolder = { id: nodeId, instance };
@@ -105,7 +109,7 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
   };
   const duties = leaderDuties({
     leases: () => need().leases, jobs: need, self: holder, log: o.log, fastPath: o.fastPath, leading,
-    probe, transport: o.placement, clock,
+    probe, transport: o.placement, clock, policy,
     onReap: (h, epoch) => recordReap(o.recorder.record, h, epoch),
   });
 
@@ -144,7 +148,7 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
   const actor = createActor(machine, { input: { nodeId, instance }, inspect: o.recorder.inspect, clock });
   actorRef = actor;
   const inbox = nodeInbox({
-    nodeId, slots: o.slots, clock,
+    nodeId, slots: o.slots, clock, policy,
     handles: (type) => !!o.handlers[type],
     ready: () => nodeStateName(actor.getSnapshot()) === 'ready',
     runner: () => parts?.runner ?? null,

@@ -6,10 +6,11 @@ import { connect } from '@nats-io/transport-node';
 import Table from 'cli-table3';
 import { startLocalCluster, waitForReady } from '../harness/local.cluster.ts';
 import { LeaderWatch } from '../harness/watch.ts';
+import { defaults } from '../streams/defaults.ts';
 import { names } from '../streams/subjects.ts';
 
 const rounds = Number(process.env.ROUNDS ?? process.argv[2] ?? 20);
-const ttl = 1000;
+const ttl = defaults.demoLeaseTtlMs;
 const n = names();
 
 type Mode = { name: string; signal: 'SIGKILL' | 'SIGTERM'; fastPath: boolean };

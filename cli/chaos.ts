@@ -9,6 +9,7 @@ import { describeSchedule, faultKinds, type Schedule } from '../chaos/real/sched
 import { runSchedule, type RunPhase, type RunResult } from '../chaos/real/run.ts';
 import { failureFile, parseFailureFile, runChaos, type ChaosFailure } from '../chaos/real/suite.ts';
 import { invariants, type Violation } from '../chaos/checker.ts';
+import { chaosLeaseTtlMs } from '../streams/defaults.ts';
 import { replaySimulation, runSimulation, type SimFailureReport, type SimReport } from '../chaos/sim/suite.ts';
 
 export type ChaosCliOptions = {
@@ -26,11 +27,6 @@ export type ChaosCliOptions = {
   out: string;
   verbose?: boolean;
 };
-
-/** Lease TTL for chaos runs: short enough to see many failovers, long enough to outlast a 3-server stream-leader election most times. */
-export function chaosLeaseTtlMs(servers: number): number {
-  return servers === 3 ? 4_000 : 1_000;
-}
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 

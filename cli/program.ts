@@ -130,7 +130,7 @@ export function program(): Command {
   p.command('demo')
     .description('end-to-end demo: 3 nodes run 30 primes jobs while the leader and a worker are killed with SIGKILL; every job must finish exactly once with the true count. `demo failover` instead kills and stops leaders only. Exits non-zero if a check fails')
     .argument('[scenario]', 'jobs or failover', 'jobs')
-    .option('--lease-ttl <ms>', 'lease TTL in ms', positiveInt('--lease-ttl'), 1000)
+    .option('--lease-ttl <ms>', 'lease TTL in ms', positiveInt('--lease-ttl'), defaults.demoLeaseTtlMs)
     .option('--jobs <n>', 'jobs to run (jobs scenario)', positiveInt('--jobs'), 30)
     .action(async (scenario: string, o: { leaseTtl: number; jobs: number }) => {
       if (scenario === 'failover') {
@@ -156,7 +156,7 @@ export function program(): Command {
     .option('--nodes <n>', 'node processes (with --sim: simulated nodes per case; default 2 to 4)', positiveInt('--nodes'))
     .addOption(new Option('--servers <n>', 'nats-servers: 1, or a 3-server JetStream cluster (replicas 3)').choices(['1', '3']).default('3'))
     .option('--duration <ms>', 'faults are drawn within this window', positiveInt('--duration'), 12_000)
-    .option('--lease-ttl <ms>', 'lease TTL (default 4000 with 3 servers, 1000 with 1)', positiveInt('--lease-ttl'))
+    .option('--lease-ttl <ms>', `lease TTL (default ${defaults.chaosLeaseTtlMs.threeServers} with 3 servers, ${defaults.chaosLeaseTtlMs.oneServer} with 1)`, positiveInt('--lease-ttl'))
     .option('--shrink-runs <n>', 'at most this many extra real runs to shrink a failing schedule', (v) => Number(v), 8)
     .option('--sim', 'run the model-based simulation instead (pure machines, in-memory KV, virtual clock: thousands of cases in seconds)')
     .option('--replay <file>', 'replay the schedule saved in a failure file')

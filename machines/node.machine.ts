@@ -45,8 +45,9 @@ export const nodeMachine = setup({
     handBackJobs: fromPromise<void>(async () => {}),
   },
   delays: {
-    rejoinDelay: ({ context }) => context.timing?.pollIntervalMs ?? 100,
-    releaseTimeout: ({ context }) => context.timing?.ttlMs ?? 1000,
+    // Both are used only while running, that is after bootstrap gave the timing.
+    rejoinDelay: ({ context }) => context.timing!.pollIntervalMs,
+    releaseTimeout: ({ context }) => context.timing!.ttlMs,
   },
   actions: {
     recordBootstrap: assign(({ event }) => ({

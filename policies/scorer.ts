@@ -1,5 +1,6 @@
 // Bid scoring behind one interface: the heuristic here is the fallback and
-// the baseline; an ONNX-trained scorer comes later behind the same shape.
+// the baseline; an ONNX-trained scorer comes later behind the same shape
+// (placement.ts turns scores into bids and awards).
 
 export type BidFeatures = {
   slots: number;

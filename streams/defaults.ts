@@ -11,6 +11,16 @@ export const defaults = {
    * 2.10) blocks every write: a lease must outlast it plus a renewal interval.
    */
   replicatedLeaseTtlMs: 20_000,
+  /** The demos and the failover benchmark: short, so failovers show. */
+  demoLeaseTtlMs: 1_000,
+  /**
+   * Chaos runs on real processes: short enough to see many failovers, long enough
+   * (on 3 servers) to outlast a stream-leader election most times.
+   */
+  chaosLeaseTtlMs: { oneServer: 1_000, threeServers: 4_000 },
+  /** The simulation's cluster (virtual time). */
+  simLeaseTtlMs: 1_000,
+  simSlots: 2,
   slots: 4,
   /** How often followers ping the lease holder (the failover fast path). */
   probeIntervalMs: 100,
@@ -54,6 +64,8 @@ export const defaults = {
   /** Placement rounds when nothing wakes the leader earlier. */
   placeIntervalMs: 250,
   jobsPerAuction: 256,
+  /** Wins older than this no longer count against a node's next bids. */
+  recentWinsMs: 5_000,
   /** Progress writes per running job are at most this frequent. */
   progressIntervalMs: 250,
   /** A runner's job write that got no verdict (timeout) is retried this soon, doubling up to the max, while its lease holds. */
@@ -69,6 +81,10 @@ export const defaults = {
 
 export function defaultLeaseTtlMs(replicas: number): number {
   return replicas > 1 ? defaults.replicatedLeaseTtlMs : defaults.leaseTtlMs;
+}
+
+export function chaosLeaseTtlMs(servers: number): number {
+  return servers > 1 ? defaults.chaosLeaseTtlMs.threeServers : defaults.chaosLeaseTtlMs.oneServer;
 }
 
 export function retryBackoffMs(failures: number): number {

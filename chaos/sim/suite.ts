@@ -5,6 +5,7 @@
 // and judges the history with the same checker as real-process runs. A failure
 // shrinks to a short command list and replays from its seed and path.
 import fc from 'fast-check';
+import { defaults } from '../../streams/defaults.ts';
 import type { Transition } from '../../streams/events.ts';
 import type { Violation } from '../checker.ts';
 import { commandKind, initialModel, simCommands, type CommandShape, type SimReal } from './commands.ts';
@@ -19,7 +20,7 @@ export type SimShape = CommandShape & {
   variant?: SimVariant;
 };
 
-export const defaultShape: SimShape = { minNodes: 2, maxNodes: 4, maxJobs: 6, maxCommands: 25, ttlMs: 1_000, slots: 2 };
+export const defaultShape: SimShape = { minNodes: 2, maxNodes: 4, maxJobs: 6, maxCommands: 25, ttlMs: defaults.simLeaseTtlMs, slots: defaults.simSlots };
 
 export type CaseSummary = {
   /** The world's seed (network latencies) and size. */

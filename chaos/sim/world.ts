@@ -110,7 +110,7 @@ export class SimWorld {
   #supervised = false;
 
   constructor(o: WorldOptions) {
-    this.o = { ttlMs: o.ttlMs ?? 1_000, slots: o.slots ?? 2, seed: o.seed, nodes: o.nodes, variant: o.variant ?? {} };
+    this.o = { ttlMs: o.ttlMs ?? defaults.simLeaseTtlMs, slots: o.slots ?? defaults.simSlots, seed: o.seed, nodes: o.nodes, variant: o.variant ?? {} };
     this.clock = new SimClock(epochMs);
     this.clock.onError = (err) => this.errors.push(`timer threw: ${(err as Error)?.stack ?? String(err)}`);
     this.rng = prng(o.seed);

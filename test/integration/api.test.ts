@@ -12,6 +12,7 @@ import { spawnNode } from '../../harness/spawn.ts';
 import { callApi } from '../../streams/client.ts';
 import { ApiError } from '../../streams/errors.ts';
 import { defaults } from '../../streams/defaults.ts';
+import type { JobRecord } from '../../machines/job.machine.ts';
 import type { ClusterView } from '../../streams/lease.records.ts';
 import { names } from '../../streams/subjects.ts';
 
@@ -130,8 +131,8 @@ describe('public API (micro service, JSON)', () => {
     try {
       await waitForReady(c.urls, 3);
       await callApi(nc, n, 'jobs.submit', { type: 'double', input: { x: 21 }, id: 'dbl' });
-      const r = await callApi<{ state: string; result: unknown }>(nc, n, 'jobs.wait', { id: 'dbl', timeoutMs: 10_000 }, 15_000);
-      assert.deepEqual([r.state, r.result], ['succeeded', { y: 42 }]);
+      const r = await callApi<JobRecord>(nc, n, 'jobs.wait', { id: 'dbl', timeoutMs: 10_000 }, 15_000);
+      assert.deepEqual([r.state, r.result], ['succeeded', { y: 42 }], JSON.stringify(r));
       // A checkpoint over the limit fails the job at once with a message that says what to do.
       await callApi(nc, n, 'jobs.submit', { type: 'hugeCheckpoint', id: 'huge', maxAttempts: 3 });
       const h = await callApi<{ state: string; error: string; attempts: unknown[] }>(nc, n, 'jobs.wait', { id: 'huge', timeoutMs: 10_000 }, 15_000);

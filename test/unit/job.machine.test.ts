@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { applyJobEvent, isTerminal, newJobRecord, type JobEvent, type JobRecord } from '../../machines/job.machine.ts';
+import { outcomeEvent, requeueDecision } from '../../machines/job.rules.ts';
 
 const spec = { id: 'j1', type: 'primes', input: { limit: 100 }, priority: 5, maxAttempts: 2, timeoutMs: 1000 };
 const at = 1_000;
@@ -99,5 +100,62 @@ describe('job machine', () => {
         r = next;
       }
     }), { numRuns: 2000 });
+  });
+});
+
+describe('job rules', () => {
+  const assigned = (node: string, assignedAt: number) => apply(newJobRecord(spec, at), { type: 'job.assign', node, at: assignedAt });
+  const running = (node: string, nodeEpoch: number) =>
+    apply(assigned(node, 2), { type: 'job.start', node, attempt: 1, resumedFrom: 0, at: 3, nodeEpoch });
+
+  test('recovery: an owner without a lease → orphaned; the record accepts it and the attempt ends orphaned', () => {
+    const r = running('n1', 7);
+    const q = requeueDecision(r, new Map([['n2', 9]]), 100, 5_000);
+    assert.equal(q?.event.type, 'job.orphan');
+    assert.match(q!.why, /n1 is gone/);
+    const next = apply(r, q!.event);
+    assert.equal(next.state, 'queued');
+    assert.equal(next.attempts[0]!.outcome, 'orphaned');
+  });
+
+  test('recovery: an owner that re-joined under another lease term → orphaned; the same term → left alone', () => {
+    assert.match(requeueDecision(running('n1', 7), new Map([['n1', 8]]), 100, 5_000)!.why, /lease term \(epoch 7\)/);
+    assert.equal(requeueDecision(running('n1', 7), new Map([['n1', 7]]), 100, 5_000), null);
+  });
+
+  test('recovery: an assignment not started within the start timeout → unstarted; before it, left alone', () => {
+    const live = new Map([['n1', 7]]);
+    assert.equal(requeueDecision(assigned('n1', 1_000), live, 6_000, 5_000), null);
+    const q = requeueDecision(assigned('n1', 1_000), live, 6_001, 5_000);
+    assert.equal(q?.event.type, 'job.unstarted');
+    assert.equal(apply(assigned('n1', 1_000), q!.event).attempts[0]!.outcome, 'unstarted');
+  });
+
+  test('recovery: queued and terminal jobs are never requeued', () => {
+    const live = new Map<string, number>();
+    assert.equal(requeueDecision(newJobRecord(spec, at), live, 1e9, 1), null);
+    const done = apply(running('n1', 7), { type: 'job.succeed', attempt: 1, result: 1, at: 4 });
+    assert.equal(requeueDecision(done, live, 1e9, 1), null);
+  });
+
+  test('outcome: a stop wins over what the handler returned; fenced and cancelled write nothing', () => {
+    const ok = { ok: true as const, result: 42 };
+    const bad = { ok: false as const, error: 'boom', retryable: true, fenced: false };
+    assert.equal(outcomeEvent(2, 'fenced', ok, 100, 5), null);
+    assert.equal(outcomeEvent(2, 'cancelled', ok, 100, 5), null);
+    assert.deepEqual(outcomeEvent(2, 'preempted', ok, 100, 5), { type: 'job.preempt', attempt: 2, at: 5 });
+    assert.deepEqual(outcomeEvent(2, 'timeout', ok, 100, 5), { type: 'job.timeout', attempt: 2, backoffMs: 100, at: 5 });
+    assert.deepEqual(outcomeEvent(2, null, ok, 100, 5), { type: 'job.succeed', attempt: 2, result: 42, at: 5 });
+    assert.deepEqual(outcomeEvent(2, null, bad, 100, 5), { type: 'job.fail', attempt: 2, error: 'boom', retryable: true, backoffMs: 100, at: 5 });
+    assert.equal(outcomeEvent(2, null, { ...bad, fenced: true }, 100, 5), null);
+  });
+
+  test('outcome: a non-retryable failure fails the job at once; a retryable one goes back to the queue with its backoff', () => {
+    const r = running('n1', 7);
+    const fail = (retryable: boolean) => apply(r, outcomeEvent(1, null, { ok: false, error: 'e', retryable, fenced: false }, 400, 10)!);
+    assert.equal(fail(false).state, 'failed');
+    const retry = fail(true);
+    assert.equal(retry.state, 'queued');
+    assert.equal(retry.notBefore, 410);
   });
 });

@@ -1,0 +1,55 @@
+// The job's pure rules beside its machine: when the leader sends a job back to
+// the queue (recovery), and which event an attempt's end writes (the runner).
+// The machine then decides whether the record accepts that event.
+import { lastAttempt, type JobEvent, type JobRecord } from './job.machine.ts';
+
+/** Why recovery sends a job back to the queue, and with which event. */
+export type Requeue = { event: Extract<JobEvent, { type: 'job.orphan' | 'job.unstarted' }>; why: string };
+
+/**
+ * Recovery's rule for one live record. `nodeEpochs` holds the node-lease
+ * epoch of every node that holds a lease now. An owned job goes back
+ * (`job.orphan`, resumed later from its checkpoint) when its owner has no
+ * lease, or runs it under another lease term than the attempt started in (it
+ * was fenced or restarted and re-joined: lease loss is fail-stop, nothing runs
+ * that attempt any more). An assignment nobody started within
+ * `startTimeoutMs` goes back as `job.unstarted`.
+ */
+export function requeueDecision(r: JobRecord, nodeEpochs: ReadonlyMap<string, number>, now: number, startTimeoutMs: number): Requeue | null {
+  if ((r.state !== 'assigned' && r.state !== 'running') || !r.owner) return null;
+  const attempt = lastAttempt(r);
+  const startedIn = r.state === 'running' ? attempt?.nodeEpoch : null;
+  const why = !nodeEpochs.has(r.owner)
+    ? `owner ${r.owner} is gone`
+    : typeof startedIn === 'number' && nodeEpochs.get(r.owner) !== startedIn
+    ? `owner ${r.owner} lost the lease term (epoch ${startedIn}) it ran under`
+    : null;
+  if (why) return { event: { type: 'job.orphan', attempt: r.attempt, at: now }, why };
+  if (r.state === 'assigned' && attempt && now - attempt.assignedAt > startTimeoutMs) {
+    return { event: { type: 'job.unstarted', attempt: r.attempt, at: now }, why: `not started within ${startTimeoutMs} ms` };
+  }
+  return null;
+}
+
+/** Why a handler was stopped before it returned. */
+export type StopReason = 'cancelled' | 'preempted' | 'fenced' | 'timeout';
+
+/** How an attempt's handler ended. */
+export type HandlerOutcome =
+  | { ok: true; result: unknown }
+  /** `fenced`: a write was refused for a newer attempt; `retryable`: false for bad input and oversize checkpoints. */
+  | { ok: false; error: string; retryable: boolean; fenced: boolean };
+
+/**
+ * The event an attempt's end writes, or null when it must write nothing: a
+ * fenced or cancelled attempt (someone else already moved the record on).
+ * A stop takes precedence over what the handler returned.
+ */
+export function outcomeEvent(attempt: number, stop: StopReason | null, outcome: HandlerOutcome, backoffMs: number, at: number): JobEvent | null {
+  if (stop === 'fenced' || stop === 'cancelled') return null;
+  if (stop === 'preempted') return { type: 'job.preempt', attempt, at };
+  if (stop === 'timeout') return { type: 'job.timeout', attempt, backoffMs, at };
+  if (outcome.ok) return { type: 'job.succeed', attempt, result: outcome.result, at };
+  if (outcome.fenced) return null;
+  return { type: 'job.fail', attempt, error: outcome.error, retryable: outcome.retryable, backoffMs, at };
+}

@@ -1,0 +1,75 @@
+// Placement as a policy: which queued jobs are offered first, how a node bids
+// for an offer (its scorer), and how the leader awards the bids. The leader's
+// and the nodes' wiring (actors/) calls these pure functions; other strategies
+// (centralized, pull, a learned scorer) plug in behind the same shape.
+import type { JobRecord } from '../machines/job.machine.ts';
+import { heuristicScorer, type Scorer } from './scorer.ts';
+
+/** A job as the leader offers it. */
+export type OfferedJob = { id: string; type: string; priority: number; lastNode: string | null };
+
+/** A node's answer to an offer: its free slots and a score per job it can take. */
+export type NodeBid = { node: string; free: number; bids: Array<{ id: string; score: number }> };
+
+/** What a node knows about itself when it bids. */
+export type BidderState = {
+  nodeId: string;
+  slots: number;
+  free: number;
+  running: number;
+  /** Jobs it won recently (spreads work). */
+  recentWins: number;
+  handles: (type: string) => boolean;
+};
+
+export interface PlacementPolicy {
+  readonly name: string;
+  /** Node side: a score per offered job this node can run (none without a free slot). */
+  bid(jobs: OfferedJob[], self: BidderState): NodeBid['bids'];
+  /** Leader side: which node gets which jobs, given the bids (node → job ids, in offer order). */
+  award(offered: OfferedJob[], bids: NodeBid[]): Map<string, string[]>;
+}
+
+/** Queued jobs in the order they are offered: highest priority, then oldest; none before its retry backoff ends. */
+export function offerOrder(records: Iterable<JobRecord>, now: number): JobRecord[] {
+  return [...records].filter((r) => r.state === 'queued' && r.notBefore <= now).sort((a, b) => b.priority - a.priority || a.createdAt - b.createdAt);
+}
+
+/** How much one award in this round lowers a node's later bids in the same round (its bids predate it). */
+export const awardDiscount = 2;
+
+/**
+ * Greedy award: jobs in offer order, each to the highest bid among nodes with
+ * a free slot left, where a bid counts `awardDiscount` less for every job its
+ * node already won in this round.
+ */
+export function greedyAward(offered: OfferedJob[], bids: NodeBid[]): Map<string, string[]> {
+  const capacity = new Map(bids.map((b) => [b.node, b.free]));
+  const scores = new Map<string, Array<{ node: string; score: number }>>();
+  for (const b of bids) for (const x of b.bids) scores.set(x.id, [...(scores.get(x.id) ?? []), { node: b.node, score: x.score }]);
+  const awards = new Map<string, string[]>();
+  const effective = (s: { node: string; score: number }) => s.score - awardDiscount * (awards.get(s.node)?.length ?? 0);
+  for (const job of offered) {
+    const best = (scores.get(job.id) ?? []).filter((s) => (capacity.get(s.node) ?? 0) > 0).sort((a, b) => effective(b) - effective(a))[0];
+    if (!best) continue;
+    capacity.set(best.node, capacity.get(best.node)! - 1);
+    awards.set(best.node, [...(awards.get(best.node) ?? []), job.id]);
+  }
+  return awards;
+}
+
+/** The auction: nodes score each job they can run with `scorer`; the leader awards greedily. */
+export function auctionPolicy(scorer: Scorer = heuristicScorer): PlacementPolicy {
+  return {
+    name: `auction+${scorer.name}`,
+    bid: (jobs, self) =>
+      self.free <= 0 ? [] : jobs.filter((j) => self.handles(j.type)).map((j) => ({
+        id: j.id,
+        score: scorer.score({
+          slots: self.slots, freeSlots: self.free, running: self.running, holdsCheckpoint: j.lastNode === self.nodeId,
+          recentWins: self.recentWins, priority: j.priority,
+        }),
+      })),
+    award: greedyAward,
+  };
+}

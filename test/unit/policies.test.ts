@@ -1,0 +1,63 @@
+// Placement as a policy: offer order, bids from the scorer, the greedy award.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { applyJobEvent, newJobRecord, type JobRecord } from '../../machines/job.machine.ts';
+import { auctionPolicy, awardDiscount, greedyAward, offerOrder, type NodeBid, type OfferedJob } from '../../policies/placement.ts';
+import { heuristicScorer } from '../../policies/scorer.ts';
+
+const job = (id: string, priority: number, createdAt: number): JobRecord =>
+  newJobRecord({ id, type: 'noop', input: null, priority, maxAttempts: 3, timeoutMs: 1000 }, createdAt);
+const offered = (ids: string[]): OfferedJob[] => ids.map((id) => ({ id, type: 'noop', priority: 5, lastNode: null }));
+
+describe('placement policy', () => {
+  test('offer order: highest priority first, then oldest; not before the retry backoff; only queued jobs', () => {
+    const a = job('a', 5, 3);
+    const b = job('b', 9, 5);
+    const c = job('c', 5, 1);
+    const backingOff = { ...job('d', 9, 0), notBefore: 100 };
+    const running = applyJobEvent(job('e', 9, 0), { type: 'job.assign', node: 'n1', at: 1 })!;
+    assert.deepEqual(offerOrder([a, b, c, backingOff, running], 50).map((r) => r.id), ['b', 'c', 'a']);
+    assert.deepEqual(offerOrder([a, backingOff], 100).map((r) => r.id), ['d', 'a']);
+  });
+
+  test('a node bids for what it handles while it has a free slot, higher where it holds the checkpoint', () => {
+    const p = auctionPolicy(heuristicScorer);
+    const self = { nodeId: 'n1', slots: 4, free: 2, running: 2, recentWins: 0, handles: (t: string) => t === 'noop' };
+    const jobs = [...offered(['a']), { id: 'b', type: 'noop', priority: 5, lastNode: 'n1' }, { id: 'c', type: 'exec', priority: 5, lastNode: null }];
+    const bids = p.bid(jobs, self);
+    assert.deepEqual(bids.map((b) => b.id), ['a', 'b']);
+    assert.ok(bids[1]!.score > bids[0]!.score);
+    assert.deepEqual(p.bid(jobs, { ...self, free: 0 }), []);
+    assert.equal(p.name, 'auction+heuristic');
+  });
+
+  test('award: the best bid wins, within capacity; a node that won this round counts less for the next job', () => {
+    const bids: NodeBid[] = [
+      { node: 'n1', free: 1, bids: [{ id: 'a', score: 10 }, { id: 'b', score: 10 }] },
+      { node: 'n2', free: 2, bids: [{ id: 'a', score: 9 }, { id: 'b', score: 9 }, { id: 'c', score: 9 }] },
+    ];
+    assert.deepEqual([...greedyAward(offered(['a', 'b', 'c']), bids)], [['n1', ['a']], ['n2', ['b', 'c']]]);
+    // Equal capacity: after n1 wins `a`, n2's 9 beats n1's 10 - discount.
+    const even = bids.map((b) => ({ ...b, free: 3 }));
+    assert.equal(awardDiscount > 1, true);
+    assert.deepEqual(greedyAward(offered(['a', 'b']), even).get('n2'), ['b']);
+  });
+
+  test('property: the award never exceeds a node\'s free slots, never gives a job twice, and only to a bidder', () => {
+    const arb = fc.array(fc.record({
+      node: fc.constantFrom('n1', 'n2', 'n3'), free: fc.nat({ max: 4 }),
+      bids: fc.array(fc.record({ id: fc.constantFrom('a', 'b', 'c', 'd', 'e'), score: fc.double({ min: -10, max: 10, noNaN: true }) }), { maxLength: 5 }),
+    }), { maxLength: 3 }).map((bs) => bs.filter((b, i) => bs.findIndex((x) => x.node === b.node) === i));
+    fc.assert(fc.property(arb, (bids) => {
+      const awards = greedyAward(offered(['a', 'b', 'c', 'd', 'e']), bids);
+      const given = [...awards.values()].flat();
+      assert.equal(new Set(given).size, given.length);
+      for (const [node, ids] of awards) {
+        const b = bids.find((x) => x.node === node)!;
+        assert.ok(ids.length <= b.free);
+        for (const id of ids) assert.ok(b.bids.some((x) => x.id === id));
+      }
+    }), { numRuns: 500 });
+  });
+});
