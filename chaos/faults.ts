@@ -59,7 +59,7 @@ export function describeFault(f: Fault): string {
 }
 
 /** How long a fault lasts once started (0 for instant ones and for those ended by another fault). */
-export function faultDurationMs(f: Fault): number {
+export function faultDurationMs(f: Fault | { kind: 'submit' }): number {
   return 'ms' in f ? f.ms ?? 0 : 0;
 }
 

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
-import { describeSchedule, faultKinds, type Schedule } from '../chaos/real/schedule.ts';
+import { describeSchedule, realFaultKinds, type Schedule } from '../chaos/real/schedule.ts';
 import { runSchedule, type RunPhase, type RunResult } from '../chaos/real/run.ts';
 import { failureFile, parseFailureFile, runChaos, type ChaosFailure } from '../chaos/real/suite.ts';
 import { invariants, type Violation } from '../chaos/checker.ts';
@@ -85,7 +85,7 @@ export function summaryTable(results: RunResult[], failed: number): string {
   const total = Object.values(faults).reduce((a, b) => a + b, 0);
   t.push(['runs (schedules)', `${results.length} (${failed} failed)`]);
   t.push(['faults injected', `${total} (${results.reduce((a, r) => a + r.skipped, 0)} had nothing to act on)`]);
-  for (const k of faultKinds) if (k !== 'submit' && faults[k]) t.push([`  ${k}`, faults[k]]);
+  for (const k of realFaultKinds) if (faults[k]) t.push([`  ${k}`, faults[k]]);
   t.push(['jobs', results.reduce((a, r) => a + r.jobs, 0)]);
   t.push(['invariant checks', `${results.length * invariants.length} (${results.reduce((a, r) => a + new Set(r.violations.map((v) => v.invariant)).size, 0)} failed)`]);
   t.push(['violations', results.reduce((a, r) => a + r.violations.length, 0)]);

@@ -1,7 +1,9 @@
-// Fault schedules for the real-process chaos runs: what can go wrong, when,
-// as plain data (so a schedule can be printed, saved and replayed), and the
-// fast-check arbitraries that generate and shrink them.
+// Fault schedules for the real-process chaos runs: which faults (named in
+// chaos/faults.ts) and job bursts happen when, as plain data (so a schedule can
+// be printed, saved and replayed), and the fast-check arbitraries that
+// generate and shrink them.
 import fc from 'fast-check';
+import { describeFault, faultDurationMs, type Fault, type FaultKind, type PartitionMode } from '../faults.ts';
 
 /** A job the schedule submits; `expect` is what a correct cluster must end it with. */
 export type ChaosJob =
@@ -12,30 +14,19 @@ export type ChaosJob =
   /** A long sleep cancelled `afterMs` after it was submitted. */
   | { id: string; kind: 'cancel'; ms: number; afterMs: number };
 
-export type Fault =
-  | { kind: 'kill-node'; node: number }
-  | { kind: 'kill-leader' }
-  | { kind: 'restart-node'; node: number }
-  /** SIGSTOP, then SIGCONT `ms` later (longer or shorter than the lease TTL). */
-  | { kind: 'pause-node'; node: number; ms: number }
-  /** kill -9 one nats-server, start it again (same ports, same store) `ms` later. */
-  | { kind: 'kill-server'; server: number; ms: number }
-  /** Cut a node off from every server through its proxies, heal `ms` later. */
-  | { kind: 'partition'; node: number; ms: number; mode: PartitionMode }
-  /** The same, for whichever node leads at that moment. */
-  | { kind: 'partition-leader'; ms: number; mode: PartitionMode }
-  /** Add latency to a node's every link for `ms`. */
-  | { kind: 'latency'; node: number; delayMs: number; ms: number }
-  | { kind: 'submit'; jobs: ChaosJob[] };
+/** The faults a real run injects (timed ones carry how long they last), and job bursts. */
+export type RealFault =
+  | Extract<Fault, { kind: 'kill' | 'kill-leader' | 'restart' | 'kill-server' }>
+  | (Extract<Fault, { kind: 'pause' | 'partition' | 'partition-leader' | 'latency' }> & { ms: number });
 
-/** reset: connections drop at once; blackhole: bytes held until heal; drop: bytes lost (see chaos/proxy.ts). */
-export type PartitionMode = 'reset' | 'blackhole' | 'drop';
+export type Submit = { kind: 'submit'; jobs: ChaosJob[] };
+
 const partitionMode = fc.constantFrom<PartitionMode>('reset', 'blackhole', 'drop');
 
-export type FaultKind = Fault['kind'];
-export const faultKinds: readonly FaultKind[] = ['kill-node', 'kill-leader', 'restart-node', 'pause-node', 'kill-server', 'partition', 'partition-leader', 'latency', 'submit'];
+/** What a real run can inject, in the order the summary lists them. */
+export const realFaultKinds: readonly FaultKind[] = ['kill', 'kill-leader', 'restart', 'pause', 'kill-server', 'partition', 'partition-leader', 'latency'];
 
-export type Step = { at: number; fault: Fault };
+export type Step = { at: number; fault: RealFault | Submit };
 
 export type Schedule = {
   /** Jobs submitted before the first fault. */
@@ -61,32 +52,16 @@ export function describeJob(j: ChaosJob): string {
   }
 }
 
-/** One line per fault, like a log: `kill(n2)`, `pause(n1, 1500ms)`. */
-export function describeFault(f: Fault): string {
-  const n = (i: number) => `n${i + 1}`;
-  switch (f.kind) {
-    case 'kill-node': return `kill -9 ${n(f.node)}`;
-    case 'kill-leader': return 'kill -9 the leader';
-    case 'restart-node': return `restart ${n(f.node)}`;
-    case 'pause-node': return `SIGSTOP ${n(f.node)} for ${f.ms}ms`;
-    case 'kill-server': return `kill -9 nats-server s${f.server + 1}, restart after ${f.ms}ms`;
-    case 'partition': return `partition ${n(f.node)} (${f.mode}) for ${f.ms}ms`;
-    case 'partition-leader': return `partition the leader (${f.mode}) for ${f.ms}ms`;
-    case 'latency': return `+${f.delayMs}ms latency on ${n(f.node)} for ${f.ms}ms`;
-    case 'submit': return `submit ${f.jobs.map(describeJob).join(', ')}`;
-  }
+/** A step as a log line: `kill(n2)`, `pause(n1, 1500ms)`, `submit(j1:primes(158000), ...)`. */
+export function describeStep(f: Step['fault']): string {
+  return f.kind === 'submit' ? `submit(${f.jobs.map(describeJob).join(', ')})` : describeFault(f);
 }
 
 export function describeSchedule(s: Schedule): string[] {
   return [
-    `t=0: submit ${s.initial.map(describeJob).join(', ')}`,
-    ...s.steps.map((x) => `t=${x.at}: ${describeFault(x.fault)}`),
+    `t=0: ${describeStep({ kind: 'submit', jobs: s.initial })}`,
+    ...s.steps.map((x) => `t=${x.at}: ${describeStep(x.fault)}`),
   ];
-}
-
-/** How long a fault lasts once started (0 for instant ones). */
-export function faultDurationMs(f: Fault): number {
-  return 'ms' in f ? f.ms : 0;
 }
 
 /** When the last fault of a schedule is over (ms from the start). */
@@ -122,15 +97,15 @@ function name(jobs: Array<Omit<ChaosJob, 'id'>>, prefix: string): ChaosJob[] {
   return jobs.map((j, i) => ({ ...j, id: `${prefix}${i + 1}` }) as ChaosJob);
 }
 
-export function faultArb(shape: ScheduleShape): fc.Arbitrary<Fault> {
+export function faultArb(shape: ScheduleShape): fc.Arbitrary<Step['fault']> {
   const node = fc.integer({ min: 0, max: shape.nodes - 1 });
   const ttl = shape.leaseTtlMs;
-  const kinds: Array<{ weight: number; arbitrary: fc.Arbitrary<Fault> }> = [
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('kill-node' as const), node }) },
+  const kinds: Array<{ weight: number; arbitrary: fc.Arbitrary<Step['fault']> }> = [
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('kill' as const), node }) },
     { weight: 3, arbitrary: fc.constant({ kind: 'kill-leader' as const }) },
-    { weight: 2, arbitrary: fc.record({ kind: fc.constant('restart-node' as const), node }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('restart' as const), node }) },
     // Shorter and longer than the lease TTL: a short pause must not cost the lease, a long one must fence.
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('pause-node' as const), node, ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }) }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('pause' as const), node, ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }) }) },
     {
       weight: 3,
       arbitrary: fc.record({
@@ -170,7 +145,7 @@ export function normalize(s: Schedule, shape: ScheduleShape): Schedule {
     const f = x.fault;
     const target = f.kind === 'kill-server' ? 'servers'
       : f.kind === 'partition-leader' ? 'partition-leader'
-      : f.kind === 'partition' || f.kind === 'latency' || f.kind === 'pause-node' ? `${f.kind}:${f.node}` : null;
+      : f.kind === 'partition' || f.kind === 'latency' || f.kind === 'pause' ? `${f.kind}:${f.node}` : null;
     if (target !== null) {
       if (x.at < (busyUntil.get(target) ?? 0)) continue;
       busyUntil.set(target, x.at + faultDurationMs(f) + 1);

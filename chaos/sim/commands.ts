@@ -1,10 +1,15 @@
 // The simulation's commands for fast-check's `fc.commands`: one small class per
 // command, each with a `toString()` that reads like a log line, so a shrunk
-// failure is a story (`submit(j1 sum 30 via n1), pause(n1), expireLeases, resume(n1)`).
+// failure is a story (`submit(j1 sum 30 via n1), pause(n1), expire-leases, resume(n1)`).
+// Faults carry the names of the shared vocabulary (chaos/faults.ts).
 // The model holds only what `check()` needs: which nodes are up, paused, cut
 // off, and which job ids were submitted.
 import fc from 'fast-check';
 import { defaults } from '../../streams/defaults.ts';
+import { describeFault, nodeName, type Fault, type PartitionMode } from '../faults.ts';
+
+/** The simulated network models reset and blackhole partitions (not 'drop'). */
+export type SimPartitionMode = Exclude<PartitionMode, 'drop'>;
 import type { SimWorld } from './world.ts';
 
 export type SimModel = {
@@ -36,7 +41,6 @@ export function initialModel(nodes: number): SimModel {
   };
 }
 
-const nodeName = (i: number) => `n${i + 1}`;
 const isUp = (m: SimModel, i: number) => i < m.nodes && m.state[i] === 'up';
 
 function note(r: SimReal, line: string, fault?: string): void {
@@ -68,7 +72,7 @@ export class ExpireLeases implements SimCommand {
     await r.world.advance(r.world.o.ttlMs + 1);
   }
   toString() {
-    return 'expireLeases';
+    return 'expire-leases';
   }
 }
 
@@ -118,26 +122,27 @@ export class Cancel implements SimCommand {
   }
 }
 
-/** A command on one node that is up. */
+/** A fault on one node that is up (the shared vocabulary of chaos/faults.ts). */
 abstract class NodeCommand implements SimCommand {
   readonly i: number;
   constructor(i: number) {
     this.i = i;
   }
-  abstract readonly name: string;
+  /** The fault as data: its kind names it in logs and reports. */
+  abstract fault(): Fault;
   /** Counted as an injected fault (resume and heal end one). */
-  readonly fault: boolean = true;
+  readonly counts: boolean = true;
   check(m: Readonly<SimModel>): boolean {
     return isUp(m as SimModel, this.i);
   }
   abstract apply(m: SimModel, r: SimReal): boolean;
   async run(m: SimModel, r: SimReal) {
     const did = this.apply(m, r);
-    note(r, `${this.toString()}${did ? '' : ' (no effect)'}`, did && this.fault ? this.name : undefined);
+    note(r, `${this.toString()}${did ? '' : ' (no effect)'}`, did && this.counts ? this.fault().kind : undefined);
     await r.world.clock.settle();
   }
   toString() {
-    return `${this.name}(${nodeName(this.i)})`;
+    return describeFault(this.fault());
   }
 }
 
@@ -148,11 +153,13 @@ const down = (m: SimModel, i: number) => {
 };
 
 /** SIGKILL. */
-export class Crash extends NodeCommand {
-  readonly name = 'crash';
+export class Kill extends NodeCommand {
+  fault(): Fault {
+    return { kind: 'kill', node: this.i };
+  }
   apply(m: SimModel, r: SimReal) {
     down(m, this.i);
-    return r.world.crash(this.i);
+    return r.world.kill(this.i);
   }
 }
 
@@ -163,19 +170,21 @@ export class KillLeader implements SimCommand {
     const i = r.world.leaderIndex();
     if (i !== null) {
       down(m, i);
-      r.world.crash(i);
+      r.world.kill(i);
     }
-    note(r, `kill(leader${i === null ? ': none' : ` = ${nodeName(i)}`})`, i === null ? undefined : 'kill');
+    note(r, `kill-leader${i === null ? ' (none)' : ` (${nodeName(i)})`}`, i === null ? undefined : 'kill-leader');
     await r.world.clock.settle();
   }
   toString() {
-    return 'kill(leader)';
+    return describeFault({ kind: 'kill-leader' });
   }
 }
 
 /** The supervisor starts a dead node again (a new instance). */
 export class Restart extends NodeCommand {
-  readonly name = 'restart';
+  fault(): Fault {
+    return { kind: 'restart', node: this.i };
+  }
   override check(m: Readonly<SimModel>) {
     return this.i < m.nodes && m.state[this.i] === 'down';
   }
@@ -187,7 +196,9 @@ export class Restart extends NodeCommand {
 
 /** SIGSTOP: the clock and the KV keep running, the process does not. */
 export class Pause extends NodeCommand {
-  readonly name = 'pause';
+  fault(): Fault {
+    return { kind: 'pause', node: this.i };
+  }
   override check(m: Readonly<SimModel>) {
     return super.check(m) && !m.paused[this.i];
   }
@@ -199,8 +210,10 @@ export class Pause extends NodeCommand {
 
 /** SIGCONT: overdue timers fire at once. */
 export class Resume extends NodeCommand {
-  readonly name = 'resume';
-  override readonly fault = false;
+  fault(): Fault {
+    return { kind: 'resume', node: this.i };
+  }
+  override readonly counts = false;
   override check(m: Readonly<SimModel>) {
     return super.check(m) && m.paused[this.i]!;
   }
@@ -210,34 +223,35 @@ export class Resume extends NodeCommand {
   }
 }
 
-/** Blackhole the node's link: every byte held both ways until healed (or until the server gives up on it, ~6 s). */
-export class Split extends NodeCommand {
-  readonly name = 'split';
+/**
+ * Cut the node off: `blackhole` holds every byte both ways until healed (or
+ * until the server gives up on it, ~6 s); `reset` kills the connection now
+ * and refuses reconnects until healed.
+ */
+export class Partition extends NodeCommand {
+  readonly mode: SimPartitionMode;
+  constructor(i: number, mode: SimPartitionMode) {
+    super(i);
+    this.mode = mode;
+  }
+  fault(): Fault {
+    return { kind: 'partition', node: this.i, mode: this.mode };
+  }
   override check(m: Readonly<SimModel>) {
     return super.check(m) && !m.split[this.i];
   }
   apply(m: SimModel, r: SimReal) {
     m.split[this.i] = true;
-    return r.world.split(this.i);
+    return r.world.partition(this.i, this.mode);
   }
 }
 
-/** Reset the node's link: the connection dies now, reconnects are refused until healed. */
-export class Disconnect extends NodeCommand {
-  readonly name = 'disconnect';
-  override check(m: Readonly<SimModel>) {
-    return super.check(m) && !m.split[this.i];
-  }
-  apply(m: SimModel, r: SimReal) {
-    m.split[this.i] = true;
-    return r.world.disconnect(this.i);
-  }
-}
-
-/** Undo a split or disconnect. */
+/** End a partition. */
 export class Heal extends NodeCommand {
-  readonly name = 'heal';
-  override readonly fault = false;
+  fault(): Fault {
+    return { kind: 'heal', node: this.i };
+  }
+  override readonly counts = false;
   override check(m: Readonly<SimModel>) {
     return super.check(m) && m.split[this.i]!;
   }
@@ -249,7 +263,9 @@ export class Heal extends NodeCommand {
 
 /** SIGTERM: hand jobs back, step down, release, exit. */
 export class Drain extends NodeCommand {
-  readonly name = 'drain';
+  fault(): Fault {
+    return { kind: 'drain', node: this.i };
+  }
   apply(m: SimModel, r: SimReal) {
     down(m, this.i);
     return r.world.drain(this.i);
@@ -258,60 +274,56 @@ export class Drain extends NodeCommand {
 
 /** The node's next KV requests are lost before the server applies them. */
 export class DropRequests extends NodeCommand {
-  readonly name = 'dropRequests';
   readonly count: number;
   constructor(i: number, count: number) {
     super(i);
     this.count = count;
   }
+  fault(): Fault {
+    return { kind: 'drop-requests', node: this.i, count: this.count };
+  }
   apply(_m: SimModel, r: SimReal) {
     return r.world.faultLink(this.i, (c) => void (c.dropRequests += this.count));
-  }
-  override toString() {
-    return `dropRequests(${nodeName(this.i)}, ${this.count})`;
   }
 }
 
 /** The replies to the node's next KV requests are lost after the server applied them. */
 export class DropReplies extends NodeCommand {
-  readonly name = 'dropReplies';
   readonly count: number;
   constructor(i: number, count: number) {
     super(i);
     this.count = count;
   }
+  fault(): Fault {
+    return { kind: 'drop-replies', node: this.i, count: this.count };
+  }
   apply(_m: SimModel, r: SimReal) {
     return r.world.faultLink(this.i, (c) => void (c.dropReplies += this.count));
-  }
-  override toString() {
-    return `dropReplies(${nodeName(this.i)}, ${this.count})`;
   }
 }
 
 /** The next bus message to the node (offer, assignment, cancel) arrives twice. */
-export class DuplicateNext extends NodeCommand {
-  readonly name = 'duplicate';
+export class Duplicate extends NodeCommand {
+  fault(): Fault {
+    return { kind: 'duplicate', node: this.i };
+  }
   apply(_m: SimModel, r: SimReal) {
     return r.world.faultLink(this.i, (c) => void (c.duplicates += 1));
-  }
-  override toString() {
-    return `duplicateNext(${nodeName(this.i)})`;
   }
 }
 
 /** Extra latency on the node's link: its messages are overtaken by everyone else's. */
-export class Slow extends NodeCommand {
-  readonly name = 'slow';
+export class Latency extends NodeCommand {
   readonly ms: number;
   constructor(i: number, ms: number) {
     super(i);
     this.ms = ms;
   }
+  fault(): Fault {
+    return { kind: 'latency', node: this.i, delayMs: this.ms };
+  }
   apply(_m: SimModel, r: SimReal) {
     return r.world.faultLink(this.i, (c) => void (c.slowMs = this.ms));
-  }
-  override toString() {
-    return `slow(${nodeName(this.i)}, ${this.ms}ms)`;
   }
 }
 
@@ -337,25 +349,23 @@ export function simCommands(s: CommandShape) {
     fc.constant(new ExpireLeases()),
     submit, submit, submit, submit, submit,
     fc.tuple(jobId, node).map(([id, via]) => new Cancel(id, via)),
-    node.map((i) => new Crash(i)),
+    node.map((i) => new Kill(i)),
     fc.constant(new KillLeader()),
     node.map((i) => new Restart(i)),
     node.map((i) => new Restart(i)),
     node.map((i) => new Pause(i)),
     node.map((i) => new Resume(i)),
     node.map((i) => new Resume(i)),
-    node.map((i) => new Split(i)),
-    node.map((i) => new Disconnect(i)),
+    node.map((i) => new Partition(i, 'blackhole')),
+    node.map((i) => new Partition(i, 'reset')),
     node.map((i) => new Heal(i)),
     node.map((i) => new Heal(i)),
     node.map((i) => new Drain(i)),
     fc.tuple(node, fc.integer({ min: 1, max: 3 })).map(([i, k]) => new DropRequests(i, k)),
     fc.tuple(node, fc.integer({ min: 1, max: 3 })).map(([i, k]) => new DropReplies(i, k)),
-    node.map((i) => new DuplicateNext(i)),
-    fc.tuple(node, fc.integer({ min: 5, max: 80 })).map(([i, ms]) => new Slow(i, ms)),
+    node.map((i) => new Duplicate(i)),
+    fc.tuple(node, fc.integer({ min: 5, max: 80 })).map(([i, ms]) => new Latency(i, ms)),
   ];
   return fc.commands(arbs, { maxCommands: s.maxCommands, size: 'max', replayPath: s.replayPath });
 }
 
-/** The kind of an executed command line: `pause(n1)` → `pause`. */
-export const commandKind = (line: string) => line.replace(/\(.*$/, '');

@@ -19,12 +19,9 @@
 // - dropped requests are lost before the server applies them (the caller times
 //   out after `kvTimeoutMs`: JetStream not answering); dropped replies are lost
 //   after (the ambiguous outcome).
-import type { Bucket, caughtUp, Entry, Watch } from '../../streams/bucket.ts';
-import { defaults, leaseRequestTimeoutMs } from '../../streams/defaults.ts';
+import { defaults } from '../../streams/defaults.ts';
 import type { Liveness } from '../../streams/probe.ts';
-import type { Bid, Offer } from '../../streams/messages.ts';
-import type { NodeInbox, Notify, PlacementTransport } from '../../streams/placement.ts';
-import { pushQueue, type MemKv } from './memkv.ts';
+import type { NodeInbox } from '../../streams/placement.ts';
 import type { ClockView, SimClock } from './clock.ts';
 
 /** A seeded PRNG (mulberry32): the simulation never calls Math.random. */
@@ -247,48 +244,6 @@ export class SimNet {
     });
   }
 
-  /** The leader's side of placement over this network. */
-  placement(from: Conn): PlacementTransport {
-    return {
-      auction: (offer: Offer, expect: number, maxWaitMs: number) => new Promise<Bid[]>((resolve) => {
-        const bids: Bid[] = [];
-        let done = false;
-        const finish = () => {
-          if (done) return;
-          done = true;
-          from.view.clearTimeout(timer);
-          resolve(bids);
-        };
-        const timer = from.view.setTimeout(finish, maxWaitMs);
-        this.publish(from, (c) => c.inbox !== null, (c) => {
-          const bid = c.inbox!.offer(offer);
-          if (bid) {
-            this.up(c, () => this.down(from, () => {
-              if (done) return;
-              bids.push(bid);
-              if (expect > 0 && bids.length >= expect) finish();
-            }));
-          }
-        });
-      }),
-      assign: (node, ids) => this.publish(from, (c) => c.node === node && c.inbox !== null, (c) => c.inbox!.assign(ids)),
-      onQueued: (fn) => {
-        from.queued.add(fn);
-        return () => from.queued.delete(fn);
-      },
-    };
-  }
-
-  /** What a node's API endpoints tell the cluster, over this network. */
-  notify(from: Conn): Notify {
-    const toNode = (node: string) => (c: Conn) => c.node === node && c.inbox !== null;
-    return {
-      queued: () => this.publish(from, (c) => c.queued.size > 0, (c) => c.queued.forEach((fn) => fn())),
-      cancel: (node, ids) => this.publish(from, toNode(node), (c) => c.inbox!.cancel(ids)),
-      drain: (node) => this.publish(from, toNode(node), (c) => c.onDrain()),
-    };
-  }
-
   // ---- faults ----
 
   /** The connection ends: the server forgets its subscriptions, bytes in flight are lost. Watches end only with the process. */
@@ -355,7 +310,7 @@ export class SimNet {
   }
 
   /** SIGKILL: the server sees the socket close a few ms later. */
-  crash(c: Conn): void {
+  kill(c: Conn): void {
     c.dead = true;
     c.view.kill();
     c.outbox = [];
@@ -416,50 +371,5 @@ export class SimNet {
     c.dropRequests = 0;
     c.dropReplies = 0;
     c.duplicates = 0;
-  }
-
-  // ---- KV over the network ----
-
-  /** A `Bucket` for `mem` on connection `c`: every call is a request (or, for watch, a push consumer). */
-  kv(c: Conn, mem: MemKv): Bucket {
-    // The leases bucket (the one with a TTL) waits as long as a real node's lease requests do.
-    const timeoutMs = mem.ttlMs > 0 ? leaseRequestTimeoutMs(mem.ttlMs) : defaults.kvTimeoutMs;
-    const req = <T>(what: string, fn: () => Promise<T>) => this.request(c, `${mem.name}.${what}`, fn, timeoutMs);
-    return {
-      name: mem.name,
-      get: (key) => req('get', () => mem.get(key)),
-      create: (key, value) => req('create', () => mem.create(key, value)),
-      update: (key, value, revision) => req('update', () => mem.update(key, value, revision)),
-      delete: (key, revision) => req('delete', () => mem.delete(key, revision)),
-      keys: (filter) => req('keys', () => mem.keys(filter)),
-      watch: (filter) => this.#watch(c, mem, filter),
-    };
-  }
-
-  /** A push consumer: created by a request, then entries pushed in order; `stop()` ends it. */
-  async #watch(c: Conn, mem: MemKv, filter: string): Promise<Watch> {
-    const feed = pushQueue<Entry | typeof caughtUp>();
-    let serverSide: { stop(): void } | null = null;
-    await this.request(c, `${mem.name}.watch`, async () => {
-      if (c.dead || c.server === 'closed') return;
-      const iter = await mem.watch(filter);
-      serverSide = iter;
-      c.watches.add(iter);
-      void (async () => {
-        for await (const e of iter) {
-          this.down(c, () => feed.push(e), true);
-        }
-      })();
-    });
-    return Object.assign(feed.iter, {
-      stop: () => {
-        feed.stop();
-        const s = serverSide as { stop(): void } | null;
-        if (s) {
-          c.watches.delete(s);
-          this.up(c, () => s.stop());
-        }
-      },
-    });
   }
 }

@@ -1,14 +1,15 @@
 // The model-based simulation layer of the chaos suite: fast-check generates a
-// cluster size, a seed (network latencies) and a command list (submit, crash,
-// pause, split, drop, duplicate, advance...); each case runs the real node code
-// on virtual time (sim.world.ts), stops the faults, lets the cluster converge
+// cluster size, a seed (network latencies) and a command list (submit, kill,
+// pause, partition, drop-replies, duplicate, advance...: chaos/faults.ts names
+// the faults); each case runs the real node code on virtual time (world.ts), stops the faults, lets the cluster converge
 // and judges the history with the same checker as real-process runs. A failure
 // shrinks to a short command list and replays from its seed and path.
 import fc from 'fast-check';
 import { defaults } from '../../streams/defaults.ts';
 import type { Transition } from '../../streams/events.ts';
 import type { Violation } from '../checker.ts';
-import { commandKind, initialModel, simCommands, type CommandShape, type SimReal } from './commands.ts';
+import { kindOf } from '../faults.ts';
+import { initialModel, simCommands, type CommandShape, type SimReal } from './commands.ts';
 import { SimWorld, type SimVariant } from './world.ts';
 
 export type SimShape = CommandShape & {
@@ -173,7 +174,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimReport> {
       return;
     }
     const i = report.runs++;
-    for (const c of s.commands) report.commands[commandKind(c)] = (report.commands[commandKind(c)] ?? 0) + 1;
+    for (const c of s.commands) report.commands[kindOf(c)] = (report.commands[kindOf(c)] ?? 0) + 1;
     for (const [k, v] of Object.entries(s.faults)) report.faults[k] = (report.faults[k] ?? 0) + v;
     report.jobs += s.jobs;
     report.virtualMs += s.virtualMs;

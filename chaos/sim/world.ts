@@ -8,51 +8,20 @@ import { coordinatorMachine } from '../../machines/coordinator.machine.ts';
 import { isTerminal, type JobRecord, type JobSpec } from '../../machines/job.machine.ts';
 import { leaseTiming, leaseValidAt } from '../../machines/lease.rules.ts';
 import { wireNode, type WiredNode } from '../../actors/node.wiring.ts';
-import type { Handler } from '../../actors/handlers.ts';
 import { defaults, retryBackoffMs } from '../../streams/defaults.ts';
 import { serveRequest, type Reply } from '../../streams/api.ts';
 import { encodeJson } from '../../streams/codec.ts';
 import { transitionRecorder, type Transition } from '../../streams/events.ts';
 import { decodeJob } from '../../streams/job.store.ts';
 import { keys, names } from '../../streams/subjects.ts';
-import { checkHistory, leaderSeenAt, type Violation } from '../checker.ts';
+import { checkHistory, type Violation } from '../checker.ts';
+import { leaderSeenAt } from '../invariants.leaders.ts';
+import { simExpected, simHandlers, simJobMs } from './handlers.ts';
 import { MemKv } from './memkv.ts';
 import { SimClock, type ClockView } from './clock.ts';
+import type { SimPartitionMode } from './commands.ts';
 import { prng, SimNet, type Conn } from './net.ts';
-
-/** Virtual ms per step of a `sum` job. */
-export const sumTickMs = 10;
-
-/** Job types of the simulation; their waits go through the node's virtual clock. */
-export const simHandlers: Record<string, Handler> = {
-  /** Adds 1..n, one number per tick, checkpointing { next, acc } every `every` numbers. */
-  sum: async (input: { n: number; every: number }, ctx) => {
-    const r = ctx.restored as { next: number; acc: number } | undefined;
-    let next = r?.next ?? 1;
-    let acc = r?.acc ?? 0;
-    while (next <= input.n) {
-      await ctx.sleep(sumTickMs);
-      acc += next;
-      next++;
-      if ((next - 1) % input.every === 0 || next > input.n) await ctx.checkpoint({ next, acc }, (next - 1) / input.n);
-    }
-    return { sum: acc };
-  },
-  /** Fails every attempt: retried with backoff, then `failed`. */
-  fail: async (_input, ctx) => {
-    await ctx.sleep(sumTickMs);
-    throw new Error('this job always fails');
-  },
-};
-
-/** The true result of a simulated job (the checker compares). */
-export function simExpected(type: string, input: unknown): unknown {
-  if (type !== 'sum') return undefined;
-  const n = (input as { n: number }).n;
-  return { sum: (n * (n + 1)) / 2 };
-}
-
-export const simJobMs = (type: string, input: unknown) => (type === 'sum' ? (input as { n: number }).n * sumTickMs : sumTickMs);
+import { simBucket, simNotify, simPlacement } from './net.messages.ts';
 
 /** Deliberately broken variants, to show the simulation catches and shrinks them. */
 export type SimVariant = {
@@ -153,14 +122,14 @@ export class SimWorld {
         if (!conn.dead) this.history.push(t);
       },
     });
-    const kv = (m: MemKv) => this.net.kv(conn, m);
+    const kv = (m: MemKv) => simBucket(this.net, conn, m);
     const wired = wireNode({
       nodeId: slot.id, instance, slots: this.o.slots, handlers: simHandlers, clock: view, fastPath: true,
       log: (msg) => this.log(`${instance}: ${msg}`),
       bootstrap: async () => ({ leases: kv(this.buckets.leases), jobs: kv(this.buckets.jobs), checkpoints: kv(this.buckets.checkpoints), leaseTtlMs: this.o.ttlMs }),
       probe: (holder) => this.net.ping(conn, holder),
-      placement: this.net.placement(conn),
-      notify: this.net.notify(conn),
+      placement: simPlacement(this.net, conn),
+      notify: simNotify(this.net, conn),
       recorder,
       advert: { pid, host: 'sim', runtime: 'sim', labels: {}, startedAt: view.now() },
     });
@@ -204,11 +173,11 @@ export class SimWorld {
 
   // ---- faults ----
 
-  crash(i: number): boolean {
+  kill(i: number): boolean {
     const s = this.slots[i];
     const n = this.live(i);
     if (!s || !n) return false;
-    this.net.crash(n.conn);
+    this.net.kill(n.conn);
     n.wired.actor.stop();
     n.wired.stop();
     s.state = 'crashed';
@@ -234,7 +203,7 @@ export class SimWorld {
     if (!s) return false;
     if (s.state === 'up' && s.node) {
       // Still shutting down (draining): the supervisor kills it first.
-      this.crash(i);
+      this.kill(i);
     }
     this.spawn(s);
     return true;
@@ -254,18 +223,12 @@ export class SimWorld {
     return true;
   }
 
-  split(i: number): boolean {
+  /** Blackhole (every byte held both ways until heal) or reset (the connection dies now, pings answer "no responders", no reconnect until heal). */
+  partition(i: number, mode: SimPartitionMode): boolean {
     const n = this.live(i);
-    if (!n || n.conn.split) return false;
-    this.net.split(n.conn);
-    return true;
-  }
-
-  /** Reset the node's link: its connection dies now (pings answer "no responders") and it cannot reconnect until healed. */
-  disconnect(i: number): boolean {
-    const n = this.live(i);
-    if (!n || n.conn.cut) return false;
-    this.net.disconnect(n.conn);
+    if (!n || n.conn.split || n.conn.cut) return false;
+    if (mode === 'blackhole') this.net.split(n.conn);
+    else this.net.disconnect(n.conn);
     return true;
   }
 

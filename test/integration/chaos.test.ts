@@ -72,7 +72,7 @@ describe('shoal chaos, the command', () => {
     writeFileSync(file, JSON.stringify({ kind: 'shoal-chaos-failure', seed: 1, path: '0', options: { nodes: 2, servers: 1, leaseTtlMs: 1000, durationMs: 1000 }, schedule }));
     const r = shoal(['--replay', file]);
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /t=300: kill -9 the leader/);
+    assert.match(r.stdout, /t=300: kill-leader/);
     assert.match(r.stdout, /runs \(schedules\)\s+│ 1 \(0 failed\)/);
     assert.match(r.stdout, /The replay found no violation/);
     writeFileSync(join(dir, 'other.json'), '{"hello": 1}');

@@ -1,7 +1,8 @@
 // The history checker bites: planted violations are each reported, a clean history passes.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkHistory, leaderSeenAt } from '../../chaos/checker.ts';
+import { checkHistory } from '../../chaos/checker.ts';
+import { leaderSeenAt } from '../../chaos/invariants.leaders.ts';
 import { newJobRecord, type JobRecord } from '../../machines/job.machine.ts';
 import type { Transition } from '../../streams/events.ts';
 

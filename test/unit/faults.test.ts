@@ -4,7 +4,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { allJobs, describeSchedule, faultDurationMs, faultsEndMs, normalize, scheduleArb, type Schedule, type ScheduleShape } from '../../chaos/real/schedule.ts';
+import { describeFault, faultCatalog, faultDurationMs, type Fault } from '../../chaos/faults.ts';
+import { allJobs, describeSchedule, faultsEndMs, normalize, realFaultKinds, scheduleArb, type Schedule, type ScheduleShape } from '../../chaos/real/schedule.ts';
 
 const shape: ScheduleShape = { nodes: 3, servers: 3, durationMs: 10_000, leaseTtlMs: 4_000 };
 
@@ -28,13 +29,13 @@ describe('fault schedules', () => {
       };
       windows((f) => (f.kind === 'kill-server' ? 'server' : null));
       windows((f) => (f.kind === 'partition-leader' ? 'leader' : null));
-      windows((f) => (f.kind === 'pause-node' || f.kind === 'partition' || f.kind === 'latency' ? `${f.kind}${f.node}` : null));
+      windows((f) => (f.kind === 'pause' || f.kind === 'partition' || f.kind === 'latency' ? `${f.kind}${f.node}` : null));
       for (const x of s.steps) {
         const f = x.fault;
         if ('node' in f) assert.ok(f.node >= 0 && f.node < shape.nodes);
         if (f.kind === 'kill-server') assert.ok(f.server >= 0 && f.server < shape.servers);
         // Pauses and partitions straddle the lease TTL: some must cost the lease, some must not.
-        if (f.kind === 'pause-node' || f.kind === 'partition' || f.kind === 'partition-leader') assert.ok(f.ms >= shape.leaseTtlMs * 0.2 && f.ms <= shape.leaseTtlMs * 2);
+        if (f.kind === 'pause' || f.kind === 'partition' || f.kind === 'partition-leader') assert.ok(f.ms >= shape.leaseTtlMs * 0.2 && f.ms <= shape.leaseTtlMs * 2);
       }
       assert.ok(faultsEndMs(s) >= Math.max(0, ...ats));
     }), { numRuns: 500 });
@@ -56,10 +57,30 @@ describe('fault schedules', () => {
     }, shape);
     assert.deepEqual(s.initial.map((j) => j.id), ['j1', 'j2']);
     assert.deepEqual(describeSchedule(s), [
-      't=0: submit j1:sleep(10ms), j2:fail',
-      't=100: kill -9 nats-server s1, restart after 2500ms',
-      't=3000: kill -9 nats-server s3, restart after 500ms',
+      't=0: submit(j1:sleep(10ms), j2:fail)',
+      't=100: kill-server(s1, 2500ms)',
+      't=3000: kill-server(s3, 500ms)',
     ]);
     assert.equal(faultsEndMs(s), 3_500);
+  });
+
+  test('one vocabulary: every fault a real schedule draws is in the catalog, marked as a real fault', () => {
+    fc.assert(fc.property(scheduleArb(shape), (s) => {
+      for (const x of s.steps) if (x.fault.kind !== 'submit') assert.equal(faultCatalog[x.fault.kind].real, true, x.fault.kind);
+    }), { numRuns: 200 });
+    assert.deepEqual([...realFaultKinds].sort(), Object.keys(faultCatalog).filter((k) => faultCatalog[k as keyof typeof faultCatalog].real).sort());
+  });
+
+  test('a fault reads the same in both layers: kind(node, args)', () => {
+    const lines = ([
+      { kind: 'kill', node: 1 },
+      { kind: 'kill-leader' },
+      { kind: 'pause', node: 0, ms: 1500 },
+      { kind: 'pause', node: 0 },
+      { kind: 'partition', node: 2, mode: 'blackhole' },
+      { kind: 'latency', node: 1, delayMs: 55, ms: 3830 },
+      { kind: 'drop-replies', node: 0, count: 2 },
+    ] satisfies Fault[]).map(describeFault);
+    assert.deepEqual(lines, ['kill(n2)', 'kill-leader', 'pause(n1, 1500ms)', 'pause(n1)', 'partition(n3, blackhole)', 'latency(n2, +55ms, 3830ms)', 'drop-replies(n1, 2)']);
   });
 });

@@ -69,4 +69,9 @@ describe('layout', () => {
     const text = "import a from './a.ts';\nimport './b.ts';\nexport * from '../c.ts';\nconst d = await import('./d.ts');\nimport {\n  e,\n} from 'e';";
     assert.deepEqual(importsOf(text).sort(), ['../c.ts', './a.ts', './b.ts', './d.ts', 'e']);
   });
+
+  test('no source file is over 400 lines', () => {
+    const long = files.map((f) => ({ f: relative(root, f), n: readFileSync(f, 'utf8').split('\n').length })).filter((x) => x.n > 400);
+    assert.deepEqual(long, []);
+  });
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { defaultShape, replaySimulation, runCase, runSimulation, simProperty } from '../../chaos/sim/suite.ts';
 import {
-  Advance, Crash, Disconnect, DropReplies, DropRequests, DuplicateNext, ExpireLeases, Heal, KillLeader, Pause, Restart, Resume, Split, Submit, type SimCommand,
+  Advance, DropReplies, DropRequests, Duplicate, ExpireLeases, Heal, Kill, KillLeader, Partition, Pause, Restart, Resume, Submit, type SimCommand,
 } from '../../chaos/sim/commands.ts';
 
 const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
@@ -60,32 +60,32 @@ describe('simulation', () => {
   });
 
   describe('regressions (bugs the simulation found)', () => {
-    // Found as: crash(n2), kill(leader = n1), advance(704ms), restart(n2), dropRequests(n2, 3), advance(543ms),
+    // Found as: kill(n2), kill-leader (n1), advance(704ms), restart(n2), drop-requests(n2, 3), advance(543ms),
     // submit(j1 sum 25/2 via n1) → not-terminal: j1 still running (attempt 1, owner n2). The node was fenced (its
     // renewal lost), re-joined under the same id, and the leader saw its lease alive again: the job it no longer
     // ran stayed `running` forever. Fix: an attempt records its owner's node-lease epoch; recovery requeues it
     // when the owner holds another lease term.
     test('a job whose owner was fenced and re-joined is requeued, not left running', async () => {
       await passes(2, () => [
-        new Crash(1), new KillLeader(), new Advance(704), new Restart(1), new DropRequests(1, 3), new Advance(543), new Submit('j1', 'sum', 25, 2, 0),
+        new Kill(1), new KillLeader(), new Advance(704), new Restart(1), new DropRequests(1, 3), new Advance(543), new Submit('j1', 'sum', 25, 2, 0),
       ], seeds(6));
     });
 
     test('jobs of a node restarted under the same id (before any recovery pass saw it gone) are requeued', async () => {
       await passes(2, () => [
-        new Submit('j1', 'sum', 60, 5, 0), new Submit('j2', 'sum', 60, 5, 0), new Submit('j3', 'sum', 60, 5, 0), new Advance(200), new Crash(1), new Restart(1),
+        new Submit('j1', 'sum', 60, 5, 0), new Submit('j2', 'sum', 60, 5, 0), new Submit('j3', 'sum', 60, 5, 0), new Advance(200), new Kill(1), new Restart(1),
       ], seeds(6));
     });
 
-    // Found as: submit(j1 sum 3/2 via n1), duplicateNext(n2), pause(n1), duplicateNext(n2), expireLeases →
+    // Found as: submit(j1 sum 3/2 via n1), duplicate(n2), pause(n1), duplicate(n2), expire-leases →
     // not-terminal: j1 running on n2. The duplicate assignment started the job a second time while the first
     // start was under way; its second checkpoint claim fenced the running attempt, which then wrote nothing.
     // Fix: one start per job at a time in the runner.
     test('a duplicated assignment does not fence the attempt it starts', async () => {
-      await passes(2, () => [new Submit('j1', 'sum', 3, 2, 0), new DuplicateNext(1), new Pause(0), new DuplicateNext(1), new ExpireLeases()], seeds(6));
+      await passes(2, () => [new Submit('j1', 'sum', 3, 2, 0), new Duplicate(1), new Pause(0), new Duplicate(1), new ExpireLeases()], seeds(6));
     });
 
-    // Found as (long lists ending in) dropReplies(n2, 1) / dropRequests(n3, 1) → not-terminal: the runner's
+    // Found as (long lists ending in) drop-replies(n2, 1) / drop-requests(n3, 1) → not-terminal: the runner's
     // `job.start` landed but its reply was lost ("could not start": nothing ran it), or its final `job.fail`
     // timed out and was never retried. Fix: runner writes without a verdict are retried while the lease holds,
     // re-deciding on the fresh record. The drop is swept across the job's write window.
@@ -96,43 +96,43 @@ describe('simulation', () => {
       }
     });
 
-    // Found as: disconnect(n1), advance(10ms) → stale-leader-acted: n1 acted under epoch 3 after epoch 7 began.
+    // Found as: partition(n1, reset), advance(10ms) → stale-leader-acted: n1 acted under epoch 3 after epoch 7 began.
     // The leader's connection reset: its ping subject answers "no responders", so a follower took the lease at
     // once (the fast path), while the old leader, alive and its lease valid by its own clock, kept starting duty
     // passes, also right after reconnecting. The everyday case: one nats-server of a cluster dies. Fix: a leader
     // that lost its connection does not act until it has confirmed its lease again after reconnecting.
     test('a leader whose connection dropped stops acting; a follower that took over is the only leader', async () => {
-      await passes(2, () => [new Disconnect(0), new Advance(10)], seeds(10));
-      await passes(2, () => [new Disconnect(0), new Advance(150), new Heal(0), new Advance(500)], seeds(10));
+      await passes(2, () => [new Partition(0, 'reset'), new Advance(10)], seeds(10));
+      await passes(2, () => [new Partition(0, 'reset'), new Advance(150), new Heal(0), new Advance(500)], seeds(10));
     });
 
-    // Found as: split(n1), advance(494ms), advance(1194ms), expireLeases → uncaught-error: n1-1 failed: node id
+    // Found as: partition(n1, blackhole), advance(494ms), advance(1194ms), expire-leases → uncaught-error: n1-1 failed: node id
     // 'n1' is in use by a live process (instance n1-1). A lease acquire that got no answer in time (held by a
     // blackhole, buffered while disconnected, or its reply lost) landed later; standing by, the node found the key
     // held by... itself, alive, and gave up as a duplicate. Fix: the lease machine takes its own value over by CAS.
     test('a lease acquire that landed after it timed out is taken over, not mistaken for another live process', async () => {
-      await passes(2, () => [new Split(0), new Split(1), new Advance(1_700), new ExpireLeases()], seeds(6));
-      await passes(2, () => [new Disconnect(0), new Disconnect(1), new ExpireLeases(), new Advance(1_500)], seeds(6));
+      await passes(2, () => [new Partition(0, 'blackhole'), new Partition(1, 'blackhole'), new Advance(1_700), new ExpireLeases()], seeds(6));
+      await passes(2, () => [new Partition(0, 'reset'), new Partition(1, 'reset'), new ExpireLeases(), new Advance(1_500)], seeds(6));
     });
 
-    // Found as: drain(n4), restart(n4), split(n4), advance(299ms), advance(1439ms), slow(n1, 5ms) → uncaught-error:
+    // Found as: drain(n4), restart(n4), partition(n4, blackhole), advance(299ms), advance(1439ms), latency(n1, +5ms) → uncaught-error:
     // unhandled rejection of the job index's watch (TIMEOUT). A real node process dies of that, and its index
     // would never fill. Fix: the index retries its watch.
     test('a job index whose watch cannot start retries it instead of crashing the process', async () => {
-      await passes(2, () => [new Crash(1), new Restart(1), new Split(1), new Advance(2_500)], seeds(4));
+      await passes(2, () => [new Kill(1), new Restart(1), new Partition(1, 'blackhole'), new Advance(2_500)], seeds(4));
     });
 
     // Found (SHOAL_SIM_SEED=13, 5,000 cases) as: advance(1327ms), submit(j2 sum 3/2 via n2), submit(j1 fail via n1),
-    // disconnect(n2), advance(237ms), submit(j3 sum 14/2 via n1), advance(56ms), submit(j4 fail via n1), kill(leader),
-    // split(n3), advance(299ms), advance(885ms), duplicateNext(n1) → handler-overlap: j3 ran on n3 (attempt 1) and n4
+    // partition(n2, reset), advance(237ms), submit(j3 sum 14/2 via n1), advance(56ms), submit(j4 fail via n1), kill-leader,
+    // partition(n3, blackhole), advance(299ms), advance(885ms), duplicate(n1) → handler-overlap: j3 ran on n3 (attempt 1) and n4
     // (attempt 2) at once. n3's `job.start` was sent under its lease term, held by the split and applied after n3 had
     // been fenced; n3 ran the handler anyway, under the lease term it had meanwhile re-acquired, while recovery
     // rightly requeued the attempt of the old term. Fix: an attempt runs and writes only in the lease term it started in.
     test('a job start that lands after its lease term ended is not run under the next term', async () => {
       const commands = () => [
-        new Advance(1327), new Submit('j2', 'sum', 3, 2, 1), new Submit('j1', 'fail', 3, 2, 0), new Disconnect(1), new Advance(237),
-        new Submit('j3', 'sum', 14, 2, 0), new Advance(56), new Submit('j4', 'fail', 3, 2, 0), new KillLeader(), new Split(2),
-        new Advance(299), new Advance(885), new DuplicateNext(0),
+        new Advance(1327), new Submit('j2', 'sum', 3, 2, 1), new Submit('j1', 'fail', 3, 2, 0), new Partition(1, 'reset'), new Advance(237),
+        new Submit('j3', 'sum', 14, 2, 0), new Advance(56), new Submit('j4', 'fail', 3, 2, 0), new KillLeader(), new Partition(2, 'blackhole'),
+        new Advance(299), new Advance(885), new Duplicate(0),
       ];
       await passes(4, commands, [2027295374, ...seeds(4)]);
     });

@@ -1,0 +1,170 @@
+// The real processes of one chaos run: a nats-server (or a 3-server JetStream
+// cluster), N node processes each behind its own TCP proxies (one per server),
+// a client connection, and a timeline of deferred steps (heals, resumes,
+// cancels) that the run waits out. `stop()` removes everything it started.
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { startCluster, startServer, type NatsCluster, type NatsServer } from '../../harness/launcher.ts';
+import { spawnNode, type NodeProcess } from '../../harness/spawn.ts';
+import { natsBucket, type Bucket } from '../../streams/bucket.ts';
+import { callApi } from '../../streams/client.ts';
+import { readLease } from '../../streams/lease.records.ts';
+import { keys, names } from '../../streams/subjects.ts';
+import { allowOldServerEnv } from '../../streams/version.ts';
+import { sleep, until } from '../../streams/time.ts';
+import { TcpProxy } from './proxy.ts';
+import type { ChaosJob } from './schedule.ts';
+
+export type ClusterOptions = {
+  nodes: number;
+  servers: 1 | 3;
+  leaseTtlMs: number;
+  /** A nats-server binary other than the default (the 2.9.10 test). */
+  serverBin?: string;
+  /** Let nodes run on a server older than 2.10 (only for the test that shows why Shoal refuses it). */
+  allowOldServer?: boolean;
+  log: (line: string) => void;
+};
+
+/** One node id: its current process and its proxies (which outlive restarts). */
+export type Slot = { id: string; proc: NodeProcess; proxies: TcpProxy[] };
+
+/** The API request that submits a generated job. */
+export function submitBody(j: ChaosJob): Record<string, unknown> {
+  switch (j.kind) {
+    case 'primes': return { id: j.id, type: 'primes', input: { limit: j.limit, chunk: 10_000, pauseMs: 60 } };
+    case 'sleep': return { id: j.id, type: 'sleep', input: { ms: j.ms } };
+    case 'fail': return { id: j.id, type: 'exec', input: { cmd: 'sh', args: ['-c', 'exit 3'] }, maxAttempts: 2 };
+    case 'cancel': return { id: j.id, type: 'sleep', input: { ms: j.ms } };
+  }
+}
+
+/** Steps deferred to later (the end of a timed fault, a cancel): the run waits until none is left. */
+export class Timeline {
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #pending = new Set<Promise<unknown>>();
+  readonly #log: (line: string) => void;
+  constructor(log: (line: string) => void) {
+    this.#log = log;
+  }
+  later(ms: number, fn: () => Promise<unknown> | void): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      const p = Promise.resolve().then(fn).catch((err) => this.#log(`deferred step failed: ${(err as Error).message}`));
+      this.#pending.add(p);
+      void p.finally(() => this.#pending.delete(p));
+    }, ms);
+    this.#timers.add(t);
+  }
+  /** Resolves once every deferred step has run and settled. */
+  async settle(): Promise<void> {
+    while (this.#timers.size > 0 || this.#pending.size > 0) {
+      await Promise.allSettled([...this.#pending]);
+      if (this.#timers.size > 0) await sleep(50);
+    }
+  }
+  cancel(): void {
+    this.#timers.forEach(clearTimeout);
+    this.#timers.clear();
+  }
+}
+
+export class ChaosCluster {
+  readonly o: ClusterOptions;
+  readonly names = names();
+  readonly servers: NatsServer[];
+  readonly cluster: NatsCluster | null;
+  readonly slots: Slot[] = [];
+  readonly timeline: Timeline;
+  /** Job ids some node accepted. */
+  readonly accepted = new Set<string>();
+  /** nats-servers killed and not yet restarted. */
+  downServers = 0;
+  #nc: NatsConnection | null = null;
+  #buckets: { leases: Bucket; jobs: Bucket; jsm: JetStreamManager } | null = null;
+
+  private constructor(o: ClusterOptions, servers: NatsServer[], cluster: NatsCluster | null) {
+    this.o = o;
+    this.servers = servers;
+    this.cluster = cluster;
+    this.timeline = new Timeline(o.log);
+  }
+
+  /** Start the servers and the nodes, and wait for a leader and every node ready. The caller must `stop()` it, even if this throws. */
+  static async start(o: ClusterOptions, onCreated: (c: ChaosCluster) => void): Promise<ChaosCluster> {
+    const serverOpts = { bin: o.serverBin, allowOld: o.allowOldServer };
+    const cluster = o.servers === 3 ? await startCluster({ ...serverOpts, size: 3 }) : null;
+    const servers = cluster ? cluster.servers : [await startServer(serverOpts)];
+    const c = new ChaosCluster(o, servers, cluster);
+    onCreated(c);
+    for (let i = 0; i < o.nodes; i++) {
+      const proxies = await Promise.all(servers.map((s) => TcpProxy.start({ port: s.port })));
+      const slot = { id: `n${i + 1}`, proxies } as Slot;
+      slot.proc = c.spawn(slot);
+      c.slots.push(slot);
+    }
+    c.#nc = await connect({ servers: servers.map((s) => s.url), maxReconnectAttempts: -1, reconnectTimeWait: 100, pingInterval: 2_000 });
+    await until('a leader and every node ready', async () => {
+      const s = await callApi<{ leader: unknown; nodes: Array<{ state: string }> }>(c.nc, c.names, 'status', {}, 2_000);
+      return s.leader !== null && s.nodes.length === o.nodes && s.nodes.every((x) => x.state === 'ready');
+    }, 90_000, 100).catch((err: Error) => {
+      throw new Error(`${err.message}\n${c.logs()}`);
+    });
+    const kvm = new Kvm(jetstream(c.nc, { timeout: 5_000 }));
+    c.#buckets = {
+      leases: natsBucket(await kvm.open(c.names.leasesBucket), c.names.leasesBucket),
+      jobs: natsBucket(await kvm.open(c.names.jobsBucket), c.names.jobsBucket),
+      jsm: await jetstreamManager(c.nc, { timeout: 5_000 }),
+    };
+    return c;
+  }
+
+  get nc(): NatsConnection {
+    if (!this.#nc) throw new Error('chaos cluster: not connected yet');
+    return this.#nc;
+  }
+  get buckets() {
+    if (!this.#buckets) throw new Error('chaos cluster: not started yet');
+    return this.#buckets;
+  }
+
+  /** A node process for the slot, connected only through its proxies. */
+  spawn(slot: Omit<Slot, 'proc'>): NodeProcess {
+    return spawnNode({
+      id: slot.id, nats: slot.proxies.map((p) => p.url).join(','), leaseTtlMs: this.o.leaseTtlMs, replicas: this.o.servers, slots: 4,
+      args: ['--no-discovery'],
+      env: this.o.allowOldServer ? { [allowOldServerEnv]: '1' } : undefined,
+    });
+  }
+
+  /** The slot whose live process holds the leader lease now. */
+  async leaderSlot(): Promise<Slot | null> {
+    const l = await readLease(this.buckets.leases, keys.leader).catch(() => null);
+    return this.slots.find((x) => x.id === l?.value.holder.id && x.proc.running) ?? null;
+  }
+
+  /** Submit through the API, retrying until some node answers (nodes may be dead, cut off or between leaders); cancels are scheduled. */
+  async submit(jobs: ChaosJob[]): Promise<void> {
+    const call = (what: string, endpoint: string, body: unknown) => until(what, () => callApi(this.nc, this.names, endpoint, body, 2_000), 60_000, 100);
+    await Promise.all(jobs.map(async (j) => {
+      await call(`submit of ${j.id}`, 'jobs.submit', submitBody(j));
+      this.accepted.add(j.id);
+      if (j.kind === 'cancel') this.timeline.later(j.afterMs, () => call(`cancel of ${j.id}`, 'jobs.cancel', { id: j.id }));
+    }));
+  }
+
+  /** The tail of each node's log, for failure reports. */
+  logs(lines = 40): string {
+    return this.slots.map((s) => `--- ${s.id} (pid ${s.proc.pid})\n${s.proc.output().split('\n').slice(-lines).join('\n')}`).join('\n');
+  }
+
+  async stop(): Promise<void> {
+    this.timeline.cancel();
+    await Promise.allSettled(this.slots.map((s) => s.proc.kill()));
+    await Promise.allSettled(this.slots.flatMap((s) => s.proxies.map((p) => p.close())));
+    await this.#nc?.close().catch(() => {});
+    if (this.cluster) await this.cluster.stop();
+    else await Promise.all(this.servers.map((s) => s[Symbol.asyncDispose]()));
+  }
+}
