@@ -48,89 +48,20 @@ function specOf(r: Pick<JobRecord, 'type' | 'input' | 'priority' | 'maxAttempts'
   return JSON.stringify([r.type, r.input ?? null, r.priority, r.maxAttempts, r.timeoutMs]);
 }
 
+/** Every endpoint, by the subject suffix it answers on (`shoal.api.<name>`). */
 export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
   const clock = d.clock ?? realClock;
-  const countByState = async () => {
-    const counts = Object.fromEntries(jobStates.map((s) => [s, 0])) as Record<(typeof jobStates)[number], number>;
-    for (const r of await d.kv().store.all()) counts[r.state]++;
-    return counts;
-  };
-
   return {
-    status: endpoint(statusRequest, async () => {
-      const view = await readCluster(d.kv().leases);
-      const jobs = await countByState();
-      return { ...view, jobs, queueDepth: jobs.queued };
-    }),
-
-    'jobs.submit': endpoint(submitRequest, async (req) => {
-      const inputBytes = JSON.stringify(req.input ?? null).length;
-      if (inputBytes > defaults.jobInputMaxBytes) {
-        throw new ApiError(413, 'too_large', `input is ${inputBytes} bytes of JSON; the limit is ${defaults.jobInputMaxBytes}`);
-      }
-      const record = newJobRecord({
-        id: req.id ?? crypto.randomUUID(),
-        type: req.type,
-        input: req.input ?? null,
-        priority: req.priority ?? defaults.priority,
-        maxAttempts: req.maxAttempts ?? defaults.maxAttempts,
-        timeoutMs: req.timeoutMs ?? defaults.jobTimeoutMs,
-      }, clock.now());
-      const { created, record: stored } = await d.kv().store.create(record);
-      if (!created && specOf(stored) !== specOf(record)) {
-        throw new ApiError(409, 'conflict', `job '${record.id}' exists with a different body; submit is idempotent only for the same body`);
-      }
-      if (created) d.notify.queued();
-      return { id: stored.id, state: stored.state, created };
-    }),
-
+    status: endpoint(statusRequest, () => status(d)),
+    'jobs.submit': endpoint(submitRequest, (req) => submit(d, clock, req)),
     'jobs.get': endpoint(idRequest, async (req) => {
       const r = await d.kv().store.get(req.id);
       if (!r) throw notFound(req.id);
       return r.value;
     }),
-
-    'jobs.list': endpoint(listRequest, async (req) => {
-      const all = (await d.kv().store.all())
-        .filter((r) => !req.state || r.state === req.state)
-        .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
-      const from = Number(req.cursor ?? 0);
-      const limit = req.limit ?? 100;
-      const jobs = all.slice(from, from + limit);
-      return from + limit < all.length ? { jobs, cursor: String(from + limit) } : { jobs };
-    }),
-
-    'jobs.wait': endpoint(waitRequest, async (req) => {
-      const timeoutMs = req.timeoutMs ?? 30_000;
-      const iter = await d.kv().jobs.watch(keys.job(req.id));
-      const timer = clock.setTimeout(() => iter.stop(), timeoutMs);
-      try {
-        // The watch starts with the current value (if any), then every update.
-        const first = await d.kv().store.get(req.id);
-        if (!first) throw notFound(req.id);
-        if (isTerminal(first.value)) return first.value;
-        for await (const e of iter) {
-          if (e === caughtUp || e.operation !== 'PUT') continue;
-          const r = decodeJob(e.value, req.id);
-          if (isTerminal(r)) return r;
-        }
-        throw new ApiError(408, 'timeout', `job '${req.id}' not finished within ${timeoutMs} ms`);
-      } finally {
-        clock.clearTimeout(timer);
-        iter.stop();
-      }
-    }),
-
-    'jobs.cancel': endpoint(idRequest, async (req) => {
-      const before = await d.kv().store.get(req.id);
-      if (!before) throw notFound(req.id);
-      const done = await d.kv().store.apply(req.id, () => ({ type: 'job.cancel', at: clock.now() }));
-      if (!done) throw notFound(req.id);
-      const owner = before.value.owner;
-      if (done.changed && owner) d.notify.cancel(owner, [req.id]);
-      return { id: req.id, state: done.record.state, cancelled: done.changed };
-    }),
-
+    'jobs.list': endpoint(listRequest, (req) => list(d, req)),
+    'jobs.wait': endpoint(waitRequest, (req) => wait(d, clock, req)),
+    'jobs.cancel': endpoint(idRequest, (req) => cancel(d, clock, req.id)),
     'nodes.drain': endpoint(drainRequest, async (req) => {
       const view = await readCluster(d.kv().leases);
       if (!view.nodes.some((x) => x.id === req.id)) throw new ApiError(404, 'not_found', `no live node with id '${req.id}'`);
@@ -138,4 +69,77 @@ export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
       return { id: req.id, draining: true };
     }),
   };
+}
+
+async function status(d: ApiDeps) {
+  const view = await readCluster(d.kv().leases);
+  const jobs = Object.fromEntries(jobStates.map((s) => [s, 0])) as Record<(typeof jobStates)[number], number>;
+  for (const r of await d.kv().store.all()) jobs[r.state]++;
+  return { ...view, jobs, queueDepth: jobs.queued };
+}
+
+/** Idempotent by id: the same id and body returns the stored job, another body is 409. */
+async function submit(d: ApiDeps, clock: Clock, req: z.infer<typeof submitRequest>) {
+  const inputBytes = JSON.stringify(req.input ?? null).length;
+  if (inputBytes > defaults.jobInputMaxBytes) {
+    throw new ApiError(413, 'too_large', `input is ${inputBytes} bytes of JSON; the limit is ${defaults.jobInputMaxBytes}`);
+  }
+  const record = newJobRecord({
+    id: req.id ?? crypto.randomUUID(),
+    type: req.type,
+    input: req.input ?? null,
+    priority: req.priority ?? defaults.priority,
+    maxAttempts: req.maxAttempts ?? defaults.maxAttempts,
+    timeoutMs: req.timeoutMs ?? defaults.jobTimeoutMs,
+  }, clock.now());
+  const { created, record: stored } = await d.kv().store.create(record);
+  if (!created && specOf(stored) !== specOf(record)) {
+    throw new ApiError(409, 'conflict', `job '${record.id}' exists with a different body; submit is idempotent only for the same body`);
+  }
+  if (created) d.notify.queued();
+  return { id: stored.id, state: stored.state, created };
+}
+
+/** Oldest first; `cursor` is the offset of the next page. */
+async function list(d: ApiDeps, req: z.infer<typeof listRequest>) {
+  const all = (await d.kv().store.all())
+    .filter((r) => !req.state || r.state === req.state)
+    .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  const from = Number(req.cursor ?? 0);
+  const limit = req.limit ?? 100;
+  const jobs = all.slice(from, from + limit);
+  return from + limit < all.length ? { jobs, cursor: String(from + limit) } : { jobs };
+}
+
+/** The record once it is terminal: a KV watch on its key, not polling; 408 on timeout. */
+async function wait(d: ApiDeps, clock: Clock, req: z.infer<typeof waitRequest>) {
+  const timeoutMs = req.timeoutMs ?? 30_000;
+  const iter = await d.kv().jobs.watch(keys.job(req.id));
+  const timer = clock.setTimeout(() => iter.stop(), timeoutMs);
+  try {
+    // The watch starts with the current value (if any), then every update.
+    const first = await d.kv().store.get(req.id);
+    if (!first) throw notFound(req.id);
+    if (isTerminal(first.value)) return first.value;
+    for await (const e of iter) {
+      if (e === caughtUp || e.operation !== 'PUT') continue;
+      const r = decodeJob(e.value, req.id);
+      if (isTerminal(r)) return r;
+    }
+    throw new ApiError(408, 'timeout', `job '${req.id}' not finished within ${timeoutMs} ms`);
+  } finally {
+    clock.clearTimeout(timer);
+    iter.stop();
+  }
+}
+
+/** Cancel by CAS (a finished job is left alone), then tell the owner to stop its handler. */
+async function cancel(d: ApiDeps, clock: Clock, id: string) {
+  const before = await d.kv().store.get(id);
+  if (!before) throw notFound(id);
+  const done = await d.kv().store.apply(id, () => ({ type: 'job.cancel', at: clock.now() }));
+  if (!done) throw notFound(id);
+  const owner = before.value.owner;
+  if (done.changed && owner) d.notify.cancel(owner, [id]);
+  return { id, state: done.record.state, cancelled: done.changed };
 }

@@ -2,24 +2,24 @@
 // wired to NATS. The NATS-backed effects are provided here (buckets, pings,
 // placement messages, the event stream); node.wiring.ts assembles the rest.
 // SIGTERM/SIGINT drain: step down, release leases, exit 0.
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { SnapshotFrom } from 'xstate';
 import pkg from '../package.json' with { type: 'json' };
-import type { LeaseHolder } from '../machines/lease.machine.ts';
 import type { nodeMachine } from '../machines/node.machine.ts';
 import { startApi } from '../streams/api.ts';
 import { bootstrap } from '../streams/bootstrap.ts';
-import { LeaseTtlMismatchError } from '../streams/errors.ts';
-import { loadHandlers } from './handlers.ts';
 import { connectNats, type ConnectionFlags } from '../streams/connect.ts';
 import { defaults } from '../streams/defaults.ts';
+import { LeaseTtlMismatchError } from '../streams/errors.ts';
 import { transitionPublisher, type Transition } from '../streams/events.ts';
-import { natsProbe, servePing } from '../streams/probe.ts';
 import { natsNotify, natsPlacement, serveInbox } from '../streams/placement.ts';
-import { assertToken, names } from '../streams/subjects.ts';
-import { logger } from './log.ts';
-import { wireNode } from './node.wiring.ts';
-import { hostName, runtimeName } from './runtime.ts';
+import { natsProbe, servePing } from '../streams/probe.ts';
+import { assertToken, names, type Names } from '../streams/subjects.ts';
 import { realClock, sleep } from '../streams/time.ts';
+import { loadHandlers } from './handlers.ts';
+import { logger, type Log } from './log.ts';
+import { wireNode, type NodeBuckets, type WiredNode } from './node.wiring.ts';
+import { hostName, runtimeName } from './runtime.ts';
 
 export type NodeOptions = ConnectionFlags & {
   id?: string;
@@ -44,21 +44,66 @@ function isRoutine(t: Transition): boolean {
     t.event === 'job.handler.start' || t.event === 'job.handler.end';
 }
 
+/** Find or create the buckets. A cluster that is still forming answers "no suitable peers" or times out: wait for it. Only a real misconfiguration (another lease TTL) fails the node. */
+async function bootstrapWithRetry(nc: NatsConnection, n: Names, o: NodeOptions, log: Log): Promise<NodeBuckets> {
+  const deadline = Date.now() + defaults.bootstrapTimeoutMs;
+  for (let delay = 250; ; delay = Math.min(2_000, delay * 2)) {
+    try {
+      const b = await bootstrap(nc, n, { replicas: o.replicas, leaseTtlMs: o.leaseTtlMs });
+      if (b.adoptedTtl) log(`lease TTL ${b.leaseTtlMs} ms (from bucket ${n.leasesBucket})`);
+      return { ...b.buckets, leaseTtlMs: b.leaseTtlMs };
+    } catch (err) {
+      if (err instanceof LeaseTtlMismatchError || Date.now() + delay > deadline) throw err;
+      log(`JetStream not ready (${(err as Error).message}); retrying in ${delay} ms`);
+      await sleep(delay);
+    }
+  }
+}
+
+/** Resolves with the node actor's final snapshot (done, or failed). */
+function finished(node: WiredNode, log: Log): Promise<SnapshotFrom<typeof nodeMachine>> {
+  return new Promise((resolve) => {
+    node.actor.subscribe({
+      next: (s) => {
+        if (s.status === 'done') resolve(s);
+      },
+      error: (err) => {
+        log(`node actor failed: ${(err as Error).message}`);
+        resolve(node.actor.getSnapshot());
+      },
+    });
+  });
+}
+
+/** SIGTERM, SIGINT and a drain request drain the node; a second one exits at once. */
+function onStopRequests(node: WiredNode, log: Log): (why: string) => void {
+  let signals = 0;
+  const onSignal = (why: string) => {
+    signals++;
+    if (signals > 1) {
+      log(`${why} again: exiting without draining`);
+      process.exit(1);
+    }
+    log(`${why}: draining`);
+    node.actor.send({ type: 'drain' });
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  return onSignal;
+}
+
 /** Runs a node until it stops; resolves with the process exit code. */
 export async function runNode(o: NodeOptions): Promise<number> {
   const instance = crypto.randomUUID();
   const nodeId = assertToken('node id', o.id ?? `node-${instance.slice(0, 8)}`);
   const log = logger(nodeId);
   const n = names(o.prefix);
-  const holder: LeaseHolder = { id: nodeId, instance };
-  const startedAt = Date.now();
-  const slots = o.slots ?? defaults.slots;
   const handlers = await loadHandlers(o.jobs);
 
   const nc = await connectNats(o, `shoal-node-${nodeId}`);
   log(`connected to ${nc.getServer()} (${runtimeName()}, pid ${process.pid})`);
   // Serve pings before any lease exists, so no prober mistakes us for dead.
-  const ping = servePing(nc, n, holder);
+  const ping = servePing(nc, n, { id: nodeId, instance });
 
   const publisher = transitionPublisher({
     nc, names: n, node: nodeId, instance, pid: process.pid,
@@ -69,43 +114,16 @@ export async function runNode(o: NodeOptions): Promise<number> {
   });
 
   const node = wireNode({
-    nodeId, instance, slots, handlers, log, clock: realClock, fastPath: o.fastPath !== false,
+    nodeId, instance, slots: o.slots ?? defaults.slots, handlers, log, clock: realClock, fastPath: o.fastPath !== false,
     probe: natsProbe(nc, n),
     placement: natsPlacement(nc, n),
     notify: natsNotify(nc, n),
     recorder: publisher,
-    advert: { pid: process.pid, host: hostName(), runtime: runtimeName(), labels: o.labels ?? {}, startedAt },
-    // A cluster that is still forming answers "no suitable peers" or times out: wait for it.
-    // Only a real misconfiguration (another lease TTL) fails the node.
-    bootstrap: async () => {
-      const deadline = Date.now() + defaults.bootstrapTimeoutMs;
-      for (let delay = 250; ; delay = Math.min(2_000, delay * 2)) {
-        try {
-          const b = await bootstrap(nc, n, { replicas: o.replicas, leaseTtlMs: o.leaseTtlMs });
-          if (b.adoptedTtl) log(`lease TTL ${b.leaseTtlMs} ms (from bucket ${n.leasesBucket})`);
-          return { ...b.buckets, leaseTtlMs: b.leaseTtlMs };
-        } catch (err) {
-          if (err instanceof LeaseTtlMismatchError || Date.now() + delay > deadline) throw err;
-          log(`JetStream not ready (${(err as Error).message}); retrying in ${delay} ms`);
-          await sleep(delay);
-        }
-      }
-    },
+    advert: { pid: process.pid, host: hostName(), runtime: runtimeName(), labels: o.labels ?? {}, startedAt: Date.now() },
+    bootstrap: () => bootstrapWithRetry(nc, n, o, log),
     onBootstrapped: () => publisher.open(),
   });
-  const { actor } = node;
-
-  const done = new Promise<SnapshotFrom<typeof nodeMachine>>((resolve) => {
-    actor.subscribe({
-      next: (s) => {
-        if (s.status === 'done') resolve(s);
-      },
-      error: (err) => {
-        log(`node actor failed: ${(err as Error).message}`);
-        resolve(actor.getSnapshot());
-      },
-    });
-  });
+  const done = finished(node, log);
 
   // Connection status feeds the machine; reconnect forever is set in connect.ts.
   void (async () => {
@@ -119,31 +137,18 @@ export async function runNode(o: NodeOptions): Promise<number> {
   })();
 
   const api = await startApi(nc, n, node.api, { version: pkg.version, node: nodeId });
-
+  const stopRequest = onStopRequests(node, log);
   // Placement, the fast path: offers from the leader, assignments, cancels, drain. KV is the truth.
   const subs = [
     ...serveInbox(nc, n, nodeId, node.inbox, log),
-    nc.subscribe(n.nodeDrain(nodeId), { callback: () => onSignal('drain request') }),
+    nc.subscribe(n.nodeDrain(nodeId), { callback: () => stopRequest('drain request') }),
   ];
 
-  let signals = 0;
-  function onSignal(sig: string) {
-    signals++;
-    if (signals > 1) {
-      log(`${sig} again: exiting without draining`);
-      process.exit(1);
-    }
-    log(`${sig}: draining`);
-    actor.send({ type: 'drain' });
-  }
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
-
-  actor.start();
+  node.actor.start();
   const final = await done;
   const failed = final.value === 'failed' || final.status === 'error';
   if (final.context.error && failed) log(`error: ${final.context.error}`);
-  actor.stop();
+  node.actor.stop();
   await publisher.flush();
   await api.stop().catch(() => {});
   subs.forEach((x) => x.unsubscribe());

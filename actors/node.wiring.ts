@@ -2,11 +2,11 @@
 // children) provided with the lease effects, the leader's duties, the job
 // store, runner and index, and the job history wiring. Transport-free: a real
 // process (node.process.ts) passes NATS-backed buckets, probe, placement and
-// event sink; the simulation (chaos/sim.world.ts) passes its own.
+// event sink; the simulation (chaos/sim/world.ts) passes its own.
 import { createActor, fromPromise, type SnapshotFrom } from 'xstate';
 import type { z } from 'zod';
 import { coordinatorMachine } from '../machines/coordinator.machine.ts';
-import { leaseMachine, type LeaseHolder } from '../machines/lease.machine.ts';
+import { leaseMachine } from '../machines/lease.machine.ts';
 import { leaseTiming, leaseValidAt } from '../machines/lease.rules.ts';
 import { nodeMachine, nodeStateName, type BootstrapOutput, type NodeInput } from '../machines/node.machine.ts';
 import { auctionPolicy, type PlacementPolicy } from '../policies/placement.ts';
@@ -17,6 +17,7 @@ import { leaseEffects } from '../streams/lease.effects.ts';
 import type { LeaseValue } from '../streams/lease.records.ts';
 import { confirmGone, type Probe } from '../streams/probe.ts';
 import type { NodeInbox, Notify, PlacementTransport } from '../streams/placement.ts';
+import { keys } from '../streams/subjects.ts';
 import type { Clock } from '../streams/time.ts';
 import type { Endpoint } from '../streams/api.ts';
 import { ApiError } from '../streams/errors.ts';
@@ -58,7 +59,7 @@ export type NodeWiringOptions = {
 };
 
 export type WiredNode = {
-  actor: ReturnType<typeof createActor<typeof nodeMachine>>;
+  actor: NodeActor;
   /** The NATS connection dropped (false) or came back (true): the node machine suspends leadership meanwhile. */
   connection(up: boolean): void;
   /** The node's answers to placement messages. */
@@ -71,95 +72,120 @@ export type WiredNode = {
   stop(): void;
 };
 
-export function wireNode(o: NodeWiringOptions): WiredNode {
-  const { nodeId, instance, clock } = o;
-  const policy = o.policy ?? auctionPolicy();
-  // Followers and the leader's reaper act only on a confirmed "no responders".
-  const probe = confirmGone(o.probe, clock);
-  const holder: LeaseHolder = { id: nodeId, instance };
-  let parts: NodeParts | null = null;
-  const need = (): NodeParts => {
-    if (!parts) throw new Error(`node ${nodeId} is still starting`);
-    return parts;
-  };
+type NodeActor = ReturnType<typeof createActor<typeof nodeMachine>>;
 
-  let actorRef: { getSnapshot(): SnapshotFrom<typeof nodeMachine> } | null = null;
-  const advert = (): Pick<LeaseValue, 'node'> => ({
-    node: {
-      pid: o.advert.pid, host: o.advert.host, runtime: o.advert.runtime, slots: o.slots,
-      labels: o.advert.labels, state: actorRef ? nodeStateName(actorRef.getSnapshot()) : 'starting', startedAt: o.advert.startedAt,
-      types: Object.keys(o.handlers).sort(), running: parts?.runner.running ?? 0,
-    },
-  });
-  const effects = leaseEffects({
-    kv: () => need().leases, probe, clock, fastPath: o.fastPath,
-    extras: (key) => (key.startsWith('node.') ? advert() : {}),
-  });
-  const nodeLease = () => actorRef?.getSnapshot().children.nodeLease?.getSnapshot() as SnapshotFrom<typeof leaseMachine> | undefined;
+/** What the node's effects read of the running node: its parts once bootstrapped, and its machines' snapshots. */
+class NodeView {
+  readonly o: NodeWiringOptions;
+  parts: NodeParts | null = null;
+  actor: NodeActor | null = null;
+  constructor(o: NodeWiringOptions) {
+    this.o = o;
+  }
+  need(): NodeParts {
+    if (!this.parts) throw new Error(`node ${this.o.nodeId} is still starting`);
+    return this.parts;
+  }
+  nodeLease() {
+    return this.actor?.getSnapshot().children.nodeLease?.getSnapshot() as SnapshotFrom<typeof leaseMachine> | undefined;
+  }
+  coordinator() {
+    return this.actor?.getSnapshot().children.coordinator?.getSnapshot() as SnapshotFrom<typeof coordinatorMachine> | undefined;
+  }
   /** The node lease is held and valid by the real clock: the runner may write. */
-  const mayWrite = () => {
-    const lease = nodeLease();
-    return !!lease && leaseValidAt(lease.context, clock.mono());
-  };
-  const coordinator = () => actorRef?.getSnapshot().children.coordinator?.getSnapshot() as SnapshotFrom<typeof coordinatorMachine> | undefined;
+  mayWrite(): boolean {
+    const lease = this.nodeLease();
+    return !!lease && leaseValidAt(lease.context, this.o.clock.mono());
+  }
   /** Leading and running duties (not suspended for a lost connection), with the lease valid by our own clock. */
-  const leading = () => {
-    const c = coordinator();
-    return !!c && (c.matches({ active: { leader: 'recovering' } }) || c.matches({ active: { leader: 'placing' } })) && leaseValidAt(c.context, clock.mono());
-  };
-  const duties = leaderDuties({
-    leases: () => need().leases, jobs: need, self: holder, log: o.log, fastPath: o.fastPath, leading,
-    probe, transport: o.placement, clock, policy,
-    onReap: (h, epoch) => recordReap(o.recorder.record, h, epoch),
-  });
+  leading(): boolean {
+    const c = this.coordinator();
+    return !!c && (c.matches({ active: { leader: 'recovering' } }) || c.matches({ active: { leader: 'placing' } })) && leaseValidAt(c.context, this.o.clock.mono());
+  }
+  /** The node's advert, written with every put of its lease. */
+  advert(): Pick<LeaseValue, 'node'> {
+    const { o } = this;
+    return {
+      node: {
+        pid: o.advert.pid, host: o.advert.host, runtime: o.advert.runtime, slots: o.slots,
+        labels: o.advert.labels, state: this.actor ? nodeStateName(this.actor.getSnapshot()) : 'starting', startedAt: o.advert.startedAt,
+        types: Object.keys(o.handlers).sort(), running: this.parts?.runner.running ?? 0,
+      },
+    };
+  }
+}
 
-  const bootstrap = fromPromise<BootstrapOutput, NodeInput>(async () => {
+/** Open the buckets, then build the store, runner and index; every record, checkpoint and handler run goes into the history. */
+function bootstrapActor(v: NodeView) {
+  const { o } = v;
+  return fromPromise<BootstrapOutput, NodeInput>(async () => {
     const b = await o.bootstrap();
-    // Every record this node writes (by CAS), checkpoint it commits and handler it runs goes into the history.
     const history = jobHistory(o.recorder.record);
     const store = new JobStore(b.jobs, history.onChange);
     const runner = new JobRunner({
-      store, checkpoints: b.checkpoints, nodeId, slots: o.slots, handlers: o.handlers, log: o.log, mayWrite, clock,
-      nodeEpoch: () => nodeLease()?.context.epoch ?? null,
+      store, checkpoints: b.checkpoints, nodeId: o.nodeId, slots: o.slots, handlers: o.handlers, log: o.log, clock: o.clock,
+      mayWrite: () => v.mayWrite(),
+      nodeEpoch: () => v.nodeLease()?.context.epoch ?? null,
       onCheckpoint: history.onCheckpoint,
       onHandler: history.onHandler,
-      onLoad: (running) => actorRef && actor.send({ type: 'jobs.load', running }),
+      onLoad: (running) => v.actor?.send({ type: 'jobs.load', running }),
     });
-    parts = { leases: b.leases, jobs: b.jobs, store, index: new JobIndex(b.jobs, { clock, log: o.log }), runner };
+    v.parts = { leases: b.leases, jobs: b.jobs, store, index: new JobIndex(b.jobs, { clock: o.clock, log: o.log }), runner };
     o.onBootstrapped?.(b);
     return { timing: leaseTiming(b.leaseTtlMs) };
   });
+}
 
-  const machine = nodeMachine.provide({
-    actions: { abortJobs: () => parts?.runner.abortAll() },
+/** The node machine with every effect provided: lease effects for both leases, the leader's duties, the runner. */
+function provideNode(v: NodeView, policy: PlacementPolicy) {
+  const { o } = v;
+  // Followers and the leader's reaper act only on a confirmed "no responders".
+  const probe = confirmGone(o.probe, o.clock);
+  const effects = leaseEffects({
+    kv: () => v.need().leases, probe, clock: o.clock, fastPath: o.fastPath,
+    extras: (key) => (key === keys.node(o.nodeId) ? v.advert() : {}),
+  });
+  const duties = leaderDuties({
+    leases: () => v.need().leases, jobs: () => v.need(), self: { id: o.nodeId, instance: o.instance }, log: o.log, fastPath: o.fastPath,
+    leading: () => v.leading(), probe, transport: o.placement, clock: o.clock, policy,
+    onReap: (h, epoch) => recordReap(o.recorder.record, h, epoch),
+  });
+  return nodeMachine.provide({
+    actions: { abortJobs: () => v.parts?.runner.abortAll() },
     actors: {
-      bootstrap,
+      bootstrap: bootstrapActor(v),
       handBackJobs: fromPromise(async () => {
-        await parts?.runner.handBack();
+        await v.parts?.runner.handBack();
       }),
       nodeLease: leaseMachine.provide({ actors: effects }),
       coordinator: coordinatorMachine.provide({
         actors: { leaderLease: leaseMachine.provide({ actors: effects }), ...duties },
-        guards: { leaseValid: ({ context }) => leaseValidAt(context, clock.mono()) },
+        guards: { leaseValid: ({ context }) => leaseValidAt(context, o.clock.mono()) },
       }),
     },
   });
+}
 
-  const actor = createActor(machine, { input: { nodeId, instance }, inspect: o.recorder.inspect, clock });
-  actorRef = actor;
+export function wireNode(o: NodeWiringOptions): WiredNode {
+  const { nodeId, instance, clock } = o;
+  const policy = o.policy ?? auctionPolicy();
+  const v = new NodeView(o);
+  const leaseKeys = { node: keys.node(nodeId), leader: keys.leader };
+  const actor = createActor(provideNode(v, policy), { input: { nodeId, instance, leaseKeys }, inspect: o.recorder.inspect, clock });
+  v.actor = actor;
   const inbox = nodeInbox({
     nodeId, slots: o.slots, clock, policy,
     handles: (type) => !!o.handlers[type],
     ready: () => nodeStateName(actor.getSnapshot()) === 'ready',
-    runner: () => parts?.runner ?? null,
+    runner: () => v.parts?.runner ?? null,
   });
   const api = apiEndpoints({
     notify: o.notify, clock,
     kv: () => {
-      if (!parts) throw new ApiError(503, 'starting', `node ${nodeId} is still starting`);
-      return parts;
+      if (!v.parts) throw new ApiError(503, 'starting', `node ${nodeId} is still starting`);
+      return v.parts;
     },
   });
   const connection = (up: boolean) => actor.send({ type: up ? 'nats.reconnected' : 'nats.disconnected' });
-  return { actor, connection, inbox, api, parts: () => parts, stop: () => parts?.index.stop() };
+  return { actor, connection, inbox, api, parts: () => v.parts, stop: () => v.parts?.index.stop() };
 }

@@ -43,6 +43,15 @@ export function program(): Command {
     .version(pkg.version)
     .showHelpAfterError('(run with --help for usage)');
 
+  processCommands(p);
+  clientCommands(p);
+  demoCommand(p);
+  chaosCommand(p);
+  return p;
+}
+
+/** `node` and `up`: processes that run Shoal. */
+function processCommands(p: Command): void {
   withConnection(
     p.command('node')
       .description('run one node actor process (also a coordinator candidate) against a NATS server; SIGTERM/SIGINT drain it and exit 0')
@@ -71,7 +80,10 @@ export function program(): Command {
       const { runUp } = await import('./up.ts');
       process.exitCode = await runUp({ ...o, cluster: Number(o.cluster), leaseTtlMs: o.leaseTtl });
     });
+}
 
+/** Thin clients of the public API: `status`, `submit`, `jobs`, `job`, `cancel`, `drain`. */
+function clientCommands(p: Command): void {
   withConnection(
     p.command('status')
       .description('show the leader, its epoch and the live nodes (via the shoal.api.status request)')
@@ -126,7 +138,9 @@ export function program(): Command {
     const { runDrain } = await import('./jobs.ts');
     process.exitCode = await runDrain(id, o);
   });
+}
 
+function demoCommand(p: Command): void {
   p.command('demo')
     .description('end-to-end demo: 3 nodes run 30 primes jobs while the leader and a worker are killed with SIGKILL; every job must finish exactly once with the true count. `demo failover` instead kills and stops leaders only. Exits non-zero if a check fails')
     .argument('[scenario]', 'jobs or failover', 'jobs')
@@ -143,7 +157,9 @@ export function program(): Command {
         throw new InvalidArgumentError(`unknown scenario '${scenario}' (jobs or failover)`);
       }
     });
+}
 
+function chaosCommand(p: Command): void {
   p.command('chaos')
     .description(
       'property-based chaos: fast-check generates fault schedules (kill -9 nodes and the leader, SIGSTOP past or within the lease TTL, ' +
@@ -166,6 +182,4 @@ export function program(): Command {
       const { runChaosCli } = await import('./chaos.ts');
       process.exitCode = await runChaosCli({ ...o, servers: o.servers === '1' ? 1 : 3 });
     });
-
-  return p;
 }

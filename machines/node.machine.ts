@@ -6,7 +6,12 @@ import { coordinatorMachine, type CoordinatorReport } from './coordinator.machin
 import { leaseMachine, type LeaseHolder, type LeaseReport } from './lease.machine.ts';
 import type { LeaseTiming } from './lease.rules.ts';
 
-export type NodeInput = { nodeId: string; instance: string };
+export type NodeInput = {
+  nodeId: string;
+  instance: string;
+  /** The KV keys of this node's liveness lease and of the leader lease (the caller owns the key layout). */
+  leaseKeys: { node: string; leader: string };
+};
 
 export type BootstrapOutput = { timing: LeaseTiming };
 
@@ -25,9 +30,6 @@ export type NodeEvent =
   | { type: 'jobs.load'; running: number }
   | LeaseReport
   | CoordinatorReport;
-
-export const nodeLeaseKey = (nodeId: string) => `node.${nodeId}`;
-export const leaderLeaseKey = 'leader';
 
 export const nodeMachine = setup({
   types: {
@@ -90,7 +92,7 @@ export const nodeMachine = setup({
     starting: {
       invoke: {
         src: 'bootstrap',
-        input: ({ context }) => ({ nodeId: context.nodeId, instance: context.instance }),
+        input: ({ context }) => ({ nodeId: context.nodeId, instance: context.instance, leaseKeys: context.leaseKeys }),
         onDone: { target: 'running', actions: 'recordBootstrap' },
         onError: { target: 'failed', actions: 'recordError' },
       },
@@ -102,7 +104,7 @@ export const nodeMachine = setup({
         src: 'coordinator',
         input: ({ context }) => ({
           nodeId: context.nodeId,
-          lease: { key: leaderLeaseKey, holder: holderOf(context), timing: context.timing! },
+          lease: { key: context.leaseKeys.leader, holder: holderOf(context), timing: context.timing! },
         }),
       },
       initial: 'member',
@@ -115,7 +117,7 @@ export const nodeMachine = setup({
           invoke: {
             id: 'nodeLease',
             src: 'nodeLease',
-            input: ({ context }) => ({ key: nodeLeaseKey(context.nodeId), holder: holderOf(context), timing: context.timing! }),
+            input: ({ context }) => ({ key: context.leaseKeys.node, holder: holderOf(context), timing: context.timing! }),
           },
           initial: 'joining',
           on: {

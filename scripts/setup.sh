@@ -51,8 +51,11 @@ if [ "${1:-}" = "--with-old-nats" ] && [ ! -x "$cache/nats-server-2.9/usr/sbin/n
   fetch_debian bookworm "$cache/nats-server-2.9" || say "could not fetch it; that test will be skipped"
 fi
 
+seen=" "
 for cand in "${NATS_SERVER_BIN:-}" "$cache/nats-server/usr/sbin/nats-server" "$(command -v nats-server || true)" /usr/sbin/nats-server /usr/local/bin/nats-server; do
   [ -n "$cand" ] && [ -x "$cand" ] || continue
+  case "$seen" in *" $cand "*) continue ;; esac # PATH often finds one of the fixed places again
+  seen="$seen$cand "
   if v=$(good_version "$cand"); then say "nats-server $v at $cand"; exit 0; fi
   say "ignoring $cand: version $("$cand" --version 2>/dev/null || echo unknown) is older than 2.10"
 done

@@ -29,7 +29,7 @@ function node(o: { bootstrapFails?: boolean } = {}) {
       }) as never,
     },
   });
-  const actor = createActor(machine, { clock, input: { nodeId: 'n1', instance: 'i-1' } });
+  const actor = createActor(machine, { clock, input: { nodeId: 'n1', instance: 'i-1', leaseKeys: { node: 'node.n1', leader: 'leader' } } });
   const settle = () => new Promise((r) => setTimeout(r, 0));
   return { actor, clock, toCoordinator, toLease, settle };
 }
