@@ -3,7 +3,7 @@
 
 /**
  * What Shoal reads time and sets timers through. Real processes use `realClock`;
- * the simulation (chaos/sim.clock.ts) gives each node a virtual one. It is also
+ * the simulation (chaos/sim/clock.ts) gives each node a virtual one. It is also
  * XState's `Clock`, so `createActor(machine, { clock })` runs `after` delays on it.
  */
 export type Clock = {

@@ -1,5 +1,5 @@
 // The real-process chaos suite: fast-check generates fault schedules, each is
-// played against fresh real processes (chaos/run.ts) and judged by the history
+// played against fresh real processes (run.ts) and judged by the history
 // checker; a failing schedule is shrunk within a budget of further runs and
 // reported with its seed and path, ready to save and replay.
 import fc from 'fast-check';
