@@ -4,45 +4,65 @@
 // the job index changes, when jobs are queued, and on a timer.
 import { fromCallback } from 'xstate';
 import type { CoordinatorEvent, DutyInput } from '../machines/coordinator.machine.ts';
-import { lastAttempt, type JobRecord } from '../machines/job.machine.ts';
+import { type JobRecord, lastAttempt } from '../machines/job.machine.ts';
 import { offerOrder } from '../policies/placement.ts';
 import { defaults } from '../streams/defaults.ts';
-import { realClock } from '../streams/time.ts';
-import { typesOf, type ClusterCache } from './cluster.cache.ts';
+import { type Clock, realClock } from '../streams/time.ts';
+import { type ClusterCache, typesOf } from './cluster.cache.ts';
 import type { DutyDeps } from './leader.duties.ts';
 
+type Placer = { d: DutyDeps; cluster: ClusterCache; clock: Clock };
+
+/** Fail the queued jobs whose type no live node handles (confirmed from the leases: the cache may predate a new node); returns the rest. */
+async function rejectUnhandled({ d, cluster, clock }: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
+  let types = cluster.types;
+  // Judge by the view this call read: a recovery pass may meanwhile store an older one in the cache.
+  if (types && queued.some((r) => !types!.has(r.type))) types = typesOf(await cluster.refresh());
+  const unhandled = types ? queued.filter((r) => !types!.has(r.type)) : [];
+  const { store } = d.jobs();
+  await Promise.allSettled(unhandled.map((r) =>
+    store.apply(r.id, () => ({
+      type: 'job.reject',
+      error: `unknown job type '${r.type}': no live node handles it`,
+      at: clock.now(),
+    }))
+  ));
+  return queued.filter((r) => !unhandled.includes(r));
+}
+
+/** One auction: offer, collect bids, award by the policy, assign by CAS; returns how many were assigned. */
+async function auction({ d, cluster, clock }: Placer, offered: JobRecord[], epoch: number): Promise<number> {
+  const jobs = offered.map((r) => ({ id: r.id, type: r.type, priority: r.priority, lastNode: lastAttempt(r)?.node ?? null }));
+  const bids = await d.transport.auction({ epoch, jobs }, cluster.readyNodes, defaults.bidWindowMs);
+  if (!d.leading()) return 0;
+  const { store } = d.jobs();
+  let count = 0;
+  await Promise.all([...d.policy.award(jobs, bids)].map(async ([node, ids]) => {
+    const done = await Promise.all(
+      ids.map((id) => store.apply(id, (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now() } : null))),
+    );
+    const assigned = ids.filter((_, i) => done[i]?.changed);
+    count += assigned.length;
+    if (assigned.length) d.transport.assign(node, assigned);
+  }));
+  return count;
+}
+
+/** Auctions until nothing placeable is left (or every offer found a taker but more wait); returns whether to go again at once. */
+async function placeQueued(p: Placer, epoch: number): Promise<boolean> {
+  const { index } = p.d.jobs();
+  await index.ready();
+  const queued = offerOrder(index.live.values(), p.clock.now());
+  if (queued.length === 0) return false;
+  const offered = (await rejectUnhandled(p, queued)).slice(0, defaults.jobsPerAuction);
+  if (offered.length === 0) return false;
+  const awarded = await auction(p, offered, epoch);
+  return awarded === offered.length && queued.length > offered.length;
+}
+
 export function placementLoop(d: DutyDeps, cluster: ClusterCache) {
-  const clock = d.clock ?? realClock;
-
-  /** Fail the queued jobs whose type no live node handles (confirmed from the leases: the cache may predate a new node); returns the rest. */
-  async function rejectUnhandled(queued: JobRecord[]): Promise<JobRecord[]> {
-    let types = cluster.types;
-    // Judge by the view this call read: a recovery pass may meanwhile store an older one in the cache.
-    if (types && queued.some((r) => !types!.has(r.type))) types = typesOf(await cluster.refresh());
-    const unhandled = types ? queued.filter((r) => !types!.has(r.type)) : [];
-    const { store } = d.jobs();
-    await Promise.allSettled(unhandled.map((r) => store.apply(r.id, () => ({
-      type: 'job.reject', error: `unknown job type '${r.type}': no live node handles it`, at: clock.now(),
-    }))));
-    return queued.filter((r) => !unhandled.includes(r));
-  }
-
-  /** One auction: offer, collect bids, award by the policy, assign by CAS; returns how many were assigned. */
-  async function auction(offered: JobRecord[], epoch: number): Promise<number> {
-    const jobs = offered.map((r) => ({ id: r.id, type: r.type, priority: r.priority, lastNode: lastAttempt(r)?.node ?? null }));
-    const bids = await d.transport.auction({ epoch, jobs }, cluster.readyNodes, defaults.bidWindowMs);
-    if (!d.leading()) return 0;
-    const { store } = d.jobs();
-    let count = 0;
-    await Promise.all([...d.policy.award(jobs, bids)].map(async ([node, ids]) => {
-      const done = await Promise.all(ids.map((id) => store.apply(id, (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now() } : null))));
-      const assigned = ids.filter((_, i) => done[i]?.changed);
-      count += assigned.length;
-      if (assigned.length) d.transport.assign(node, assigned);
-    }));
-    return count;
-  }
-
+  const p: Placer = { d, cluster, clock: d.clock ?? realClock };
+  const { clock } = p;
   return fromCallback<CoordinatorEvent, DutyInput>(({ input }) => {
     let stopped = false;
     let timer: unknown;
@@ -61,13 +81,7 @@ export function placementLoop(d: DutyDeps, cluster: ClusterCache) {
         do {
           again = false;
           if (stopped || !d.leading()) return;
-          await index.ready();
-          const queued = offerOrder(index.live.values(), clock.now());
-          if (queued.length === 0) break;
-          const offered = (await rejectUnhandled(queued)).slice(0, defaults.jobsPerAuction);
-          if (offered.length === 0) break;
-          const awarded = await auction(offered, input.epoch);
-          if (awarded === offered.length && queued.length > offered.length) again = true;
+          if (await placeQueued(p, input.epoch)) again = true;
         } while (again && !stopped);
       } catch (err) {
         d.log(`placement round failed: ${(err as Error).message}`);

@@ -5,22 +5,21 @@
 // them, lets the cluster converge and judges the history with the checker.
 import type { SnapshotFrom } from 'xstate';
 import { coordinatorMachine } from '../../machines/coordinator.machine.ts';
-import { isTerminal, type JobRecord, type JobSpec } from '../../machines/job.machine.ts';
+import type { JobRecord, JobSpec } from '../../machines/job.machine.ts';
 import { leaseTiming, leaseValidAt } from '../../machines/lease.rules.ts';
-import { wireNode, type WiredNode } from '../../actors/node.wiring.ts';
-import { defaults, retryBackoffMs } from '../../streams/defaults.ts';
-import { serveRequest, type Reply } from '../../streams/api.ts';
+import { type WiredNode, wireNode } from '../../actors/node.wiring.ts';
+import { defaults } from '../../streams/defaults.ts';
+import { type Reply, serveRequest } from '../../streams/api.ts';
 import { encodeJson } from '../../streams/codec.ts';
-import { transitionRecorder, type Transition } from '../../streams/events.ts';
-import { decodeJob } from '../../streams/job.store.ts';
-import { keys, names } from '../../streams/subjects.ts';
-import { checkHistory, type Violation } from '../checker.ts';
-import { leaderSeenAt } from '../invariants.leaders.ts';
-import { simExpected, simHandlers, simJobMs } from './handlers.ts';
+import { type Transition, transitionRecorder } from '../../streams/events.ts';
+import { names } from '../../streams/subjects.ts';
+import type { Violation } from '../checker.ts';
+import { finishCase } from './finish.ts';
+import { simHandlers } from './handlers.ts';
 import { MemKv } from './memkv.ts';
-import { SimClock, type ClockView } from './clock.ts';
+import { type ClockView, SimClock } from './clock.ts';
 import type { SimPartitionMode } from './commands.ts';
-import { prng, SimNet, type Conn } from './net.ts';
+import { type Conn, prng, SimNet } from './net.ts';
 import { simBucket, simNotify, simPlacement } from './net.messages.ts';
 
 /** Deliberately broken variants, to show the simulation catches and shrinks them. */
@@ -76,10 +75,16 @@ export class SimWorld {
   /** Submits whose create has not answered yet (it may still land), by the connection of the node serving them. */
   readonly #submitting = new Set<{ conn: Conn }>();
   /** Once faults stop, a process that exits (a drain in progress) is started again, as a supervisor would. */
-  #supervised = false;
+  supervised = false;
 
   constructor(o: WorldOptions) {
-    this.o = { ttlMs: o.ttlMs ?? defaults.simLeaseTtlMs, slots: o.slots ?? defaults.simSlots, seed: o.seed, nodes: o.nodes, variant: o.variant ?? {} };
+    this.o = {
+      ttlMs: o.ttlMs ?? defaults.simLeaseTtlMs,
+      slots: o.slots ?? defaults.simSlots,
+      seed: o.seed,
+      nodes: o.nodes,
+      variant: o.variant ?? {},
+    };
     this.clock = new SimClock(epochMs);
     this.clock.onError = (err) => this.errors.push(`timer threw: ${(err as Error)?.stack ?? String(err)}`);
     this.rng = prng(o.seed);
@@ -117,16 +122,29 @@ export class SimWorld {
     const conn = this.net.connect(slot.id, instance, view);
     const pid = 1000 + 100 * Number(slot.id.slice(1)) + k;
     const recorder = transitionRecorder({
-      node: slot.id, instance, pid, clock: view,
+      node: slot.id,
+      instance,
+      pid,
+      clock: view,
       sink: (t) => {
         if (!conn.dead) this.history.push(t);
       },
     });
     const kv = (m: MemKv) => simBucket(this.net, conn, m);
     const wired = wireNode({
-      nodeId: slot.id, instance, slots: this.o.slots, handlers: simHandlers, clock: view, fastPath: true,
+      nodeId: slot.id,
+      instance,
+      slots: this.o.slots,
+      handlers: simHandlers,
+      clock: view,
+      fastPath: true,
       log: (msg) => this.log(`${instance}: ${msg}`),
-      bootstrap: async () => ({ leases: kv(this.buckets.leases), jobs: kv(this.buckets.jobs), checkpoints: kv(this.buckets.checkpoints), leaseTtlMs: this.o.ttlMs }),
+      bootstrap: async () => ({
+        leases: kv(this.buckets.leases),
+        jobs: kv(this.buckets.jobs),
+        checkpoints: kv(this.buckets.checkpoints),
+        leaseTtlMs: this.o.ttlMs,
+      }),
       probe: (holder) => this.net.ping(conn, holder),
       placement: simPlacement(this.net, conn),
       notify: simNotify(this.net, conn),
@@ -162,7 +180,7 @@ export class SimWorld {
     this.net.exit(node.conn);
     if (slot.node !== node) return;
     slot.state = 'exited';
-    if (this.#supervised) this.spawn(slot);
+    if (this.supervised) this.spawn(slot);
   }
 
   /** The slot's live process, if any. */
@@ -190,7 +208,10 @@ export class SimWorld {
     this.slots.forEach((_, i) => {
       const n = this.live(i);
       const c = n?.wired.actor.getSnapshot().children.coordinator?.getSnapshot() as SnapshotFrom<typeof coordinatorMachine> | undefined;
-      if (n && c && c.matches({ active: 'leader' }) && leaseValidAt(c.context, n.view.mono()) && (best === null || (c.context.epoch ?? 0) > best.epoch)) {
+      if (
+        n && c && c.matches({ active: 'leader' }) && leaseValidAt(c.context, n.view.mono()) &&
+        (best === null || (c.context.epoch ?? 0) > best.epoch)
+      ) {
         best = { i, epoch: c.context.epoch ?? 0 };
       }
     });
@@ -302,76 +323,14 @@ export class SimWorld {
 
   // ---- the end of a case ----
 
-  /** Every job record, read straight from the server. */
-  async records(): Promise<JobRecord[]> {
-    const out: JobRecord[] = [];
-    for (const k of await this.buckets.jobs.keys(keys.jobs)) {
-      const e = await this.buckets.jobs.get(k);
-      if (e) out.push(decodeJob(e.value, keys.jobIdOf(k)));
-    }
-    return out;
-  }
-
-  /**
-   * How long after the faults stop every job must be terminal: a dead holder's
-   * lease expiring, a recovery pass, an assignment nobody started timing out,
-   * then every attempt (placement, the job, a recovery pass) and the backoffs between.
-   */
-  boundMs(): number {
-    const t = this.timing;
-    const longest = Math.max(0, ...[...this.submitted.values()].map((s) => simJobMs(s.type, s.input)));
-    const recoverEvery = 5 * t.pollIntervalMs;
-    const attempt = longest + defaults.placeIntervalMs + defaults.bidWindowMs + recoverEvery;
-    let backoffs = 0;
-    for (let f = 1; f < defaults.maxAttempts; f++) backoffs += retryBackoffMs(f);
-    return 2 * this.o.ttlMs + recoverEvery + defaults.startTimeoutMs + defaults.maxAttempts * attempt + backoffs;
+  /** A submit is still unanswered by a live node (its create may yet land). */
+  submitting(): boolean {
+    return [...this.#submitting].some((p) => !p.conn.dead);
   }
 
   /** Faults stop (every link heals, every paused process resumes, every dead node restarts); converge; check. */
-  async finish(): Promise<CaseResult> {
-    this.#supervised = true;
-    this.slots.forEach((_, i) => {
-      const n = this.live(i);
-      if (!n) return void this.restart(i);
-      this.net.calm(n.conn);
-      if (n.conn.split || n.conn.cut) this.net.heal(n.conn);
-      if (n.view.paused) this.net.resume(n.conn);
-    });
-    await this.clock.advance(0);
-    const faultsEndedAt = this.clock.now();
-    const boundMs = this.boundMs();
-    const leaderWithinMs = this.o.ttlMs + this.timing.pollIntervalMs;
-    let records: JobRecord[] = [];
-    let allTerminalAt: number | null = null;
-    while (this.clock.now() - faultsEndedAt < boundMs) {
-      await this.clock.advance(25);
-      records = await this.records();
-      // A submit whose serving node died is answered (with an error): its record, if the create landed, is here.
-      const submitting = [...this.#submitting].some((p) => !p.conn.dead);
-      const terminal = !submitting && records.every(isTerminal);
-      if (terminal && allTerminalAt === null) allTerminalAt = this.clock.now();
-      if (!terminal) allTerminalAt = null;
-      else if (leaderSeenAt(this.history, faultsEndedAt) !== null) break;
-    }
-    // A little longer: late writes of resumed zombies land (and must be fenced).
-    await this.clock.advance(2 * this.timing.pollIntervalMs);
-    records = await this.records();
-    const violations = checkHistory(this.history, {
-      records, expected: simExpected, expectAllTerminal: true, faultsEndedAt, leaderWithinMs,
-    });
-    for (const e of this.errors) violations.push({ invariant: 'uncaught-error', subject: 'process', message: e, events: [] });
-    const leader = leaderSeenAt(this.history, faultsEndedAt);
-    const lastTerminal = Math.max(faultsEndedAt, ...this.history.filter((t) => t.kind === 'job' && ['succeeded', 'failed', 'cancelled'].includes(t.to)).map((t) => t.wall));
-    return {
-      violations,
-      recovery: {
-        leaderMs: leader === null ? null : leader - faultsEndedAt,
-        allTerminalMs: records.every(isTerminal) && allTerminalAt !== null ? lastTerminal - faultsEndedAt : null,
-      },
-      boundMs,
-      records,
-      history: this.history,
-    };
+  finish(): Promise<CaseResult> {
+    return finishCase(this);
   }
 
   /** Stop every process (after a case, so nothing lingers). */

@@ -1,0 +1,91 @@
+// The end of a simulated case: the faults stop (every link heals, every paused
+// process resumes, every dead node restarts), virtual time runs until every
+// job is terminal and a leader exists (or the bound passes), and the checker
+// judges the history.
+import { isTerminal, type JobRecord } from '../../machines/job.machine.ts';
+import { defaults, retryBackoffMs } from '../../streams/defaults.ts';
+import { decodeJob } from '../../streams/job.store.ts';
+import { keys } from '../../streams/subjects.ts';
+import { checkHistory } from '../checker.ts';
+import { leaderSeenAt } from '../invariants.leaders.ts';
+import { simExpected, simJobMs } from './handlers.ts';
+import type { CaseResult, SimWorld } from './world.ts';
+
+/** Every job record, read straight from the server. */
+export async function readRecords(w: SimWorld): Promise<JobRecord[]> {
+  const out: JobRecord[] = [];
+  for (const k of await w.buckets.jobs.keys(keys.jobs)) {
+    const e = await w.buckets.jobs.get(k);
+    if (e) out.push(decodeJob(e.value, keys.jobIdOf(k)));
+  }
+  return out;
+}
+
+/**
+ * How long after the faults stop every job must be terminal: a dead holder's
+ * lease expiring, a recovery pass, an assignment nobody started timing out,
+ * then every attempt (placement, the job, a recovery pass) and the backoffs between.
+ */
+export function caseBoundMs(w: SimWorld): number {
+  const t = w.timing;
+  const longest = Math.max(0, ...[...w.submitted.values()].map((s) => simJobMs(s.type, s.input)));
+  const recoverEvery = 5 * t.pollIntervalMs;
+  const attempt = longest + defaults.placeIntervalMs + defaults.bidWindowMs + recoverEvery;
+  let backoffs = 0;
+  for (let f = 1; f < defaults.maxAttempts; f++) backoffs += retryBackoffMs(f);
+  return 2 * w.o.ttlMs + recoverEvery + defaults.startTimeoutMs + defaults.maxAttempts * attempt + backoffs;
+}
+
+/** Faults stop (every link heals, every paused process resumes, every dead node restarts); converge; check. */
+export async function finishCase(w: SimWorld): Promise<CaseResult> {
+  w.supervised = true;
+  w.slots.forEach((_, i) => {
+    const n = w.live(i);
+    if (!n) return void w.restart(i);
+    w.net.calm(n.conn);
+    if (n.conn.split || n.conn.cut) w.net.heal(n.conn);
+    if (n.view.paused) w.net.resume(n.conn);
+  });
+  await w.clock.advance(0);
+  const faultsEndedAt = w.clock.now();
+  const boundMs = caseBoundMs(w);
+  const leaderWithinMs = w.o.ttlMs + w.timing.pollIntervalMs;
+  let records: JobRecord[] = [];
+  let allTerminalAt: number | null = null;
+  while (w.clock.now() - faultsEndedAt < boundMs) {
+    await w.clock.advance(25);
+    records = await readRecords(w);
+    // A submit whose serving node died is answered (with an error): its record, if the create landed, is here.
+    const submitting = w.submitting();
+    const terminal = !submitting && records.every(isTerminal);
+    if (terminal && allTerminalAt === null) allTerminalAt = w.clock.now();
+    if (!terminal) allTerminalAt = null;
+    else if (leaderSeenAt(w.history, faultsEndedAt) !== null) break;
+  }
+  // A little longer: late writes of resumed zombies land (and must be fenced).
+  await w.clock.advance(2 * w.timing.pollIntervalMs);
+  records = await readRecords(w);
+  const violations = checkHistory(w.history, {
+    records,
+    expected: simExpected,
+    expectAllTerminal: true,
+    faultsEndedAt,
+    leaderWithinMs,
+  });
+  for (const e of w.errors) violations.push({ invariant: 'uncaught-error', subject: 'process', message: e, events: [] });
+  const leader = leaderSeenAt(w.history, faultsEndedAt);
+  const lastTerminal = Math.max(
+    faultsEndedAt,
+    ...w.history.filter((t) => t.kind === 'job' && ['succeeded', 'failed', 'cancelled'].includes(t.to)).map((t) => t.wall),
+  );
+  return {
+    violations,
+    recovery: {
+      leaderMs: leader === null ? null : leader - faultsEndedAt,
+      allTerminalMs: records.every(isTerminal) && allTerminalAt !== null ? lastTerminal - faultsEndedAt : null,
+    },
+    boundMs,
+    records,
+    history: w.history,
+  };
+}
