@@ -2,16 +2,16 @@
 // what each does. Errors: 400 bad request, 404 unknown id, 408 wait timeout,
 // 409 same id with a different body, 413 too large, 503 not ready.
 import { z } from 'zod';
-import { isTerminal, newJobRecord, type JobRecord } from '../machines/job.machine.ts';
-import { endpoint, statusRequest, type Endpoint } from '../streams/api.ts';
-import { caughtUp, type Bucket } from '../streams/bucket.ts';
+import { isTerminal, type JobRecord, newJobRecord } from '../machines/job.machine.ts';
+import { type Endpoint, endpoint, statusRequest } from '../streams/api.ts';
+import { type Bucket, caughtUp } from '../streams/bucket.ts';
 import { defaults } from '../streams/defaults.ts';
 import { ApiError } from '../streams/errors.ts';
 import { decodeJob, type JobStore } from '../streams/job.store.ts';
 import { readCluster } from '../streams/lease.records.ts';
 import type { Notify } from '../streams/placement.ts';
 import { keys } from '../streams/subjects.ts';
-import { realClock, type Clock } from '../streams/time.ts';
+import { type Clock, realClock } from '../streams/time.ts';
 
 const jobId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'letters, digits, - or _, at most 128');
 const jobStates = ['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled'] as const;

@@ -2,7 +2,7 @@
 // job types they handle and how many are ready. Recovery refreshes it; the
 // placement loop reads it and confirms from the leases before acting on a miss.
 import type { Bucket } from '../streams/bucket.ts';
-import { readCluster, type ClusterView } from '../streams/lease.records.ts';
+import { type ClusterView, readCluster } from '../streams/lease.records.ts';
 
 /** Job types some live node handles, by their adverts. */
 export const typesOf = (view: ClusterView) => new Set(view.nodes.flatMap((x) => x.types));

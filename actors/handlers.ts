@@ -92,7 +92,11 @@ export const builtinHandlers: Record<string, Handler> = {
     ctx.phase('io');
     const tail = (s: string) => s.slice(-4096);
     return await new Promise((res, rej) => {
-      const child = spawn(cmd, args, { cwd: input.cwd, env: input.env ? { ...process.env, ...input.env } : process.env, signal: ctx.signal });
+      const child = spawn(cmd, args, {
+        cwd: input.cwd,
+        env: input.env ? { ...process.env, ...input.env } : process.env,
+        signal: ctx.signal,
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (b: Buffer) => (stdout = tail(stdout + b.toString())));
@@ -116,7 +120,12 @@ export async function loadHandlers(modulePath?: string): Promise<Record<string, 
     throw new Error(`cannot load job handlers from ${modulePath}: ${(err as Error).message}`, { cause: err });
   }
   const source = (typeof mod.default === 'object' && mod.default !== null ? mod.default : mod) as Record<string, unknown>;
-  const user = Object.fromEntries(Object.entries(source).filter(([k, v]) => k !== 'default' && typeof v === 'function')) as Record<string, Handler>;
-  if (Object.keys(user).length === 0) throw new Error(`${modulePath} exports no handler functions (export async function myType(input, ctx) {...})`);
+  const user = Object.fromEntries(Object.entries(source).filter(([k, v]) => k !== 'default' && typeof v === 'function')) as Record<
+    string,
+    Handler
+  >;
+  if (Object.keys(user).length === 0) {
+    throw new Error(`${modulePath} exports no handler functions (export async function myType(input, ctx) {...})`);
+  }
   return { ...builtinHandlers, ...user };
 }

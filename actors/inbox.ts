@@ -14,7 +14,12 @@ export type InboxDeps = {
   handles: (type: string) => boolean;
   /** Only a ready node bids. */
   ready: () => boolean;
-  runner: () => { readonly free: number; readonly running: number; start(id: string): Promise<void>; stop(id: string, reason: 'cancelled'): void } | null;
+  runner: () => {
+    readonly free: number;
+    readonly running: number;
+    start(id: string): Promise<void>;
+    stop(id: string, reason: 'cancelled'): void;
+  } | null;
   clock: Clock;
   policy: PlacementPolicy;
 };
@@ -28,7 +33,14 @@ export function nodeInbox(d: InboxDeps): NodeInbox {
       if (!runner || !d.ready()) return null;
       const now = d.clock.now();
       while (wins.length && now - wins[0]! > defaults.recentWinsMs) wins.shift();
-      const self = { nodeId: d.nodeId, slots: d.slots, free: runner.free, running: runner.running, recentWins: wins.length, handles: d.handles };
+      const self = {
+        nodeId: d.nodeId,
+        slots: d.slots,
+        free: runner.free,
+        running: runner.running,
+        recentWins: wins.length,
+        handles: d.handles,
+      };
       return { node: d.nodeId, free: runner.free, bids: d.policy.bid(offer.jobs, self) };
     },
     assign(ids) {

@@ -3,10 +3,10 @@
 // A watch that cannot start (cut off, JetStream electing a leader) is retried:
 // a blind index would stall the leader, and an unhandled rejection kills the process.
 import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
-import { caughtUp, type Bucket } from '../streams/bucket.ts';
+import { type Bucket, caughtUp } from '../streams/bucket.ts';
 import { decodeJob } from '../streams/job.store.ts';
 import { keys } from '../streams/subjects.ts';
-import { realClock, sleep, type Clock } from '../streams/time.ts';
+import { type Clock, realClock, sleep } from '../streams/time.ts';
 import type { Log } from './log.ts';
 
 /** Retry delays for a watch that failed to start or ended: doubling, capped. */

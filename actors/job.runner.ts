@@ -1,14 +1,14 @@
 // Runs the jobs assigned to this node: start by CAS, claim the checkpoint,
 // call the handler with its context, finish by CAS. Every write is fenced by
 // the attempt; after lease loss the runner aborts its handlers and writes nothing.
-import { lastAttempt, type JobEvent, type JobRecord } from '../machines/job.machine.ts';
-import { outcomeEvent, type HandlerOutcome, type StopReason } from '../machines/job.rules.ts';
+import { type JobEvent, type JobRecord, lastAttempt } from '../machines/job.machine.ts';
+import { type HandlerOutcome, outcomeEvent, type StopReason } from '../machines/job.rules.ts';
 import type { Bucket } from '../streams/bucket.ts';
 import { defaults, retryBackoffMs } from '../streams/defaults.ts';
 import { CheckpointTooLargeError, CodecError, FencedError } from '../streams/errors.ts';
 import { CheckpointSlot, type JobStore } from '../streams/job.store.ts';
-import { realClock, sleep, type Clock } from '../streams/time.ts';
-import { JobInputError, type Handler, type JobCtx } from './handlers.ts';
+import { type Clock, realClock, sleep } from '../streams/time.ts';
+import { type Handler, type JobCtx, JobInputError } from './handlers.ts';
 import type { Log } from './log.ts';
 
 class Stop extends Error {
@@ -99,10 +99,16 @@ export class JobRunner {
       const slot = await CheckpointSlot.claim(this.d.checkpoints, id, r.attempt);
       const resumedFrom = slot.restored?.progress ?? 0;
       const started = await this.write(id, () => ({
-        type: 'job.start', node: this.d.nodeId, attempt: r.attempt, resumedFrom, at: this.#clock.now(), nodeEpoch: this.#epoch(),
+        type: 'job.start',
+        node: this.d.nodeId,
+        attempt: r.attempt,
+        resumedFrom,
+        at: this.#clock.now(),
+        nodeEpoch: this.#epoch(),
       }), { retry: true });
       // Our start may have landed on an earlier try whose reply was lost: then the record already shows it.
-      const ours = (x: JobRecord) => x.state === 'running' && x.attempt === r.attempt && x.owner === this.d.nodeId &&
+      const ours = (x: JobRecord) =>
+        x.state === 'running' && x.attempt === r.attempt && x.owner === this.d.nodeId &&
         (lastAttempt(x)?.nodeEpoch ?? null) === this.#epoch();
       if (!started || !(started.changed || ours(started.record))) return;
       // The attempt lives in the lease term it was started under. A start that landed late (sent before
@@ -166,7 +172,7 @@ export class JobRunner {
    * record makes that safe. Without, it is best effort (progress, phase).
    */
   private async write(id: string, decide: (r: JobRecord) => JobEvent | null, o: { retry?: boolean; term?: number | null } = {}) {
-    for (let delay: number = defaults.jobWriteRetryMs; ; delay = Math.min(defaults.jobWriteRetryMaxMs, 2 * delay)) {
+    for (let delay: number = defaults.jobWriteRetryMs;; delay = Math.min(defaults.jobWriteRetryMaxMs, 2 * delay)) {
       if (!this.#mayWrite(o.term)) return null;
       try {
         return await this.d.store.apply(id, (r) => (this.#mayWrite(o.term) ? decide(r) : null));
@@ -197,7 +203,9 @@ export class JobRunner {
       fence: { jobId: id, attempt, token: `${id}:${attempt}` },
       log: (msg) => this.d.log(`job ${id}#${attempt}: ${msg}`),
       progress: (p) => writeProgress(p),
-      phase: (p) => void this.write(id, () => ({ type: 'job.phase', attempt, phase: p === 'io' ? 'ioWait' : 'computing', at: clock.now() }), { term }).catch(() => {}),
+      phase: (p) =>
+        void this.write(id, () => ({ type: 'job.phase', attempt, phase: p === 'io' ? 'ioWait' : 'computing', at: clock.now() }), { term })
+          .catch(() => {}),
       sleep: (ms) => sleep(ms, abort.signal, clock),
       checkpoint: async (state, progress) => {
         if (abort.signal.aborted) throw abort.signal.reason;
@@ -232,7 +240,11 @@ export class JobRunner {
     try {
       const done = await this.write(id, () => event, { retry: true, term });
       if (done?.changed) this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)}${event.type === 'job.fail' ? ` (${event.error})` : ''}`);
-      else this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)} refused (fenced: ${done ? `the record is ${done.record.state}, attempt ${done.record.attempt}` : 'lease lost'})`);
+      else {this.d.log(
+          `job ${id}#${attempt}: ${event.type.slice(4)} refused (fenced: ${
+            done ? `the record is ${done.record.state}, attempt ${done.record.attempt}` : 'lease lost'
+          })`,
+        );}
     } catch (err) {
       this.d.log(`job ${id}#${attempt}: could not record ${event.type}: ${(err as Error).message}`);
     }

@@ -8,14 +8,14 @@ import type { DutyInput } from '../machines/coordinator.machine.ts';
 import { requeueDecision } from '../machines/job.rules.ts';
 import type { LeaseHolder } from '../machines/lease.machine.ts';
 import type { PlacementPolicy } from '../policies/placement.ts';
-import { isCasConflict, type Bucket } from '../streams/bucket.ts';
+import { type Bucket, isCasConflict } from '../streams/bucket.ts';
 import { defaults } from '../streams/defaults.ts';
 import type { JobStore } from '../streams/job.store.ts';
 import { readLease } from '../streams/lease.records.ts';
 import type { PlacementTransport } from '../streams/placement.ts';
 import type { Probe } from '../streams/probe.ts';
 import { keys } from '../streams/subjects.ts';
-import { realClock, type Clock } from '../streams/time.ts';
+import { type Clock, realClock } from '../streams/time.ts';
 import type { JobIndex } from './job.index.ts';
 import type { Log } from './log.ts';
 import { ClusterCache } from './cluster.cache.ts';
@@ -65,9 +65,11 @@ function recoverDuty(d: DutyDeps, cluster: ClusterCache) {
       const q = requeueDecision(r, epochs, clock.now(), defaults.startTimeoutMs);
       if (!q) continue;
       // Decided on the index's copy: write only if the record still holds that attempt.
-      moves.push(store.apply(r.id, (c) => (c.attempt === r.attempt ? { ...q.event, at: clock.now() } : null)).then((x) => {
-        if (x?.changed && q.event.type === 'job.orphan') d.log(`job ${r.id}: ${q.why}, requeued`);
-      }));
+      moves.push(
+        store.apply(r.id, (c) => (c.attempt === r.attempt ? { ...q.event, at: clock.now() } : null)).then((x) => {
+          if (x?.changed && q.event.type === 'job.orphan') d.log(`job ${r.id}: ${q.why}, requeued`);
+        }),
+      );
     }
     await Promise.allSettled(moves);
   });

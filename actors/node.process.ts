@@ -8,17 +8,17 @@ import pkg from '../package.json' with { type: 'json' };
 import type { nodeMachine } from '../machines/node.machine.ts';
 import { startApi } from '../streams/api.ts';
 import { bootstrap } from '../streams/bootstrap.ts';
-import { connectNats, type ConnectionFlags } from '../streams/connect.ts';
+import { type ConnectionFlags, connectNats } from '../streams/connect.ts';
 import { defaults } from '../streams/defaults.ts';
 import { LeaseTtlMismatchError } from '../streams/errors.ts';
-import { transitionPublisher, type Transition } from '../streams/events.ts';
+import { type Transition, transitionPublisher } from '../streams/events.ts';
 import { natsNotify, natsPlacement, serveInbox } from '../streams/placement.ts';
 import { natsProbe, servePing } from '../streams/probe.ts';
-import { assertToken, names, type Names } from '../streams/subjects.ts';
+import { assertToken, type Names, names } from '../streams/subjects.ts';
 import { realClock, sleep } from '../streams/time.ts';
 import { loadHandlers } from './handlers.ts';
-import { logger, type Log } from './log.ts';
-import { wireNode, type NodeBuckets, type WiredNode } from './node.wiring.ts';
+import { type Log, logger } from './log.ts';
+import { type NodeBuckets, type WiredNode, wireNode } from './node.wiring.ts';
 import { hostName, runtimeName } from './runtime.ts';
 
 export type NodeOptions = ConnectionFlags & {
@@ -47,7 +47,7 @@ function isRoutine(t: Transition): boolean {
 /** Find or create the buckets. A cluster that is still forming answers "no suitable peers" or times out: wait for it. Only a real misconfiguration (another lease TTL) fails the node. */
 async function bootstrapWithRetry(nc: NatsConnection, n: Names, o: NodeOptions, log: Log): Promise<NodeBuckets> {
   const deadline = Date.now() + defaults.bootstrapTimeoutMs;
-  for (let delay = 250; ; delay = Math.min(2_000, delay * 2)) {
+  for (let delay = 250;; delay = Math.min(2_000, delay * 2)) {
     try {
       const b = await bootstrap(nc, n, { replicas: o.replicas, leaseTtlMs: o.leaseTtlMs });
       if (b.adoptedTtl) log(`lease TTL ${b.leaseTtlMs} ms (from bucket ${n.leasesBucket})`);
@@ -106,15 +106,29 @@ export async function runNode(o: NodeOptions): Promise<number> {
   const ping = servePing(nc, n, { id: nodeId, instance });
 
   const publisher = transitionPublisher({
-    nc, names: n, node: nodeId, instance, pid: process.pid,
+    nc,
+    names: n,
+    node: nodeId,
+    instance,
+    pid: process.pid,
     onTransition: (t) => {
-      if (verbose || !isRoutine(t)) log(`${t.kind}${t.kind === 'lease' ? ` ${t.actor}` : ''}: ${t.from ?? '∅'} → ${t.to}${t.epoch !== null ? ` (epoch ${t.epoch})` : ''}`);
+      if (verbose || !isRoutine(t)) {
+        log(
+          `${t.kind}${t.kind === 'lease' ? ` ${t.actor}` : ''}: ${t.from ?? '∅'} → ${t.to}${t.epoch !== null ? ` (epoch ${t.epoch})` : ''}`,
+        );
+      }
     },
     onError: (err) => log(`event publish failed: ${err.message}`),
   });
 
   const node = wireNode({
-    nodeId, instance, slots: o.slots ?? defaults.slots, handlers, log, clock: realClock, fastPath: o.fastPath !== false,
+    nodeId,
+    instance,
+    slots: o.slots ?? defaults.slots,
+    handlers,
+    log,
+    clock: realClock,
+    fastPath: o.fastPath !== false,
     probe: natsProbe(nc, n),
     placement: natsPlacement(nc, n),
     notify: natsNotify(nc, n),

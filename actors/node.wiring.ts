@@ -8,10 +8,10 @@ import type { z } from 'zod';
 import { coordinatorMachine } from '../machines/coordinator.machine.ts';
 import { leaseMachine } from '../machines/lease.machine.ts';
 import { leaseTiming, leaseValidAt } from '../machines/lease.rules.ts';
-import { nodeMachine, nodeStateName, type BootstrapOutput, type NodeInput } from '../machines/node.machine.ts';
+import { type BootstrapOutput, type NodeInput, nodeMachine, nodeStateName } from '../machines/node.machine.ts';
 import { auctionPolicy, type PlacementPolicy } from '../policies/placement.ts';
 import type { Bucket } from '../streams/bucket.ts';
-import { jobHistory, recordReap, type Recorder } from '../streams/events.ts';
+import { jobHistory, type Recorder, recordReap } from '../streams/events.ts';
 import { JobStore } from '../streams/job.store.ts';
 import { leaseEffects } from '../streams/lease.effects.ts';
 import type { LeaseValue } from '../streams/lease.records.ts';
@@ -100,16 +100,23 @@ class NodeView {
   /** Leading and running duties (not suspended for a lost connection), with the lease valid by our own clock. */
   leading(): boolean {
     const c = this.coordinator();
-    return !!c && (c.matches({ active: { leader: 'recovering' } }) || c.matches({ active: { leader: 'placing' } })) && leaseValidAt(c.context, this.o.clock.mono());
+    return !!c && (c.matches({ active: { leader: 'recovering' } }) || c.matches({ active: { leader: 'placing' } })) &&
+      leaseValidAt(c.context, this.o.clock.mono());
   }
   /** The node's advert, written with every put of its lease. */
   advert(): Pick<LeaseValue, 'node'> {
     const { o } = this;
     return {
       node: {
-        pid: o.advert.pid, host: o.advert.host, runtime: o.advert.runtime, slots: o.slots,
-        labels: o.advert.labels, state: this.actor ? nodeStateName(this.actor.getSnapshot()) : 'starting', startedAt: o.advert.startedAt,
-        types: Object.keys(o.handlers).sort(), running: this.parts?.runner.running ?? 0,
+        pid: o.advert.pid,
+        host: o.advert.host,
+        runtime: o.advert.runtime,
+        slots: o.slots,
+        labels: o.advert.labels,
+        state: this.actor ? nodeStateName(this.actor.getSnapshot()) : 'starting',
+        startedAt: o.advert.startedAt,
+        types: Object.keys(o.handlers).sort(),
+        running: this.parts?.runner.running ?? 0,
       },
     };
   }
@@ -123,7 +130,13 @@ function bootstrapActor(v: NodeView) {
     const history = jobHistory(o.recorder.record);
     const store = new JobStore(b.jobs, history.onChange);
     const runner = new JobRunner({
-      store, checkpoints: b.checkpoints, nodeId: o.nodeId, slots: o.slots, handlers: o.handlers, log: o.log, clock: o.clock,
+      store,
+      checkpoints: b.checkpoints,
+      nodeId: o.nodeId,
+      slots: o.slots,
+      handlers: o.handlers,
+      log: o.log,
+      clock: o.clock,
       mayWrite: () => v.mayWrite(),
       nodeEpoch: () => v.nodeLease()?.context.epoch ?? null,
       onCheckpoint: history.onCheckpoint,
@@ -142,12 +155,23 @@ function provideNode(v: NodeView, policy: PlacementPolicy) {
   // Followers and the leader's reaper act only on a confirmed "no responders".
   const probe = confirmGone(o.probe, o.clock);
   const effects = leaseEffects({
-    kv: () => v.need().leases, probe, clock: o.clock, fastPath: o.fastPath,
+    kv: () => v.need().leases,
+    probe,
+    clock: o.clock,
+    fastPath: o.fastPath,
     extras: (key) => (key === keys.node(o.nodeId) ? v.advert() : {}),
   });
   const duties = leaderDuties({
-    leases: () => v.need().leases, jobs: () => v.need(), self: { id: o.nodeId, instance: o.instance }, log: o.log, fastPath: o.fastPath,
-    leading: () => v.leading(), probe, transport: o.placement, clock: o.clock, policy,
+    leases: () => v.need().leases,
+    jobs: () => v.need(),
+    self: { id: o.nodeId, instance: o.instance },
+    log: o.log,
+    fastPath: o.fastPath,
+    leading: () => v.leading(),
+    probe,
+    transport: o.placement,
+    clock: o.clock,
+    policy,
     onReap: (h, epoch) => recordReap(o.recorder.record, h, epoch),
   });
   return nodeMachine.provide({
@@ -174,13 +198,17 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
   const actor = createActor(provideNode(v, policy), { input: { nodeId, instance, leaseKeys }, inspect: o.recorder.inspect, clock });
   v.actor = actor;
   const inbox = nodeInbox({
-    nodeId, slots: o.slots, clock, policy,
+    nodeId,
+    slots: o.slots,
+    clock,
+    policy,
     handles: (type) => !!o.handlers[type],
     ready: () => nodeStateName(actor.getSnapshot()) === 'ready',
     runner: () => v.parts?.runner ?? null,
   });
   const api = apiEndpoints({
-    notify: o.notify, clock,
+    notify: o.notify,
+    clock,
     kv: () => {
       if (!v.parts) throw new ApiError(503, 'starting', `node ${nodeId} is still starting`);
       return v.parts;

@@ -53,7 +53,10 @@ async function measure(mode: Mode): Promise<number[]> {
   return out;
 }
 
-const t = new Table({ head: ['scenario (3 nodes, TTL 1000 ms)', 'rounds', 'min ms', 'median ms', 'p95 ms', 'max ms'], style: { head: [], border: [] } });
+const t = new Table({
+  head: ['scenario (3 nodes, TTL 1000 ms)', 'rounds', 'min ms', 'median ms', 'p95 ms', 'max ms'],
+  style: { head: [], border: [] },
+});
 const results: Record<string, number[]> = {};
 for (const mode of modes) {
   const xs = (await measure(mode)).sort((a, b) => a - b);

@@ -6,7 +6,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import Table from 'cli-table3';
-import { startLocalCluster, waitForReady, type LocalCluster } from '../harness/local.cluster.ts';
+import { type LocalCluster, startLocalCluster, waitForReady } from '../harness/local.cluster.ts';
 import type { JobRecord } from '../machines/job.machine.ts';
 import { callApi } from '../streams/client.ts';
 import { names } from '../streams/subjects.ts';
@@ -71,7 +71,11 @@ async function workQueueFloor(nc: NatsConnection): Promise<number> {
       })();
     }
   });
-  for (let i = 0; i < N; i += 100) await Promise.all(Array.from({ length: Math.min(100, N - i) }, (_, k) => js.publish(`${name}.job`, new TextEncoder().encode(String(i + k)))));
+  for (let i = 0; i < N; i += 100) {
+    await Promise.all(
+      Array.from({ length: Math.min(100, N - i) }, (_, k) => js.publish(`${name}.job`, new TextEncoder().encode(String(i + k)))),
+    );
+  }
   await done;
   const rate = N / ((performance.now() - start) / 1000);
   await jsm.streams.delete(name);
@@ -128,12 +132,18 @@ try {
   say('recovery: primes killed at 25/50/75 %...');
   const rec = await recovery(c, nc, tag);
 
-  const t1 = new Table({ head: [`submit → handler start, noop, ${N} jobs`, 'p50 ms', 'p95 ms', 'p99 ms', 'max ms'], style: { head: [], border: [] } });
+  const t1 = new Table({
+    head: [`submit → handler start, noop, ${N} jobs`, 'p50 ms', 'p95 ms', 'p99 ms', 'max ms'],
+    style: { head: [], border: [] },
+  });
   t1.push(['3 nodes, one nats-server', pct(lat, 50), pct(lat, 95), pct(lat, 99), Math.max(...lat)]);
   const t2 = new Table({ head: ['throughput', 'per second', 'ratio'], style: { head: [], border: [] } });
   t2.push([`Shoal noop jobs (${N}, submit → succeeded)`, Math.round(jobsPerS), (jobsPerS / wqPerS).toFixed(3)]);
   t2.push([`JetStream work queue (${N} msgs, 3 consumers)`, Math.round(wqPerS), '1']);
-  const t3 = new Table({ head: ['primes 600k killed at', 'total ms', 'uninterrupted ms', 'restart from zero ms (est.)', 'resumed from'], style: { head: [], border: [] } });
+  const t3 = new Table({
+    head: ['primes 600k killed at', 'total ms', 'uninterrupted ms', 'restart from zero ms (est.)', 'resumed from'],
+    style: { head: [], border: [] },
+  });
   for (const r of rec) t3.push(r);
   process.stdout.write(`${t1.toString()}\n${t2.toString()}\n${t3.toString()}\n`);
 } finally {

@@ -4,8 +4,16 @@
 // small function per invariant (invariants.*.ts); `invariants` is the index.
 // Pure and runtime-neutral: the simulation and the real-process chaos runs use the same one.
 import type { Transition } from '../streams/events.ts';
-import { prepare, type CheckOptions, type History } from './history.ts';
-import { fencedWrites, lostUpdate, notTerminal, oneTerminalState, resultCorrect, resultKept, resumeFromCheckpoint } from './invariants.jobs.ts';
+import { type CheckOptions, type History, prepare } from './history.ts';
+import {
+  fencedWrites,
+  lostUpdate,
+  notTerminal,
+  oneTerminalState,
+  resultCorrect,
+  resultKept,
+  resumeFromCheckpoint,
+} from './invariants.jobs.ts';
 import { epochsIncrease, noLeader, oneLeaderPerEpoch, staleLeaderActed } from './invariants.leaders.ts';
 import { handlerOverlap } from './invariants.overlap.ts';
 

@@ -13,11 +13,20 @@ export const faultCatalog = {
   restart: { does: 'start a killed node again: a new process under the same node id', real: true, sim: true },
   pause: { does: 'SIGSTOP a node; real runs send SIGCONT after `ms`, the simulation at a later `resume`', real: true, sim: true },
   resume: { does: 'SIGCONT a paused node (overdue timers fire at once)', real: false, sim: true },
-  partition: { does: 'cut a node off from every nats-server (reset, blackhole; real runs also drop); real runs heal after `ms`, the simulation at a later `heal`', real: true, sim: true },
+  partition: {
+    does:
+      'cut a node off from every nats-server (reset, blackhole; real runs also drop); real runs heal after `ms`, the simulation at a later `heal`',
+    real: true,
+    sim: true,
+  },
   'partition-leader': { does: 'partition whichever node leads at that moment', real: true, sim: false },
   heal: { does: 'end a partition: held bytes are delivered, the client reconnects', real: false, sim: true },
   latency: { does: "add latency to every one of a node's links (for `ms` in real runs)", real: true, sim: true },
-  'kill-server': { does: 'SIGKILL one nats-server of the 3-server cluster, restart it (same ports and store) after `ms`', real: true, sim: false },
+  'kill-server': {
+    does: 'SIGKILL one nats-server of the 3-server cluster, restart it (same ports and store) after `ms`',
+    real: true,
+    sim: false,
+  },
   drain: { does: 'SIGTERM a node: it hands its jobs back, steps down, releases its lease and exits', real: false, sim: true },
   'drop-requests': { does: "lose a node's next `count` KV requests before the server applies them", real: false, sim: true },
   'drop-replies': { does: "lose the replies to a node's next `count` KV requests after the server applied them", real: false, sim: true },

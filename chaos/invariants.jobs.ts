@@ -3,7 +3,7 @@
 // owners, exactly one terminal state, checkpoints resumed).
 import { handlerStart, type Transition } from '../streams/events.ts';
 import type { Violation } from './checker.ts';
-import { byTime, revisionOf, terminal, type CheckOptions, type History } from './history.ts';
+import { byTime, type CheckOptions, type History, revisionOf, terminal } from './history.ts';
 
 /** Writes only the owner of the current attempt may make. */
 const ownerWrites = new Set(['job.progress', 'job.phase', 'job.succeed', 'job.fail', 'job.timeout', 'job.preempt', 'job.checkpoint']);
@@ -15,7 +15,14 @@ export function oneTerminalState({ jobs }: History): Violation[] {
   const out: Violation[] = [];
   for (const [id, evs] of jobs) {
     const finals = evs.filter((t) => terminal(stateOf(t.to)) && (t.from === null || !terminal(stateOf(t.from))));
-    if (finals.length > 1) out.push({ invariant: 'one-terminal-state', subject: id, message: `job ${id} reached a terminal state ${finals.length} times`, events: finals });
+    if (finals.length > 1) {
+      out.push({
+        invariant: 'one-terminal-state',
+        subject: id,
+        message: `job ${id} reached a terminal state ${finals.length} times`,
+        events: finals,
+      });
+    }
   }
   return out;
 }
@@ -32,8 +39,11 @@ export function lostUpdate({ jobs }: History): Violation[] {
     for (const [rev, ws] of byReplaced) {
       if (ws.length < 2) continue;
       out.push({
-        invariant: 'lost-update', subject: id,
-        message: `${ws.length} writes of job ${id} replaced revision ${rev} (${ws.map((w) => `${w.event} by ${w.node} → revision ${revisionOf(w)}`).join(', ')}): compare-and-swap let both through, so one was lost`,
+        invariant: 'lost-update',
+        subject: id,
+        message: `${ws.length} writes of job ${id} replaced revision ${rev} (${
+          ws.map((w) => `${w.event} by ${w.node} → revision ${revisionOf(w)}`).join(', ')
+        }): compare-and-swap let both through, so one was lost`,
         events: ws,
       });
     }
@@ -75,8 +85,17 @@ export function fencedWrites({ jobs }: History): Violation[] {
     const c = commitOrder(evs);
     for (const t of evs) {
       if (!ownerWrites.has(t.event)) continue;
-      const newer = c.starts.find((s) => (s.epoch ?? 0) > (t.epoch ?? 0) && (t.event === 'job.checkpoint' ? c.checkpointAfter(t, s) : c.recordAfter(t, s)));
-      if (newer) out.push({ invariant: 'fenced-writes', subject: id, message: `attempt ${t.epoch} of job ${id} wrote ${t.event} after attempt ${newer.epoch} started`, events: [newer, t] });
+      const newer = c.starts.find((s) =>
+        (s.epoch ?? 0) > (t.epoch ?? 0) && (t.event === 'job.checkpoint' ? c.checkpointAfter(t, s) : c.recordAfter(t, s))
+      );
+      if (newer) {
+        out.push({
+          invariant: 'fenced-writes',
+          subject: id,
+          message: `attempt ${t.epoch} of job ${id} wrote ${t.event} after attempt ${newer.epoch} started`,
+          events: [newer, t],
+        });
+      }
     }
   }
   return out;
@@ -97,8 +116,10 @@ export function resumeFromCheckpoint({ jobs }: History): Violation[] {
       const committed = Number(best?.data?.progress ?? 0);
       if (best && resumedFrom + 1e-9 < committed) {
         out.push({
-          invariant: 'resume-from-checkpoint', subject: id,
-          message: `attempt ${s.epoch} of job ${id} resumed from ${resumedFrom}, below the committed checkpoint ${committed} of attempt ${best.epoch}`,
+          invariant: 'resume-from-checkpoint',
+          subject: id,
+          message:
+            `attempt ${s.epoch} of job ${id} resumed from ${resumedFrom}, below the committed checkpoint ${committed} of attempt ${best.epoch}`,
           events: [best, s],
         });
       }
@@ -114,7 +135,12 @@ export function resultKept(h: History, o: CheckOptions): Violation[] {
   return (o.records ?? []).flatMap((r) => {
     const done = succeededAt(h, r.id);
     if (r.state !== 'succeeded' || !done || JSON.stringify(done.data?.result) === JSON.stringify(r.result)) return [];
-    return [{ invariant: 'result-kept', subject: r.id, message: `job ${r.id}'s result changed after it succeeded: ${JSON.stringify(done.data?.result)} → ${JSON.stringify(r.result)}`, events: [done] }];
+    return [{
+      invariant: 'result-kept',
+      subject: r.id,
+      message: `job ${r.id}'s result changed after it succeeded: ${JSON.stringify(done.data?.result)} → ${JSON.stringify(r.result)}`,
+      events: [done],
+    }];
   });
 }
 
@@ -124,7 +150,12 @@ export function resultCorrect(h: History, o: CheckOptions): Violation[] {
     const want = r.state === 'succeeded' ? o.expected?.(r.type, r.input) : undefined;
     if (want === undefined || JSON.stringify(want) === JSON.stringify(r.result)) return [];
     const done = succeededAt(h, r.id);
-    return [{ invariant: 'result-correct', subject: r.id, message: `job ${r.id} (${r.type}) returned ${JSON.stringify(r.result)}, expected ${JSON.stringify(want)}`, events: done ? [done] : [] }];
+    return [{
+      invariant: 'result-correct',
+      subject: r.id,
+      message: `job ${r.id} (${r.type}) returned ${JSON.stringify(r.result)}, expected ${JSON.stringify(want)}`,
+      events: done ? [done] : [],
+    }];
   });
 }
 
@@ -132,6 +163,9 @@ export function resultCorrect(h: History, o: CheckOptions): Violation[] {
 export function notTerminal(h: History, o: CheckOptions): Violation[] {
   if (!o.expectAllTerminal) return [];
   return (o.records ?? []).filter((r) => !terminal(r.state)).map((r) => ({
-    invariant: 'not-terminal', subject: r.id, message: `job ${r.id} is still ${r.state} (attempt ${r.attempt}, owner ${r.owner})`, events: (h.jobs.get(r.id) ?? []).slice(-3),
+    invariant: 'not-terminal',
+    subject: r.id,
+    message: `job ${r.id} is still ${r.state} (attempt ${r.attempt}, owner ${r.owner})`,
+    events: (h.jobs.get(r.id) ?? []).slice(-3),
   }));
 }

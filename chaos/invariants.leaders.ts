@@ -19,7 +19,12 @@ export function oneLeaderPerEpoch(h: History): Violation[] {
   return [...terms(h).byEpoch].flatMap(([epoch, evs]) => {
     const who = new Set(evs.map((t) => t.instance));
     if (who.size <= 1) return [];
-    return [{ invariant: 'one-leader-per-epoch', subject: `epoch ${epoch}`, message: `${who.size} processes acted as leader under epoch ${epoch}: ${[...new Set(evs.map((t) => t.node))].join(', ')}`, events: evs }];
+    return [{
+      invariant: 'one-leader-per-epoch',
+      subject: `epoch ${epoch}`,
+      message: `${who.size} processes acted as leader under epoch ${epoch}: ${[...new Set(evs.map((t) => t.node))].join(', ')}`,
+      events: evs,
+    }];
   });
 }
 
@@ -28,7 +33,12 @@ export function epochsIncrease(h: History): Violation[] {
   return firstActs.slice(1).flatMap((cur, i) => {
     const prev = firstActs[i]!;
     if (cur.epoch >= prev.epoch) return [];
-    return [{ invariant: 'epochs-increase', subject: `epoch ${cur.epoch}`, message: `epoch ${cur.epoch} started acting after epoch ${prev.epoch}`, events: [prev.first, cur.first] }];
+    return [{
+      invariant: 'epochs-increase',
+      subject: `epoch ${cur.epoch}`,
+      message: `epoch ${cur.epoch} started acting after epoch ${prev.epoch}`,
+      events: [prev.first, cur.first],
+    }];
   });
 }
 
@@ -37,7 +47,12 @@ export function staleLeaderActed(h: History): Violation[] {
   return leading.filter(isLeaderAction).flatMap((t) => {
     const newer = firstActs.find((f) => f.epoch > t.epoch! && f.first.wall < t.wall);
     if (!newer) return [];
-    return [{ invariant: 'stale-leader-acted', subject: `epoch ${t.epoch}`, message: `${t.node} acted under epoch ${t.epoch} after epoch ${newer.epoch} began (${t.wall - newer.first.wall} ms later)`, events: [newer.first, t] }];
+    return [{
+      invariant: 'stale-leader-acted',
+      subject: `epoch ${t.epoch}`,
+      message: `${t.node} acted under epoch ${t.epoch} after epoch ${newer.epoch} began (${t.wall - newer.first.wall} ms later)`,
+      events: [newer.first, t],
+    }];
   });
 }
 
@@ -47,8 +62,11 @@ export function noLeader(h: History, o: CheckOptions): Violation[] {
   const at = leaderSeenAt(h.all, o.faultsEndedAt);
   if (at !== null && at - o.faultsEndedAt <= o.leaderWithinMs) return [];
   return [{
-    invariant: 'no-leader', subject: 'leader',
-    message: `no leader within ${o.leaderWithinMs} ms after the faults stopped${at === null ? '' : ` (first after ${at - o.faultsEndedAt} ms)`}`,
+    invariant: 'no-leader',
+    subject: 'leader',
+    message: `no leader within ${o.leaderWithinMs} ms after the faults stopped${
+      at === null ? '' : ` (first after ${at - o.faultsEndedAt} ms)`
+    }`,
     events: h.all.filter((t) => t.kind === 'coordinator').sort(byTime).slice(-4),
   }];
 }
@@ -66,9 +84,9 @@ export function leaderSeenAt(history: Transition[], since: number): number | nul
     if (t.kind === 'coordinator') leading.set(t.instance, t.to.startsWith('active.leader') && t.epoch !== null);
     if (t.wall < since || (first !== null && t.wall >= first)) continue;
     const acts = t.kind === 'coordinator' && leading.get(t.instance) === true;
-    const confirms = t.kind === 'lease' && t.actor === `${t.node}-leader` && t.to === 'held.confirmed.waiting' && leading.get(t.instance) === true;
+    const confirms = t.kind === 'lease' && t.actor === `${t.node}-leader` && t.to === 'held.confirmed.waiting' &&
+      leading.get(t.instance) === true;
     if (acts || confirms) first = t.wall;
   }
   return first;
 }
-

@@ -94,8 +94,10 @@ export function handlerOverlap({ all: history, jobs }: History): Violation[] {
         if (both.length === 0) continue;
         const ms = both.reduce((sum, s) => sum + (s.to - s.from), 0);
         out.push({
-          invariant: 'handler-overlap', subject: id,
-          message: `job ${id}'s handler ran on ${a.start.node} (attempt ${a.start.epoch}) and ${b.start.node} (attempt ${b.start.epoch}) at once for ${ms} ms while both held live node leases`,
+          invariant: 'handler-overlap',
+          subject: id,
+          message:
+            `job ${id}'s handler ran on ${a.start.node} (attempt ${a.start.epoch}) and ${b.start.node} (attempt ${b.start.epoch}) at once for ${ms} ms while both held live node leases`,
           events: [a.start, ...(a.end ? [a.end] : []), b.start, ...(b.end ? [b.end] : [])],
         });
       }

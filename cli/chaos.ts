@@ -6,8 +6,8 @@ import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import { describeSchedule, realFaultKinds, type Schedule } from '../chaos/real/schedule.ts';
-import { runSchedule, type RunPhase, type RunResult } from '../chaos/real/run.ts';
-import { failureFile, parseFailureFile, runChaos, type ChaosFailure } from '../chaos/real/suite.ts';
+import { type RunPhase, type RunResult, runSchedule } from '../chaos/real/run.ts';
+import { type ChaosFailure, failureFile, parseFailureFile, runChaos } from '../chaos/real/suite.ts';
 import { invariants, type Violation } from '../chaos/checker.ts';
 import { chaosLeaseTtlMs } from '../streams/defaults.ts';
 import { replaySimulation, runSimulation, type SimFailureReport, type SimReport } from '../chaos/sim/suite.ts';
@@ -46,7 +46,12 @@ function progressView(runs: number) {
     start(i: number, s: Schedule, shrinking: boolean) {
       const label = shrinking ? `shrink ${i + 1}` : `run ${i + 1}/${runs}`;
       if (tty) {
-        bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total} {phase} {detail}`, stream: process.stderr, clearOnComplete: false, hideCursor: true }, cliProgress.Presets.shades_classic);
+        bar = new cliProgress.SingleBar({
+          format: `${label} [{bar}] {value}/{total} {phase} {detail}`,
+          stream: process.stderr,
+          clearOnComplete: false,
+          hideCursor: true,
+        }, cliProgress.Presets.shades_classic);
         bar.start(Math.max(1, s.steps.length), 0, { phase: 'starting', detail: '' });
       } else {
         process.stderr.write(`${label}: ${s.steps.length} steps, ${s.initial.length} initial jobs\n`);
@@ -66,7 +71,11 @@ function progressView(runs: number) {
       bar?.stop();
       bar = null;
       const verdict = r.violations.length === 0 ? 'ok' : `${r.violations.length} VIOLATION(S)`;
-      process.stderr.write(`  ${verdict}: ${r.jobs} jobs, leader ${ms(r.recovery.leaderMs)} and all jobs terminal ${ms(r.recovery.allTerminalMs)} after the faults stopped; ${ms(r.durationMs)}\n`);
+      process.stderr.write(
+        `  ${verdict}: ${r.jobs} jobs, leader ${ms(r.recovery.leaderMs)} and all jobs terminal ${
+          ms(r.recovery.allTerminalMs)
+        } after the faults stopped; ${ms(r.durationMs)}\n`,
+      );
     },
   };
 }
@@ -74,7 +83,11 @@ function progressView(runs: number) {
 function printViolations(vs: Violation[]): void {
   for (const v of vs) {
     say(`  ✗ [${v.invariant}] ${v.message}`);
-    for (const e of v.events.slice(0, 4)) say(`      ${new Date(e.wall).toISOString()} ${e.node} ${e.kind} ${e.actor}: ${e.from ?? '∅'} → ${e.to} (${e.event}, epoch ${e.epoch})`);
+    for (const e of v.events.slice(0, 4)) {
+      say(
+        `      ${new Date(e.wall).toISOString()} ${e.node} ${e.kind} ${e.actor}: ${e.from ?? '∅'} → ${e.to} (${e.event}, epoch ${e.epoch})`,
+      );
+    }
   }
 }
 
@@ -87,7 +100,10 @@ export function summaryTable(results: RunResult[], failed: number): string {
   t.push(['faults injected', `${total} (${results.reduce((a, r) => a + r.skipped, 0)} had nothing to act on)`]);
   for (const k of realFaultKinds) if (faults[k]) t.push([`  ${k}`, faults[k]]);
   t.push(['jobs', results.reduce((a, r) => a + r.jobs, 0)]);
-  t.push(['invariant checks', `${results.length * invariants.length} (${results.reduce((a, r) => a + new Set(r.violations.map((v) => v.invariant)).size, 0)} failed)`]);
+  t.push([
+    'invariant checks',
+    `${results.length * invariants.length} (${results.reduce((a, r) => a + new Set(r.violations.map((v) => v.invariant)).size, 0)} failed)`,
+  ]);
   t.push(['violations', results.reduce((a, r) => a + r.violations.length, 0)]);
   const leader = results.map((r) => r.recovery.leaderMs).filter((x): x is number => x !== null);
   const done = results.map((r) => r.recovery.allTerminalMs).filter((x): x is number => x !== null);
@@ -103,9 +119,19 @@ export async function runChaosCli(opts: ChaosCliOptions): Promise<number> {
   const o = { ...opts, runs: opts.runs ?? 5, nodes: opts.nodes ?? 3 };
   const leaseTtlMs = o.leaseTtl ?? chaosLeaseTtlMs(o.servers);
   const view = progressView(o.runs);
-  say(`shoal chaos: ${o.runs} run(s), ${o.nodes} nodes, ${o.servers} nats-server(s), lease TTL ${leaseTtlMs} ms, faults within ${o.duration} ms${o.seed !== undefined ? `, seed ${o.seed}` : ''}`);
+  say(
+    `shoal chaos: ${o.runs} run(s), ${o.nodes} nodes, ${o.servers} nats-server(s), lease TTL ${leaseTtlMs} ms, faults within ${o.duration} ms${
+      o.seed !== undefined ? `, seed ${o.seed}` : ''
+    }`,
+  );
   const report = await runChaos({
-    runs: o.runs, seed: o.seed, nodes: o.nodes, servers: o.servers, leaseTtlMs, durationMs: o.duration, shrinkRuns: o.shrinkRuns,
+    runs: o.runs,
+    seed: o.seed,
+    nodes: o.nodes,
+    servers: o.servers,
+    leaseTtlMs,
+    durationMs: o.duration,
+    shrinkRuns: o.shrinkRuns,
     log: o.verbose ? (l) => process.stderr.write(`    ${l}\n`) : undefined,
     onRunStart: (i, s, shrinking) => {
       view.start(i, s, shrinking);
@@ -130,7 +156,9 @@ function reportFailure(f: ChaosFailure, o: ChaosCliOptions & { runs: number; nod
   writeFileSync(file, JSON.stringify(failureFile(f, { nodes: o.nodes, servers: o.servers, leaseTtlMs, durationMs: o.duration }), null, 1));
   say(`\nHistory, records and node logs written to ${file}`);
   say(`Replay this schedule: shoal chaos --replay ${file}`);
-  say(`Re-generate the same runs: shoal chaos --seed ${f.seed} --runs ${o.runs} --nodes ${o.nodes} --servers ${o.servers} --duration ${o.duration}`);
+  say(
+    `Re-generate the same runs: shoal chaos --seed ${f.seed} --runs ${o.runs} --nodes ${o.nodes} --servers ${o.servers} --duration ${o.duration}`,
+  );
 }
 
 async function replay(o: ChaosCliOptions): Promise<number> {
@@ -143,8 +171,11 @@ async function replay(o: ChaosCliOptions): Promise<number> {
   const view = progressView(1);
   view.start(0, f.schedule, false);
   const r = await runSchedule(f.schedule, {
-    nodes: f.options.nodes, servers: f.options.servers, leaseTtlMs: f.options.leaseTtlMs,
-    onProgress: (p) => view.update(p), log: o.verbose ? (l) => process.stderr.write(`    ${l}\n`) : undefined,
+    nodes: f.options.nodes,
+    servers: f.options.servers,
+    leaseTtlMs: f.options.leaseTtlMs,
+    onProgress: (p) => view.update(p),
+    log: o.verbose ? (l) => process.stderr.write(`    ${l}\n`) : undefined,
   });
   view.end(r);
   say(summaryTable([r], r.violations.length ? 1 : 0));
@@ -169,14 +200,24 @@ function parseSimFailureFile(text: string, file: string): SimFailureFile {
 
 async function simulate(o: ChaosCliOptions): Promise<number> {
   const runs = o.runs ?? 1_000;
-  say(`shoal chaos --sim: ${runs} simulated cases (pure machines and the real node wiring on a virtual clock, an in-memory KV with JetStream's CAS and TTL, a simulated network)${o.seed !== undefined ? `, seed ${o.seed}` : ''}`);
+  say(
+    `shoal chaos --sim: ${runs} simulated cases (pure machines and the real node wiring on a virtual clock, an in-memory KV with JetStream's CAS and TTL, a simulated network)${
+      o.seed !== undefined ? `, seed ${o.seed}` : ''
+    }`,
+  );
   const bar = process.stderr.isTTY
-    ? new cliProgress.SingleBar({ format: 'cases [{bar}] {value}/{total} | {violations} violating', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
+    ? new cliProgress.SingleBar({
+      format: 'cases [{bar}] {value}/{total} | {violations} violating',
+      stream: process.stderr,
+      hideCursor: true,
+    }, cliProgress.Presets.shades_classic)
     : null;
   bar?.start(runs, 0, { violations: 0 });
   let violating = 0;
   const report = await runSimulation({
-    runs, seed: o.seed, nodes: o.nodes,
+    runs,
+    seed: o.seed,
+    nodes: o.nodes,
     onRun: (i, r) => {
       if (r.violations.length) violating++;
       bar?.update(i + 1, { violations: violating });

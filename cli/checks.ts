@@ -9,6 +9,8 @@ export function reportChecks(checks: Check[], startedAt: number): number {
   for (const ch of checks) t.push([ch.what, ch.ok ? 'ok' : 'FAILED', ch.detail]);
   const failed = checks.filter((ch) => !ch.ok).length;
   process.stdout.write(`${t.toString()}\n`);
-  process.stdout.write(`${checks.length - failed} passed, ${failed} failed; total ${((Date.now() - startedAt) / 1000).toFixed(1)} s; every process stopped.\n`);
+  process.stdout.write(
+    `${checks.length - failed} passed, ${failed} failed; total ${((Date.now() - startedAt) / 1000).toFixed(1)} s; every process stopped.\n`,
+  );
   return failed === 0 ? 0 : 1;
 }

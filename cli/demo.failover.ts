@@ -6,7 +6,7 @@ import { names } from '../streams/subjects.ts';
 import type { ClusterView } from '../streams/lease.records.ts';
 import { callApi } from '../streams/client.ts';
 import { startLocalCluster, waitForReady, waitForStatus } from '../harness/local.cluster.ts';
-import { reportChecks, type Check } from './checks.ts';
+import { type Check, reportChecks } from './checks.ts';
 import { formatStatus } from './status.ts';
 import { LeaderWatch } from '../harness/watch.ts';
 
@@ -32,13 +32,25 @@ export async function runDemo(o: { leaseTtlMs: number }): Promise<number> {
     const second = await watch.nextLeaderAction(leader1.epoch, 5 * o.leaseTtlMs);
     const failoverMs = second.wall - killedAt;
     say(`  ${second.node} leads under epoch ${second.epoch}, first action ${failoverMs} ms after the kill`);
-    checks.push({ what: 'new leader after kill -9', ok: second.node !== victim.id && second.epoch! > leader1.epoch, detail: `${second.node}, epoch ${leader1.epoch} → ${second.epoch}` });
-    checks.push({ what: 'failover faster than one lease TTL', ok: failoverMs < o.leaseTtlMs, detail: `${failoverMs} ms (TTL ${o.leaseTtlMs} ms)` });
+    checks.push({
+      what: 'new leader after kill -9',
+      ok: second.node !== victim.id && second.epoch! > leader1.epoch,
+      detail: `${second.node}, epoch ${leader1.epoch} → ${second.epoch}`,
+    });
+    checks.push({
+      what: 'failover faster than one lease TTL',
+      ok: failoverMs < o.leaseTtlMs,
+      detail: `${failoverMs} ms (TTL ${o.leaseTtlMs} ms)`,
+    });
 
     // The dead node's liveness lease goes too (reaped early by the new leader).
     const view = await waitForStatus(c.urls, (v) => !v.nodes.some((x) => x.id === victim.id), { timeoutMs: 3 * o.leaseTtlMs })
       .catch(() => callApi<ClusterView>(nc, n, 'status'));
-    checks.push({ what: 'dead node leaves the node list', ok: !view.nodes.some((x) => x.id === victim.id), detail: `${Date.now() - killedAt} ms after the kill` });
+    checks.push({
+      what: 'dead node leaves the node list',
+      ok: !view.nodes.some((x) => x.id === victim.id),
+      detail: `${Date.now() - killedAt} ms after the kill`,
+    });
     say(`\n${formatStatus(view)}\n`);
 
     // 2. SIGTERM the new leader: it releases its lease, a follower takes it at once.
@@ -49,8 +61,16 @@ export async function runDemo(o: { leaseTtlMs: number }): Promise<number> {
     const third = await watch.nextLeaderAction(second.epoch!, 5 * o.leaseTtlMs);
     const handoffMs = third.wall - termAt;
     const exit = await exitP;
-    say(`  ${third.node} leads under epoch ${third.epoch}, ${handoffMs} ms after the SIGTERM; ${leaving.id} exited with ${exit.code ?? exit.signal}`);
-    checks.push({ what: 'graceful handoff on SIGTERM', ok: third.node !== leaving.id && third.epoch! > second.epoch!, detail: `${third.node}, epoch ${second.epoch} → ${third.epoch}` });
+    say(
+      `  ${third.node} leads under epoch ${third.epoch}, ${handoffMs} ms after the SIGTERM; ${leaving.id} exited with ${
+        exit.code ?? exit.signal
+      }`,
+    );
+    checks.push({
+      what: 'graceful handoff on SIGTERM',
+      ok: third.node !== leaving.id && third.epoch! > second.epoch!,
+      detail: `${third.node}, epoch ${second.epoch} → ${third.epoch}`,
+    });
     checks.push({ what: 'handoff well under the TTL', ok: handoffMs < o.leaseTtlMs / 2, detail: `${handoffMs} ms` });
     checks.push({ what: 'drained node exits 0', ok: exit.code === 0, detail: `exit ${exit.code ?? exit.signal}` });
 

@@ -5,8 +5,8 @@ import cliProgress from 'cli-progress';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
 import { callApi } from '../streams/client.ts';
-import { connectNats, type ConnectionFlags } from '../streams/connect.ts';
-import { names, type Names } from '../streams/subjects.ts';
+import { type ConnectionFlags, connectNats } from '../streams/connect.ts';
+import { type Names, names } from '../streams/subjects.ts';
 import { sleep } from '../streams/time.ts';
 
 type Common = ConnectionFlags & { prefix: string };
@@ -38,7 +38,10 @@ function summary(r: JobRecord): string {
   return `${r.id}  ${r.state}  attempt ${r.attempt}  ${res}`;
 }
 
-export async function runSubmit(type: string, o: Common & { input?: string; priority?: number; id?: string; maxAttempts?: number; timeout?: number; wait?: boolean; json?: boolean }): Promise<number> {
+export async function runSubmit(
+  type: string,
+  o: Common & { input?: string; priority?: number; id?: string; maxAttempts?: number; timeout?: number; wait?: boolean; json?: boolean },
+): Promise<number> {
   return withApi(o, async (nc, n) => {
     const body = { type, input: parseInput(o.input), priority: o.priority, id: o.id, maxAttempts: o.maxAttempts, timeoutMs: o.timeout };
     const sub = await callApi<{ id: string; state: string; created: boolean }>(nc, n, 'jobs.submit', body);
@@ -46,7 +49,12 @@ export async function runSubmit(type: string, o: Common & { input?: string; prio
       print(o.json ? JSON.stringify(sub) : `${sub.id}  ${sub.state}${sub.created ? '' : '  (already submitted)'}`);
       return 0;
     }
-    const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: `${sub.id} [{bar}] {percentage}% | {state} | attempt {attempt}`, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+    const bar = process.stderr.isTTY
+      ? new cliProgress.SingleBar(
+        { format: `${sub.id} [{bar}] {percentage}% | {state} | attempt {attempt}`, stream: process.stderr },
+        cliProgress.Presets.shades_classic,
+      )
+      : null;
     bar?.start(100, 0, { state: sub.state, attempt: 0 });
     let last: JobRecord | null = null;
     // Progress comes from the record; the answer from jobs.wait (a KV watch on the server side).
@@ -72,7 +80,11 @@ export async function runJobs(o: Common & { state?: string; limit?: number; json
     const jobs: JobRecord[] = [];
     let cursor: string | undefined;
     do {
-      const page = await callApi<{ jobs: JobRecord[]; cursor?: string }>(nc, n, 'jobs.list', { state: o.state, limit: Math.min(o.limit ?? 1000, 1000), cursor });
+      const page = await callApi<{ jobs: JobRecord[]; cursor?: string }>(nc, n, 'jobs.list', {
+        state: o.state,
+        limit: Math.min(o.limit ?? 1000, 1000),
+        cursor,
+      });
       jobs.push(...page.jobs);
       cursor = page.cursor;
     } while (cursor && jobs.length < (o.limit ?? Infinity));
@@ -80,7 +92,10 @@ export async function runJobs(o: Common & { state?: string; limit?: number; json
       print(JSON.stringify(jobs, null, 2));
       return 0;
     }
-    const t = new Table({ head: ['id', 'type', 'state', 'prio', 'attempt', 'owner', 'progress', 'result / error'], style: { head: [], border: [] } });
+    const t = new Table({
+      head: ['id', 'type', 'state', 'prio', 'attempt', 'owner', 'progress', 'result / error'],
+      style: { head: [], border: [] },
+    });
     for (const r of jobs) {
       const out = r.state === 'succeeded' ? JSON.stringify(r.result) : r.error ?? '';
       t.push([r.id, r.type, r.state, r.priority, r.attempt, r.owner ?? '', `${Math.round(r.progress * 100)}%`, out.slice(0, 60)]);
@@ -97,10 +112,25 @@ export async function runJob(id: string, o: Common & { json?: boolean }): Promis
       print(JSON.stringify(r, null, 2));
       return 0;
     }
-    print(`${summary(r)}\ntype ${r.type}  priority ${r.priority}  progress ${Math.round(r.progress * 100)}%  input ${JSON.stringify(r.input)}`);
-    const t = new Table({ head: ['attempt', 'node', 'assigned', 'started', 'ended', 'resumed from', 'outcome'], style: { head: [], border: [] } });
+    print(
+      `${summary(r)}\ntype ${r.type}  priority ${r.priority}  progress ${Math.round(r.progress * 100)}%  input ${JSON.stringify(r.input)}`,
+    );
+    const t = new Table({
+      head: ['attempt', 'node', 'assigned', 'started', 'ended', 'resumed from', 'outcome'],
+      style: { head: [], border: [] },
+    });
     const time = (ms: number | null) => (ms ? new Date(ms).toISOString().slice(11, 23) : '');
-    for (const a of r.attempts) t.push([a.attempt, a.node, time(a.assignedAt), time(a.startedAt), time(a.endedAt), `${Math.round(a.resumedFrom * 100)}%`, a.outcome ?? '']);
+    for (const a of r.attempts) {
+      t.push([
+        a.attempt,
+        a.node,
+        time(a.assignedAt),
+        time(a.startedAt),
+        time(a.endedAt),
+        `${Math.round(a.resumedFrom * 100)}%`,
+        a.outcome ?? '',
+      ]);
+    }
     if (r.attempts.length) print(t.toString());
     return 0;
   });

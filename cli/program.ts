@@ -28,13 +28,15 @@ function withConnection(cmd: Command): Command {
     .option('--tls-ca <file>', 'CA certificate for TLS (env NATS_CA)')
     .option('--tls-cert <file>', 'client certificate for TLS (env NATS_CERT)')
     .option('--tls-key <file>', 'client key for TLS (env NATS_KEY)')
-    .option('--no-discovery', "connect only to the --nats URLs, never to other cluster servers the server advertises (behind a proxy or NAT)")
+    .option(
+      '--no-discovery',
+      'connect only to the --nats URLs, never to other cluster servers the server advertises (behind a proxy or NAT)',
+    )
     .option('--prefix <prefix>', 'prefix of every subject, bucket and stream', defaults.prefix);
 }
 
-const leaseTtlHelp =
-  'lease TTL in ms. It is the TTL of the leases bucket, so one value for the whole cluster: ' +
-  'when the bucket exists with another TTL the node refuses to start with an error; omit the flag to adopt the bucket\'s ' +
+const leaseTtlHelp = 'lease TTL in ms. It is the TTL of the leases bucket, so one value for the whole cluster: ' +
+  "when the bucket exists with another TTL the node refuses to start with an error; omit the flag to adopt the bucket's " +
   `(default for a new bucket: ${defaults.leaseTtlMs}, or ${defaults.replicatedLeaseTtlMs} with --replicas 3, to outlast a JetStream leader election)`;
 
 export function program(): Command {
@@ -58,28 +60,60 @@ function processCommands(p: Command): void {
       .option('--id <id>', 'node id (letters, digits, - or _); must be unique among live nodes (default: random)')
       .option('--slots <n>', 'how many jobs this node runs at once', positiveInt('--slots'), defaults.slots)
       .option('--lease-ttl <ms>', leaseTtlHelp, positiveInt('--lease-ttl'))
-      .option('--replicas <n>', 'JetStream replicas for buckets and streams this node creates (3 on a 3-server cluster)', positiveInt('--replicas'), defaults.replicas)
+      .option(
+        '--replicas <n>',
+        'JetStream replicas for buckets and streams this node creates (3 on a 3-server cluster)',
+        positiveInt('--replicas'),
+        defaults.replicas,
+      )
       .option('--label <key=value>', 'capacity label advertised with the node (repeatable)', label)
-      .option('--jobs <module>', 'a module whose exported async functions are job handlers by name, added to the built-ins (noop, sleep, primes, exec)')
+      .option(
+        '--jobs <module>',
+        'a module whose exported async functions are job handlers by name, added to the built-ins (noop, sleep, primes, exec)',
+      )
       .option('--no-fast-path', 'never ping lease holders: take over only when a lease expires (a benchmark baseline)'),
-  ).action(async (o: Common & { id?: string; slots: number; leaseTtl?: number; replicas: number; label?: Record<string, string>; fastPath: boolean; jobs?: string }) => {
-    const { runNode } = await import('../actors/node.process.ts');
-    process.exitCode = await runNode({ ...o, leaseTtlMs: o.leaseTtl, labels: o.label });
-  });
+  ).action(
+    async (
+      o: Common & {
+        id?: string;
+        slots: number;
+        leaseTtl?: number;
+        replicas: number;
+        label?: Record<string, string>;
+        fastPath: boolean;
+        jobs?: string;
+      },
+    ) => {
+      const { runNode } = await import('../actors/node.process.ts');
+      process.exitCode = await runNode({ ...o, leaseTtlMs: o.leaseTtl, labels: o.label });
+    },
+  );
 
   p.command('up')
-    .description('start a local cluster: nats-server(s) plus N node processes; prints the NATS URL, node ids and pids; Ctrl-C stops everything it started')
+    .description(
+      'start a local cluster: nats-server(s) plus N node processes; prints the NATS URL, node ids and pids; Ctrl-C stops everything it started',
+    )
     .option('--nodes <n>', 'node processes to start', positiveInt('--nodes'), 3)
-    .addOption(new Option('--cluster <servers>', 'nats-servers: 1, or a 3-server JetStream cluster (replicas 3)').choices(['1', '3']).default('1'))
+    .addOption(
+      new Option('--cluster <servers>', 'nats-servers: 1, or a 3-server JetStream cluster (replicas 3)').choices(['1', '3']).default('1'),
+    )
     .option('--port <port>', 'client port of the (first) nats-server; 0 picks a free one', (v) => Number(v), 4222)
-    .option('--lease-ttl <ms>', `lease TTL in ms for the new cluster (default ${defaults.leaseTtlMs}; ${defaults.replicatedLeaseTtlMs} with --cluster 3)`, positiveInt('--lease-ttl'))
+    .option(
+      '--lease-ttl <ms>',
+      `lease TTL in ms for the new cluster (default ${defaults.leaseTtlMs}; ${defaults.replicatedLeaseTtlMs} with --cluster 3)`,
+      positiveInt('--lease-ttl'),
+    )
     .option('--slots <n>', 'slots per node', positiveInt('--slots'), defaults.slots)
     .addOption(new Option('--runtime <runtime>', 'runtime of the node processes').choices(['node', 'deno']).default('node'))
     .option('--prefix <prefix>', 'prefix of every subject, bucket and stream', defaults.prefix)
-    .action(async (o: { nodes: number; cluster: string; port: number; leaseTtl?: number; slots: number; runtime: 'node' | 'deno'; prefix: string }) => {
-      const { runUp } = await import('./up.ts');
-      process.exitCode = await runUp({ ...o, cluster: Number(o.cluster), leaseTtlMs: o.leaseTtl });
-    });
+    .action(
+      async (
+        o: { nodes: number; cluster: string; port: number; leaseTtl?: number; slots: number; runtime: 'node' | 'deno'; prefix: string },
+      ) => {
+        const { runUp } = await import('./up.ts');
+        process.exitCode = await runUp({ ...o, cluster: Number(o.cluster), leaseTtlMs: o.leaseTtl });
+      },
+    );
 }
 
 /** Thin clients of the public API: `status`, `submit`, `jobs`, `job`, `cancel`, `drain`. */
@@ -133,7 +167,9 @@ function clientCommands(p: Command): void {
   });
 
   withConnection(
-    p.command('drain <node>').description('ask a node to hand its running jobs back (they resume from checkpoints elsewhere), step down and exit'),
+    p.command('drain <node>').description(
+      'ask a node to hand its running jobs back (they resume from checkpoints elsewhere), step down and exit',
+    ),
   ).action(async (id: string, o) => {
     const { runDrain } = await import('./jobs.ts');
     process.exitCode = await runDrain(id, o);
@@ -142,7 +178,9 @@ function clientCommands(p: Command): void {
 
 function demoCommand(p: Command): void {
   p.command('demo')
-    .description('end-to-end demo: 3 nodes run 30 primes jobs while the leader and a worker are killed with SIGKILL; every job must finish exactly once with the true count. `demo failover` instead kills and stops leaders only. Exits non-zero if a check fails')
+    .description(
+      'end-to-end demo: 3 nodes run 30 primes jobs while the leader and a worker are killed with SIGKILL; every job must finish exactly once with the true count. `demo failover` instead kills and stops leaders only. Exits non-zero if a check fails',
+    )
     .argument('[scenario]', 'jobs or failover', 'jobs')
     .option('--lease-ttl <ms>', 'lease TTL in ms', positiveInt('--lease-ttl'), defaults.demoLeaseTtlMs)
     .option('--jobs <n>', 'jobs to run (jobs scenario)', positiveInt('--jobs'), 30)
@@ -170,16 +208,38 @@ function chaosCommand(p: Command): void {
     .option('--runs <n>', 'schedules to generate and run (default 5), or simulated cases with --sim (default 1000)', positiveInt('--runs'))
     .option('--seed <n>', 'fast-check seed (printed by every run) to regenerate the same schedules', (v) => Number.parseInt(v, 10))
     .option('--nodes <n>', 'node processes (with --sim: simulated nodes per case; default 2 to 4)', positiveInt('--nodes'))
-    .addOption(new Option('--servers <n>', 'nats-servers: 1, or a 3-server JetStream cluster (replicas 3)').choices(['1', '3']).default('3'))
+    .addOption(
+      new Option('--servers <n>', 'nats-servers: 1, or a 3-server JetStream cluster (replicas 3)').choices(['1', '3']).default('3'),
+    )
     .option('--duration <ms>', 'faults are drawn within this window', positiveInt('--duration'), 12_000)
-    .option('--lease-ttl <ms>', `lease TTL (default ${defaults.chaosLeaseTtlMs.threeServers} with 3 servers, ${defaults.chaosLeaseTtlMs.oneServer} with 1)`, positiveInt('--lease-ttl'))
+    .option(
+      '--lease-ttl <ms>',
+      `lease TTL (default ${defaults.chaosLeaseTtlMs.threeServers} with 3 servers, ${defaults.chaosLeaseTtlMs.oneServer} with 1)`,
+      positiveInt('--lease-ttl'),
+    )
     .option('--shrink-runs <n>', 'at most this many extra real runs to shrink a failing schedule', (v) => Number(v), 8)
     .option('--sim', 'run the model-based simulation instead (pure machines, in-memory KV, virtual clock: thousands of cases in seconds)')
     .option('--replay <file>', 'replay the schedule saved in a failure file')
     .option('--out <dir>', 'where a failure file is written', '.')
     .option('--verbose', 'print each schedule and every fault as it is injected')
-    .action(async (o: { runs?: number; seed?: number; nodes?: number; servers: string; duration: number; leaseTtl?: number; shrinkRuns: number; sim?: boolean; replay?: string; out: string; verbose?: boolean }) => {
-      const { runChaosCli } = await import('./chaos.ts');
-      process.exitCode = await runChaosCli({ ...o, servers: o.servers === '1' ? 1 : 3 });
-    });
+    .action(
+      async (
+        o: {
+          runs?: number;
+          seed?: number;
+          nodes?: number;
+          servers: string;
+          duration: number;
+          leaseTtl?: number;
+          shrinkRuns: number;
+          sim?: boolean;
+          replay?: string;
+          out: string;
+          verbose?: boolean;
+        },
+      ) => {
+        const { runChaosCli } = await import('./chaos.ts');
+        process.exitCode = await runChaosCli({ ...o, servers: o.servers === '1' ? 1 : 3 });
+      },
+    );
 }

@@ -1,7 +1,7 @@
 // `shoal status`: one request to shoal.api.status, shown as a table or JSON.
 import Table from 'cli-table3';
 import { callApi } from '../streams/client.ts';
-import { connectNats, type ConnectionFlags } from '../streams/connect.ts';
+import { type ConnectionFlags, connectNats } from '../streams/connect.ts';
 import type { ClusterView } from '../streams/lease.records.ts';
 import { names } from '../streams/subjects.ts';
 
@@ -9,9 +9,11 @@ export type StatusView = ClusterView & { jobs?: Record<string, number>; queueDep
 
 export function formatStatus(s: StatusView): string {
   const lines: string[] = [];
-  lines.push(s.leader
-    ? `leader: ${s.leader.nodeId}  epoch ${s.leader.epoch}  since ${s.leader.since}`
-    : 'leader: none (an election is under way, or no node runs)');
+  lines.push(
+    s.leader
+      ? `leader: ${s.leader.nodeId}  epoch ${s.leader.epoch}  since ${s.leader.since}`
+      : 'leader: none (an election is under way, or no node runs)',
+  );
   const t = new Table({ head: ['node', 'state', 'pid', 'host', 'runtime', 'running/slots', 'last seen'], style: { head: [], border: [] } });
   for (const n of s.nodes) {
     t.push([n.id + (s.leader?.nodeId === n.id ? ' *' : ''), n.state, n.pid, n.host, n.runtime, `${n.running}/${n.slots}`, n.lastSeen]);

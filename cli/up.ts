@@ -1,7 +1,7 @@
 // `shoal up`: an embedded local cluster in the foreground. It owns every
 // process it starts and stops them all on Ctrl-C/SIGTERM.
 import { logger } from '../actors/log.ts';
-import { startLocalCluster, waitForReady, type UpOptions } from '../harness/local.cluster.ts';
+import { startLocalCluster, type UpOptions, waitForReady } from '../harness/local.cluster.ts';
 import { formatStatus } from './status.ts';
 
 export async function runUp(o: UpOptions): Promise<number> {

@@ -1,8 +1,8 @@
 // The one nats-server launcher (tests, `shoal up`, demo, benches, chaos): finds
 // a binary >= 2.10, starts a single server or a 3-server JetStream cluster on
 // free loopback ports with its own store dirs, and kills/stops/restarts any one.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -185,7 +185,9 @@ export class NatsServer {
     try {
       const r = await fetch(`http://127.0.0.1:${this.monitorPort}/jsz`, { signal: AbortSignal.timeout(1_000) });
       if (!r.ok) return null;
-      const j = (await r.json()) as { meta_cluster?: { leader?: string; replicas?: Array<{ name: string; current?: boolean; offline?: boolean }> } };
+      const j = (await r.json()) as {
+        meta_cluster?: { leader?: string; replicas?: Array<{ name: string; current?: boolean; offline?: boolean }> };
+      };
       return { leader: j.meta_cluster?.leader ?? '', peers: j.meta_cluster?.replicas ?? [] };
     } catch {
       return null;
@@ -242,7 +244,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<NatsServer>
   const bin = await findNatsServer({ bin: opts.bin, allowOld: opts.allowOld });
   const { dir, owns } = makeDir(opts.dir);
   const s = new NatsServer(bin, {
-    name: 's1', port: opts.port || (await freePort()), monitorPort: await freePort(), clusterPort: 0, routes: [], dir,
+    name: 's1',
+    port: opts.port || (await freePort()),
+    monitorPort: await freePort(),
+    clusterPort: 0,
+    routes: [],
+    dir,
     jetstream: opts.jetstream ?? true,
   }, owns);
   s.launch();
@@ -319,7 +326,7 @@ export class NatsCluster {
 }
 
 export async function startCluster(opts: ServerOptions & { size?: number } = {}): Promise<NatsCluster> {
-  for (let attempt = 1; ; attempt++) {
+  for (let attempt = 1;; attempt++) {
     try {
       return await startClusterOnce(opts);
     } catch (err) {
@@ -345,13 +352,20 @@ async function startClusterOnce(opts: ServerOptions & { size?: number }): Promis
     }
   };
   for (let i = 0; i < size; i++) {
-    ports.push({ port: i === 0 && opts.port ? opts.port : await unusedPort(), monitorPort: await unusedPort(), clusterPort: await unusedPort() });
+    ports.push({
+      port: i === 0 && opts.port ? opts.port : await unusedPort(),
+      monitorPort: await unusedPort(),
+      clusterPort: await unusedPort(),
+    });
   }
   const servers = ports.map((p, i) => {
     const dir = join(root, `s${i + 1}`);
     mkdirSync(dir, { recursive: true });
     return new NatsServer(bin, {
-      name: `s${i + 1}`, ...p, dir, jetstream: opts.jetstream ?? true,
+      name: `s${i + 1}`,
+      ...p,
+      dir,
+      jetstream: opts.jetstream ?? true,
       routes: ports.filter((_, j) => j !== i).map((q) => q.clusterPort),
     }, false);
   });

@@ -2,11 +2,11 @@
 // by the caller (`shoal up`, the demos, benches and tests), and waiting for the
 // cluster to reach a state through the public status API.
 import { connect } from '@nats-io/transport-node';
-import { startCluster, startServer, type NatsCluster, type NatsServer } from './launcher.ts';
+import { type NatsCluster, type NatsServer, startCluster, startServer } from './launcher.ts';
 import { callApi } from '../streams/client.ts';
 import type { ClusterView } from '../streams/lease.records.ts';
 import { names } from '../streams/subjects.ts';
-import { spawnNode, type NodeProcess, type Runtime } from './spawn.ts';
+import { type NodeProcess, type Runtime, spawnNode } from './spawn.ts';
 import { sleep } from '../streams/time.ts';
 
 export type UpOptions = {
@@ -44,8 +44,15 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   const nodes: NodeProcess[] = [];
   const addNode = (id: string, runtime: Runtime = o.runtime ?? 'node') => {
     const p = spawnNode({
-      id, nats: urls.join(','), runtime, slots: o.slots, leaseTtlMs: o.leaseTtlMs,
-      replicas: o.cluster === 3 ? 3 : 1, prefix: o.prefix, echo: o.echo, args: o.nodeArgs,
+      id,
+      nats: urls.join(','),
+      runtime,
+      slots: o.slots,
+      leaseTtlMs: o.leaseTtlMs,
+      replicas: o.cluster === 3 ? 3 : 1,
+      prefix: o.prefix,
+      echo: o.echo,
+      args: o.nodeArgs,
     });
     nodes.push(p);
     return p;
@@ -56,7 +63,8 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
     if (cluster) await cluster.stop();
     if (server) await server[Symbol.asyncDispose]();
   };
-  const logs = (lines = 20) => nodes.map((p) => `--- ${p.id} (pid ${p.pid})\n${p.output().split('\n').slice(-lines).join('\n')}`).join('\n');
+  const logs = (lines = 20) =>
+    nodes.map((p) => `--- ${p.id} (pid ${p.pid})\n${p.output().split('\n').slice(-lines).join('\n')}`).join('\n');
   return { urls, servers, nodes, addNode, logs, stop };
 }
 
@@ -94,6 +102,7 @@ export function waitForLeader(urls: string[], prefix?: string, timeoutMs?: numbe
 /** A leader, and `count` nodes all ready. */
 export function waitForReady(urls: string[], count: number, o: { prefix?: string; timeoutMs?: number } = {}): Promise<ClusterView> {
   return waitForStatus(urls, (s) => s.leader !== null && s.nodes.length === count && s.nodes.every((x) => x.state === 'ready'), {
-    what: `leader and ${count} ready nodes`, ...o,
+    what: `leader and ${count} ready nodes`,
+    ...o,
   });
 }

@@ -1,7 +1,7 @@
 // Starts node processes (Node via tsx's loader, or Deno) as single OS
 // processes, so a pid we report is the pid that `kill -9` hits. Used by
 // `shoal up`, the demo, tests, benches and the chaos suite.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -108,7 +108,10 @@ export class NodeProcess {
     const seen = this.#output.find((l) => re.test(l));
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`node ${this.id}: no line matching ${re} within ${timeoutMs} ms\n${this.output()}`)), timeoutMs);
+      const t = setTimeout(
+        () => reject(new Error(`node ${this.id}: no line matching ${re} within ${timeoutMs} ms\n${this.output()}`)),
+        timeoutMs,
+      );
       this.#waiters.push({ re, resolve: (l) => (clearTimeout(t), resolve(l)) });
       void this.exited.then((e) => reject(new Error(`node ${this.id} exited (${e.code ?? e.signal}) before ${re}\n${this.output()}`)));
     });

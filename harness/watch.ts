@@ -2,7 +2,7 @@
 // and when a new leader first acts. Used by the demo, tests and benches.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decode } from '../streams/codec.ts';
-import { isLeaderAction, transitionSchema, type Transition } from '../streams/events.ts';
+import { isLeaderAction, type Transition, transitionSchema } from '../streams/events.ts';
 import type { Names } from '../streams/subjects.ts';
 
 export class LeaderWatch {

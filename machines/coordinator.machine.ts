@@ -2,7 +2,7 @@
 // lease and, while it holds it, runs the leader's duties (recovery, placement).
 // It is leader only between its lease reporting `acquired` and `lost`.
 import { assign, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
-import { leaseMachine, type LeaseInput, type LeaseReport } from './lease.machine.ts';
+import { type LeaseInput, leaseMachine, type LeaseReport } from './lease.machine.ts';
 
 export type CoordinatorInput = { nodeId: string; lease: LeaseInput };
 

@@ -91,7 +91,8 @@ export const jobMachine = setup({
     retryLeft: ({ context, event }) =>
       'attempt' in event && event.attempt === context.attempt && context.failures + 1 < context.maxAttempts &&
       (event.type !== 'job.fail' || event.retryable),
-    isPhase: ({ context, event }, phase: JobPhase) => event.type === 'job.phase' && event.attempt === context.attempt && event.phase === phase,
+    isPhase: ({ context, event }, phase: JobPhase) =>
+      event.type === 'job.phase' && event.attempt === context.attempt && event.phase === phase,
   },
   actions: {
     assignTo: assign(({ context, event }) => {
@@ -101,7 +102,15 @@ export const jobMachine = setup({
         attempt,
         owner: e.node,
         updatedAt: e.at,
-        attempts: [...context.attempts, { attempt, node: e.node, assignedAt: e.at, startedAt: null, endedAt: null, resumedFrom: 0, outcome: null }],
+        attempts: [...context.attempts, {
+          attempt,
+          node: e.node,
+          assignedAt: e.at,
+          startedAt: null,
+          endedAt: null,
+          resumedFrom: 0,
+          outcome: null,
+        }],
       };
     }),
     recordStart: assign(({ context, event }) => {
@@ -109,9 +118,18 @@ export const jobMachine = setup({
       return {
         progress: e.resumedFrom,
         updatedAt: e.at,
-        attempts: context.attempts.map((a) => (a.attempt === e.attempt
-          ? { ...a, startedAt: e.at, resumedFrom: e.resumedFrom, outcome: 'running' as const, ...(e.nodeEpoch === undefined ? {} : { nodeEpoch: e.nodeEpoch }) }
-          : a)),
+        attempts: context.attempts.map((
+          a,
+        ) => (a.attempt === e.attempt
+          ? {
+            ...a,
+            startedAt: e.at,
+            resumedFrom: e.resumedFrom,
+            outcome: 'running' as const,
+            ...(e.nodeEpoch === undefined ? {} : { nodeEpoch: e.nodeEpoch }),
+          }
+          : a)
+        ),
       };
     }),
     recordProgress: assign(({ event }) => {
@@ -151,9 +169,22 @@ export const jobMachine = setup({
 }).createMachine({
   id: 'job',
   context: ({ input }) => ({
-    id: input.id, type: input.type, input: input.input, priority: input.priority, maxAttempts: input.maxAttempts, timeoutMs: input.timeoutMs,
-    attempt: 0, owner: null, progress: 0, result: null, error: null, failures: 0, notBefore: 0,
-    createdAt: input.at, updatedAt: input.at, attempts: [],
+    id: input.id,
+    type: input.type,
+    input: input.input,
+    priority: input.priority,
+    maxAttempts: input.maxAttempts,
+    timeoutMs: input.timeoutMs,
+    attempt: 0,
+    owner: null,
+    progress: 0,
+    result: null,
+    error: null,
+    failures: 0,
+    notBefore: 0,
+    createdAt: input.at,
+    updatedAt: input.at,
+    attempts: [],
   }),
   initial: 'queued',
   on: {

@@ -1,7 +1,7 @@
 // The job's pure rules beside its machine: when the leader sends a job back to
 // the queue (recovery), and which event an attempt's end writes (the runner).
 // The machine then decides whether the record accepts that event.
-import { lastAttempt, type JobEvent, type JobRecord } from './job.machine.ts';
+import { type JobEvent, type JobRecord, lastAttempt } from './job.machine.ts';
 
 /** Why recovery sends a job back to the queue, and with which event. */
 export type Requeue = { event: Extract<JobEvent, { type: 'job.orphan' | 'job.unstarted' }>; why: string };
@@ -15,7 +15,12 @@ export type Requeue = { event: Extract<JobEvent, { type: 'job.orphan' | 'job.uns
  * that attempt any more). An assignment nobody started within
  * `startTimeoutMs` goes back as `job.unstarted`.
  */
-export function requeueDecision(r: JobRecord, nodeEpochs: ReadonlyMap<string, number>, now: number, startTimeoutMs: number): Requeue | null {
+export function requeueDecision(
+  r: JobRecord,
+  nodeEpochs: ReadonlyMap<string, number>,
+  now: number,
+  startTimeoutMs: number,
+): Requeue | null {
   if ((r.state !== 'assigned' && r.state !== 'running') || !r.owner) return null;
   const attempt = lastAttempt(r);
   const startedIn = r.state === 'running' ? attempt?.nodeEpoch : null;
@@ -45,7 +50,13 @@ export type HandlerOutcome =
  * fenced or cancelled attempt (someone else already moved the record on).
  * A stop takes precedence over what the handler returned.
  */
-export function outcomeEvent(attempt: number, stop: StopReason | null, outcome: HandlerOutcome, backoffMs: number, at: number): JobEvent | null {
+export function outcomeEvent(
+  attempt: number,
+  stop: StopReason | null,
+  outcome: HandlerOutcome,
+  backoffMs: number,
+  at: number,
+): JobEvent | null {
   if (stop === 'fenced' || stop === 'cancelled') return null;
   if (stop === 'preempted') return { type: 'job.preempt', attempt, at };
   if (stop === 'timeout') return { type: 'job.timeout', attempt, backoffMs, at };

@@ -73,7 +73,6 @@ export type LeaseContext = LeaseInput & {
   lastError: string | null;
 };
 
-
 const notImplemented = (what: string) => () => {
   throw new Error(`lease machine: effect '${what}' must be provided`);
 };
@@ -103,8 +102,7 @@ export const leaseMachine = setup({
     /** A follower's backstop in case its prober is silent: try again anyway. */
     standbyTimeout: ({ context }) => 5 * context.timing.ttlMs,
     /** Time left before the margin, counted from the confirmation's arrival. */
-    untilDeadline: ({ context }) =>
-      Math.max(0, (context.validUntil ?? 0) - (context.confirmedAt ?? 0)),
+    untilDeadline: ({ context }) => Math.max(0, (context.validUntil ?? 0) - (context.confirmedAt ?? 0)),
   },
   guards: {
     acquired: ({ event }) => (event as { output?: AcquireOutcome }).output?.type === 'acquired',
@@ -154,8 +152,12 @@ export const leaseMachine = setup({
       return { takeoverRevision: out.revision };
     }),
     /** Take over only the revision the prober saw: a renewal since then wins the CAS. */
-    planTakeover: assign(({ event }) => ({ takeoverRevision: event.type === 'holder.gone' || event.type === 'holder.changed' ? event.revision : null })),
-    recordChanged: assign(({ event }) => (event.type === 'holder.changed' ? { other: { holder: event.holder, revision: event.revision } } : {})),
+    planTakeover: assign(({ event }) => ({
+      takeoverRevision: event.type === 'holder.gone' || event.type === 'holder.changed' ? event.revision : null,
+    })),
+    recordChanged: assign((
+      { event },
+    ) => (event.type === 'holder.changed' ? { other: { holder: event.holder, revision: event.revision } } : {})),
     recordFailure: assign(({ event }) => {
       const e = event as { output?: { message?: string }; error?: unknown };
       const message = e.output?.message ?? (e.error instanceof Error ? e.error.message : String(e.error ?? 'unknown'));
@@ -164,16 +166,27 @@ export const leaseMachine = setup({
     forget: assign({ revision: null, epoch: null, validUntil: null, confirmedAt: null, takeoverRevision: null, other: null }),
     reportAcquiring: sendParent(({ context }): LeaseReport => ({ type: 'lease.acquiring', key: context.key })),
     reportAcquired: sendParent(({ context }): LeaseReport => ({
-      type: 'lease.acquired', key: context.key, epoch: context.epoch ?? 0, validUntil: context.validUntil ?? 0,
+      type: 'lease.acquired',
+      key: context.key,
+      epoch: context.epoch ?? 0,
+      validUntil: context.validUntil ?? 0,
     })),
     reportRenewed: sendParent(({ context }): LeaseReport => ({
-      type: 'lease.renewed', key: context.key, epoch: context.epoch ?? 0, validUntil: context.validUntil ?? 0,
+      type: 'lease.renewed',
+      key: context.key,
+      epoch: context.epoch ?? 0,
+      validUntil: context.validUntil ?? 0,
     })),
     reportStandby: sendParent(({ context }): LeaseReport => ({
-      type: 'lease.standby', key: context.key, holder: context.other?.holder ?? { id: '?', instance: '?' },
+      type: 'lease.standby',
+      key: context.key,
+      holder: context.other?.holder ?? { id: '?', instance: '?' },
     })),
     reportLost: sendParent(({ context }): LeaseReport => ({
-      type: 'lease.lost', key: context.key, epoch: context.epoch, reason: context.lastError ?? 'deadline passed',
+      type: 'lease.lost',
+      key: context.key,
+      epoch: context.epoch,
+      reason: context.lastError ?? 'deadline passed',
     })),
     reportReleased: sendParent(({ context }): LeaseReport => ({ type: 'lease.released', key: context.key })),
   },
@@ -214,7 +227,10 @@ export const leaseMachine = setup({
       invoke: {
         src: 'probeHolder',
         input: ({ context }) => ({
-          key: context.key, other: context.other, pollIntervalMs: context.timing.pollIntervalMs, ttlMs: context.timing.ttlMs,
+          key: context.key,
+          other: context.other,
+          pollIntervalMs: context.timing.pollIntervalMs,
+          ttlMs: context.timing.ttlMs,
         }),
       },
       after: { standbyTimeout: 'acquiring' },

@@ -42,7 +42,12 @@ export type Sighting = { revision: number; at: number };
  * from before that write) has passed, so taking it over by CAS on exactly that
  * revision is safe. Returns the sighting to keep and whether the holder is gone.
  */
-export function judgeSilence(prev: Sighting | undefined, revision: number, now: number, ttlMs: number): { sighting: Sighting; expired: boolean } {
+export function judgeSilence(
+  prev: Sighting | undefined,
+  revision: number,
+  now: number,
+  ttlMs: number,
+): { sighting: Sighting; expired: boolean } {
   if (prev?.revision !== revision) return { sighting: { revision, at: now }, expired: false };
   return { sighting: prev, expired: now - prev.at >= ttlMs };
 }

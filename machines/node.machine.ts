@@ -3,7 +3,7 @@
 // is fail-stop: the node is fenced, stops its coordinator, then re-joins.
 import { assign, fromPromise, sendTo, setup, type SnapshotFrom } from 'xstate';
 import { coordinatorMachine, type CoordinatorReport } from './coordinator.machine.ts';
-import { leaseMachine, type LeaseHolder, type LeaseReport } from './lease.machine.ts';
+import { type LeaseHolder, leaseMachine, type LeaseReport } from './lease.machine.ts';
 import type { LeaseTiming } from './lease.rules.ts';
 
 export type NodeInput = {

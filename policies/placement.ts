@@ -32,7 +32,9 @@ export interface PlacementPolicy {
 
 /** Queued jobs in the order they are offered: highest priority, then oldest; none before its retry backoff ends. */
 export function offerOrder(records: Iterable<JobRecord>, now: number): JobRecord[] {
-  return [...records].filter((r) => r.state === 'queued' && r.notBefore <= now).sort((a, b) => b.priority - a.priority || a.createdAt - b.createdAt);
+  return [...records].filter((r) => r.state === 'queued' && r.notBefore <= now).sort((a, b) =>
+    b.priority - a.priority || a.createdAt - b.createdAt
+  );
 }
 
 /** How much one award in this round lowers a node's later bids in the same round (its bids predate it). */
@@ -66,8 +68,12 @@ export function auctionPolicy(scorer: Scorer = heuristicScorer): PlacementPolicy
       self.free <= 0 ? [] : jobs.filter((j) => self.handles(j.type)).map((j) => ({
         id: j.id,
         score: scorer.score({
-          slots: self.slots, freeSlots: self.free, running: self.running, holdsCheckpoint: j.lastNode === self.nodeId,
-          recentWins: self.recentWins, priority: j.priority,
+          slots: self.slots,
+          freeSlots: self.free,
+          running: self.running,
+          holdsCheckpoint: j.lastNode === self.nodeId,
+          recentWins: self.recentWins,
+          priority: j.priority,
         }),
       })),
     award: greedyAward,

@@ -8,6 +8,8 @@ bash scripts/setup.sh --with-old-nats
 export PATH="$PWD/node_modules/.bin:$PATH"
 echo "== tsc --noEmit"
 tsc --noEmit -p .
+echo "== deno fmt --check (npm run fmt formats)"
+deno fmt --check --quiet
 echo "== unit tests under Deno"
 deno test -A --quiet test/unit/
 echo "== unit and integration tests under Node"

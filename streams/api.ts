@@ -1,7 +1,7 @@
 // The public API: a NATS micro service (so `$SRV.PING`/`$SRV.INFO` discovery
 // works) speaking JSON, or CBOR when the request says `Content-Type:
 // application/cbor`. Every node serves it in one queue group.
-import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
+import { type Service, type ServiceMsg, Svcm } from '@nats-io/services';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { decode, decodeJson, encode, encodeJson } from './codec.ts';

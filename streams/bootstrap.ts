@@ -1,9 +1,9 @@
 // Idempotent setup of Shoal's JetStream state: the KV buckets and the event
 // stream. Every node runs it on start; concurrent runs converge.
-import { DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { DiscardPolicy, jetstream, JetStreamApiError, type JetStreamManager, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { natsBucket, type Bucket } from './bucket.ts';
+import { type Bucket, natsBucket } from './bucket.ts';
 import { defaultLeaseTtlMs, defaults, leaseRequestTimeoutMs } from './defaults.ts';
 import { LeaseTtlMismatchError } from './errors.ts';
 import type { Names } from './subjects.ts';
@@ -54,7 +54,10 @@ export async function bootstrap(nc: NatsConnection, n: Names, opts: BootstrapOpt
     throw new LeaseTtlMismatchError(n.leasesBucket, existing, opts.leaseTtlMs);
   }
   // Lease requests wait at most a third of the TTL (see leaseRequestTimeoutMs).
-  const leases = natsBucket(await new Kvm(jetstream(nc, { timeout: leaseRequestTimeoutMs(existing) })).open(n.leasesBucket), n.leasesBucket);
+  const leases = natsBucket(
+    await new Kvm(jetstream(nc, { timeout: leaseRequestTimeoutMs(existing) })).open(n.leasesBucket),
+    n.leasesBucket,
+  );
 
   // Concurrent first starts race to create: the loser opens what the winner made.
   const ensureKv = async (name: string) => {

@@ -59,7 +59,9 @@ export function isCasConflict(err: unknown): err is CasConflictError {
 const wrongLastSequence = 10071;
 
 function translate(err: unknown, what: string): unknown {
-  const conflict = err instanceof JetStreamApiError ? err.code === wrongLastSequence : err instanceof Error && /wrong last sequence/i.test(err.message);
+  const conflict = err instanceof JetStreamApiError
+    ? err.code === wrongLastSequence
+    : err instanceof Error && /wrong last sequence/i.test(err.message);
   return conflict ? new CasConflictError(`${what}: ${(err as Error).message}`, { cause: err }) : err;
 }
 

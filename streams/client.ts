@@ -7,13 +7,24 @@ import { defaults } from './defaults.ts';
 import { ApiError } from './errors.ts';
 import type { Names } from './subjects.ts';
 
-export async function callApi<T = unknown>(nc: NatsConnection, n: Names, endpoint: string, body: unknown = {}, timeoutMs: number = defaults.apiTimeoutMs): Promise<T> {
+export async function callApi<T = unknown>(
+  nc: NatsConnection,
+  n: Names,
+  endpoint: string,
+  body: unknown = {},
+  timeoutMs: number = defaults.apiTimeoutMs,
+): Promise<T> {
   let msg;
   try {
     msg = await nc.request(n.api(endpoint), encodeJson(body), { timeout: timeoutMs });
   } catch (err) {
     if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
-      throw new ApiError(503, 'no_nodes', `no Shoal node answers ${n.api(endpoint)}: start one with 'shoal up' or 'shoal node --nats URL'`, { cause: err });
+      throw new ApiError(
+        503,
+        'no_nodes',
+        `no Shoal node answers ${n.api(endpoint)}: start one with 'shoal up' or 'shoal node --nats URL'`,
+        { cause: err },
+      );
     }
     throw err;
   }

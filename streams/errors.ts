@@ -39,8 +39,7 @@ export class LeaseTtlMismatchError extends Error {
   }
 }
 
-const howToGetOne =
-  "Get nats-server 2.10 or newer: run 'npm run setup' (fetches Debian trixie's package into .cache/), " +
+const howToGetOne = "Get nats-server 2.10 or newer: run 'npm run setup' (fetches Debian trixie's package into .cache/), " +
   "'brew install nats-server', or your distribution's 2.10+ package; then put it on PATH or set NATS_SERVER_BIN=/path/to/nats-server. " +
   'Or point Shoal at a server you already run with --nats URL.';
 
@@ -83,7 +82,10 @@ export class FencedError extends Error {
 export class CheckpointTooLargeError extends Error {
   readonly code = 'CHECKPOINT_TOO_LARGE';
   constructor(jobId: string, bytes: number, limit: number, options?: ErrorOptions) {
-    super(`checkpoint of job ${jobId} is ${bytes} bytes encoded; the limit is ${limit} (keep checkpoint state small: store big data elsewhere and checkpoint a reference)`, options);
+    super(
+      `checkpoint of job ${jobId} is ${bytes} bytes encoded; the limit is ${limit} (keep checkpoint state small: store big data elsewhere and checkpoint a reference)`,
+      options,
+    );
     this.name = 'CheckpointTooLargeError';
   }
 }

@@ -10,7 +10,7 @@ import { defaults } from './defaults.ts';
 import type { Names } from './subjects.ts';
 import type { JobRecord } from '../machines/job.machine.ts';
 import type { JobChange } from './job.store.ts';
-import { realClock, sleep, type Clock } from './time.ts';
+import { type Clock, realClock, sleep } from './time.ts';
 
 export const transitionSchema = z.object({
   /** Machine id: node, coordinator, lease. */
@@ -45,7 +45,9 @@ export const isLeaderAction = (t: Transition) => t.kind === 'coordinator' && t.t
 export function stateString(value: StateValue): string {
   if (typeof value === 'string') return value;
   return Object.entries(value)
-    .map(([k, v]) => (v === undefined || (typeof v === 'object' && Object.keys(v).length === 0) ? k : `${k}.${stateString(v as StateValue)}`))
+    .map((
+      [k, v],
+    ) => (v === undefined || (typeof v === 'object' && Object.keys(v).length === 0) ? k : `${k}.${stateString(v as StateValue)}`))
     .join(',');
 }
 
@@ -109,7 +111,12 @@ export function transitionRecorder(o: RecorderOptions) {
     // A lease's validity (holder's monotonic ms) lets a checker tell when it was live.
     const validUntil = snap.machine.id === 'lease' && typeof snap.context.validUntil === 'number' ? snap.context.validUntil : undefined;
     record({
-      kind: snap.machine.id, actor: actorId(o.node, snap), from, to, event: ev.event.type, epoch,
+      kind: snap.machine.id,
+      actor: actorId(o.node, snap),
+      from,
+      to,
+      event: ev.event.type,
+      epoch,
       data: validUntil === undefined ? undefined : { validUntil },
     });
   };
@@ -127,24 +134,47 @@ const jobStateOf = (r: JobRecord) => (r.phase ? `${r.state}.${r.phase}` : r.stat
  */
 export function jobHistory(record: Recorder['record']) {
   // Revisions give the commit order of a job's writes (a paused writer reports late; its write was fenced, or not, when it landed).
-  const onChange: JobChange = (prev, next, event, revision, replaced) => record({
-    kind: 'job', actor: next.id, from: prev ? jobStateOf(prev) : null, to: jobStateOf(next), event: event.type, epoch: next.attempt,
-    data: {
-      type: next.type, owner: next.owner, progress: next.progress, revision, replaced,
-      ...(event.type === 'job.start' ? { resumedFrom: event.resumedFrom } : {}),
-      ...(next.state === 'succeeded' ? { result: next.result } : {}),
-      ...(next.type === 'primes' && prev === null ? { input: next.input } : {}),
-    },
-  });
+  const onChange: JobChange = (prev, next, event, revision, replaced) =>
+    record({
+      kind: 'job',
+      actor: next.id,
+      from: prev ? jobStateOf(prev) : null,
+      to: jobStateOf(next),
+      event: event.type,
+      epoch: next.attempt,
+      data: {
+        type: next.type,
+        owner: next.owner,
+        progress: next.progress,
+        revision,
+        replaced,
+        ...(event.type === 'job.start' ? { resumedFrom: event.resumedFrom } : {}),
+        ...(next.state === 'succeeded' ? { result: next.result } : {}),
+        ...(next.type === 'primes' && prev === null ? { input: next.input } : {}),
+      },
+    });
   /** `revision`: of the checkpoint key, so checkpoints order against the claims of later attempts. */
-  const onCheckpoint = (id: string, attempt: number, progress: number, revision: number) => record({
-    kind: 'job', actor: id, from: 'running', to: 'running', event: 'job.checkpoint', epoch: attempt, data: { progress, revision },
-  });
+  const onCheckpoint = (id: string, attempt: number, progress: number, revision: number) =>
+    record({
+      kind: 'job',
+      actor: id,
+      from: 'running',
+      to: 'running',
+      event: 'job.checkpoint',
+      epoch: attempt,
+      data: { progress, revision },
+    });
   /** The handler of `attempt` began (`start`, with the checkpoint revision its claim got) or this node stopped waiting for it (`end`). */
-  const onHandler = (id: string, attempt: number, phase: 'start' | 'end', claimed?: number) => record({
-    kind: 'job', actor: id, from: 'running', to: 'running', event: phase === 'start' ? handlerStart : handlerEnd, epoch: attempt,
-    data: claimed === undefined ? undefined : { claimed },
-  });
+  const onHandler = (id: string, attempt: number, phase: 'start' | 'end', claimed?: number) =>
+    record({
+      kind: 'job',
+      actor: id,
+      from: 'running',
+      to: 'running',
+      event: phase === 'start' ? handlerStart : handlerEnd,
+      epoch: attempt,
+      data: claimed === undefined ? undefined : { claimed },
+    });
   return { onChange, onCheckpoint, onHandler };
 }
 
@@ -157,7 +187,15 @@ export const leaseReaped = 'lease.reaped';
  * holder's lease term ends here, whatever validity its own clock still gives it.
  */
 export function recordReap(record: Recorder['record'], holder: { id: string; instance: string }, epoch: number) {
-  record({ kind: 'lease', actor: `${holder.id}-node`, from: 'held', to: 'reaped', event: leaseReaped, epoch, data: { holder: holder.instance } });
+  record({
+    kind: 'lease',
+    actor: `${holder.id}-node`,
+    from: 'held',
+    to: 'reaped',
+    event: leaseReaped,
+    epoch,
+    data: { holder: holder.instance },
+  });
 }
 
 export type PublisherOptions = {
@@ -219,7 +257,9 @@ export function transitionPublisher(o: PublisherOptions) {
   };
 
   const { inspect, record } = transitionRecorder({
-    node: o.node, instance: o.instance, pid: o.pid,
+    node: o.node,
+    instance: o.instance,
+    pid: o.pid,
     sink: (t) => {
       if (backlog) backlog.push(t);
       else send(t);
@@ -242,7 +282,11 @@ export function transitionPublisher(o: PublisherOptions) {
 }
 
 /** Read the stored history (optionally one subject filter) from its start. */
-export async function readTransitions(nc: NatsConnection, n: Names, opts: { subject?: string } = {}): Promise<Array<Transition & { streamSeq: number }>> {
+export async function readTransitions(
+  nc: NatsConnection,
+  n: Names,
+  opts: { subject?: string } = {},
+): Promise<Array<Transition & { streamSeq: number }>> {
   const js = jetstream(nc);
   const consumer = await js.consumers.get(n.eventsStream, {
     filter_subjects: opts.subject ? [opts.subject] : undefined,

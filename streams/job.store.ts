@@ -6,20 +6,37 @@ import { applyJobEvent, type JobEvent, type JobRecord } from '../machines/job.ma
 import { decode, encode } from './codec.ts';
 import { defaults } from './defaults.ts';
 import { CheckpointTooLargeError, FencedError } from './errors.ts';
-import { isCasConflict, type Bucket } from './bucket.ts';
+import { type Bucket, isCasConflict } from './bucket.ts';
 import { keys } from './subjects.ts';
 
 const attemptSchema = z.object({
-  attempt: z.number(), node: z.string(), assignedAt: z.number(), startedAt: z.number().nullable(), endedAt: z.number().nullable(),
+  attempt: z.number(),
+  node: z.string(),
+  assignedAt: z.number(),
+  startedAt: z.number().nullable(),
+  endedAt: z.number().nullable(),
   resumedFrom: z.number(),
   outcome: z.enum(['running', 'succeeded', 'failed', 'timeout', 'orphaned', 'preempted', 'unstarted', 'cancelled']).nullable(),
   nodeEpoch: z.number().nullable().optional(),
 });
 
 export const jobRecordSchema = z.object({
-  id: z.string(), type: z.string(), input: z.unknown(), priority: z.number(), maxAttempts: z.number(), timeoutMs: z.number(),
-  attempt: z.number(), owner: z.string().nullable(), progress: z.number(), result: z.unknown(), error: z.string().nullable(),
-  failures: z.number(), notBefore: z.number(), createdAt: z.number(), updatedAt: z.number(), attempts: z.array(attemptSchema),
+  id: z.string(),
+  type: z.string(),
+  input: z.unknown(),
+  priority: z.number(),
+  maxAttempts: z.number(),
+  timeoutMs: z.number(),
+  attempt: z.number(),
+  owner: z.string().nullable(),
+  progress: z.number(),
+  result: z.unknown(),
+  error: z.string().nullable(),
+  failures: z.number(),
+  notBefore: z.number(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  attempts: z.array(attemptSchema),
   state: z.enum(['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled']),
   phase: z.enum(['computing', 'ioWait', 'checkpointing']).nullable(),
 }) as unknown as z.ZodType<JobRecord>;
@@ -35,7 +52,13 @@ export function decodeJob(bytes: Uint8Array, id = '?'): JobRecord {
  * revision it got and the one it replaced (0 for a create): two writes that
  * replaced one revision mean compare-and-swap let a lost update through.
  */
-export type JobChange = (prev: JobRecord | null, next: JobRecord, event: JobEvent | { type: 'job.submit' }, revision: number, replaced: number) => void;
+export type JobChange = (
+  prev: JobRecord | null,
+  next: JobRecord,
+  event: JobEvent | { type: 'job.submit' },
+  revision: number,
+  replaced: number,
+) => void;
 
 export class JobStore {
   readonly kv: Bucket;
@@ -130,12 +153,12 @@ export class CheckpointSlot {
     for (;;) {
       const e = await kv.get(keys.job(id));
       const prev = e ? decode(checkpointSchema, e.value, `checkpoint '${id}'`) : undefined;
-      if (prev && prev.attempt > attempt) throw new FencedError(`checkpoint of job ${id} belongs to attempt ${prev.attempt}, not ${attempt}`);
+      if (prev && prev.attempt > attempt) {
+        throw new FencedError(`checkpoint of job ${id} belongs to attempt ${prev.attempt}, not ${attempt}`);
+      }
       const claimed: Checkpoint = prev ? { ...prev, attempt } : { attempt, seq: 0, progress: 0, state: undefined };
       try {
-        const revision = e
-          ? await kv.update(keys.job(id), encode(claimed), e.revision)
-          : await kv.create(keys.job(id), encode(claimed));
+        const revision = e ? await kv.update(keys.job(id), encode(claimed), e.revision) : await kv.create(keys.job(id), encode(claimed));
         return new CheckpointSlot(kv, id, attempt, revision, prev && prev.seq > 0 ? prev : undefined);
       } catch (err) {
         if (!isCasConflict(err)) throw err;

@@ -2,14 +2,23 @@
 // create or CAS takeover, renew by CAS update, release by CAS delete, watch the
 // key, probe a holder) over a `Bucket` with a TTL.
 import { fromCallback, fromPromise } from 'xstate';
-import type { AcquireOutcome, AcquireRequest, LeaseEvent, LeaseHolder, ProbeRequest, RenewOutcome, RenewRequest, WatchRequest } from '../machines/lease.machine.ts';
+import type {
+  AcquireOutcome,
+  AcquireRequest,
+  LeaseEvent,
+  LeaseHolder,
+  ProbeRequest,
+  RenewOutcome,
+  RenewRequest,
+  WatchRequest,
+} from '../machines/lease.machine.ts';
 import { judgeSilence, type Sighting } from '../machines/lease.rules.ts';
-import { isCasConflict, type Bucket } from './bucket.ts';
+import { type Bucket, isCasConflict } from './bucket.ts';
 import { encode } from './codec.ts';
 import { defaults } from './defaults.ts';
-import { readLease, type LeaseRecord, type LeaseValue } from './lease.records.ts';
+import { type LeaseRecord, type LeaseValue, readLease } from './lease.records.ts';
 import type { Probe } from './probe.ts';
-import { realClock, type Clock } from './time.ts';
+import { type Clock, realClock } from './time.ts';
 
 export type LeaseStoreOptions = {
   /** A getter: the bucket exists only once the node has bootstrapped. */

@@ -71,8 +71,17 @@ export async function readCluster(kv: Bucket): Promise<ClusterView> {
     if (!l?.value.node) continue;
     const a = l.value.node;
     nodes.push({
-      id: l.value.holder.id, pid: a.pid, host: a.host, runtime: a.runtime, state: a.state, slots: a.slots, running: a.running, types: a.types,
-      labels: a.labels, lastSeen: l.written.toISOString(), epoch: l.epoch,
+      id: l.value.holder.id,
+      pid: a.pid,
+      host: a.host,
+      runtime: a.runtime,
+      state: a.state,
+      slots: a.slots,
+      running: a.running,
+      types: a.types,
+      labels: a.labels,
+      lastSeen: l.written.toISOString(),
+      epoch: l.epoch,
     });
   }
   return {

@@ -5,7 +5,7 @@
 // The simulation implements the same two shapes over its own network.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decode, encode } from './codec.ts';
-import { bidSchema, jobIdsSchema, offerSchema, type Bid, type Offer } from './messages.ts';
+import { type Bid, bidSchema, jobIdsSchema, type Offer, offerSchema } from './messages.ts';
 import type { Names } from './subjects.ts';
 
 /** What the leader's placement loop sends and hears. */
@@ -41,9 +41,11 @@ export function natsPlacement(nc: NatsConnection, n: Names): PlacementTransport 
     async auction(offer, expect, maxWaitMs) {
       const bids: Bid[] = [];
       // Stop as soon as every ready node has answered; the window bounds the wait for the slow ones.
-      const replies = await nc.requestMany(n.auction, encode(offer), expect > 0
-        ? { strategy: 'count', maxMessages: expect, maxWait: maxWaitMs }
-        : { strategy: 'timer', maxWait: maxWaitMs });
+      const replies = await nc.requestMany(
+        n.auction,
+        encode(offer),
+        expect > 0 ? { strategy: 'count', maxMessages: expect, maxWait: maxWaitMs } : { strategy: 'timer', maxWait: maxWaitMs },
+      );
       for await (const m of replies) {
         try {
           bids.push(decode(bidSchema, m.data, 'bid'));

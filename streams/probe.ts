@@ -1,11 +1,11 @@
 // Liveness evidence for the failover fast path: each process incarnation
 // answers pings on its own subject, so "no responders" means its connection is
 // gone. A timeout means nothing (the holder may be slow or paused).
-import { NoRespondersError, RequestError, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection, NoRespondersError, RequestError } from '@nats-io/transport-node';
 import type { LeaseHolder } from '../machines/lease.machine.ts';
 import { defaults } from './defaults.ts';
 import type { Names } from './subjects.ts';
-import { realClock, sleep, type Clock } from './time.ts';
+import { type Clock, realClock, sleep } from './time.ts';
 
 export type Liveness = 'alive' | 'gone' | 'unknown';
 

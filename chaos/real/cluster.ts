@@ -3,11 +3,11 @@
 // a client connection, and a timeline of deferred steps (heals, resumes,
 // cancels) that the run waits out. `stop()` removes everything it started.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { startCluster, startServer, type NatsCluster, type NatsServer } from '../../harness/launcher.ts';
-import { spawnNode, type NodeProcess } from '../../harness/spawn.ts';
-import { natsBucket, type Bucket } from '../../streams/bucket.ts';
+import { type NatsCluster, type NatsServer, startCluster, startServer } from '../../harness/launcher.ts';
+import { type NodeProcess, spawnNode } from '../../harness/spawn.ts';
+import { type Bucket, natsBucket } from '../../streams/bucket.ts';
 import { callApi } from '../../streams/client.ts';
 import { readLease } from '../../streams/lease.records.ts';
 import { keys, names } from '../../streams/subjects.ts';
@@ -33,10 +33,14 @@ export type Slot = { id: string; proc: NodeProcess; proxies: TcpProxy[] };
 /** The API request that submits a generated job. */
 export function submitBody(j: ChaosJob): Record<string, unknown> {
   switch (j.kind) {
-    case 'primes': return { id: j.id, type: 'primes', input: { limit: j.limit, chunk: 10_000, pauseMs: 60 } };
-    case 'sleep': return { id: j.id, type: 'sleep', input: { ms: j.ms } };
-    case 'fail': return { id: j.id, type: 'exec', input: { cmd: 'sh', args: ['-c', 'exit 3'] }, maxAttempts: 2 };
-    case 'cancel': return { id: j.id, type: 'sleep', input: { ms: j.ms } };
+    case 'primes':
+      return { id: j.id, type: 'primes', input: { limit: j.limit, chunk: 10_000, pauseMs: 60 } };
+    case 'sleep':
+      return { id: j.id, type: 'sleep', input: { ms: j.ms } };
+    case 'fail':
+      return { id: j.id, type: 'exec', input: { cmd: 'sh', args: ['-c', 'exit 3'] }, maxAttempts: 2 };
+    case 'cancel':
+      return { id: j.id, type: 'sleep', input: { ms: j.ms } };
   }
 }
 
@@ -105,10 +109,15 @@ export class ChaosCluster {
       c.slots.push(slot);
     }
     c.#nc = await connect({ servers: servers.map((s) => s.url), maxReconnectAttempts: -1, reconnectTimeWait: 100, pingInterval: 2_000 });
-    await until('a leader and every node ready', async () => {
-      const s = await callApi<{ leader: unknown; nodes: Array<{ state: string }> }>(c.nc, c.names, 'status', {}, 2_000);
-      return s.leader !== null && s.nodes.length === o.nodes && s.nodes.every((x) => x.state === 'ready');
-    }, 90_000, 100).catch((err: Error) => {
+    await until(
+      'a leader and every node ready',
+      async () => {
+        const s = await callApi<{ leader: unknown; nodes: Array<{ state: string }> }>(c.nc, c.names, 'status', {}, 2_000);
+        return s.leader !== null && s.nodes.length === o.nodes && s.nodes.every((x) => x.state === 'ready');
+      },
+      90_000,
+      100,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}\n${c.logs()}`);
     });
     const kvm = new Kvm(jetstream(c.nc, { timeout: 5_000 }));
@@ -132,7 +141,11 @@ export class ChaosCluster {
   /** A node process for the slot, connected only through its proxies. */
   spawn(slot: Omit<Slot, 'proc'>): NodeProcess {
     return spawnNode({
-      id: slot.id, nats: slot.proxies.map((p) => p.url).join(','), leaseTtlMs: this.o.leaseTtlMs, replicas: this.o.servers, slots: 4,
+      id: slot.id,
+      nats: slot.proxies.map((p) => p.url).join(','),
+      leaseTtlMs: this.o.leaseTtlMs,
+      replicas: this.o.servers,
+      slots: 4,
       args: ['--no-discovery'],
       env: this.o.allowOldServer ? { [allowOldServerEnv]: '1' } : undefined,
     });
@@ -146,7 +159,8 @@ export class ChaosCluster {
 
   /** Submit through the API, retrying until some node answers (nodes may be dead, cut off or between leaders); cancels are scheduled. */
   async submit(jobs: ChaosJob[]): Promise<void> {
-    const call = (what: string, endpoint: string, body: unknown) => until(what, () => callApi(this.nc, this.names, endpoint, body, 2_000), 60_000, 100);
+    const call = (what: string, endpoint: string, body: unknown) =>
+      until(what, () => callApi(this.nc, this.names, endpoint, body, 2_000), 60_000, 100);
     await Promise.all(jobs.map(async (j) => {
       await call(`submit of ${j.id}`, 'jobs.submit', submitBody(j));
       this.accepted.add(j.id);

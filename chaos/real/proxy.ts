@@ -1,6 +1,6 @@
 // A TCP proxy between one node process and one nats-server, so the chaos suite can cut
 // a node off (crashed link or silent partition) or slow it down without killing it.
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export type ProxyMode = 'open' | 'reset' | 'blackhole' | 'drop';
 

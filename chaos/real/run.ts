@@ -13,7 +13,7 @@ import { checkHistory, type Violation } from '../checker.ts';
 import { leaderSeenAt } from '../invariants.leaders.ts';
 import { ChaosCluster, type ClusterOptions } from './cluster.ts';
 import { endFaults, inject } from './inject.ts';
-import { allJobs, countFaults, describeStep, faultsEndMs, type ChaosJob, type Schedule } from './schedule.ts';
+import { allJobs, type ChaosJob, countFaults, describeStep, faultsEndMs, type Schedule } from './schedule.ts';
 
 export type RunOptions = Omit<ClusterOptions, 'log'> & {
   /** Called as the run moves on: phase name, and steps done of total in the fault phase. */
@@ -58,8 +58,10 @@ function outcomeViolations(jobs: ChaosJob[], records: Map<string, JobRecord>): V
     const allowed = j.kind === 'fail' ? ['failed'] : j.kind === 'cancel' ? ['cancelled', 'succeeded'] : ['succeeded'];
     if (isTerminal(r) && !allowed.includes(r.state)) {
       out.push({
-        invariant: 'result-correct', subject: j.id,
-        message: `job ${j.id} (${j.kind}) ended ${r.state}${r.error ? ` (${r.error})` : ''}; expected ${allowed.join(' or ')}`, events: [],
+        invariant: 'result-correct',
+        subject: j.id,
+        message: `job ${j.id} (${j.kind}) ended ${r.state}${r.error ? ` (${r.error})` : ''}; expected ${allowed.join(' or ')}`,
+        events: [],
       });
     }
   }
@@ -91,7 +93,9 @@ async function playFaults(c: ChaosCluster, schedule: Schedule, progress: Progres
     const f = step.fault;
     // With every node process dead nothing can accept a submit (a client would get "no responders"):
     // waiting out the retry budget would only stall the schedule.
-    const act = f.kind === 'submit' ? async () => c.slots.some((s) => s.proc.running) && (await c.submit(f.jobs), true) : () => inject(c, f);
+    const act = f.kind === 'submit'
+      ? async () => c.slots.some((s) => s.proc.running) && (await c.submit(f.jobs), true)
+      : () => inject(c, f);
     const did = await act().catch((err) => {
       log(`fault '${describeStep(f)}' failed: ${(err as Error).message}`);
       return false;
@@ -116,10 +120,17 @@ async function playFaults(c: ChaosCluster, schedule: Schedule, progress: Progres
 async function stopFaults(c: ChaosCluster): Promise<number> {
   await endFaults(c);
   const n = c.names;
-  await until('every KV stream led, replicas current', async () => {
-    const infos = await Promise.all([n.leasesBucket, n.jobsBucket, n.checkpointsBucket].map((b) => c.buckets.jsm.streams.info(`KV_${b}`)));
-    return infos.every((i) => !i.cluster || (!!i.cluster.leader && (i.cluster.replicas ?? []).every((r) => r.current && !r.offline)));
-  }, 60_000, 100);
+  await until(
+    'every KV stream led, replicas current',
+    async () => {
+      const infos = await Promise.all(
+        [n.leasesBucket, n.jobsBucket, n.checkpointsBucket].map((b) => c.buckets.jsm.streams.info(`KV_${b}`)),
+      );
+      return infos.every((i) => !i.cluster || (!!i.cluster.leader && (i.cluster.replicas ?? []).every((r) => r.current && !r.offline)));
+    },
+    60_000,
+    100,
+  );
   return Date.now();
 }
 
@@ -170,8 +181,16 @@ export async function runSchedule(schedule: Schedule, o: RunOptions): Promise<Ru
     const leaderAt = leaderSeenAt(history, faultsEndedAt);
     progress({ phase: 'done', done: 1, total: 1 });
     return {
-      schedule, violations, faults: countFaults(schedule), skipped, jobs: jobs.length,
-      recovery: { leaderMs: leaderAt === null ? null : leaderAt - faultsEndedAt, allTerminalMs }, durationMs: Date.now() - started, history, records, logs,
+      schedule,
+      violations,
+      faults: countFaults(schedule),
+      skipped,
+      jobs: jobs.length,
+      recovery: { leaderMs: leaderAt === null ? null : leaderAt - faultsEndedAt, allTerminalMs },
+      durationMs: Date.now() - started,
+      history,
+      records,
+      logs,
     };
   } finally {
     await (c as ChaosCluster | null)?.stop();

@@ -3,7 +3,7 @@
 // be printed, saved and replayed), and the fast-check arbitraries that
 // generate and shrink them.
 import fc from 'fast-check';
-import { describeFault, faultDurationMs, type Fault, type FaultKind, type PartitionMode } from '../faults.ts';
+import { describeFault, type Fault, faultDurationMs, type FaultKind, type PartitionMode } from '../faults.ts';
 
 /** A job the schedule submits; `expect` is what a correct cluster must end it with. */
 export type ChaosJob =
@@ -24,7 +24,16 @@ export type Submit = { kind: 'submit'; jobs: ChaosJob[] };
 const partitionMode = fc.constantFrom<PartitionMode>('reset', 'blackhole', 'drop');
 
 /** What a real run can inject, in the order the summary lists them. */
-export const realFaultKinds: readonly FaultKind[] = ['kill', 'kill-leader', 'restart', 'pause', 'kill-server', 'partition', 'partition-leader', 'latency'];
+export const realFaultKinds: readonly FaultKind[] = [
+  'kill',
+  'kill-leader',
+  'restart',
+  'pause',
+  'kill-server',
+  'partition',
+  'partition-leader',
+  'latency',
+];
 
 export type Step = { at: number; fault: RealFault | Submit };
 
@@ -45,10 +54,14 @@ export type ScheduleShape = {
 
 export function describeJob(j: ChaosJob): string {
   switch (j.kind) {
-    case 'primes': return `${j.id}:primes(${j.limit})`;
-    case 'sleep': return `${j.id}:sleep(${j.ms}ms)`;
-    case 'fail': return `${j.id}:fail`;
-    case 'cancel': return `${j.id}:cancel(sleep ${j.ms}ms, after ${j.afterMs}ms)`;
+    case 'primes':
+      return `${j.id}:primes(${j.limit})`;
+    case 'sleep':
+      return `${j.id}:sleep(${j.ms}ms)`;
+    case 'fail':
+      return `${j.id}:fail`;
+    case 'cancel':
+      return `${j.id}:cancel(sleep ${j.ms}ms, after ${j.afterMs}ms)`;
   }
 }
 
@@ -86,10 +99,20 @@ export function allJobs(s: Schedule): ChaosJob[] {
  */
 function jobArb(): fc.Arbitrary<Omit<ChaosJob, 'id'>> {
   return fc.oneof(
-    { weight: 5, arbitrary: fc.record({ kind: fc.constant('primes' as const), limit: fc.integer({ min: 20, max: 160 }).map((k) => k * 1000) }) },
+    {
+      weight: 5,
+      arbitrary: fc.record({ kind: fc.constant('primes' as const), limit: fc.integer({ min: 20, max: 160 }).map((k) => k * 1000) }),
+    },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('sleep' as const), ms: fc.integer({ min: 100, max: 2_500 }) }) },
     { weight: 1, arbitrary: fc.constant({ kind: 'fail' as const }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancel' as const), ms: fc.integer({ min: 2_000, max: 6_000 }), afterMs: fc.integer({ min: 0, max: 1_500 }) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('cancel' as const),
+        ms: fc.integer({ min: 2_000, max: 6_000 }),
+        afterMs: fc.integer({ min: 0, max: 1_500 }),
+      }),
+    },
   );
 }
 
@@ -105,26 +128,57 @@ export function faultArb(shape: ScheduleShape): fc.Arbitrary<Step['fault']> {
     { weight: 3, arbitrary: fc.constant({ kind: 'kill-leader' as const }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('restart' as const), node }) },
     // Shorter and longer than the lease TTL: a short pause must not cost the lease, a long one must fence.
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('pause' as const), node, ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }) }) },
     {
       weight: 3,
       arbitrary: fc.record({
-        kind: fc.constant('partition' as const), node, ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }),
+        kind: fc.constant('pause' as const),
+        node,
+        ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }),
+      }),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        kind: fc.constant('partition' as const),
+        node,
+        ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }),
         mode: partitionMode,
       }),
     },
     {
       weight: 2,
       arbitrary: fc.record({
-        kind: fc.constant('partition-leader' as const), ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }),
+        kind: fc.constant('partition-leader' as const),
+        ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }),
         mode: partitionMode,
       }),
     },
-    { weight: 2, arbitrary: fc.record({ kind: fc.constant('latency' as const), node, delayMs: fc.integer({ min: 5, max: 150 }), ms: fc.integer({ min: 500, max: 4_000 }) }) },
-    { weight: 2, arbitrary: fc.record({ kind: fc.constant('submit' as const), jobs: fc.array(jobArb(), { minLength: 1, maxLength: 4 }).map((j) => name(j, 'x')) }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('latency' as const),
+        node,
+        delayMs: fc.integer({ min: 5, max: 150 }),
+        ms: fc.integer({ min: 500, max: 4_000 }),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('submit' as const),
+        jobs: fc.array(jobArb(), { minLength: 1, maxLength: 4 }).map((j) => name(j, 'x')),
+      }),
+    },
   ];
   if (shape.servers > 1) {
-    kinds.push({ weight: 2, arbitrary: fc.record({ kind: fc.constant('kill-server' as const), server: fc.integer({ min: 0, max: shape.servers - 1 }), ms: fc.integer({ min: 500, max: 5_000 }) }) });
+    kinds.push({
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('kill-server' as const),
+        server: fc.integer({ min: 0, max: shape.servers - 1 }),
+        ms: fc.integer({ min: 500, max: 5_000 }),
+      }),
+    });
   }
   return fc.oneof(...kinds);
 }
@@ -143,9 +197,13 @@ export function normalize(s: Schedule, shape: ScheduleShape): Schedule {
   let burst = 0;
   for (const x of steps) {
     const f = x.fault;
-    const target = f.kind === 'kill-server' ? 'servers'
-      : f.kind === 'partition-leader' ? 'partition-leader'
-      : f.kind === 'partition' || f.kind === 'latency' || f.kind === 'pause' ? `${f.kind}:${f.node}` : null;
+    const target = f.kind === 'kill-server'
+      ? 'servers'
+      : f.kind === 'partition-leader'
+      ? 'partition-leader'
+      : f.kind === 'partition' || f.kind === 'latency' || f.kind === 'pause'
+      ? `${f.kind}:${f.node}`
+      : null;
     if (target !== null) {
       if (x.at < (busyUntil.get(target) ?? 0)) continue;
       busyUntil.set(target, x.at + faultDurationMs(f) + 1);
@@ -163,6 +221,9 @@ export function normalize(s: Schedule, shape: ScheduleShape): Schedule {
 export function scheduleArb(shape: ScheduleShape): fc.Arbitrary<Schedule> {
   return fc.record({
     initial: fc.array(jobArb(), { minLength: 2, maxLength: 8 }).map((j) => name(j, 'j')),
-    steps: fc.array(fc.record({ at: fc.integer({ min: 0, max: shape.durationMs }), fault: faultArb(shape) }), { minLength: 2, maxLength: shape.maxSteps ?? 8 }),
+    steps: fc.array(fc.record({ at: fc.integer({ min: 0, max: shape.durationMs }), fault: faultArb(shape) }), {
+      minLength: 2,
+      maxLength: shape.maxSteps ?? 8,
+    }),
   }).map((s) => normalize(s, shape));
 }

@@ -3,8 +3,8 @@
 // checker; a failing schedule is shrunk within a budget of further runs and
 // reported with its seed and path, ready to save and replay.
 import fc from 'fast-check';
-import { describeSchedule, scheduleArb, type Schedule, type ScheduleShape } from './schedule.ts';
-import { runSchedule, type RunOptions, type RunResult } from './run.ts';
+import { describeSchedule, type Schedule, scheduleArb, type ScheduleShape } from './schedule.ts';
+import { type RunOptions, type RunResult, runSchedule } from './run.ts';
 
 export type ChaosOptions = Omit<RunOptions, 'onProgress'> & {
   runs: number;
@@ -67,7 +67,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     return r.violations.length === 0;
   });
   const details = await fc.check(prop, { numRuns: o.runs, seed });
-  if (harnessError) throw new Error(`chaos run ${i} (seed ${seed}) could not be carried out: ${(harnessError as Error).message}`, { cause: harnessError });
+  if (harnessError) {
+    throw new Error(`chaos run ${i} (seed ${seed}) could not be carried out: ${(harnessError as Error).message}`, { cause: harnessError });
+  }
   const last = failing as RunResult | null;
   const failure = details.failed && last
     ? { seed: details.seed, path: details.counterexamplePath ?? '', schedule: last.schedule, result: last, shrinks: details.numShrinks }
@@ -92,8 +94,16 @@ export type FailureFile = {
 
 export function failureFile(f: ChaosFailure, o: FailureFile['options']): FailureFile {
   return {
-    kind: 'shoal-chaos-failure', seed: f.seed, path: f.path, options: o, schedule: f.schedule, story: describeSchedule(f.schedule),
-    violations: f.result.violations, history: f.result.history, records: f.result.records, logs: f.result.logs,
+    kind: 'shoal-chaos-failure',
+    seed: f.seed,
+    path: f.path,
+    options: o,
+    schedule: f.schedule,
+    story: describeSchedule(f.schedule),
+    violations: f.result.violations,
+    history: f.result.history,
+    records: f.result.records,
+    logs: f.result.logs,
   };
 }
 
@@ -104,6 +114,8 @@ export function parseFailureFile(text: string, file: string): FailureFile {
   } catch (err) {
     throw new Error(`${file} is not JSON: ${(err as Error).message}`);
   }
-  if (v.kind !== 'shoal-chaos-failure' || !v.schedule || !v.options) throw new Error(`${file} is not a chaos failure file (written by 'shoal chaos' on failure)`);
+  if (v.kind !== 'shoal-chaos-failure' || !v.schedule || !v.options) {
+    throw new Error(`${file} is not a chaos failure file (written by 'shoal chaos' on failure)`);
+  }
   return v as FailureFile;
 }

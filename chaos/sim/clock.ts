@@ -11,14 +11,15 @@ type Timer = { due: number; seq: number; fn: () => void; cancelled: boolean };
 /** One macrotask turn: every microtask queued before it has run. Node and Deno 2 both have setImmediate. */
 const turn: () => Promise<void> = typeof setImmediate === 'function'
   ? () => new Promise((r) => setImmediate(r))
-  : () => new Promise((r) => {
-    const ch = new MessageChannel();
-    ch.port1.onmessage = () => {
-      ch.port1.close();
-      r();
-    };
-    ch.port2.postMessage(0);
-  });
+  : () =>
+    new Promise((r) => {
+      const ch = new MessageChannel();
+      ch.port1.onmessage = () => {
+        ch.port1.close();
+        r();
+      };
+      ch.port2.postMessage(0);
+    });
 
 /** Timers ordered by (due, seq): a binary heap. */
 class TimerHeap {
@@ -53,7 +54,7 @@ class TimerHeap {
     const last = this.#a.pop();
     if (this.#a.length > 0 && last) {
       this.#a[0] = last;
-      for (let i = 0; ;) {
+      for (let i = 0;;) {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;
@@ -121,7 +122,7 @@ export class SimClock implements Clock {
   async advance(ms: number, maxTimers = 1_000_000): Promise<void> {
     const target = this.#now + Math.max(0, ms);
     await this.settle();
-    for (let n = 0; ; n++) {
+    for (let n = 0;; n++) {
       const due = this.nextDue();
       if (due === null || due > target) break;
       if (n >= maxTimers) throw new Error(`sim clock: more than ${maxTimers} timers within ${ms} ms (a zero-delay loop?)`);

@@ -6,7 +6,7 @@
 // off, and which job ids were submitted.
 import fc from 'fast-check';
 import { defaults } from '../../streams/defaults.ts';
-import { describeFault, nodeName, type Fault, type PartitionMode } from '../faults.ts';
+import { describeFault, type Fault, nodeName, type PartitionMode } from '../faults.ts';
 
 /** The simulated network models reset and blackhole partitions (not 'drop'). */
 export type SimPartitionMode = Exclude<PartitionMode, 'drop'>;
@@ -93,8 +93,12 @@ export class Submit implements SimCommand {
   async run(m: SimModel, r: SimReal) {
     m.submitted.add(this.id);
     const accepted = r.world.submit({
-      id: this.id, type: this.type, input: this.type === 'sum' ? { n: this.n, every: this.every } : {},
-      priority: defaults.priority, maxAttempts: defaults.maxAttempts, timeoutMs: 60_000,
+      id: this.id,
+      type: this.type,
+      input: this.type === 'sum' ? { n: this.n, every: this.every } : {},
+      priority: defaults.priority,
+      maxAttempts: defaults.maxAttempts,
+      timeoutMs: 60_000,
     }, this.via);
     note(r, `${this.toString()}${accepted ? '' : ' (no node to take it)'}`);
     await r.world.clock.settle();
@@ -341,13 +345,23 @@ export function simCommands(s: CommandShape) {
   const jobId = fc.integer({ min: 1, max: s.maxJobs }).map((k) => `j${k}`);
   const advance = fc.integer({ min: 10, max: 1_500 }).map((ms) => new Advance(ms));
   const submit = fc.record({
-    id: jobId, type: fc.constantFrom<'sum' | 'fail'>('sum', 'sum', 'sum', 'fail'), n: fc.integer({ min: 3, max: 60 }),
-    every: fc.constantFrom(2, 5, 10), via: node,
+    id: jobId,
+    type: fc.constantFrom<'sum' | 'fail'>('sum', 'sum', 'sum', 'fail'),
+    n: fc.integer({ min: 3, max: 60 }),
+    every: fc.constantFrom(2, 5, 10),
+    via: node,
   }).map((x) => new Submit(x.id, x.type, x.n, x.every, x.via));
   const arbs: Array<fc.Arbitrary<SimCommand>> = [
-    advance, advance, advance, advance,
+    advance,
+    advance,
+    advance,
+    advance,
     fc.constant(new ExpireLeases()),
-    submit, submit, submit, submit, submit,
+    submit,
+    submit,
+    submit,
+    submit,
+    submit,
     fc.tuple(jobId, node).map(([id, via]) => new Cancel(id, via)),
     node.map((i) => new Kill(i)),
     fc.constant(new KillLeader()),
@@ -368,4 +382,3 @@ export function simCommands(s: CommandShape) {
   ];
   return fc.commands(arbs, { maxCommands: s.maxCommands, size: 'max', replayPath: s.replayPath });
 }
-

@@ -34,4 +34,3 @@ export function simExpected(type: string, input: unknown): unknown {
 }
 
 export const simJobMs = (type: string, input: unknown) => (type === 'sum' ? (input as { n: number }).n * sumTickMs : sumTickMs);
-

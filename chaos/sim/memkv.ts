@@ -3,7 +3,7 @@
 // model-based simulation of the pure machines and the node wiring, never for
 // tests where a real nats-server can be used.
 
-import { CasConflictError, caughtUp, type Bucket, type Entry, type Watch } from '../../streams/bucket.ts';
+import { type Bucket, CasConflictError, caughtUp, type Entry, type Watch } from '../../streams/bucket.ts';
 
 export type Clock = { now(): number };
 
@@ -83,7 +83,9 @@ export class MemKv implements Bucket {
 
   async delete(key: string, revision?: number): Promise<void> {
     const actual = this.#current(key)?.revision ?? 0;
-    if (revision !== undefined && actual !== revision) throw new CasConflictError(`delete ${this.name}/${key}: at revision ${actual}, not ${revision}`);
+    if (revision !== undefined && actual !== revision) {
+      throw new CasConflictError(`delete ${this.name}/${key}: at revision ${actual}, not ${revision}`);
+    }
     this.#write(key, new Uint8Array(), 'DEL');
   }
 

@@ -6,33 +6,35 @@ import type { Bucket, caughtUp, Entry, Watch } from '../../streams/bucket.ts';
 import { defaults, leaseRequestTimeoutMs } from '../../streams/defaults.ts';
 import type { Bid, Offer } from '../../streams/messages.ts';
 import type { Notify, PlacementTransport } from '../../streams/placement.ts';
-import { pushQueue, type MemKv } from './memkv.ts';
+import { type MemKv, pushQueue } from './memkv.ts';
 import type { Conn, SimNet } from './net.ts';
 
 /** The leader's side of placement over this network. */
 export function simPlacement(net: SimNet, from: Conn): PlacementTransport {
   return {
-    auction: (offer: Offer, expect: number, maxWaitMs: number) => new Promise<Bid[]>((resolve) => {
-      const bids: Bid[] = [];
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        from.view.clearTimeout(timer);
-        resolve(bids);
-      };
-      const timer = from.view.setTimeout(finish, maxWaitMs);
-      net.publish(from, (c) => c.inbox !== null, (c) => {
-        const bid = c.inbox!.offer(offer);
-        if (bid) {
-          net.up(c, () => net.down(from, () => {
-            if (done) return;
-            bids.push(bid);
-            if (expect > 0 && bids.length >= expect) finish();
-          }));
-        }
-      });
-    }),
+    auction: (offer: Offer, expect: number, maxWaitMs: number) =>
+      new Promise<Bid[]>((resolve) => {
+        const bids: Bid[] = [];
+        let done = false;
+        const finish = () => {
+          if (done) return;
+          done = true;
+          from.view.clearTimeout(timer);
+          resolve(bids);
+        };
+        const timer = from.view.setTimeout(finish, maxWaitMs);
+        net.publish(from, (c) => c.inbox !== null, (c) => {
+          const bid = c.inbox!.offer(offer);
+          if (bid) {
+            net.up(c, () =>
+              net.down(from, () => {
+                if (done) return;
+                bids.push(bid);
+                if (expect > 0 && bids.length >= expect) finish();
+              }));
+          }
+        });
+      }),
     assign: (node, ids) => net.publish(from, (c) => c.node === node && c.inbox !== null, (c) => c.inbox!.assign(ids)),
     onQueued: (fn) => {
       from.queued.add(fn);

@@ -9,8 +9,8 @@ import { defaults } from '../../streams/defaults.ts';
 import type { Transition } from '../../streams/events.ts';
 import type { Violation } from '../checker.ts';
 import { kindOf } from '../faults.ts';
-import { initialModel, simCommands, type CommandShape, type SimReal } from './commands.ts';
-import { SimWorld, type SimVariant } from './world.ts';
+import { type CommandShape, initialModel, simCommands, type SimReal } from './commands.ts';
+import { type SimVariant, SimWorld } from './world.ts';
 
 export type SimShape = CommandShape & {
   minNodes: number;
@@ -21,7 +21,14 @@ export type SimShape = CommandShape & {
   variant?: SimVariant;
 };
 
-export const defaultShape: SimShape = { minNodes: 2, maxNodes: 4, maxJobs: 6, maxCommands: 25, ttlMs: defaults.simLeaseTtlMs, slots: defaults.simSlots };
+export const defaultShape: SimShape = {
+  minNodes: 2,
+  maxNodes: 4,
+  maxJobs: 6,
+  maxCommands: 25,
+  ttlMs: defaults.simLeaseTtlMs,
+  slots: defaults.simSlots,
+};
 
 export type CaseSummary = {
   /** The world's seed (network latencies) and size. */
@@ -49,7 +56,11 @@ export type CaseSummary = {
 export class SimFailure extends Error {
   readonly summary: CaseSummary;
   constructor(summary: CaseSummary) {
-    super(`${summary.violations.length} invariant violation(s):\n${summary.violations.map((v) => `  ${v.invariant} [${v.subject}]: ${v.message}`).join('\n')}\ncommands:\n  ${summary.commands.join('\n  ')}`);
+    super(
+      `${summary.violations.length} invariant violation(s):\n${
+        summary.violations.map((v) => `  ${v.invariant} [${v.subject}]: ${v.message}`).join('\n')
+      }\ncommands:\n  ${summary.commands.join('\n  ')}`,
+    );
     this.name = 'SimFailure';
     this.summary = summary;
   }
@@ -72,7 +83,12 @@ function catchUnhandled(sink: (reason: unknown) => void): () => void {
 }
 
 /** Run one case: boot, play the commands, stop the faults, converge, check. */
-export async function runCase(shape: SimShape, seed: number, nodes: number, cmds: Iterable<fc.AsyncCommand<ReturnType<typeof initialModel>, SimReal>>): Promise<CaseSummary> {
+export async function runCase(
+  shape: SimShape,
+  seed: number,
+  nodes: number,
+  cmds: Iterable<fc.AsyncCommand<ReturnType<typeof initialModel>, SimReal>>,
+): Promise<CaseSummary> {
   const started = performance.now();
   const world = new SimWorld({ seed, nodes, ttlMs: shape.ttlMs, slots: shape.slots, variant: shape.variant });
   const release = catchUnhandled((reason) => world.errors.push(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`));
@@ -84,9 +100,20 @@ export async function runCase(shape: SimShape, seed: number, nodes: number, cmds
     const result = await world.finish();
     await world.clock.settle();
     return {
-      seed, nodes, commands: real.executed, faults: real.faults, jobs: result.records.length, violations: result.violations,
-      recovery: result.recovery, boundMs: result.boundMs, virtualMs: world.clock.now() - t0, timers: world.clock.fired,
-      transitions: world.history.length, wallMs: performance.now() - started, logs: world.logs.slice(-80), history: world.history,
+      seed,
+      nodes,
+      commands: real.executed,
+      faults: real.faults,
+      jobs: result.records.length,
+      violations: result.violations,
+      recovery: result.recovery,
+      boundMs: result.boundMs,
+      virtualMs: world.clock.now() - t0,
+      timers: world.clock.fired,
+      transitions: world.history.length,
+      wallMs: performance.now() - started,
+      logs: world.logs.slice(-80),
+      history: world.history,
     };
   } finally {
     world.dispose();
@@ -163,7 +190,16 @@ export async function runSimulation(o: SimulationOptions): Promise<SimReport> {
   const started = performance.now();
   const seed = o.seed ?? (Date.now() ^ 0x5bd1e995) | 0;
   const report: SimReport = {
-    runs: 0, seed, wallMs: 0, commands: {}, faults: {}, jobs: 0, checks: { passed: 0, failed: 0 }, recovery: [], virtualMs: 0, failure: null,
+    runs: 0,
+    seed,
+    wallMs: 0,
+    commands: {},
+    faults: {},
+    jobs: 0,
+    checks: { passed: 0, failed: 0 },
+    recovery: [],
+    virtualMs: 0,
+    failure: null,
   };
   let failing: CaseSummary | null = null;
   let shrinks = 0;
@@ -190,9 +226,16 @@ export async function runSimulation(o: SimulationOptions): Promise<SimReport> {
   const f = failing as CaseSummary | null;
   if (details.failed && f) {
     report.failure = {
-      seed: details.seed, path: details.counterexamplePath ?? '', replayPath: replayPathOf(details.counterexample?.[2]),
-      commands: f.commands, violations: f.violations,
-      nodes: f.nodes, worldSeed: f.seed, shrinks, logs: f.logs, history: f.history,
+      seed: details.seed,
+      path: details.counterexamplePath ?? '',
+      replayPath: replayPathOf(details.counterexample?.[2]),
+      commands: f.commands,
+      violations: f.violations,
+      nodes: f.nodes,
+      worldSeed: f.seed,
+      shrinks,
+      logs: f.logs,
+      history: f.history,
     };
   } else if (details.failed) {
     throw details.errorInstance ?? new Error('simulation failed without a case (interrupted or too many skips)');
@@ -206,7 +249,9 @@ function replayPathOf(cmds: unknown): string {
 }
 
 /** Rerun exactly one case from a failure's seed, path and replay hint (same shape options as the run that found it). */
-export async function replaySimulation(o: { seed: number; path: string; replayPath: string } & Pick<SimulationOptions, 'nodes' | 'maxCommands' | 'shape'>): Promise<CaseSummary | null> {
+export async function replaySimulation(
+  o: { seed: number; path: string; replayPath: string } & Pick<SimulationOptions, 'nodes' | 'maxCommands' | 'shape'>,
+): Promise<CaseSummary | null> {
   let last: CaseSummary | null = null;
   const shape = { ...shapeOf(o), replayPath: o.replayPath };
   await fc.check(simProperty(shape, (s) => (last = s)), { seed: o.seed, path: o.path, numRuns: 1, endOnFailure: true });

@@ -7,7 +7,7 @@ import '../helpers.ts';
 import fc from 'fast-check';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { connect as connectV2, StringCodec } from 'nats';
-import { startLocalCluster, waitForReady, type LocalCluster } from '../../harness/local.cluster.ts';
+import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
 import { spawnNode } from '../../harness/spawn.ts';
 import { callApi } from '../../streams/client.ts';
 import { ApiError } from '../../streams/errors.ts';
@@ -135,12 +135,21 @@ describe('public API (micro service, JSON)', () => {
       assert.deepEqual([r.state, r.result], ['succeeded', { y: 42 }], JSON.stringify(r));
       // A checkpoint over the limit fails the job at once with a message that says what to do.
       await callApi(nc, n, 'jobs.submit', { type: 'hugeCheckpoint', id: 'huge', maxAttempts: 3 });
-      const h = await callApi<{ state: string; error: string; attempts: unknown[] }>(nc, n, 'jobs.wait', { id: 'huge', timeoutMs: 10_000 }, 15_000);
+      const h = await callApi<{ state: string; error: string; attempts: unknown[] }>(
+        nc,
+        n,
+        'jobs.wait',
+        { id: 'huge', timeoutMs: 10_000 },
+        15_000,
+      );
       assert.equal(h.state, 'failed');
       assert.match(h.error, /checkpoint of job huge is \d+ bytes encoded; the limit is 524288/);
       assert.equal(h.attempts.length, 1, 'not retried');
       // Oversize input is refused at submit.
-      await assert.rejects(callApi(nc, n, 'jobs.submit', { type: 'noop', input: 'y'.repeat(300 * 1024) }), (e: unknown) => e instanceof ApiError && e.status === 413);
+      await assert.rejects(
+        callApi(nc, n, 'jobs.submit', { type: 'noop', input: 'y'.repeat(300 * 1024) }),
+        (e: unknown) => e instanceof ApiError && e.status === 413,
+      );
     } finally {
       await custom.stop();
     }

@@ -5,7 +5,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../helpers.ts';
 import { probeCas } from '../../harness/cas.probe.ts';
-import { startCluster, type NatsCluster } from '../../harness/launcher.ts';
+import { type NatsCluster, startCluster } from '../../harness/launcher.ts';
 
 const rounds = 100;
 let cluster: NatsCluster | null = null;

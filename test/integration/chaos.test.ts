@@ -17,45 +17,71 @@ import { probeCas } from '../../harness/cas.probe.ts';
 import { describeSchedule, type Schedule } from '../../chaos/real/schedule.ts';
 import { runSchedule } from '../../chaos/real/run.ts';
 import { failureFile, runChaos } from '../../chaos/real/suite.ts';
-import { startCluster, type NatsCluster } from '../../harness/launcher.ts';
+import { type NatsCluster, startCluster } from '../../harness/launcher.ts';
 
 const runs = Number(process.env.SHOAL_CHAOS_RUNS ?? 10);
 const seed = Number(process.env.SHOAL_CHAOS_SEED ?? 20261123);
 
 describe('real-process chaos', () => {
-  test(`${runs} generated fault schedules on 3 nats-servers and 3 nodes: no invariant violated (seed ${seed})`, { timeout: runs * 90_000 }, async () => {
-    const report = await runChaos({
-      runs, seed, nodes: 3, servers: 3, leaseTtlMs: chaosLeaseTtlMs(3), durationMs: 10_000, maxSteps: 7, shrinkRuns: 0,
-      onRunEnd: (i, r) => process.stdout.write(`# run ${i + 1}: ${describeSchedule(r.schedule).join('; ')} → ${r.violations.length} violations, ${r.durationMs} ms\n`),
-    });
-    process.stdout.write(`${summaryTable(report.results, report.failure ? 1 : 0).split('\n').map((l) => `# ${l}`).join('\n')}\n`);
-    const f = report.failure;
-    if (f) {
-      const file = join(tmpdir(), `chaos-failure-${f.seed}.json`);
-      writeFileSync(file, JSON.stringify(failureFile(f, { nodes: 3, servers: 3, leaseTtlMs: chaosLeaseTtlMs(3), durationMs: 10_000 })));
-      process.stdout.write(`# failure file (history, records, logs; replay with shoal chaos --replay): ${file}\n`);
-    }
-    assert.equal(f, null, f ? `seed ${f.seed} path ${f.path}:\n${describeSchedule(f.schedule).join('\n')}\n${f.result.violations.map((v) => `[${v.invariant}] ${v.message}`).join('\n')}\n${f.result.logs}` : '');
-    assert.equal(report.results.length, runs);
-  });
+  test(
+    `${runs} generated fault schedules on 3 nats-servers and 3 nodes: no invariant violated (seed ${seed})`,
+    { timeout: runs * 90_000 },
+    async () => {
+      const report = await runChaos({
+        runs,
+        seed,
+        nodes: 3,
+        servers: 3,
+        leaseTtlMs: chaosLeaseTtlMs(3),
+        durationMs: 10_000,
+        maxSteps: 7,
+        shrinkRuns: 0,
+        onRunEnd: (i, r) =>
+          process.stdout.write(
+            `# run ${i + 1}: ${describeSchedule(r.schedule).join('; ')} → ${r.violations.length} violations, ${r.durationMs} ms\n`,
+          ),
+      });
+      process.stdout.write(`${summaryTable(report.results, report.failure ? 1 : 0).split('\n').map((l) => `# ${l}`).join('\n')}\n`);
+      const f = report.failure;
+      if (f) {
+        const file = join(tmpdir(), `chaos-failure-${f.seed}.json`);
+        writeFileSync(file, JSON.stringify(failureFile(f, { nodes: 3, servers: 3, leaseTtlMs: chaosLeaseTtlMs(3), durationMs: 10_000 })));
+        process.stdout.write(`# failure file (history, records, logs; replay with shoal chaos --replay): ${file}\n`);
+      }
+      assert.equal(
+        f,
+        null,
+        f
+          ? `seed ${f.seed} path ${f.path}:\n${describeSchedule(f.schedule).join('\n')}\n${
+            f.result.violations.map((v) => `[${v.invariant}] ${v.message}`).join('\n')
+          }\n${f.result.logs}`
+          : '',
+      );
+      assert.equal(report.results.length, runs);
+    },
+  );
 
   // Found by this suite (seed 20261123, run 3): the leader's connection reset by a partition; followers took the
   // lease at once on "no responders", and the old leader, whose own clock still trusted its lease, started a
   // duty pass 83 ms after the new epoch began (stale-leader-acted). Now a disconnected leader is suspended.
-  test('regression: the leader cut off (reset, then blackholed past its TTL) acts no more once others took over', { timeout: 180_000 }, async () => {
-    const schedule: Schedule = {
-      initial: [1, 2, 3, 4].map((i) => ({ id: `j${i}`, kind: 'primes' as const, limit: 60_000 + 20_000 * i })),
-      steps: [
-        { at: 1_000, fault: { kind: 'partition-leader', mode: 'reset', ms: 2_000 } },
-        { at: 5_000, fault: { kind: 'partition-leader', mode: 'blackhole', ms: 6_000 } },
-      ],
-    };
-    const r = await runSchedule(schedule, { nodes: 3, servers: 3, leaseTtlMs: chaosLeaseTtlMs(3) });
-    assert.deepEqual(r.violations.map((v) => `[${v.invariant}] ${v.message}`), [], r.logs);
-    assert.equal(r.skipped, 0, 'both faults found a leader to cut off');
-    const leaders = new Set(r.history.filter((t) => t.kind === 'coordinator' && t.to === 'active.leader.recovering').map((t) => t.epoch));
-    assert.ok(leaders.size >= 2, `leadership moved (epochs ${[...leaders].join(', ')})`);
-  });
+  test(
+    'regression: the leader cut off (reset, then blackholed past its TTL) acts no more once others took over',
+    { timeout: 180_000 },
+    async () => {
+      const schedule: Schedule = {
+        initial: [1, 2, 3, 4].map((i) => ({ id: `j${i}`, kind: 'primes' as const, limit: 60_000 + 20_000 * i })),
+        steps: [
+          { at: 1_000, fault: { kind: 'partition-leader', mode: 'reset', ms: 2_000 } },
+          { at: 5_000, fault: { kind: 'partition-leader', mode: 'blackhole', ms: 6_000 } },
+        ],
+      };
+      const r = await runSchedule(schedule, { nodes: 3, servers: 3, leaseTtlMs: chaosLeaseTtlMs(3) });
+      assert.deepEqual(r.violations.map((v) => `[${v.invariant}] ${v.message}`), [], r.logs);
+      assert.equal(r.skipped, 0, 'both faults found a leader to cut off');
+      const leaders = new Set(r.history.filter((t) => t.kind === 'coordinator' && t.to === 'active.leader.recovering').map((t) => t.epoch));
+      assert.ok(leaders.size >= 2, `leadership moved (epochs ${[...leaders].join(', ')})`);
+    },
+  );
 });
 
 describe('shoal chaos, the command', () => {
@@ -67,9 +93,21 @@ describe('shoal chaos, the command', () => {
   };
 
   test('--replay plays a saved schedule on fresh processes and reports; a file that is not one is refused clearly', () => {
-    const schedule: Schedule = { initial: [{ id: 'j1', kind: 'primes', limit: 30_000 }, { id: 'j2', kind: 'fail' }], steps: [{ at: 300, fault: { kind: 'kill-leader' } }] };
+    const schedule: Schedule = {
+      initial: [{ id: 'j1', kind: 'primes', limit: 30_000 }, { id: 'j2', kind: 'fail' }],
+      steps: [{ at: 300, fault: { kind: 'kill-leader' } }],
+    };
     const file = join(dir, 'saved.json');
-    writeFileSync(file, JSON.stringify({ kind: 'shoal-chaos-failure', seed: 1, path: '0', options: { nodes: 2, servers: 1, leaseTtlMs: 1000, durationMs: 1000 }, schedule }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        kind: 'shoal-chaos-failure',
+        seed: 1,
+        path: '0',
+        options: { nodes: 2, servers: 1, leaseTtlMs: 1000, durationMs: 1000 },
+        schedule,
+      }),
+    );
     const r = shoal(['--replay', file]);
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /t=300: kill-leader/);
@@ -91,9 +129,12 @@ describe('shoal chaos, the command', () => {
 });
 
 // nats-server 2.9.10 (Debian bookworm): two concurrent updates with one expected revision both succeed.
-const oldBin = process.env.NATS_SERVER_BIN_OLD ?? join(import.meta.dirname ?? '.', '..', '..', '.cache', 'nats-server-2.9', 'usr', 'sbin', 'nats-server');
+const oldBin = process.env.NATS_SERVER_BIN_OLD ??
+  join(import.meta.dirname ?? '.', '..', '..', '.cache', 'nats-server-2.9', 'usr', 'sbin', 'nats-server');
 
-describe('nats-server 2.9.10 (version guard bypassed for this test alone)', { skip: !existsSync(oldBin) && 'no 2.9.x binary (set NATS_SERVER_BIN_OLD)' }, () => {
+describe('nats-server 2.9.10 (version guard bypassed for this test alone)', {
+  skip: !existsSync(oldBin) && 'no 2.9.x binary (set NATS_SERVER_BIN_OLD)',
+}, () => {
   const clusters: NatsCluster[] = [];
   after(async () => {
     await Promise.all(clusters.map((c) => c.stop()));
@@ -105,11 +146,21 @@ describe('nats-server 2.9.10 (version guard bypassed for this test alone)', { sk
       initial: Array.from({ length: 30 }, (_, i) => ({ id: `j${i + 1}`, kind: 'primes' as const, limit: 100_000 + 3_000 * i })),
       steps: [{ at: 1_500, fault: { kind: 'kill-leader' } }],
     };
-    const r = await runSchedule(schedule, { nodes: 3, servers: 3, leaseTtlMs: chaosLeaseTtlMs(3), serverBin: oldBin, allowOldServer: true });
+    const r = await runSchedule(schedule, {
+      nodes: 3,
+      servers: 3,
+      leaseTtlMs: chaosLeaseTtlMs(3),
+      serverBin: oldBin,
+      allowOldServer: true,
+    });
     const c = await startCluster({ bin: oldBin, allowOld: true });
     clusters.push(c);
     const probe = await probeCas(c.urls, 50);
-    process.stdout.write(`# 2.9.10: checker found ${r.violations.length} violation(s): ${[...new Set(r.violations.map((v) => v.invariant))].join(', ')}; CAS probe: ${JSON.stringify(probe)}\n`);
+    process.stdout.write(
+      `# 2.9.10: checker found ${r.violations.length} violation(s): ${
+        [...new Set(r.violations.map((v) => v.invariant))].join(', ')
+      }; CAS probe: ${JSON.stringify(probe)}\n`,
+    );
     for (const v of r.violations.slice(0, 5)) process.stdout.write(`#   [${v.invariant}] ${v.message}\n`);
     assert.ok(probe.bothWon > 0, `the probe shows both racing updates winning: ${JSON.stringify(probe)}`);
     assert.ok(r.violations.length > 0, 'the checker reports what the broken CAS did to the jobs');

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../helpers.ts';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startLocalCluster, waitForReady, waitForStatus, type LocalCluster } from '../../harness/local.cluster.ts';
+import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { LeaderWatch } from '../../harness/watch.ts';
 import { names } from '../../streams/subjects.ts';
 
@@ -33,10 +33,21 @@ describe('3-server cluster, replicas 3, lease TTL 20 s (the replicated default)'
     });
     // The first server is every node's first URL: most connections must move.
     await c.servers[0]!.kill('SIGKILL');
-    const after1 = await waitForStatus(c.urls, (s) => s.leader !== null && s.nodes.length === 3, { what: 'a leader after the server kill', timeoutMs: 30_000 });
+    const after1 = await waitForStatus(c.urls, (s) => s.leader !== null && s.nodes.length === 3, {
+      what: 'a leader after the server kill',
+      timeoutMs: 30_000,
+    });
     assert.ok(after1.leader);
-    const fenced = watch.seen.filter((t) => t.kind === 'coordinator' && t.from?.startsWith('active.leader') && !t.to.startsWith('active.leader'));
-    assert.equal(fenced.length, 0, `the leader did not lose its lease to a single server failure: ${JSON.stringify(fenced)}\n${c.nodes.map((p) => `--- ${p.id}\n${p.output().split('\n').slice(-25).join('\n')}`).join('\n')}`);
+    const fenced = watch.seen.filter((t) =>
+      t.kind === 'coordinator' && t.from?.startsWith('active.leader') && !t.to.startsWith('active.leader')
+    );
+    assert.equal(
+      fenced.length,
+      0,
+      `the leader did not lose its lease to a single server failure: ${JSON.stringify(fenced)}\n${
+        c.nodes.map((p) => `--- ${p.id}\n${p.output().split('\n').slice(-25).join('\n')}`).join('\n')
+      }`,
+    );
     assert.equal(after1.leader!.epoch, first.leader!.epoch, 'same leader term');
 
     // Leadership still moves on a node failure with one server down.
@@ -73,7 +84,13 @@ describe('a Deno node process joins a cluster of Node processes', () => {
     assert.equal(d1.pid, deno.pid);
     for (const p of c.nodes.filter((p) => p.spec.runtime !== 'deno')) assert.equal((await p.stop()).code, 0);
     const led = await waitForStatus(c.urls, (v) => v.leader?.nodeId === 'd1', { what: 'the Deno node leading', timeoutMs: 10_000 });
-    assert.deepEqual(led.nodes.map((x) => x.id), ['d1'], `the drained nodes released their leases\n${c.nodes.map((p) => `--- ${p.id}\n${p.output().split('\n').slice(-15).join('\n')}`).join('\n')}`);
+    assert.deepEqual(
+      led.nodes.map((x) => x.id),
+      ['d1'],
+      `the drained nodes released their leases\n${
+        c.nodes.map((p) => `--- ${p.id}\n${p.output().split('\n').slice(-15).join('\n')}`).join('\n')
+      }`,
+    );
     assert.equal((await deno.stop()).code, 0);
   });
 });

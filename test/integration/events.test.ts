@@ -9,7 +9,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { TcpProxy } from '../../chaos/real/proxy.ts';
 import { bootstrap } from '../../streams/bootstrap.ts';
 import { readTransitions, transitionPublisher } from '../../streams/events.ts';
-import { startServer, type NatsServer } from '../../harness/launcher.ts';
+import { type NatsServer, startServer } from '../../harness/launcher.ts';
 import { names } from '../../streams/subjects.ts';
 
 const n = names('evtest');
@@ -60,6 +60,10 @@ describe('event publisher', () => {
     assert.deepEqual(stored.map((t) => t.to), ['s1', 's2', 's3']);
     ev(4);
     await publisher.flush();
-    assert.deepEqual((await readTransitions(direct!, n)).map((t) => t.to), ['s1', 's2', 's3', 's4'], 'each once: the message id dedupes the resend');
+    assert.deepEqual(
+      (await readTransitions(direct!, n)).map((t) => t.to),
+      ['s1', 's2', 's3', 's4'],
+      'each once: the message id dedupes the resend',
+    );
   });
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../actors/handlers.ts';
-import { startLocalCluster, waitForReady, waitForStatus, type LocalCluster } from '../../harness/local.cluster.ts';
+import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { isTerminal, type JobRecord } from '../../machines/job.machine.ts';
 import { callApi } from '../../streams/client.ts';
 import { ApiError } from '../../streams/errors.ts';
@@ -90,7 +90,10 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
     assert.equal(done.state, 'succeeded');
     assert.notEqual(done.attempts[done.attempts.length - 1]!.node, frozen.id);
     // Give the zombie time to wake, find its lease gone, and try whatever it would.
-    await waitForStatus(c.urls, (s) => s.nodes.find((x) => x.id === frozen.id)?.state === 'ready', { what: 'the woken node to re-join', timeoutMs: 10_000 });
+    await waitForStatus(c.urls, (s) => s.nodes.find((x) => x.id === frozen.id)?.state === 'ready', {
+      what: 'the woken node to re-join',
+      timeoutMs: 10_000,
+    });
     const after = await get('zombie');
     assert.deepEqual(after, done, 'the record kept the first result and nothing the zombie wrote');
     assert.deepEqual(after.result, { count: countPrimes(limit) });
@@ -137,7 +140,10 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
     const high = await wait('p-high');
     assert.equal(high.state, 'succeeded');
     const low = await get('p-low');
-    assert.ok(low.state === 'queued' || (low.attempts[0]?.assignedAt ?? 0) >= high.attempts[0]!.assignedAt, 'the higher priority was placed first');
+    assert.ok(
+      low.state === 'queued' || (low.attempts[0]?.assignedAt ?? 0) >= high.attempts[0]!.assignedAt,
+      'the higher priority was placed first',
+    );
     await Promise.all(fill.slice(1).map((id) => callApi(nc, n, 'jobs.cancel', { id })));
     assert.equal((await wait('p-low')).state, 'succeeded');
   });
@@ -173,7 +179,10 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
     assert.ok(page.jobs.every((j) => j.state === 'succeeded'));
     await assert.rejects(get('missing'), (e: unknown) => e instanceof ApiError && e.status === 404);
     await submit({ type: 'sleep', input: { ms: 5_000 }, id: 'waited' });
-    await assert.rejects(callApi(nc, n, 'jobs.wait', { id: 'waited', timeoutMs: 200 }), (e: unknown) => e instanceof ApiError && e.status === 408);
+    await assert.rejects(
+      callApi(nc, n, 'jobs.wait', { id: 'waited', timeoutMs: 200 }),
+      (e: unknown) => e instanceof ApiError && e.status === 408,
+    );
   });
 
   test('drain: the node hands its job back, exits 0, and the job finishes elsewhere from its checkpoint', async () => {
@@ -195,25 +204,31 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
     const history = await readTransitions(nc, n);
     const records = (await callApi<{ jobs: JobRecord[] }>(nc, n, 'jobs.list', { limit: 1000 })).jobs;
     assert.ok(history.some((t) => t.kind === 'job' && t.event === 'job.checkpoint'), 'job writes and checkpoints are in the history');
-    const expected = (type: string, input: unknown) => (type === 'primes' ? { count: countPrimes((input as { limit: number }).limit) } : undefined);
+    const expected = (
+      type: string,
+      input: unknown,
+    ) => (type === 'primes' ? { count: countPrimes((input as { limit: number }).limit) } : undefined);
     const violations = checkHistory(history, { records, expected });
     assert.deepEqual(violations.map((v) => `${v.invariant}: ${v.message}`), []);
   });
 
   test('garbage to every endpoint gets a 4xx and the service keeps serving', async () => {
     const endpoints = ['status', 'jobs.submit', 'jobs.get', 'jobs.list', 'jobs.wait', 'jobs.cancel', 'nodes.drain'];
-    await fc.assert(fc.asyncProperty(
-      fc.constantFrom(...endpoints),
-      fc.oneof(fc.uint8Array({ maxLength: 100 }), fc.json({ maxDepth: 2 }).map((j) => new TextEncoder().encode(j))),
-      fc.boolean(),
-      async (ep, body, asCbor) => {
-        const h = headers();
-        if (asCbor) h.set('Content-Type', 'application/cbor');
-        const m = await nc.request(n.api(ep), body, { timeout: 5000, headers: h });
-        const code = Number(m.headers?.get('Nats-Service-Error-Code') ?? 200);
-        assert.ok(code < 500, `${ep} answered ${code} to ${Buffer.from(body).toString('hex')}`);
-      },
-    ), { numRuns: 200 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...endpoints),
+        fc.oneof(fc.uint8Array({ maxLength: 100 }), fc.json({ maxDepth: 2 }).map((j) => new TextEncoder().encode(j))),
+        fc.boolean(),
+        async (ep, body, asCbor) => {
+          const h = headers();
+          if (asCbor) h.set('Content-Type', 'application/cbor');
+          const m = await nc.request(n.api(ep), body, { timeout: 5000, headers: h });
+          const code = Number(m.headers?.get('Nats-Service-Error-Code') ?? 200);
+          assert.ok(code < 500, `${ep} answered ${code} to ${Buffer.from(body).toString('hex')}`);
+        },
+      ),
+      { numRuns: 200 },
+    );
     const bad = await nc.request(n.api('jobs.submit'), new TextEncoder().encode('{"type":"noop","priority":42}'), { timeout: 5000 });
     assert.equal(bad.headers?.get('Nats-Service-Error-Code'), '400');
     assert.match(bad.json<{ error: { message: string } }>().error.message, /priority/);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { NatsServerNotFoundError, NatsServerVersionError } from '../../streams/errors.ts';
-import { findNatsServer, startServer, type NatsServer } from '../../harness/launcher.ts';
+import { findNatsServer, type NatsServer, startServer } from '../../harness/launcher.ts';
 import { isSupportedNatsServerVersion, parseNatsServerVersion } from '../../streams/version.ts';
 
 describe('nats-server launcher', () => {

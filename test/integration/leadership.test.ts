@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startLocalCluster, waitForLeader, waitForReady, waitForStatus, type LocalCluster } from '../../harness/local.cluster.ts';
+import { type LocalCluster, startLocalCluster, waitForLeader, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { LeaderWatch } from '../../harness/watch.ts';
 import { isLeaderAction, readTransitions } from '../../streams/events.ts';
 import { names } from '../../streams/subjects.ts';
@@ -30,7 +30,6 @@ describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () =>
     await c?.stop();
   });
 
-
   test('exactly one leader is elected and every node is ready', async () => {
     const s = await waitForReady(c.urls, 3);
     assert.ok(['n1', 'n2', 'n3'].includes(s.leader!.nodeId));
@@ -51,7 +50,10 @@ describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () =>
     // Generous regression bound; the benchmark reports the real distribution.
     assert.ok(next.wall - killedAt < ttl, `failover took ${next.wall - killedAt} ms`);
     // The dead node's own lease is reaped too, so it drops out of the list.
-    await waitForStatus(c.urls, (v) => !v.nodes.some((x) => x.id === victim.id), { what: 'the dead node gone from the list', timeoutMs: 3 * ttl });
+    await waitForStatus(c.urls, (v) => !v.nodes.some((x) => x.id === victim.id), {
+      what: 'the dead node gone from the list',
+      timeoutMs: 3 * ttl,
+    });
     c.addNode(victim.id); // back to three for the next tests
     await waitForReady(c.urls, 3);
   });
@@ -78,8 +80,11 @@ describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () =>
     assert.notEqual(next.node, zombie.id);
     await sleep(ttl); // stay frozen well past the TTL
     zombie.resume();
-    const steppedDown = await until('the old leader to step down', async () =>
-      watch.seen.find((t) => t.node === zombie.id && t.from?.startsWith('active.leader') && !t.to.startsWith('active.leader')), 10_000);
+    const steppedDown = await until(
+      'the old leader to step down',
+      async () => watch.seen.find((t) => t.node === zombie.id && t.from?.startsWith('active.leader') && !t.to.startsWith('active.leader')),
+      10_000,
+    );
     assert.ok(steppedDown);
 
     const history = await readTransitions(nc, n, { subject: n.event('coordinator', '*') });
@@ -87,7 +92,9 @@ describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () =>
     assert.ok(firstNew, 'the new leader is in the stored history');
     // Judge by when each transition happened (wall clock, one host), not by when its event reached the
     // stream: a frozen process publishes what it did before the freeze only after it wakes.
-    const staleActs = history.filter((t) => t.node === zombie.id && t.epoch === before.epoch && isLeaderAction(t) && t.wall > firstNew.wall);
+    const staleActs = history.filter((t) =>
+      t.node === zombie.id && t.epoch === before.epoch && isLeaderAction(t) && t.wall > firstNew.wall
+    );
     assert.deepEqual(staleActs, [], 'no action under the stale epoch after the new leader started');
     // Its leader lease ended; a renewal it had sent before the freeze may confirm on waking, but its
     // deadline (counted from the send) has passed, so it is lost at once and never acted on.
@@ -97,7 +104,10 @@ describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () =>
     const renewals = afterTakeover.filter((t) => t.from === 'held.confirmed.renewing' && t.to === 'held.confirmed.waiting');
     for (const r of renewals) {
       const next = afterTakeover.find((t) => t.seq > r.seq);
-      assert.ok(next && (next.to === 'lost' || next.to === 'held.releasing'), `a late renewal is followed at once by the loss: ${JSON.stringify(afterTakeover.map((t) => t.to))}`);
+      assert.ok(
+        next && (next.to === 'lost' || next.to === 'held.releasing'),
+        `a late renewal is followed at once by the loss: ${JSON.stringify(afterTakeover.map((t) => t.to))}`,
+      );
     }
   });
 });

@@ -3,9 +3,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { until } from '../helpers.ts';
-import { connect, NoRespondersError, RequestError, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, NoRespondersError, RequestError } from '@nats-io/transport-node';
 import { TcpProxy } from '../../chaos/real/proxy.ts';
-import { startServer, type NatsServer } from '../../harness/launcher.ts';
+import { type NatsServer, startServer } from '../../harness/launcher.ts';
 import { sleep } from '../../streams/time.ts';
 
 const proxiedOpts = { reconnectTimeWait: 100, maxReconnectAttempts: -1, pingInterval: 500, maxPingOut: 2 };
@@ -28,9 +28,11 @@ describe('chaos TCP proxy', () => {
     server = await startServer();
     proxy = await TcpProxy.start({ port: server.port });
     direct = await connect({ servers: server.url });
-    direct.subscribe('echo', { callback: (_err, m) => {
-      m.respond(`echo:${m.string()}`);
-    } });
+    direct.subscribe('echo', {
+      callback: (_err, m) => {
+        m.respond(`echo:${m.string()}`);
+      },
+    });
     await direct.flush();
     nc = await connect({ servers: proxy.url, ...proxiedOpts });
     void (async () => {
@@ -94,29 +96,41 @@ describe('chaos TCP proxy', () => {
     assert.ok(proxy!.stats.bytesDropped > dropped, 'the request was dropped');
     proxy!.heal();
     // The lost request is not delivered late; the connection carries on (or reconnects, if the hole broke the protocol).
-    const m = await until('a request through the healed proxy', () => nc!.request('echo', 'again', { timeout: 500 }).catch(() => null), 8_000, 50);
+    const m = await until(
+      'a request through the healed proxy',
+      () => nc!.request('echo', 'again', { timeout: 500 }).catch(() => null),
+      8_000,
+      50,
+    );
     assert.equal(m.string(), 'echo:again');
     assert.ok(performance.now() - t0 < 8_500);
   });
 
   test("cut('blackhole') held long enough: client and server both drop the link; heal recovers", async () => {
-    const sub = nc!.subscribe('through.proxy', { callback: (_err, m) => {
-      m.respond('here');
-    } });
+    const sub = nc!.subscribe('through.proxy', {
+      callback: (_err, m) => {
+        m.respond('here');
+      },
+    });
     await nc!.flush();
     assert.equal((await direct!.request('through.proxy', '', { timeout: 1_000 })).string(), 'here');
 
     const t0 = performance.now();
     proxy!.cut('blackhole');
     // Server side: ping_interval 2 s, ping_max 2 in the launcher's config.
-    await until('the server to drop the blackholed client', async () => {
-      try {
-        await direct!.request('through.proxy', '', { timeout: 200 });
-        return false;
-      } catch (err) {
-        return isNoResponders(err);
-      }
-    }, 10_000, 100);
+    await until(
+      'the server to drop the blackholed client',
+      async () => {
+        try {
+          await direct!.request('through.proxy', '', { timeout: 200 });
+          return false;
+        } catch (err) {
+          return isNoResponders(err);
+        }
+      },
+      10_000,
+      100,
+    );
     const droppedMs = performance.now() - t0;
     // Client side: pingInterval 500 ms, maxPingOut 2.
     const stale = statuses.find((s) => s.type === 'staleConnection' && s.at >= t0);
@@ -126,13 +140,18 @@ describe('chaos TCP proxy', () => {
 
     const t1 = performance.now();
     proxy!.heal();
-    await until('the subscription to come back', async () => {
-      try {
-        return (await direct!.request('through.proxy', '', { timeout: 200 })).string() === 'here';
-      } catch {
-        return false;
-      }
-    }, 5_000, 50);
+    await until(
+      'the subscription to come back',
+      async () => {
+        try {
+          return (await direct!.request('through.proxy', '', { timeout: 200 })).string() === 'here';
+        } catch {
+          return false;
+        }
+      },
+      5_000,
+      50,
+    );
     assert.ok(seen('reconnect', t1));
     sub.unsubscribe();
   });
@@ -152,9 +171,11 @@ describe('chaos TCP proxy', () => {
     assert.ok(fastMs < 100, `round trip without latency took ${fastMs.toFixed(0)} ms`);
 
     const got: number[] = [];
-    direct!.subscribe('seq', { callback: (_err, m) => {
-      got.push(Number(m.string()));
-    } });
+    direct!.subscribe('seq', {
+      callback: (_err, m) => {
+        got.push(Number(m.string()));
+      },
+    });
     await direct!.flush();
     for (let i = 0; i < 200; i++) {
       // Dropping from 50 ms to 0 is where chunks timed independently would overtake held ones.

@@ -3,12 +3,21 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkHistory } from '../../chaos/checker.ts';
 import { leaderSeenAt } from '../../chaos/invariants.leaders.ts';
-import { newJobRecord, type JobRecord } from '../../machines/job.machine.ts';
+import { type JobRecord, newJobRecord } from '../../machines/job.machine.ts';
 import type { Transition } from '../../streams/events.ts';
 
 let wall = 1_000;
 let seq = 0;
-function ev(kind: string, actor: string, node: string, from: string | null, to: string, event: string, epoch: number | null, data?: Record<string, unknown>): Transition {
+function ev(
+  kind: string,
+  actor: string,
+  node: string,
+  from: string | null,
+  to: string,
+  event: string,
+  epoch: number | null,
+  data?: Record<string, unknown>,
+): Transition {
   wall += 10;
   return { kind, actor, node, instance: `${node}-i`, pid: 1, from, to, event, epoch, wall, mono: wall, seq: ++seq, data };
 }
@@ -31,10 +40,16 @@ function cleanJob(): Transition[] {
 
 const record = (over: Partial<JobRecord> = {}): JobRecord => ({
   ...newJobRecord({ id: 'j1', type: 'primes', input: { limit: 100 }, priority: 5, maxAttempts: 3, timeoutMs: 1000 }, 0),
-  state: 'succeeded', result: { count: 25 }, ...over,
+  state: 'succeeded',
+  result: { count: 25 },
+  ...over,
 });
-const expected = (type: string, input: unknown) => (type === 'primes' ? { count: (input as { limit: number }).limit === 100 ? 25 : -1 } : undefined);
-const invariants = (h: Transition[], records = [record()]) => checkHistory(h, { records, expected, expectAllTerminal: true }).map((v) => v.invariant);
+const expected = (
+  type: string,
+  input: unknown,
+) => (type === 'primes' ? { count: (input as { limit: number }).limit === 100 ? 25 : -1 } : undefined);
+const invariants = (h: Transition[], records = [record()]) =>
+  checkHistory(h, { records, expected, expectAllTerminal: true }).map((v) => v.invariant);
 
 describe('history checker', () => {
   test('a clean history with a migration passes every invariant', () => {
@@ -48,13 +63,25 @@ describe('history checker', () => {
   });
 
   test('a lost update (two writes replaced one revision, as on nats-server 2.9.10) is reported; a re-read event is not', () => {
-    const withRevisions = cleanJob().map((t, i) => (t.kind === 'job' && t.event !== 'job.checkpoint' ? { ...t, data: { ...t.data, revision: 10 + i, replaced: i === 1 ? 0 : 9 + i } } : t));
+    const withRevisions = cleanJob().map((
+      t,
+      i,
+    ) => (t.kind === 'job' && t.event !== 'job.checkpoint'
+      ? { ...t, data: { ...t.data, revision: 10 + i, replaced: i === 1 ? 0 : 9 + i } }
+      : t)
+    );
     assert.deepEqual(invariants([...withRevisions, withRevisions[2]!]), [], 'the same event read twice is one event');
     const last = withRevisions[withRevisions.length - 1]!;
-    const lost = ev('job', 'j1', 'n2', 'running.computing', 'running.computing', 'job.progress', 2, { revision: 99, replaced: last.data!.replaced });
+    const lost = ev('job', 'j1', 'n2', 'running.computing', 'running.computing', 'job.progress', 2, {
+      revision: 99,
+      replaced: last.data!.replaced,
+    });
     const found = checkHistory([...withRevisions, lost], { records: [record()] });
     assert.deepEqual(found.map((v) => v.invariant), ['lost-update']);
-    assert.match(found[0]!.message, /2 writes of job j1 replaced revision \d+ \(job\.succeed by n2 → revision \d+, job\.progress by n2 → revision 99\)/);
+    assert.match(
+      found[0]!.message,
+      /2 writes of job j1 replaced revision \d+ \(job\.succeed by n2 → revision \d+, job\.progress by n2 → revision 99\)/,
+    );
   });
 
   test('a lost checkpoint (resumed below what was committed) is reported', () => {
@@ -107,7 +134,11 @@ describe('history checker', () => {
     // The leader n2 acted before the faults stopped, and nothing after: dead, or stuck without its lease.
     assert.deepEqual(checkHistory(h, { faultsEndedAt, leaderWithinMs: 1_100 }).map((v) => v.invariant), ['no-leader']);
     wall = faultsEndedAt + 300;
-    h.push(ev('lease', 'n2-leader', 'n2', 'held.confirmed.renewing', 'held.confirmed.waiting', 'xstate.done.actor', 9, { validUntil: wall + 900 }));
+    h.push(
+      ev('lease', 'n2-leader', 'n2', 'held.confirmed.renewing', 'held.confirmed.waiting', 'xstate.done.actor', 9, {
+        validUntil: wall + 900,
+      }),
+    );
     assert.equal(leaderSeenAt(h, faultsEndedAt), h.at(-1)!.wall);
     assert.deepEqual(checkHistory(h, { faultsEndedAt, leaderWithinMs: 1_100 }), []);
     assert.deepEqual(checkHistory(h, { faultsEndedAt, leaderWithinMs: 200 }).map((v) => v.invariant), ['no-leader'], 'too late');
@@ -135,32 +166,57 @@ describe('history checker', () => {
       assert.equal(v[0]!.events.length, 4);
     });
 
-    test('overlap after the old owner\'s lease expired by its own clock is allowed (a zombie; its writes are fenced)', () => {
-      assert.deepEqual(kinds(overlap((h) => {
-        h.push(ev('lease', 'n1-node', 'n1', 'held.confirmed.waiting', 'held.confirmed.renewing', 'xstate.after', 3, { validUntil: wall + 5 }));
-      })), []);
+    test("overlap after the old owner's lease expired by its own clock is allowed (a zombie; its writes are fenced)", () => {
+      assert.deepEqual(
+        kinds(overlap((h) => {
+          h.push(
+            ev('lease', 'n1-node', 'n1', 'held.confirmed.waiting', 'held.confirmed.renewing', 'xstate.after', 3, { validUntil: wall + 5 }),
+          );
+        })),
+        [],
+      );
     });
 
     test('a lease reaped by the leader, or taken over by a restarted process, ends there', () => {
-      assert.deepEqual(kinds(overlap((h) => {
-        h.push({ ...ev('lease', 'n1-node', 'n2', 'held', 'reaped', 'lease.reaped', 3, { holder: 'n1-i' }) });
-      })), []);
-      assert.deepEqual(kinds(overlap((h) => {
-        h.push({ ...ev('lease', 'n1-node', 'n1', 'standby', 'held.confirmed.waiting', 'xstate.done.actor', 7, { validUntil: wall + 10_000 }), instance: 'n1-j' });
-      })), []);
+      assert.deepEqual(
+        kinds(overlap((h) => {
+          h.push({ ...ev('lease', 'n1-node', 'n2', 'held', 'reaped', 'lease.reaped', 3, { holder: 'n1-i' }) });
+        })),
+        [],
+      );
+      assert.deepEqual(
+        kinds(overlap((h) => {
+          h.push({
+            ...ev('lease', 'n1-node', 'n1', 'standby', 'held.confirmed.waiting', 'xstate.done.actor', 7, { validUntil: wall + 10_000 }),
+            instance: 'n1-j',
+          });
+        })),
+        [],
+      );
     });
 
     test('renewals the reaped holder still attempts do not revive its term (found by the simulation: a disconnected node)', () => {
-      assert.deepEqual(kinds(overlap((h) => {
-        h.push({ ...ev('lease', 'n1-node', 'n2', 'held', 'reaped', 'lease.reaped', 3, { holder: 'n1-i' }) });
-        h.push(ev('lease', 'n1-node', 'n1', 'held.confirmed.waiting', 'held.confirmed.renewing', 'xstate.after', 3, { validUntil: wall + 10_000 }));
-      })), []);
+      assert.deepEqual(
+        kinds(overlap((h) => {
+          h.push({ ...ev('lease', 'n1-node', 'n2', 'held', 'reaped', 'lease.reaped', 3, { holder: 'n1-i' }) });
+          h.push(
+            ev('lease', 'n1-node', 'n1', 'held.confirmed.waiting', 'held.confirmed.renewing', 'xstate.after', 3, {
+              validUntil: wall + 10_000,
+            }),
+          );
+        })),
+        [],
+      );
       // A new term (acquired again) is live again.
-      assert.deepEqual(kinds(overlap((h) => {
-        h.push({ ...ev('lease', 'n1-node', 'n2', 'held', 'reaped', 'lease.reaped', 3, { holder: 'n1-i' }) });
-        h.push(ev('lease', 'n1-node', 'n1', 'acquiring', 'held.confirmed.waiting', 'xstate.done.actor', 8, { validUntil: wall + 10_000 }));
-      })), ['handler-overlap']);
+      assert.deepEqual(
+        kinds(overlap((h) => {
+          h.push({ ...ev('lease', 'n1-node', 'n2', 'held', 'reaped', 'lease.reaped', 3, { holder: 'n1-i' }) });
+          h.push(
+            ev('lease', 'n1-node', 'n1', 'acquiring', 'held.confirmed.waiting', 'xstate.done.actor', 8, { validUntil: wall + 10_000 }),
+          );
+        })),
+        ['handler-overlap'],
+      );
     });
   });
 });
-

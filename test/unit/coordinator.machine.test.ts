@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
-import { coordinatorMachine, type CoordinatorEvent, type DutyInput } from '../../machines/coordinator.machine.ts';
+import { type CoordinatorEvent, coordinatorMachine, type DutyInput } from '../../machines/coordinator.machine.ts';
 import type { LeaseTiming } from '../../machines/lease.rules.ts';
 
 const timing: LeaseTiming = { ttlMs: 1000, marginMs: 100, renewIntervalMs: 333, pollIntervalMs: 100, retryIntervalMs: 50 };
@@ -127,15 +127,17 @@ describe('coordinator machine', () => {
       ],
     });
     const reached = new Set(paths.map((p) => JSON.stringify(p.state.value)));
-    for (const v of [
-      'idle',
-      { active: 'candidate' },
-      { active: 'follower' },
-      { active: { leader: 'recovering' } },
-      { active: { leader: { suspended: 'disconnected' } } },
-      { active: { leader: { suspended: 'confirming' } } },
-      { active: 'steppingDown' },
-    ]) {
+    for (
+      const v of [
+        'idle',
+        { active: 'candidate' },
+        { active: 'follower' },
+        { active: { leader: 'recovering' } },
+        { active: { leader: { suspended: 'disconnected' } } },
+        { active: { leader: { suspended: 'confirming' } } },
+        { active: 'steppingDown' },
+      ]
+    ) {
       assert.ok(reached.has(JSON.stringify(v)), `reaches ${JSON.stringify(v)}; got ${[...reached].join(' ')}`);
     }
   });
@@ -146,7 +148,12 @@ describe('coordinator machine', () => {
       fc.constant<CoordinatorEvent>({ type: 'stop' }),
       fc.constant<CoordinatorEvent>({ type: 'lease.acquiring', key: 'leader' }),
       fc.integer({ min: 1, max: 1000 }).map((e) => acquired(e)),
-      fc.integer({ min: 1, max: 1000 }).map((e): CoordinatorEvent => ({ type: 'lease.renewed', key: 'leader', epoch: e, validUntil: 1e12 })),
+      fc.integer({ min: 1, max: 1000 }).map((e): CoordinatorEvent => ({
+        type: 'lease.renewed',
+        key: 'leader',
+        epoch: e,
+        validUntil: 1e12,
+      })),
       fc.constant<CoordinatorEvent>({ type: 'lease.standby', key: 'leader', holder: { id: 'n2', instance: 'x' } }),
       fc.constant<CoordinatorEvent>({ type: 'lease.lost', key: 'leader', epoch: null, reason: 'x' }),
       fc.constant<CoordinatorEvent>({ type: 'lease.released', key: 'leader' }),

@@ -4,45 +4,61 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { describeFault, faultCatalog, faultDurationMs, type Fault } from '../../chaos/faults.ts';
-import { allJobs, describeSchedule, faultsEndMs, normalize, realFaultKinds, scheduleArb, type Schedule, type ScheduleShape } from '../../chaos/real/schedule.ts';
+import { describeFault, type Fault, faultCatalog, faultDurationMs } from '../../chaos/faults.ts';
+import {
+  allJobs,
+  describeSchedule,
+  faultsEndMs,
+  normalize,
+  realFaultKinds,
+  type Schedule,
+  scheduleArb,
+  type ScheduleShape,
+} from '../../chaos/real/schedule.ts';
 
 const shape: ScheduleShape = { nodes: 3, servers: 3, durationMs: 10_000, leaseTtlMs: 4_000 };
 
 describe('fault schedules', () => {
   test('property: generated schedules are well-formed', () => {
-    fc.assert(fc.property(scheduleArb(shape), (s) => {
-      const ats = s.steps.map((x) => x.at);
-      assert.deepEqual(ats, [...ats].sort((a, b) => a - b));
-      assert.ok(ats.every((t) => t >= 0 && t <= shape.durationMs));
-      const ids = allJobs(s).map((j) => j.id);
-      assert.equal(new Set(ids).size, ids.length, `duplicate job ids: ${ids}`);
-      assert.ok(s.initial.length >= 2);
-      const windows = (key: (f: Schedule['steps'][number]['fault']) => string | null) => {
-        const open = new Map<string, number>();
+    fc.assert(
+      fc.property(scheduleArb(shape), (s) => {
+        const ats = s.steps.map((x) => x.at);
+        assert.deepEqual(ats, [...ats].sort((a, b) => a - b));
+        assert.ok(ats.every((t) => t >= 0 && t <= shape.durationMs));
+        const ids = allJobs(s).map((j) => j.id);
+        assert.equal(new Set(ids).size, ids.length, `duplicate job ids: ${ids}`);
+        assert.ok(s.initial.length >= 2);
+        const windows = (key: (f: Schedule['steps'][number]['fault']) => string | null) => {
+          const open = new Map<string, number>();
+          for (const x of s.steps) {
+            const k = key(x.fault);
+            if (k === null) continue;
+            assert.ok(x.at >= (open.get(k) ?? 0), `${k} overlaps: ${describeSchedule(s).join('; ')}`);
+            open.set(k, x.at + faultDurationMs(x.fault));
+          }
+        };
+        windows((f) => (f.kind === 'kill-server' ? 'server' : null));
+        windows((f) => (f.kind === 'partition-leader' ? 'leader' : null));
+        windows((f) => (f.kind === 'pause' || f.kind === 'partition' || f.kind === 'latency' ? `${f.kind}${f.node}` : null));
         for (const x of s.steps) {
-          const k = key(x.fault);
-          if (k === null) continue;
-          assert.ok(x.at >= (open.get(k) ?? 0), `${k} overlaps: ${describeSchedule(s).join('; ')}`);
-          open.set(k, x.at + faultDurationMs(x.fault));
+          const f = x.fault;
+          if ('node' in f) assert.ok(f.node >= 0 && f.node < shape.nodes);
+          if (f.kind === 'kill-server') assert.ok(f.server >= 0 && f.server < shape.servers);
+          // Pauses and partitions straddle the lease TTL: some must cost the lease, some must not.
+          if (f.kind === 'pause' || f.kind === 'partition' || f.kind === 'partition-leader') {
+            assert.ok(f.ms >= shape.leaseTtlMs * 0.2 && f.ms <= shape.leaseTtlMs * 2);
+          }
         }
-      };
-      windows((f) => (f.kind === 'kill-server' ? 'server' : null));
-      windows((f) => (f.kind === 'partition-leader' ? 'leader' : null));
-      windows((f) => (f.kind === 'pause' || f.kind === 'partition' || f.kind === 'latency' ? `${f.kind}${f.node}` : null));
-      for (const x of s.steps) {
-        const f = x.fault;
-        if ('node' in f) assert.ok(f.node >= 0 && f.node < shape.nodes);
-        if (f.kind === 'kill-server') assert.ok(f.server >= 0 && f.server < shape.servers);
-        // Pauses and partitions straddle the lease TTL: some must cost the lease, some must not.
-        if (f.kind === 'pause' || f.kind === 'partition' || f.kind === 'partition-leader') assert.ok(f.ms >= shape.leaseTtlMs * 0.2 && f.ms <= shape.leaseTtlMs * 2);
-      }
-      assert.ok(faultsEndMs(s) >= Math.max(0, ...ats));
-    }), { numRuns: 500 });
+        assert.ok(faultsEndMs(s) >= Math.max(0, ...ats));
+      }),
+      { numRuns: 500 },
+    );
   });
 
   test('a single server is never killed when there is only one', () => {
-    fc.assert(fc.property(scheduleArb({ ...shape, servers: 1 }), (s) => s.steps.every((x) => x.fault.kind !== 'kill-server')), { numRuns: 200 });
+    fc.assert(fc.property(scheduleArb({ ...shape, servers: 1 }), (s) => s.steps.every((x) => x.fault.kind !== 'kill-server')), {
+      numRuns: 200,
+    });
   });
 
   test('normalize drops a second server kill while one is down, and renames jobs by position', () => {
@@ -65,10 +81,16 @@ describe('fault schedules', () => {
   });
 
   test('one vocabulary: every fault a real schedule draws is in the catalog, marked as a real fault', () => {
-    fc.assert(fc.property(scheduleArb(shape), (s) => {
-      for (const x of s.steps) if (x.fault.kind !== 'submit') assert.equal(faultCatalog[x.fault.kind].real, true, x.fault.kind);
-    }), { numRuns: 200 });
-    assert.deepEqual([...realFaultKinds].sort(), Object.keys(faultCatalog).filter((k) => faultCatalog[k as keyof typeof faultCatalog].real).sort());
+    fc.assert(
+      fc.property(scheduleArb(shape), (s) => {
+        for (const x of s.steps) if (x.fault.kind !== 'submit') assert.equal(faultCatalog[x.fault.kind].real, true, x.fault.kind);
+      }),
+      { numRuns: 200 },
+    );
+    assert.deepEqual(
+      [...realFaultKinds].sort(),
+      Object.keys(faultCatalog).filter((k) => faultCatalog[k as keyof typeof faultCatalog].real).sort(),
+    );
   });
 
   test('a fault reads the same in both layers: kind(node, args)', () => {
@@ -81,6 +103,14 @@ describe('fault schedules', () => {
       { kind: 'latency', node: 1, delayMs: 55, ms: 3830 },
       { kind: 'drop-replies', node: 0, count: 2 },
     ] satisfies Fault[]).map(describeFault);
-    assert.deepEqual(lines, ['kill(n2)', 'kill-leader', 'pause(n1, 1500ms)', 'pause(n1)', 'partition(n3, blackhole)', 'latency(n2, +55ms, 3830ms)', 'drop-replies(n1, 2)']);
+    assert.deepEqual(lines, [
+      'kill(n2)',
+      'kill-leader',
+      'pause(n1, 1500ms)',
+      'pause(n1)',
+      'partition(n3, blackhole)',
+      'latency(n2, +55ms, 3830ms)',
+      'drop-replies(n1, 2)',
+    ]);
   });
 });

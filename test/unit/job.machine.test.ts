@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { applyJobEvent, isTerminal, newJobRecord, type JobEvent, type JobRecord } from '../../machines/job.machine.ts';
+import { applyJobEvent, isTerminal, type JobEvent, type JobRecord, newJobRecord } from '../../machines/job.machine.ts';
 import { outcomeEvent, requeueDecision } from '../../machines/job.rules.ts';
 
 const spec = { id: 'j1', type: 'primes', input: { limit: 100 }, priority: 5, maxAttempts: 2, timeoutMs: 1000 };
@@ -32,11 +32,25 @@ describe('job machine', () => {
     r = apply(r, { type: 'job.succeed', attempt: 1, result: { count: 25 }, at: 6 });
     assert.equal(r.state, 'succeeded');
     assert.deepEqual(r.result, { count: 25 });
-    assert.deepEqual(r.attempts, [{ attempt: 1, node: 'n1', assignedAt: 2, startedAt: 3, endedAt: 6, resumedFrom: 0, outcome: 'succeeded' }]);
+    assert.deepEqual(r.attempts, [{
+      attempt: 1,
+      node: 'n1',
+      assignedAt: 2,
+      startedAt: 3,
+      endedAt: 6,
+      resumedFrom: 0,
+      outcome: 'succeeded',
+    }]);
   });
 
   test('a stale attempt is fenced: its start, progress and result are refused', () => {
-    let r = apply(newJobRecord(spec, at), { type: 'job.assign', node: 'n1', at: 2 }, { type: 'job.start', node: 'n1', attempt: 1, resumedFrom: 0, at: 3 });
+    let r = apply(newJobRecord(spec, at), { type: 'job.assign', node: 'n1', at: 2 }, {
+      type: 'job.start',
+      node: 'n1',
+      attempt: 1,
+      resumedFrom: 0,
+      at: 3,
+    });
     r = apply(r, { type: 'job.orphan', attempt: 1, at: 4 });
     assert.equal(r.state, 'queued');
     assert.equal(r.owner, null);
@@ -53,7 +67,14 @@ describe('job machine', () => {
   });
 
   test('failures retry until maxAttempts, then fail; non-retryable errors fail at once', () => {
-    const run = (r: JobRecord, node: string) => apply(r, { type: 'job.assign', node, at: r.notBefore }, { type: 'job.start', node, attempt: r.attempt + 1, resumedFrom: 0, at: r.notBefore });
+    const run = (r: JobRecord, node: string) =>
+      apply(r, { type: 'job.assign', node, at: r.notBefore }, {
+        type: 'job.start',
+        node,
+        attempt: r.attempt + 1,
+        resumedFrom: 0,
+        at: r.notBefore,
+      });
     let r = run(newJobRecord(spec, at), 'n1');
     r = apply(r, { type: 'job.fail', attempt: 1, error: 'boom', retryable: true, backoffMs: 500, at: 10 });
     assert.equal(r.state, 'queued');
@@ -63,7 +84,14 @@ describe('job machine', () => {
     r = apply(r, { type: 'job.timeout', attempt: 2, backoffMs: 500, at: 20 });
     assert.equal(r.state, 'failed');
     assert.match(r.error ?? '', /timed out after 1000 ms/);
-    const once = apply(run(newJobRecord(spec, at), 'n1'), { type: 'job.fail', attempt: 1, error: 'unknown job type', retryable: false, backoffMs: 0, at: 9 });
+    const once = apply(run(newJobRecord(spec, at), 'n1'), {
+      type: 'job.fail',
+      attempt: 1,
+      error: 'unknown job type',
+      retryable: false,
+      backoffMs: 0,
+      at: 9,
+    });
     assert.equal(once.state, 'failed');
   });
 
@@ -87,19 +115,22 @@ describe('job machine', () => {
       att.map((a) => ({ type: 'job.unstarted' as const, attempt: a, at: 1 })),
       fc.constant({ type: 'job.cancel' as const, at: 1 }),
     );
-    fc.assert(fc.property(fc.array(event, { maxLength: 30 }), (events) => {
-      let r = newJobRecord({ ...spec, maxAttempts: 3 }, at);
-      for (const e of events) {
-        const next = applyJobEvent(r, e);
-        if (!next) continue;
-        assert.ok(!isTerminal(r), `terminal ${r.state} changed by ${e.type}`);
-        assert.ok(next.attempt >= r.attempt);
-        if (next.state === 'succeeded') assert.equal(next.result, r.attempt, 'the result comes from the current attempt');
-        if (next.state === 'running' || next.state === 'assigned') assert.ok(next.owner);
-        if (next.state === 'queued') assert.equal(next.owner, null);
-        r = next;
-      }
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 30 }), (events) => {
+        let r = newJobRecord({ ...spec, maxAttempts: 3 }, at);
+        for (const e of events) {
+          const next = applyJobEvent(r, e);
+          if (!next) continue;
+          assert.ok(!isTerminal(r), `terminal ${r.state} changed by ${e.type}`);
+          assert.ok(next.attempt >= r.attempt);
+          if (next.state === 'succeeded') assert.equal(next.result, r.attempt, 'the result comes from the current attempt');
+          if (next.state === 'running' || next.state === 'assigned') assert.ok(next.owner);
+          if (next.state === 'queued') assert.equal(next.owner, null);
+          r = next;
+        }
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
@@ -146,7 +177,14 @@ describe('job rules', () => {
     assert.deepEqual(outcomeEvent(2, 'preempted', ok, 100, 5), { type: 'job.preempt', attempt: 2, at: 5 });
     assert.deepEqual(outcomeEvent(2, 'timeout', ok, 100, 5), { type: 'job.timeout', attempt: 2, backoffMs: 100, at: 5 });
     assert.deepEqual(outcomeEvent(2, null, ok, 100, 5), { type: 'job.succeed', attempt: 2, result: 42, at: 5 });
-    assert.deepEqual(outcomeEvent(2, null, bad, 100, 5), { type: 'job.fail', attempt: 2, error: 'boom', retryable: true, backoffMs: 100, at: 5 });
+    assert.deepEqual(outcomeEvent(2, null, bad, 100, 5), {
+      type: 'job.fail',
+      attempt: 2,
+      error: 'boom',
+      retryable: true,
+      backoffMs: 100,
+      at: 5,
+    });
     assert.equal(outcomeEvent(2, null, { ...bad, fenced: true }, 100, 5), null);
   });
 

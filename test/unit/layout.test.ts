@@ -37,7 +37,8 @@ function sources(dir: string, out: string[] = []): string[] {
 /** Every module specifier a file imports or re-exports (static and dynamic). */
 export function importsOf(text: string): string[] {
   const out: string[] = [];
-  const re = /(?:^|\n)\s*(?:import|export)\s[^'";]*?from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+  const re =
+    /(?:^|\n)\s*(?:import|export)\s[^'";]*?from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
   for (const m of text.matchAll(re)) out.push((m[1] ?? m[2] ?? m[3])!);
   return out;
 }
@@ -56,7 +57,9 @@ describe('layout', () => {
       for (const spec of importsOf(readFileSync(file, 'utf8'))) {
         if (spec.startsWith('.')) {
           const to = folderOf(resolve(dirname(file), spec));
-          if (to !== from && to !== 'package.json' && !allowed[from]!.includes(to)) bad.push(`${relative(root, file)} imports ${spec} (${from} → ${to})`);
+          if (to !== from && to !== 'package.json' && !allowed[from]!.includes(to)) {
+            bad.push(`${relative(root, file)} imports ${spec} (${from} → ${to})`);
+          }
         } else if (packages[from] && !packages[from]!.test(spec)) {
           bad.push(`${relative(root, file)} imports package ${spec}`);
         }
@@ -66,7 +69,8 @@ describe('layout', () => {
   });
 
   test('the import scanner sees static, side-effect, re-export and dynamic imports', () => {
-    const text = "import a from './a.ts';\nimport './b.ts';\nexport * from '../c.ts';\nconst d = await import('./d.ts');\nimport {\n  e,\n} from 'e';";
+    const text =
+      "import a from './a.ts';\nimport './b.ts';\nexport * from '../c.ts';\nconst d = await import('./d.ts');\nimport {\n  e,\n} from 'e';";
     assert.deepEqual(importsOf(text).sort(), ['../c.ts', './a.ts', './b.ts', './d.ts', 'e']);
   });
 

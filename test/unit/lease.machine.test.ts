@@ -3,15 +3,15 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
 import {
-  leaseMachine,
   type AcquireOutcome,
   type AcquireRequest,
   type LeaseEvent,
+  leaseMachine,
   type ProbeRequest,
   type RenewOutcome,
   type RenewRequest,
 } from '../../machines/lease.machine.ts';
-import { judgeSilence, leaseTiming, leaseValidAt, type LeaseTiming } from '../../machines/lease.rules.ts';
+import { judgeSilence, type LeaseTiming, leaseTiming, leaseValidAt } from '../../machines/lease.rules.ts';
 
 const timing: LeaseTiming = { ttlMs: 1000, marginMs: 100, renewIntervalMs: 333, pollIntervalMs: 100, retryIntervalMs: 50 };
 const me = { id: 'n1', instance: 'i-1' };
@@ -39,7 +39,10 @@ function harness(o: {
       }),
       renewLease: fromPromise<RenewOutcome, RenewRequest>(async ({ input }) => {
         renews.push(input);
-        return (o.renew ?? ((r, now) => ({ type: 'renewed', revision: r.revision + 10, sentAt: now, receivedAt: now })))(input, clock.now());
+        return (o.renew ?? ((r, now) => ({ type: 'renewed', revision: r.revision + 10, sentAt: now, receivedAt: now })))(
+          input,
+          clock.now(),
+        );
       }),
       releaseLease: fromPromise<void, RenewRequest>(async ({ input }) => {
         releases.push(input);
@@ -68,7 +71,12 @@ function harness(o: {
   return { actor, clock, reports, acquires, renews, releases, settle, advance };
 }
 
-const acquiredAt = (revision: number) => (_: AcquireRequest, now: number): AcquireOutcome => ({ type: 'acquired', revision, sentAt: now, receivedAt: now });
+const acquiredAt = (revision: number) => (_: AcquireRequest, now: number): AcquireOutcome => ({
+  type: 'acquired',
+  revision,
+  sentAt: now,
+  receivedAt: now,
+});
 
 describe('lease machine', () => {
   test('acquires a free key; the acquiring revision is the epoch', async () => {
@@ -111,7 +119,12 @@ describe('lease machine', () => {
     let n = 0;
     const h = harness({
       acquire: acquiredAt(7),
-      renew: (r, now) => (n++ === 0 ? { type: 'renewed', revision: r.revision + 1, sentAt: now - 850, receivedAt: now } : { type: 'failed', message: 'slow' }),
+      renew: (
+        r,
+        now,
+      ) => (n++ === 0
+        ? { type: 'renewed', revision: r.revision + 1, sentAt: now - 850, receivedAt: now }
+        : { type: 'failed', message: 'slow' }),
     });
     h.actor.start();
     await h.settle();
@@ -119,14 +132,20 @@ describe('lease machine', () => {
     assert.ok(h.actor.getSnapshot().matches('held'));
     const confirmed = h.clock.now();
     await h.advance(timing.ttlMs - timing.marginMs - 850 + 20);
-    assert.ok(h.actor.getSnapshot().matches('lost'), `lost ~50 ms after the late confirmation (now ${h.clock.now() - confirmed} ms after it)`);
+    assert.ok(
+      h.actor.getSnapshot().matches('lost'),
+      `lost ~50 ms after the late confirmation (now ${h.clock.now() - confirmed} ms after it)`,
+    );
   });
 
   test('a timed-out renewal that landed after all is adopted (its revision), without extending validity', async () => {
     let n = 0;
     const h = harness({
       acquire: acquiredAt(7),
-      renew: (r, now) => (n++ === 0 ? { type: 'ours', revision: 8 } : { type: 'renewed', revision: r.revision + 1, sentAt: now, receivedAt: now }),
+      renew: (
+        r,
+        now,
+      ) => (n++ === 0 ? { type: 'ours', revision: 8 } : { type: 'renewed', revision: r.revision + 1, sentAt: now, receivedAt: now }),
     });
     h.actor.start();
     await h.settle();
@@ -150,7 +169,12 @@ describe('lease machine', () => {
   test('stands by while another holder has it, and takes over its revision when it is gone', async () => {
     let calls = 0;
     const h = harness({
-      acquire: (_req, now) => (calls++ === 0 ? { type: 'taken', revision: 41, holder: other } : { type: 'acquired', revision: 42, sentAt: now, receivedAt: now }),
+      acquire: (
+        _req,
+        now,
+      ) => (calls++ === 0
+        ? { type: 'taken', revision: 41, holder: other }
+        : { type: 'acquired', revision: 42, sentAt: now, receivedAt: now }),
     });
     h.actor.start();
     await h.settle();
@@ -177,7 +201,14 @@ describe('lease machine', () => {
 
   test('a new holder restarts the prober on it; its death is then taken over at its revision', async () => {
     let calls = 0;
-    const h = harness({ acquire: (_req, now) => (calls++ === 0 ? { type: 'taken', revision: 5, holder: other } : { type: 'acquired', revision: 12, sentAt: now, receivedAt: now }) });
+    const h = harness({
+      acquire: (
+        _req,
+        now,
+      ) => (calls++ === 0
+        ? { type: 'taken', revision: 5, holder: other }
+        : { type: 'acquired', revision: 12, sentAt: now, receivedAt: now }),
+    });
     h.actor.start();
     await h.settle();
     const third = { id: 'n3', instance: 'i-3' };
@@ -191,7 +222,14 @@ describe('lease machine', () => {
 
   test('a deleted key (graceful release elsewhere) is taken without waiting', async () => {
     let calls = 0;
-    const h = harness({ acquire: (_req, now) => (calls++ === 0 ? { type: 'taken', revision: 5, holder: other } : { type: 'acquired', revision: 6, sentAt: now, receivedAt: now }) });
+    const h = harness({
+      acquire: (
+        _req,
+        now,
+      ) => (calls++ === 0
+        ? { type: 'taken', revision: 5, holder: other }
+        : { type: 'acquired', revision: 6, sentAt: now, receivedAt: now }),
+    });
     h.actor.start();
     await h.settle();
     h.actor.send({ type: 'key.freed' });
@@ -201,7 +239,12 @@ describe('lease machine', () => {
 
   test('its own stale value (same instance, after being fenced) is replaced by CAS at once', async () => {
     let calls = 0;
-    const h = harness({ acquire: (_req, now) => (calls++ === 0 ? { type: 'taken', revision: 9, holder: me } : { type: 'acquired', revision: 10, sentAt: now, receivedAt: now }) });
+    const h = harness({
+      acquire: (
+        _req,
+        now,
+      ) => (calls++ === 0 ? { type: 'taken', revision: 9, holder: me } : { type: 'acquired', revision: 10, sentAt: now, receivedAt: now }),
+    });
     h.actor.start();
     await h.settle();
     await h.settle();
@@ -261,4 +304,3 @@ describe('lease rules', () => {
     assert.equal(judgeSilence(renewed.sighting, 8, 2_099, 500).expired, false);
   });
 });
-

@@ -8,7 +8,7 @@ import { MemKv } from '../../chaos/sim/memkv.ts';
 import { newJobRecord } from '../../machines/job.machine.ts';
 import { JobStore } from '../../streams/job.store.ts';
 import { createActor, toPromise } from 'xstate';
-import { caughtUp, isCasConflict, type Bucket } from '../../streams/bucket.ts';
+import { type Bucket, caughtUp, isCasConflict } from '../../streams/bucket.ts';
 import { leaseEffects } from '../../streams/lease.effects.ts';
 import { encode } from '../../streams/codec.ts';
 
@@ -83,41 +83,48 @@ describe('in-memory KV', () => {
   });
 
   test('property: racing CAS writers on one revision, exactly one wins (any interleaving)', async () => {
-    await fc.assert(fc.asyncProperty(fc.scheduler(), fc.integer({ min: 2, max: 5 }), async (s, writers) => {
-      const kv = new MemKv('t', { clock: new SimulatedClock() });
-      const base = await kv.create('leader', bytes('none'));
-      const get = s.scheduleFunction(async () => kv.get('leader'));
-      const update = s.scheduleFunction(async (who: string, rev: number) => kv.update('leader', bytes(who), rev));
-      const results = Array.from({ length: writers }, (_, i) => (async () => {
-        const cur = await get();
-        return update(`w${i}`, cur!.revision).then(() => true, () => false);
-      })());
-      const wins = (await s.waitFor(Promise.all(results))).filter(Boolean).length;
-      assert.equal(wins, 1, `${wins} writers won revision ${base}`);
-    }), { numRuns: 300 });
+    await fc.assert(
+      fc.asyncProperty(fc.scheduler(), fc.integer({ min: 2, max: 5 }), async (s, writers) => {
+        const kv = new MemKv('t', { clock: new SimulatedClock() });
+        const base = await kv.create('leader', bytes('none'));
+        const get = s.scheduleFunction(async () => kv.get('leader'));
+        const update = s.scheduleFunction(async (who: string, rev: number) => kv.update('leader', bytes(who), rev));
+        const results = Array.from({ length: writers }, (_, i) =>
+          (async () => {
+            const cur = await get();
+            return update(`w${i}`, cur!.revision).then(() => true, () => false);
+          })());
+        const wins = (await s.waitFor(Promise.all(results))).filter(Boolean).length;
+        assert.equal(wins, 1, `${wins} writers won revision ${base}`);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('property: two leaders assigning the same queued job through the job store: one assignment, attempt 1', async () => {
-    await fc.assert(fc.asyncProperty(fc.scheduler(), async (s) => {
-      const mem = new MemKv('jobs', { clock: new SimulatedClock() });
-      // Interleave every KV call the store makes.
-      const kv = through(mem, {
-        get: s.scheduleFunction((k: string) => mem.get(k)),
-        update: s.scheduleFunction((k: string, v: Uint8Array, r: number) => mem.update(k, v, r)),
-      });
-      const store = new JobStore(kv);
-      const assign = (node: string) => store.apply('j', (r) => (r.state === 'queued' ? { type: 'job.assign', node, at: 1 } : null));
-      const [a, b] = await s.waitFor((async () => {
-        await store.create(newJobRecord({ id: 'j', type: 'noop', input: null, priority: 5, maxAttempts: 3, timeoutMs: 1000 }, 0));
-        return Promise.all([assign('n1'), assign('n2')]);
-      })());
-      const changed = [a!.changed, b!.changed];
-      assert.deepEqual(changed.filter(Boolean).length, 1);
-      const final = (await new JobStore(mem).get('j'))!.value; // read outside the scheduler
-      assert.equal(final.attempt, 1);
-      assert.equal(final.attempts.length, 1);
-      assert.equal(final.owner, changed[0] ? 'n1' : 'n2');
-    }), { numRuns: 300 });
+    await fc.assert(
+      fc.asyncProperty(fc.scheduler(), async (s) => {
+        const mem = new MemKv('jobs', { clock: new SimulatedClock() });
+        // Interleave every KV call the store makes.
+        const kv = through(mem, {
+          get: s.scheduleFunction((k: string) => mem.get(k)),
+          update: s.scheduleFunction((k: string, v: Uint8Array, r: number) => mem.update(k, v, r)),
+        });
+        const store = new JobStore(kv);
+        const assign = (node: string) => store.apply('j', (r) => (r.state === 'queued' ? { type: 'job.assign', node, at: 1 } : null));
+        const [a, b] = await s.waitFor((async () => {
+          await store.create(newJobRecord({ id: 'j', type: 'noop', input: null, priority: 5, maxAttempts: 3, timeoutMs: 1000 }, 0));
+          return Promise.all([assign('n1'), assign('n2')]);
+        })());
+        const changed = [a!.changed, b!.changed];
+        assert.deepEqual(changed.filter(Boolean).length, 1);
+        const final = (await new JobStore(mem).get('j'))!.value; // read outside the scheduler
+        assert.equal(final.attempt, 1);
+        assert.equal(final.attempts.length, 1);
+        assert.equal(final.owner, changed[0] ? 'n1' : 'n2');
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('a renewal that finds the revision moved and cannot read the key keeps the lease (no verdict), and reads it as ours once it can', async () => {
@@ -129,7 +136,8 @@ describe('in-memory KV', () => {
     let readable = false;
     const kv = through(mem, { get: (k) => (readable ? mem.get(k) : Promise.reject(new Error('TIMEOUT'))) });
     const { renewLease } = leaseEffects({ kv: () => kv, probe: async () => 'unknown' });
-    const renew = () => toPromise(createActor(renewLease, { input: { key: 'leader', holder, revision: acquired, epoch: acquired } }).start());
+    const renew = () =>
+      toPromise(createActor(renewLease, { input: { key: 'leader', holder, revision: acquired, epoch: acquired } }).start());
     const blind = await renew();
     assert.equal(blind.type, 'failed', `a failed read is no verdict, got ${JSON.stringify(blind)}`);
     readable = true;

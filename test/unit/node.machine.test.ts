@@ -2,9 +2,9 @@
 // answers `stop` with `coordinator.stopped`: joining, fencing, draining.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createActor, fromCallback, fromPromise, SimulatedClock, type AnyEventObject } from 'xstate';
+import { type AnyEventObject, createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
 import type { LeaseTiming } from '../../machines/lease.rules.ts';
-import { nodeMachine, nodeStateName, type BootstrapOutput, type NodeInput } from '../../machines/node.machine.ts';
+import { type BootstrapOutput, type NodeInput, nodeMachine, nodeStateName } from '../../machines/node.machine.ts';
 
 const timing: LeaseTiming = { ttlMs: 1000, marginMs: 100, renewIntervalMs: 333, pollIntervalMs: 100, retryIntervalMs: 50 };
 

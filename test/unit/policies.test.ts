@@ -2,8 +2,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { applyJobEvent, newJobRecord, type JobRecord } from '../../machines/job.machine.ts';
-import { auctionPolicy, awardDiscount, greedyAward, offerOrder, type NodeBid, type OfferedJob } from '../../policies/placement.ts';
+import { applyJobEvent, type JobRecord, newJobRecord } from '../../machines/job.machine.ts';
+import { auctionPolicy, awardDiscount, greedyAward, type NodeBid, type OfferedJob, offerOrder } from '../../policies/placement.ts';
 import { heuristicScorer } from '../../policies/scorer.ts';
 
 const job = (id: string, priority: number, createdAt: number): JobRecord =>
@@ -24,7 +24,12 @@ describe('placement policy', () => {
   test('a node bids for what it handles while it has a free slot, higher where it holds the checkpoint', () => {
     const p = auctionPolicy(heuristicScorer);
     const self = { nodeId: 'n1', slots: 4, free: 2, running: 2, recentWins: 0, handles: (t: string) => t === 'noop' };
-    const jobs = [...offered(['a']), { id: 'b', type: 'noop', priority: 5, lastNode: 'n1' }, { id: 'c', type: 'exec', priority: 5, lastNode: null }];
+    const jobs = [...offered(['a']), { id: 'b', type: 'noop', priority: 5, lastNode: 'n1' }, {
+      id: 'c',
+      type: 'exec',
+      priority: 5,
+      lastNode: null,
+    }];
     const bids = p.bid(jobs, self);
     assert.deepEqual(bids.map((b) => b.id), ['a', 'b']);
     assert.ok(bids[1]!.score > bids[0]!.score);
@@ -44,20 +49,29 @@ describe('placement policy', () => {
     assert.deepEqual(greedyAward(offered(['a', 'b']), even).get('n2'), ['b']);
   });
 
-  test('property: the award never exceeds a node\'s free slots, never gives a job twice, and only to a bidder', () => {
-    const arb = fc.array(fc.record({
-      node: fc.constantFrom('n1', 'n2', 'n3'), free: fc.nat({ max: 4 }),
-      bids: fc.array(fc.record({ id: fc.constantFrom('a', 'b', 'c', 'd', 'e'), score: fc.double({ min: -10, max: 10, noNaN: true }) }), { maxLength: 5 }),
-    }), { maxLength: 3 }).map((bs) => bs.filter((b, i) => bs.findIndex((x) => x.node === b.node) === i));
-    fc.assert(fc.property(arb, (bids) => {
-      const awards = greedyAward(offered(['a', 'b', 'c', 'd', 'e']), bids);
-      const given = [...awards.values()].flat();
-      assert.equal(new Set(given).size, given.length);
-      for (const [node, ids] of awards) {
-        const b = bids.find((x) => x.node === node)!;
-        assert.ok(ids.length <= b.free);
-        for (const id of ids) assert.ok(b.bids.some((x) => x.id === id));
-      }
-    }), { numRuns: 500 });
+  test("property: the award never exceeds a node's free slots, never gives a job twice, and only to a bidder", () => {
+    const arb = fc.array(
+      fc.record({
+        node: fc.constantFrom('n1', 'n2', 'n3'),
+        free: fc.nat({ max: 4 }),
+        bids: fc.array(fc.record({ id: fc.constantFrom('a', 'b', 'c', 'd', 'e'), score: fc.double({ min: -10, max: 10, noNaN: true }) }), {
+          maxLength: 5,
+        }),
+      }),
+      { maxLength: 3 },
+    ).map((bs) => bs.filter((b, i) => bs.findIndex((x) => x.node === b.node) === i));
+    fc.assert(
+      fc.property(arb, (bids) => {
+        const awards = greedyAward(offered(['a', 'b', 'c', 'd', 'e']), bids);
+        const given = [...awards.values()].flat();
+        assert.equal(new Set(given).size, given.length);
+        for (const [node, ids] of awards) {
+          const b = bids.find((x) => x.node === node)!;
+          assert.ok(ids.length <= b.free);
+          for (const id of ids) assert.ok(b.bids.some((x) => x.id === id));
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });

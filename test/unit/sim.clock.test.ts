@@ -52,7 +52,7 @@ describe('sim clock', () => {
     clock.setTimeout(() => stopped.post(() => log.push(`delivered@${clock.now()}`)), 40);
     await clock.advance(100);
     assert.deepEqual(log, ['running 30@30'], 'only the running process ran');
-    assert.equal(stopped.mono(), 100, 'a stopped process\'s monotonic clock keeps running');
+    assert.equal(stopped.mono(), 100, "a stopped process's monotonic clock keeps running");
     stopped.resume();
     await clock.advance(0);
     assert.deepEqual(log, ['running 30@30', 'stopped 20@100', 'delivered@100', 'stopped 50@100']);

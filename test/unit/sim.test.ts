@@ -8,7 +8,20 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { defaultShape, replaySimulation, runCase, runSimulation, simProperty } from '../../chaos/sim/suite.ts';
 import {
-  Advance, DropReplies, DropRequests, Duplicate, ExpireLeases, Heal, Kill, KillLeader, Partition, Pause, Restart, Resume, Submit, type SimCommand,
+  Advance,
+  DropReplies,
+  DropRequests,
+  Duplicate,
+  ExpireLeases,
+  Heal,
+  Kill,
+  KillLeader,
+  Partition,
+  Pause,
+  Restart,
+  Resume,
+  type SimCommand,
+  Submit,
 } from '../../chaos/sim/commands.ts';
 
 const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
@@ -35,7 +48,15 @@ describe('simulation', () => {
   });
 
   test('a case is deterministic: the same seed and commands give the same history', async () => {
-    const commands = () => [new Submit('j1', 'sum', 20, 5, 0), new Advance(150), new Pause(1), new ExpireLeases(), new Resume(1), new DropReplies(0, 2), new Advance(300)];
+    const commands = () => [
+      new Submit('j1', 'sum', 20, 5, 0),
+      new Advance(150),
+      new Pause(1),
+      new ExpireLeases(),
+      new Resume(1),
+      new DropReplies(0, 2),
+      new Advance(300),
+    ];
     const a = await runCase(defaultShape, 42, 3, commands());
     const b = await runCase(defaultShape, 42, 3, commands());
     assert.ok(a.history.length > 50);
@@ -48,11 +69,18 @@ describe('simulation', () => {
     const r = await runSimulation({ runs: 200, seed: 1, shape });
     const f = r.failure;
     assert.ok(f, 'the simulation must catch it');
-    console.log(`planted bug found after ${r.runs} case(s), shrunk in ${f.shrinks} more, ${f.commands.length} command(s):\n  ${f.commands.join('\n  ')}\n` +
-      f.violations.map((v) => `  → ${v.invariant} [${v.subject}]: ${v.message}`).join('\n'));
+    console.log(
+      `planted bug found after ${r.runs} case(s), shrunk in ${f.shrinks} more, ${f.commands.length} command(s):\n  ${
+        f.commands.join('\n  ')
+      }\n` +
+        f.violations.map((v) => `  → ${v.invariant} [${v.subject}]: ${v.message}`).join('\n'),
+    );
     assert.ok(f.commands.length <= 8, `shrunk to ${f.commands.length} commands`);
     // Two writes that replaced one revision of a job record (a lost update), or two followers both taking over a dead leader's lease.
-    assert.ok(f.violations.some((v) => ['lost-update', 'stale-leader-acted', 'one-leader-per-epoch'].includes(v.invariant)), JSON.stringify(f.violations.map((v) => v.invariant)));
+    assert.ok(
+      f.violations.some((v) => ['lost-update', 'stale-leader-acted', 'one-leader-per-epoch'].includes(v.invariant)),
+      JSON.stringify(f.violations.map((v) => v.invariant)),
+    );
     // Its seed, path and replay hint rerun exactly that case.
     const again = await replaySimulation({ seed: f.seed, path: f.path, replayPath: f.replayPath, shape });
     assert.deepEqual(again?.commands, f.commands);
@@ -67,13 +95,24 @@ describe('simulation', () => {
     // when the owner holds another lease term.
     test('a job whose owner was fenced and re-joined is requeued, not left running', async () => {
       await passes(2, () => [
-        new Kill(1), new KillLeader(), new Advance(704), new Restart(1), new DropRequests(1, 3), new Advance(543), new Submit('j1', 'sum', 25, 2, 0),
+        new Kill(1),
+        new KillLeader(),
+        new Advance(704),
+        new Restart(1),
+        new DropRequests(1, 3),
+        new Advance(543),
+        new Submit('j1', 'sum', 25, 2, 0),
       ], seeds(6));
     });
 
     test('jobs of a node restarted under the same id (before any recovery pass saw it gone) are requeued', async () => {
       await passes(2, () => [
-        new Submit('j1', 'sum', 60, 5, 0), new Submit('j2', 'sum', 60, 5, 0), new Submit('j3', 'sum', 60, 5, 0), new Advance(200), new Kill(1), new Restart(1),
+        new Submit('j1', 'sum', 60, 5, 0),
+        new Submit('j2', 'sum', 60, 5, 0),
+        new Submit('j3', 'sum', 60, 5, 0),
+        new Advance(200),
+        new Kill(1),
+        new Restart(1),
       ], seeds(6));
     });
 
@@ -82,7 +121,11 @@ describe('simulation', () => {
     // start was under way; its second checkpoint claim fenced the running attempt, which then wrote nothing.
     // Fix: one start per job at a time in the runner.
     test('a duplicated assignment does not fence the attempt it starts', async () => {
-      await passes(2, () => [new Submit('j1', 'sum', 3, 2, 0), new Duplicate(1), new Pause(0), new Duplicate(1), new ExpireLeases()], seeds(6));
+      await passes(
+        2,
+        () => [new Submit('j1', 'sum', 3, 2, 0), new Duplicate(1), new Pause(0), new Duplicate(1), new ExpireLeases()],
+        seeds(6),
+      );
     });
 
     // Found as (long lists ending in) drop-replies(n2, 1) / drop-requests(n3, 1) → not-terminal: the runner's
@@ -111,7 +154,11 @@ describe('simulation', () => {
     // blackhole, buffered while disconnected, or its reply lost) landed later; standing by, the node found the key
     // held by... itself, alive, and gave up as a duplicate. Fix: the lease machine takes its own value over by CAS.
     test('a lease acquire that landed after it timed out is taken over, not mistaken for another live process', async () => {
-      await passes(2, () => [new Partition(0, 'blackhole'), new Partition(1, 'blackhole'), new Advance(1_700), new ExpireLeases()], seeds(6));
+      await passes(
+        2,
+        () => [new Partition(0, 'blackhole'), new Partition(1, 'blackhole'), new Advance(1_700), new ExpireLeases()],
+        seeds(6),
+      );
       await passes(2, () => [new Partition(0, 'reset'), new Partition(1, 'reset'), new ExpireLeases(), new Advance(1_500)], seeds(6));
     });
 
@@ -130,9 +177,19 @@ describe('simulation', () => {
     // rightly requeued the attempt of the old term. Fix: an attempt runs and writes only in the lease term it started in.
     test('a job start that lands after its lease term ended is not run under the next term', async () => {
       const commands = () => [
-        new Advance(1327), new Submit('j2', 'sum', 3, 2, 1), new Submit('j1', 'fail', 3, 2, 0), new Partition(1, 'reset'), new Advance(237),
-        new Submit('j3', 'sum', 14, 2, 0), new Advance(56), new Submit('j4', 'fail', 3, 2, 0), new KillLeader(), new Partition(2, 'blackhole'),
-        new Advance(299), new Advance(885), new Duplicate(0),
+        new Advance(1327),
+        new Submit('j2', 'sum', 3, 2, 1),
+        new Submit('j1', 'fail', 3, 2, 0),
+        new Partition(1, 'reset'),
+        new Advance(237),
+        new Submit('j3', 'sum', 14, 2, 0),
+        new Advance(56),
+        new Submit('j4', 'fail', 3, 2, 0),
+        new KillLeader(),
+        new Partition(2, 'blackhole'),
+        new Advance(299),
+        new Advance(885),
+        new Duplicate(0),
       ];
       await passes(4, commands, [2027295374, ...seeds(4)]);
     });

@@ -34,15 +34,18 @@ describe('codec', () => {
   });
 
   test('property: decoding any bytes either validates or throws CodecError, never anything else', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
-      for (const fn of [() => decode(shape, bytes, 'x'), () => decodeJson(shape, bytes, 'x')]) {
-        try {
-          shape.parse(fn());
-        } catch (err) {
-          assert.ok(err instanceof CodecError, String(err));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        for (const fn of [() => decode(shape, bytes, 'x'), () => decodeJson(shape, bytes, 'x')]) {
+          try {
+            shape.parse(fn());
+          } catch (err) {
+            assert.ok(err instanceof CodecError, String(err));
+          }
         }
-      }
-    }), { numRuns: 500 });
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 
@@ -70,7 +73,7 @@ describe('names, timing, connection options', () => {
     assert.ok((o.pingInterval ?? 0) <= 5_000);
     assert.deepEqual(connectionOptions({}, 'x', { NATS_URL: 'nats://c:3' }).servers, ['nats://c:3']);
     assert.deepEqual(connectionOptions({}, 'x', {}).servers, [defaults.natsUrl]);
-    assert.equal(o.ignoreClusterUpdates, false, 'by default a node learns the cluster\'s other servers');
+    assert.equal(o.ignoreClusterUpdates, false, "by default a node learns the cluster's other servers");
     assert.equal(connectionOptions({ discovery: false }, 'x', {}).ignoreClusterUpdates, true, '--no-discovery keeps to the given URLs');
   });
 });
@@ -78,7 +81,14 @@ describe('names, timing, connection options', () => {
 describe('liveness probe', () => {
   const scripted = (answers: Liveness[]) => {
     const asked: Liveness[] = [];
-    return { asked, probe: async () => { const a = answers.shift()!; asked.push(a); return a; } };
+    return {
+      asked,
+      probe: async () => {
+        const a = answers.shift()!;
+        asked.push(a);
+        return a;
+      },
+    };
   };
   const holder = { id: 'n1', instance: 'i1' };
 
