@@ -106,14 +106,14 @@ async function list(d: ApiDeps, req: z.infer<typeof listRequest>) {
     .filter((r) => !req.state || r.state === req.state)
     .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   const from = Number(req.cursor ?? 0);
-  const limit = req.limit ?? 100;
+  const limit = req.limit ?? defaults.listLimit;
   const jobs = all.slice(from, from + limit);
   return from + limit < all.length ? { jobs, cursor: String(from + limit) } : { jobs };
 }
 
 /** The record once it is terminal: a KV watch on its key, not polling; 408 on timeout. */
 async function wait(d: ApiDeps, clock: Clock, req: z.infer<typeof waitRequest>) {
-  const timeoutMs = req.timeoutMs ?? 30_000;
+  const timeoutMs = req.timeoutMs ?? defaults.waitTimeoutMs;
   const iter = await d.kv().jobs.watch(keys.job(req.id));
   const timer = clock.setTimeout(() => iter.stop(), timeoutMs);
   try {

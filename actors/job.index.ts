@@ -5,13 +5,10 @@
 import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
 import { type Bucket, caughtUp } from '../streams/bucket.ts';
 import { decodeJob } from '../streams/job.store.ts';
+import { defaults } from '../streams/defaults.ts';
 import { keys } from '../streams/subjects.ts';
 import { type Clock, realClock, sleep } from '../streams/time.ts';
 import type { Log } from './log.ts';
-
-/** Retry delays for a watch that failed to start or ended: doubling, capped. */
-const retryFirstMs = 250;
-const retryMaxMs = 5_000;
 
 export class JobIndex {
   readonly live = new Map<string, JobRecord>();
@@ -27,13 +24,13 @@ export class JobIndex {
   }
 
   async #follow(kv: Bucket, clock: Clock, log: Log): Promise<void> {
-    for (let delay = retryFirstMs; !this.#stopped; delay = Math.min(retryMaxMs, delay * 2)) {
+    for (let delay: number = defaults.retryFirstMs; !this.#stopped; delay = Math.min(defaults.retryMaxMs, delay * 2)) {
       try {
         const iter = await kv.watch(keys.jobs);
         if (this.#stopped) return iter.stop();
         this.#stop = () => iter.stop();
         for await (const e of iter) {
-          delay = retryFirstMs;
+          delay = defaults.retryFirstMs;
           if (e === caughtUp) {
             this.#markReady();
             continue;

@@ -47,7 +47,7 @@ function isRoutine(t: Transition): boolean {
 /** Find or create the buckets. A cluster that is still forming answers "no suitable peers" or times out: wait for it. Only a real misconfiguration (another lease TTL) fails the node. */
 async function bootstrapWithRetry(nc: NatsConnection, n: Names, o: NodeOptions, log: Log): Promise<NodeBuckets> {
   const deadline = Date.now() + defaults.bootstrapTimeoutMs;
-  for (let delay = 250;; delay = Math.min(2_000, delay * 2)) {
+  for (let delay: number = defaults.retryFirstMs;; delay = Math.min(defaults.bootstrapRetryMaxMs, delay * 2)) {
     try {
       const b = await bootstrap(nc, n, { replicas: o.replicas, leaseTtlMs: o.leaseTtlMs });
       if (b.adoptedTtl) log(`lease TTL ${b.leaseTtlMs} ms (from bucket ${n.leasesBucket})`);

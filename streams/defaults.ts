@@ -42,6 +42,14 @@ export const defaults = {
   /** Per KV/JetStream request. Shorter than the lease margin matters less than being bounded. */
   kvTimeoutMs: 2_000,
   apiTimeoutMs: 5_000,
+  /** `jobs.list` page size when the request names none. */
+  listLimit: 100,
+  /** `jobs.wait` gives up (408) after this when the request names no timeout. */
+  waitTimeoutMs: 30_000,
+  /** A watch (the job index) or bootstrap that failed is retried this soon, doubling up to the max. */
+  retryFirstMs: 250,
+  retryMaxMs: 5_000,
+  bootstrapRetryMaxMs: 2_000,
   /** Largest API request body accepted, bytes (below NATS' default 1 MiB max_payload, so a client can exceed it). */
   apiMaxRequestBytes: 512 * 1024,
   /** Event publishes retried this often (deduplicated by msg id), this far apart. */

@@ -276,33 +276,26 @@ export class Drain extends NodeCommand {
   }
 }
 
-/** The node's next KV requests are lost before the server applies them. */
-export class DropRequests extends NodeCommand {
+/**
+ * The node's next `count` KV requests are lost before the server applies them
+ * (`requests`), or their replies after it applied them (`replies`: the ambiguous outcome).
+ */
+export class Drop extends NodeCommand {
+  readonly what: 'requests' | 'replies';
   readonly count: number;
-  constructor(i: number, count: number) {
+  constructor(i: number, what: 'requests' | 'replies', count: number) {
     super(i);
+    this.what = what;
     this.count = count;
   }
   fault(): Fault {
-    return { kind: 'drop-requests', node: this.i, count: this.count };
+    return { kind: this.what === 'requests' ? 'drop-requests' : 'drop-replies', node: this.i, count: this.count };
   }
   apply(_m: SimModel, r: SimReal) {
-    return r.world.faultLink(this.i, (c) => void (c.dropRequests += this.count));
-  }
-}
-
-/** The replies to the node's next KV requests are lost after the server applied them. */
-export class DropReplies extends NodeCommand {
-  readonly count: number;
-  constructor(i: number, count: number) {
-    super(i);
-    this.count = count;
-  }
-  fault(): Fault {
-    return { kind: 'drop-replies', node: this.i, count: this.count };
-  }
-  apply(_m: SimModel, r: SimReal) {
-    return r.world.faultLink(this.i, (c) => void (c.dropReplies += this.count));
+    return r.world.faultLink(this.i, (c) => {
+      if (this.what === 'requests') c.dropRequests += this.count;
+      else c.dropReplies += this.count;
+    });
   }
 }
 
@@ -375,8 +368,8 @@ export function simCommands(s: CommandShape) {
     node.map((i) => new Heal(i)),
     node.map((i) => new Heal(i)),
     node.map((i) => new Drain(i)),
-    fc.tuple(node, fc.integer({ min: 1, max: 3 })).map(([i, k]) => new DropRequests(i, k)),
-    fc.tuple(node, fc.integer({ min: 1, max: 3 })).map(([i, k]) => new DropReplies(i, k)),
+    fc.tuple(node, fc.integer({ min: 1, max: 3 })).map(([i, k]) => new Drop(i, 'requests', k)),
+    fc.tuple(node, fc.integer({ min: 1, max: 3 })).map(([i, k]) => new Drop(i, 'replies', k)),
     node.map((i) => new Duplicate(i)),
     fc.tuple(node, fc.integer({ min: 5, max: 80 })).map(([i, ms]) => new Latency(i, ms)),
   ];

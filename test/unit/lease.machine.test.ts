@@ -78,6 +78,15 @@ const acquiredAt = (revision: number) => (_: AcquireRequest, now: number): Acqui
   receivedAt: now,
 });
 
+/** The first acquire finds `holder` at `revision`; every later one succeeds at `next`. */
+function takenThenAcquired(holder: { id: string; instance: string }, revision: number, next: number) {
+  let calls = 0;
+  return (
+    req: AcquireRequest,
+    now: number,
+  ): AcquireOutcome => (calls++ === 0 ? { type: 'taken', revision, holder } : acquiredAt(next)(req, now));
+}
+
 describe('lease machine', () => {
   test('acquires a free key; the acquiring revision is the epoch', async () => {
     const h = harness({ acquire: acquiredAt(7) });
@@ -167,15 +176,7 @@ describe('lease machine', () => {
   });
 
   test('stands by while another holder has it, and takes over its revision when it is gone', async () => {
-    let calls = 0;
-    const h = harness({
-      acquire: (
-        _req,
-        now,
-      ) => (calls++ === 0
-        ? { type: 'taken', revision: 41, holder: other }
-        : { type: 'acquired', revision: 42, sentAt: now, receivedAt: now }),
-    });
+    const h = harness({ acquire: takenThenAcquired(other, 41, 42) });
     h.actor.start();
     await h.settle();
     assert.ok(h.actor.getSnapshot().matches('standby'));
@@ -200,15 +201,7 @@ describe('lease machine', () => {
   });
 
   test('a new holder restarts the prober on it; its death is then taken over at its revision', async () => {
-    let calls = 0;
-    const h = harness({
-      acquire: (
-        _req,
-        now,
-      ) => (calls++ === 0
-        ? { type: 'taken', revision: 5, holder: other }
-        : { type: 'acquired', revision: 12, sentAt: now, receivedAt: now }),
-    });
+    const h = harness({ acquire: takenThenAcquired(other, 5, 12) });
     h.actor.start();
     await h.settle();
     const third = { id: 'n3', instance: 'i-3' };
@@ -221,15 +214,7 @@ describe('lease machine', () => {
   });
 
   test('a deleted key (graceful release elsewhere) is taken without waiting', async () => {
-    let calls = 0;
-    const h = harness({
-      acquire: (
-        _req,
-        now,
-      ) => (calls++ === 0
-        ? { type: 'taken', revision: 5, holder: other }
-        : { type: 'acquired', revision: 6, sentAt: now, receivedAt: now }),
-    });
+    const h = harness({ acquire: takenThenAcquired(other, 5, 6) });
     h.actor.start();
     await h.settle();
     h.actor.send({ type: 'key.freed' });
@@ -238,13 +223,7 @@ describe('lease machine', () => {
   });
 
   test('its own stale value (same instance, after being fenced) is replaced by CAS at once', async () => {
-    let calls = 0;
-    const h = harness({
-      acquire: (
-        _req,
-        now,
-      ) => (calls++ === 0 ? { type: 'taken', revision: 9, holder: me } : { type: 'acquired', revision: 10, sentAt: now, receivedAt: now }),
-    });
+    const h = harness({ acquire: takenThenAcquired(me, 9, 10) });
     h.actor.start();
     await h.settle();
     await h.settle();

@@ -9,8 +9,7 @@ import fc from 'fast-check';
 import { defaultShape, replaySimulation, runCase, runSimulation, simProperty } from '../../chaos/sim/suite.ts';
 import {
   Advance,
-  DropReplies,
-  DropRequests,
+  Drop,
   Duplicate,
   ExpireLeases,
   Heal,
@@ -54,7 +53,7 @@ describe('simulation', () => {
       new Pause(1),
       new ExpireLeases(),
       new Resume(1),
-      new DropReplies(0, 2),
+      new Drop(0, 'replies', 2),
       new Advance(300),
     ];
     const a = await runCase(defaultShape, 42, 3, commands());
@@ -99,7 +98,7 @@ describe('simulation', () => {
         new KillLeader(),
         new Advance(704),
         new Restart(1),
-        new DropRequests(1, 3),
+        new Drop(1, 'requests', 3),
         new Advance(543),
         new Submit('j1', 'sum', 25, 2, 0),
       ], seeds(6));
@@ -134,8 +133,8 @@ describe('simulation', () => {
     // re-deciding on the fresh record. The drop is swept across the job's write window.
     test('a runner write whose reply or request is lost is retried and reconciled', async () => {
       for (let t = 24; t <= 50; t += 2) {
-        await passes(2, () => [new Submit('j1', 'fail', 3, 2, 0), new Advance(t), new DropReplies(0, 1), new Advance(100)], [0]);
-        await passes(2, () => [new Submit('j1', 'fail', 3, 2, 0), new Advance(t), new DropRequests(0, 1), new Advance(100)], [0]);
+        await passes(2, () => [new Submit('j1', 'fail', 3, 2, 0), new Advance(t), new Drop(0, 'replies', 1), new Advance(100)], [0]);
+        await passes(2, () => [new Submit('j1', 'fail', 3, 2, 0), new Advance(t), new Drop(0, 'requests', 1), new Advance(100)], [0]);
       }
     });
 
