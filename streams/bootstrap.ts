@@ -57,6 +57,7 @@ export async function bootstrap(nc: NatsConnection, n: Names, opts: BootstrapOpt
   const leases = natsBucket(
     await new Kvm(jetstream(nc, { timeout: leaseRequestTimeoutMs(existing) })).open(n.leasesBucket),
     n.leasesBucket,
+    jsm,
   );
 
   // Concurrent first starts race to create: the loser opens what the winner made.
@@ -68,8 +69,8 @@ export async function bootstrap(nc: NatsConnection, n: Names, opts: BootstrapOpt
       return kvm.open(name);
     }
   };
-  const jobs = natsBucket(await ensureKv(n.jobsBucket), n.jobsBucket);
-  const checkpoints = natsBucket(await ensureKv(n.checkpointsBucket), n.checkpointsBucket);
+  const jobs = natsBucket(await ensureKv(n.jobsBucket), n.jobsBucket, jsm);
+  const checkpoints = natsBucket(await ensureKv(n.checkpointsBucket), n.checkpointsBucket, jsm);
 
   const eventsConfig = {
     name: n.eventsStream,

@@ -5,6 +5,7 @@
 // over nats.js KV; the simulation's in-memory KV (chaos/sim/memkv.ts) and its
 // network (chaos/sim/net.ts) implement the same interface.
 import { JetStreamApiError } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV, KvEntry } from '@nats-io/kv';
 
 /** One stored value (or, from a watch, a delete marker). `revision` is the bucket's sequence: it only grows. */
@@ -38,7 +39,11 @@ export interface Bucket {
   delete(key: string, revision?: number): Promise<void>;
   /** `filter` is a key or a NATS-style wildcard (`job.>`, `node.*`). */
   watch(filter: string): Promise<Watch>;
-  /** Keys with a live value that match `filter`. */
+  /**
+   * Keys stored under `filter`: with a value, or with a delete marker (`get`
+   * tells which hold a value); expired keys are gone. One request on the
+   * server, no consumer: the view is atomic.
+   */
   keys(filter: string): Promise<string[]>;
 }
 
@@ -78,14 +83,15 @@ function entryOf(e: KvEntry): Entry {
 }
 
 /** The port over a nats.js KV bucket (requests time out as the bucket's JetStream client says). */
-export function natsBucket(kv: KV, name: string): Bucket {
-  const keys = async (filter: string, first = false) => {
-    const out: string[] = [];
-    for await (const k of await kv.keys(filter)) {
-      out.push(k);
-      if (first) break;
-    }
-    return out;
+export function natsBucket(kv: KV, name: string, jsm: JetStreamManager): Bucket {
+  const stream = `KV_${name}`;
+  const prefix = `$KV.${name}.`;
+  // The stream's subjects, from one stream-info request (paged by the client): nats.js's kv.keys()
+  // runs a consumer that can miss a key being rewritten meanwhile (history 1 deletes the old message),
+  // and leaves the consumer behind on the server for minutes.
+  const keys = async (filter: string) => {
+    const info = await jsm.streams.info(stream, { subjects_filter: `${prefix}${filter}` });
+    return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
   };
   return {
     name,
@@ -96,12 +102,12 @@ export function natsBucket(kv: KV, name: string): Bucket {
     create: (key, value) => cas(`create ${name}/${key}`, kv.create(key, value)),
     update: (key, value, revision) => cas(`update ${name}/${key} at revision ${revision}`, kv.update(key, value, revision)),
     delete: (key, revision) => cas(`delete ${name}/${key}`, kv.delete(key, revision === undefined ? {} : { previousSeq: revision })),
-    keys: (filter) => keys(filter),
+    keys,
     async watch(filter) {
       const iter = await kv.watch({ key: filter });
       // nats.js flags the last of the initial values (or, with none, every later one) `isUpdate`;
       // with no matching key there is no entry to carry the flag, so look first.
-      const empty = (await keys(filter, true)).length === 0;
+      const empty = (await keys(filter)).length === 0;
       async function* items(): AsyncGenerator<Entry | typeof caughtUp> {
         let caught = empty;
         if (empty) yield caughtUp;

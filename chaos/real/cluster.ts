@@ -121,10 +121,11 @@ export class ChaosCluster {
       throw new Error(`${err.message}\n${c.logs()}`);
     });
     const kvm = new Kvm(jetstream(c.nc, { timeout: 5_000 }));
+    const jsm = await jetstreamManager(c.nc, { timeout: 5_000 });
     c.#buckets = {
-      leases: natsBucket(await kvm.open(c.names.leasesBucket), c.names.leasesBucket),
-      jobs: natsBucket(await kvm.open(c.names.jobsBucket), c.names.jobsBucket),
-      jsm: await jetstreamManager(c.nc, { timeout: 5_000 }),
+      leases: natsBucket(await kvm.open(c.names.leasesBucket), c.names.leasesBucket, jsm),
+      jobs: natsBucket(await kvm.open(c.names.jobsBucket), c.names.jobsBucket, jsm),
+      jsm,
     };
     return c;
   }

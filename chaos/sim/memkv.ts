@@ -89,9 +89,10 @@ export class MemKv implements Bucket {
     this.#write(key, new Uint8Array(), 'DEL');
   }
 
+  /** Keys with a value or a delete marker, as the server's stream subjects are; expired ones are gone. */
   async keys(filter: string): Promise<string[]> {
     const m = keyMatcher(filter);
-    return [...this.#last.keys()].filter((k) => m(k) && this.#live(k));
+    return [...this.#last.keys()].filter((k) => m(k) && this.#current(k));
   }
 
   /** Current values (delete markers included, as on the server), the caught-up mark, then every write; `stop()` ends it. */
