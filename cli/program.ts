@@ -49,7 +49,23 @@ export function program(): Command {
   clientCommands(p);
   demoCommand(p);
   chaosCommand(p);
+  machinesCommand(p);
   return p;
+}
+
+function machinesCommand(p: Command): void {
+  const m = p.command('machines').description('the XState machines Shoal runs (node, coordinator, lease, job)');
+  m.command('export')
+    .description(
+      'write every machine as JSON (a config createMachine() turns back into the machine), TS (a createMachine module to import into ' +
+        "Stately's editor), Mermaid or Graphviz (diagrams); one file per machine and format: <machine>.machine.<json|ts|mmd|dot>",
+    )
+    .option('--format <formats>', 'json, ts, mermaid, dot, or all; comma-separated', 'all')
+    .option('--out <dir>', 'directory to write into (created if missing)', 'machines-export')
+    .action(async (o: { format: string; out: string }) => {
+      const { runMachinesExport } = await import('./machines.ts');
+      process.exitCode = runMachinesExport(o);
+    });
 }
 
 /** `node` and `up`: processes that run Shoal. */

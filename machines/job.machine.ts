@@ -91,6 +91,8 @@ export const jobMachine = setup({
     retryLeft: ({ context, event }) =>
       'attempt' in event && event.attempt === context.attempt && context.failures + 1 < context.maxAttempts &&
       (event.type !== 'job.fail' || event.retryable),
+    /** Not before its retry backoff ends, whatever a stale offer said. */
+    backoffOver: ({ context, event }) => event.type === 'job.assign' && event.at >= context.notBefore,
     isPhase: ({ context, event }, phase: JobPhase) =>
       event.type === 'job.phase' && event.attempt === context.attempt && event.phase === phase,
   },
@@ -194,7 +196,7 @@ export const jobMachine = setup({
     queued: {
       on: {
         // Not before its retry backoff ends, whatever a stale offer said.
-        'job.assign': { guard: ({ context, event }) => event.at >= context.notBefore, target: 'assigned', actions: 'assignTo' },
+        'job.assign': { guard: 'backoffOver', target: 'assigned', actions: 'assignTo' },
         'job.reject': { target: 'failed', actions: 'recordReject' },
       },
     },

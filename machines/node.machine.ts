@@ -46,6 +46,10 @@ export const nodeMachine = setup({
     /** Stop running jobs and hand them back to the queue (drain). */
     handBackJobs: fromPromise<void>(async () => {}),
   },
+  guards: {
+    runsJobs: ({ event }) => event.type === 'jobs.load' && event.running > 0,
+    runsNone: ({ event }) => event.type === 'jobs.load' && event.running === 0,
+  },
   delays: {
     // Both are used only while running, that is after bootstrap gave the timing.
     rejoinDelay: ({ context }) => context.timing!.pollIntervalMs,
@@ -136,8 +140,8 @@ export const nodeMachine = setup({
               on: { 'nats.disconnected': { target: 'reconnecting', actions: 'tellCoordinatorDisconnected' } },
               initial: 'idle',
               states: {
-                idle: { on: { 'jobs.load': { guard: ({ event }) => event.running > 0, target: 'busy' } } },
-                busy: { on: { 'jobs.load': { guard: ({ event }) => event.running === 0, target: 'idle' } } },
+                idle: { on: { 'jobs.load': { guard: 'runsJobs', target: 'busy' } } },
+                busy: { on: { 'jobs.load': { guard: 'runsNone', target: 'idle' } } },
               },
             },
             // No advertise here: a renewal sent without a connection is buffered by the

@@ -21,6 +21,8 @@ export const defaults = {
   /** The simulation's cluster (virtual time). */
   simLeaseTtlMs: 1_000,
   simSlots: 2,
+  /** A chaos run restarts a nats-server whose stream replica is still behind this long after the faults stopped. */
+  strayReplicaRestartMs: 15_000,
   slots: 4,
   /** How often followers ping the lease holder (the failover fast path). */
   probeIntervalMs: 100,

@@ -5,7 +5,7 @@
 import { countPrimes } from '../../actors/handlers.ts';
 import { isTerminal, type JobRecord } from '../../machines/job.machine.ts';
 import { leaseTiming } from '../../machines/lease.rules.ts';
-import { retryBackoffMs } from '../../streams/defaults.ts';
+import { defaults, retryBackoffMs } from '../../streams/defaults.ts';
 import { readTransitions, type Transition } from '../../streams/events.ts';
 import { JobStore } from '../../streams/job.store.ts';
 import { sleep, until } from '../../streams/time.ts';
@@ -120,13 +120,28 @@ async function playFaults(c: ChaosCluster, schedule: Schedule, progress: Progres
 async function stopFaults(c: ChaosCluster): Promise<number> {
   await endFaults(c);
   const n = c.names;
+  // nats-server 2.10 can leave a restarted server's replica behind for good (as it can leave a server out of
+  // the meta group at start, see harness/launcher.ts): one that stays behind this long is restarted once more.
+  const behindSince = new Map<string, number>();
   await until(
     'every KV stream led, replicas current',
     async () => {
       const infos = await Promise.all(
         [n.leasesBucket, n.jobsBucket, n.checkpointsBucket].map((b) => c.buckets.jsm.streams.info(`KV_${b}`)),
       );
-      return infos.every((i) => !i.cluster || (!!i.cluster.leader && (i.cluster.replicas ?? []).every((r) => r.current && !r.offline)));
+      const behind = new Set(infos.flatMap((i) => (i.cluster?.replicas ?? []).filter((r) => !r.current || r.offline).map((r) => r.name)));
+      for (const name of behindSince.keys()) if (!behind.has(name)) behindSince.delete(name);
+      for (const name of behind) {
+        const since = behindSince.get(name) ?? Date.now();
+        behindSince.set(name, since);
+        const i = c.servers.findIndex((s) => s.name === name);
+        if (c.cluster && i >= 0 && Date.now() - since > defaults.strayReplicaRestartMs) {
+          c.o.log(`replica on ${name} still behind after ${defaults.strayReplicaRestartMs} ms: restarting it`);
+          behindSince.delete(name);
+          await c.cluster.restart(i);
+        }
+      }
+      return behind.size === 0 && infos.every((i) => !i.cluster || !!i.cluster.leader);
     },
     60_000,
     100,
