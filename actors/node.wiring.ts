@@ -3,7 +3,7 @@
 // store, runner and index, and the job history wiring. Transport-free: a real
 // process (node.process.ts) passes NATS-backed buckets, probe, placement and
 // event sink; the simulation (chaos/sim/world.ts) passes its own.
-import { createActor, fromPromise, type SnapshotFrom } from 'xstate';
+import { createActor, fromPromise, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import type { z } from 'zod';
 import { coordinatorMachine } from '../machines/coordinator.machine.ts';
 import { leaseMachine } from '../machines/lease.machine.ts';
@@ -48,6 +48,8 @@ export type NodeWiringOptions = {
   policy?: PlacementPolicy;
   /** What the API endpoints tell other nodes. */
   notify: Notify;
+  /** Also told of every inspection event of the node's actors (the live inspector feed, coverage). */
+  inspect?: (ev: InspectionEvent) => void;
   /** Turns transitions and job writes into the history. */
   recorder: Recorder;
   /** Off: no pings, so failover waits for the lease TTL (benchmark baseline). */
@@ -195,7 +197,11 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
   const policy = o.policy ?? auctionPolicy();
   const v = new NodeView(o);
   const leaseKeys = { node: keys.node(nodeId), leader: keys.leader };
-  const actor = createActor(provideNode(v, policy), { input: { nodeId, instance, leaseKeys }, inspect: o.recorder.inspect, clock });
+  const actor = createActor(provideNode(v, policy), {
+    input: { nodeId, instance, leaseKeys },
+    inspect: o.inspect ? (ev) => (o.recorder.inspect(ev), o.inspect!(ev)) : o.recorder.inspect,
+    clock,
+  });
   v.actor = actor;
   const inbox = nodeInbox({
     nodeId,

@@ -3,7 +3,7 @@
 // draws it, `shoal machines export` writes it as diagrams, and the coverage
 // test compares it with what the tests reached. Built on `xstate/graph`'s
 // traversal of the state nodes.
-import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate';
+import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition, StateValue } from 'xstate';
 import { toDirectedGraph } from 'xstate/graph';
 import { coordinatorMachine } from './coordinator.machine.ts';
 import { jobMachine } from './job.machine.ts';
@@ -59,6 +59,11 @@ function labelOf(t: AnyTransitionDefinition & { delay?: unknown }): string {
   return t.eventType;
 }
 
+/** The id `machineGraph` gives the edge of transition `t` (e.g. one taken in an `@xstate.microstep` inspection event). */
+export function edgeIdOf(t: AnyTransitionDefinition): string {
+  return edgeOf(t).id;
+}
+
 function edgeOf(t: AnyTransitionDefinition): EdgeInfo {
   const targets = (t.target ?? []).map((n: AnyStateNode) => n.id);
   const guard = guardName(t);
@@ -105,4 +110,13 @@ export function stateIds(s: StateInfo): string[] {
 export function activeStateIds(machineId: string, path: string): string[] {
   const parts = path.split('.').filter((p) => p.length > 0);
   return [machineId, ...parts.map((_, i) => `${machineId}.${parts.slice(0, i + 1).join('.')}`)];
+}
+
+/** The ids of every state active in `value` (a snapshot's state value), under the machine id. */
+export function stateIdsOfValue(machineId: string, value: StateValue): string[] {
+  const walk = (prefix: string, v: StateValue): string[] =>
+    typeof v === 'string'
+      ? [`${prefix}.${v}`]
+      : Object.entries(v).flatMap(([k, sub]) => [`${prefix}.${k}`, ...(sub ? walk(`${prefix}.${k}`, sub as StateValue) : [])]);
+  return [machineId, ...walk(machineId, value)];
 }

@@ -237,6 +237,7 @@ export const jobMachine = setup({
     // Passing states, kept so the diagram and the history say why a job went back.
     orphaned: { always: 'queued' },
     preempted: { always: 'queued' },
+    // A record in a final state is still given events (applyJobEvent); the machine-wide cancel must not rewrite it.
     succeeded: { type: 'final', on: { 'job.cancel': {} } },
     failed: { type: 'final', on: { 'job.cancel': {} } },
     cancelled: { type: 'final', on: { 'job.cancel': {} } },

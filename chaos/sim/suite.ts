@@ -5,6 +5,7 @@
 // and judges the history with the same checker as real-process runs. A failure
 // shrinks to a short command list and replays from its seed and path.
 import fc from 'fast-check';
+import type { InspectionEvent } from 'xstate';
 import { defaults } from '../../streams/defaults.ts';
 import type { Transition } from '../../streams/events.ts';
 import type { Violation } from '../checker.ts';
@@ -19,6 +20,8 @@ export type SimShape = CommandShape & {
   /** Job slots per node. */
   slots: number;
   variant?: SimVariant;
+  /** Told of every inspection event of every node's actors (the coverage test). */
+  inspect?: (ev: InspectionEvent) => void;
 };
 
 export const defaultShape: SimShape = {
@@ -90,7 +93,7 @@ export async function runCase(
   cmds: Iterable<fc.AsyncCommand<ReturnType<typeof initialModel>, SimReal>>,
 ): Promise<CaseSummary> {
   const started = performance.now();
-  const world = new SimWorld({ seed, nodes, ttlMs: shape.ttlMs, slots: shape.slots, variant: shape.variant });
+  const world = new SimWorld({ seed, nodes, ttlMs: shape.ttlMs, slots: shape.slots, variant: shape.variant, inspect: shape.inspect });
   const release = catchUnhandled((reason) => world.errors.push(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`));
   const real: SimReal = { world, executed: [], faults: {} };
   try {

@@ -3,7 +3,7 @@
 // store, runner, index) on a virtual clock view, talking to MemKv buckets and to
 // each other through the simulated network. Faults are methods; `finish()` stops
 // them, lets the cluster converge and judges the history with the checker.
-import type { SnapshotFrom } from 'xstate';
+import type { InspectionEvent, SnapshotFrom } from 'xstate';
 import { coordinatorMachine } from '../../machines/coordinator.machine.ts';
 import type { JobRecord, JobSpec } from '../../machines/job.machine.ts';
 import { leaseTiming, leaseValidAt } from '../../machines/lease.rules.ts';
@@ -35,6 +35,8 @@ export type WorldOptions = {
   ttlMs?: number;
   slots?: number;
   variant?: SimVariant;
+  /** Told of every inspection event of every node's actors (the coverage test). */
+  inspect?: (ev: InspectionEvent) => void;
 };
 
 export type CaseResult = {
@@ -59,7 +61,7 @@ type Slot = { id: string; incarnations: number; node: SimNode | null; state: 'up
 const epochMs = 1_735_689_600_000;
 
 export class SimWorld {
-  readonly o: Required<Omit<WorldOptions, 'variant'>> & { variant: SimVariant };
+  readonly o: Required<Omit<WorldOptions, 'variant' | 'inspect'>> & Pick<WorldOptions, 'inspect'> & { variant: SimVariant };
   readonly clock: SimClock;
   readonly net: SimNet;
   readonly rng: () => number;
@@ -84,6 +86,7 @@ export class SimWorld {
       seed: o.seed,
       nodes: o.nodes,
       variant: o.variant ?? {},
+      inspect: o.inspect,
     };
     this.clock = new SimClock(epochMs);
     this.clock.onError = (err) => this.errors.push(`timer threw: ${(err as Error)?.stack ?? String(err)}`);
@@ -135,6 +138,7 @@ export class SimWorld {
       nodeId: slot.id,
       instance,
       slots: this.o.slots,
+      inspect: this.o.inspect,
       handlers: simHandlers,
       clock: view,
       fastPath: true,

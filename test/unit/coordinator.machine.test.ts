@@ -3,38 +3,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { createActor, fromCallback, fromPromise } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
-import { type CoordinatorEvent, coordinatorMachine, type DutyInput } from '../../machines/coordinator.machine.ts';
-import type { LeaseTiming } from '../../machines/lease.rules.ts';
-
-const timing: LeaseTiming = { ttlMs: 1000, marginMs: 100, renewIntervalMs: 333, pollIntervalMs: 100, retryIntervalMs: 50 };
-const input = { nodeId: 'n1', lease: { key: 'leader', holder: { id: 'n1', instance: 'i-1' }, timing } };
-
-function coordinator(o: { leaseValid?: boolean } = {}) {
-  const released: number[] = [];
-  const renews: number[] = [];
-  const stopped: number[] = [];
-  const recovered: DutyInput[] = [];
-  const machine = coordinatorMachine.provide({
-    actors: {
-      leaderLease: fromCallback(({ receive }) => {
-        receive((e) => {
-          if ((e as { type: string }).type === 'release') released.push(1);
-          if ((e as { type: string }).type === 'renew') renews.push(1);
-        });
-      }) as never,
-      recover: fromPromise<void, DutyInput>(async ({ input }) => {
-        recovered.push(input);
-      }),
-      place: fromCallback<CoordinatorEvent, DutyInput>(() => () => {}),
-    },
-    guards: { leaseValid: () => o.leaseValid ?? true },
-    actions: { reportStopped: () => void stopped.push(1) },
-  });
-  const actor = createActor(machine, { input });
-  return { actor, released, renews, recovered, stopped };
-}
+import { type CoordinatorEvent, coordinatorMachine } from '../../machines/coordinator.machine.ts';
+import { coordinatorHarness as coordinator, coordinatorInput as input } from './machine.harness.ts';
 
 const acquired = (epoch: number): CoordinatorEvent => ({ type: 'lease.acquired', key: 'leader', epoch, validUntil: 1e12 });
 

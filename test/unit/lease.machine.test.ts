@@ -1,75 +1,9 @@
 // The lease machine on a simulated clock with scripted KV outcomes: no NATS.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
-import {
-  type AcquireOutcome,
-  type AcquireRequest,
-  type LeaseEvent,
-  leaseMachine,
-  type ProbeRequest,
-  type RenewOutcome,
-  type RenewRequest,
-} from '../../machines/lease.machine.ts';
-import { judgeSilence, type LeaseTiming, leaseTiming, leaseValidAt } from '../../machines/lease.rules.ts';
-
-const timing: LeaseTiming = { ttlMs: 1000, marginMs: 100, renewIntervalMs: 333, pollIntervalMs: 100, retryIntervalMs: 50 };
-const me = { id: 'n1', instance: 'i-1' };
-const other = { id: 'n2', instance: 'i-2' };
-
-type Script<Req, Out> = (req: Req, now: number) => Out;
-
-function harness(o: {
-  acquire: Script<AcquireRequest, AcquireOutcome>;
-  renew?: Script<RenewRequest, RenewOutcome>;
-}) {
-  const clock = new SimulatedClock();
-  const reports: string[] = [];
-  const acquires: AcquireRequest[] = [];
-  const renews: RenewRequest[] = [];
-  const releases: RenewRequest[] = [];
-  const record = (name: string) => ({ context }: { context: { epoch: number | null } }) => {
-    reports.push(context.epoch === null ? name : `${name}@${context.epoch}`);
-  };
-  const machine = leaseMachine.provide({
-    actors: {
-      acquireLease: fromPromise<AcquireOutcome, AcquireRequest>(async ({ input }) => {
-        acquires.push(input);
-        return o.acquire(input, clock.now());
-      }),
-      renewLease: fromPromise<RenewOutcome, RenewRequest>(async ({ input }) => {
-        renews.push(input);
-        return (o.renew ?? ((r, now) => ({ type: 'renewed', revision: r.revision + 10, sentAt: now, receivedAt: now })))(
-          input,
-          clock.now(),
-        );
-      }),
-      releaseLease: fromPromise<void, RenewRequest>(async ({ input }) => {
-        releases.push(input);
-      }),
-      watchKey: fromCallback<LeaseEvent, { key: string }>(() => () => {}),
-      probeHolder: fromCallback<LeaseEvent, ProbeRequest>(() => () => {}),
-    },
-    actions: {
-      reportAcquiring: record('acquiring'),
-      reportAcquired: record('acquired'),
-      reportRenewed: record('renewed'),
-      reportStandby: record('standby'),
-      reportLost: record('lost'),
-      reportReleased: record('released'),
-    },
-  });
-  const actor = createActor(machine, { clock, input: { key: 'leader', holder: me, timing } });
-  const settle = () => new Promise((r) => setTimeout(r, 0));
-  const advance = async (ms: number) => {
-    // Step in small increments so promise effects settle between timers.
-    for (let left = ms; left > 0; left -= 10) {
-      clock.increment(Math.min(10, left));
-      await settle();
-    }
-  };
-  return { actor, clock, reports, acquires, renews, releases, settle, advance };
-}
+import type { AcquireOutcome, AcquireRequest } from '../../machines/lease.machine.ts';
+import { judgeSilence, leaseTiming, leaseValidAt } from '../../machines/lease.rules.ts';
+import { leaseHarness as harness, me, other, timing } from './machine.harness.ts';
 
 const acquiredAt = (revision: number) => (_: AcquireRequest, now: number): AcquireOutcome => ({
   type: 'acquired',

@@ -2,37 +2,8 @@
 // answers `stop` with `coordinator.stopped`: joining, fencing, draining.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type AnyEventObject, createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
-import type { LeaseTiming } from '../../machines/lease.rules.ts';
-import { type BootstrapOutput, type NodeInput, nodeMachine, nodeStateName } from '../../machines/node.machine.ts';
-
-const timing: LeaseTiming = { ttlMs: 1000, marginMs: 100, renewIntervalMs: 333, pollIntervalMs: 100, retryIntervalMs: 50 };
-
-function node(o: { bootstrapFails?: boolean } = {}) {
-  const clock = new SimulatedClock();
-  const toCoordinator: string[] = [];
-  const toLease: string[] = [];
-  const machine = nodeMachine.provide({
-    actors: {
-      bootstrap: fromPromise<BootstrapOutput, NodeInput>(async () => {
-        if (o.bootstrapFails) throw new Error('lease TTL mismatch');
-        return { timing };
-      }),
-      nodeLease: fromCallback(({ receive }) => {
-        receive((e: AnyEventObject) => void toLease.push(e.type));
-      }) as never,
-      coordinator: fromCallback(({ receive, sendBack }) => {
-        receive((e: AnyEventObject) => {
-          toCoordinator.push(e.type);
-          if (e.type === 'stop') sendBack({ type: 'coordinator.stopped' });
-        });
-      }) as never,
-    },
-  });
-  const actor = createActor(machine, { clock, input: { nodeId: 'n1', instance: 'i-1', leaseKeys: { node: 'node.n1', leader: 'leader' } } });
-  const settle = () => new Promise((r) => setTimeout(r, 0));
-  return { actor, clock, toCoordinator, toLease, settle };
-}
+import { nodeStateName } from '../../machines/node.machine.ts';
+import { nodeHarness as node, timing } from './machine.harness.ts';
 
 const acquired = { type: 'lease.acquired', key: 'node.n1', epoch: 3, validUntil: 1e12 } as const;
 
