@@ -2,25 +2,10 @@
 import { readFileSync } from 'node:fs';
 import Table from 'cli-table3';
 import cliProgress from 'cli-progress';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
 import { callApi } from '../streams/client.ts';
-import { type ConnectionFlags, connectNats } from '../streams/connect.ts';
-import { type Names, names } from '../streams/subjects.ts';
 import { sleep } from '../streams/time.ts';
-
-type Common = ConnectionFlags & { prefix: string };
-
-async function withApi<T>(o: Common, fn: (nc: NatsConnection, n: Names) => Promise<T>): Promise<T> {
-  const nc = await connectNats(o, 'shoal-cli');
-  try {
-    return await fn(nc, names(o.prefix));
-  } finally {
-    await nc.close();
-  }
-}
-
-const print = (s: string) => process.stdout.write(`${s}\n`);
+import { type Common, print, withApi } from './client.ts';
 
 /** `--input '{"a":1}'` or `--input @file.json`. */
 export function parseInput(raw: string | undefined): unknown {

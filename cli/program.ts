@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
 import { defaults } from '../streams/defaults.ts';
-import type { ConnectionFlags } from '../streams/connect.ts';
+import type { Common } from './client.ts';
 
 const positiveInt = (what: string) => (v: string): number => {
   const n = Number(v);
@@ -16,8 +16,6 @@ const label = (v: string, prev: Record<string, string> = {}): Record<string, str
   if (i <= 0) throw new InvalidArgumentError('labels look like key=value');
   return { ...prev, [v.slice(0, i)]: v.slice(i + 1) };
 };
-
-type Common = ConnectionFlags & { prefix: string };
 
 function withConnection(cmd: Command): Command {
   return cmd
@@ -50,7 +48,27 @@ export function program(): Command {
   demoCommand(p);
   chaosCommand(p);
   machinesCommand(p);
+  eventsCommand(p);
   return p;
+}
+
+function eventsCommand(p: Command): void {
+  withConnection(
+    p.command('events')
+      .description(
+        'print the event history (every transition of every node, coordinator, lease and job, from the events stream) as ' +
+          'time, node, kind, actor, from → to (event, epoch or attempt); --follow keeps printing new ones',
+      )
+      .option('--follow', 'keep following new events (Ctrl-C stops)')
+      .option('--job <id>', "only this job's events")
+      .option('--node <id>', 'only events recorded by this node')
+      .option('--kind <kind>', 'only node, coordinator, lease or job events')
+      .option('--since <duration>', 'only the last e.g. 30s, 10m, 2h, 1d (default: all that is stored)')
+      .option('--json', 'one JSON object per line'),
+  ).action(async (o) => {
+    const { runEvents } = await import('./events.ts');
+    process.exitCode = await runEvents(o);
+  });
 }
 
 function machinesCommand(p: Command): void {

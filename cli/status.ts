@@ -1,9 +1,8 @@
 // `shoal status`: one request to shoal.api.status, shown as a table or JSON.
 import Table from 'cli-table3';
 import { callApi } from '../streams/client.ts';
-import { type ConnectionFlags, connectNats } from '../streams/connect.ts';
 import type { ClusterView } from '../streams/lease.records.ts';
-import { names } from '../streams/subjects.ts';
+import { type Common, print, withApi } from './client.ts';
 
 export type StatusView = ClusterView & { jobs?: Record<string, number>; queueDepth?: number };
 
@@ -23,13 +22,10 @@ export function formatStatus(s: StatusView): string {
   return lines.join('\n');
 }
 
-export async function runStatus(o: ConnectionFlags & { prefix: string; json?: boolean; timeout: number }): Promise<number> {
-  const nc = await connectNats(o, 'shoal-cli');
-  try {
-    const s = await callApi<StatusView>(nc, names(o.prefix), 'status', {}, o.timeout);
-    process.stdout.write((o.json ? JSON.stringify(s, null, 2) : formatStatus(s)) + '\n');
+export function runStatus(o: Common & { json?: boolean; timeout: number }): Promise<number> {
+  return withApi(o, async (nc, n) => {
+    const s = await callApi<StatusView>(nc, n, 'status', {}, o.timeout);
+    print(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
     return 0;
-  } finally {
-    await nc.close();
-  }
+  });
 }

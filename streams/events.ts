@@ -281,24 +281,50 @@ export function transitionPublisher(o: PublisherOptions) {
   return { inspect, record, open, flush, resend };
 }
 
-/** Read the stored history (optionally one subject filter) from its start. */
-export async function readTransitions(
-  nc: NatsConnection,
-  n: Names,
-  opts: { subject?: string } = {},
-): Promise<Array<Transition & { streamSeq: number }>> {
-  const js = jetstream(nc);
-  const consumer = await js.consumers.get(n.eventsStream, {
-    filter_subjects: opts.subject ? [opts.subject] : undefined,
-    deliver_policy: DeliverPolicy.All,
+export type TailOptions = {
+  /** One subject filter (a job: `names.event('job', id)`; a kind: `<prefix>.evt.<kind>.>`); default every event. */
+  subject?: string;
+  /** Start at this time instead of the stream's start. */
+  since?: Date;
+  /** Keep following new events after the stored ones. */
+  follow?: boolean;
+  signal?: AbortSignal;
+};
+
+export type StoredTransition = Transition & { streamSeq: number };
+
+/** The stored history (from its start, or `since`), then, with `follow`, every new transition as it lands. */
+export async function* tailTransitions(nc: NatsConnection, n: Names, o: TailOptions = {}): AsyncGenerator<StoredTransition> {
+  const consumer = await jetstream(nc).consumers.get(n.eventsStream, {
+    filter_subjects: o.subject ? [o.subject] : undefined,
+    ...(o.since
+      ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: o.since.toISOString() }
+      : { deliver_policy: DeliverPolicy.All }),
   });
-  const out: Array<Transition & { streamSeq: number }> = [];
-  if ((await consumer.info()).num_pending === 0) return out;
+  if (!o.follow && (await consumer.info()).num_pending === 0) return;
   const iter = await consumer.consume();
-  for await (const m of iter) {
-    out.push({ ...decode(transitionSchema, m.data, 'transition event'), streamSeq: m.seq });
-    if (m.info.pending === 0) break;
+  const stop = () => void iter.stop();
+  o.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    for await (const m of iter) {
+      let t: Transition | null = null;
+      try {
+        t = decode(transitionSchema, m.data, 'transition event');
+      } catch {
+        // a malformed event is skipped, not fatal to a reader
+      }
+      if (t) yield { ...t, streamSeq: m.seq };
+      if (!o.follow && m.info.pending === 0) break;
+    }
+  } finally {
+    o.signal?.removeEventListener('abort', stop);
+    await iter.close();
   }
-  await iter.close();
+}
+
+/** Read the stored history (optionally one subject filter) from its start. */
+export async function readTransitions(nc: NatsConnection, n: Names, opts: { subject?: string } = {}): Promise<StoredTransition[]> {
+  const out: StoredTransition[] = [];
+  for await (const t of tailTransitions(nc, n, opts)) out.push(t);
   return out;
 }

@@ -58,6 +58,14 @@ test('shoal up: prints URL, nodes with pids and the leader; SIGTERM stops everyt
     assert.equal(bad.code, 1);
     assert.match(bad.out, /--input is not valid JSON/);
     assert.match(shoal('status').out, /succeeded/);
+    // The event tail: the job's whole path, in order, and bad flags refused clearly.
+    const path = shoal('events', '--job', 'cli-1').out.split('\n').filter((l) => / job /.test(l) && / → /.test(l));
+    const states = path.map((l) => / → (\S+) /.exec(l)?.[1]);
+    assert.deepEqual([...new Set(states)].filter((x) => !x!.startsWith('running')), ['queued', 'assigned', 'succeeded'], path.join('\n'));
+    assert.ok(states.some((x) => x === 'running.computing'), path.join('\n'));
+    assert.match(path.at(-1)!, /running\.computing → succeeded \(job\.succeed, attempt 1\) progress 100% result \{"count":168\}/);
+    assert.match(shoal('events', '--kind', 'coordinator', '--since', '10m').out, /coordinator .*→ active\.leader/);
+    assert.match(shoal('events', '--since', 'yesterday').out, /--since 'yesterday' is not a duration/);
 
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
