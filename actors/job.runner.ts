@@ -36,7 +36,7 @@ export type RunnerDeps = {
   /** Called when the number of running jobs changes. */
   onLoad: (running: number) => void;
   /** Called after a checkpoint is committed, with its revision (for the history). */
-  onCheckpoint?: (id: string, attempt: number, progress: number, revision: number) => void;
+  onCheckpoint?: (id: string, attempt: number, progress: number, revision: number, bytes: number, ms: number) => void;
   /** Called when an attempt's handler starts here (with the revision its checkpoint claim got), and when this node stops running it (for the history). */
   onHandler?: (id: string, attempt: number, phase: 'start' | 'end', claimed?: number) => void;
   /** Event times, progress throttling, timeouts and handlers' sleeps. */
@@ -210,8 +210,9 @@ export class JobRunner {
       checkpoint: async (state, progress) => {
         if (abort.signal.aborted) throw abort.signal.reason;
         if (!this.#mayWrite(term)) throw new FencedError('node lease lost');
-        await slot.save(state, progress);
-        this.d.onCheckpoint?.(id, attempt, progress, slot.revision);
+        const began = clock.mono();
+        const bytes = await slot.save(state, progress);
+        this.d.onCheckpoint?.(id, attempt, progress, slot.revision, bytes, clock.mono() - began);
         writeProgress(progress);
       },
     };

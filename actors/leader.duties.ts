@@ -36,6 +36,8 @@ export type DutyDeps = {
   policy: PlacementPolicy;
   /** Event times and the placement timer. */
   clock?: Clock;
+  /** Told of each auction run: ms from offer to assignments written, jobs offered, jobs assigned (metrics). */
+  onAuction?: (ms: number, offered: number, awarded: number) => void;
   /** Told of each dead node's lease this leader deleted (for the history). */
   onReap?: (holder: LeaseHolder, epoch: number) => void;
 };

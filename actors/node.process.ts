@@ -19,6 +19,7 @@ import { realClock, sleep } from '../streams/time.ts';
 import { loadHandlers } from './handlers.ts';
 import { type Log, logger } from './log.ts';
 import { type NodeBuckets, type WiredNode, wireNode } from './node.wiring.ts';
+import { nodeMetrics, serveMetrics } from './metrics.ts';
 import { hostName, runtimeName } from './runtime.ts';
 
 export type NodeOptions = ConnectionFlags & {
@@ -33,6 +34,9 @@ export type NodeOptions = ConnectionFlags & {
   fastPath?: boolean;
   /** A module exporting job handlers, added to the built-ins. */
   jobs?: string;
+  /** Serve Prometheus metrics on this port (`/metrics`). */
+  metricsPort?: number;
+  metricsHost?: string;
 };
 
 const verbose = process.env.SHOAL_LOG === 'debug';
@@ -105,6 +109,8 @@ export async function runNode(o: NodeOptions): Promise<number> {
   // Serve pings before any lease exists, so no prober mistakes us for dead.
   const ping = servePing(nc, n, { id: nodeId, instance });
 
+  let parts: WiredNode['parts'] = () => null;
+  const metrics = o.metricsPort === undefined ? null : nodeMetrics({ nodeId, liveJobs: () => parts()?.index.live.values() ?? [] });
   const publisher = transitionPublisher({
     nc,
     names: n,
@@ -112,6 +118,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     instance,
     pid: process.pid,
     onTransition: (t) => {
+      metrics?.transition(t);
       if (verbose || !isRoutine(t)) {
         log(
           `${t.kind}${t.kind === 'lease' ? ` ${t.actor}` : ''}: ${t.from ?? '∅'} → ${t.to}${t.epoch !== null ? ` (epoch ${t.epoch})` : ''}`,
@@ -136,7 +143,11 @@ export async function runNode(o: NodeOptions): Promise<number> {
     advert: { pid: process.pid, host: hostName(), runtime: runtimeName(), labels: o.labels ?? {}, startedAt: Date.now() },
     bootstrap: () => bootstrapWithRetry(nc, n, o, log),
     onBootstrapped: () => publisher.open(),
+    observer: metrics?.observer,
   });
+  parts = node.parts;
+  const metricsServer = metrics ? await serveMetrics(metrics.registry, o.metricsPort!, o.metricsHost ?? defaults.metricsHost) : null;
+  if (metricsServer) log(`metrics on http://${o.metricsHost ?? defaults.metricsHost}:${o.metricsPort}/metrics`);
   const done = finished(node, log);
 
   // Connection status feeds the machine; reconnect forever is set in connect.ts.
@@ -167,6 +178,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
   await api.stop().catch(() => {});
   subs.forEach((x) => x.unsubscribe());
   node.stop();
+  metricsServer?.close();
   ping.unsubscribe();
   await nc.drain().catch(() => {});
   log(failed ? 'stopped with an error' : 'stopped');

@@ -6,6 +6,7 @@
 import { createActor, fromPromise, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import type { z } from 'zod';
 import { coordinatorMachine } from '../machines/coordinator.machine.ts';
+import type { JobRecord } from '../machines/job.machine.ts';
 import { leaseMachine } from '../machines/lease.machine.ts';
 import { leaseTiming, leaseValidAt } from '../machines/lease.rules.ts';
 import { type BootstrapOutput, type NodeInput, nodeMachine, nodeStateName } from '../machines/node.machine.ts';
@@ -31,6 +32,15 @@ import type { Log } from './log.ts';
 
 export type NodeBuckets = { leases: Bucket; jobs: Bucket; checkpoints: Bucket; leaseTtlMs: number };
 
+/** What a node tells its metrics, beside its transitions. */
+export type NodeObserver = {
+  /** A record this node wrote by CAS (`prev` null for a create). */
+  jobWritten?(prev: JobRecord | null, next: JobRecord): void;
+  checkpointSaved?(bytes: number, ms: number): void;
+  /** One auction this node ran as leader: how long from offer to assignments written, jobs offered and assigned. */
+  auction?(ms: number, offered: number, awarded: number): void;
+};
+
 export type NodeParts = { leases: Bucket; jobs: Bucket; store: JobStore; index: JobIndex; runner: JobRunner };
 
 export type NodeWiringOptions = {
@@ -48,6 +58,8 @@ export type NodeWiringOptions = {
   policy?: PlacementPolicy;
   /** What the API endpoints tell other nodes. */
   notify: Notify;
+  /** Told of what metrics count (records written, checkpoints saved, auctions run). */
+  observer?: NodeObserver;
   /** Also told of every inspection event of the node's actors (the live inspector feed, coverage). */
   inspect?: (ev: InspectionEvent) => void;
   /** Turns transitions and job writes into the history. */
@@ -130,7 +142,10 @@ function bootstrapActor(v: NodeView) {
   return fromPromise<BootstrapOutput, NodeInput>(async () => {
     const b = await o.bootstrap();
     const history = jobHistory(o.recorder.record);
-    const store = new JobStore(b.jobs, history.onChange);
+    const store = new JobStore(b.jobs, (prev, next, ...rest) => {
+      history.onChange(prev, next, ...rest);
+      o.observer?.jobWritten?.(prev, next);
+    });
     const runner = new JobRunner({
       store,
       checkpoints: b.checkpoints,
@@ -141,7 +156,10 @@ function bootstrapActor(v: NodeView) {
       clock: o.clock,
       mayWrite: () => v.mayWrite(),
       nodeEpoch: () => v.nodeLease()?.context.epoch ?? null,
-      onCheckpoint: history.onCheckpoint,
+      onCheckpoint: (id, attempt, progress, revision, bytes, ms) => {
+        history.onCheckpoint(id, attempt, progress, revision);
+        o.observer?.checkpointSaved?.(bytes, ms);
+      },
       onHandler: history.onHandler,
       onLoad: (running) => v.actor?.send({ type: 'jobs.load', running }),
     });
@@ -175,6 +193,7 @@ function provideNode(v: NodeView, policy: PlacementPolicy) {
     clock: o.clock,
     policy,
     onReap: (h, epoch) => recordReap(o.recorder.record, h, epoch),
+    onAuction: (ms, offered, awarded) => o.observer?.auction?.(ms, offered, awarded),
   });
   return nodeMachine.provide({
     actions: { abortJobs: () => v.parts?.runner.abortAll() },

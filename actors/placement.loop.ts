@@ -32,6 +32,7 @@ async function rejectUnhandled({ d, cluster, clock }: Placer, queued: JobRecord[
 
 /** One auction: offer, collect bids, award by the policy, assign by CAS; returns how many were assigned. */
 async function auction({ d, cluster, clock }: Placer, offered: JobRecord[], epoch: number): Promise<number> {
+  const began = clock.mono();
   const jobs = offered.map((r) => ({ id: r.id, type: r.type, priority: r.priority, lastNode: lastAttempt(r)?.node ?? null }));
   const bids = await d.transport.auction({ epoch, jobs }, cluster.readyNodes, defaults.bidWindowMs);
   if (!d.leading()) return 0;
@@ -45,6 +46,7 @@ async function auction({ d, cluster, clock }: Placer, offered: JobRecord[], epoc
     count += assigned.length;
     if (assigned.length) d.transport.assign(node, assigned);
   }));
+  d.onAuction?.(clock.mono() - began, offered.length, count);
   return count;
 }
 

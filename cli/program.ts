@@ -11,6 +11,12 @@ const positiveInt = (what: string) => (v: string): number => {
   return n;
 };
 
+const portNumber = (what: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError(`${what} must be a port number, 1 to 65535`);
+  return n;
+};
+
 const label = (v: string, prev: Record<string, string> = {}): Record<string, string> => {
   const i = v.indexOf('=');
   if (i <= 0) throw new InvalidArgumentError('labels look like key=value');
@@ -105,7 +111,9 @@ function processCommands(p: Command): void {
         '--jobs <module>',
         'a module whose exported async functions are job handlers by name, added to the built-ins (noop, sleep, primes, exec)',
       )
-      .option('--no-fast-path', 'never ping lease holders: take over only when a lease expires (a benchmark baseline)'),
+      .option('--no-fast-path', 'never ping lease holders: take over only when a lease expires (a benchmark baseline)')
+      .option('--metrics-port <port>', 'serve Prometheus metrics at http://<metrics-host>:<port>/metrics', portNumber('--metrics-port'))
+      .option('--metrics-host <host>', 'address the metrics server listens on (0.0.0.0 for a remote Prometheus)', defaults.metricsHost),
   ).action(
     async (
       o: Common & {
@@ -116,6 +124,8 @@ function processCommands(p: Command): void {
         label?: Record<string, string>;
         fastPath: boolean;
         jobs?: string;
+        metricsPort?: number;
+        metricsHost: string;
       },
     ) => {
       const { runNode } = await import('../actors/node.process.ts');
@@ -140,9 +150,19 @@ function processCommands(p: Command): void {
     .option('--slots <n>', 'slots per node', positiveInt('--slots'), defaults.slots)
     .addOption(new Option('--runtime <runtime>', 'runtime of the node processes').choices(['node', 'deno']).default('node'))
     .option('--prefix <prefix>', 'prefix of every subject, bucket and stream', defaults.prefix)
+    .option('--metrics-port <port>', 'Prometheus metrics: node 1 on this port, node 2 on the next, and so on', portNumber('--metrics-port'))
     .action(
       async (
-        o: { nodes: number; cluster: string; port: number; leaseTtl?: number; slots: number; runtime: 'node' | 'deno'; prefix: string },
+        o: {
+          nodes: number;
+          cluster: string;
+          port: number;
+          leaseTtl?: number;
+          slots: number;
+          runtime: 'node' | 'deno';
+          prefix: string;
+          metricsPort?: number;
+        },
       ) => {
         const { runUp } = await import('./up.ts');
         process.exitCode = await runUp({ ...o, cluster: Number(o.cluster), leaseTtlMs: o.leaseTtl });

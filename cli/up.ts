@@ -20,7 +20,10 @@ export async function runUp(o: UpOptions): Promise<number> {
     process.once('SIGTERM', () => void shutdown('SIGTERM').then(resolve));
   });
   process.stdout.write(`NATS: ${c.urls.join(',')}\n`);
-  for (const p of c.nodes) process.stdout.write(`node ${p.id}: pid ${p.pid}\n`);
+  for (const p of c.nodes) {
+    const port = c.metricsPortOf(p.id);
+    process.stdout.write(`node ${p.id}: pid ${p.pid}${port === null ? '' : `, metrics http://127.0.0.1:${port}/metrics`}\n`);
+  }
   for (const p of c.nodes) {
     void p.exited.then((e) => {
       if (!stopping) log(`node ${p.id} (pid ${p.pid}) exited: ${e.code ?? e.signal}`);

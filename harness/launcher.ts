@@ -41,7 +41,7 @@ export async function findNatsServer(opts: { allowOld?: boolean; bin?: string } 
   throw new NatsServerNotFoundError(looked);
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.unref();

@@ -21,6 +21,8 @@ export type UpOptions = {
   echo?: boolean;
   /** Extra `shoal node` flags for every node. */
   nodeArgs?: string[];
+  /** Prometheus metrics: node `nK` serves them on this port + K - 1. */
+  metricsPort?: number;
 };
 
 export type LocalCluster = {
@@ -28,6 +30,8 @@ export type LocalCluster = {
   servers: NatsServer[];
   nodes: NodeProcess[];
   addNode(id: string, runtime?: Runtime): NodeProcess;
+  /** The metrics port of a node (with `metricsPort`). */
+  metricsPortOf(id: string): number | null;
   /** The last lines of every node's output, for failure messages. */
   logs(lines?: number): string;
   stop(): Promise<void>;
@@ -42,7 +46,12 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   const servers = cluster ? cluster.servers : [server!];
   const urls = servers.map((s) => s.url);
   const nodes: NodeProcess[] = [];
+  const metricsPortOf = (id: string) => {
+    const k = /^n(\d+)$/.exec(id)?.[1];
+    return o.metricsPort === undefined || k === undefined ? null : o.metricsPort + Number(k) - 1;
+  };
   const addNode = (id: string, runtime: Runtime = o.runtime ?? 'node') => {
+    const metrics = metricsPortOf(id);
     const p = spawnNode({
       id,
       nats: urls.join(','),
@@ -52,7 +61,7 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
       replicas: o.cluster === 3 ? 3 : 1,
       prefix: o.prefix,
       echo: o.echo,
-      args: o.nodeArgs,
+      args: [...(o.nodeArgs ?? []), ...(metrics === null ? [] : ['--metrics-port', String(metrics)])],
     });
     nodes.push(p);
     return p;
@@ -65,7 +74,7 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   };
   const logs = (lines = 20) =>
     nodes.map((p) => `--- ${p.id} (pid ${p.pid})\n${p.output().split('\n').slice(-lines).join('\n')}`).join('\n');
-  return { urls, servers, nodes, addNode, logs, stop };
+  return { urls, servers, nodes, addNode, metricsPortOf, logs, stop };
 }
 
 /** Ask the API until the cluster view satisfies `pred` (or the deadline passes). */

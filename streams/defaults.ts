@@ -44,6 +44,8 @@ export const defaults = {
   /** Per KV/JetStream request. Shorter than the lease margin matters less than being bounded. */
   kvTimeoutMs: 2_000,
   apiTimeoutMs: 5_000,
+  /** Where `--metrics-port` listens unless `--metrics-host` says otherwise (loopback: say 0.0.0.0 for a remote Prometheus). */
+  metricsHost: '127.0.0.1',
   /** `jobs.list` page size when the request names none. */
   listLimit: 100,
   /** `jobs.wait` gives up (408) after this when the request names no timeout. */

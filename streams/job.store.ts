@@ -171,12 +171,14 @@ export class CheckpointSlot {
     return this.#revision;
   }
 
-  async save(state: unknown, progress: number): Promise<void> {
+  /** Returns the encoded size. */
+  async save(state: unknown, progress: number): Promise<number> {
     const data = encode({ attempt: this.attempt, seq: this.#seq + 1, progress, state } satisfies Checkpoint);
     if (data.length > defaults.checkpointMaxBytes) throw new CheckpointTooLargeError(this.id, data.length, defaults.checkpointMaxBytes);
     try {
       this.#revision = await this.kv.update(keys.job(this.id), data, this.#revision);
       this.#seq++;
+      return data.length;
     } catch (err) {
       if (isCasConflict(err)) throw new FencedError(`checkpoint of job ${this.id} was claimed by a newer attempt`, { cause: err });
       throw err;

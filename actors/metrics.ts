@@ -1,0 +1,178 @@
+// A node's Prometheus metrics (prom-client), served on `--metrics-port`:
+// jobs by state, submit→start and end-to-end latency, auctions, lease
+// renewals, losses and leader terms, checkpoint sizes and durations, the
+// event and inspection feeds, and the process itself.
+import { createServer, type Server } from 'node:http';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { isTerminal, type JobRecord, lastAttempt } from '../machines/job.machine.ts';
+import type { Transition } from '../streams/events.ts';
+import type { NodeObserver } from './node.wiring.ts';
+
+const seconds = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+export type NodeMetrics = ReturnType<typeof nodeMetrics>;
+
+/** `liveJobs` reads the node's job index at scrape time (queued, assigned, running across the cluster). */
+export function nodeMetrics(o: { nodeId: string; liveJobs: () => Iterable<JobRecord> }) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: o.nodeId });
+  collectDefaultMetrics({ register: registry, prefix: 'shoal_' });
+  const m = {
+    jobs: new Gauge({
+      name: 'shoal_jobs',
+      help: "Live jobs by state, as this node's job index sees the cluster",
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        const counts: Record<string, number> = { queued: 0, assigned: 0, running: 0 };
+        for (const r of o.liveJobs()) counts[r.state] = (counts[r.state] ?? 0) + 1;
+        for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+      },
+    }),
+    finished: new Counter({
+      name: 'shoal_jobs_finished_total',
+      help: 'Jobs this node moved to a terminal state',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
+    started: new Counter({
+      name: 'shoal_job_attempts_started_total',
+      help: 'Attempts this node started (resumed ones included)',
+      labelNames: ['resumed'],
+      registers: [registry],
+    }),
+    startLatency: new Histogram({
+      name: 'shoal_job_start_seconds',
+      help: 'Submit → handler start (record createdAt → attempt startedAt), for attempts this node started',
+      buckets: seconds,
+      registers: [registry],
+    }),
+    endToEnd: new Histogram({
+      name: 'shoal_job_seconds',
+      help: 'Submit → terminal state, for jobs this node finished',
+      labelNames: ['state'],
+      buckets: seconds,
+      registers: [registry],
+    }),
+    auction: new Histogram({
+      name: 'shoal_auction_seconds',
+      help: 'One auction as leader: offer → assignments written',
+      buckets: seconds,
+      registers: [registry],
+    }),
+    offered: new Counter({
+      name: 'shoal_auction_jobs_offered_total',
+      help: 'Jobs offered in auctions this node ran',
+      registers: [registry],
+    }),
+    placed: new Counter({
+      name: 'shoal_auction_jobs_assigned_total',
+      help: 'Jobs assigned by auctions this node ran',
+      registers: [registry],
+    }),
+    renewals: new Counter({
+      name: 'shoal_lease_renewals_total',
+      help: 'Lease renewals confirmed',
+      labelNames: ['lease'],
+      registers: [registry],
+    }),
+    losses: new Counter({
+      name: 'shoal_lease_losses_total',
+      help: 'Leases lost (fail-stop: the node fences itself, a leader steps down)',
+      labelNames: ['lease'],
+      registers: [registry],
+    }),
+    terms: new Counter({
+      name: 'shoal_leader_terms_total',
+      help: 'Leadership terms this node began (first election or failover)',
+      registers: [registry],
+    }),
+    leading: new Gauge({ name: 'shoal_leader', help: '1 while this node leads', registers: [registry] }),
+    checkpointBytes: new Histogram({
+      name: 'shoal_checkpoint_bytes',
+      help: 'Encoded checkpoint size',
+      buckets: [64, 256, 1024, 4096, 16384, 65536, 262144, 524288],
+      registers: [registry],
+    }),
+    checkpointTime: new Histogram({
+      name: 'shoal_checkpoint_seconds',
+      help: 'Checkpoint write (CAS on the claimed slot)',
+      buckets: seconds,
+      registers: [registry],
+    }),
+    events: new Counter({
+      name: 'shoal_events_total',
+      help: 'Transitions recorded into the events stream',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    inspectPublished: new Counter({
+      name: 'shoal_inspect_events_published_total',
+      help: 'Inspection events sent to live viewers',
+      registers: [registry],
+    }),
+    inspectDropped: new Counter({
+      name: 'shoal_inspect_events_dropped_total',
+      help: 'Inspection events dropped (coalesced, over the queue bound, or disconnected) rather than blocking',
+      registers: [registry],
+    }),
+  };
+
+  const observer: NodeObserver = {
+    jobWritten(prev, next) {
+      const a = lastAttempt(next);
+      if (next.state === 'running' && prev?.state === 'assigned' && a?.startedAt) {
+        m.started.inc({ resumed: a.resumedFrom > 0 ? 'yes' : 'no' });
+        m.startLatency.observe(Math.max(0, a.startedAt - next.createdAt) / 1000);
+      }
+      if (isTerminal(next) && (!prev || !isTerminal(prev))) {
+        m.finished.inc({ state: next.state });
+        m.endToEnd.observe({ state: next.state }, Math.max(0, next.updatedAt - next.createdAt) / 1000);
+      }
+    },
+    checkpointSaved(bytes, ms) {
+      m.checkpointBytes.observe(bytes);
+      m.checkpointTime.observe(ms / 1000);
+    },
+    auction(ms, offered, awarded) {
+      m.auction.observe(ms / 1000);
+      m.offered.inc(offered);
+      m.placed.inc(awarded);
+    },
+  };
+
+  /** Every transition this node records: leases, leadership. */
+  const transition = (t: Transition) => {
+    m.events.inc({ kind: t.kind });
+    if (t.kind === 'lease') {
+      const lease = t.actor.endsWith('-leader') ? 'leader' : 'node';
+      if (t.from === 'held.confirmed.renewing' && t.to.startsWith('held.confirmed')) m.renewals.inc({ lease });
+      if (t.to === 'lost') m.losses.inc({ lease });
+    }
+    if (t.kind === 'coordinator') {
+      const leads = t.to.startsWith('active.leader');
+      if (leads && !(t.from ?? '').startsWith('active.leader')) m.terms.inc();
+      m.leading.set(leads ? 1 : 0);
+    }
+  };
+
+  return { registry, observer, transition, inspect: { published: m.inspectPublished, dropped: m.inspectDropped } };
+}
+
+/** Serve `/metrics` (Prometheus text format); anything else is 404. */
+export function serveMetrics(registry: Registry, port: number, host: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => reject(new Error(`cannot serve metrics on ${host}:${port}: ${err.message}`, { cause: err })));
+    server.listen(port, host, () => resolve(server));
+  });
+}
