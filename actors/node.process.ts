@@ -7,6 +7,7 @@ import type { SnapshotFrom } from 'xstate';
 import pkg from '../package.json' with { type: 'json' };
 import type { nodeMachine } from '../machines/node.machine.ts';
 import { startApi } from '../streams/api.ts';
+import { encode } from '../streams/codec.ts';
 import { bootstrap } from '../streams/bootstrap.ts';
 import { type ConnectionFlags, connectNats } from '../streams/connect.ts';
 import { defaults } from '../streams/defaults.ts';
@@ -19,6 +20,7 @@ import { realClock, sleep } from '../streams/time.ts';
 import { loadHandlers } from './handlers.ts';
 import { type Log, logger } from './log.ts';
 import { type NodeBuckets, type WiredNode, wireNode } from './node.wiring.ts';
+import { inspectionFeed } from './inspection.ts';
 import { nodeMetrics, serveMetrics } from './metrics.ts';
 import { hostName, runtimeName } from './runtime.ts';
 
@@ -110,6 +112,15 @@ export async function runNode(o: NodeOptions): Promise<number> {
   const ping = servePing(nc, n, { id: nodeId, instance });
 
   let parts: WiredNode['parts'] = () => null;
+  let connected = true;
+  const feed = inspectionFeed({
+    nodeId,
+    clock: realClock,
+    // A disconnected client would buffer the batch: drop it instead (viewers resync).
+    publish: (batch) => connected && (nc.publish(n.inspectEvents(nodeId), encode(batch)), true),
+    onPublished: (k) => metrics?.inspect.published.inc(k),
+    onDropped: (k) => metrics?.inspect.dropped.inc(k),
+  });
   const metrics = o.metricsPort === undefined ? null : nodeMetrics({ nodeId, liveJobs: () => parts()?.index.live.values() ?? [] });
   const publisher = transitionPublisher({
     nc,
@@ -144,6 +155,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     bootstrap: () => bootstrapWithRetry(nc, n, o, log),
     onBootstrapped: () => publisher.open(),
     observer: metrics?.observer,
+    inspect: feed.inspect,
   });
   parts = node.parts;
   const metricsServer = metrics ? await serveMetrics(metrics.registry, o.metricsPort!, o.metricsHost ?? defaults.metricsHost) : null;
@@ -153,8 +165,11 @@ export async function runNode(o: NodeOptions): Promise<number> {
   // Connection status feeds the machine; reconnect forever is set in connect.ts.
   void (async () => {
     for await (const s of nc.status()) {
-      if (s.type === 'disconnect') node.connection(false);
-      else if (s.type === 'reconnect') {
+      if (s.type === 'disconnect') {
+        connected = false;
+        node.connection(false);
+      } else if (s.type === 'reconnect') {
+        connected = true;
         node.connection(true);
         publisher.resend();
       }
@@ -167,6 +182,8 @@ export async function runNode(o: NodeOptions): Promise<number> {
   const subs = [
     ...serveInbox(nc, n, nodeId, node.inbox, log),
     nc.subscribe(n.nodeDrain(nodeId), { callback: () => stopRequest('drain request') }),
+    // A viewer's sync (and heartbeat): this node's actors as they are now.
+    nc.subscribe(n.inspectSync, { callback: (_err, msg) => void msg.respond(encode({ node: nodeId, instance, events: feed.sync() })) }),
   ];
 
   node.actor.start();
@@ -178,6 +195,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
   await api.stop().catch(() => {});
   subs.forEach((x) => x.unsubscribe());
   node.stop();
+  feed.stop();
   metricsServer?.close();
   ping.unsubscribe();
   await nc.drain().catch(() => {});

@@ -55,7 +55,27 @@ export function program(): Command {
   chaosCommand(p);
   machinesCommand(p);
   eventsCommand(p);
+  inspectCommand(p);
   return p;
+}
+
+function inspectCommand(p: Command): void {
+  withConnection(
+    p.command('inspect')
+      .description(
+        'serve a local web page that draws every node, coordinator, lease and job as its live statechart (active states marked), ' +
+          'with a timeline to travel back to any event; prints the URL. --replay FILE opens a saved history (a chaos failure file) instead',
+      )
+      .option('--port <port>', 'port of the page (0: a free one)', (v) => Number(v), 8470)
+      .option('--host <host>', 'address to listen on (loopback by default: the page is for you)', '127.0.0.1')
+      .option('--open', 'open the page in the default browser')
+      .option('--replay <file>', 'a saved history to replay (chaos failure files, or `shoal events --json` output as a JSON array)')
+      .option('--history <duration>', 'how far back the live history starts', '15m')
+      .option('--keep-finished <duration>', 'how long finished jobs stay on the page', `${defaults.inspectKeepFinishedMs / 60_000}m`),
+  ).action(async (o) => {
+    const { runInspect } = await import('./inspect/server.ts');
+    process.exitCode = await runInspect(o);
+  });
 }
 
 function eventsCommand(p: Command): void {

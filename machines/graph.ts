@@ -102,16 +102,6 @@ export function stateIds(s: StateInfo): string[] {
   return [s.id, ...s.children.flatMap(stateIds)];
 }
 
-/**
- * The state ids that are active for a state value written as a dotted path
- * (`running.member.ready.idle`, as the events history records it): every
- * prefix, under the machine id.
- */
-export function activeStateIds(machineId: string, path: string): string[] {
-  const parts = path.split('.').filter((p) => p.length > 0);
-  return [machineId, ...parts.map((_, i) => `${machineId}.${parts.slice(0, i + 1).join('.')}`)];
-}
-
 /** The ids of every state active in `value` (a snapshot's state value), under the machine id. */
 export function stateIdsOfValue(machineId: string, value: StateValue): string[] {
   const walk = (prefix: string, v: StateValue): string[] =>

@@ -44,9 +44,30 @@ fetch_debian() {
   dpkg -x "$apt_dir"/nats-server_*.deb "$dest"
 }
 
+with_old_nats=0 with_browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-old-nats) with_old_nats=1 ;;
+    --with-browser) with_browser=1 ;;
+    *) say "unknown option $arg (known: --with-old-nats, --with-browser)"; exit 2 ;;
+  esac
+done
+
+# --with-browser (the test suite): Debian's chromium for the inspector's browser test,
+# driven by playwright-core (which never downloads a browser). Needs root and apt.
+if [ "$with_browser" = 1 ] && [ -z "${CHROMIUM_BIN:-}" ] && ! [ -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Debian's chromium (for the inspector's browser test)"
+    apt-get -qq update >&2 && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends chromium >&2 \
+      || say "could not install chromium; the browser test will be skipped"
+  else
+    say "no /usr/bin/chromium and cannot apt-get install it; the browser test will be skipped (set CHROMIUM_BIN to use another)"
+  fi
+fi
+
 # --with-old-nats (the test suite): also Debian bookworm's 2.9.10, whose clustered KV
 # compare-and-swap is broken, for the test that shows it. Best effort: its absence skips that test.
-if [ "${1:-}" = "--with-old-nats" ] && [ ! -x "$cache/nats-server-2.9/usr/sbin/nats-server" ] && command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
+if [ "$with_old_nats" = 1 ] && [ ! -x "$cache/nats-server-2.9/usr/sbin/nats-server" ] && command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
   say "fetching Debian bookworm's nats-server (2.9.x, for the broken-CAS test) into $cache/nats-server-2.9"
   fetch_debian bookworm "$cache/nats-server-2.9" || say "could not fetch it; that test will be skipped"
 fi

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: type check, the runtime-neutral unit tests under Deno,
-# then unit + integration tests (real nats-server, real node processes) under
-# Node's test runner, whose summary closes the output.
+# then unit + integration tests (real nats-server, real node processes) and the
+# inspector in headless Chromium under Node's test runner, whose summary closes the output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --with-old-nats
+bash scripts/setup.sh --with-old-nats --with-browser
 export PATH="$PWD/node_modules/.bin:$PATH"
 echo "== tsc --noEmit"
 tsc --noEmit -p .
@@ -13,4 +13,4 @@ deno fmt --check --quiet
 echo "== unit tests under Deno"
 deno test -A --quiet test/unit/
 echo "== unit and integration tests under Node"
-tsx --test --test-concurrency=1 --test-timeout=900000 test/unit/*.test.ts test/integration/*.test.ts
+tsx --test --test-concurrency=1 --test-timeout=900000 test/unit/*.test.ts test/integration/*.test.ts test/browser/*.test.ts

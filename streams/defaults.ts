@@ -44,6 +44,16 @@ export const defaults = {
   /** Per KV/JetStream request. Shorter than the lease margin matters less than being bounded. */
   kvTimeoutMs: 2_000,
   apiTimeoutMs: 5_000,
+  /** Live inspection: at most one snapshot per actor per this many ms, a bounded queue (dropped beyond, never blocking), and how long a viewer's last sync keeps the feed on. */
+  inspectCoalesceMs: 100,
+  inspectMaxQueue: 500,
+  inspectViewerTtlMs: 10_000,
+  /** How often a viewer (shoal inspect) asks every node for its actors (its heartbeat). */
+  inspectSyncIntervalMs: 3_000,
+  /** How long the inspector waits for a job record's write to show up as an event before it draws the record's state itself. */
+  inspectRecordGraceMs: 2_000,
+  /** How long finished jobs stay on the inspector page. */
+  inspectKeepFinishedMs: 5 * 60_000,
   /** Where `--metrics-port` listens unless `--metrics-host` says otherwise (loopback: say 0.0.0.0 for a remote Prometheus). */
   metricsHost: '127.0.0.1',
   /** `jobs.list` page size when the request names none. */

@@ -74,7 +74,7 @@ export type RecorderOptions = {
 };
 
 /** Actor id for the event subject: the node id, plus the lease's key kind. */
-function actorId(node: string, snap: MachineLikeSnapshot): string {
+export function actorId(node: string, snap: Pick<MachineLikeSnapshot, 'machine' | 'context'>): string {
   if (snap.machine.id === 'lease') {
     const key = String(snap.context.key ?? 'lease');
     return `${node}-${key.split('.')[0]}`;
@@ -93,8 +93,17 @@ export function transitionRecorder(o: RecorderOptions) {
   const last = new Map<string, string>();
   let seq = 0;
 
-  const record = (f: Pick<Transition, 'kind' | 'actor' | 'from' | 'to' | 'event' | 'epoch' | 'data'>) => {
-    const t: Transition = { ...f, node: o.node, instance: o.instance, pid: o.pid, wall: clock.now(), mono: clock.mono(), seq: ++seq };
+  /** `wall` defaults to now; a job write passes the time its writer decided it (before the CAS), so causes order before effects. */
+  const record = (f: Pick<Transition, 'kind' | 'actor' | 'from' | 'to' | 'event' | 'epoch' | 'data'> & { wall?: number }) => {
+    const t: Transition = {
+      ...f,
+      node: o.node,
+      instance: o.instance,
+      pid: o.pid,
+      wall: f.wall ?? clock.now(),
+      mono: clock.mono(),
+      seq: ++seq,
+    };
     if (t.data === undefined) delete t.data;
     o.sink(t);
   };
@@ -142,6 +151,9 @@ export function jobHistory(record: Recorder['record']) {
       to: jobStateOf(next),
       event: event.type,
       epoch: next.attempt,
+      // The record's updatedAt is its event's time: a submit's create or the writer's decision, which the write's
+      // reply (and so this call) can trail by tens of ms under load, after other nodes already acted on it.
+      wall: next.updatedAt,
       data: {
         type: next.type,
         owner: next.owner,

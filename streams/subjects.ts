@@ -36,7 +36,11 @@ export function names(prefix: string = defaults.prefix) {
     nodeDrain: (nodeId: string) => `${prefix}.node.${nodeId}.drain`,
     /** Served only by one process incarnation: "no responders" means it is gone. */
     nodePing: (nodeId: string, instance: string) => `${prefix}.node.${nodeId}.ping.${instance}`,
-    inspect: `${prefix}.inspect.>`,
+    /** A node's live inspection events (XState/Stately shapes, CBOR batches), sent only while a viewer is around. */
+    inspectEvents: (nodeId: string) => `${prefix}.inspect.ev.${nodeId}`,
+    inspectAllEvents: `${prefix}.inspect.ev.>`,
+    /** A viewer's request (also its heartbeat): every node answers with its actors' current snapshots. */
+    inspectSync: `${prefix}.inspect.sync`,
   };
 }
 

@@ -1,0 +1,195 @@
+// The inspector as a person uses it: `shoal up` in one process, `shoal inspect`
+// in another, the page in headless Chromium (Debian's, driven by
+// playwright-core; never a downloaded browser). Three node actors appear; a
+// primes job's machine goes running → succeeded live; scrubbing back to its
+// first event shows it queued; no request leaves loopback; no page error.
+// A saved chaos failure opens with its findings on the timeline.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import '../helpers.ts';
+import { shoalCommand } from '../../harness/spawn.ts';
+import { callApi } from '../../streams/client.ts';
+import { names } from '../../streams/subjects.ts';
+
+const chromiumPath = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
+const n = names();
+const dir = mkdtempSync(join(tmpdir(), 'shoal-inspect-test-'));
+
+/** Start `shoal <args>` and resolve with the first match of `re` in its output. */
+function start(args: string[], re: RegExp): { child: ChildProcess; found: Promise<RegExpExecArray> } {
+  const [cmd, argv] = shoalCommand('node', args);
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const found = new Promise<RegExpExecArray>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`shoal ${args[0]}: no ${re} within 60 s:\n${out}`)), 60_000);
+    const on = (b: Buffer) => {
+      out += b.toString();
+      const m = re.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve(m);
+      }
+    };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+    child.on('exit', (code) => reject(new Error(`shoal ${args[0]} exited (${code}):\n${out}`)));
+  });
+  found.catch(() => {});
+  return { child, found };
+}
+
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+async function open(browser: Browser, url: string) {
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+  const hosts = new Set<string>();
+  const errors: string[] = [];
+  page.on('request', (r) => hosts.add(new URL(r.url()).hostname));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  await page.goto(url);
+  return { page, hosts, errors };
+}
+
+const active = (page: Page, actor: string, state: string) =>
+  page.waitForSelector(`[data-actor-id="${actor}"] [data-state-id="${state}"][data-active="true"]`, { timeout: 30_000 });
+
+describe(
+  'shoal inspect in a browser',
+  { skip: !existsSync(chromiumPath) && `no Chromium at ${chromiumPath} (npm test installs Debian's)` },
+  () => {
+    let browser: Browser;
+    let up: ChildProcess;
+    let inspect: ChildProcess;
+    let nc: NatsConnection;
+    let url: string;
+
+    before(async () => {
+      const u = start(['up', '--port', '0', '--nodes', '3', '--lease-ttl', '1000'], /Try: shoal status --nats (\S+)/);
+      up = u.child;
+      const nats = (await u.found)[1]!;
+      nc = await connect({ servers: nats });
+      const i = start(['inspect', '--nats', nats, '--port', '0'], /Shoal inspector: (http:\/\/\S+)/);
+      inspect = i.child;
+      url = (await i.found)[1]!;
+      browser = await chromium.launch({
+        executablePath: chromiumPath,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+      });
+    });
+    after(async () => {
+      await browser?.close();
+      await nc?.close();
+      await stop(inspect);
+      await stop(up);
+    });
+
+    test('three nodes appear; a job goes running → succeeded live; scrubbing back shows it queued; only loopback, no errors', async () => {
+      const { page, hosts, errors } = await open(browser, url);
+      await page.waitForFunction(() => document.querySelectorAll('[data-actor-kind="node"]').length === 3, undefined, { timeout: 30_000 });
+      assert.equal(await page.locator('[data-actor-kind="coordinator"]').count(), 3);
+      // One leader among the three coordinators, the others followers.
+      await page.waitForFunction(
+        () =>
+          document.querySelectorAll('[data-actor-kind="coordinator"] [data-state-id="coordinator.active.leader"][data-active="true"]')
+            .length === 1,
+        undefined,
+        { timeout: 30_000 },
+      );
+      assert.ok(await page.locator('[data-actor-kind="lease"]').count() >= 6);
+      // The states drawn carry XState ids; exactly one leaf path is active per node.
+      assert.ok(
+        await page.locator('[data-actor-kind="node"] [data-state-id="node.running.member.ready"][data-active="true"]').count() >= 1,
+      );
+
+      await callApi(nc, n, 'jobs.submit', { type: 'primes', id: 'insp-1', input: { limit: 200_000, chunk: 10_000, pauseMs: 100 } });
+      await active(page, 'job:insp-1', 'job.running');
+      assert.equal(await page.getAttribute('[data-actor-id="job:insp-1"]', 'data-actor-kind'), 'job');
+      await page.click('[data-actor-id="job:insp-1"]');
+      const shot = process.env.SHOAL_SCREENSHOT ?? join(dir, 'inspector.png');
+      await page.screenshot({ path: shot });
+      await active(page, 'job:insp-1', 'job.succeeded');
+      assert.equal(await page.getAttribute('[data-actor-id="job:insp-1"] [data-state-id="job.running"]', 'data-active'), 'false');
+
+      // Time travel: the job's first event (its submit) shows it queued, nothing later active.
+      await page.click('#events tr.event:last-child');
+      await active(page, 'job:insp-1', 'job.queued');
+      assert.equal(await page.getAttribute('[data-actor-id="job:insp-1"] [data-state-id="job.succeeded"]', 'data-active'), 'false');
+      await page.click('#live');
+      await active(page, 'job:insp-1', 'job.succeeded');
+
+      assert.deepEqual([...hosts], ['127.0.0.1'], 'the page asked no other host');
+      assert.deepEqual(errors, []);
+    });
+
+    test('--replay opens a saved chaos failure with its findings on the timeline', async () => {
+      const t = (seq: number, kind: string, actor: string, from: string | null, to: string, event: string, epoch: number | null) => ({
+        kind,
+        actor,
+        node: 'n1',
+        instance: 'i1',
+        pid: 1,
+        from,
+        to,
+        event,
+        epoch,
+        wall: 1_700_000_000_000 + seq * 10,
+        mono: seq * 10,
+        seq,
+      });
+      const history = [
+        t(1, 'job', 'j1', null, 'queued', 'job.submit', 0),
+        t(2, 'job', 'j1', 'queued', 'assigned', 'job.assign', 1),
+        t(3, 'job', 'j1', 'assigned', 'running.computing', 'job.start', 1),
+        t(4, 'job', 'j1', 'running.computing', 'succeeded', 'job.succeed', 1),
+        t(5, 'job', 'j1', 'succeeded', 'succeeded', 'job.succeed', 1),
+      ];
+      const file = join(dir, 'failure.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          kind: 'shoal-chaos-failure',
+          history,
+          violations: [{
+            invariant: 'one-terminal-state',
+            subject: 'j1',
+            message: 'job j1 reached a terminal state 2 times',
+            events: [history[3], history[4]],
+          }],
+        }),
+      );
+      const r = start(['inspect', '--replay', file, '--port', '0'], /Shoal inspector: (http:\/\/\S+)/);
+      try {
+        const { page, errors } = await open(browser, (await r.found)[1]!);
+        await active(page, 'job:j1', 'job.succeeded');
+        await page.waitForSelector('.violation[data-invariant="one-terminal-state"]');
+        await page.waitForSelector('[data-actor-id="job:j1"].violating');
+        assert.equal(await page.locator('#marks i').count(), 1);
+        await page.click('.violation');
+        assert.match(await page.textContent('#when') ?? '', /event 4 of 5/);
+        assert.deepEqual(errors, []);
+      } finally {
+        await stop(r.child);
+      }
+    });
+  },
+);
