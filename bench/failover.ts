@@ -8,6 +8,7 @@ import { startLocalCluster, waitForReady } from '../harness/local.cluster.ts';
 import { LeaderWatch } from '../harness/watch.ts';
 import { defaults } from '../streams/defaults.ts';
 import { names } from '../streams/subjects.ts';
+import { pct } from './measure.ts';
 
 const rounds = Number(process.env.ROUNDS ?? process.argv[2] ?? 20);
 const ttl = defaults.demoLeaseTtlMs;
@@ -19,10 +20,6 @@ const modes: Mode[] = [
   { name: 'kill -9, fast path off (TTL only)', signal: 'SIGKILL', fastPath: false },
   { name: 'SIGTERM (graceful handoff)', signal: 'SIGTERM', fastPath: true },
 ];
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 async function measure(mode: Mode): Promise<number[]> {
   const c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: ttl, nodeArgs: mode.fastPath ? [] : ['--no-fast-path'] });

@@ -10,11 +10,10 @@ import { type LocalCluster, startLocalCluster, waitForReady } from '../harness/l
 import type { JobRecord } from '../machines/job.machine.ts';
 import { callApi } from '../streams/client.ts';
 import { names } from '../streams/subjects.ts';
+import { pct, say, throughput } from './measure.ts';
 
 const N = Number(process.env.JOBS ?? 2000);
 const n = names();
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
-const say = (s: string) => process.stderr.write(`${s}\n`);
 
 async function overhead(nc: NatsConnection, tag: string): Promise<number[]> {
   const inFlight = new Set<Promise<void>>();
@@ -31,20 +30,6 @@ async function overhead(nc: NatsConnection, tag: string): Promise<number[]> {
   }
   await Promise.all(inFlight);
   return lat;
-}
-
-async function throughput(nc: NatsConnection, tag: string): Promise<number> {
-  const start = performance.now();
-  const ids: string[] = [];
-  for (let i = 0; i < N; i += 100) {
-    const batch = Array.from({ length: Math.min(100, N - i) }, (_, k) => `tp-${tag}-${i + k}`);
-    await Promise.all(batch.map((id) => callApi(nc, n, 'jobs.submit', { type: 'noop', id })));
-    ids.push(...batch);
-  }
-  for (let i = 0; i < ids.length; i += 100) {
-    await Promise.all(ids.slice(i, i + 100).map((id) => callApi(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000)));
-  }
-  return N / ((performance.now() - start) / 1000);
 }
 
 /** The floor NATS sets: publish N messages to a work queue, 3 pull consumers ack them. */
@@ -126,7 +111,7 @@ try {
   say(`overhead: ${N} noop jobs, 4 in flight...`);
   const lat = await overhead(nc, tag);
   say(`throughput: ${N} noop jobs...`);
-  const jobsPerS = await throughput(nc, tag);
+  const jobsPerS = await throughput(nc, n, N, tag);
   say(`work-queue floor: ${N} messages...`);
   const wqPerS = await workQueueFloor(nc);
   say('recovery: primes killed at 25/50/75 %...');

@@ -70,6 +70,10 @@ function inspectCommand(p: Command): void {
       .option('--host <host>', 'address to listen on (loopback by default: the page is for you)', '127.0.0.1')
       .option('--open', 'open the page in the default browser')
       .option('--replay <file>', 'a saved history to replay (chaos failure files, or `shoal events --json` output as a JSON array)')
+      .option(
+        '--stately',
+        "add a button that opens Stately's hosted inspector (stately.ai/inspect, needs internet) and relays the nodes' machines to it",
+      )
       .option('--history <duration>', 'how far back the live history starts', '15m')
       .option('--keep-finished <duration>', 'how long finished jobs stay on the page', `${defaults.inspectKeepFinishedMs / 60_000}m`),
   ).action(async (o) => {

@@ -26,6 +26,8 @@ export type ServerMessage =
     keepFinishedMs: number;
     charts: Record<Kind, ChartLayout>;
     violations: ViolationMark[];
+    /** Offer the relay to Stately's hosted inspector (shoal inspect --stately). */
+    stately: boolean;
   }
   | { type: 'transitions'; items: Transition[] }
   | { type: 'inspection'; items: ShoalInspectionEvent[] }

@@ -35,6 +35,7 @@ export type InspectOptions = Common & {
   host: string;
   open?: boolean;
   replay?: string;
+  stately?: boolean;
   /** How far back the history starts (a duration: 15m, 2h). */
   history: string;
   keepFinished: string;
@@ -207,6 +208,7 @@ export async function runInspect(o: InspectOptions): Promise<number> {
     keepFinishedMs,
     charts: layouts,
     violations: replay?.violations ?? [],
+    stately: o.stately === true,
   });
   const jobs = async (id: string): Promise<unknown> =>
     replay ? replay.records.find((r) => r.id === id) ?? null : await callApi(nc!, n, 'jobs.get', { id }, 2_000).catch(() => null);

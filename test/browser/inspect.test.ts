@@ -74,11 +74,12 @@ describe(
     let inspect: ChildProcess;
     let nc: NatsConnection;
     let url: string;
+    let natsUrl: string;
 
     before(async () => {
       const u = start(['up', '--port', '0', '--nodes', '3', '--lease-ttl', '1000'], /Try: shoal status --nats (\S+)/);
       up = u.child;
-      const nats = (await u.found)[1]!;
+      const nats = natsUrl = (await u.found)[1]!;
       nc = await connect({ servers: nats });
       const i = start(['inspect', '--nats', nats, '--port', '0'], /Shoal inspector: (http:\/\/\S+)/);
       inspect = i.child;
@@ -139,6 +140,38 @@ describe(
 
       assert.deepEqual([...hosts], ['127.0.0.1'], 'the page asked no other host');
       assert.deepEqual(errors, []);
+    });
+
+    test("--stately relays the nodes' machines to Stately's inspector window (served here by a stand-in)", async () => {
+      const r = start(['inspect', '--nats', natsUrl, '--port', '0', '--stately'], /Shoal inspector: (http:\/\/\S+)/);
+      const context = await browser.newContext();
+      try {
+        // No internet here: the stand-in answers for stately.ai/inspect as its receiver does (createBrowserReceiver).
+        await context.route('https://stately.ai/**', (route) =>
+          route.fulfill({
+            contentType: 'text/html',
+            body: `<script>window.got = []; addEventListener('message', (e) => window.got.push(e.data));
+              opener.postMessage({ type: '@statelyai.connected' }, '*');</script>`,
+          }));
+        const page = await context.newPage();
+        await page.goto((await r.found)[1]!);
+        await page.waitForSelector('#stately:not([hidden])');
+        await page.waitForFunction(() => document.querySelectorAll('[data-actor-kind="node"]').length === 3, undefined, {
+          timeout: 30_000,
+        });
+        const [popup] = await Promise.all([context.waitForEvent('page'), page.click('#stately')]);
+        await popup.waitForFunction(
+          () =>
+            (window as unknown as { got: Array<{ type: string; name?: string }> }).got.filter((e) =>
+              e.type === '@xstate.actor' && e.name === 'node'
+            ).length >= 3,
+          undefined,
+          { timeout: 30_000 },
+        );
+      } finally {
+        await context.close();
+        await stop(r.child);
+      }
     });
 
     test('--replay opens a saved chaos failure with its findings on the timeline', async () => {

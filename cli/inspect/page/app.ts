@@ -18,6 +18,7 @@ import {
   Timeline,
   type ViolationMark,
 } from '../model.ts';
+import { statelyRelay } from './stately.ts';
 
 const svgNS = 'http://www.w3.org/2000/svg';
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -46,6 +47,7 @@ let status: StatusView | null = null;
 /** Latest context and recent XState events of machine actors, from the nodes' inspection feed. */
 const contexts = new Map<string, unknown>();
 const xstateEvents = new Map<string, Array<{ at: number; type: string }>>();
+let stately: ReturnType<typeof statelyRelay> | null = null;
 const cards = new Map<string, { root: HTMLElement; states: Map<string, Element>; label: HTMLElement; shown: string }>();
 
 /** One SVG per machine, cloned for each of its actors. */
@@ -241,6 +243,7 @@ function goTo(i: number): void {
 }
 
 function onInspection(items: ShoalInspectionEvent[]): void {
+  stately?.feed(items);
   for (const e of items) {
     const key = `${e.shoal.kind}:${e.shoal.actor}`;
     if ('snapshot' in e && e.snapshot) contexts.set(key, (e.snapshot as { context?: unknown }).context);
@@ -263,6 +266,7 @@ function onMessage(m: ServerMessage): void {
       violations = m.violations;
       live = m.mode === 'live';
       $('mode').textContent = m.mode === 'live' ? `live · ${m.source}` : `replay · ${m.source}`;
+      if (m.stately && !stately) stately = statelyRelay($<HTMLButtonElement>('stately'));
       break;
     case 'transitions':
       if (

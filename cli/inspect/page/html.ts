@@ -56,7 +56,7 @@ export const pageHtml = `<!doctype html>
 </style>
 </head>
 <body>
-<header><h1>Shoal inspector</h1><span id="mode"></span><div id="cluster"></div></header>
+<header><h1>Shoal inspector</h1><span id="mode"></span><div id="cluster"></div><button id="stately" hidden title="open stately.ai/inspect in a new window and relay the nodes' machines to it (needs internet)">Open in Stately's inspector</button></header>
 <div id="timebar">
   <button id="prev" title="previous event">◀</button>
   <div class="track"><div id="marks"></div><input type="range" id="scrub" min="0" max="0" value="0" aria-label="timeline"></div>
