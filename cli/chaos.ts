@@ -156,6 +156,7 @@ function reportFailure(f: ChaosFailure, o: ChaosCliOptions & { runs: number; nod
   writeFileSync(file, JSON.stringify(failureFile(f, { nodes: o.nodes, servers: o.servers, leaseTtlMs, durationMs: o.duration }), null, 1));
   say(`\nHistory, records and node logs written to ${file}`);
   say(`Replay this schedule: shoal chaos --replay ${file}`);
+  say(`Watch it step by step, the violation marked on the timeline: shoal inspect --replay ${file}`);
   say(
     `Re-generate the same runs: shoal chaos --seed ${f.seed} --runs ${o.runs} --nodes ${o.nodes} --servers ${o.servers} --duration ${o.duration}`,
   );

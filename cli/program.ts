@@ -110,7 +110,8 @@ function machinesCommand(p: Command): void {
     )
     .option('--format <formats>', 'json, ts, mermaid, dot, or all; comma-separated', 'all')
     .option('--out <dir>', 'directory to write into (created if missing)', 'machines-export')
-    .action(async (o: { format: string; out: string }) => {
+    .option('--markdown <file>', 'also refresh the Mermaid diagrams between <!-- machine:NAME --> and <!-- /machine:NAME --> in this file')
+    .action(async (o: { format: string; out: string; markdown?: string }) => {
       const { runMachinesExport } = await import('./machines.ts');
       process.exitCode = runMachinesExport(o);
     });

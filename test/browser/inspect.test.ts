@@ -127,7 +127,11 @@ describe(
       assert.equal(await page.getAttribute('[data-actor-id="job:insp-1"]', 'data-actor-kind'), 'job');
       await page.click('[data-actor-id="job:insp-1"]');
       const shot = process.env.SHOAL_SCREENSHOT ?? join(dir, 'inspector.png');
+      // The whole page in one picture: a viewport as tall as the page, so the fixed timeline sits at the bottom.
+      const viewport = page.viewportSize()!;
+      await page.setViewportSize({ width: viewport.width, height: await page.evaluate(() => document.body.scrollHeight) });
       await page.screenshot({ path: shot });
+      await page.setViewportSize(viewport);
       await active(page, 'job:insp-1', 'job.succeeded');
       assert.equal(await page.getAttribute('[data-actor-id="job:insp-1"] [data-state-id="job.running"]', 'data-active'), 'false');
 

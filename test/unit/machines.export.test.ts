@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createMachine } from 'xstate';
 import { machineGraph, machines, stateIds } from '../../machines/graph.ts';
 import { machineJson, machineMermaid } from '../../cli/diagrams.ts';
-import { machineFiles, parseFormats, runMachinesExport } from '../../cli/machines.ts';
+import { machineFiles, parseFormats, runMachinesExport, withDiagrams } from '../../cli/machines.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shape = (g: ReturnType<typeof machineGraph>) => ({
@@ -45,6 +45,13 @@ describe('machines export', () => {
       if (!existsSync(path) || readFileSync(path, 'utf8') !== text) stale.push(file);
     }
     assert.deepEqual(stale, [], 'run `npm run machines` and commit docs/machines');
+  });
+
+  test("the README's diagrams are current and show every machine (regenerate: npm run machines)", () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    for (const name of Object.keys(machines)) assert.ok(readme.includes(`<!-- machine:${name} -->`), name);
+    assert.ok(withDiagrams(readme) === readme, 'run `npm run machines` and commit README.md');
+    assert.notEqual(withDiagrams(readme.replace('stateDiagram-v2', 'stale')), readme.replace('stateDiagram-v2', 'stale'));
   });
 
   test('an unknown --format and an unwritable --out are clear errors', () => {
