@@ -4,14 +4,14 @@
 import { z } from 'zod';
 import { isTerminal, type JobRecord, newJobRecord } from '../machines/job.machine.ts';
 import { type Endpoint, endpoint, statusRequest } from '../streams/api.ts';
-import { type Bucket, caughtUp } from '../streams/bucket.ts';
+import type { Bucket } from '../streams/bucket.ts';
 import { defaults } from '../streams/defaults.ts';
 import { ApiError } from '../streams/errors.ts';
-import { decodeJob, type JobStore } from '../streams/job.store.ts';
+import type { JobStore } from '../streams/job.store.ts';
 import { readCluster } from '../streams/lease.records.ts';
 import type { Notify } from '../streams/placement.ts';
-import { keys } from '../streams/subjects.ts';
 import { type Clock, realClock } from '../streams/time.ts';
+import type { JobIndex } from './job.index.ts';
 
 const jobId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'letters, digits, - or _, at most 128');
 const jobStates = ['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -36,7 +36,7 @@ export const drainRequest = z.object({ id: z.string().min(1) }).strict();
 /** The endpoints' port: buckets, notifications and time; no NATS connection, so the simulation serves the same code. */
 export type ApiDeps = {
   /** Throws a 503 until the node has bootstrapped. */
-  kv: () => { leases: Bucket; jobs: Bucket; store: JobStore };
+  kv: () => { leases: Bucket; jobs: Bucket; store: JobStore; index: Pick<JobIndex, 'follow'> };
   /** Core NATS in a node process, the simulated network in the simulation. */
   notify: Notify;
   clock?: Clock;
@@ -111,25 +111,28 @@ async function list(d: ApiDeps, req: z.infer<typeof listRequest>) {
   return from + limit < all.length ? { jobs, cursor: String(from + limit) } : { jobs };
 }
 
-/** The record once it is terminal: a KV watch on its key, not polling; 408 on timeout. */
+/**
+ * The record once it is terminal; 408 on timeout. Followed through the node's
+ * one watch of the jobs bucket (its job index), never a watch per request.
+ */
 async function wait(d: ApiDeps, clock: Clock, req: z.infer<typeof waitRequest>) {
   const timeoutMs = req.timeoutMs ?? defaults.waitTimeoutMs;
-  const iter = await d.kv().jobs.watch(keys.job(req.id));
-  const timer = clock.setTimeout(() => iter.stop(), timeoutMs);
+  const { store, index } = d.kv();
+  let settle: (r: JobRecord | null) => void = () => {};
+  const done = new Promise<JobRecord | null>((resolve) => (settle = resolve));
+  // Follow first, then read: a write after the read reaches the follower.
+  const unfollow = index.follow(req.id, (r) => isTerminal(r) && settle(r));
+  const timer = clock.setTimeout(() => settle(null), timeoutMs);
   try {
-    // The watch starts with the current value (if any), then every update.
-    const first = await d.kv().store.get(req.id);
+    const first = await store.get(req.id);
     if (!first) throw notFound(req.id);
     if (isTerminal(first.value)) return first.value;
-    for await (const e of iter) {
-      if (e === caughtUp || e.operation !== 'PUT') continue;
-      const r = decodeJob(e.value, req.id);
-      if (isTerminal(r)) return r;
-    }
+    const r = await done;
+    if (r) return r;
     throw new ApiError(408, 'timeout', `job '${req.id}' not finished within ${timeoutMs} ms`);
   } finally {
     clock.clearTimeout(timer);
-    iter.stop();
+    unfollow();
   }
 }
 

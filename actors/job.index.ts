@@ -1,5 +1,7 @@
 // Every live (non-terminal) job, kept current by a KV watch on the jobs
 // bucket: what the leader places and recovers from, without listing keys.
+// The same watch serves the API's waits (`follow`): one consumer per node,
+// however many clients wait (a watch per wait left its consumer on the server).
 // A watch that cannot start (cut off, JetStream electing a leader) is retried:
 // a blind index would stall the leader, and an unhandled rejection kills the process.
 import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
@@ -13,6 +15,8 @@ import type { Log } from './log.ts';
 export class JobIndex {
   readonly live = new Map<string, JobRecord>();
   #listeners = new Set<() => void>();
+  /** Per job id: who wants every stored version of that record (terminal ones too). */
+  #followers = new Map<string, Set<(r: JobRecord) => void>>();
   #stop: (() => void) | null = null;
   #stopped = false;
   #ready: Promise<void>;
@@ -44,6 +48,7 @@ export class JobIndex {
             const r = decodeJob(e.value, id);
             if (isTerminal(r)) this.live.delete(id);
             else this.live.set(id, r);
+            this.#followers.get(id)?.forEach((f) => f(r));
           } catch {
             this.live.delete(id); // unreadable records are not placed
           }
@@ -62,6 +67,18 @@ export class JobIndex {
   /** Resolves once the initial values have been read. */
   ready(): Promise<void> {
     return this.#ready;
+  }
+  /**
+   * Call `fn` with each version of job `id` the watch delivers from now on
+   * (after a re-watch, the current one again); returns the unsubscribe.
+   */
+  follow(id: string, fn: (r: JobRecord) => void): () => void {
+    const set = this.#followers.get(id) ?? new Set();
+    this.#followers.set(id, set.add(fn));
+    return () => {
+      set.delete(fn);
+      if (set.size === 0 && this.#followers.get(id) === set) this.#followers.delete(id);
+    };
   }
   onChange(fn: () => void): () => void {
     this.#listeners.add(fn);

@@ -16,7 +16,7 @@ import { type Transition, transitionPublisher } from '../streams/events.ts';
 import { natsNotify, natsPlacement, serveInbox } from '../streams/placement.ts';
 import { natsProbe, servePing } from '../streams/probe.ts';
 import { assertToken, type Names, names } from '../streams/subjects.ts';
-import { realClock, sleep } from '../streams/time.ts';
+import { realClock, sleep, within } from '../streams/time.ts';
 import { loadHandlers } from './handlers.ts';
 import { type Log, logger } from './log.ts';
 import { type NodeBuckets, type WiredNode, wireNode } from './node.wiring.ts';
@@ -189,16 +189,20 @@ export async function runNode(o: NodeOptions): Promise<number> {
   node.actor.start();
   const final = await done;
   const failed = final.value === 'failed' || final.status === 'error';
+  // Stopped with an error: told to stop, it could not hand its jobs back cleanly (cut off, or past its deadline).
+  const unclean = final.value === 'stopped' && final.context.error !== null;
   if (final.context.error && failed) log(`error: ${final.context.error}`);
+  if (unclean) log(`could not drain cleanly: ${final.context.error}`);
   node.actor.stop();
-  await publisher.flush();
-  await api.stop().catch(() => {});
+  // Bounded: with the nats-server gone, acknowledgements and drains never come.
+  if (!await within(publisher.flush(), defaults.stopFlushMs)) log(`events not acknowledged within ${defaults.stopFlushMs} ms; giving up`);
+  await within(api.stop(), defaults.stopFlushMs);
   subs.forEach((x) => x.unsubscribe());
   node.stop();
   feed.stop();
   metricsServer?.close();
   ping.unsubscribe();
-  await nc.drain().catch(() => {});
-  log(failed ? 'stopped with an error' : 'stopped');
-  return failed ? 1 : 0;
+  if (!await within(nc.drain(), defaults.stopFlushMs)) await nc.close().catch(() => {});
+  log(failed || unclean ? 'stopped with an error' : 'stopped');
+  return failed || unclean ? 1 : 0;
 }

@@ -154,7 +154,8 @@ function processCommands(p: Command): void {
       },
     ) => {
       const { runNode } = await import('../actors/node.process.ts');
-      process.exitCode = await runNode({ ...o, leaseTtlMs: o.leaseTtl, labels: o.label });
+      // Exit once stopped: a retry or reconnect timer left behind (a nats-server that is gone) must not keep the process up.
+      process.exit(await runNode({ ...o, leaseTtlMs: o.leaseTtl, labels: o.label }));
     },
   );
 

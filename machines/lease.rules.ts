@@ -11,6 +11,12 @@ export type LeaseTiming = {
   pollIntervalMs: number;
   /** Pause before retrying a renewal that failed without a verdict. */
   retryIntervalMs: number;
+  /**
+   * How long a node may spend handing its jobs back when told to stop. Cut off
+   * from NATS it cannot renew, so its lease is gone after one TTL and nothing
+   * it writes would count; the rest is slack for a slow but connected drain.
+   */
+  drainDeadlineMs: number;
 };
 
 const clamp = (v: number, lo: number, hi: number) => Math.round(Math.min(hi, Math.max(lo, v)));
@@ -23,6 +29,7 @@ export function leaseTiming(ttlMs: number): LeaseTiming {
     renewIntervalMs: clamp(ttlMs / 3, 10, 60_000),
     pollIntervalMs: clamp(ttlMs / 10, 20, 1_000),
     retryIntervalMs: clamp(ttlMs / 20, 10, 250),
+    drainDeadlineMs: ttlMs + clamp(ttlMs, 2_000, 30_000),
   };
 }
 

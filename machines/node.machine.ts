@@ -20,6 +20,8 @@ export type NodeContext = NodeInput & {
   /** Fencing token of the node lease currently held. */
   epoch: number | null;
   error: string | null;
+  /** Told to stop (drain): once fenced it does not re-join. */
+  stopping: boolean;
 };
 
 export type NodeEvent =
@@ -49,11 +51,13 @@ export const nodeMachine = setup({
   guards: {
     runsJobs: ({ event }) => event.type === 'jobs.load' && event.running > 0,
     runsNone: ({ event }) => event.type === 'jobs.load' && event.running === 0,
+    stopping: ({ context }) => context.stopping,
   },
   delays: {
     // Both are used only while running, that is after bootstrap gave the timing.
     rejoinDelay: ({ context }) => context.timing!.pollIntervalMs,
     releaseTimeout: ({ context }) => context.timing!.ttlMs,
+    drainDeadline: ({ context }) => context.timing!.drainDeadlineMs,
   },
   actions: {
     recordBootstrap: assign(({ event }) => ({
@@ -73,6 +77,10 @@ export const nodeMachine = setup({
         error: `node id '${context.nodeId}' is in use by a live process (instance ${holder.instance}); pick another --id`,
       };
     }),
+    recordStopping: assign({ stopping: true }),
+    recordDrainTimeout: assign(({ context }) => ({
+      error: `could not hand back its jobs within ${context.timing!.drainDeadlineMs} ms (the leader requeues what is left)`,
+    })),
     recordFenced: assign(({ event }) => ({
       epoch: null,
       error: `node lease lost: ${(event as Extract<LeaseReport, { type: 'lease.lost' }>).reason}`,
@@ -90,7 +98,7 @@ export const nodeMachine = setup({
   },
 }).createMachine({
   id: 'node',
-  context: ({ input }) => ({ ...input, timing: null, epoch: null, error: null }),
+  context: ({ input }) => ({ ...input, timing: null, epoch: null, error: null, stopping: false }),
   initial: 'starting',
   states: {
     starting: {
@@ -126,7 +134,7 @@ export const nodeMachine = setup({
           initial: 'joining',
           on: {
             'lease.lost': { target: '#node.running.fenced', actions: 'recordFenced' },
-            drain: '.draining',
+            drain: { target: '.draining', actions: 'recordStopping' },
           },
           states: {
             joining: {
@@ -154,6 +162,8 @@ export const nodeMachine = setup({
             draining: {
               entry: 'advertise',
               on: { drain: {} },
+              // Bounded: a node cut off from NATS stops rather than retrying forever.
+              after: { drainDeadline: { target: '#node.stopped', actions: 'recordDrainTimeout' } },
               initial: 'handingBack',
               states: {
                 handingBack: {
@@ -181,7 +191,8 @@ export const nodeMachine = setup({
           on: { drain: '#node.stopped' },
           initial: 'stoppingCoordinator',
           states: {
-            stoppingCoordinator: { on: { 'coordinator.stopped': 'waiting' } },
+            // Fenced while draining: its jobs were not handed back (the leader requeues them); stop, do not re-join.
+            stoppingCoordinator: { on: { 'coordinator.stopped': [{ guard: 'stopping', target: '#node.stopped' }, 'waiting'] } },
             waiting: { after: { rejoinDelay: '#node.running.member' } },
           },
         },

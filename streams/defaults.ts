@@ -99,6 +99,12 @@ export const defaults = {
   jobInputMaxBytes: 256 * 1024,
   /** Grace for a process asked to stop before it is killed. */
   stopGraceMs: 10_000,
+  /**
+   * Once a node's machine has stopped, how long its process waits for its last events to be
+   * acknowledged and its connection to drain (a nats-server that is gone would wait forever).
+   * The drain itself is bounded by the lease timing's `drainDeadlineMs` (TTL + max(TTL, 2 s)).
+   */
+  stopFlushMs: 2_000,
 } as const;
 
 export function defaultLeaseTtlMs(replicas: number): number {

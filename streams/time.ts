@@ -53,3 +53,14 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | n
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
+
+/** Waits for `p` at most `ms`; true if it settled (either way) in time. */
+export async function within(p: Promise<unknown>, ms: number, clock: Clock = realClock): Promise<boolean> {
+  let timer: unknown;
+  const late = new Promise<false>((r) => (timer = clock.setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    clock.clearTimeout(timer);
+  }
+}

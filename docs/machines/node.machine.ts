@@ -49,7 +49,10 @@ export const nodeMachine = createMachine({
               "target": "#node.running.fenced",
               "actions": "recordFenced"
             },
-            "drain": ".draining"
+            "drain": {
+              "target": ".draining",
+              "actions": "recordStopping"
+            }
           },
           "states": {
             "joining": {
@@ -108,6 +111,12 @@ export const nodeMachine = createMachine({
               "on": {
                 "drain": {}
               },
+              "after": {
+                "drainDeadline": {
+                  "target": "#node.stopped",
+                  "actions": "recordDrainTimeout"
+                }
+              },
               "initial": "handingBack",
               "states": {
                 "handingBack": {
@@ -150,7 +159,13 @@ export const nodeMachine = createMachine({
           "states": {
             "stoppingCoordinator": {
               "on": {
-                "coordinator.stopped": "waiting"
+                "coordinator.stopped": [
+                  {
+                    "guard": "stopping",
+                    "target": "#node.stopped"
+                  },
+                  "waiting"
+                ]
               }
             },
             "waiting": {

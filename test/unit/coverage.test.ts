@@ -105,6 +105,15 @@ async function exerciseEdges(inspect: (ev: InspectionEvent) => void) {
     if (handBackFails) n.clock.increment(timing.ttlMs);
     else n.actor.send({ type: 'lease.lost', key: 'node.n1', epoch: 3, reason: 'x' });
   }
+  // A drain whose hand-back hangs: stopped at the deadline, or by a lease loss meanwhile (fenced, no re-join).
+  for (const lost of [false, true]) {
+    const n = run(nodeHarness({ inspect, handBackHangs: true }));
+    await settle();
+    n.actor.send(acquired);
+    n.actor.send({ type: 'drain' });
+    if (lost) n.actor.send({ type: 'lease.lost', key: 'node.n1', epoch: 3, reason: 'x' });
+    else n.clock.increment(timing.drainDeadlineMs);
+  }
   // Coordinator: a new term while leading; losing leadership every way; a suspension that ends in a confirmed renewal; a release that times out.
   for (const next of ['lease.acquired', 'lease.released', 'lease.standby', 'lease.acquiring']) {
     const c = run(coordinatorHarness({ inspect }));

@@ -11,18 +11,18 @@ import {
   type RenewOutcome,
   type RenewRequest,
 } from '../../machines/lease.machine.ts';
-import type { LeaseTiming } from '../../machines/lease.rules.ts';
+import { type LeaseTiming, leaseTiming } from '../../machines/lease.rules.ts';
 import { type BootstrapOutput, type NodeInput, nodeMachine } from '../../machines/node.machine.ts';
 
 type Inspect = (ev: InspectionEvent) => void;
 
-export const timing: LeaseTiming = { ttlMs: 1000, marginMs: 100, renewIntervalMs: 333, pollIntervalMs: 100, retryIntervalMs: 50 };
+export const timing: LeaseTiming = leaseTiming(1000);
 export const me = { id: 'n1', instance: 'i-1' };
 export const other = { id: 'n2', instance: 'i-2' };
 export const coordinatorInput = { nodeId: 'n1', lease: { key: 'leader', holder: me, timing } };
 
 /** The node machine with an inert node lease and a fake coordinator that answers `stop` with `coordinator.stopped`. */
-export function nodeHarness(o: { bootstrapFails?: boolean; handBackFails?: boolean; inspect?: Inspect } = {}) {
+export function nodeHarness(o: { bootstrapFails?: boolean; handBackFails?: boolean; handBackHangs?: boolean; inspect?: Inspect } = {}) {
   const clock = new SimulatedClock();
   const toCoordinator: string[] = [];
   const toLease: string[] = [];
@@ -34,6 +34,7 @@ export function nodeHarness(o: { bootstrapFails?: boolean; handBackFails?: boole
       }),
       handBackJobs: fromPromise(async () => {
         if (o.handBackFails) throw new Error('hand-back failed');
+        if (o.handBackHangs) await new Promise(() => {});
       }),
       nodeLease: fromCallback(({ receive }) => {
         receive((e: AnyEventObject) => void toLease.push(e.type));

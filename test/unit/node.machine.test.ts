@@ -70,6 +70,30 @@ describe('node machine', () => {
     assert.equal(h.actor.getSnapshot().status, 'done');
   });
 
+  test('a drain that cannot hand back its jobs in time stops at the deadline, with the reason', async () => {
+    const h = node({ handBackHangs: true });
+    h.actor.start();
+    await h.settle();
+    h.actor.send(acquired);
+    h.actor.send({ type: 'drain' });
+    h.clock.increment(timing.drainDeadlineMs - 1);
+    assert.equal(nodeStateName(h.actor.getSnapshot()), 'draining');
+    h.clock.increment(1);
+    assert.equal(h.actor.getSnapshot().value, 'stopped');
+    assert.match(h.actor.getSnapshot().context.error ?? '', /could not hand back its jobs within 3000 ms/);
+  });
+
+  test('fenced while draining (cut off from NATS): stops instead of re-joining, the loss recorded', async () => {
+    const h = node({ handBackHangs: true });
+    h.actor.start();
+    await h.settle();
+    h.actor.send(acquired);
+    h.actor.send({ type: 'drain' });
+    h.actor.send({ type: 'lease.lost', key: 'node.n1', epoch: 3, reason: 'deadline passed' });
+    assert.equal(h.actor.getSnapshot().value, 'stopped');
+    assert.match(h.actor.getSnapshot().context.error ?? '', /node lease lost/);
+  });
+
   test('a lost connection shows as reconnecting and back', async () => {
     const h = node();
     h.actor.start();
