@@ -39,32 +39,16 @@ function plain(snapshot: unknown): { status?: string; value?: unknown; context?:
   return { status: s.status, value: s.value, context: s.context };
 }
 
-export function inspectionFeed(o: InspectionOptions) {
+/**
+ * Pending events in order, sent as one batch `coalesceMs` after the first; a
+ * snapshot replaces the pending one of its actor; beyond `maxQueue` the oldest
+ * are dropped (counted), never blocking the machines.
+ */
+function coalescingQueue(o: InspectionOptions) {
   const coalesceMs = o.coalesceMs ?? defaults.inspectCoalesceMs;
   const maxQueue = o.maxQueue ?? defaults.inspectMaxQueue;
-  const viewerTtlMs = o.viewerTtlMs ?? defaults.inspectViewerTtlMs;
-  const tracked = new Map<string, Tracked>();
-  let viewerUntil = -Infinity;
-  const active = () => o.clock.mono() < viewerUntil;
-  const prefix = (id: string | undefined) => (id === undefined || id === 'anonymous' ? id : `${o.nodeId}:${id}`);
-
-  /** Pending events in order; a snapshot replaces the pending one of its actor. */
   let queue: ShoalInspectionEvent[] = [];
   let timer: unknown = null;
-  let capture: ShoalInspectionEvent[] | null = null;
-
-  const tag = (e: StatelyInspectionEvent): ShoalInspectionEvent | null => {
-    const t = tracked.get(e.sessionId);
-    if (!t) return null;
-    const out = { ...e, sessionId: prefix(e.sessionId)!, rootId: prefix(e.rootId) } as ShoalInspectionEvent;
-    if ('parentId' in e) (out as { parentId?: string }).parentId = prefix(e.parentId);
-    if ('sourceId' in e) (out as { sourceId?: string }).sourceId = prefix(e.sourceId);
-    if ('snapshot' in e) (out as { snapshot: unknown }).snapshot = plain(e.snapshot);
-    t.actor ??= actorId(o.nodeId, t.ref.getSnapshot() as { machine: { id: string }; context: Record<string, unknown> });
-    out.shoal = { node: o.nodeId, kind: t.kind, actor: t.actor };
-    return out;
-  };
-
   const flush = () => {
     timer = null;
     if (queue.length === 0) return;
@@ -88,12 +72,44 @@ export function inspectionFeed(o: InspectionOptions) {
     timer ??= o.clock.setTimeout(flush, coalesceMs);
   };
 
+  return {
+    enqueue,
+    stop() {
+      if (timer !== null) o.clock.clearTimeout(timer);
+      queue = [];
+    },
+  };
+}
+
+export function inspectionFeed(o: InspectionOptions) {
+  const viewerTtlMs = o.viewerTtlMs ?? defaults.inspectViewerTtlMs;
+  const tracked = new Map<string, Tracked>();
+  let viewerUntil = -Infinity;
+  const active = () => o.clock.mono() < viewerUntil;
+  const prefix = (id: string | undefined) => (id === undefined || id === 'anonymous' ? id : `${o.nodeId}:${id}`);
+
+  let capture: ShoalInspectionEvent[] | null = null;
+
+  const tag = (e: StatelyInspectionEvent): ShoalInspectionEvent | null => {
+    const t = tracked.get(e.sessionId);
+    if (!t) return null;
+    const out = { ...e, sessionId: prefix(e.sessionId)!, rootId: prefix(e.rootId) } as ShoalInspectionEvent;
+    if ('parentId' in e) (out as { parentId?: string }).parentId = prefix(e.parentId);
+    if ('sourceId' in e) (out as { sourceId?: string }).sourceId = prefix(e.sourceId);
+    if ('snapshot' in e) (out as { snapshot: unknown }).snapshot = plain(e.snapshot);
+    t.actor ??= actorId(o.nodeId, t.ref.getSnapshot() as { machine: { id: string }; context: Record<string, unknown> });
+    out.shoal = { node: o.nodeId, kind: t.kind, actor: t.actor };
+    return out;
+  };
+
+  const queue = coalescingQueue(o);
+
   const inspector = createInspector({
     send: (ev) => {
       const e = tag(ev);
       if (!e) return;
       if (capture) capture.push(e);
-      else if (active()) enqueue(e);
+      else if (active()) queue.enqueue(e);
     },
   });
 
@@ -126,9 +142,6 @@ export function inspectionFeed(o: InspectionOptions) {
       return out;
     },
     /** Drop what is pending (the process is stopping). */
-    stop() {
-      if (timer !== null) o.clock.clearTimeout(timer);
-      queue = [];
-    },
+    stop: () => queue.stop(),
   };
 }

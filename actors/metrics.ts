@@ -12,111 +12,56 @@ const seconds = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 
 export type NodeMetrics = ReturnType<typeof nodeMetrics>;
 
+/** Every metric, registered in `registry`. */
+function defineMetrics(registry: Registry, liveJobs: () => Iterable<JobRecord>) {
+  const registers = [registry];
+  const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers });
+  const histogram = (name: string, help: string, buckets: number[], labelNames: string[] = []) =>
+    new Histogram({ name, help, buckets, labelNames, registers });
+  return {
+    jobs: new Gauge({
+      name: 'shoal_jobs',
+      help: "Live jobs by state, as this node's job index sees the cluster",
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const counts: Record<string, number> = { queued: 0, assigned: 0, running: 0 };
+        for (const r of liveJobs()) counts[r.state] = (counts[r.state] ?? 0) + 1;
+        for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+      },
+    }),
+    finished: counter('shoal_jobs_finished_total', 'Jobs this node moved to a terminal state', ['state']),
+    started: counter('shoal_job_attempts_started_total', 'Attempts this node started (resumed ones included)', ['resumed']),
+    startLatency: histogram(
+      'shoal_job_start_seconds',
+      'Submit → handler start (record createdAt → attempt startedAt), for attempts this node started',
+      seconds,
+    ),
+    endToEnd: histogram('shoal_job_seconds', 'Submit → terminal state, for jobs this node finished', seconds, ['state']),
+    auction: histogram('shoal_auction_seconds', 'One auction as leader: offer → assignments written', seconds),
+    offered: counter('shoal_auction_jobs_offered_total', 'Jobs offered in auctions this node ran'),
+    placed: counter('shoal_auction_jobs_assigned_total', 'Jobs assigned by auctions this node ran'),
+    renewals: counter('shoal_lease_renewals_total', 'Lease renewals confirmed', ['lease']),
+    losses: counter('shoal_lease_losses_total', 'Leases lost (fail-stop: the node fences itself, a leader steps down)', ['lease']),
+    terms: counter('shoal_leader_terms_total', 'Leadership terms this node began (first election or failover)'),
+    leading: new Gauge({ name: 'shoal_leader', help: '1 while this node leads', registers }),
+    checkpointBytes: histogram('shoal_checkpoint_bytes', 'Encoded checkpoint size', [64, 256, 1024, 4096, 16384, 65536, 262144, 524288]),
+    checkpointTime: histogram('shoal_checkpoint_seconds', 'Checkpoint write (CAS on the claimed slot)', seconds),
+    events: counter('shoal_events_total', 'Transitions recorded into the events stream', ['kind']),
+    inspectPublished: counter('shoal_inspect_events_published_total', 'Inspection events sent to live viewers'),
+    inspectDropped: counter(
+      'shoal_inspect_events_dropped_total',
+      'Inspection events dropped (coalesced, over the queue bound, or disconnected) rather than blocking',
+    ),
+  };
+}
+
 /** `liveJobs` reads the node's job index at scrape time (queued, assigned, running across the cluster). */
 export function nodeMetrics(o: { nodeId: string; liveJobs: () => Iterable<JobRecord> }) {
   const registry = new Registry();
   registry.setDefaultLabels({ node: o.nodeId });
   collectDefaultMetrics({ register: registry, prefix: 'shoal_' });
-  const m = {
-    jobs: new Gauge({
-      name: 'shoal_jobs',
-      help: "Live jobs by state, as this node's job index sees the cluster",
-      labelNames: ['state'],
-      registers: [registry],
-      collect() {
-        const counts: Record<string, number> = { queued: 0, assigned: 0, running: 0 };
-        for (const r of o.liveJobs()) counts[r.state] = (counts[r.state] ?? 0) + 1;
-        for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
-      },
-    }),
-    finished: new Counter({
-      name: 'shoal_jobs_finished_total',
-      help: 'Jobs this node moved to a terminal state',
-      labelNames: ['state'],
-      registers: [registry],
-    }),
-    started: new Counter({
-      name: 'shoal_job_attempts_started_total',
-      help: 'Attempts this node started (resumed ones included)',
-      labelNames: ['resumed'],
-      registers: [registry],
-    }),
-    startLatency: new Histogram({
-      name: 'shoal_job_start_seconds',
-      help: 'Submit → handler start (record createdAt → attempt startedAt), for attempts this node started',
-      buckets: seconds,
-      registers: [registry],
-    }),
-    endToEnd: new Histogram({
-      name: 'shoal_job_seconds',
-      help: 'Submit → terminal state, for jobs this node finished',
-      labelNames: ['state'],
-      buckets: seconds,
-      registers: [registry],
-    }),
-    auction: new Histogram({
-      name: 'shoal_auction_seconds',
-      help: 'One auction as leader: offer → assignments written',
-      buckets: seconds,
-      registers: [registry],
-    }),
-    offered: new Counter({
-      name: 'shoal_auction_jobs_offered_total',
-      help: 'Jobs offered in auctions this node ran',
-      registers: [registry],
-    }),
-    placed: new Counter({
-      name: 'shoal_auction_jobs_assigned_total',
-      help: 'Jobs assigned by auctions this node ran',
-      registers: [registry],
-    }),
-    renewals: new Counter({
-      name: 'shoal_lease_renewals_total',
-      help: 'Lease renewals confirmed',
-      labelNames: ['lease'],
-      registers: [registry],
-    }),
-    losses: new Counter({
-      name: 'shoal_lease_losses_total',
-      help: 'Leases lost (fail-stop: the node fences itself, a leader steps down)',
-      labelNames: ['lease'],
-      registers: [registry],
-    }),
-    terms: new Counter({
-      name: 'shoal_leader_terms_total',
-      help: 'Leadership terms this node began (first election or failover)',
-      registers: [registry],
-    }),
-    leading: new Gauge({ name: 'shoal_leader', help: '1 while this node leads', registers: [registry] }),
-    checkpointBytes: new Histogram({
-      name: 'shoal_checkpoint_bytes',
-      help: 'Encoded checkpoint size',
-      buckets: [64, 256, 1024, 4096, 16384, 65536, 262144, 524288],
-      registers: [registry],
-    }),
-    checkpointTime: new Histogram({
-      name: 'shoal_checkpoint_seconds',
-      help: 'Checkpoint write (CAS on the claimed slot)',
-      buckets: seconds,
-      registers: [registry],
-    }),
-    events: new Counter({
-      name: 'shoal_events_total',
-      help: 'Transitions recorded into the events stream',
-      labelNames: ['kind'],
-      registers: [registry],
-    }),
-    inspectPublished: new Counter({
-      name: 'shoal_inspect_events_published_total',
-      help: 'Inspection events sent to live viewers',
-      registers: [registry],
-    }),
-    inspectDropped: new Counter({
-      name: 'shoal_inspect_events_dropped_total',
-      help: 'Inspection events dropped (coalesced, over the queue bound, or disconnected) rather than blocking',
-      registers: [registry],
-    }),
-  };
+  const m = defineMetrics(registry, o.liveJobs);
 
   const observer: NodeObserver = {
     jobWritten(prev, next) {

@@ -98,6 +98,20 @@ function onStopRequests(node: WiredNode, log: Log): (why: string) => void {
   return onSignal;
 }
 
+function describeTransition(t: Transition): string {
+  return `${t.kind}${t.kind === 'lease' ? ` ${t.actor}` : ''}: ${t.from ?? '∅'} → ${t.to}${t.epoch !== null ? ` (epoch ${t.epoch})` : ''}`;
+}
+
+/** Calls `fn(false)` on each disconnect and `fn(true)` on each reconnect. */
+function followConnection(nc: NatsConnection, fn: (up: boolean) => void): void {
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') fn(false);
+      else if (s.type === 'reconnect') fn(true);
+    }
+  })();
+}
+
 /** Runs a node until it stops; resolves with the process exit code. */
 export async function runNode(o: NodeOptions): Promise<number> {
   const instance = crypto.randomUUID();
@@ -130,11 +144,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     pid: process.pid,
     onTransition: (t) => {
       metrics?.transition(t);
-      if (verbose || !isRoutine(t)) {
-        log(
-          `${t.kind}${t.kind === 'lease' ? ` ${t.actor}` : ''}: ${t.from ?? '∅'} → ${t.to}${t.epoch !== null ? ` (epoch ${t.epoch})` : ''}`,
-        );
-      }
+      if (verbose || !isRoutine(t)) log(describeTransition(t));
     },
     onError: (err) => log(`event publish failed: ${err.message}`),
   });
@@ -163,18 +173,11 @@ export async function runNode(o: NodeOptions): Promise<number> {
   const done = finished(node, log);
 
   // Connection status feeds the machine; reconnect forever is set in connect.ts.
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'disconnect') {
-        connected = false;
-        node.connection(false);
-      } else if (s.type === 'reconnect') {
-        connected = true;
-        node.connection(true);
-        publisher.resend();
-      }
-    }
-  })();
+  followConnection(nc, (up) => {
+    connected = up;
+    node.connection(up);
+    if (up) publisher.resend();
+  });
 
   const api = await startApi(nc, n, node.api, { version: pkg.version, node: nodeId });
   const stopRequest = onStopRequests(node, log);
@@ -188,21 +191,40 @@ export async function runNode(o: NodeOptions): Promise<number> {
 
   node.actor.start();
   const final = await done;
+  node.actor.stop();
+  return await shutdown(final, log, {
+    flush: () => publisher.flush(),
+    stopApi: () => api.stop(),
+    release: () => {
+      subs.forEach((x) => x.unsubscribe());
+      node.stop();
+      feed.stop();
+      metricsServer?.close();
+      ping.unsubscribe();
+    },
+    nc,
+  });
+}
+
+/**
+ * After the node machine stopped: flush the last events, stop serving, close
+ * the connection, each bounded (with the nats-server gone, acknowledgements and
+ * drains never come). Exit code 1 when the node failed, or was told to stop
+ * and could not hand its jobs back cleanly (cut off, or past its deadline).
+ */
+async function shutdown(
+  final: SnapshotFrom<typeof nodeMachine>,
+  log: Log,
+  o: { flush(): Promise<void>; stopApi(): Promise<unknown>; release(): void; nc: NatsConnection },
+): Promise<number> {
   const failed = final.value === 'failed' || final.status === 'error';
-  // Stopped with an error: told to stop, it could not hand its jobs back cleanly (cut off, or past its deadline).
   const unclean = final.value === 'stopped' && final.context.error !== null;
   if (final.context.error && failed) log(`error: ${final.context.error}`);
   if (unclean) log(`could not drain cleanly: ${final.context.error}`);
-  node.actor.stop();
-  // Bounded: with the nats-server gone, acknowledgements and drains never come.
-  if (!await within(publisher.flush(), defaults.stopFlushMs)) log(`events not acknowledged within ${defaults.stopFlushMs} ms; giving up`);
-  await within(api.stop(), defaults.stopFlushMs);
-  subs.forEach((x) => x.unsubscribe());
-  node.stop();
-  feed.stop();
-  metricsServer?.close();
-  ping.unsubscribe();
-  if (!await within(nc.drain(), defaults.stopFlushMs)) await nc.close().catch(() => {});
+  if (!await within(o.flush(), defaults.stopFlushMs)) log(`events not acknowledged within ${defaults.stopFlushMs} ms; giving up`);
+  await within(o.stopApi(), defaults.stopFlushMs);
+  o.release();
+  if (!await within(o.nc.drain(), defaults.stopFlushMs)) await o.nc.close().catch(() => {});
   log(failed || unclean ? 'stopped with an error' : 'stopped');
   return failed || unclean ? 1 : 0;
 }
