@@ -39,6 +39,8 @@ export type ApiDeps = {
   kv: () => { leases: Bucket; jobs: Bucket; store: JobStore; index: Pick<JobIndex, 'follow'> };
   /** Core NATS in a node process, the simulated network in the simulation. */
   notify: Notify;
+  /** The problems with a submit's input for its type (null: it fits, or the type has no schema). */
+  checkInput?: (type: string, input: unknown) => Promise<string[] | null>;
   clock?: Clock;
 };
 
@@ -83,6 +85,10 @@ async function submit(d: ApiDeps, clock: Clock, req: z.infer<typeof submitReques
   const inputBytes = JSON.stringify(req.input ?? null).length;
   if (inputBytes > defaults.jobInputMaxBytes) {
     throw new ApiError(413, 'too_large', `input is ${inputBytes} bytes of JSON; the limit is ${defaults.jobInputMaxBytes}`);
+  }
+  const problems = await d.checkInput?.(req.type, req.input ?? null);
+  if (problems) {
+    throw new ApiError(400, 'bad_input', `input does not match job type '${req.type}': ${problems.slice(0, 5).join('; ')}`);
   }
   const record = newJobRecord({
     id: req.id ?? crypto.randomUUID(),

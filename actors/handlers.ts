@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { builtinSchemas, isStandardSchema, moduleSchemas, type StandardSchema } from './input.schemas.ts';
 
 export type JobCtx = {
   /** Save state and progress (0..1); a resumed attempt gets it back as `restored`. */
@@ -110,9 +111,14 @@ export const builtinHandlers: Record<string, Handler> = {
   },
 };
 
-/** Built-ins plus a user module's handlers (its default export or named exports that are functions). */
-export async function loadHandlers(modulePath?: string): Promise<Record<string, Handler>> {
-  if (!modulePath) return { ...builtinHandlers };
+export type JobTypes = { handlers: Record<string, Handler>; schemas: Record<string, StandardSchema | Record<string, unknown>> };
+
+/**
+ * Built-ins plus a user module's handlers (its default export or named exports
+ * that are functions) and their input schemas (its `schemas` export).
+ */
+export async function loadJobTypes(modulePath?: string): Promise<JobTypes> {
+  if (!modulePath) return { handlers: { ...builtinHandlers }, schemas: { ...builtinSchemas } };
   let mod: Record<string, unknown>;
   try {
     mod = await import(pathToFileURL(resolve(modulePath)).href);
@@ -120,12 +126,15 @@ export async function loadHandlers(modulePath?: string): Promise<Record<string, 
     throw new Error(`cannot load job handlers from ${modulePath}: ${(err as Error).message}`, { cause: err });
   }
   const source = (typeof mod.default === 'object' && mod.default !== null ? mod.default : mod) as Record<string, unknown>;
-  const user = Object.fromEntries(Object.entries(source).filter(([k, v]) => k !== 'default' && typeof v === 'function')) as Record<
+  const user = Object.fromEntries(
+    Object.entries(source).filter(([k, v]) => k !== 'default' && typeof v === 'function' && !isStandardSchema(v)),
+  ) as Record<
     string,
     Handler
   >;
   if (Object.keys(user).length === 0) {
     throw new Error(`${modulePath} exports no handler functions (export async function myType(input, ctx) {...})`);
   }
-  return { ...builtinHandlers, ...user };
+  const schemas = moduleSchemas(source.schemas, Object.keys(user), modulePath);
+  return { handlers: { ...builtinHandlers, ...user }, schemas: { ...builtinSchemas, ...schemas } };
 }

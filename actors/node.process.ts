@@ -2,7 +2,7 @@
 // wired to NATS. The NATS-backed effects are provided here (buckets, pings,
 // placement messages, the event stream); node.wiring.ts assembles the rest.
 // SIGTERM/SIGINT drain: step down, release leases, exit 0.
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { SnapshotFrom } from 'xstate';
 import pkg from '../package.json' with { type: 'json' };
 import type { nodeMachine } from '../machines/node.machine.ts';
@@ -11,13 +11,14 @@ import { encode } from '../streams/codec.ts';
 import { bootstrap } from '../streams/bootstrap.ts';
 import { type ConnectionFlags, connectNats } from '../streams/connect.ts';
 import { defaults } from '../streams/defaults.ts';
-import { LeaseTtlMismatchError } from '../streams/errors.ts';
+import { isNoResponders, LeaseTtlMismatchError } from '../streams/errors.ts';
 import { type Transition, transitionPublisher } from '../streams/events.ts';
 import { natsNotify, natsPlacement, serveInbox } from '../streams/placement.ts';
 import { natsProbe, servePing } from '../streams/probe.ts';
 import { assertToken, type Names, names } from '../streams/subjects.ts';
 import { realClock, sleep, within } from '../streams/time.ts';
-import { loadHandlers } from './handlers.ts';
+import { type JobTypes, loadJobTypes } from './handlers.ts';
+import { inputChecker, jsonSchemaOf } from './input.schemas.ts';
 import { type Log, logger } from './log.ts';
 import { type NodeBuckets, type WiredNode, wireNode } from './node.wiring.ts';
 import { inspectionFeed } from './inspection.ts';
@@ -112,13 +113,35 @@ function followConnection(nc: NatsConnection, fn: (up: boolean) => void): void {
   })();
 }
 
+/** Answer other nodes' questions about this node's job types' input schemas (those that have a JSON Schema). */
+function serveSchemas(nc: NatsConnection, n: Names, schemas: JobTypes['schemas']): Subscription[] {
+  return Object.entries(schemas).flatMap(([type, schema]) => {
+    const json = jsonSchemaOf(schema);
+    if (!json) return [];
+    const body = new TextEncoder().encode(JSON.stringify(json));
+    return [nc.subscribe(n.typeSchema(type), { callback: (_err, msg) => void msg.respond(body) })];
+  });
+}
+
+/** Ask the cluster for a job type's input JSON Schema: null when no node has one ("no responders"). */
+function askSchema(nc: NatsConnection, n: Names) {
+  return async (type: string): Promise<Record<string, unknown> | null> => {
+    try {
+      return (await nc.request(n.typeSchema(type), undefined, { timeout: defaults.schemaAskTimeoutMs })).json();
+    } catch (err) {
+      if (isNoResponders(err)) return null;
+      throw err;
+    }
+  };
+}
+
 /** Runs a node until it stops; resolves with the process exit code. */
 export async function runNode(o: NodeOptions): Promise<number> {
   const instance = crypto.randomUUID();
   const nodeId = assertToken('node id', o.id ?? `node-${instance.slice(0, 8)}`);
   const log = logger(nodeId);
   const n = names(o.prefix);
-  const handlers = await loadHandlers(o.jobs);
+  const { handlers, schemas } = await loadJobTypes(o.jobs);
 
   const nc = await connectNats(o, `shoal-node-${nodeId}`);
   log(`connected to ${nc.getServer()} (${runtimeName()}, pid ${process.pid})`);
@@ -160,6 +183,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     probe: natsProbe(nc, n),
     placement: natsPlacement(nc, n),
     notify: natsNotify(nc, n),
+    checkInput: inputChecker(schemas, { ask: askSchema(nc, n), clock: realClock }),
     recorder: publisher,
     advert: { pid: process.pid, host: hostName(), runtime: runtimeName(), labels: o.labels ?? {}, startedAt: Date.now() },
     bootstrap: () => bootstrapWithRetry(nc, n, o, log),
@@ -186,6 +210,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     ...serveInbox(nc, n, nodeId, node.inbox, log),
     nc.subscribe(n.nodeDrain(nodeId), { callback: () => stopRequest('drain request') }),
     // A viewer's sync (and heartbeat): this node's actors as they are now.
+    ...serveSchemas(nc, n, schemas),
     nc.subscribe(n.inspectSync, { callback: (_err, msg) => void msg.respond(encode({ node: nodeId, instance, events: feed.sync() })) }),
   ];
 

@@ -58,6 +58,8 @@ export type NodeWiringOptions = {
   policy?: PlacementPolicy;
   /** What the API endpoints tell other nodes. */
   notify: Notify;
+  /** Checks a submit's input against its type's schema (none: every input is accepted). */
+  checkInput?: (type: string, input: unknown) => Promise<string[] | null>;
   /** Told of what metrics count (records written, checkpoints saved, auctions run). */
   observer?: NodeObserver;
   /** Also told of every inspection event of the node's actors (the live inspector feed, coverage). */
@@ -233,6 +235,7 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
   });
   const api = apiEndpoints({
     notify: o.notify,
+    checkInput: o.checkInput,
     clock,
     kv: () => {
       if (!v.parts) throw new ApiError(503, 'starting', `node ${nodeId} is still starting`);

@@ -1,10 +1,9 @@
 // Calling the public API from TypeScript: JSON over request/reply, with the
 // micro service's error headers turned back into an ApiError.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { NoRespondersError, RequestError } from '@nats-io/transport-node';
 import { encodeJson } from './codec.ts';
 import { defaults } from './defaults.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, isNoResponders } from './errors.ts';
 import type { Names } from './subjects.ts';
 
 export async function callApi<T = unknown>(
@@ -18,7 +17,7 @@ export async function callApi<T = unknown>(
   try {
     msg = await nc.request(n.api(endpoint), encodeJson(body), { timeout: timeoutMs });
   } catch (err) {
-    if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+    if (isNoResponders(err)) {
       throw new ApiError(
         503,
         'no_nodes',

@@ -95,6 +95,10 @@ export const defaults = {
   jobWriteRetryMaxMs: 2_000,
   /** Encoded checkpoint limit (the KV value limit is the server's max_payload, 1 MiB by default). */
   checkpointMaxBytes: 512 * 1024,
+  /** How long a node keeps another node's answer about a job type's input schema (or that none has one). */
+  schemaCacheMs: 10_000,
+  /** How long a node waits for another node to say a job type's input schema. */
+  schemaAskTimeoutMs: 500,
   /** Largest job input accepted at submit, bytes of JSON. */
   jobInputMaxBytes: 256 * 1024,
   /** Grace for a process asked to stop before it is killed. */

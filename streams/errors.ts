@@ -1,5 +1,11 @@
 // Every error condition Shoal reports, one class each, with a `code` callers
 // branch on and `cause` preserved.
+import { NoRespondersError, RequestError } from '@nats-io/transport-node';
+
+/** A NATS request that nobody subscribes to answer (nats.js says so in two ways). */
+export function isNoResponders(err: unknown): boolean {
+  return err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders());
+}
 
 export class CodecError extends Error {
   readonly code = 'BAD_PAYLOAD';

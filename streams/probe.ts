@@ -1,7 +1,8 @@
 // Liveness evidence for the failover fast path: each process incarnation
 // answers pings on its own subject, so "no responders" means its connection is
 // gone. A timeout means nothing (the holder may be slow or paused).
-import { type NatsConnection, NoRespondersError, RequestError } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { isNoResponders } from './errors.ts';
 import type { LeaseHolder } from '../machines/lease.machine.ts';
 import { defaults } from './defaults.ts';
 import type { Names } from './subjects.ts';
@@ -19,9 +20,7 @@ export function natsProbe(nc: NatsConnection, n: Names, timeoutMs: number = defa
       await nc.request(n.nodePing(holder.id, holder.instance), undefined, { timeout: timeoutMs });
       return 'alive';
     } catch (err) {
-      if (err instanceof NoRespondersError) return 'gone';
-      if (err instanceof RequestError && err.isNoResponders()) return 'gone';
-      return 'unknown';
+      return isNoResponders(err) ? 'gone' : 'unknown';
     }
   };
 }

@@ -41,6 +41,8 @@ export function names(prefix: string = defaults.prefix) {
     inspectAllEvents: `${prefix}.inspect.ev.>`,
     /** A viewer's request (also its heartbeat): every node answers with its actors' current snapshots. */
     inspectSync: `${prefix}.inspect.sync`,
+    /** Asks for a job type's input JSON Schema: nodes that have one answer (JSON); none: "no responders". */
+    typeSchema: (type: string) => `${prefix}.types.${type}.schema`,
   };
 }
 

@@ -95,6 +95,18 @@ describe('public API (micro service, JSON)', () => {
     assert.ok((await callApi<ClusterView>(nc, n, 'status')).leader, 'still serving');
   });
 
+  test('a built-in type with input that does not fit is 400 naming the field and what it expects; nothing is stored', async () => {
+    for (let i = 0; i < 4; i++) {
+      await assert.rejects(
+        callApi(nc, n, 'jobs.submit', { type: 'primes', input: { limit: 'a lot' }, id: `lots-${i}` }),
+        (e: unknown) =>
+          e instanceof ApiError && e.status === 400 && e.code === 'bad_input' &&
+          /input does not match job type 'primes': input\.limit: .*expected number/i.test(e.message),
+      );
+      await assert.rejects(callApi(nc, n, 'jobs.get', { id: `lots-${i}` }), (e: unknown) => e instanceof ApiError && e.status === 404);
+    }
+  });
+
   test('an oversize request gets 413', async () => {
     const big = new TextEncoder().encode(JSON.stringify({ pad: 'x'.repeat(defaults.apiMaxRequestBytes) }));
     const m = await nc.request(n.api('status'), big, { timeout: 5000 });
@@ -170,6 +182,18 @@ describe('public API (micro service, JSON)', () => {
       assert.equal(h.state, 'failed');
       assert.match(h.error, /checkpoint of job huge is \d+ bytes encoded; the limit is 524288/);
       assert.equal(h.attempts.length, 1, 'not retried');
+      // Input checked at submit against the module's schemas, by whichever node the request reaches
+      // (the other two ask the custom node): 400 naming the field, and nothing stored.
+      for (let i = 0; i < 6; i++) {
+        const [type, input] = i % 2 ? ['double', { x: 'two' }] : ['triple', { x: -1 }];
+        await assert.rejects(
+          callApi(nc, n, 'jobs.submit', { type, input, id: `bad-${i}` }),
+          (e: unknown) => e instanceof ApiError && e.status === 400 && /input does not match job type '\w+': input\.x: /.test(e.message),
+        );
+        await assert.rejects(callApi(nc, n, 'jobs.get', { id: `bad-${i}` }), (e: unknown) => e instanceof ApiError && e.status === 404);
+      }
+      await callApi(nc, n, 'jobs.submit', { type: 'triple', input: { x: 5 }, id: 'tpl' });
+      assert.deepEqual((await callApi<JobRecord>(nc, n, 'jobs.wait', { id: 'tpl', timeoutMs: 10_000 }, 15_000)).result, { y: 15 });
       // Oversize input is refused at submit.
       await assert.rejects(
         callApi(nc, n, 'jobs.submit', { type: 'noop', input: 'y'.repeat(300 * 1024) }),
