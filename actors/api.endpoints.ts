@@ -60,9 +60,9 @@ export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
       const r = await d.kv().store.get(req.id);
       if (!r) throw notFound(req.id);
       return r.value;
-    }),
+    }, { everyNode: true }),
     'jobs.list': endpoint(listRequest, (req) => list(d, req)),
-    'jobs.wait': endpoint(waitRequest, (req) => wait(d, clock, req)),
+    'jobs.wait': endpoint(waitRequest, (req) => wait(d, clock, req), { everyNode: true }),
     'jobs.cancel': endpoint(idRequest, (req) => cancel(d, clock, req.id)),
     'nodes.drain': endpoint(drainRequest, async (req) => {
       const view = await readCluster(d.kv().leases);

@@ -1,6 +1,8 @@
 // The public API: a NATS micro service (so `$SRV.PING`/`$SRV.INFO` discovery
 // works) speaking JSON, or CBOR when the request says `Content-Type:
-// application/cbor`. Every node serves it in one queue group.
+// application/cbor`. Every node serves it in one queue group, except the
+// reads that every node answers (`everyNode`: a get or a wait sent the moment
+// a node died is answered by the live ones; the first reply wins).
 import { type Service, type ServiceMsg, Svcm } from '@nats-io/services';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
@@ -14,11 +16,17 @@ export const cborContentType = 'application/cbor';
 export type Endpoint<S extends z.ZodType> = {
   schema: S;
   handle: (req: z.infer<S>) => Promise<unknown>;
+  /** Answered by every node, not one of the queue group: cheap, idempotent reads only. */
+  everyNode?: boolean;
 };
 
 /** Declare an endpoint with its request schema, so the handler gets the parsed type. */
-export function endpoint<S extends z.ZodType>(schema: S, handle: (req: z.infer<S>) => Promise<unknown>): Endpoint<S> {
-  return { schema, handle };
+export function endpoint<S extends z.ZodType>(
+  schema: S,
+  handle: (req: z.infer<S>) => Promise<unknown>,
+  o: { everyNode?: boolean } = {},
+): Endpoint<S> {
+  return { schema, handle, everyNode: o.everyNode };
 }
 
 export function toApiError(err: unknown): ApiError {
@@ -56,6 +64,8 @@ async function answer(name: string, ep: Endpoint<z.ZodType>, msg: ServiceMsg): P
       msg.respond(reply.data);
       return;
     }
+    // Where every node answers, one still starting stays silent and lets a ready one answer.
+    if (ep.everyNode && reply.error.code === 'starting') return;
     const e = reply.error;
     // Header values cannot hold CR/LF (an error may quote the request): the full text goes in the body.
     const header = e.message.replace(/[\r\n]+/g, ' ').slice(0, 512);
@@ -83,6 +93,8 @@ export async function startApi(
     // Endpoint names are single tokens; the subject keeps the dots (shoal.api.jobs.submit).
     group.addEndpoint(name.replaceAll('.', '-'), {
       subject: name,
+      // A queue group of its own on each node: every node gets the request.
+      queue: ep.everyNode ? `${n.apiGroup}.every.${meta.node}` : undefined,
       handler: (_err, msg) => void answer(name, ep, msg),
       metadata: { schema: 'JSON object; see README' },
     });

@@ -44,6 +44,10 @@ export const defaults = {
   /** Per KV/JetStream request. Shorter than the lease margin matters less than being bounded. */
   kvTimeoutMs: 2_000,
   apiTimeoutMs: 5_000,
+  /** The shortest attempt of an idempotent API call (the client tries a third of its timeout at a time). */
+  apiAttemptMs: 1_000,
+  /** A client's wait asks for the job in slices this long, so a wait lost with a dying node is asked again. */
+  waitSliceMs: 5_000,
   /** Live inspection: at most one snapshot per actor per this many ms, a bounded queue (dropped beyond, never blocking), and how long a viewer's last sync keeps the feed on. */
   inspectCoalesceMs: 100,
   inspectMaxQueue: 500,
