@@ -6,6 +6,8 @@ import type { PlacementPolicy } from '../policies/placement.ts';
 import { defaults } from '../streams/defaults.ts';
 import type { NodeInbox } from '../streams/placement.ts';
 import type { Clock } from '../streams/time.ts';
+import type { Versioned } from '../streams/job.store.ts';
+import type { JobRecord } from '../machines/job.machine.ts';
 
 export type InboxDeps = {
   nodeId: string;
@@ -17,7 +19,7 @@ export type InboxDeps = {
   runner: () => {
     readonly free: number;
     readonly running: number;
-    start(id: string): Promise<void>;
+    start(id: string, known?: Versioned<JobRecord>): Promise<void>;
     stop(id: string, reason: 'cancelled'): void;
   } | null;
   clock: Clock;
@@ -43,10 +45,10 @@ export function nodeInbox(d: InboxDeps): NodeInbox {
       };
       return { node: d.nodeId, free: runner.free, bids: d.policy.bid(offer.jobs, self) };
     },
-    assign(ids) {
-      for (const id of ids) {
+    assign(jobs) {
+      for (const job of jobs) {
         wins.push(d.clock.now());
-        void d.runner()?.start(id);
+        void d.runner()?.start(job.value.id, job);
       }
     },
     cancel(ids) {

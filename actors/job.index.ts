@@ -6,7 +6,7 @@
 // a blind index would stall the leader, and an unhandled rejection kills the process.
 import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
 import { type Bucket, caughtUp } from '../streams/bucket.ts';
-import { decodeJob } from '../streams/job.store.ts';
+import { decodeJob, type Versioned } from '../streams/job.store.ts';
 import { defaults } from '../streams/defaults.ts';
 import { keys } from '../streams/subjects.ts';
 import { type Clock, realClock, sleep } from '../streams/time.ts';
@@ -14,6 +14,8 @@ import type { Log } from './log.ts';
 
 export class JobIndex {
   readonly live = new Map<string, JobRecord>();
+  /** The KV revision of each live record, so a writer can CAS on it without reading first. */
+  readonly #revisions = new Map<string, number>();
   #listeners = new Set<() => void>();
   /** Per job id: who wants every stored version of that record (terminal ones too). */
   #followers = new Map<string, Set<(r: JobRecord) => void>>();
@@ -41,16 +43,19 @@ export class JobIndex {
           }
           const id = keys.jobIdOf(e.key);
           if (e.operation !== 'PUT') {
-            this.live.delete(id);
+            this.#forget(id);
             continue;
           }
           try {
             const r = decodeJob(e.value, id);
-            if (isTerminal(r)) this.live.delete(id);
-            else this.live.set(id, r);
+            if (isTerminal(r)) this.#forget(id);
+            else {
+              this.live.set(id, r);
+              this.#revisions.set(id, e.revision);
+            }
             this.#followers.get(id)?.forEach((f) => f(r));
           } catch {
-            this.live.delete(id); // unreadable records are not placed
+            this.#forget(id); // unreadable records are not placed
           }
           this.#listeners.forEach((l) => l());
         }
@@ -62,6 +67,18 @@ export class JobIndex {
       }
       await sleep(delay, undefined, clock);
     }
+  }
+
+  #forget(id: string): void {
+    this.live.delete(id);
+    this.#revisions.delete(id);
+  }
+
+  /** A live record with its revision, as the watch last delivered it. */
+  versioned(id: string): Versioned<JobRecord> | undefined {
+    const value = this.live.get(id);
+    const revision = this.#revisions.get(id);
+    return value && revision !== undefined ? { value, revision } : undefined;
   }
 
   /** Resolves once the initial values have been read. */

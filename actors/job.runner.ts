@@ -6,7 +6,7 @@ import { type HandlerOutcome, outcomeEvent, type StopReason } from '../machines/
 import type { Bucket } from '../streams/bucket.ts';
 import { defaults, retryBackoffMs } from '../streams/defaults.ts';
 import { CheckpointTooLargeError, CodecError, FencedError } from '../streams/errors.ts';
-import { CheckpointSlot, type JobStore } from '../streams/job.store.ts';
+import { CheckpointSlot, type JobStore, type Versioned } from '../streams/job.store.ts';
 import { type Clock, realClock, sleep } from '../streams/time.ts';
 import { type Handler, type JobCtx, JobInputError } from './handlers.ts';
 import type { Log } from './log.ts';
@@ -20,7 +20,13 @@ class Stop extends Error {
   }
 }
 
-type Running = { attempt: number; abort: AbortController; done: Promise<void> };
+type Running = {
+  attempt: number;
+  abort: AbortController;
+  done: Promise<void>;
+  /** The record as this runner last wrote it: the next write CASes on it without reading first. */
+  known: Versioned<JobRecord> | undefined;
+};
 
 export type RunnerDeps = {
   store: JobStore;
@@ -76,8 +82,11 @@ export class JobRunner {
     return this.#running.has(id);
   }
 
-  /** Start a job the leader assigned to us (idempotent; ignores anything not ours). */
-  async start(id: string): Promise<void> {
+  /**
+   * Start a job the leader assigned to us (idempotent; ignores anything not
+   * ours). `known`: the record as the leader wrote it, so no read comes first.
+   */
+  async start(id: string, known?: Versioned<JobRecord>): Promise<void> {
     if (this.#running.has(id) || !this.d.mayWrite()) return;
     const inFlight = this.#starting.get(id);
     if (inFlight) {
@@ -93,7 +102,7 @@ export class JobRunner {
     const flight = { again: false };
     this.#starting.set(id, flight);
     try {
-      const cur = await this.d.store.get(id);
+      const cur = known ?? await this.d.store.get(id);
       const r = cur?.value;
       if (!r || r.state !== 'assigned' || r.owner !== this.d.nodeId || !this.d.mayWrite()) return;
       const slot = await CheckpointSlot.claim(this.d.checkpoints, id, r.attempt);
@@ -105,7 +114,7 @@ export class JobRunner {
         resumedFrom,
         at: this.#clock.now(),
         nodeEpoch: this.#epoch(),
-      }), { retry: true });
+      }), { retry: true, known: cur! });
       // Our start may have landed on an earlier try whose reply was lost: then the record already shows it.
       const ours = (x: JobRecord) =>
         x.state === 'running' && x.attempt === r.attempt && x.owner === this.d.nodeId &&
@@ -119,10 +128,15 @@ export class JobRunner {
         return;
       }
       const abort = new AbortController();
-      const entry: Running = { attempt: r.attempt, abort, done: Promise.resolve() };
+      const entry: Running = {
+        attempt: r.attempt,
+        abort,
+        done: Promise.resolve(),
+        known: { value: started.record, revision: started.revision },
+      };
       this.#running.set(id, entry);
       this.d.onLoad(this.#running.size);
-      entry.done = this.#execute(started.record, slot, abort, term).finally(() => {
+      entry.done = this.#execute(entry, started.record, slot, term).finally(() => {
         this.#running.delete(id);
         this.d.onLoad(this.#running.size);
         const next = this.#pending.values().next();
@@ -171,22 +185,36 @@ export class JobRunner {
    * landed) is tried again while our lease holds; re-deciding on the fresh
    * record makes that safe. Without, it is best effort (progress, phase).
    */
-  private async write(id: string, decide: (r: JobRecord) => JobEvent | null, o: { retry?: boolean; term?: number | null } = {}) {
+  private async write(
+    id: string,
+    decide: (r: JobRecord) => JobEvent | null,
+    o: { retry?: boolean; term?: number | null; known?: Versioned<JobRecord> } = {},
+  ) {
+    let known = o.known;
     for (let delay: number = defaults.jobWriteRetryMs;; delay = Math.min(defaults.jobWriteRetryMaxMs, 2 * delay)) {
       if (!this.#mayWrite(o.term)) return null;
       try {
-        return await this.d.store.apply(id, (r) => (this.#mayWrite(o.term) ? decide(r) : null));
+        return await this.d.store.apply(id, (r) => (this.#mayWrite(o.term) ? decide(r) : null), known);
       } catch (err) {
         // An unreadable record stays unreadable; anything else (timeout, disconnected) may pass.
         if (!o.retry || err instanceof CodecError) throw err;
+        known = undefined; // it may have landed: read before deciding again
         this.d.log(`job ${id}: write got no answer (${(err as Error).message}); trying again in ${delay} ms`);
         await sleep(delay, undefined, this.#clock);
       }
     }
   }
 
-  async #execute(job: JobRecord, slot: CheckpointSlot, abort: AbortController, term: number | null): Promise<void> {
+  /** A write by the running attempt: CAS on the version it last wrote, and remember the new one. */
+  async #ownWrite(id: string, entry: Running, decide: (r: JobRecord) => JobEvent | null, o: { retry?: boolean; term: number | null }) {
+    const done = await this.write(id, decide, { ...o, known: entry.known });
+    if (done && done.revision > (entry.known?.revision ?? 0)) entry.known = { value: done.record, revision: done.revision };
+    return done;
+  }
+
+  async #execute(entry: Running, job: JobRecord, slot: CheckpointSlot, term: number | null): Promise<void> {
     const { id, attempt } = job;
+    const { abort } = entry;
     const handler = this.d.handlers[job.type];
     const clock = this.#clock;
     const timer = clock.setTimeout(() => abort.abort(new Stop('timeout', `timed out after ${job.timeoutMs} ms`)), job.timeoutMs);
@@ -195,7 +223,7 @@ export class JobRunner {
       const now = clock.now();
       if (now - lastProgressWrite < defaults.progressIntervalMs) return; // the result write sets 1 anyway
       lastProgressWrite = now;
-      void this.write(id, () => ({ type: 'job.progress', attempt, progress: p, at: now }), { term }).catch(() => {});
+      void this.#ownWrite(id, entry, () => ({ type: 'job.progress', attempt, progress: p, at: now }), { term }).catch(() => {});
     };
     const ctx: JobCtx = {
       restored: slot.restored?.state,
@@ -204,8 +232,14 @@ export class JobRunner {
       log: (msg) => this.d.log(`job ${id}#${attempt}: ${msg}`),
       progress: (p) => writeProgress(p),
       phase: (p) =>
-        void this.write(id, () => ({ type: 'job.phase', attempt, phase: p === 'io' ? 'ioWait' : 'computing', at: clock.now() }), { term })
-          .catch(() => {}),
+        void this.#ownWrite(
+          id,
+          entry,
+          () => ({ type: 'job.phase', attempt, phase: p === 'io' ? 'ioWait' : 'computing', at: clock.now() }),
+          {
+            term,
+          },
+        ).catch(() => {}),
       sleep: (ms) => sleep(ms, abort.signal, clock),
       checkpoint: async (state, progress) => {
         if (abort.signal.aborted) throw abort.signal.reason;
@@ -217,7 +251,7 @@ export class JobRunner {
       },
     };
     let outcome: HandlerOutcome;
-    this.d.onHandler?.(id, attempt, 'start', slot.revision);
+    this.d.onHandler?.(id, attempt, 'start', slot.claimed ? slot.revision : undefined);
     try {
       if (!handler) throw new JobInputError(`unknown job type '${job.type}' (this node handles: ${this.types().join(', ')})`);
       const result = await Promise.race([
@@ -239,7 +273,7 @@ export class JobRunner {
     const event = outcomeEvent(attempt, stop, outcome, retryBackoffMs(job.failures + 1), clock.now());
     if (!event) return; // fenced or cancelled: nothing more to write
     try {
-      const done = await this.write(id, () => event, { retry: true, term });
+      const done = await this.#ownWrite(id, entry, () => event, { retry: true, term });
       if (done?.changed) this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)}${event.type === 'job.fail' ? ` (${event.error})` : ''}`);
       else {this.d.log(
           `job ${id}#${attempt}: ${event.type.slice(4)} refused (fenced: ${

@@ -36,13 +36,16 @@ async function auction({ d, cluster, clock }: Placer, offered: JobRecord[], epoc
   const jobs = offered.map((r) => ({ id: r.id, type: r.type, priority: r.priority, lastNode: lastAttempt(r)?.node ?? null }));
   const bids = await d.transport.auction({ epoch, jobs }, cluster.readyNodes, defaults.bidWindowMs);
   if (!d.leading()) return 0;
-  const { store } = d.jobs();
+  const { store, index } = d.jobs();
   let count = 0;
   await Promise.all([...d.policy.award(jobs, bids)].map(async ([node, ids]) => {
+    // CAS on the revision the index holds (no read first); a stale one is re-read and re-decided.
     const done = await Promise.all(
-      ids.map((id) => store.apply(id, (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now() } : null))),
+      ids.map((id) =>
+        store.apply(id, (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now() } : null), index.versioned(id))
+      ),
     );
-    const assigned = ids.filter((_, i) => done[i]?.changed);
+    const assigned = done.filter((x) => x?.changed).map((x) => ({ value: x!.record, revision: x!.revision }));
     count += assigned.length;
     if (assigned.length) d.transport.assign(node, assigned);
   }));

@@ -10,7 +10,7 @@ import { type LocalCluster, startLocalCluster, waitForReady } from '../harness/l
 import type { JobRecord } from '../machines/job.machine.ts';
 import { callApi } from '../streams/client.ts';
 import { names } from '../streams/subjects.ts';
-import { pct, say, throughput } from './measure.ts';
+import { pct, say, throughput, writesPerJob } from './measure.ts';
 
 const N = Number(process.env.JOBS ?? 2000);
 const n = names();
@@ -111,7 +111,7 @@ try {
   say(`overhead: ${N} noop jobs, 4 in flight...`);
   const lat = await overhead(nc, tag);
   say(`throughput: ${N} noop jobs...`);
-  const jobsPerS = await throughput(nc, n, N, tag);
+  const { result: jobsPerS, perJob } = await writesPerJob(nc, n, N, () => throughput(nc, n, N, tag));
   say(`work-queue floor: ${N} messages...`);
   const wqPerS = await workQueueFloor(nc);
   say('recovery: primes killed at 25/50/75 %...');
@@ -130,7 +130,9 @@ try {
     style: { head: [], border: [] },
   });
   for (const r of rec) t3.push(r);
-  process.stdout.write(`${t1.toString()}\n${t2.toString()}\n${t3.toString()}\n`);
+  const t4 = new Table({ head: [`stored per noop job (throughput run, ${N} jobs)`, 'per job'], style: { head: [], border: [] } });
+  for (const [what, k] of Object.entries(perJob)) t4.push([what, k.toFixed(2)]);
+  process.stdout.write(`${t1.toString()}\n${t2.toString()}\n${t4.toString()}\n${t3.toString()}\n`);
 } finally {
   await nc.close();
   await c.stop();

@@ -1,6 +1,7 @@
 // What the benchmarks share: percentiles, and end-to-end `noop` throughput
 // (submit → succeeded through the public API, 100 in flight).
 import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { callApi } from '../streams/client.ts';
 import type { Names } from '../streams/subjects.ts';
 
@@ -23,4 +24,32 @@ export async function throughput(nc: NatsConnection, n: Names, count: number, ta
     await Promise.all(ids.slice(i, i + 100).map((id) => callApi(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000)));
   }
   return count / ((performance.now() - start) / 1000);
+}
+
+/** Messages stored per stream (its last sequence): the job records, checkpoints, leases and events. */
+async function lastSeqs(nc: NatsConnection, n: Names): Promise<Record<string, number>> {
+  const jsm = await jetstreamManager(nc);
+  const streams = {
+    'job record writes': `KV_${n.jobsBucket}`,
+    'checkpoint writes': `KV_${n.checkpointsBucket}`,
+    'lease writes': `KV_${n.leasesBucket}`,
+    'event publishes': n.eventsStream,
+  };
+  const out: Record<string, number> = {};
+  for (const [what, stream] of Object.entries(streams)) out[what] = (await jsm.streams.info(stream)).state.last_seq;
+  return out;
+}
+
+/** Runs `work` (which finishes `jobs` jobs) and counts what the server stored meanwhile, per job. */
+export async function writesPerJob<T>(
+  nc: NatsConnection,
+  n: Names,
+  jobs: number,
+  work: () => Promise<T>,
+): Promise<{ result: T; perJob: Record<string, number> }> {
+  const before = await lastSeqs(nc, n);
+  const result = await work();
+  const after = await lastSeqs(nc, n);
+  const perJob = Object.fromEntries(Object.keys(before).map((k) => [k, (after[k]! - before[k]!) / jobs]));
+  return { result, perJob };
 }

@@ -90,20 +90,26 @@ export class JobStore {
 
   /**
    * Apply the event `decide` picks for the current record, by CAS, re-reading
-   * and re-deciding on conflict. Returns the record as it now is and whether
-   * this call changed it (false: not accepted, or `decide` returned null).
+   * and re-deciding on conflict. `known` (a version the caller already holds,
+   * from a watch or its own last write) saves the first read: a stale one only
+   * costs a refused CAS and a re-read. Returns the record as it now is, its
+   * revision, and whether this call changed it (false: not accepted, or
+   * `decide` returned null).
    */
-  async apply(id: string, decide: (r: JobRecord) => JobEvent | null): Promise<{ record: JobRecord; changed: boolean } | null> {
-    for (;;) {
-      const cur = await this.get(id);
+  async apply(
+    id: string,
+    decide: (r: JobRecord) => JobEvent | null,
+    known?: Versioned<JobRecord>,
+  ): Promise<{ record: JobRecord; revision: number; changed: boolean } | null> {
+    for (let cur = known ?? await this.get(id);; cur = await this.get(id)) {
       if (!cur) return null;
       const event = decide(cur.value);
       const next = event ? applyJobEvent(cur.value, event) : null;
-      if (!next) return { record: cur.value, changed: false };
+      if (!next) return { record: cur.value, revision: cur.revision, changed: false };
       try {
         const revision = await this.kv.update(keys.job(id), encode(next), cur.revision);
         this.onChange(cur.value, next, event!, revision, cur.revision);
-        return { record: next, changed: true };
+        return { record: next, revision, changed: true };
       } catch (err) {
         if (!isCasConflict(err)) throw err;
       }
@@ -148,8 +154,14 @@ export class CheckpointSlot {
     this.#seq = restored?.seq ?? 0;
   }
 
-  /** Claim the key for `attempt` by CAS; a zombie's later writes then fail. */
+  /**
+   * Claim the key for `attempt` by CAS; a zombie's later writes then fail.
+   * A first attempt has no predecessor to fence and nothing to restore: it
+   * claims nothing, and its first save creates the key (refused, as fenced, if
+   * a later attempt claimed it meanwhile).
+   */
   static async claim(kv: Bucket, id: string, attempt: number): Promise<CheckpointSlot> {
+    if (attempt === 1) return new CheckpointSlot(kv, id, attempt, 0, undefined);
     for (;;) {
       const e = await kv.get(keys.job(id));
       const prev = e ? decode(checkpointSchema, e.value, `checkpoint '${id}'`) : undefined;
@@ -166,6 +178,11 @@ export class CheckpointSlot {
     }
   }
 
+  /** Whether this attempt claimed the key (attempt 1 never needs to). */
+  get claimed(): boolean {
+    return this.attempt > 1;
+  }
+
   /** Revision of the slot's last write (the claim, then each save): the commit order of checkpoints. */
   get revision(): number {
     return this.#revision;
@@ -176,7 +193,9 @@ export class CheckpointSlot {
     const data = encode({ attempt: this.attempt, seq: this.#seq + 1, progress, state } satisfies Checkpoint);
     if (data.length > defaults.checkpointMaxBytes) throw new CheckpointTooLargeError(this.id, data.length, defaults.checkpointMaxBytes);
     try {
-      this.#revision = await this.kv.update(keys.job(this.id), data, this.#revision);
+      this.#revision = this.#revision === 0
+        ? await this.kv.create(keys.job(this.id), data)
+        : await this.kv.update(keys.job(this.id), data, this.#revision);
       this.#seq++;
       return data.length;
     } catch (err) {

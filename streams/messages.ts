@@ -1,6 +1,8 @@
 // Internal CBOR messages between leader and nodes (placement). KV stays the
 // truth: losing any of these only delays work.
 import { z } from 'zod';
+import type { JobRecord } from '../machines/job.machine.ts';
+import { jobRecordSchema, type Versioned } from './job.store.ts';
 
 export const offerSchema = z.object({
   epoch: z.number(),
@@ -16,3 +18,9 @@ export const bidSchema = z.object({
 export type Bid = z.infer<typeof bidSchema>;
 
 export const jobIdsSchema = z.object({ ids: z.array(z.string()) });
+
+/** Jobs a node won, each as the leader wrote it (record and revision): the winner starts it by CAS on that revision, no read first. */
+export const assignmentSchema = z.object({
+  jobs: z.array(z.object({ value: jobRecordSchema, revision: z.number() })),
+});
+export type Assignment = { jobs: Array<Versioned<JobRecord>> };

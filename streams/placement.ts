@@ -5,15 +5,17 @@
 // The simulation implements the same two shapes over its own network.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decode, encode } from './codec.ts';
-import { type Bid, bidSchema, jobIdsSchema, type Offer, offerSchema } from './messages.ts';
+import { assignmentSchema, type Bid, bidSchema, jobIdsSchema, type Offer, offerSchema } from './messages.ts';
+import type { JobRecord } from '../machines/job.machine.ts';
+import type { Versioned } from './job.store.ts';
 import type { Names } from './subjects.ts';
 
 /** What the leader's placement loop sends and hears. */
 export type PlacementTransport = {
   /** Offer jobs to every node; resolve with the bids: at most `expect` replies (0: unknown), within `maxWaitMs`. */
   auction(offer: Offer, expect: number, maxWaitMs: number): Promise<Bid[]>;
-  /** Tell a node which jobs it won. */
-  assign(node: string, ids: string[]): void;
+  /** Tell a node which jobs it won, as written (record and revision). */
+  assign(node: string, jobs: Array<Versioned<JobRecord>>): void;
   /** Call `fn` whenever jobs were queued; returns the unsubscribe. */
   onQueued(fn: () => void): () => void;
 };
@@ -32,7 +34,7 @@ export type Notify = {
 export type NodeInbox = {
   /** A bid for an offer, or null to stay silent (not ready). */
   offer(offer: Offer): Bid | null;
-  assign(ids: string[]): void;
+  assign(jobs: Array<Versioned<JobRecord>>): void;
   cancel(ids: string[]): void;
 };
 
@@ -55,8 +57,8 @@ export function natsPlacement(nc: NatsConnection, n: Names): PlacementTransport 
       }
       return bids;
     },
-    assign(node, ids) {
-      nc.publish(n.nodeAssign(node), encode({ ids }));
+    assign(node, jobs) {
+      nc.publish(n.nodeAssign(node), encode({ jobs }));
     },
     onQueued(fn) {
       const sub = nc.subscribe(n.jobsQueued, { callback: () => fn() });
@@ -89,7 +91,15 @@ export function serveInbox(nc: NatsConnection, n: Names, nodeId: string, inbox: 
         if (bid) msg.respond(encode(bid));
       },
     }),
-    onJobIds(n.nodeAssign(nodeId), 'assignment', (ids) => inbox.assign(ids)),
+    nc.subscribe(n.nodeAssign(nodeId), {
+      callback: (_err, msg) => {
+        try {
+          inbox.assign(decode(assignmentSchema, msg.data, 'assignment').jobs as Array<Versioned<JobRecord>>);
+        } catch (err) {
+          log(`bad assignment message: ${(err as Error).message}`);
+        }
+      },
+    }),
     onJobIds(n.nodeCancel(nodeId), 'cancel', (ids) => inbox.cancel(ids)),
   ];
 

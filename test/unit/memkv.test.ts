@@ -6,7 +6,8 @@ import fc from 'fast-check';
 import { SimulatedClock } from 'xstate';
 import { MemKv } from '../../chaos/sim/memkv.ts';
 import { newJobRecord } from '../../machines/job.machine.ts';
-import { JobStore } from '../../streams/job.store.ts';
+import { CheckpointSlot, JobStore } from '../../streams/job.store.ts';
+import { FencedError } from '../../streams/errors.ts';
 import { createActor, toPromise } from 'xstate';
 import { type Bucket, caughtUp, isCasConflict } from '../../streams/bucket.ts';
 import { leaseEffects } from '../../streams/lease.effects.ts';
@@ -125,6 +126,37 @@ describe('in-memory KV', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  test('a write on a version the caller holds reads nothing first; a stale one is re-read and re-decided', async () => {
+    const mem = new MemKv('jobs', { clock: new SimulatedClock() });
+    let gets = 0;
+    const store = new JobStore(through(mem, { get: (k) => (gets++, mem.get(k)) }));
+    await store.create(newJobRecord({ id: 'j', type: 'noop', input: null, priority: 5, maxAttempts: 3, timeoutMs: 1000 }, 0));
+    const known = (await store.get('j'))!;
+    gets = 0;
+    const a = await store.apply('j', (r) => (r.state === 'queued' ? { type: 'job.assign', node: 'n1', at: 1 } : null), known);
+    assert.deepEqual([a!.changed, gets, a!.revision > known.revision], [true, 0, true]);
+    // The same stale version again: refused by CAS, re-read, and the job machine says no second assignment.
+    const b = await store.apply('j', (r) => (r.state === 'queued' ? { type: 'job.assign', node: 'n2', at: 2 } : null), known);
+    assert.deepEqual([b!.changed, gets, b!.record.owner, b!.revision], [false, 1, 'n1', a!.revision]);
+  });
+
+  test("a first attempt's checkpoint slot claims nothing; a later attempt's claim fences its next save", async () => {
+    const mem = new MemKv('ckpt', { clock: new SimulatedClock() });
+    let reads = 0;
+    const kv = through(mem, { get: (k) => (reads++, mem.get(k)) });
+    const first = await CheckpointSlot.claim(kv, 'j', 1);
+    assert.deepEqual([reads, first.restored, first.claimed], [0, undefined, false]);
+    await first.save({ n: 1 }, 0.1); // creates the key
+    await first.save({ n: 2 }, 0.2);
+    const second = await CheckpointSlot.claim(kv, 'j', 2);
+    assert.deepEqual([second.claimed, second.restored?.state, second.restored?.progress], [true, { n: 2 }, 0.2]);
+    await assert.rejects(first.save({ n: 3 }, 0.3), FencedError);
+    // A first attempt that saves only after a later attempt claimed the empty slot is fenced too.
+    const late = await CheckpointSlot.claim(kv, 'k', 1);
+    await CheckpointSlot.claim(kv, 'k', 2);
+    await assert.rejects(late.save({ n: 1 }, 0.1), FencedError);
   });
 
   test('a renewal that finds the revision moved and cannot read the key keeps the lease (no verdict), and reads it as ours once it can', async () => {
