@@ -274,8 +274,10 @@ export class JobRunner {
     if (!event) return; // fenced or cancelled: nothing more to write
     try {
       const done = await this.#ownWrite(id, entry, () => event, { retry: true, term });
-      if (done?.changed) this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)}${event.type === 'job.fail' ? ` (${event.error})` : ''}`);
-      else {this.d.log(
+      // A success is routine (`shoal events` has it); anything else is worth a line.
+      if (done?.changed && event.type !== 'job.succeed') {
+        this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)}${event.type === 'job.fail' ? ` (${event.error})` : ''}`);
+      } else {this.d.log(
           `job ${id}#${attempt}: ${event.type.slice(4)} refused (fenced: ${
             done ? `the record is ${done.record.state}, attempt ${done.record.attempt}` : 'lease lost'
           })`,
