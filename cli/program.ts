@@ -56,7 +56,29 @@ export function program(): Command {
   machinesCommand(p);
   eventsCommand(p);
   inspectCommand(p);
+  benchCommand(p);
   return p;
+}
+
+function benchCommand(p: Command): void {
+  p.command('bench')
+    .description(
+      'run the benchmark suite, each scenario in a process of its own on a fresh local cluster: overhead (submit → start and ' +
+        'noop jobs/s beside a plain JetStream work queue), failover (leader killed and stopped), recovery (a checkpointing job ' +
+        'killed at 25/50/75 %); writes report.md, samples.csv, samples.json and SVG charts into --out',
+    )
+    .argument('[scenario...]', 'which scenarios (default: all)')
+    .option('--quick', 'fewer jobs and rounds: the whole suite in under 3 minutes')
+    .option('--out <dir>', 'where the report goes', 'bench-report')
+    .action(async (names: string[], o: { quick?: boolean; out: string }) => {
+      const { spawn } = await import('node:child_process');
+      const { fileURLToPath } = await import('node:url');
+      const { tsCommand } = await import('../harness/spawn.ts');
+      const suite = fileURLToPath(new URL('../bench/suite.ts', import.meta.url));
+      const [cmd, args] = tsCommand(suite, [...names, ...(o.quick ? ['--quick'] : []), '--out', o.out]);
+      const child = spawn(cmd, args, { stdio: 'inherit' });
+      process.exitCode = await new Promise<number>((r) => child.once('exit', (code) => r(code ?? 1)));
+    });
 }
 
 function inspectCommand(p: Command): void {

@@ -27,12 +27,16 @@ export function denoBinary(): string {
   return 'deno';
 }
 
+/** argv that runs a TypeScript file of the project with Node (through tsx). */
+export function tsCommand(script: string, args: string[]): [string, string[]] {
+  const node = (globalThis as { Deno?: unknown }).Deno ? 'node' : process.execPath;
+  return [node, ['--import', import.meta.resolve('tsx'), script, ...args]];
+}
+
 /** argv that runs `shoal <args>` in one process of the given runtime. */
 export function shoalCommand(runtime: Runtime, args: string[]): [string, string[]] {
   if (runtime === 'deno') return [denoBinary(), ['run', '-A', '--quiet', cli, ...args]];
-  const node = (globalThis as { Deno?: unknown }).Deno ? 'node' : process.execPath;
-  const tsx = import.meta.resolve('tsx');
-  return [node, ['--import', tsx, cli, ...args]];
+  return tsCommand(cli, args);
 }
 
 export type NodeSpec = {
