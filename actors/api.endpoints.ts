@@ -36,7 +36,7 @@ export const drainRequest = z.object({ id: z.string().min(1) }).strict();
 /** The endpoints' port: buckets, notifications and time; no NATS connection, so the simulation serves the same code. */
 export type ApiDeps = {
   /** Throws a 503 until the node has bootstrapped. */
-  kv: () => { leases: Bucket; jobs: Bucket; store: JobStore; index: Pick<JobIndex, 'follow'> };
+  kv: () => { leases: Bucket; jobs: Bucket; store: JobStore; index: Pick<JobIndex, 'follow' | 'latest'> };
   /** Core NATS in a node process, the simulated network in the simulation. */
   notify: Notify;
   /** The problems with a submit's input for its type (null: it fits, or the type has no schema). */
@@ -130,9 +130,11 @@ async function wait(d: ApiDeps, clock: Clock, req: z.infer<typeof waitRequest>) 
   const unfollow = index.follow(req.id, (r) => isTerminal(r) && settle(r));
   const timer = clock.setTimeout(() => settle(null), timeoutMs);
   try {
-    const first = await store.get(req.id);
+    // The index has it when it is live or finished lately (terminal records never change, so that answer
+    // is final); otherwise read it: the index may not have seen a job that was just created.
+    const first = index.latest(req.id) ?? (await store.get(req.id))?.value;
     if (!first) throw notFound(req.id);
-    if (isTerminal(first.value)) return first.value;
+    if (isTerminal(first)) return first;
     const r = await done;
     if (r) return r;
     throw new ApiError(408, 'timeout', `job '${req.id}' not finished within ${timeoutMs} ms`);

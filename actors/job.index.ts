@@ -17,6 +17,8 @@ export class JobIndex {
   /** The KV revision of each live record, so a writer can CAS on it without reading first. */
   readonly #revisions = new Map<string, number>();
   #listeners = new Set<() => void>();
+  /** Jobs that finished lately, oldest first (bounded): a wait for one is answered without a read. */
+  readonly #finished = new Map<string, JobRecord>();
   /** Per job id: who wants every stored version of that record (terminal ones too). */
   #followers = new Map<string, Set<(r: JobRecord) => void>>();
   #stop: (() => void) | null = null;
@@ -48,8 +50,11 @@ export class JobIndex {
           }
           try {
             const r = decodeJob(e.value, id);
-            if (isTerminal(r)) this.#forget(id);
-            else {
+            if (isTerminal(r)) {
+              this.#forget(id);
+              this.#finished.set(id, r);
+              if (this.#finished.size > defaults.indexFinishedMax) this.#finished.delete(this.#finished.keys().next().value!);
+            } else {
               this.live.set(id, r);
               this.#revisions.set(id, e.revision);
             }
@@ -72,6 +77,11 @@ export class JobIndex {
   #forget(id: string): void {
     this.live.delete(id);
     this.#revisions.delete(id);
+  }
+
+  /** The record as the watch last delivered it, if live or finished lately (it may lag the bucket by a moment). */
+  latest(id: string): JobRecord | undefined {
+    return this.live.get(id) ?? this.#finished.get(id);
   }
 
   /** A live record with its revision, as the watch last delivered it. */

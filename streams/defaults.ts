@@ -62,6 +62,8 @@ export const defaults = {
   metricsHost: '127.0.0.1',
   /** `jobs.list` page size when the request names none. */
   listLimit: 100,
+  /** How many lately finished jobs a node's index keeps, so waits for them need no read. */
+  indexFinishedMax: 10_000,
   /** `jobs.wait` gives up (408) after this when the request names no timeout. */
   waitTimeoutMs: 30_000,
   /** A watch (the job index) or bootstrap that failed is retried this soon, doubling up to the max. */

@@ -8,6 +8,8 @@ import { MemKv } from '../../chaos/sim/memkv.ts';
 import { newJobRecord } from '../../machines/job.machine.ts';
 import { CheckpointSlot, JobStore } from '../../streams/job.store.ts';
 import { FencedError } from '../../streams/errors.ts';
+import { JobIndex } from '../../actors/job.index.ts';
+import { until } from '../../streams/time.ts';
 import { createActor, toPromise } from 'xstate';
 import { type Bucket, caughtUp, isCasConflict } from '../../streams/bucket.ts';
 import { leaseEffects } from '../../streams/lease.effects.ts';
@@ -140,6 +142,29 @@ describe('in-memory KV', () => {
     // The same stale version again: refused by CAS, re-read, and the job machine says no second assignment.
     const b = await store.apply('j', (r) => (r.state === 'queued' ? { type: 'job.assign', node: 'n2', at: 2 } : null), known);
     assert.deepEqual([b!.changed, gets, b!.record.owner, b!.revision], [false, 1, 'n1', a!.revision]);
+  });
+
+  test('the job index knows live records with their revisions and lately finished ones; followers get each version', async () => {
+    const mem = new MemKv('jobs', { clock: new SimulatedClock() });
+    const store = new JobStore(mem);
+    const spec = (id: string) => newJobRecord({ id, type: 'noop', input: null, priority: 5, maxAttempts: 3, timeoutMs: 1000 }, 0);
+    await store.create(spec('a'));
+    await store.create(spec('b'));
+    await store.apply('b', () => ({ type: 'job.cancel', at: 1 }));
+    const index = new JobIndex(mem);
+    await index.ready();
+    const seen: string[] = [];
+    index.follow('a', (r) => seen.push(r.state));
+    assert.equal(index.latest('a')?.state, 'queued');
+    assert.equal(index.versioned('a')?.revision, (await store.get('a'))!.revision);
+    assert.equal(index.latest('b')?.state, 'cancelled');
+    assert.equal(index.versioned('b'), undefined, 'only live records are placed');
+    assert.equal(index.latest('c'), undefined);
+    await store.apply('a', () => ({ type: 'job.assign', node: 'n1', at: 2 }));
+    await store.apply('a', () => ({ type: 'job.cancel', at: 3 }));
+    await until('the watch delivers', async () => index.latest('a')?.state === 'cancelled', 1_000);
+    assert.deepEqual(seen, ['assigned', 'cancelled']);
+    index.stop();
   });
 
   test("a first attempt's checkpoint slot claims nothing; a later attempt's claim fences its next save", async () => {
