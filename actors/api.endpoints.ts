@@ -36,7 +36,7 @@ export const drainRequest = z.object({ id: z.string().min(1) }).strict();
 /** The endpoints' port: buckets, notifications and time; no NATS connection, so the simulation serves the same code. */
 export type ApiDeps = {
   /** Throws a 503 until the node has bootstrapped. */
-  kv: () => { leases: Bucket; jobs: Bucket; store: JobStore; index: Pick<JobIndex, 'follow' | 'latest'> };
+  kv: () => { leases: Bucket; jobs: Bucket; store: JobStore; index: Pick<JobIndex, 'follow' | 'latest' | 'counts' | 'ready'> };
   /** Core NATS in a node process, the simulated network in the simulation. */
   notify: Notify;
   /** The problems with a submit's input for its type (null: it fits, or the type has no schema). */
@@ -73,10 +73,12 @@ export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
   };
 }
 
+/** Counts by state come from the node's job index (its watch of every record), not from reading each one. */
 async function status(d: ApiDeps) {
-  const view = await readCluster(d.kv().leases);
-  const jobs = Object.fromEntries(jobStates.map((s) => [s, 0])) as Record<(typeof jobStates)[number], number>;
-  for (const r of await d.kv().store.all()) jobs[r.state]++;
+  const { leases, index } = d.kv();
+  const view = await readCluster(leases);
+  await index.ready();
+  const jobs = Object.fromEntries(jobStates.map((s) => [s, index.counts[s]])) as Record<(typeof jobStates)[number], number>;
   return { ...view, jobs, queueDepth: jobs.queued };
 }
 

@@ -17,6 +17,9 @@ export class JobIndex {
   /** The KV revision of each live record, so a writer can CAS on it without reading first. */
   readonly #revisions = new Map<string, number>();
   #listeners = new Set<() => void>();
+  /** Every stored job's state, and how many are in each: what `status` reports, without reading the records. */
+  readonly #states = new Map<string, JobRecord['state']>();
+  readonly counts: Record<JobRecord['state'], number> = { queued: 0, assigned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
   /** Jobs that finished lately, oldest first (bounded): a wait for one is answered without a read. */
   readonly #finished = new Map<string, JobRecord>();
   /** Per job id: who wants every stored version of that record (terminal ones too). */
@@ -46,10 +49,12 @@ export class JobIndex {
           const id = keys.jobIdOf(e.key);
           if (e.operation !== 'PUT') {
             this.#forget(id);
+            this.#count(id, null);
             continue;
           }
           try {
             const r = decodeJob(e.value, id);
+            this.#count(id, r.state);
             if (isTerminal(r)) {
               this.#forget(id);
               this.#finished.set(id, r);
@@ -72,6 +77,16 @@ export class JobIndex {
       }
       await sleep(delay, undefined, clock);
     }
+  }
+
+  /** A version of `id` arrived (null: deleted); a re-watch delivering it again changes nothing. */
+  #count(id: string, state: JobRecord['state'] | null): void {
+    const was = this.#states.get(id);
+    if (was) this.counts[was]--;
+    if (state) {
+      this.counts[state]++;
+      this.#states.set(id, state);
+    } else this.#states.delete(id);
   }
 
   #forget(id: string): void {

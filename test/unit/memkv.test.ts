@@ -164,6 +164,7 @@ describe('in-memory KV', () => {
     await store.apply('a', () => ({ type: 'job.cancel', at: 3 }));
     await until('the watch delivers', async () => index.latest('a')?.state === 'cancelled', 1_000);
     assert.deepEqual(seen, ['assigned', 'cancelled']);
+    assert.deepEqual(index.counts, { queued: 0, assigned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 2 });
     index.stop();
   });
 
