@@ -34,18 +34,46 @@ export class JobIndex {
     void this.#follow(kv, o.clock ?? realClock, o.log ?? (() => {}));
   }
 
+  /** The highest revision the watch delivered, and when (monotonic ms) it last delivered anything. */
+  #seen = 0;
+  #lastDelivery = 0;
+
+  /**
+   * A watch can stall without ending (seen once in the chaos suite: a node paused past two nats-server
+   * kills kept a watch that delivered nothing for 40 s, and as leader it never requeued jobs it could not
+   * see). So: when the watch has been silent for a while but the bucket has moved past what it
+   * delivered, stop it; the loop watches again and gets every current value.
+   */
+  async #watchdog(kv: Bucket, clock: Clock, log: Log, stop: () => void, stopped: () => boolean): Promise<void> {
+    while (!stopped()) {
+      await sleep(defaults.indexStallCheckMs, undefined, clock);
+      if (stopped() || clock.mono() - this.#lastDelivery < defaults.indexStallCheckMs) continue;
+      const last = await kv.lastRevision().catch(() => 0);
+      if (!stopped() && last > this.#seen && clock.mono() - this.#lastDelivery >= defaults.indexStallCheckMs) {
+        log(`job index: watch silent at revision ${this.#seen} while the bucket is at ${last}; watching again`);
+        stop();
+        return;
+      }
+    }
+  }
+
   async #follow(kv: Bucket, clock: Clock, log: Log): Promise<void> {
     for (let delay: number = defaults.retryFirstMs; !this.#stopped; delay = Math.min(defaults.retryMaxMs, delay * 2)) {
+      let ended = false;
       try {
         const iter = await kv.watch(keys.jobs);
         if (this.#stopped) return iter.stop();
         this.#stop = () => iter.stop();
+        this.#lastDelivery = clock.mono();
+        void this.#watchdog(kv, clock, log, () => iter.stop(), () => ended || this.#stopped);
         for await (const e of iter) {
           delay = defaults.retryFirstMs;
+          this.#lastDelivery = clock.mono();
           if (e === caughtUp) {
             this.#markReady();
             continue;
           }
+          this.#seen = Math.max(this.#seen, e.revision);
           const id = keys.jobIdOf(e.key);
           if (e.operation !== 'PUT') {
             this.#forget(id);
@@ -74,6 +102,8 @@ export class JobIndex {
       } catch (err) {
         if (this.#stopped) return;
         log(`job index: watch failed (${(err as Error).message}); retrying in ${delay} ms`);
+      } finally {
+        ended = true;
       }
       await sleep(delay, undefined, clock);
     }

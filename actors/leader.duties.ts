@@ -73,7 +73,13 @@ function recoverDuty(d: DutyDeps, cluster: ClusterCache) {
         }),
       );
     }
-    await Promise.allSettled(moves);
+    // A write that failed is tried again on the next pass; say so, or a bucket that refuses writes looks like an idle leader.
+    const failed = (await Promise.allSettled(moves)).filter((x) => x.status === 'rejected');
+    if (failed.length) {
+      d.log(
+        `recovery: ${failed.length} requeue write(s) failed (${(failed[0] as PromiseRejectedResult).reason?.message}); next pass retries`,
+      );
+    }
   });
 }
 

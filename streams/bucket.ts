@@ -45,6 +45,8 @@ export interface Bucket {
    * server, no consumer: the view is atomic.
    */
   keys(filter: string): Promise<string[]>;
+  /** The bucket's latest revision (any key, deletes included): what a watch of every key has seen once caught up. */
+  lastRevision(): Promise<number>;
 }
 
 /** A compare-and-swap refused: the key is not at the expected revision (or, for create, exists). */
@@ -103,6 +105,7 @@ export function natsBucket(kv: KV, name: string, jsm: JetStreamManager): Bucket 
     update: (key, value, revision) => cas(`update ${name}/${key} at revision ${revision}`, kv.update(key, value, revision)),
     delete: (key, revision) => cas(`delete ${name}/${key}`, kv.delete(key, revision === undefined ? {} : { previousSeq: revision })),
     keys,
+    lastRevision: async () => (await jsm.streams.info(stream)).state.last_seq,
     async watch(filter) {
       const iter = await kv.watch({ key: filter });
       // nats.js flags the last of the initial values (or, with none, every later one) `isUpdate`;

@@ -62,6 +62,8 @@ export const defaults = {
   metricsHost: '127.0.0.1',
   /** `jobs.list` page size when the request names none. */
   listLimit: 100,
+  /** A job index whose watch delivered nothing this long, while the bucket moved on, watches again. */
+  indexStallCheckMs: 5_000,
   /** How many lately finished jobs a node's index keeps, so waits for them need no read. */
   indexFinishedMax: 10_000,
   /** `jobs.wait` gives up (408) after this when the request names no timeout. */

@@ -66,6 +66,10 @@ export class MemKv implements Bucket {
     return this.#write(key, value, 'PUT');
   }
 
+  async lastRevision(): Promise<number> {
+    return this.#seq;
+  }
+
   async update(key: string, value: Uint8Array, revision: number): Promise<number> {
     const actual = this.#current(key)?.revision ?? 0;
     if (actual !== revision) throw new CasConflictError(`update ${this.name}/${key}: at revision ${actual}, not ${revision}`);

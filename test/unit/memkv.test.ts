@@ -9,6 +9,8 @@ import { newJobRecord } from '../../machines/job.machine.ts';
 import { CheckpointSlot, JobStore } from '../../streams/job.store.ts';
 import { FencedError } from '../../streams/errors.ts';
 import { JobIndex } from '../../actors/job.index.ts';
+import { SimClock } from '../../chaos/sim/clock.ts';
+import { defaults } from '../../streams/defaults.ts';
 import { until } from '../../streams/time.ts';
 import { createActor, toPromise } from 'xstate';
 import { type Bucket, caughtUp, isCasConflict } from '../../streams/bucket.ts';
@@ -26,6 +28,7 @@ function through(mem: MemKv, over: Partial<Bucket>): Bucket {
     update: (k, v, r) => mem.update(k, v, r),
     delete: (k, r) => mem.delete(k, r),
     keys: (f) => mem.keys(f),
+    lastRevision: () => mem.lastRevision(),
     watch: (f) => mem.watch(f),
     ...over,
   };
@@ -165,6 +168,38 @@ describe('in-memory KV', () => {
     await until('the watch delivers', async () => index.latest('a')?.state === 'cancelled', 1_000);
     assert.deepEqual(seen, ['assigned', 'cancelled']);
     assert.deepEqual(index.counts, { queued: 0, assigned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 2 });
+    index.stop();
+  });
+
+  test('a job index whose watch goes silent while the bucket moves on watches again and catches up', async () => {
+    const clock = new SimClock();
+    const mem = new MemKv('jobs', { clock: new SimulatedClock() });
+    const store = new JobStore(mem);
+    await store.create(newJobRecord({ id: 'a', type: 'noop', input: null, priority: 5, maxAttempts: 3, timeoutMs: 1000 }, 0));
+    let watches = 0;
+    // The first watch delivers the current values, then nothing more until stopped (a stalled consumer).
+    const stalling = async (f: string) => {
+      const real = await mem.watch(f);
+      if (++watches > 1) return real;
+      let stop = () => {};
+      const stopped = new Promise<void>((r) => (stop = r));
+      async function* items() {
+        for await (const e of real) {
+          yield e;
+          if (e === caughtUp) break;
+        }
+        await stopped;
+      }
+      return Object.assign(items(), { stop: () => (real.stop(), stop()) });
+    };
+    const logs: string[] = [];
+    const index = new JobIndex(through(mem, { watch: stalling }), { clock, log: (m) => logs.push(m) });
+    await index.ready();
+    await store.apply('a', () => ({ type: 'job.cancel', at: 1 }));
+    await clock.advance(defaults.indexStallCheckMs + defaults.retryMaxMs);
+    await until('the index catches up', async () => index.latest('a')?.state === 'cancelled', 1_000);
+    assert.equal(watches, 2);
+    assert.match(logs.join('\n'), /watch silent at revision 1 while the bucket is at 2; watching again/);
     index.stop();
   });
 
