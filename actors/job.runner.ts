@@ -84,7 +84,8 @@ export class JobRunner {
 
   /**
    * Start a job the leader assigned to us (idempotent; ignores anything not
-   * ours). `known`: the record as the leader wrote it, so no read comes first.
+   * ours). `known`: the record as the leader wrote it, so a first attempt
+   * starts without reading it first.
    */
   async start(id: string, known?: Versioned<JobRecord>): Promise<void> {
     if (this.#running.has(id) || !this.d.mayWrite()) return;
@@ -102,7 +103,9 @@ export class JobRunner {
     const flight = { again: false };
     this.#starting.set(id, flight);
     try {
-      const cur = known ?? await this.d.store.get(id);
+      // A first attempt starts on the version the leader sent; a later one claims the checkpoint slot
+      // first, so it reads the record fresh (never claiming on a stale assignment).
+      const cur = known?.value.attempt === 1 ? known : await this.d.store.get(id);
       const r = cur?.value;
       if (!r || r.state !== 'assigned' || r.owner !== this.d.nodeId || !this.d.mayWrite()) return;
       const slot = await CheckpointSlot.claim(this.d.checkpoints, id, r.attempt);
