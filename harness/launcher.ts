@@ -240,7 +240,25 @@ function makeDir(dir?: string): { dir: string; owns: boolean } {
   return { dir: mkdtempSync(join(tmpdir(), 'shoal-nats-')), owns: true };
 }
 
-export async function startServer(opts: ServerOptions = {}): Promise<NatsServer> {
+/**
+ * Why: a port freePort() found free can be taken (as some socket's ephemeral port) before the server
+ * binds it; seen in CI as "bind: address already in use". Start again with other ports, up to 3 times.
+ */
+async function retryOnPortClash<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/.test(String(err))) throw err;
+    }
+  }
+}
+
+export function startServer(opts: ServerOptions = {}): Promise<NatsServer> {
+  return retryOnPortClash(() => startServerOnce(opts));
+}
+
+async function startServerOnce(opts: ServerOptions): Promise<NatsServer> {
   const bin = await findNatsServer({ bin: opts.bin, allowOld: opts.allowOld });
   const { dir, owns } = makeDir(opts.dir);
   const s = new NatsServer(bin, {
@@ -325,15 +343,8 @@ export class NatsCluster {
   }
 }
 
-export async function startCluster(opts: ServerOptions & { size?: number } = {}): Promise<NatsCluster> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await startClusterOnce(opts);
-    } catch (err) {
-      // Why: a port freePort() found free can be taken (as some socket's ephemeral port) before the server binds it.
-      if (attempt >= 3 || !/address already in use/.test(String(err))) throw err;
-    }
-  }
+export function startCluster(opts: ServerOptions & { size?: number } = {}): Promise<NatsCluster> {
+  return retryOnPortClash(() => startClusterOnce(opts));
 }
 
 async function startClusterOnce(opts: ServerOptions & { size?: number }): Promise<NatsCluster> {
