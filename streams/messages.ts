@@ -1,8 +1,7 @@
 // Internal CBOR messages between leader and nodes (placement). KV stays the
 // truth: losing any of these only delays work.
 import { z } from 'zod';
-import type { JobRecord } from '../machines/job.machine.ts';
-import { jobRecordSchema, type Versioned } from './job.store.ts';
+import { jobRecordSchema } from './job.store.ts';
 
 export const offerSchema = z.object({
   epoch: z.number(),
@@ -23,4 +22,3 @@ export const jobIdsSchema = z.object({ ids: z.array(z.string()) });
 export const assignmentSchema = z.object({
   jobs: z.array(z.object({ value: jobRecordSchema, revision: z.number() })),
 });
-export type Assignment = { jobs: Array<Versioned<JobRecord>> };

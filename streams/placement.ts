@@ -5,6 +5,7 @@
 // The simulation implements the same two shapes over its own network.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decode, encode } from './codec.ts';
+import type { z } from 'zod';
 import { assignmentSchema, type Bid, bidSchema, jobIdsSchema, type Offer, offerSchema } from './messages.ts';
 import type { JobRecord } from '../machines/job.machine.ts';
 import type { Versioned } from './job.store.ts';
@@ -91,24 +92,16 @@ export function serveInbox(nc: NatsConnection, n: Names, nodeId: string, inbox: 
         if (bid) msg.respond(encode(bid));
       },
     }),
-    nc.subscribe(n.nodeAssign(nodeId), {
-      callback: (_err, msg) => {
-        try {
-          inbox.assign(decode(assignmentSchema, msg.data, 'assignment').jobs as Array<Versioned<JobRecord>>);
-        } catch (err) {
-          log(`bad assignment message: ${(err as Error).message}`);
-        }
-      },
-    }),
-    onJobIds(n.nodeCancel(nodeId), 'cancel', (ids) => inbox.cancel(ids)),
+    onMessage(n.nodeAssign(nodeId), assignmentSchema, 'assignment', (m) => inbox.assign(m.jobs as Array<Versioned<JobRecord>>)),
+    onMessage(n.nodeCancel(nodeId), jobIdsSchema, 'cancel', (m) => inbox.cancel(m.ids)),
   ];
 
-  /** A subject carrying job ids: a malformed message is logged and dropped. */
-  function onJobIds(subject: string, what: string, act: (ids: string[]) => void): Subscription {
+  /** A subject carrying one kind of message: a malformed one is logged and dropped. */
+  function onMessage<S extends z.ZodType>(subject: string, schema: S, what: string, act: (m: z.infer<S>) => void): Subscription {
     return nc.subscribe(subject, {
       callback: (_err, msg) => {
         try {
-          act(decode(jobIdsSchema, msg.data, what).ids);
+          act(decode(schema, msg.data, what));
         } catch (err) {
           log(`bad ${what} message: ${(err as Error).message}`);
         }
