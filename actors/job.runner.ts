@@ -39,8 +39,6 @@ export type RunnerDeps = {
   mayWrite: () => boolean;
   /** The node lease's epoch (fencing token) now: recorded with each start, an attempt lives only as long as that lease term. */
   nodeEpoch?: () => number | null;
-  /** Called when the number of running jobs changes. */
-  onLoad: (running: number) => void;
   /** Called after a checkpoint is committed, with its revision (for the history). */
   onCheckpoint?: (id: string, attempt: number, progress: number, revision: number, bytes: number, ms: number) => void;
   /** Called when an attempt's handler starts here (with the revision its checkpoint claim got), and when this node stops running it (for the history). */
@@ -138,10 +136,8 @@ export class JobRunner {
         known: { value: started.record, revision: started.revision },
       };
       this.#running.set(id, entry);
-      this.d.onLoad(this.#running.size);
       entry.done = this.#execute(entry, started.record, slot, term).finally(() => {
         this.#running.delete(id);
-        this.d.onLoad(this.#running.size);
         const next = this.#pending.values().next();
         if (!next.done) void this.start(next.value);
       });

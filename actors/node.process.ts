@@ -47,14 +47,14 @@ const verbose = process.env.SHOAL_LOG === 'debug';
 /** Renewal cycles and the leader's periodic duties: in the event stream, not in the log. */
 /**
  * Not logged unless SHOAL_LOG=debug: lease renewals, the leader's duty cycle,
- * busy/idle, and every job's own path (`shoal events --job ID` shows it; the
+ * and every job's own path (`shoal events --job ID` shows it; the
  * runner logs a job's failures). At thousands of jobs a second, a line per
  * transition cost more CPU than the jobs.
  */
 function isRoutine(t: Transition): boolean {
   const cycle = (a: string | null, b: string, re: RegExp) => a !== null && re.test(a) && re.test(b);
   return t.kind === 'job' || cycle(t.from, t.to, /^held\.confirmed\./) ||
-    cycle(t.from, t.to, /^active\.leader\.(placing|recovering)$/) || cycle(t.from, t.to, /^running\.member\.ready\.(idle|busy)$/);
+    cycle(t.from, t.to, /^active\.leader\.(placing|recovering)$/);
 }
 
 /** Find or create the buckets. A cluster that is still forming answers "no suitable peers" or times out: wait for it. Only a real misconfiguration (another lease TTL) fails the node. */

@@ -163,7 +163,6 @@ function bootstrapActor(v: NodeView) {
         o.observer?.checkpointSaved?.(bytes, ms);
       },
       onHandler: history.onHandler,
-      onLoad: (running) => v.actor?.send({ type: 'jobs.load', running }),
     });
     v.parts = { leases: b.leases, jobs: b.jobs, store, index: new JobIndex(b.jobs, { clock: o.clock, log: o.log }), runner };
     o.onBootstrapped?.(b);

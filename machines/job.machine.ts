@@ -2,7 +2,7 @@
 // persisted snapshot: every writer (API, leader, the node running it) reads
 // the record, applies one event with the pure `transition`, and writes the
 // result by CAS. Guards on owner and attempt are the fences.
-import { assign, getNextSnapshot, initialTransition, setup, type SnapshotFrom } from 'xstate';
+import { type ActorScope, assign, createActor, setup, type SnapshotFrom } from 'xstate';
 
 export type JobPhase = 'computing' | 'ioWait' | 'checkpointing';
 export type JobStateName = 'queued' | 'assigned' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -261,14 +261,37 @@ export function snapshotOf(r: JobRecord): JobSnapshot {
   return jobMachine.resolveState({ value: state === 'running' ? { running: phase ?? 'computing' } : state, context });
 }
 
+/**
+ * One actor scope for every pure step of the job machine. XState's
+ * `getNextSnapshot`/`initialTransition` build a whole inert actor per call
+ * (~25 µs, most of a write's CPU on the hot path); every action of this
+ * machine is an `assign`, resolved within the step, so nothing ever reaches
+ * the scope's executor and sharing it is safe (a unit test holds it to that).
+ */
+const scope =
+  (createActor(jobMachine, { input: { id: '', type: '', input: null, priority: 0, maxAttempts: 1, timeoutMs: 1, at: 0 } }) as unknown as {
+    _actorScope: ActorScope<JobSnapshot, JobEvent>;
+  })._actorScope;
+
 export function newJobRecord(spec: JobSpec, at: number): JobRecord {
-  return recordOf(initialTransition(jobMachine, { ...spec, at })[0]);
+  return recordOf(jobMachine.getInitialSnapshot(scope as never, { ...spec, at }));
 }
 
 /** Apply one event; null when the machine does not accept it (stale attempt, terminal job...). */
 export function applyJobEvent(r: JobRecord, e: JobEvent): JobRecord | null {
-  const next = recordOf(getNextSnapshot(jobMachine, snapshotOf(r), e));
-  return JSON.stringify(next) === JSON.stringify(r) ? null : next;
+  const prev = snapshotOf(r);
+  const snap = jobMachine.transition(prev, e, scope as never);
+  if (snap === prev) return null; // no transition taken
+  const next = recordOf(snap);
+  return sameRecord(next, r) ? null : next;
+}
+
+/** A step that changed nothing keeps every value (assign builds new objects only for what it changes). */
+function sameRecord(a: JobRecord, b: JobRecord): boolean {
+  for (const k of Object.keys(a) as Array<keyof JobRecord>) {
+    if (k !== 'attempts' && a[k] !== b[k]) return false;
+  }
+  return a.attempts.length === b.attempts.length && a.attempts.every((x, i) => x === b.attempts[i]);
 }
 
 export const isTerminal = (r: Pick<JobRecord, 'state'>) => terminalStates.includes(r.state);

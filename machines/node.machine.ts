@@ -28,8 +28,6 @@ export type NodeEvent =
   | { type: 'drain' }
   | { type: 'nats.disconnected' }
   | { type: 'nats.reconnected' }
-  /** The number of jobs this node runs changed. */
-  | { type: 'jobs.load'; running: number }
   | LeaseReport
   | CoordinatorReport;
 
@@ -49,8 +47,6 @@ export const nodeMachine = setup({
     handBackJobs: fromPromise<void>(async () => {}),
   },
   guards: {
-    runsJobs: ({ event }) => event.type === 'jobs.load' && event.running > 0,
-    runsNone: ({ event }) => event.type === 'jobs.load' && event.running === 0,
     stopping: ({ context }) => context.stopping,
   },
   delays: {
@@ -146,11 +142,6 @@ export const nodeMachine = setup({
             ready: {
               entry: ['startCoordinator', 'advertise'],
               on: { 'nats.disconnected': { target: 'reconnecting', actions: 'tellCoordinatorDisconnected' } },
-              initial: 'idle',
-              states: {
-                idle: { on: { 'jobs.load': { guard: 'runsJobs', target: 'busy' } } },
-                busy: { on: { 'jobs.load': { guard: 'runsNone', target: 'idle' } } },
-              },
             },
             // No advertise here: a renewal sent without a connection is buffered by the
             // client and lands late (or never), and would only write a stale state.

@@ -41,7 +41,7 @@ export const isTerminalState = (to: string) => terminal.has(to.split('.')[0]!);
 
 /**
  * The XState state ids active for a state written as the history records it
- * (`running.member.ready.idle`): every prefix, under the machine id.
+ * (`running.member.draining.handingBack`): every prefix, under the machine id.
  */
 export function activeStateIds(machineId: string, path: string): string[] {
   const parts = path.split('.').filter((p) => p.length > 0);

@@ -77,25 +77,6 @@ export const nodeMachine = createMachine({
                   "target": "reconnecting",
                   "actions": "tellCoordinatorDisconnected"
                 }
-              },
-              "initial": "idle",
-              "states": {
-                "idle": {
-                  "on": {
-                    "jobs.load": {
-                      "guard": "runsJobs",
-                      "target": "busy"
-                    }
-                  }
-                },
-                "busy": {
-                  "on": {
-                    "jobs.load": {
-                      "guard": "runsNone",
-                      "target": "idle"
-                    }
-                  }
-                }
               }
             },
             "reconnecting": {

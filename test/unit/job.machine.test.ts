@@ -3,7 +3,17 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { applyJobEvent, isTerminal, type JobEvent, type JobRecord, newJobRecord } from '../../machines/job.machine.ts';
+import { getNextSnapshot, initialTransition } from 'xstate';
+import {
+  applyJobEvent,
+  isTerminal,
+  type JobEvent,
+  jobMachine,
+  type JobRecord,
+  newJobRecord,
+  recordOf,
+  snapshotOf,
+} from '../../machines/job.machine.ts';
 import { outcomeEvent, requeueDecision } from '../../machines/job.rules.ts';
 
 const spec = { id: 'j1', type: 'primes', input: { limit: 100 }, priority: 5, maxAttempts: 2, timeoutMs: 1000 };
@@ -102,19 +112,69 @@ describe('job machine', () => {
     assert.equal(applyJobEvent(r, { type: 'job.assign', node: 'n1', at: 3 }), null);
   });
 
-  test('property: attempts only grow, a terminal job never changes, and only the current attempt completes', () => {
-    const node = fc.constantFrom('n1', 'n2');
-    const att = fc.integer({ min: 0, max: 4 });
-    const event: fc.Arbitrary<JobEvent> = fc.oneof(
-      node.map((n) => ({ type: 'job.assign' as const, node: n, at: 1 })),
-      fc.tuple(node, att).map(([n, a]) => ({ type: 'job.start' as const, node: n, attempt: a, resumedFrom: 0, at: 1 })),
-      att.map((a) => ({ type: 'job.succeed' as const, attempt: a, result: a, at: 1 })),
-      att.map((a) => ({ type: 'job.fail' as const, attempt: a, error: 'x', retryable: true, backoffMs: 1, at: 1 })),
-      att.map((a) => ({ type: 'job.orphan' as const, attempt: a, at: 1 })),
-      att.map((a) => ({ type: 'job.preempt' as const, attempt: a, at: 1 })),
-      att.map((a) => ({ type: 'job.unstarted' as const, attempt: a, at: 1 })),
-      fc.constant({ type: 'job.cancel' as const, at: 1 }),
+  const node = fc.constantFrom('n1', 'n2');
+  const att = fc.integer({ min: 0, max: 4 });
+  const event: fc.Arbitrary<JobEvent> = fc.oneof(
+    node.map((n) => ({ type: 'job.assign' as const, node: n, at: 1 })),
+    fc.tuple(node, att).map(([n, a]) => ({ type: 'job.start' as const, node: n, attempt: a, resumedFrom: 0, at: 1 })),
+    fc.tuple(att, fc.constantFrom('computing', 'ioWait', 'checkpointing') as fc.Arbitrary<'computing'>).map(([a, phase]) => ({
+      type: 'job.phase' as const,
+      attempt: a,
+      phase,
+      at: 1,
+    })),
+    fc.tuple(att, fc.constantFrom(0, 0.5)).map(([a, p]) => ({ type: 'job.progress' as const, attempt: a, progress: p, at: 1 })),
+    att.map((a) => ({ type: 'job.succeed' as const, attempt: a, result: a, at: 1 })),
+    att.map((a) => ({ type: 'job.fail' as const, attempt: a, error: 'x', retryable: true, backoffMs: 1, at: 1 })),
+    att.map((a) => ({ type: 'job.orphan' as const, attempt: a, at: 1 })),
+    att.map((a) => ({ type: 'job.preempt' as const, attempt: a, at: 1 })),
+    att.map((a) => ({ type: 'job.unstarted' as const, attempt: a, at: 1 })),
+    fc.constant({ type: 'job.cancel' as const, at: 1 }),
+  );
+
+  test("the fast pure step (one shared actor scope) equals XState's own getNextSnapshot on random histories", () => {
+    // Sharing the scope is safe only while every action is an assign (resolved inside the step, never executed by the scope).
+    for (const [name, action] of Object.entries(jobMachine.implementations.actions)) {
+      assert.equal((action as { type?: string }).type, 'xstate.assign', `action ${name} is an assign`);
+    }
+    const reference = (r: JobRecord, e: JobEvent) => {
+      const next = recordOf(getNextSnapshot(jobMachine, snapshotOf(r), e));
+      return JSON.stringify(next) === JSON.stringify(r) ? null : next;
+    };
+    // Steps taken that change nothing (the same progress or phase again) are null in both.
+    const running = apply(newJobRecord(spec, at), { type: 'job.assign', node: 'n1', at: 2 }, {
+      type: 'job.start',
+      node: 'n1',
+      attempt: 1,
+      resumedFrom: 0,
+      at: 3,
+    }, { type: 'job.progress', attempt: 1, progress: 0.5, at: 4 });
+    for (
+      const e of [{ type: 'job.progress', attempt: 1, progress: 0.5, at: 4 }, {
+        type: 'job.phase',
+        attempt: 1,
+        phase: 'computing',
+        at: 4,
+      }] as const
+    ) {
+      assert.equal(reference(running, e), null);
+      assert.equal(applyJobEvent(running, e), null);
+    }
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 30 }), (events) => {
+        let r = newJobRecord({ ...spec, maxAttempts: 3 }, at);
+        assert.deepEqual(r, recordOf(initialTransition(jobMachine, { ...spec, maxAttempts: 3, at })[0]));
+        for (const e of events) {
+          const next = applyJobEvent(r, e);
+          assert.deepEqual(next, reference(r, e), `${e.type} in ${r.state}`);
+          if (next) r = next;
+        }
+      }),
+      { numRuns: 1000 },
     );
+  });
+
+  test('property: attempts only grow, a terminal job never changes, and only the current attempt completes', () => {
     fc.assert(
       fc.property(fc.array(event, { maxLength: 30 }), (events) => {
         let r = newJobRecord({ ...spec, maxAttempts: 3 }, at);
