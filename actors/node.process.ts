@@ -14,7 +14,7 @@ import { defaults } from '../streams/defaults.ts';
 import { isNoResponders, LeaseTtlMismatchError } from '../streams/errors.ts';
 import { type Transition, transitionPublisher } from '../streams/events.ts';
 import { natsNotify, natsPlacement, serveInbox } from '../streams/placement.ts';
-import { natsProbe, servePing } from '../streams/probe.ts';
+import { loneServer, natsProbe, servePing } from '../streams/probe.ts';
 import { assertToken, type Names, names } from '../streams/subjects.ts';
 import { realClock, sleep, within } from '../streams/time.ts';
 import { type JobTypes, loadJobTypes } from './handlers.ts';
@@ -187,6 +187,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     clock: realClock,
     fastPath: o.fastPath !== false,
     probe: natsProbe(nc, n),
+    goneIsFinal: loneServer(nc),
     placement: natsPlacement(nc, n),
     notify: natsNotify(nc, n),
     checkInput: inputChecker(schemas, { ask: askSchema(nc, n), clock: realClock }),

@@ -53,6 +53,8 @@ export type NodeWiringOptions = {
   /** Find or create the buckets (a real node waits for JetStream here). */
   bootstrap: () => Promise<NodeBuckets>;
   probe: Probe;
+  /** Whether a first "no responders" is already final (a lone server); otherwise it is confirmed by a second ping. */
+  goneIsFinal?: () => boolean;
   placement: PlacementTransport;
   /** How this node bids and, while it leads, awards (default: the auction with the heuristic scorer). */
   policy?: PlacementPolicy;
@@ -174,7 +176,7 @@ function bootstrapActor(v: NodeView) {
 function provideNode(v: NodeView, policy: PlacementPolicy) {
   const { o } = v;
   // Followers and the leader's reaper act only on a confirmed "no responders".
-  const probe = confirmGone(o.probe, o.clock);
+  const probe = confirmGone(o.probe, o.clock, { final: o.goneIsFinal });
   const effects = leaseEffects({
     kv: () => v.need().leases,
     probe,

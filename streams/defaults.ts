@@ -25,16 +25,16 @@ export const defaults = {
   strayReplicaRestartMs: 15_000,
   slots: 4,
   /** How often followers ping the lease holder (the failover fast path). */
-  probeIntervalMs: 100,
+  probeIntervalMs: 25,
   /** A ping that times out is not evidence of death; only "no responders" is. */
-  probeTimeoutMs: 50,
+  probeTimeoutMs: 20,
   /**
    * "No responders" counts only when a second ping this much later says it
    * again: a holder whose nats-server died answers "no responders" for the
    * moment it takes to reconnect elsewhere (16 ms measured in CI), and must
    * not lose its lease over it.
    */
-  probeConfirmMs: 100,
+  probeConfirmMs: 50,
   reconnectTimeWaitMs: 250,
   pingIntervalMs: 2_000,
   maxPingOut: 2,

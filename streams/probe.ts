@@ -28,15 +28,25 @@ export function natsProbe(nc: NatsConnection, n: Names, timeoutMs: number = defa
 /**
  * A probe whose "gone" is confirmed: "no responders" twice, `confirmMs` apart.
  * A holder that is only reconnecting (its server died) answers the second ping.
+ * Unless `final()` says a first "no responders" already settles it: a lone
+ * server (no cluster) that answered us is alive, so the holder's connection to
+ * it, the only server there is, is gone.
  */
-export function confirmGone(probe: Probe, clock: Clock = realClock, confirmMs: number = defaults.probeConfirmMs): Probe {
+export function confirmGone(
+  probe: Probe,
+  clock: Clock = realClock,
+  o: { confirmMs?: number; final?: () => boolean } = {},
+): Probe {
   return async (holder) => {
     const first = await probe(holder);
-    if (first !== 'gone') return first;
-    await sleep(confirmMs, undefined, clock);
+    if (first !== 'gone' || o.final?.()) return first;
+    await sleep(o.confirmMs ?? defaults.probeConfirmMs, undefined, clock);
     return probe(holder);
   };
 }
+
+/** Whether this connection's server stands alone (no cluster): there, "no responders" needs no confirmation. */
+export const loneServer = (nc: NatsConnection) => () => nc.info !== undefined && !nc.info.cluster;
 
 /** Answer pings for this process incarnation (the other half of `natsProbe`). */
 export function servePing(nc: NatsConnection, n: Names, holder: LeaseHolder) {

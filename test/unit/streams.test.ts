@@ -94,11 +94,19 @@ describe('liveness probe', () => {
 
   test('"no responders" counts only when a second ping says it again (a holder that was reconnecting answers)', async () => {
     const reconnecting = scripted(['gone', 'alive']);
-    assert.equal(await confirmGone(reconnecting.probe, undefined, 1)(holder), 'alive');
+    assert.equal(await confirmGone(reconnecting.probe, undefined, { confirmMs: 1 })(holder), 'alive');
     const dead = scripted(['gone', 'gone']);
-    assert.equal(await confirmGone(dead.probe, undefined, 1)(holder), 'gone');
+    assert.equal(await confirmGone(dead.probe, undefined, { confirmMs: 1 })(holder), 'gone');
     const alive = scripted(['alive']);
-    assert.equal(await confirmGone(alive.probe, undefined, 1)(holder), 'alive');
+    assert.equal(await confirmGone(alive.probe, undefined, { confirmMs: 1 })(holder), 'alive');
     assert.deepEqual(alive.asked, ['alive'], 'an answer needs no second ping');
+  });
+
+  test('on a lone server (final), the first "no responders" settles it; in a cluster it is asked again', async () => {
+    const lone = scripted(['gone', 'alive']);
+    assert.equal(await confirmGone(lone.probe, undefined, { confirmMs: 1, final: () => true })(holder), 'gone');
+    assert.deepEqual(lone.asked, ['gone']);
+    const clustered = scripted(['gone', 'alive']);
+    assert.equal(await confirmGone(clustered.probe, undefined, { confirmMs: 1, final: () => false })(holder), 'alive');
   });
 });
