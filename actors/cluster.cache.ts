@@ -10,13 +10,17 @@ export const typesOf = (view: ClusterView) => new Set(view.nodes.flatMap((x) => 
 /** What the leader last read of the live nodes: the job types they handle, and how many are ready (each answers an offer). */
 export class ClusterCache {
   types: Set<string> | null = null;
-  readyNodes = 0;
+  /** The ready nodes, as their adverts said (each answers an offer). */
+  ready: ClusterView['nodes'] = [];
   readonly #leases: () => Bucket;
   constructor(leases: () => Bucket) {
     this.#leases = leases;
   }
+  get readyNodes(): number {
+    return this.ready.length;
+  }
   note(view: ClusterView): ClusterView {
-    this.readyNodes = view.nodes.filter((x) => x.state === 'ready').length;
+    this.ready = view.nodes.filter((x) => x.state === 'ready');
     this.types = typesOf(view);
     return view;
   }

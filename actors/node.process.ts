@@ -15,6 +15,7 @@ import { isNoResponders, LeaseTtlMismatchError } from '../streams/errors.ts';
 import { type Transition, transitionPublisher } from '../streams/events.ts';
 import { natsNotify, natsPlacement, serveInbox } from '../streams/placement.ts';
 import { loneServer, natsProbe, servePing } from '../streams/probe.ts';
+import { placementPolicy, type PlacementStrategy } from '../policies/placement.ts';
 import { assertToken, type Names, names } from '../streams/subjects.ts';
 import { realClock, sleep, within } from '../streams/time.ts';
 import { type JobTypes, loadJobTypes } from './handlers.ts';
@@ -35,6 +36,8 @@ export type NodeOptions = ConnectionFlags & {
   labels?: Record<string, string>;
   /** Off: no pings, so failover waits for the lease TTL (benchmark baseline). */
   fastPath?: boolean;
+  /** How the leader places jobs while this node leads (default: the auction). */
+  placement?: PlacementStrategy;
   /** A module exporting job handlers, added to the built-ins. */
   jobs?: string;
   /** Serve Prometheus metrics on this port (`/metrics`). */
@@ -188,6 +191,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     fastPath: o.fastPath !== false,
     probe: natsProbe(nc, n),
     goneIsFinal: loneServer(nc),
+    policy: placementPolicy(o.placement ?? 'auction'),
     placement: natsPlacement(nc, n),
     notify: natsNotify(nc, n),
     checkInput: inputChecker(schemas, { ask: askSchema(nc, n), clock: realClock }),

@@ -5,13 +5,19 @@
 import { fromCallback } from 'xstate';
 import type { CoordinatorEvent, DutyInput } from '../machines/coordinator.machine.ts';
 import { type JobRecord, lastAttempt } from '../machines/job.machine.ts';
-import { offerOrder } from '../policies/placement.ts';
+import { type NodeBid, type OfferedJob, offerOrder } from '../policies/placement.ts';
 import { defaults } from '../streams/defaults.ts';
 import { type Clock, realClock } from '../streams/time.ts';
 import { type ClusterCache, typesOf } from './cluster.cache.ts';
 import type { DutyDeps } from './leader.duties.ts';
 
-type Placer = { d: DutyDeps; cluster: ClusterCache; clock: Clock };
+type Placer = {
+  d: DutyDeps;
+  cluster: ClusterCache;
+  clock: Clock;
+  /** Assignments this leader wrote that its index may not show yet (job → node): a placement without bids counts them as load. */
+  awarded: Map<string, string>;
+};
 
 /** Fail the queued jobs whose type no live node handles (confirmed from the leases: the cache may predate a new node); returns the rest. */
 async function rejectUnhandled({ d, cluster, clock }: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
@@ -30,11 +36,33 @@ async function rejectUnhandled({ d, cluster, clock }: Placer, queued: JobRecord[
   return queued.filter((r) => !unhandled.includes(r));
 }
 
-/** One auction: offer, collect bids, award by the policy, assign by CAS; returns how many were assigned. */
-async function auction({ d, cluster, clock }: Placer, offered: JobRecord[], epoch: number): Promise<number> {
+/**
+ * Without an auction, the leader's own view stands in for the bids: each ready
+ * node's slots (its advert) less its load (the jobs its index shows assigned to
+ * or running there, and the assignments written since that it does not show yet).
+ */
+function ownView({ d, cluster, awarded }: Placer, jobs: OfferedJob[]): NodeBid[] {
+  const { index } = d.jobs();
+  const load = new Map<string, number>();
+  const count = (node: string | null) => node !== null && load.set(node, (load.get(node) ?? 0) + 1);
+  for (const r of index.live.values()) if (r.state === 'assigned' || r.state === 'running') count(r.owner);
+  for (const [id, node] of awarded) {
+    if (index.live.get(id)?.state === 'queued') count(node);
+    else awarded.delete(id); // the index shows it (or it ended): counted above, if at all
+  }
+  return cluster.ready.map((x) => ({
+    node: x.id,
+    free: Math.max(0, x.slots - (load.get(x.id) ?? 0)),
+    bids: jobs.filter((j) => x.types.includes(j.type)).map((j) => ({ id: j.id, score: 0 })),
+  }));
+}
+
+/** One placement round: offer and collect bids (or, without an auction, the leader's own view), award by the policy, assign by CAS; returns how many were assigned. */
+async function auction(p: Placer, offered: JobRecord[], epoch: number): Promise<number> {
+  const { d, cluster, clock } = p;
   const began = clock.mono();
   const jobs = offered.map((r) => ({ id: r.id, type: r.type, priority: r.priority, lastNode: lastAttempt(r)?.node ?? null }));
-  const bids = await d.transport.auction({ epoch, jobs }, cluster.readyNodes, defaults.bidWindowMs);
+  const bids = d.policy.asks ? await d.transport.auction({ epoch, jobs }, cluster.readyNodes, defaults.bidWindowMs) : ownView(p, jobs);
   if (!d.leading()) return 0;
   const { store, index } = d.jobs();
   let count = 0;
@@ -46,6 +74,7 @@ async function auction({ d, cluster, clock }: Placer, offered: JobRecord[], epoc
       ),
     );
     const assigned = done.filter((x) => x?.changed).map((x) => ({ value: x!.record, revision: x!.revision }));
+    if (!d.policy.asks) { for (const a of assigned) p.awarded.set(a.value.id, node); }
     count += assigned.length;
     if (assigned.length) d.transport.assign(node, assigned);
   }));
@@ -66,7 +95,7 @@ async function placeQueued(p: Placer, epoch: number): Promise<boolean> {
 }
 
 export function placementLoop(d: DutyDeps, cluster: ClusterCache) {
-  const p: Placer = { d, cluster, clock: d.clock ?? realClock };
+  const p: Placer = { d, cluster, clock: d.clock ?? realClock, awarded: new Map() };
   const { clock } = p;
   return fromCallback<CoordinatorEvent, DutyInput>(({ input }) => {
     let stopped = false;

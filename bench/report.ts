@@ -128,3 +128,44 @@ export function stripChart(name: string, title: string, unit: string, series: Re
     },
   };
 }
+
+/** A count per time bin (e.g. job starts per 250 ms) as a line, with a labelled rule at each event (e.g. a fault). */
+export function timelineChart(
+  name: string,
+  title: string,
+  bins: Array<{ s: number; count: number }>,
+  marks: Array<{ s: number; label: string }>,
+  yTitle: string,
+): Chart {
+  const rows: Chart['rows'] = [
+    ...bins.map((b) => ({ kind: 'bin', s: b.s, count: b.count })),
+    ...marks.map((m) => ({ kind: 'mark', s: m.s, label: m.label })),
+  ];
+  return {
+    name,
+    title,
+    rows,
+    spec: {
+      layer: [
+        {
+          transform: [{ filter: "datum.kind === 'bin'" }],
+          mark: { type: 'line', interpolate: 'step-after' },
+          encoding: {
+            x: { field: 's', type: 'quantitative', title: 'seconds' },
+            y: { field: 'count', type: 'quantitative', title: yTitle },
+          },
+        },
+        {
+          transform: [{ filter: "datum.kind === 'mark'" }],
+          mark: { type: 'rule', color: 'firebrick', strokeDash: [4, 3] },
+          encoding: { x: { field: 's', type: 'quantitative' } },
+        },
+        {
+          transform: [{ filter: "datum.kind === 'mark'" }],
+          mark: { type: 'text', align: 'left', dx: 3, dy: -4, color: 'firebrick', baseline: 'top' },
+          encoding: { x: { field: 's', type: 'quantitative' }, y: { value: 0 }, text: { field: 'label' } },
+        },
+      ],
+    },
+  };
+}

@@ -12,7 +12,9 @@ import { callApi } from '../streams/client.ts';
 import { defaults } from '../streams/defaults.ts';
 import { names } from '../streams/subjects.ts';
 import { pct, writesPerJob } from './measure.ts';
-import { cdfChart, type ScenarioResult, stripChart } from './report.ts';
+import { checkHistory } from '../chaos/checker.ts';
+import { readTransitions } from '../streams/events.ts';
+import { cdfChart, type ScenarioResult, stripChart, timelineChart } from './report.ts';
 
 export type ScenarioOptions = { quick: boolean; progress: (done: number, total: number, what: string) => void };
 
@@ -93,74 +95,117 @@ async function workQueue(nc: NatsConnection, count: number, width: number): Prom
   return { latency, perSecond };
 }
 
-export async function overhead(o: ScenarioOptions): Promise<ScenarioResult> {
-  const began = performance.now();
-  const light = o.quick ? 300 : 2000;
-  const heavy = o.quick ? 1000 : 5000;
-  const width = 256;
+type OverheadRun = { lat: number[]; jobsPerSecond: number; perJob: Record<string, number> };
+
+/** Submit → start at light load, then jobs/s with `width` in flight, on a fresh cluster whose nodes get `nodeArgs`. */
+async function shoalOverhead(
+  nodeArgs: string[],
+  k: { warm: number; light: number; heavy: number; width: number },
+  tick: (done: number, what: string) => void,
+  after?: (nc: NatsConnection) => Promise<void>,
+): Promise<OverheadRun> {
   return await withCluster(async (_c, nc) => {
     const tag = Date.now().toString(36);
-    const warm = o.quick ? 100 : 300;
-    const total = warm + light + heavy;
     // Unmeasured first: freshly started processes are still compiling their hot paths.
-    await startLatency(nc, `${tag}-warm`, warm, 16, (d) => o.progress(d, total, 'warming up'));
-    const lat = await startLatency(nc, tag, light, 4, (d) => o.progress(warm + d, total, 'submit → start, 4 in flight'));
+    await startLatency(nc, `${tag}-warm`, k.warm, 16, (d) => tick(d, 'warming up'));
+    const lat = await startLatency(nc, tag, k.light, 4, (d) => tick(k.warm + d, 'submit → start, 4 in flight'));
     const t0 = performance.now();
-    const { perJob } = await writesPerJob(nc, n, heavy, () =>
-      window(heavy, width, async (i) => {
+    const { perJob } = await writesPerJob(nc, n, k.heavy, () =>
+      window(k.heavy, k.width, async (i) => {
         await callApi(nc, n, 'jobs.submit', { type: 'noop', id: `tp-${tag}-${i}` });
         await callApi(nc, n, 'jobs.wait', { id: `tp-${tag}-${i}`, timeoutMs: 120_000 }, 125_000);
-      }, (d) => o.progress(warm + light + d, total, `noop jobs/s, ${width} in flight`)));
-    const jobsPerSecond = heavy / ((performance.now() - t0) / 1000);
-    o.progress(total, total, 'the JetStream work queue');
-    const wq = await workQueue(nc, heavy, width);
-    const wqLat = pct(wq.latency, 50);
-    return {
-      scenario: 'overhead',
-      title: 'Overhead: submit → start, and noop jobs/s',
-      setup:
-        `${setup}; after ${warm} unmeasured, ${light} noop jobs 4 in flight, then ${heavy} with ${width} in flight; baseline: a JetStream work-queue stream on the same server, 3 pull consumers acking`,
-      figures: [
-        {
-          figure: 'submit → start p50 (4 in flight)',
-          unit: 'ms',
-          shoal: pct(lat, 50),
-          baseline: { name: 'work queue publish → delivered', value: wqLat },
-          higherIsBetter: false,
-          goal: { text: '≤ 2 ms', met: pct(lat, 50) <= 2 },
-        },
-        {
-          figure: 'submit → start p95',
-          unit: 'ms',
-          shoal: pct(lat, 95),
-          baseline: { name: 'work queue', value: pct(wq.latency, 95) },
-          higherIsBetter: false,
-        },
-        {
-          figure: 'submit → start p99',
-          unit: 'ms',
-          shoal: pct(lat, 99),
-          baseline: { name: 'work queue', value: pct(wq.latency, 99) },
-          higherIsBetter: false,
-          goal: { text: '≤ 10 ms', met: pct(lat, 99) <= 10 },
-        },
-        {
-          figure: `noop jobs/s, submit → succeeded (${width} in flight)`,
-          unit: '/s',
-          shoal: jobsPerSecond,
-          baseline: { name: 'work queue msgs/s', value: wq.perSecond },
-          goal: { text: '≥ 2,000/s and ≥ 0.12×', met: jobsPerSecond >= 2000 && jobsPerSecond / wq.perSecond >= 0.12 },
-        },
-        ...Object.entries(perJob).map(([what, k]) => ({ figure: `${what} per job`, unit: '', shoal: k })),
-      ],
-      samples: { 'shoal submit→start ms': lat, 'work queue publish→delivered ms': wq.latency },
-      charts: [cdfChart('overhead-cdf', 'submit → start (4 in flight)', { Shoal: lat, 'JetStream work queue': wq.latency })],
-      notes: [
-        "Writes per job are counted from the streams' last sequence over the jobs/s run (lease writes are background renewals over that time).",
-      ],
-      ms: performance.now() - began,
-    };
+      }, (d) => tick(k.warm + k.light + d, `noop jobs/s, ${k.width} in flight`)));
+    const jobsPerSecond = k.heavy / ((performance.now() - t0) / 1000);
+    await after?.(nc);
+    return { lat, jobsPerSecond, perJob };
+  }, nodeArgs);
+}
+
+export async function overhead(o: ScenarioOptions): Promise<ScenarioResult> {
+  const began = performance.now();
+  const k = { warm: o.quick ? 100 : 300, light: o.quick ? 300 : 2000, heavy: o.quick ? 1000 : 5000, width: 256 };
+  const { width, heavy, light, warm } = k;
+  const each = warm + light + heavy;
+  const total = 2 * each + heavy;
+  let wq: { latency: number[]; perSecond: number } = { latency: [], perSecond: 0 };
+  const auction = await shoalOverhead([], k, (d, what) => o.progress(d, total, what), async (nc) => {
+    // NATS's own floor, on the same server in the same run.
+    o.progress(each, total, 'the JetStream work queue');
+    wq = await workQueue(nc, heavy, width);
   });
+  const central = await shoalOverhead(
+    ['--placement', 'centralized'],
+    k,
+    (d, what) => o.progress(each + heavy + d, total, `centralized: ${what}`),
+  );
+  const { lat, jobsPerSecond, perJob } = auction;
+  const wqLat = pct(wq.latency, 50);
+  const vsCentral = (figure: string, shoal: number, value: number, higherIsBetter = false) => ({
+    figure,
+    unit: higherIsBetter ? '/s' : 'ms',
+    shoal,
+    baseline: { name: 'centralized', value },
+    higherIsBetter,
+  });
+  return {
+    scenario: 'overhead',
+    title: 'Overhead: submit → start, and noop jobs/s',
+    setup:
+      `${setup}; after ${warm} unmeasured, ${light} noop jobs 4 in flight, then ${heavy} with ${width} in flight; baselines: a JetStream work-queue stream on the same server (3 pull consumers acking), and the same cluster with \`--placement centralized\` (the leader assigns to the least-loaded node, no bids)`,
+    figures: [
+      {
+        figure: 'submit → start p50 (4 in flight)',
+        unit: 'ms',
+        shoal: pct(lat, 50),
+        baseline: { name: 'work queue publish → delivered', value: wqLat },
+        higherIsBetter: false,
+        goal: { text: '≤ 2 ms', met: pct(lat, 50) <= 2 },
+      },
+      {
+        figure: 'submit → start p95',
+        unit: 'ms',
+        shoal: pct(lat, 95),
+        baseline: { name: 'work queue', value: pct(wq.latency, 95) },
+        higherIsBetter: false,
+      },
+      {
+        figure: 'submit → start p99',
+        unit: 'ms',
+        shoal: pct(lat, 99),
+        baseline: { name: 'work queue', value: pct(wq.latency, 99) },
+        higherIsBetter: false,
+        goal: { text: '≤ 10 ms', met: pct(lat, 99) <= 10 },
+      },
+      {
+        figure: `noop jobs/s, submit → succeeded (${width} in flight)`,
+        unit: '/s',
+        shoal: jobsPerSecond,
+        baseline: { name: 'work queue msgs/s', value: wq.perSecond },
+        goal: { text: '≥ 2,000/s and ≥ 0.12×', met: jobsPerSecond >= 2000 && jobsPerSecond / wq.perSecond >= 0.12 },
+      },
+      vsCentral('auction vs centralized: submit → start p50', pct(lat, 50), pct(central.lat, 50)),
+      vsCentral('auction vs centralized: submit → start p99', pct(lat, 99), pct(central.lat, 99)),
+      vsCentral('auction vs centralized: noop jobs/s', jobsPerSecond, central.jobsPerSecond, true),
+      ...Object.entries(perJob).map(([what, k]) => ({ figure: `${what} per job`, unit: '', shoal: k })),
+    ],
+    samples: {
+      'shoal submit→start ms': lat,
+      'centralized submit→start ms': central.lat,
+      'work queue publish→delivered ms': wq.latency,
+    },
+    charts: [
+      cdfChart('overhead-cdf', 'submit → start (4 in flight)', {
+        'Shoal (auction)': lat,
+        'Shoal (centralized)': central.lat,
+        'JetStream work queue': wq.latency,
+      }),
+    ],
+    notes: [
+      "Writes per job are counted from the streams' last sequence over the jobs/s run (lease writes are background renewals over that time).",
+      'Centralized runs on its own fresh cluster right after, with the same counts: it skips the offer/bid round trip, not the writes.',
+    ],
+    ms: performance.now() - began,
+  };
 }
 
 type FailoverMode = { name: string; signal: 'SIGKILL' | 'SIGTERM'; fastPath?: false };
@@ -286,5 +331,123 @@ export async function recovery(o: ScenarioOptions): Promise<ScenarioResult> {
   });
 }
 
-export const scenarios = { overhead, failover, recovery } as const;
+/**
+ * A steady stream of short jobs while the leader is SIGKILLed (and restarted)
+ * and a worker is paused (SIGSTOP) past its lease, then resumed: what gets
+ * through, how long starts stall, and whether every job still ran exactly once
+ * (each record, and the chaos checker over the whole event history).
+ */
+export async function loadUnderFaults(o: ScenarioOptions): Promise<ScenarioResult> {
+  const began = performance.now();
+  const seconds = o.quick ? 12 : 30;
+  const rate = 40;
+  const job = { type: 'sleep', input: { ms: 100 } };
+  return await withCluster(async (c, nc) => {
+    const tag = Date.now().toString(36);
+    const t0 = Date.now();
+    const marks: Array<{ s: number; label: string }> = [];
+    const mark = (label: string) => marks.push({ s: (Date.now() - t0) / 1000, label });
+    const faults = (async () => {
+      await sleepMs((seconds * 1000) / 3);
+      const leader = (await waitForReady(c.urls, 3)).leader!;
+      const victim = c.nodes.find((p) => p.id === leader.nodeId && p.running)!;
+      mark(`kill -9 leader ${victim.id}`);
+      await victim.kill();
+      c.addNode(victim.id);
+      await sleepMs(Math.max(0, t0 + (2 * seconds * 1000) / 3 - Date.now()));
+      const view = await waitForReady(c.urls, 3);
+      const worker = c.nodes.find((p) => p.running && p.id !== view.leader?.nodeId)!;
+      mark(`SIGSTOP ${worker.id}`);
+      worker.pause();
+      await sleepMs(2.5 * ttl);
+      worker.resume();
+      mark(`SIGCONT ${worker.id}`);
+    })();
+    const total = seconds * rate;
+    const waits: Array<Promise<JobRecord>> = [];
+    for (let i = 0; i < total; i++) {
+      await sleepMs(Math.max(0, t0 + (i * 1000) / rate - Date.now()));
+      const id = `lf-${tag}-${i}`;
+      waits.push(
+        callApi(nc, n, 'jobs.submit', { ...job, id }).then(() =>
+          callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000)
+        ),
+      );
+      o.progress(
+        i + 1,
+        total + 1,
+        `${rate} jobs/s for ${seconds} s, leader killed at ${seconds / 3} s, a worker paused at ${(2 * seconds) / 3} s`,
+      );
+    }
+    await faults;
+    const records = await Promise.all(waits);
+    o.progress(total, total + 1, 'checking the history');
+    const history = await readTransitions(nc, n);
+    const violations = checkHistory(history, { records });
+    const succeeded = records.filter((r) => r.state === 'succeeded');
+    const once = records.filter((r) => r.attempts.filter((a) => a.outcome === 'succeeded').length === 1).length;
+    const starts = records.flatMap((r) => r.attempts.filter((a) => a.startedAt !== null).map((a) => a.startedAt!)).sort((a, b) => a - b);
+    const lat = records.map((r) => r.attempts.find((a) => a.startedAt !== null)!.startedAt! - r.createdAt);
+    const ends = succeeded.map((r) => r.attempts.find((a) => a.outcome === 'succeeded')!.endedAt!);
+    const perSecond = succeeded.length / ((Math.max(...ends) - t0) / 1000);
+    let gap = 0;
+    for (let i = 1; i < starts.length; i++) gap = Math.max(gap, starts[i]! - starts[i - 1]!);
+    const moved = records.filter((r) => r.attempts.length > 1).length;
+    const binMs = 250;
+    const bins = new Map<number, number>();
+    for (const t of starts) bins.set(Math.floor((t - t0) / binMs), (bins.get(Math.floor((t - t0) / binMs)) ?? 0) + 1);
+    const last = Math.max(...bins.keys());
+    return {
+      scenario: 'load-under-faults',
+      title: 'Load under faults: a steady stream while the leader dies and a worker stalls',
+      setup: `${setup}; ${rate} sleep(100 ms) jobs/s for ${seconds} s; the leader SIGKILLed (and restarted) at ${
+        seconds / 3
+      } s, a worker SIGSTOPped for ${2.5 * ttl} ms (past its lease) at ${(2 * seconds) / 3} s`,
+      figures: [
+        { figure: 'jobs succeeded', unit: '', shoal: succeeded.length, baseline: { name: 'submitted', value: total } },
+        {
+          figure: 'succeeded exactly once',
+          unit: '',
+          shoal: once,
+          baseline: { name: 'submitted', value: total },
+          goal: { text: 'all', met: once === total },
+        },
+        {
+          figure: 'chaos checker violations over the whole history',
+          unit: '',
+          shoal: violations.length,
+          higherIsBetter: false,
+          goal: { text: '0', met: violations.length === 0 },
+        },
+        { figure: 'jobs/s finished', unit: '/s', shoal: perSecond, baseline: { name: 'offered', value: rate } },
+        { figure: 'submit → start p50', unit: 'ms', shoal: pct(lat, 50), higherIsBetter: false },
+        { figure: 'submit → start p99', unit: 'ms', shoal: pct(lat, 99), higherIsBetter: false },
+        {
+          figure: 'longest gap between job starts',
+          unit: 'ms',
+          shoal: gap,
+          baseline: { name: 'between submits', value: 1000 / rate },
+          higherIsBetter: false,
+        },
+        { figure: 'jobs that ran more than one attempt', unit: '', shoal: moved },
+      ],
+      samples: { 'submit→start ms': lat },
+      charts: [
+        timelineChart(
+          'load-under-faults-starts',
+          `job starts per ${binMs} ms, with the faults`,
+          Array.from({ length: last + 1 }, (_, b) => ({ s: (b * binMs) / 1000, count: bins.get(b) ?? 0 })),
+          marks,
+          'starts',
+        ),
+      ],
+      notes: violations.length ? violations.slice(0, 5).map((v) => `violation: ${v.invariant}: ${v.message}`) : [],
+      ms: performance.now() - began,
+    };
+  });
+}
+
+const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export const scenarios = { overhead, failover, recovery, 'load-under-faults': loadUnderFaults } as const;
 export type ScenarioName = keyof typeof scenarios;

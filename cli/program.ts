@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
 import { defaults } from '../streams/defaults.ts';
+import { placementStrategies, type PlacementStrategy } from '../policies/placement.ts';
 import type { Common } from './client.ts';
 
 const positiveInt = (what: string) => (v: string): number => {
@@ -64,8 +65,9 @@ function benchCommand(p: Command): void {
   p.command('bench')
     .description(
       'run the benchmark suite, each scenario in a process of its own on a fresh local cluster: overhead (submit → start and ' +
-        'noop jobs/s beside a plain JetStream work queue), failover (leader killed and stopped), recovery (a checkpointing job ' +
-        'killed at 25/50/75 %); writes report.md, samples.csv, samples.json and SVG charts into --out',
+        'noop jobs/s beside a plain JetStream work queue and centralized placement), failover (leader killed and stopped), ' +
+        'recovery (a checkpointing job killed at 25/50/75 %), load-under-faults (a steady stream while the leader is killed ' +
+        'and a worker paused; exactly-once checked); writes report.md, samples.csv, samples.json and SVG charts into --out',
     )
     .argument('[scenario...]', 'which scenarios (default: all)')
     .option('--quick', 'fewer jobs and rounds: the whole suite in under 3 minutes')
@@ -159,6 +161,12 @@ function processCommands(p: Command): void {
         'a module whose exported async functions are job handlers by name, added to the built-ins (noop, sleep, primes, exec)',
       )
       .option('--no-fast-path', 'never ping lease holders: take over only when a lease expires (a benchmark baseline)')
+      .addOption(
+        new Option(
+          '--placement <strategy>',
+          'how this node places jobs while it leads: auction (nodes bid by the policy) or centralized (the leader gives each job to the least-loaded ready node; no bids, a baseline)',
+        ).choices(placementStrategies).default('auction'),
+      )
       .option('--metrics-port <port>', 'serve Prometheus metrics at http://<metrics-host>:<port>/metrics', portNumber('--metrics-port'))
       .option('--metrics-host <host>', 'address the metrics server listens on (0.0.0.0 for a remote Prometheus)', defaults.metricsHost),
   ).action(
@@ -170,6 +178,7 @@ function processCommands(p: Command): void {
         replicas: number;
         label?: Record<string, string>;
         fastPath: boolean;
+        placement: PlacementStrategy;
         jobs?: string;
         metricsPort?: number;
         metricsHost: string;

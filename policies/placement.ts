@@ -24,6 +24,12 @@ export type BidderState = {
 
 export interface PlacementPolicy {
   readonly name: string;
+  /**
+   * Whether the leader asks the nodes (an auction: offer, bids, award) or
+   * decides alone from its own view (then `award` gets one bid per ready node,
+   * each job scored 0, with the free slots the leader counts for it).
+   */
+  readonly asks: boolean;
   /** Node side: a score per offered job this node can run (none without a free slot). */
   bid(jobs: OfferedJob[], self: BidderState): NodeBid['bids'];
   /** Leader side: which node gets which jobs, given the bids (node → job ids, in offer order). */
@@ -77,5 +83,37 @@ export function auctionPolicy(scorer: Scorer = heuristicScorer): PlacementPolicy
         }),
       })),
     award: greedyAward,
+    asks: true,
   };
+}
+
+/**
+ * Each job, in offer order, to the node with the most free slots left (ties: the
+ * node listed first); a node without a free slot gets nothing.
+ */
+export function leastLoadedAward(offered: OfferedJob[], bids: NodeBid[]): Map<string, string[]> {
+  const capacity = new Map(bids.map((b) => [b.node, b.free]));
+  const takers = new Map<string, string[]>();
+  for (const b of bids) for (const x of b.bids) takers.set(x.id, [...(takers.get(x.id) ?? []), b.node]);
+  const awards = new Map<string, string[]>();
+  for (const job of offered) {
+    let best: string | null = null;
+    for (const node of takers.get(job.id) ?? []) if (capacity.get(node)! > (best === null ? 0 : capacity.get(best)!)) best = node;
+    if (best === null) continue;
+    capacity.set(best, capacity.get(best)! - 1);
+    awards.set(best, [...(awards.get(best) ?? []), job.id]);
+  }
+  return awards;
+}
+
+/** Centralized placement (the baseline the auction is measured against): no bids, the leader assigns each job to the least-loaded node. */
+export function centralizedPolicy(): PlacementPolicy {
+  return { name: 'centralized', asks: false, bid: () => [], award: leastLoadedAward };
+}
+
+export const placementStrategies = ['auction', 'centralized'] as const;
+export type PlacementStrategy = typeof placementStrategies[number];
+
+export function placementPolicy(strategy: PlacementStrategy): PlacementPolicy {
+  return strategy === 'centralized' ? centralizedPolicy() : auctionPolicy();
 }

@@ -3,7 +3,16 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { applyJobEvent, type JobRecord, newJobRecord } from '../../machines/job.machine.ts';
-import { auctionPolicy, awardDiscount, greedyAward, type NodeBid, type OfferedJob, offerOrder } from '../../policies/placement.ts';
+import {
+  auctionPolicy,
+  awardDiscount,
+  centralizedPolicy,
+  greedyAward,
+  leastLoadedAward,
+  type NodeBid,
+  type OfferedJob,
+  offerOrder,
+} from '../../policies/placement.ts';
 import { heuristicScorer } from '../../policies/scorer.ts';
 
 const job = (id: string, priority: number, createdAt: number): JobRecord =>
@@ -49,6 +58,18 @@ describe('placement policy', () => {
     assert.deepEqual(greedyAward(offered(['a', 'b']), even).get('n2'), ['b']);
   });
 
+  test('centralized: no bids asked; each job to the node with the most free slots left, in offer order', () => {
+    const p = centralizedPolicy();
+    assert.equal(p.asks, false);
+    assert.equal(auctionPolicy().asks, true);
+    const view: NodeBid[] = [
+      { node: 'n1', free: 1, bids: offered(['a', 'b', 'c', 'd']).map((j) => ({ id: j.id, score: 0 })) },
+      { node: 'n2', free: 3, bids: offered(['a', 'b', 'c']).map((j) => ({ id: j.id, score: 0 })) },
+    ];
+    // n2 (3 free) takes a and b; then both have 1: the first listed, n1, takes c; d only n1 handles, and it is full.
+    assert.deepEqual([...p.award(offered(['a', 'b', 'c', 'd']), view)], [['n2', ['a', 'b']], ['n1', ['c']]]);
+  });
+
   test("property: the award never exceeds a node's free slots, never gives a job twice, and only to a bidder", () => {
     const arb = fc.array(
       fc.record({
@@ -62,13 +83,15 @@ describe('placement policy', () => {
     ).map((bs) => bs.filter((b, i) => bs.findIndex((x) => x.node === b.node) === i));
     fc.assert(
       fc.property(arb, (bids) => {
-        const awards = greedyAward(offered(['a', 'b', 'c', 'd', 'e']), bids);
-        const given = [...awards.values()].flat();
-        assert.equal(new Set(given).size, given.length);
-        for (const [node, ids] of awards) {
-          const b = bids.find((x) => x.node === node)!;
-          assert.ok(ids.length <= b.free);
-          for (const id of ids) assert.ok(b.bids.some((x) => x.id === id));
+        for (const award of [greedyAward, leastLoadedAward]) {
+          const awards = award(offered(['a', 'b', 'c', 'd', 'e']), bids);
+          const given = [...awards.values()].flat();
+          assert.equal(new Set(given).size, given.length);
+          for (const [node, ids] of awards) {
+            const b = bids.find((x) => x.node === node)!;
+            assert.ok(ids.length <= b.free);
+            for (const id of ids) assert.ok(b.bids.some((x) => x.id === id));
+          }
         }
       }),
       { numRuns: 500 },
