@@ -15,6 +15,8 @@ export type NatsServerBinary = { path: string; version: string };
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const cachedNatsServer = join(projectRoot, '.cache', 'nats-server', 'usr', 'sbin', 'nats-server');
+/** The newest nats-server Debian packages (setup --with-new-nats), for the tests that run on both versions. */
+export const cachedNewestNatsServer = join(projectRoot, '.cache', 'nats-server-new', 'usr', 'sbin', 'nats-server');
 
 /** An explicit choice (option or NATS_SERVER_BIN) is the only candidate: a bad one is an error, not a fallback. */
 function candidates(bin?: string): string[] {

@@ -23,6 +23,8 @@ export type UpOptions = {
   nodeArgs?: string[];
   /** Prometheus metrics: node `nK` serves them on this port + K - 1. */
   metricsPort?: number;
+  /** This nats-server binary instead of the one found (NATS_SERVER_BIN, the project cache, PATH). */
+  serverBin?: string;
 };
 
 export type LocalCluster = {
@@ -41,8 +43,8 @@ export type LocalCluster = {
 export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   let cluster: NatsCluster | null = null;
   let server: NatsServer | null = null;
-  if (o.cluster === 3) cluster = await startCluster({ size: 3, port: o.port || undefined });
-  else server = await startServer({ port: o.port || undefined });
+  if (o.cluster === 3) cluster = await startCluster({ size: 3, port: o.port || undefined, bin: o.serverBin });
+  else server = await startServer({ port: o.port || undefined, bin: o.serverBin });
   const servers = cluster ? cluster.servers : [server!];
   const urls = servers.map((s) => s.url);
   const nodes: NodeProcess[] = [];

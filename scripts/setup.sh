@@ -44,12 +44,13 @@ fetch_debian() {
   dpkg -x "$apt_dir"/nats-server_*.deb "$dest"
 }
 
-with_old_nats=0 with_browser=0
+with_old_nats=0 with_new_nats=0 with_browser=0
 for arg in "$@"; do
   case "$arg" in
     --with-old-nats) with_old_nats=1 ;;
+    --with-new-nats) with_new_nats=1 ;;
     --with-browser) with_browser=1 ;;
-    *) say "unknown option $arg (known: --with-old-nats, --with-browser)"; exit 2 ;;
+    *) say "unknown option $arg (known: --with-old-nats, --with-new-nats, --with-browser)"; exit 2 ;;
   esac
 done
 
@@ -70,6 +71,13 @@ fi
 if [ "$with_old_nats" = 1 ] && [ ! -x "$cache/nats-server-2.9/usr/sbin/nats-server" ] && command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
   say "fetching Debian bookworm's nats-server (2.9.x, for the broken-CAS test) into $cache/nats-server-2.9"
   fetch_debian bookworm "$cache/nats-server-2.9" || say "could not fetch it; that test will be skipped"
+fi
+
+# --with-new-nats (the test suite): also the newest nats-server Debian packages (sid: 2.15.x at the time of
+# writing), so the tests that matter across versions (consumer counts: 2.15 caps them per stream) run on both.
+if [ "$with_new_nats" = 1 ] && [ ! -x "$cache/nats-server-new/usr/sbin/nats-server" ] && command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
+  say "fetching Debian sid's nats-server (the newest) into $cache/nats-server-new"
+  fetch_debian sid "$cache/nats-server-new" || say "could not fetch it; the tests on the newest server will be skipped"
 fi
 
 seen=" "

@@ -4,7 +4,7 @@
 # inspector in headless Chromium under Node's test runner, whose summary closes the output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --with-old-nats --with-browser
+bash scripts/setup.sh --with-old-nats --with-new-nats --with-browser
 export PATH="$PWD/node_modules/.bin:$PATH"
 echo "== tsc --noEmit"
 tsc --noEmit -p .

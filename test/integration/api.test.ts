@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import '../helpers.ts';
 import fc from 'fast-check';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as connectV2, StringCodec } from 'nats';
 import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
 import { spawnNode } from '../../harness/spawn.ts';
@@ -130,30 +129,6 @@ describe('public API (micro service, JSON)', () => {
     );
     const s = await callApi<ClusterView>(nc, n, 'status');
     assert.equal(s.nodes.length, 2);
-  });
-
-  test("thousands of waits, lists and status calls leave the server's consumer count flat", async () => {
-    const jsm = await jetstreamManager(nc);
-    const consumers = async () => (await jsm.streams.info(`KV_${n.jobsBucket}`)).state.consumer_count;
-    await callApi(nc, n, 'jobs.submit', { type: 'noop', id: 'flat-done' });
-    await callApi(nc, n, 'jobs.wait', { id: 'flat-done', timeoutMs: 10_000 });
-    await callApi(nc, n, 'jobs.submit', { type: 'sleep', id: 'flat-long', input: { ms: 600_000 } });
-    const before = await consumers();
-    const batch = async (count: number, call: (i: number) => Promise<unknown>) => {
-      for (let i = 0; i < count; i += 100) await Promise.all(Array.from({ length: Math.min(100, count - i) }, (_, k) => call(i + k)));
-    };
-    await batch(1000, () => callApi<JobRecord>(nc, n, 'jobs.wait', { id: 'flat-done' }));
-    // Waits that time out (408) and waits for an unknown id (404) end as cleanly.
-    const codes = new Set<number>();
-    await batch(200, (i) =>
-      callApi(nc, n, 'jobs.wait', i % 2 ? { id: 'flat-long', timeoutMs: 20 } : { id: `flat-none-${i}` }).then(
-        () => assert.fail('no wait should succeed'),
-        (err: ApiError) => codes.add(err.status),
-      ));
-    assert.deepEqual([...codes].sort(), [404, 408]);
-    await batch(200, (i) => callApi(nc, n, i % 2 ? 'jobs.list' : 'status', {}));
-    assert.equal(await consumers(), before);
-    await callApi(nc, n, 'jobs.cancel', { id: 'flat-long' });
   });
 
   test('a second process with a live node id refuses to start, naming the problem', async () => {
