@@ -3,48 +3,18 @@
 // jobs/s beside a plain JetStream work queue), failover (leader killed and
 // stopped, time to the new leader's first action), recovery (a checkpointing
 // job killed at 25/50/75 %). Each returns a ScenarioResult; `progress` says how far.
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
-import { type LocalCluster, startLocalCluster, waitForReady } from '../harness/local.cluster.ts';
+import { waitForReady } from '../harness/local.cluster.ts';
 import { LeaderWatch } from '../harness/watch.ts';
 import type { JobRecord } from '../machines/job.machine.ts';
 import { callApi } from '../streams/client.ts';
-import { defaults } from '../streams/defaults.ts';
-import { names } from '../streams/subjects.ts';
 import { pct, writesPerJob } from './measure.ts';
-import { checkHistory } from '../chaos/checker.ts';
-import { readTransitions } from '../streams/events.ts';
-import { cdfChart, type ScenarioResult, stripChart, timelineChart } from './report.ts';
+import { n, type ScenarioOptions, setup, ttl, window, withCluster } from './common.ts';
+import { loadUnderFaults } from './load.faults.ts';
+import { cdfChart, type ScenarioResult, stripChart } from './report.ts';
 
-export type ScenarioOptions = { quick: boolean; progress: (done: number, total: number, what: string) => void };
-
-const n = names();
-const ttl = defaults.demoLeaseTtlMs;
-const setup = `3 node processes (4 slots each), one nats-server, lease TTL ${ttl} ms`;
-
-async function withCluster<T>(fn: (c: LocalCluster, nc: NatsConnection) => Promise<T>, nodeArgs: string[] = []): Promise<T> {
-  const c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: ttl, echo: false, nodeArgs });
-  const nc = await connect({ servers: c.urls });
-  try {
-    await waitForReady(c.urls, 3);
-    return await fn(c, nc);
-  } finally {
-    await nc.close();
-    await c.stop();
-  }
-}
-
-/** Run `count` tasks, at most `width` at a time. */
-async function window(count: number, width: number, task: (i: number) => Promise<void>, tick?: (done: number) => void): Promise<void> {
-  let next = 0;
-  let done = 0;
-  await Promise.all(Array.from({ length: Math.min(width, count) }, async () => {
-    while (next < count) {
-      await task(next++);
-      tick?.(++done);
-    }
-  }));
-}
+export type { ScenarioOptions };
 
 /** Submit → handler start of `count` noop jobs, `width` in flight (record createdAt → attempt startedAt). */
 async function startLatency(nc: NatsConnection, tag: string, count: number, width: number, tick: (d: number) => void): Promise<number[]> {
@@ -330,124 +300,6 @@ export async function recovery(o: ScenarioOptions): Promise<ScenarioResult> {
     };
   });
 }
-
-/**
- * A steady stream of short jobs while the leader is SIGKILLed (and restarted)
- * and a worker is paused (SIGSTOP) past its lease, then resumed: what gets
- * through, how long starts stall, and whether every job still ran exactly once
- * (each record, and the chaos checker over the whole event history).
- */
-export async function loadUnderFaults(o: ScenarioOptions): Promise<ScenarioResult> {
-  const began = performance.now();
-  const seconds = o.quick ? 12 : 30;
-  const rate = 40;
-  const job = { type: 'sleep', input: { ms: 100 } };
-  return await withCluster(async (c, nc) => {
-    const tag = Date.now().toString(36);
-    const t0 = Date.now();
-    const marks: Array<{ s: number; label: string }> = [];
-    const mark = (label: string) => marks.push({ s: (Date.now() - t0) / 1000, label });
-    const faults = (async () => {
-      await sleepMs((seconds * 1000) / 3);
-      const leader = (await waitForReady(c.urls, 3)).leader!;
-      const victim = c.nodes.find((p) => p.id === leader.nodeId && p.running)!;
-      mark(`kill -9 leader ${victim.id}`);
-      await victim.kill();
-      c.addNode(victim.id);
-      await sleepMs(Math.max(0, t0 + (2 * seconds * 1000) / 3 - Date.now()));
-      const view = await waitForReady(c.urls, 3);
-      const worker = c.nodes.find((p) => p.running && p.id !== view.leader?.nodeId)!;
-      mark(`SIGSTOP ${worker.id}`);
-      worker.pause();
-      await sleepMs(2.5 * ttl);
-      worker.resume();
-      mark(`SIGCONT ${worker.id}`);
-    })();
-    const total = seconds * rate;
-    const waits: Array<Promise<JobRecord>> = [];
-    for (let i = 0; i < total; i++) {
-      await sleepMs(Math.max(0, t0 + (i * 1000) / rate - Date.now()));
-      const id = `lf-${tag}-${i}`;
-      waits.push(
-        callApi(nc, n, 'jobs.submit', { ...job, id }).then(() =>
-          callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000)
-        ),
-      );
-      o.progress(
-        i + 1,
-        total + 1,
-        `${rate} jobs/s for ${seconds} s, leader killed at ${seconds / 3} s, a worker paused at ${(2 * seconds) / 3} s`,
-      );
-    }
-    await faults;
-    const records = await Promise.all(waits);
-    o.progress(total, total + 1, 'checking the history');
-    const history = await readTransitions(nc, n);
-    const violations = checkHistory(history, { records });
-    const succeeded = records.filter((r) => r.state === 'succeeded');
-    const once = records.filter((r) => r.attempts.filter((a) => a.outcome === 'succeeded').length === 1).length;
-    const starts = records.flatMap((r) => r.attempts.filter((a) => a.startedAt !== null).map((a) => a.startedAt!)).sort((a, b) => a - b);
-    const lat = records.map((r) => r.attempts.find((a) => a.startedAt !== null)!.startedAt! - r.createdAt);
-    const ends = succeeded.map((r) => r.attempts.find((a) => a.outcome === 'succeeded')!.endedAt!);
-    const perSecond = succeeded.length / ((Math.max(...ends) - t0) / 1000);
-    let gap = 0;
-    for (let i = 1; i < starts.length; i++) gap = Math.max(gap, starts[i]! - starts[i - 1]!);
-    const moved = records.filter((r) => r.attempts.length > 1).length;
-    const binMs = 250;
-    const bins = new Map<number, number>();
-    for (const t of starts) bins.set(Math.floor((t - t0) / binMs), (bins.get(Math.floor((t - t0) / binMs)) ?? 0) + 1);
-    const last = Math.max(...bins.keys());
-    return {
-      scenario: 'load-under-faults',
-      title: 'Load under faults: a steady stream while the leader dies and a worker stalls',
-      setup: `${setup}; ${rate} sleep(100 ms) jobs/s for ${seconds} s; the leader SIGKILLed (and restarted) at ${
-        seconds / 3
-      } s, a worker SIGSTOPped for ${2.5 * ttl} ms (past its lease) at ${(2 * seconds) / 3} s`,
-      figures: [
-        { figure: 'jobs succeeded', unit: '', shoal: succeeded.length, baseline: { name: 'submitted', value: total } },
-        {
-          figure: 'succeeded exactly once',
-          unit: '',
-          shoal: once,
-          baseline: { name: 'submitted', value: total },
-          goal: { text: 'all', met: once === total },
-        },
-        {
-          figure: 'chaos checker violations over the whole history',
-          unit: '',
-          shoal: violations.length,
-          higherIsBetter: false,
-          goal: { text: '0', met: violations.length === 0 },
-        },
-        { figure: 'jobs/s finished', unit: '/s', shoal: perSecond, baseline: { name: 'offered', value: rate } },
-        { figure: 'submit → start p50', unit: 'ms', shoal: pct(lat, 50), higherIsBetter: false },
-        { figure: 'submit → start p99', unit: 'ms', shoal: pct(lat, 99), higherIsBetter: false },
-        {
-          figure: 'longest gap between job starts',
-          unit: 'ms',
-          shoal: gap,
-          baseline: { name: 'between submits', value: 1000 / rate },
-          higherIsBetter: false,
-        },
-        { figure: 'jobs that ran more than one attempt', unit: '', shoal: moved },
-      ],
-      samples: { 'submit→start ms': lat },
-      charts: [
-        timelineChart(
-          'load-under-faults-starts',
-          `job starts per ${binMs} ms, with the faults`,
-          Array.from({ length: last + 1 }, (_, b) => ({ s: (b * binMs) / 1000, count: bins.get(b) ?? 0 })),
-          marks,
-          'starts',
-        ),
-      ],
-      notes: violations.length ? violations.slice(0, 5).map((v) => `violation: ${v.invariant}: ${v.message}`) : [],
-      ms: performance.now() - began,
-    };
-  });
-}
-
-const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export const scenarios = { overhead, failover, recovery, 'load-under-faults': loadUnderFaults } as const;
 export type ScenarioName = keyof typeof scenarios;
