@@ -12,6 +12,8 @@ import type { JobRecord } from '../machines/job.machine.ts';
 export type InboxDeps = {
   nodeId: string;
   slots: number;
+  /** This node's relative speed (a bid feature; 1 unless `--speed` says otherwise). */
+  speed?: number;
   /** Job types this node handles. */
   handles: (type: string) => boolean;
   /** Only a ready node bids. */
@@ -28,6 +30,7 @@ export type InboxDeps = {
 
 export function nodeInbox(d: InboxDeps): NodeInbox {
   const wins: number[] = [];
+  let lastWin = d.clock.now();
   return {
     // Every ready node answers (maybe with no bids), so the leader can stop waiting once all have.
     offer(offer) {
@@ -40,14 +43,19 @@ export function nodeInbox(d: InboxDeps): NodeInbox {
         slots: d.slots,
         free: runner.free,
         running: runner.running,
+        speed: d.speed ?? 1,
         recentWins: wins.length,
+        idleMs: now - lastWin,
         handles: d.handles,
       };
-      return { node: d.nodeId, free: runner.free, bids: d.policy.bid(offer.jobs, self) };
+      const free = runner.free;
+      const bids = d.policy.bid(offer.jobs, self);
+      return Array.isArray(bids) ? { node: d.nodeId, free, bids } : bids.then((b) => ({ node: d.nodeId, free, bids: b }));
     },
     assign(jobs) {
       for (const job of jobs) {
-        wins.push(d.clock.now());
+        lastWin = d.clock.now();
+        wins.push(lastWin);
         void d.runner()?.start(job.value.id, job);
       }
     },

@@ -58,7 +58,36 @@ export function program(): Command {
   eventsCommand(p);
   inspectCommand(p);
   benchCommand(p);
+  policyCommand(p);
   return p;
+}
+
+function policyCommand(p: Command): void {
+  const pc = p.command('policy').description('the learned bid scorer: train it (nodes score with it: shoal node --policy)');
+  pc.command('train')
+    .description(
+      'train the MLP bid scorer on the built-in cluster model (heterogeneous nodes, Poisson and bursty arrivals, heavy-tailed work, ' +
+        'node failures) by the cross-entropy method, and write it as ONNX with its feature spec beside it (.json); the same seed ' +
+        'gives the same bytes. Default: rewrites the shipped model, policies/model/bid-scorer.onnx',
+    )
+    .option('--seed <n>', 'random seed', positiveInt('--seed'), 1)
+    .option('--out <file.onnx>', 'where to write the model (its spec goes beside it as .json)')
+    .option('--iterations <n>', 'cross-entropy iterations (default 30)', positiveInt('--iterations'))
+    .option('--population <n>', 'candidates per iteration (default 32)', positiveInt('--population'))
+    .action(async (o: { seed: number; out?: string; iterations?: number; population?: number }) => {
+      const { trainModel } = await import('./policy.ts');
+      const { model, spec } = trainModel(o);
+      const t = spec.training;
+      console.log(`wrote ${model} (${spec.version}) and its spec; ${t.episodes} simulated episodes`);
+      console.log(
+        `held-out loss (mean slowdown + 2 × Gini; lower is better): model ${t.loss.toFixed(3)}, heuristic ${
+          t.heuristicLoss.toFixed(3)
+        }, random network ${t.randomLoss.toFixed(3)}`,
+      );
+      for (const [w, x] of Object.entries(t.byWorkload)) {
+        console.log(`  ${w}: model ${x.model.toFixed(3)}, heuristic ${x.heuristic.toFixed(3)}, random ${x.random.toFixed(3)}`);
+      }
+    });
 }
 
 function benchCommand(p: Command): void {

@@ -3,7 +3,7 @@
 // and the nodes' wiring (actors/) calls these pure functions; other strategies
 // (centralized, pull, a learned scorer) plug in behind the same shape.
 import type { JobRecord } from '../machines/job.machine.ts';
-import { heuristicScorer, type Scorer } from './scorer.ts';
+import { type BidFeatures, heuristicScorer, type Scorer } from './scorer.ts';
 
 /** A job as the leader offers it. */
 export type OfferedJob = { id: string; type: string; priority: number; lastNode: string | null };
@@ -17,10 +17,25 @@ export type BidderState = {
   slots: number;
   free: number;
   running: number;
+  /** Relative speed of this node's work (1: nominal). */
+  speed: number;
   /** Jobs it won recently (spreads work). */
   recentWins: number;
+  /** Milliseconds since it last won a job (since it started, if never). */
+  idleMs: number;
   handles: (type: string) => boolean;
 };
+
+/**
+ * Fairness for nodes: a node that has not won for a while adds this to every
+ * bid, growing 0.5 per idle second up to 5 (reached after 10 s), whatever its
+ * scorer says; half the heuristic's free-slot range, so a long-idle node
+ * overtakes a busier one but a full node (which does not bid) never wins.
+ */
+export function agingBonus(idleMs: number): number {
+  return Math.min(agingBonusMax, (idleMs / 1000) * 0.5);
+}
+export const agingBonusMax = 5;
 
 export interface PlacementPolicy {
   readonly name: string;
@@ -30,8 +45,8 @@ export interface PlacementPolicy {
    * each job scored 0, with the free slots the leader counts for it).
    */
   readonly asks: boolean;
-  /** Node side: a score per offered job this node can run (none without a free slot). */
-  bid(jobs: OfferedJob[], self: BidderState): NodeBid['bids'];
+  /** Node side: a score per offered job this node can run (none without a free slot); async where the scorer is. */
+  bid(jobs: OfferedJob[], self: BidderState): NodeBid['bids'] | Promise<NodeBid['bids']>;
   /** Leader side: which node gets which jobs, given the bids (node → job ids, in offer order). */
   award(offered: OfferedJob[], bids: NodeBid[]): Map<string, string[]>;
 }
@@ -66,22 +81,28 @@ export function greedyAward(offered: OfferedJob[], bids: NodeBid[]): Map<string,
   return awards;
 }
 
-/** The auction: nodes score each job they can run with `scorer`; the leader awards greedily. */
+/** The auction: nodes score each job they can run with `scorer` (one batch per offer), plus the aging bonus; the leader awards greedily. */
 export function auctionPolicy(scorer: Scorer = heuristicScorer): PlacementPolicy {
   return {
     name: `auction+${scorer.name}`,
-    bid: (jobs, self) =>
-      self.free <= 0 ? [] : jobs.filter((j) => self.handles(j.type)).map((j) => ({
-        id: j.id,
-        score: scorer.score({
-          slots: self.slots,
-          freeSlots: self.free,
-          running: self.running,
-          holdsCheckpoint: j.lastNode === self.nodeId,
-          recentWins: self.recentWins,
-          priority: j.priority,
-        }),
-      })),
+    bid: (jobs, self) => {
+      const mine = self.free <= 0 ? [] : jobs.filter((j) => self.handles(j.type));
+      if (mine.length === 0) return [];
+      const rows: BidFeatures[] = mine.map((j) => ({
+        slots: self.slots,
+        freeSlots: self.free,
+        running: self.running,
+        speed: self.speed,
+        holdsCheckpoint: j.lastNode === self.nodeId,
+        recentWins: self.recentWins,
+        priority: j.priority,
+        idleMs: self.idleMs,
+      }));
+      const bonus = agingBonus(self.idleMs);
+      const bids = (scores: number[]) => mine.map((j, i) => ({ id: j.id, score: scores[i]! + bonus }));
+      const scores = scorer.score(rows);
+      return Array.isArray(scores) ? bids(scores) : scores.then(bids);
+    },
     award: greedyAward,
     asks: true,
   };

@@ -33,8 +33,8 @@ export type Notify = {
 
 /** What a node does with the messages addressed to it. */
 export type NodeInbox = {
-  /** A bid for an offer, or null to stay silent (not ready). */
-  offer(offer: Offer): Bid | null;
+  /** A bid for an offer, or null to stay silent (not ready); a promise where the scorer is async (ONNX). */
+  offer(offer: Offer): Bid | null | Promise<Bid | null>;
   assign(jobs: Array<Versioned<JobRecord>>): void;
   cancel(ids: string[]): void;
 };
@@ -88,8 +88,10 @@ export function serveInbox(nc: NatsConnection, n: Names, nodeId: string, inbox: 
         } catch {
           return;
         }
+        const answer = (bid: Bid | null) => bid && msg.respond(encode(bid));
         const bid = inbox.offer(offer);
-        if (bid) msg.respond(encode(bid));
+        if (bid instanceof Promise) bid.then(answer, (err: Error) => log(`could not bid: ${err.message}`));
+        else answer(bid);
       },
     }),
     onMessage(n.nodeAssign(nodeId), assignmentSchema, 'assignment', (m) => inbox.assign(m.jobs as Array<Versioned<JobRecord>>)),

@@ -25,6 +25,7 @@ export function simPlacement(net: SimNet, from: Conn): PlacementTransport {
         const timer = from.view.setTimeout(finish, maxWaitMs);
         net.publish(from, (c) => c.inbox !== null, (c) => {
           const bid = c.inbox!.offer(offer);
+          if (bid instanceof Promise) throw new Error('the simulation scores bids synchronously');
           if (bid) {
             net.up(c, () =>
               net.down(from, () => {

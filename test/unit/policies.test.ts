@@ -32,14 +32,14 @@ describe('placement policy', () => {
 
   test('a node bids for what it handles while it has a free slot, higher where it holds the checkpoint', () => {
     const p = auctionPolicy(heuristicScorer);
-    const self = { nodeId: 'n1', slots: 4, free: 2, running: 2, recentWins: 0, handles: (t: string) => t === 'noop' };
+    const self = { nodeId: 'n1', slots: 4, free: 2, running: 2, speed: 1, recentWins: 0, idleMs: 0, handles: (t: string) => t === 'noop' };
     const jobs = [...offered(['a']), { id: 'b', type: 'noop', priority: 5, lastNode: 'n1' }, {
       id: 'c',
       type: 'exec',
       priority: 5,
       lastNode: null,
     }];
-    const bids = p.bid(jobs, self);
+    const bids = p.bid(jobs, self) as NodeBid['bids'];
     assert.deepEqual(bids.map((b) => b.id), ['a', 'b']);
     assert.ok(bids[1]!.score > bids[0]!.score);
     assert.deepEqual(p.bid(jobs, { ...self, free: 0 }), []);

@@ -1,0 +1,23 @@
+// Which bid scorer a node uses (`shoal node --policy onnx|heuristic|<path>`):
+// the shipped ONNX model by default, the heuristic on request, or a model
+// file. A model that cannot be used (missing, corrupt, another feature spec or
+// input shape) is never used to mis-score: the node falls back to the
+// heuristic with one clear warning, says so in its status advert
+// (`heuristic (fallback: …)`) and in the `shoal_policy_fallback` metric.
+import { loadOnnxScorer, shippedModel } from '../policies/onnx.scorer.ts';
+import { heuristicScorer, type Scorer } from '../policies/scorer.ts';
+
+export type ScorerChoice = { scorer: Scorer; /** What status shows. */ description: string; fallback: string | null };
+
+export async function chooseScorer(policy: string, warn: (msg: string) => void): Promise<ScorerChoice> {
+  if (policy === 'heuristic') return { scorer: heuristicScorer, description: 'heuristic', fallback: null };
+  const path = policy === 'onnx' ? shippedModel : policy;
+  try {
+    const scorer = await loadOnnxScorer(path);
+    return { scorer, description: scorer.name, fallback: null };
+  } catch (err) {
+    const reason = (err as Error).message;
+    warn(`policy ${policy}: ${reason}; scoring bids with the heuristic instead`);
+    return { scorer: heuristicScorer, description: `heuristic (fallback: ${reason})`, fallback: reason };
+  }
+}
