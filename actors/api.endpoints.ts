@@ -12,6 +12,7 @@ import { readCluster } from '../streams/lease.records.ts';
 import type { Notify } from '../streams/placement.ts';
 import { type Clock, realClock } from '../streams/time.ts';
 import type { JobIndex } from './job.index.ts';
+import { fairness } from '../policies/fairness.ts';
 
 const jobId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'letters, digits, - or _, at most 128');
 const jobStates = ['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -36,7 +37,7 @@ export const drainRequest = z.object({ id: z.string().min(1) }).strict();
 /** The endpoints' port: buckets, notifications and time; no NATS connection, so the simulation serves the same code. */
 export type ApiDeps = {
   /** Throws a 503 until the node has bootstrapped. */
-  kv: () => { leases: Bucket; jobs: Bucket; store: JobStore; index: Pick<JobIndex, 'follow' | 'latest' | 'counts' | 'ready'> };
+  kv: () => { leases: Bucket; jobs: Bucket; store: JobStore; index: Pick<JobIndex, 'follow' | 'latest' | 'counts' | 'ready' | 'records'> };
   /** Core NATS in a node process, the simulated network in the simulation. */
   notify: Notify;
   /** The problems with a submit's input for its type (null: it fits, or the type has no schema). */
@@ -54,7 +55,7 @@ function specOf(r: Pick<JobRecord, 'type' | 'input' | 'priority' | 'maxAttempts'
 export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
   const clock = d.clock ?? realClock;
   return {
-    status: endpoint(statusRequest, () => status(d)),
+    status: endpoint(statusRequest, () => status(d, clock)),
     'jobs.submit': endpoint(submitRequest, (req) => submit(d, clock, req)),
     'jobs.get': endpoint(idRequest, async (req) => {
       const r = await d.kv().store.get(req.id);
@@ -74,12 +75,13 @@ export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
 }
 
 /** Counts by state come from the node's job index (its watch of every record), not from reading each one. */
-async function status(d: ApiDeps) {
+async function status(d: ApiDeps, clock: Clock) {
   const { leases, index } = d.kv();
   const view = await readCluster(leases);
   await index.ready();
   const jobs = Object.fromEntries(jobStates.map((s) => [s, index.counts[s]])) as Record<(typeof jobStates)[number], number>;
-  return { ...view, jobs, queueDepth: jobs.queued };
+  const fair = fairness(index.records(), view.nodes.map((x) => x.id), clock.now(), defaults.fairnessWindowMs);
+  return { ...view, jobs, queueDepth: jobs.queued, fairness: fair };
 }
 
 /** Idempotent by id: the same id and body returns the stored job, another body is 409. */

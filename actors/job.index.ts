@@ -124,6 +124,12 @@ export class JobIndex {
     this.#revisions.delete(id);
   }
 
+  /** Every record it holds: the live ones and the lately finished (at most `indexFinishedMax` of those). */
+  *records(): Iterable<JobRecord> {
+    yield* this.live.values();
+    yield* this.#finished.values();
+  }
+
   /** The record as the watch last delivered it, if live or finished lately (it may lag the bucket by a moment). */
   latest(id: string): JobRecord | undefined {
     return this.live.get(id) ?? this.#finished.get(id);

@@ -33,6 +33,8 @@ export type RunnerDeps = {
   checkpoints: Bucket;
   nodeId: string;
   slots: number;
+  /** Handlers' sleeps take 1/speed of the time asked (a node's speed factor: sleep-style work runs faster or slower). */
+  speed?: number;
   handlers: Record<string, Handler>;
   log: Log;
   /** False once this node's lease may be gone: then nothing more is written. */
@@ -239,7 +241,7 @@ export class JobRunner {
             term,
           },
         ).catch(() => {}),
-      sleep: (ms) => sleep(ms, abort.signal, clock),
+      sleep: (ms) => sleep(ms / (this.d.speed ?? 1), abort.signal, clock),
       checkpoint: async (state, progress) => {
         if (abort.signal.aborted) throw abort.signal.reason;
         if (!this.#mayWrite(term)) throw new FencedError('node lease lost');

@@ -6,6 +6,8 @@ import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { isTerminal, type JobRecord, lastAttempt } from '../machines/job.machine.ts';
 import type { Transition } from '../streams/events.ts';
+import { defaults } from '../streams/defaults.ts';
+import type { Fairness } from '../policies/fairness.ts';
 import type { NodeObserver } from './node.wiring.ts';
 
 const seconds = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -57,11 +59,49 @@ function defineMetrics(registry: Registry, liveJobs: () => Iterable<JobRecord>) 
 }
 
 /** `liveJobs` reads the node's job index at scrape time (queued, assigned, running across the cluster). */
-export function nodeMetrics(o: { nodeId: string; liveJobs: () => Iterable<JobRecord> }) {
+export function nodeMetrics(o: {
+  nodeId: string;
+  liveJobs: () => Iterable<JobRecord>;
+  policy?: string;
+  policyFallback?: boolean;
+  /** Work per node and its Gini over the fairness window, as this node's index sees them. */
+  fairness?: () => Fairness | null;
+}) {
   const registry = new Registry();
   registry.setDefaultLabels({ node: o.nodeId });
   collectDefaultMetrics({ register: registry, prefix: 'shoal_' });
   const m = defineMetrics(registry, o.liveJobs);
+  new Gauge({
+    name: 'shoal_policy_info',
+    help: 'the bid scorer this node uses (label policy), always 1',
+    labelNames: ['policy'],
+    registers: [registry],
+  })
+    .set({ policy: o.policy ?? 'unknown' }, 1);
+  new Gauge({
+    name: 'shoal_policy_fallback',
+    help: '1 when the configured model could not be used and bids are scored by the heuristic',
+    registers: [registry],
+  })
+    .set(o.policyFallback ? 1 : 0);
+  new Gauge({
+    name: 'shoal_work_job_seconds',
+    help: `Job-seconds each node ran in the last ${defaults.fairnessWindowMs / 1000} s (label worker), as this node's job index sees it`,
+    labelNames: ['worker'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [worker, s] of Object.entries(o.fairness?.()?.jobSeconds ?? {})) this.set({ worker }, s);
+    },
+  });
+  new Gauge({
+    name: 'shoal_work_gini',
+    help: `Gini coefficient of that work across the nodes that ran any (0: even)`,
+    registers: [registry],
+    collect() {
+      this.set(o.fairness?.()?.gini ?? 0);
+    },
+  });
 
   const observer: NodeObserver = {
     jobWritten(prev, next) {

@@ -16,6 +16,8 @@ import { type Transition, transitionPublisher } from '../streams/events.ts';
 import { natsNotify, natsPlacement, serveInbox } from '../streams/placement.ts';
 import { loneServer, natsProbe, servePing } from '../streams/probe.ts';
 import { placementPolicy, type PlacementStrategy } from '../policies/placement.ts';
+import { chooseScorer } from './policy.ts';
+import { fairness } from '../policies/fairness.ts';
 import { assertToken, type Names, names } from '../streams/subjects.ts';
 import { realClock, sleep, within } from '../streams/time.ts';
 import { type JobTypes, loadJobTypes } from './handlers.ts';
@@ -38,6 +40,10 @@ export type NodeOptions = ConnectionFlags & {
   fastPath?: boolean;
   /** How the leader places jobs while this node leads (default: the auction). */
   placement?: PlacementStrategy;
+  /** The bid scorer: 'onnx' (the shipped model, default), 'heuristic', or a path to a .onnx model (its spec beside it). */
+  policy?: string;
+  /** Speed factor: handlers' sleeps take 1/speed of the time (a benchmark knob for heterogeneous nodes); a bid feature. */
+  speed?: number;
   /** A module exporting job handlers, added to the built-ins. */
   jobs?: string;
   /** Serve Prometheus metrics on this port (`/metrics`). */
@@ -151,6 +157,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
   const log = logger(nodeId);
   const n = names(o.prefix);
   const { handlers, schemas } = await loadJobTypes(o.jobs);
+  const scorer = await chooseScorer(o.policy ?? 'onnx', log);
 
   const nc = await connectNats(o, `shoal-node-${nodeId}`);
   log(`connected to ${nc.getServer()} (${runtimeName()}, pid ${process.pid})`);
@@ -167,7 +174,21 @@ export async function runNode(o: NodeOptions): Promise<number> {
     onPublished: (k) => metrics?.inspect.published.inc(k),
     onDropped: (k) => metrics?.inspect.dropped.inc(k),
   });
-  const metrics = o.metricsPort === undefined ? null : nodeMetrics({ nodeId, liveJobs: () => parts()?.index.live.values() ?? [] });
+  const metrics = o.metricsPort === undefined ? null : nodeMetrics({
+    nodeId,
+    liveJobs: () => parts()?.index.live.values() ?? [],
+    policy: scorer.description,
+    policyFallback: scorer.fallback !== null,
+    fairness: () => {
+      const index = parts()?.index;
+      if (!index) return null;
+      const now = Date.now();
+      const from = now - defaults.fairnessWindowMs;
+      const nodes = new Set<string>();
+      for (const r of index.records()) for (const a of r.attempts) if (a.startedAt !== null && (a.endedAt ?? now) > from) nodes.add(a.node);
+      return fairness(index.records(), [...nodes], now, defaults.fairnessWindowMs);
+    },
+  });
   const publisher = transitionPublisher({
     nc,
     names: n,
@@ -191,12 +212,20 @@ export async function runNode(o: NodeOptions): Promise<number> {
     fastPath: o.fastPath !== false,
     probe: natsProbe(nc, n),
     goneIsFinal: loneServer(nc),
-    policy: placementPolicy(o.placement ?? 'auction'),
+    policy: placementPolicy(o.placement ?? 'auction', scorer.scorer),
+    speed: o.speed,
     placement: natsPlacement(nc, n),
     notify: natsNotify(nc, n),
     checkInput: inputChecker(schemas, { ask: askSchema(nc, n), clock: realClock }),
     recorder: publisher,
-    advert: { pid: process.pid, host: hostName(), runtime: runtimeName(), labels: o.labels ?? {}, startedAt: Date.now() },
+    advert: {
+      pid: process.pid,
+      host: hostName(),
+      runtime: runtimeName(),
+      labels: o.labels ?? {},
+      startedAt: Date.now(),
+      policy: o.placement === 'centralized' ? 'centralized' : `auction+${scorer.description}`,
+    },
     bootstrap: () => bootstrapWithRetry(nc, n, o, log),
     onBootstrapped: () => publisher.open(),
     observer: metrics?.observer,

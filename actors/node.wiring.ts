@@ -71,7 +71,9 @@ export type NodeWiringOptions = {
   /** Off: no pings, so failover waits for the lease TTL (benchmark baseline). */
   fastPath: boolean;
   /** The advert's facts about the process. */
-  advert: { pid: number; host: string; runtime: string; labels: Record<string, string>; startedAt: number };
+  advert: { pid: number; host: string; runtime: string; labels: Record<string, string>; startedAt: number; policy?: string };
+  /** This node's speed factor: scales handlers' sleeps and is a bid feature (default 1). */
+  speed?: number;
   /** Called once the node has its buckets (a real node opens its event stream). */
   onBootstrapped?: (b: NodeBuckets) => void;
 };
@@ -135,6 +137,8 @@ class NodeView {
         startedAt: o.advert.startedAt,
         types: Object.keys(o.handlers).sort(),
         running: this.parts?.runner.running ?? 0,
+        policy: o.advert.policy ?? (o.policy ?? auctionPolicy()).name,
+        speed: o.speed ?? 1,
       },
     };
   }
@@ -155,6 +159,7 @@ function bootstrapActor(v: NodeView) {
       checkpoints: b.checkpoints,
       nodeId: o.nodeId,
       slots: o.slots,
+      speed: o.speed,
       handlers: o.handlers,
       log: o.log,
       clock: o.clock,
@@ -228,6 +233,7 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
   const inbox = nodeInbox({
     nodeId,
     slots: o.slots,
+    speed: o.speed,
     clock,
     policy,
     handles: (type) => !!o.handlers[type],

@@ -5,7 +5,7 @@
 import { fromCallback } from 'xstate';
 import type { CoordinatorEvent, DutyInput } from '../machines/coordinator.machine.ts';
 import { type JobRecord, lastAttempt } from '../machines/job.machine.ts';
-import { type NodeBid, type OfferedJob, offerOrder } from '../policies/placement.ts';
+import { effectivePriority, type NodeBid, type OfferedJob, offerOrder } from '../policies/placement.ts';
 import { defaults } from '../streams/defaults.ts';
 import { type Clock, realClock } from '../streams/time.ts';
 import { type ClusterCache, typesOf } from './cluster.cache.ts';
@@ -61,7 +61,13 @@ function ownView({ d, cluster, awarded }: Placer, jobs: OfferedJob[]): NodeBid[]
 async function auction(p: Placer, offered: JobRecord[], epoch: number): Promise<number> {
   const { d, cluster, clock } = p;
   const began = clock.mono();
-  const jobs = offered.map((r) => ({ id: r.id, type: r.type, priority: r.priority, lastNode: lastAttempt(r)?.node ?? null }));
+  const now = clock.now();
+  const jobs = offered.map((r) => ({
+    id: r.id,
+    type: r.type,
+    priority: effectivePriority(r, now),
+    lastNode: lastAttempt(r)?.node ?? null,
+  }));
   const bids = d.policy.asks ? await d.transport.auction({ epoch, jobs }, cluster.readyNodes, defaults.bidWindowMs) : ownView(p, jobs);
   if (!d.leading()) return 0;
   const { store, index } = d.jobs();

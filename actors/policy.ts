@@ -4,15 +4,16 @@
 // input shape) is never used to mis-score: the node falls back to the
 // heuristic with one clear warning, says so in its status advert
 // (`heuristic (fallback: …)`) and in the `shoal_policy_fallback` metric.
-import { loadOnnxScorer, shippedModel } from '../policies/onnx.scorer.ts';
 import { heuristicScorer, type Scorer } from '../policies/scorer.ts';
 
 export type ScorerChoice = { scorer: Scorer; /** What status shows. */ description: string; fallback: string | null };
 
 export async function chooseScorer(policy: string, warn: (msg: string) => void): Promise<ScorerChoice> {
   if (policy === 'heuristic') return { scorer: heuristicScorer, description: 'heuristic', fallback: null };
-  const path = policy === 'onnx' ? shippedModel : policy;
   try {
+    // Loaded only when asked for: ONNX Runtime's native library costs a node with the heuristic nothing.
+    const { loadOnnxScorer, shippedModel } = await import('../policies/onnx.scorer.ts');
+    const path = policy === 'onnx' ? shippedModel : policy;
     const scorer = await loadOnnxScorer(path);
     return { scorer, description: scorer.name, fallback: null };
   } catch (err) {

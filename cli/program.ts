@@ -12,6 +12,12 @@ const positiveInt = (what: string) => (v: string): number => {
   return n;
 };
 
+const positiveNumber = (what: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive number`);
+  return n;
+};
+
 const portNumber = (what: string) => (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError(`${what} must be a port number, 1 to 65535`);
@@ -196,6 +202,17 @@ function processCommands(p: Command): void {
           'how this node places jobs while it leads: auction (nodes bid by the policy) or centralized (the leader gives each job to the least-loaded ready node; no bids, a baseline)',
         ).choices(placementStrategies).default('auction'),
       )
+      .option(
+        '--policy <policy>',
+        'how this node scores its bids: onnx (the shipped learned model), heuristic, or a path to a .onnx model with its .json spec beside it; a model that cannot be used falls back to the heuristic with a warning (status shows it)',
+        'onnx',
+      )
+      .option(
+        '--speed <factor>',
+        'speed factor: handlers sleep 1/factor of the time asked (a knob for heterogeneous benchmarks); also a bid feature',
+        positiveNumber('--speed'),
+        1,
+      )
       .option('--metrics-port <port>', 'serve Prometheus metrics at http://<metrics-host>:<port>/metrics', portNumber('--metrics-port'))
       .option('--metrics-host <host>', 'address the metrics server listens on (0.0.0.0 for a remote Prometheus)', defaults.metricsHost),
   ).action(
@@ -208,6 +225,8 @@ function processCommands(p: Command): void {
         label?: Record<string, string>;
         fastPath: boolean;
         placement: PlacementStrategy;
+        policy: string;
+        speed: number;
         jobs?: string;
         metricsPort?: number;
         metricsHost: string;

@@ -4,7 +4,9 @@ import { callApi } from '../streams/client.ts';
 import type { ClusterView } from '../streams/lease.records.ts';
 import { type Common, print, withApi } from './client.ts';
 
-export type StatusView = ClusterView & { jobs?: Record<string, number>; queueDepth?: number };
+import type { Fairness } from '../policies/fairness.ts';
+
+export type StatusView = ClusterView & { jobs?: Record<string, number>; queueDepth?: number; fairness?: Fairness };
 
 export function formatStatus(s: StatusView): string {
   const lines: string[] = [];
@@ -13,12 +15,29 @@ export function formatStatus(s: StatusView): string {
       ? `leader: ${s.leader.nodeId}  epoch ${s.leader.epoch}  since ${s.leader.since}`
       : 'leader: none (an election is under way, or no node runs)',
   );
-  const t = new Table({ head: ['node', 'state', 'pid', 'host', 'runtime', 'running/slots', 'last seen'], style: { head: [], border: [] } });
+  const t = new Table({
+    head: ['node', 'state', 'pid', 'host', 'runtime', 'running/slots', 'policy', 'last seen'],
+    style: { head: [], border: [] },
+  });
   for (const n of s.nodes) {
-    t.push([n.id + (s.leader?.nodeId === n.id ? ' *' : ''), n.state, n.pid, n.host, n.runtime, `${n.running}/${n.slots}`, n.lastSeen]);
+    const speed = n.speed !== undefined && n.speed !== 1 ? ` ×${n.speed}` : '';
+    t.push([
+      n.id + (s.leader?.nodeId === n.id ? ' *' : ''),
+      n.state,
+      n.pid,
+      n.host,
+      n.runtime,
+      `${n.running}/${n.slots}${speed}`,
+      n.policy,
+      n.lastSeen,
+    ]);
   }
   lines.push(s.nodes.length ? t.toString() : 'nodes: none');
   if (s.jobs) lines.push(`jobs: ${Object.entries(s.jobs).map(([k, v]) => `${k} ${v}`).join(', ')}; queue depth ${s.queueDepth ?? 0}`);
+  if (s.fairness) {
+    const work = Object.entries(s.fairness.jobSeconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
+    lines.push(`work in the last ${s.fairness.windowMs / 1000} s (job-seconds): ${work || 'none'}; Gini ${s.fairness.gini.toFixed(3)}`);
+  }
   return lines.join('\n');
 }
 

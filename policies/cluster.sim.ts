@@ -6,6 +6,7 @@
 // Pure and seeded: the same workload and scorer give the same episode.
 import { type BidFeatures } from './features.ts';
 import { agingBonus, greedyAward, type NodeBid, type OfferedJob } from './placement.ts';
+import { gini } from './fairness.ts';
 import { exp, exponential, ln, rng } from './random.ts';
 
 export type SimNode = { id: string; slots: number; speed: number };
@@ -36,16 +37,6 @@ export type EpisodeResult = {
   /** What training minimises: mean slowdown + 2 × Gini. */
   loss: number;
 };
-
-/** Gini coefficient of non-negative values (0: all equal, → 1: one has everything). */
-export function gini(xs: number[]): number {
-  const n = xs.length;
-  const sum = xs.reduce((a, b) => a + b, 0);
-  if (n === 0 || sum === 0) return 0;
-  let acc = 0;
-  for (const a of xs) for (const b of xs) acc += Math.abs(a - b);
-  return acc / (2 * n * sum);
-}
 
 /** The coefficient of variation of the bursty arrivals (what the comparison framework we studied used). */
 export const burstyCv = 8;

@@ -51,10 +51,23 @@ export interface PlacementPolicy {
   award(offered: OfferedJob[], bids: NodeBid[]): Map<string, string[]>;
 }
 
-/** Queued jobs in the order they are offered: highest priority, then oldest; none before its retry backoff ends. */
+/**
+ * Fairness for jobs: a queued job's priority counts one level higher for every
+ * `jobAgingStepMs` it has waited since it was submitted, up to the top (9).
+ * So a job waits at most (9 − priority) × 10 s before only older jobs go
+ * first: none starves behind a stream of higher-priority ones.
+ */
+export const jobAgingStepMs = 10_000;
+export const topPriority = 9;
+
+export function effectivePriority(r: Pick<JobRecord, 'priority' | 'createdAt'>, now: number): number {
+  return Math.max(r.priority, Math.min(topPriority, r.priority + Math.floor(Math.max(0, now - r.createdAt) / jobAgingStepMs)));
+}
+
+/** Queued jobs in the order they are offered: highest effective priority, then oldest; none before its retry backoff ends. */
 export function offerOrder(records: Iterable<JobRecord>, now: number): JobRecord[] {
   return [...records].filter((r) => r.state === 'queued' && r.notBefore <= now).sort((a, b) =>
-    b.priority - a.priority || a.createdAt - b.createdAt
+    effectivePriority(b, now) - effectivePriority(a, now) || a.createdAt - b.createdAt
   );
 }
 
@@ -135,6 +148,6 @@ export function centralizedPolicy(): PlacementPolicy {
 export const placementStrategies = ['auction', 'centralized'] as const;
 export type PlacementStrategy = typeof placementStrategies[number];
 
-export function placementPolicy(strategy: PlacementStrategy): PlacementPolicy {
-  return strategy === 'centralized' ? centralizedPolicy() : auctionPolicy();
+export function placementPolicy(strategy: PlacementStrategy, scorer: Scorer = heuristicScorer): PlacementPolicy {
+  return strategy === 'centralized' ? centralizedPolicy() : auctionPolicy(scorer);
 }

@@ -64,6 +64,8 @@ export const defaults = {
   listLimit: 100,
   /** A job index whose watch delivered nothing this long, while the bucket moved on, watches again. */
   indexStallCheckMs: 5_000,
+  /** Work per node and its Gini (status, metrics) are over this last stretch of time. */
+  fairnessWindowMs: 60_000,
   /** How many lately finished jobs a node's index keeps, so waits for them need no read. */
   indexFinishedMax: 10_000,
   /** `jobs.wait` gives up (408) after this when the request names no timeout. */

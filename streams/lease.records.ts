@@ -20,6 +20,10 @@ export const nodeAdvertSchema = z.object({
   types: z.array(z.string()),
   /** Jobs it runs now. */
   running: z.number(),
+  /** How it places and bids, e.g. `auction+onnx:s1-i30-p32`, or `auction+heuristic (fallback: …)`. */
+  policy: z.string().optional(),
+  /** Its speed factor (`--speed`; 1 unless set). */
+  speed: z.number().optional(),
 });
 export type NodeAdvert = z.infer<typeof nodeAdvertSchema>;
 
@@ -57,6 +61,8 @@ export type ClusterView = {
     running: number;
     types: string[];
     labels: Record<string, string>;
+    policy: string;
+    speed: number;
     lastSeen: string;
     epoch: number;
   }>;
@@ -80,6 +86,8 @@ export async function readCluster(kv: Bucket): Promise<ClusterView> {
       running: a.running,
       types: a.types,
       labels: a.labels,
+      policy: a.policy ?? 'unknown',
+      speed: a.speed ?? 1,
       lastSeen: l.written.toISOString(),
       epoch: l.epoch,
     });

@@ -3,10 +3,14 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { applyJobEvent, type JobRecord, newJobRecord } from '../../machines/job.machine.ts';
+import { fairness, gini } from '../../policies/fairness.ts';
 import {
+  agingBonus,
+  agingBonusMax,
   auctionPolicy,
   awardDiscount,
   centralizedPolicy,
+  effectivePriority,
   greedyAward,
   leastLoadedAward,
   type NodeBid,
@@ -96,5 +100,41 @@ describe('placement policy', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('fairness', () => {
+  const ran = (id: string, node: string, startedAt: number, endedAt: number | null): JobRecord => {
+    const r = applyJobEvent(job(id, 5, 0), { type: 'job.assign', node, at: startedAt })!;
+    const s = applyJobEvent(r, { type: 'job.start', node, attempt: 1, resumedFrom: 0, at: startedAt })!;
+    return endedAt === null ? s : applyJobEvent(s, { type: 'job.succeed', attempt: 1, result: null, at: endedAt })!;
+  };
+
+  test('Gini: 0 when even, (n−1)/n when one node did everything', () => {
+    assert.equal(gini([3, 3, 3]), 0);
+    assert.equal(gini([0, 0, 6]), 2 / 3);
+    assert.equal(gini([]), 0);
+    assert.equal(gini([0, 0]), 0);
+  });
+
+  test('work per node counts only the window, a running attempt up to now, and idle live nodes as 0', () => {
+    const records = [ran('a', 'n1', 0, 10_000), ran('b', 'n1', 50_000, 70_000), ran('c', 'n2', 55_000, null)];
+    const f = fairness(records, ['n1', 'n2', 'n3'], 70_000, 20_000);
+    assert.deepEqual(f.jobSeconds, { n1: 20, n2: 15, n3: 0 });
+    assert.equal(f.gini, Math.round(gini([20, 15, 0]) * 1e4) / 1e4);
+  });
+
+  test('aging: a job gains a level per 10 s waited up to 9, never loses one; an idle node gains at most 5', () => {
+    const low = job('low', 1, 0);
+    assert.equal(effectivePriority(low, 9_999), 1);
+    assert.equal(effectivePriority(low, 30_000), 4);
+    assert.equal(effectivePriority(low, 10 * 60_000), 9);
+    assert.equal(effectivePriority(job('top', 9, 0), 60_000), 9);
+    // An old priority-1 job goes before a fresh priority-5 one once it has waited 40 s.
+    assert.deepEqual(offerOrder([job('fresh', 5, 40_000), low], 40_000).map((r) => r.id), ['low', 'fresh']);
+    assert.deepEqual(offerOrder([job('fresh', 5, 30_000), low], 30_000).map((r) => r.id), ['fresh', 'low']);
+    assert.equal(agingBonus(0), 0);
+    assert.equal(agingBonus(4_000), 2);
+    assert.equal(agingBonus(3_600_000), agingBonusMax);
   });
 });
