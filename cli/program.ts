@@ -5,30 +5,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { defaults } from '../streams/defaults.ts';
 import { placementStrategies, type PlacementStrategy } from '../policies/placement.ts';
 import type { Common } from './client.ts';
-
-const positiveInt = (what: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive whole number`);
-  return n;
-};
-
-const positiveNumber = (what: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive number`);
-  return n;
-};
-
-const portNumber = (what: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError(`${what} must be a port number, 1 to 65535`);
-  return n;
-};
-
-const label = (v: string, prev: Record<string, string> = {}): Record<string, string> => {
-  const i = v.indexOf('=');
-  if (i <= 0) throw new InvalidArgumentError('labels look like key=value');
-  return { ...prev, [v.slice(0, i)]: v.slice(i + 1) };
-};
+import { label, portNumber, positiveInt, positiveNumber } from './args.ts';
 
 function withConnection(cmd: Command): Command {
   return cmd
