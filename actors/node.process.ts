@@ -5,7 +5,8 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { SnapshotFrom } from 'xstate';
 import pkg from '../package.json' with { type: 'json' };
-import type { nodeMachine } from '../machines/node.machine.ts';
+import { type nodeMachine, nodeStateName } from '../machines/node.machine.ts';
+import type { JobRecord } from '../machines/job.machine.ts';
 import { startApi } from '../streams/api.ts';
 import { encode } from '../streams/codec.ts';
 import { bootstrap } from '../streams/bootstrap.ts';
@@ -15,6 +16,7 @@ import { isNoResponders, LeaseTtlMismatchError } from '../streams/errors.ts';
 import { type Transition, transitionPublisher } from '../streams/events.ts';
 import { natsNotify, natsPlacement, serveInbox } from '../streams/placement.ts';
 import { loneServer, natsProbe, servePing } from '../streams/probe.ts';
+import { ensureWorkQueue, pullWork } from '../streams/work.queue.ts';
 import { placementPolicy, type PlacementStrategy } from '../policies/placement.ts';
 import { chooseScorer } from './policy.ts';
 import { fairness } from '../policies/fairness.ts';
@@ -224,7 +226,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
       runtime: runtimeName(),
       labels: o.labels ?? {},
       startedAt: Date.now(),
-      policy: o.placement === 'centralized' ? 'centralized' : `auction+${scorer.description}`,
+      policy: o.placement === 'centralized' || o.placement === 'pull' ? o.placement : `auction+${scorer.description}`,
     },
     bootstrap: () => bootstrapWithRetry(nc, n, o, log),
     onBootstrapped: () => publisher.open(),
@@ -255,7 +257,9 @@ export async function runNode(o: NodeOptions): Promise<number> {
   ];
 
   node.actor.start();
+  const stopPulling = o.placement === 'pull' ? await startPulling(nc, n, o.replicas ?? defaults.replicas, nodeId, node, log) : () => {};
   const final = await done;
+  stopPulling();
   node.actor.stop();
   return await shutdown(final, log, {
     flush: () => publisher.flush(),
@@ -268,6 +272,32 @@ export async function runNode(o: NodeOptions): Promise<number> {
       ping.unsubscribe();
     },
     nc,
+  });
+}
+
+/** `--placement pull`: take work from the queue while this node has free slots; each item is assigned to us by CAS, then started. */
+async function startPulling(
+  nc: NatsConnection,
+  n: Names,
+  replicas: number,
+  nodeId: string,
+  node: WiredNode,
+  log: Log,
+): Promise<() => void> {
+  await ensureWorkQueue(nc, n, replicas);
+  return pullWork(nc, n, {
+    free: () => (nodeStateName(node.actor.getSnapshot()) === 'ready' ? node.parts()?.runner.free ?? 0 : 0),
+    log,
+    take: async (job) => {
+      const p = node.parts();
+      if (!p) throw new Error('not bootstrapped yet');
+      const decide = (
+        c: JobRecord,
+      ) => (c.state === 'queued' && c.attempt === job.attempt ? { type: 'job.assign' as const, node: nodeId, at: Date.now() } : null);
+      const r = await p.store.apply(job.id, decide, p.index.versioned(job.id));
+      // Taken by another node, or an older attempt's item: nothing to do, the item is done.
+      if (r?.changed) void p.runner.start(job.id, { value: r.record, revision: r.revision });
+    },
   });
 }
 

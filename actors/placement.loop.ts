@@ -17,7 +17,18 @@ type Placer = {
   clock: Clock;
   /** Assignments this leader wrote that its index may not show yet (job → node): a placement without bids counts them as load. */
   awarded: Map<string, string>;
+  /** `pull`: the job attempts this leader already put on the work queue. */
+  enqueued: Set<string>;
 };
+
+/** Pull: publish the queued jobs not yet on the work queue (by job and attempt); the nodes take them from there. */
+async function enqueue(p: Placer, queued: JobRecord[]): Promise<void> {
+  const fresh = queued.filter((r) => !p.enqueued.has(`${r.id}:${r.attempt}`)).map((r) => ({ id: r.id, attempt: r.attempt }));
+  if (fresh.length === 0) return;
+  await p.d.transport.enqueue!(fresh);
+  for (const j of fresh) p.enqueued.add(`${j.id}:${j.attempt}`);
+  if (p.enqueued.size > 100_000) p.enqueued.clear(); // the stream's duplicate window catches what this forgets
+}
 
 /** Fail the queued jobs whose type no live node handles (confirmed from the leases: the cache may predate a new node); returns the rest. */
 async function rejectUnhandled({ d, cluster, clock }: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
@@ -94,6 +105,10 @@ async function placeQueued(p: Placer, epoch: number): Promise<boolean> {
   await index.ready();
   const queued = offerOrder(index.live.values(), p.clock.now());
   if (queued.length === 0) return false;
+  if (p.d.policy.pulls) {
+    await enqueue(p, await rejectUnhandled(p, queued));
+    return false;
+  }
   const offered = (await rejectUnhandled(p, queued)).slice(0, defaults.jobsPerAuction);
   if (offered.length === 0) return false;
   const awarded = await auction(p, offered, epoch);
@@ -101,7 +116,7 @@ async function placeQueued(p: Placer, epoch: number): Promise<boolean> {
 }
 
 export function placementLoop(d: DutyDeps, cluster: ClusterCache) {
-  const p: Placer = { d, cluster, clock: d.clock ?? realClock, awarded: new Map() };
+  const p: Placer = { d, cluster, clock: d.clock ?? realClock, awarded: new Map(), enqueued: new Set() };
   const { clock } = p;
   return fromCallback<CoordinatorEvent, DutyInput>(({ input }) => {
     let stopped = false;

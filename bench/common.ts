@@ -2,7 +2,7 @@
 // processes, one nats-server, lease TTL 1 s), a bounded-width task window, and
 // the names and setup text.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type LocalCluster, startLocalCluster, waitForReady } from '../harness/local.cluster.ts';
+import { type LocalCluster, startLocalCluster, type UpOptions, waitForReady } from '../harness/local.cluster.ts';
 import { defaults } from '../streams/defaults.ts';
 import { names } from '../streams/subjects.ts';
 
@@ -12,8 +12,12 @@ export const n = names();
 export const ttl = defaults.demoLeaseTtlMs;
 export const setup = `3 node processes (4 slots each), one nats-server, lease TTL ${ttl} ms`;
 
-export async function withCluster<T>(fn: (c: LocalCluster, nc: NatsConnection) => Promise<T>, nodeArgs: string[] = []): Promise<T> {
-  const c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: ttl, echo: false, nodeArgs });
+export async function withCluster<T>(
+  fn: (c: LocalCluster, nc: NatsConnection) => Promise<T>,
+  nodeArgs: string[] = [],
+  perNode?: UpOptions['perNode'],
+): Promise<T> {
+  const c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: ttl, echo: false, nodeArgs, perNode });
   const nc = await connect({ servers: c.urls });
   try {
     await waitForReady(c.urls, 3);

@@ -21,6 +21,15 @@ export type Figure = {
 /** A chart: a vega-lite spec (mark, encoding, …) without data, and the rows to plot. */
 export type Chart = { name: string; title: string; spec: Record<string, unknown>; rows: Array<Record<string, number | string>> };
 
+/** Strategies side by side: one column each, the best value in each row marked. */
+export type Comparison = {
+  title: string;
+  columns: string[];
+  rows: Array<
+    { figure: string; unit: string; values: number[]; /** null: no better or worse (a count). */ higherIsBetter: boolean | null }
+  >;
+};
+
 export type ScenarioResult = {
   scenario: string;
   title: string;
@@ -30,9 +39,24 @@ export type ScenarioResult = {
   /** Raw samples by series name (ms, or per-second figures). */
   samples: Record<string, number[]>;
   charts: Chart[];
+  /** Comparisons (strategies in columns), after the figures. */
+  tables?: Comparison[];
   notes?: string[];
   ms: number;
 };
+
+/** A comparison as Markdown; the best value of each row in bold with ★. */
+export function comparisonMarkdown(t: Comparison): string[] {
+  const out = [`### ${t.title}`, '', `| figure | ${t.columns.join(' | ')} |`, `|---|${t.columns.map(() => '---').join('|')}|`];
+  for (const r of t.rows) {
+    const best = r.higherIsBetter === null ? null : (r.higherIsBetter ? Math.max : Math.min)(...r.values);
+    const cells = r.values.map((
+      v,
+    ) => (best !== null && v === best && r.values.some((x) => x !== best) ? `**${round(v)}** ★` : `${round(v)}`));
+    out.push(`| ${r.figure}${r.unit ? ` (${r.unit})` : ''} | ${cells.join(' | ')} |`);
+  }
+  return out;
+}
 
 const round = (v: number) => (Math.abs(v) >= 100 ? Math.round(v) : Math.round(v * 100) / 100);
 
@@ -45,12 +69,14 @@ function ratio(f: Figure): string {
 export function markdown(results: ScenarioResult[], machine: string): string {
   const out = [`# Shoal benchmark report`, '', machine, ''];
   for (const r of results) {
-    out.push(`## ${r.title}`, '', r.setup, '', '| figure | Shoal | baseline | ratio | goal |', '|---|---|---|---|---|');
+    out.push(`## ${r.title}`, '', r.setup, '');
+    if (r.figures.length) out.push('| figure | Shoal | baseline | ratio | goal |', '|---|---|---|---|---|');
     for (const f of r.figures) {
       const base = f.baseline ? `${round(f.baseline.value)} ${f.unit} (${f.baseline.name})` : '';
       const goal = f.goal ? `${f.goal.text} ${f.goal.met ? '✓' : '✗'}` : '';
       out.push(`| ${f.figure} | ${round(f.shoal)} ${f.unit} | ${base} | ${ratio(f)} | ${goal} |`);
     }
+    for (const t of r.tables ?? []) out.push('', ...comparisonMarkdown(t));
     for (const c of r.charts) out.push('', `![${c.title}](${c.name}.svg)`);
     if (r.notes?.length) out.push('', ...r.notes.map((n) => `- ${n}`));
     out.push('', `(${(r.ms / 1000).toFixed(1)} s)`, '');
@@ -77,6 +103,9 @@ export async function writeReport(dir: string, results: ScenarioResult[], machin
   const csv = ['scenario,series,value'];
   for (const r of results) {
     for (const [series, xs] of Object.entries(r.samples)) for (const x of xs) csv.push(`${r.scenario},${series},${x}`);
+    for (const t of r.tables ?? []) {
+      for (const row of t.rows) row.values.forEach((v, i) => csv.push(`${r.scenario},"${t.title} / ${row.figure} / ${t.columns[i]}",${v}`));
+    }
   }
   writeFileSync(join(dir, 'samples.csv'), `${csv.join('\n')}\n`);
   for (const r of results) {

@@ -176,7 +176,7 @@ function processCommands(p: Command): void {
       .addOption(
         new Option(
           '--placement <strategy>',
-          'how this node places jobs while it leads: auction (nodes bid by the policy) or centralized (the leader gives each job to the least-loaded ready node; no bids, a baseline)',
+          'how this node places jobs while it leads: auction (nodes bid by the policy), centralized (the leader gives each job to the least-loaded ready node; no bids) or pull (the leader puts queued jobs on a JetStream work queue, nodes with free slots take them); the last two are baselines; give every node the same',
         ).choices(placementStrategies).default('auction'),
       )
       .option(

@@ -25,6 +25,8 @@ export type UpOptions = {
   metricsPort?: number;
   /** This nats-server binary instead of the one found (NATS_SERVER_BIN, the project cache, PATH). */
   serverBin?: string;
+  /** Per node (by id): other slots and more flags (a heterogeneous cluster). */
+  perNode?: (id: string) => { slots?: number; args?: string[] };
 };
 
 export type LocalCluster = {
@@ -58,12 +60,12 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
       id,
       nats: urls.join(','),
       runtime,
-      slots: o.slots,
+      slots: o.perNode?.(id).slots ?? o.slots,
       leaseTtlMs: o.leaseTtlMs,
       replicas: o.cluster === 3 ? 3 : 1,
       prefix: o.prefix,
       echo: o.echo,
-      args: [...(o.nodeArgs ?? []), ...(metrics === null ? [] : ['--metrics-port', String(metrics)])],
+      args: [...(o.nodeArgs ?? []), ...(o.perNode?.(id).args ?? []), ...(metrics === null ? [] : ['--metrics-port', String(metrics)])],
     });
     nodes.push(p);
     return p;

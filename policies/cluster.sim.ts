@@ -41,16 +41,19 @@ export type EpisodeResult = {
 /** The coefficient of variation of the bursty arrivals (what the comparison framework we studied used). */
 export const burstyCv = 8;
 
-/** Inter-arrival gaps: exponential, or a two-phase hyperexponential with the same mean and CV `burstyCv`. */
-function gaps(w: Workload, random: () => number): number[] {
-  const next = (rate: number) => exponential(random, rate);
+/** Inter-arrival gaps (s): exponential, or a two-phase hyperexponential with the same mean and CV `burstyCv`. */
+export function arrivalGaps(arrivals: Workload['arrivals'], rate: number, count: number, random: () => number): number[] {
+  const next = (r: number) => exponential(random, r);
   const c2 = burstyCv * burstyCv;
   const p = 0.5 * (1 + Math.sqrt((c2 - 1) / (c2 + 1)));
-  return Array.from({ length: w.jobs }, () => {
-    if (w.arrivals === 'poisson') return next(w.rate);
-    return random() < p ? next(2 * p * w.rate) : next(2 * (1 - p) * w.rate);
+  return Array.from({ length: count }, () => {
+    if (arrivals === 'poisson') return next(rate);
+    return random() < p ? next(2 * p * rate) : next(2 * (1 - p) * rate);
   });
 }
+
+/** Heavy-tailed work: Pareto with α = 1.5 and this mean, capped at 50× the mean. */
+export const paretoWork = (mean: number, random: () => number) => Math.min(50 * mean, (mean / 3) * exp(-ln(1 - random()) / 1.5));
 
 type Job = { id: string; arrival: number; work: number; done: number; priority: number; lastNode: string | null; started: number | null };
 type Run = { job: Job; node: string; from: number; until: number };
@@ -61,15 +64,14 @@ const migratePenalty = 0.3; // seconds to restore a checkpoint on another node
 /** One episode of `w` placed by `score` (one call per bidding node per round); returns its figures. */
 export function simulate(w: Workload, score: (rows: BidFeatures[]) => number[]): EpisodeResult {
   const random = rng(w.seed);
-  const pareto = (mean: number) => Math.min(50 * mean, (mean / 3) * exp(-ln(1 - random()) / 1.5));
   let t = 0;
   const jobs: Job[] = [];
-  for (const [i, g] of gaps(w, random).entries()) {
+  for (const [i, g] of arrivalGaps(w.arrivals, w.rate, w.jobs, random).entries()) {
     t += g;
     jobs.push({
       id: `j${i}`,
       arrival: t,
-      work: pareto(w.meanWork),
+      work: paretoWork(w.meanWork, random),
       done: 0,
       priority: random() < 0.2 ? 9 : 5,
       lastNode: null,

@@ -45,6 +45,8 @@ export interface PlacementPolicy {
    * each job scored 0, with the free slots the leader counts for it).
    */
   readonly asks: boolean;
+  /** The nodes pull queued jobs from a work queue (the leader only publishes them there; no award). */
+  readonly pulls?: boolean;
   /** Node side: a score per offered job this node can run (none without a free slot); async where the scorer is. */
   bid(jobs: OfferedJob[], self: BidderState): NodeBid['bids'] | Promise<NodeBid['bids']>;
   /** Leader side: which node gets which jobs, given the bids (node → job ids, in offer order). */
@@ -145,9 +147,16 @@ export function centralizedPolicy(): PlacementPolicy {
   return { name: 'centralized', asks: false, bid: () => [], award: leastLoadedAward };
 }
 
-export const placementStrategies = ['auction', 'centralized'] as const;
+/** Pull (the work-queue baseline): the leader publishes each queued job once per attempt, nodes with free slots take them. */
+export function pullPolicy(): PlacementPolicy {
+  return { name: 'pull', asks: false, pulls: true, bid: () => [], award: () => new Map() };
+}
+
+export const placementStrategies = ['auction', 'centralized', 'pull'] as const;
 export type PlacementStrategy = typeof placementStrategies[number];
 
 export function placementPolicy(strategy: PlacementStrategy, scorer: Scorer = heuristicScorer): PlacementPolicy {
-  return strategy === 'centralized' ? centralizedPolicy() : auctionPolicy(scorer);
+  if (strategy === 'centralized') return centralizedPolicy();
+  if (strategy === 'pull') return pullPolicy();
+  return auctionPolicy(scorer);
 }

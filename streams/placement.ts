@@ -4,6 +4,7 @@
 // assignments and cancels).
 // The simulation implements the same two shapes over its own network.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
 import { decode, encode } from './codec.ts';
 import type { z } from 'zod';
 import { assignmentSchema, type Bid, bidSchema, jobIdsSchema, type Offer, offerSchema } from './messages.ts';
@@ -19,6 +20,8 @@ export type PlacementTransport = {
   assign(node: string, jobs: Array<Versioned<JobRecord>>): void;
   /** Call `fn` whenever jobs were queued; returns the unsubscribe. */
   onQueued(fn: () => void): () => void;
+  /** `--placement pull`: put queued jobs on the work queue (once per job and attempt); not in the simulation. */
+  enqueue?(jobs: Array<{ id: string; attempt: number }>): Promise<void>;
 };
 
 /** What the API tells the rest of the cluster (the endpoints' side of these messages). */
@@ -64,6 +67,11 @@ export function natsPlacement(nc: NatsConnection, n: Names): PlacementTransport 
     onQueued(fn) {
       const sub = nc.subscribe(n.jobsQueued, { callback: () => fn() });
       return () => sub.unsubscribe();
+    },
+    async enqueue(jobs) {
+      const js = jetstream(nc);
+      // The message id makes a job's attempt land once, whoever leads when it is published.
+      await Promise.all(jobs.map((j) => js.publish(n.work, encode(j), { msgID: `${j.id}:${j.attempt}` })));
     },
   };
 }

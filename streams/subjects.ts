@@ -29,6 +29,10 @@ export function names(prefix: string = defaults.prefix) {
     api: (endpoint: string) => `${prefix}.api.${endpoint}`,
     /** The leader's offers; every ready node with free slots answers with bids. */
     auction: `${prefix}.auction`,
+    /** `--placement pull`: the leader puts queued jobs on this work queue; nodes with free slots pull them. */
+    workStream: `${prefix}_work`,
+    work: `${prefix}.work`,
+    workConsumer: 'workers',
     /** Hint that jobs were queued: wakes the leader's placement early. */
     jobsQueued: `${prefix}.jobs.queued`,
     nodeAssign: (nodeId: string) => `${prefix}.node.${nodeId}.assign`,

@@ -1,6 +1,7 @@
-// Centralized placement (the auction's baseline) on real processes: the
-// leader assigns without asking for bids, every job runs once, and the work
-// spreads over the nodes without a node running more than its slots.
+// The auction's baselines on real processes: centralized (the leader assigns
+// without asking for bids) and pull (nodes take jobs from a JetStream work
+// queue): every job runs once, the work spreads over the nodes, and no node
+// runs more than its slots.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -11,35 +12,37 @@ import { names } from '../../streams/subjects.ts';
 
 const n = names();
 
-describe('shoal node --placement centralized: 3 node processes with 2 slots each', () => {
-  let c: LocalCluster;
-  let nc: NatsConnection;
+for (const strategy of ['centralized', 'pull']) {
+  describe(`shoal node --placement ${strategy}: 3 node processes with 2 slots each`, () => {
+    let c: LocalCluster;
+    let nc: NatsConnection;
 
-  before(async () => {
-    c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: 1000, slots: 2, nodeArgs: ['--placement', 'centralized'] });
-    nc = await connect({ servers: c.urls });
-    await waitForReady(c.urls, 3);
-  });
-  after(async () => {
-    await nc?.close();
-    await c?.stop();
-  });
+    before(async () => {
+      c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: 1000, slots: 2, nodeArgs: ['--placement', strategy] });
+      nc = await connect({ servers: c.urls });
+      await waitForReady(c.urls, 3);
+    });
+    after(async () => {
+      await nc?.close();
+      await c?.stop();
+    });
 
-  test('12 sleep jobs: each succeeds once, every node gets work, none runs more than its 2 slots at once', async () => {
-    const ids = Array.from({ length: 12 }, (_, i) => `central-${i}`);
-    await Promise.all(ids.map((id) => callApi(nc, n, 'jobs.submit', { id, type: 'sleep', input: { ms: 300 } })));
-    const done = await Promise.all(ids.map((id) => callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 30_000 }, 35_000)));
-    const byNode = new Map<string, Array<[number, number]>>();
-    for (const r of done) {
-      assert.equal(r.state, 'succeeded', `${r.id}: ${r.error}`);
-      const won = r.attempts.filter((a) => a.outcome === 'succeeded');
-      assert.equal(won.length, 1);
-      byNode.set(won[0]!.node, [...(byNode.get(won[0]!.node) ?? []), [won[0]!.startedAt!, won[0]!.endedAt!]]);
-    }
-    assert.equal(byNode.size, 3, `work on every node: ${[...byNode.keys()].join(', ')}`);
-    for (const [node, spans] of byNode) {
-      const most = Math.max(...spans.map(([s]) => spans.filter(([a, b]) => a <= s && s < b).length));
-      assert.ok(most <= 2, `${node} ran ${most} at once`);
-    }
+    test('12 sleep jobs: each succeeds once, every node gets work, none runs more than its 2 slots at once', async () => {
+      const ids = Array.from({ length: 12 }, (_, i) => `${strategy}-${i}`);
+      await Promise.all(ids.map((id) => callApi(nc, n, 'jobs.submit', { id, type: 'sleep', input: { ms: 300 } })));
+      const done = await Promise.all(ids.map((id) => callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 30_000 }, 35_000)));
+      const byNode = new Map<string, Array<[number, number]>>();
+      for (const r of done) {
+        assert.equal(r.state, 'succeeded', `${r.id}: ${r.error}`);
+        const won = r.attempts.filter((a) => a.outcome === 'succeeded');
+        assert.equal(won.length, 1);
+        byNode.set(won[0]!.node, [...(byNode.get(won[0]!.node) ?? []), [won[0]!.startedAt!, won[0]!.endedAt!]]);
+      }
+      assert.equal(byNode.size, 3, `work on every node: ${[...byNode.keys()].join(', ')}`);
+      for (const [node, spans] of byNode) {
+        const most = Math.max(...spans.map(([s]) => spans.filter(([a, b]) => a <= s && s < b).length));
+        assert.ok(most <= 2, `${node} ran ${most} at once`);
+      }
+    });
   });
-});
+}
