@@ -24,17 +24,8 @@ import type { Liveness } from '../../streams/probe.ts';
 import type { NodeInbox } from '../../streams/placement.ts';
 import type { ClockView, SimClock } from './clock.ts';
 
-/** A seeded PRNG (mulberry32): the simulation never calls Math.random. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (mulberry32, shared with the trainer): the simulation never calls Math.random. */
+export { rng as prng } from '../../policies/random.ts';
 
 export class SimTimeoutError extends Error {
   constructor(what: string) {
