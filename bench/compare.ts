@@ -143,7 +143,7 @@ async function inferenceCost(): Promise<{ onnx: number[]; ts: number[] }> {
 
 export async function compare(o: ScenarioOptions): Promise<ScenarioResult> {
   const began = performance.now();
-  const seconds = o.quick ? 8 : 20;
+  const seconds = o.quick ? 6 : 20;
   const workloads: WorkloadSpec[] = o.quick ? [{ shape: 'heterogeneous', arrivals: 'poisson' }] : [
     { shape: 'homogeneous', arrivals: 'poisson' },
     { shape: 'homogeneous', arrivals: 'bursty' },
