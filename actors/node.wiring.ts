@@ -11,6 +11,7 @@ import { leaseMachine } from '../machines/lease.machine.ts';
 import { leaseTiming, leaseValidAt } from '../machines/lease.rules.ts';
 import { type BootstrapOutput, type NodeInput, nodeMachine, nodeStateName } from '../machines/node.machine.ts';
 import { auctionPolicy, type PlacementPolicy } from '../policies/placement.ts';
+import { heuristicScorer } from '../policies/scorer.ts';
 import type { Bucket } from '../streams/bucket.ts';
 import { jobHistory, type Recorder, recordReap } from '../streams/events.ts';
 import { JobStore } from '../streams/job.store.ts';
@@ -71,7 +72,17 @@ export type NodeWiringOptions = {
   /** Off: no pings, so failover waits for the lease TTL (benchmark baseline). */
   fastPath: boolean;
   /** The advert's facts about the process. */
-  advert: { pid: number; host: string; runtime: string; labels: Record<string, string>; startedAt: number; policy?: string };
+  advert: {
+    pid: number;
+    host: string;
+    runtime: string;
+    labels: Record<string, string>;
+    startedAt: number;
+    /** Its bid scorer as status shows it (`onnx:<version>`, `heuristic`, `heuristic (fallback: …)`). */
+    policy?: string;
+    /** How it places while it leads: auction, centralized, pull. */
+    placement?: string;
+  };
   /** This node's speed factor: scales handlers' sleeps and is a bid feature (default 1). */
   speed?: number;
   /** Called once the node has its buckets (a real node opens its event stream). */
@@ -137,7 +148,8 @@ class NodeView {
         startedAt: o.advert.startedAt,
         types: Object.keys(o.handlers).sort(),
         running: this.parts?.runner.running ?? 0,
-        policy: o.advert.policy ?? (o.policy ?? auctionPolicy()).name,
+        policy: o.advert.policy ?? heuristicScorer.name,
+        placement: o.advert.placement ?? 'auction',
         speed: o.speed ?? 1,
       },
     };

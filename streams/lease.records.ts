@@ -20,8 +20,10 @@ export const nodeAdvertSchema = z.object({
   types: z.array(z.string()),
   /** Jobs it runs now. */
   running: z.number(),
-  /** How it places and bids, e.g. `auction+onnx:s1-i30-p32`, or `auction+heuristic (fallback: …)`. */
+  /** How it scores bids: `onnx:<model version>`, `heuristic`, or `heuristic (fallback: <reason>)`. */
   policy: z.string().optional(),
+  /** How it places jobs while it leads: `auction`, `centralized` or `pull`. */
+  placement: z.string().optional(),
   /** Its speed factor (`--speed`; 1 unless set). */
   speed: z.number().optional(),
 });
@@ -62,6 +64,7 @@ export type ClusterView = {
     types: string[];
     labels: Record<string, string>;
     policy: string;
+    placement: string;
     speed: number;
     lastSeen: string;
     epoch: number;
@@ -87,6 +90,7 @@ export async function readCluster(kv: Bucket): Promise<ClusterView> {
       types: a.types,
       labels: a.labels,
       policy: a.policy ?? 'unknown',
+      placement: a.placement ?? 'auction',
       speed: a.speed ?? 1,
       lastSeen: l.written.toISOString(),
       epoch: l.epoch,

@@ -50,10 +50,11 @@ describe('shoal node --policy: onnx (default), heuristic, and a corrupt model', 
   test("status names each node's scorer; the fallback warns once and shows in status and metrics; jobs run everywhere; work per node and its Gini", async () => {
     const s = await callApi<ClusterView>(nc, n, 'status');
     const by = Object.fromEntries(s.nodes.map((x) => [x.id, x]));
-    assert.equal(by.p1!.policy, `auction+onnx:${version}`);
-    assert.equal(by.p2!.policy, 'auction+heuristic');
+    assert.equal(by.p1!.policy, `onnx:${version}`);
+    assert.equal(by.p1!.placement, 'auction');
+    assert.equal(by.p2!.policy, 'heuristic');
     assert.equal(by.p2!.speed, 2);
-    assert.match(by.p3!.policy, /^auction\+heuristic \(fallback: cannot load ONNX model .*broken\.onnx/);
+    assert.match(by.p3!.policy, /^heuristic \(fallback: cannot load ONNX model .*broken\.onnx/);
     const warnings = nodes[2]!.output().split('\n').filter((l) => /scoring bids with the heuristic instead/.test(l));
     assert.equal(warnings.length, 1, nodes[2]!.output());
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
