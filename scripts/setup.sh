@@ -11,8 +11,9 @@ min_minor=10 # 2.10+: clustered KV compare-and-swap is broken before 2.9.21 (see
 
 say() { printf 'shoal setup: %s\n' "$*" >&2; }
 
-# `npm install` rather than `npm ci`: npm 11 leaves other platforms' optional
-# binaries (cbor-extract, deno) out of the lock file and then refuses `npm ci`.
+# `npm install` (which also repairs a stale node_modules); `npm ci` works too: package.json pins
+# cbor-extract to 2.2.2 (2.2.3 names platform binaries that were never published, so no lock file
+# could hold them and `npm ci` refused).
 if [ ! -x node_modules/.bin/tsx ] || [ ! -x node_modules/.bin/deno ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies"
   # --ignore-scripts: no native build steps (cbor-extract's addon would crash Deno); every package here works without them.
