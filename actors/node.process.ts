@@ -258,7 +258,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
   ];
 
   node.actor.start();
-  const stopPulling = o.placement === 'pull' ? await startPulling(nc, n, o.replicas ?? defaults.replicas, nodeId, node, log) : () => {};
+  const stopPulling = o.placement === 'pull' ? startPulling(nc, n, o.replicas ?? defaults.replicas, nodeId, node, log) : () => {};
   const final = await done;
   stopPulling();
   node.actor.stop();
@@ -277,16 +277,10 @@ export async function runNode(o: NodeOptions): Promise<number> {
 }
 
 /** `--placement pull`: take work from the queue while this node has free slots; each item is assigned to us by CAS, then started. */
-async function startPulling(
-  nc: NatsConnection,
-  n: Names,
-  replicas: number,
-  nodeId: string,
-  node: WiredNode,
-  log: Log,
-): Promise<() => void> {
-  await ensureWorkQueue(nc, n, replicas);
+function startPulling(nc: NatsConnection, n: Names, replicas: number, nodeId: string, node: WiredNode, log: Log): () => void {
   return pullWork(nc, n, {
+    // A forming cluster may not take the stream yet ("no suitable peers"): the puller tries again.
+    ensure: () => ensureWorkQueue(nc, n, replicas),
     free: () => (nodeStateName(node.actor.getSnapshot()) === 'ready' ? node.parts()?.runner.free ?? 0 : 0),
     log,
     take: async (job) => {

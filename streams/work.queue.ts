@@ -40,17 +40,27 @@ export async function ensureWorkQueue(nc: NatsConnection, n: Names, replicas: nu
 }
 
 /**
- * Fetch work while `free()` says there are slots (checked every 20 ms when
+ * Once `ensure()` has made the queue (retried until it can), fetch work while `free()` says there are slots (checked every 20 ms when
  * full: a baseline, not a fast path) and hand each item to `take`; ack when
  * it resolves, nak (redelivered soon) when it throws. Returns the stop.
  */
 export function pullWork(
   nc: NatsConnection,
   n: Names,
-  o: { free: () => number; take: (job: WorkItem) => Promise<void>; log: (msg: string) => void },
+  o: { ensure: () => Promise<void>; free: () => number; take: (job: WorkItem) => Promise<void>; log: (msg: string) => void },
 ): () => void {
   let stopped = false;
   void (async () => {
+    for (let delay = 250; !stopped; delay = Math.min(5_000, 2 * delay)) {
+      try {
+        await o.ensure();
+        break;
+      } catch (err) {
+        o.log(`work queue not ready (${(err as Error).message}); trying again in ${delay} ms`);
+        await sleep(delay);
+      }
+    }
+    if (stopped) return;
     const consumer = await jetstream(nc).consumers.get(n.workStream, n.workConsumer);
     while (!stopped) {
       const k = o.free();
