@@ -181,14 +181,10 @@ export async function runNode(o: NodeOptions): Promise<number> {
     liveJobs: () => parts()?.index.live.values() ?? [],
     policy: scorer.description,
     policyFallback: scorer.fallback !== null,
+    // Over the nodes that ran work in the window (status, which reads the leases, adds the idle live ones).
     fairness: () => {
       const index = parts()?.index;
-      if (!index) return null;
-      const now = Date.now();
-      const from = now - defaults.fairnessWindowMs;
-      const nodes = new Set<string>();
-      for (const r of index.records()) for (const a of r.attempts) if (a.startedAt !== null && (a.endedAt ?? now) > from) nodes.add(a.node);
-      return fairness(index.records(), [...nodes], now, defaults.fairnessWindowMs);
+      return index ? fairness(index.records(), undefined, Date.now(), defaults.fairnessWindowMs) : null;
     },
   });
   const publisher = transitionPublisher({

@@ -13,16 +13,24 @@ export function gini(xs: number[]): number {
   return acc / (2 * n * sum);
 }
 
-/** Job-seconds each of `nodes` ran in [now − windowMs, now] (a running attempt counts up to now); others' work is left out. */
-export function workByNode(records: Iterable<JobRecord>, nodes: string[], now: number, windowMs: number): Record<string, number> {
+/**
+ * Job-seconds each of `nodes` ran in [now − windowMs, now] (a running attempt
+ * counts up to now); others' work is left out. Without `nodes`: every node that
+ * ran any work in the window.
+ */
+export function workByNode(
+  records: Iterable<JobRecord>,
+  nodes: string[] | undefined,
+  now: number,
+  windowMs: number,
+): Record<string, number> {
   const from = now - windowMs;
-  const out: Record<string, number> = Object.fromEntries(nodes.map((x) => [x, 0]));
+  const out: Record<string, number> = Object.fromEntries((nodes ?? []).map((x) => [x, 0]));
   for (const r of records) {
     for (const a of r.attempts) {
-      if (a.startedAt === null || !(a.node in out)) continue;
-      const end = a.endedAt ?? now;
-      const overlap = Math.min(end, now) - Math.max(a.startedAt, from);
-      if (overlap > 0) out[a.node]! += overlap / 1000;
+      if (a.startedAt === null || (nodes && !(a.node in out))) continue;
+      const overlap = Math.min(a.endedAt ?? now, now) - Math.max(a.startedAt, from);
+      if (overlap > 0) out[a.node] = (out[a.node] ?? 0) + overlap / 1000;
     }
   }
   return out;
@@ -30,7 +38,7 @@ export function workByNode(records: Iterable<JobRecord>, nodes: string[], now: n
 
 export type Fairness = { windowMs: number; jobSeconds: Record<string, number>; gini: number };
 
-export function fairness(records: Iterable<JobRecord>, nodes: string[], now: number, windowMs: number): Fairness {
+export function fairness(records: Iterable<JobRecord>, nodes: string[] | undefined, now: number, windowMs: number): Fairness {
   const jobSeconds = workByNode(records, nodes, now, windowMs);
   for (const k of Object.keys(jobSeconds)) jobSeconds[k] = Math.round(jobSeconds[k]! * 1000) / 1000;
   return { windowMs, jobSeconds, gini: Math.round(gini(Object.values(jobSeconds)) * 1e4) / 1e4 };

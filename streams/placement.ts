@@ -4,13 +4,13 @@
 // assignments and cancels).
 // The simulation implements the same two shapes over its own network.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { jetstream } from '@nats-io/jetstream';
 import { decode, encode } from './codec.ts';
 import type { z } from 'zod';
 import { assignmentSchema, type Bid, bidSchema, jobIdsSchema, type Offer, offerSchema } from './messages.ts';
 import type { JobRecord } from '../machines/job.machine.ts';
 import type { Versioned } from './job.store.ts';
 import type { Names } from './subjects.ts';
+import { enqueueWork, type WorkItem } from './work.queue.ts';
 
 /** What the leader's placement loop sends and hears. */
 export type PlacementTransport = {
@@ -21,7 +21,7 @@ export type PlacementTransport = {
   /** Call `fn` whenever jobs were queued; returns the unsubscribe. */
   onQueued(fn: () => void): () => void;
   /** `--placement pull`: put queued jobs on the work queue (once per job and attempt); not in the simulation. */
-  enqueue?(jobs: Array<{ id: string; attempt: number }>): Promise<void>;
+  enqueue?(jobs: WorkItem[]): Promise<void>;
 };
 
 /** What the API tells the rest of the cluster (the endpoints' side of these messages). */
@@ -68,11 +68,7 @@ export function natsPlacement(nc: NatsConnection, n: Names): PlacementTransport 
       const sub = nc.subscribe(n.jobsQueued, { callback: () => fn() });
       return () => sub.unsubscribe();
     },
-    async enqueue(jobs) {
-      const js = jetstream(nc);
-      // The message id makes a job's attempt land once, whoever leads when it is published.
-      await Promise.all(jobs.map((j) => js.publish(n.work, encode(j), { msgID: `${j.id}:${j.attempt}` })));
-    },
+    enqueue: (jobs) => enqueueWork(nc, n, jobs),
   };
 }
 

@@ -3,11 +3,10 @@
 // shared pull consumer that nodes with free slots fetch from. A message is
 // acked once the node's assignment write (CAS on the queued record) has been
 // decided; a node that dies holding one lets it be redelivered after ack_wait.
-import { AckPolicy, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
-import { jetstream } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { decode } from './codec.ts';
+import { decode, encode } from './codec.ts';
 import type { Names } from './subjects.ts';
 import { sleep } from './time.ts';
 
@@ -15,6 +14,12 @@ const workItemSchema = z.object({ id: z.string(), attempt: z.number() });
 export type WorkItem = z.infer<typeof workItemSchema>;
 
 const nanos = (ms: number) => ms * 1_000_000;
+
+/** Put job attempts on the work queue; the message id makes each land once, whoever leads when it is published. */
+export async function enqueueWork(nc: NatsConnection, n: Names, jobs: WorkItem[]): Promise<void> {
+  const js = jetstream(nc);
+  await Promise.all(jobs.map((j) => js.publish(n.work, encode(j satisfies WorkItem), { msgID: `${j.id}:${j.attempt}` })));
+}
 
 /** Create the work queue and its consumer if missing (every pull node does; the first wins). */
 export async function ensureWorkQueue(nc: NatsConnection, n: Names, replicas: number): Promise<void> {

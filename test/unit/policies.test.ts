@@ -122,6 +122,8 @@ describe('fairness', () => {
     const f = fairness(records, ['n1', 'n2', 'n3'], 70_000, 20_000);
     assert.deepEqual(f.jobSeconds, { n1: 20, n2: 15, n3: 0 });
     assert.equal(f.gini, Math.round(gini([20, 15, 0]) * 1e4) / 1e4);
+    // Without a node list: the nodes that ran work in the window.
+    assert.deepEqual(fairness(records, undefined, 70_000, 20_000).jobSeconds, { n1: 20, n2: 15 });
   });
 
   test('aging: a job gains a level per 10 s waited up to 9, never loses one; an idle node gains at most 5', () => {
