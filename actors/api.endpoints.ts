@@ -17,6 +17,14 @@ import { fairness } from '../policies/fairness.ts';
 const jobId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'letters, digits, - or _, at most 128');
 const jobStates = ['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 
+/** Label keys and values as node flags take them: no `=` in a key, nothing empty. */
+const labelKey = z.string().regex(/^[A-Za-z0-9_.\/-]{1,64}$/, 'letters, digits, _ . / or -, at most 64');
+export const requirementsRequest = z.object({
+  memMb: z.number().int().min(1).max(2 ** 31).optional(),
+  gpu: z.number().int().min(0).max(1024).optional(),
+  labels: z.record(labelKey, z.string().min(1).max(256)).optional(),
+}).strict();
+
 export const submitRequest = z.object({
   type: z.string().min(1).max(128),
   input: z.unknown().optional(),
@@ -24,6 +32,10 @@ export const submitRequest = z.object({
   id: jobId.optional(),
   maxAttempts: z.number().int().min(1).max(100).optional(),
   timeoutMs: z.number().int().min(1).max(7 * 24 * 3_600_000).optional(),
+  /** Placed only on a node that satisfies these: `{memMb, gpu, labels: {zone: "edge"}}`. */
+  requires: requirementsRequest.optional(),
+  /** Fail when no live node could satisfy `requires` for this long (default: wait forever). */
+  pendingTimeoutMs: z.number().int().min(1).max(30 * 24 * 3_600_000).optional(),
 }).strict();
 export const idRequest = z.object({ id: jobId }).strict();
 export const listRequest = z.object({
@@ -47,8 +59,8 @@ export type ApiDeps = {
 
 const notFound = (id: string) => new ApiError(404, 'not_found', `no job with id '${id}'`);
 
-function specOf(r: Pick<JobRecord, 'type' | 'input' | 'priority' | 'maxAttempts' | 'timeoutMs'>) {
-  return JSON.stringify([r.type, r.input ?? null, r.priority, r.maxAttempts, r.timeoutMs]);
+function specOf(r: Pick<JobRecord, 'type' | 'input' | 'priority' | 'maxAttempts' | 'timeoutMs' | 'requires' | 'pendingTimeoutMs'>) {
+  return JSON.stringify([r.type, r.input ?? null, r.priority, r.maxAttempts, r.timeoutMs, r.requires ?? null, r.pendingTimeoutMs ?? null]);
 }
 
 /** Every endpoint, by the subject suffix it answers on (`shoal.api.<name>`). */
@@ -81,7 +93,14 @@ async function status(d: ApiDeps, clock: Clock) {
   await index.ready();
   const jobs = Object.fromEntries(jobStates.map((s) => [s, index.counts[s]])) as Record<(typeof jobStates)[number], number>;
   const fair = fairness(index.records(), view.nodes.map((x) => x.id), clock.now(), defaults.fairnessWindowMs);
-  return { ...view, jobs, queueDepth: jobs.queued, fairness: fair };
+  // Queued jobs no live node can take now, by reason (each record says its own).
+  const pending = { total: 0, byReason: {} as Record<string, number> };
+  for (const r of index.records()) {
+    if (r.state !== 'queued' || !r.pendingReason) continue;
+    pending.total++;
+    pending.byReason[r.pendingReason] = (pending.byReason[r.pendingReason] ?? 0) + 1;
+  }
+  return { ...view, jobs, queueDepth: jobs.queued, pending, fairness: fair };
 }
 
 /** Idempotent by id: the same id and body returns the stored job, another body is 409. */
@@ -101,6 +120,8 @@ async function submit(d: ApiDeps, clock: Clock, req: z.infer<typeof submitReques
     priority: req.priority ?? defaults.priority,
     maxAttempts: req.maxAttempts ?? defaults.maxAttempts,
     timeoutMs: req.timeoutMs ?? defaults.jobTimeoutMs,
+    requires: req.requires && Object.keys(req.requires).length > 0 ? req.requires : null,
+    pendingTimeoutMs: req.pendingTimeoutMs ?? null,
   }, clock.now());
   const { created, record: stored } = await d.kv().store.create(record);
   if (!created && specOf(stored) !== specOf(record)) {

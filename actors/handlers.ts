@@ -11,8 +11,17 @@ export type JobCtx = {
   /** State of the last checkpoint of an earlier attempt, or undefined. */
   restored: unknown;
   progress(p: number): void;
-  phase(p: 'compute' | 'io'): void;
-  /** Aborted on cancel, preemption, lease loss or timeout. */
+  /**
+   * `'io'`: this job now waits on I/O and gives its compute slot back (within
+   * the node's I/O limit; beyond it, it keeps the slot). `'compute'`: resolves
+   * once it holds a compute slot again (await it before computing).
+   */
+  phase(p: 'compute' | 'io'): Promise<void>;
+  /**
+   * Aborted on cancel, preemption, lease loss or timeout. On preemption (and a
+   * drain) the reason says so and the job may still `checkpoint` for a grace
+   * period (default 1 s); then its attempt ends and it resumes later from there.
+   */
   signal: AbortSignal;
   /** Wait on the node's clock; rejects when `signal` aborts. */
   sleep(ms: number): Promise<void>;
@@ -61,7 +70,7 @@ export const builtinHandlers: Record<string, Handler> = {
 
   sleep: async (input, ctx) => {
     const ms = num(input, 'ms');
-    ctx.phase('io');
+    await ctx.phase('io');
     await ctx.sleep(ms);
     return { sleptMs: ms };
   },
@@ -90,7 +99,7 @@ export const builtinHandlers: Record<string, Handler> = {
     const cmd = input?.cmd;
     if (typeof cmd !== 'string' || !cmd) throw new JobInputError('input.cmd must be a command name');
     const args = Array.isArray(input.args) ? input.args.map(String) : [];
-    ctx.phase('io');
+    await ctx.phase('io');
     const tail = (s: string) => s.slice(-4096);
     return await new Promise((res, rej) => {
       const child = spawn(cmd, args, {

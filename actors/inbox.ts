@@ -3,8 +3,10 @@
 // stopped. Transport-free: a real node wires it to NATS (streams/placement.ts),
 // the simulation to its network.
 import type { PlacementPolicy } from '../policies/placement.ts';
+import type { NodeCapacity, Usage } from '../policies/requirements.ts';
 import { defaults } from '../streams/defaults.ts';
 import type { NodeInbox } from '../streams/placement.ts';
+import type { Bid } from '../streams/messages.ts';
 import type { Clock } from '../streams/time.ts';
 import type { Versioned } from '../streams/job.store.ts';
 import type { JobRecord } from '../machines/job.machine.ts';
@@ -14,6 +16,8 @@ export type InboxDeps = {
   slots: number;
   /** This node's relative speed (a bid feature; 1 unless `--speed` says otherwise). */
   speed?: number;
+  /** Labels, memory and GPUs this node offers. */
+  capacity: NodeCapacity;
   /** Job types this node handles. */
   handles: (type: string) => boolean;
   /** Only a ready node bids. */
@@ -21,8 +25,10 @@ export type InboxDeps = {
   runner: () => {
     readonly free: number;
     readonly running: number;
+    readonly freeUsage: Usage;
     start(id: string, known?: Versioned<JobRecord>): Promise<void>;
     stop(id: string, reason: 'cancelled'): void;
+    yieldJobs(jobs: Array<{ id: string; attempt: number }>, graceMs?: number): number;
   } | null;
   clock: Clock;
   policy: PlacementPolicy;
@@ -47,12 +53,19 @@ export function nodeInbox(d: InboxDeps): NodeInbox {
         recentWins: wins.length,
         idleMs: now - lastWin,
         handles: d.handles,
+        capacity: d.capacity,
+        freeUsage: runner.freeUsage,
       };
       const free = runner.free;
+      // Memory without a limit is left out: the leader then counts only slots.
+      const freeUsage = Number.isFinite(self.freeUsage.memMb) ? self.freeUsage : undefined;
+      const bid = (b: Bid['bids']): Bid => ({ node: d.nodeId, free, ...(freeUsage ? { freeUsage } : {}), bids: b });
       const bids = d.policy.bid(offer.jobs, self);
-      return Array.isArray(bids) ? { node: d.nodeId, free, bids } : bids.then((b) => ({ node: d.nodeId, free, bids: b }));
+      return Array.isArray(bids) ? bid(bids) : bids.then(bid);
     },
-    assign(jobs) {
+    assign(jobs, preempt) {
+      // The jobs that yield go first: their slots are what the new jobs start in.
+      if (preempt?.preempt?.length) d.runner()?.yieldJobs(preempt.preempt, preempt.graceMs);
       for (const job of jobs) {
         lastWin = d.clock.now();
         wins.push(lastWin);

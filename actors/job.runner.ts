@@ -10,6 +10,9 @@ import { CheckpointSlot, type JobStore, type Versioned } from '../streams/job.st
 import { type Clock, realClock, sleep } from '../streams/time.ts';
 import { type Handler, type JobCtx, JobInputError } from './handlers.ts';
 import type { Log } from './log.ts';
+import { Slots } from './slots.ts';
+import { usageOf } from '../policies/requirements.ts';
+import { defaultPreemption } from '../policies/preemption.ts';
 
 class Stop extends Error {
   readonly reason: StopReason;
@@ -24,6 +27,9 @@ type Running = {
   attempt: number;
   abort: AbortController;
   done: Promise<void>;
+  /** Handed back (preempted, draining): its slot is someone else's already; it may checkpoint until `graceUntil` (monotonic ms). */
+  yielding: boolean;
+  graceUntil: number;
   /** The record as this runner last wrote it: the next write CASes on it without reading first. */
   known: Versioned<JobRecord> | undefined;
 };
@@ -32,7 +38,15 @@ export type RunnerDeps = {
   store: JobStore;
   checkpoints: Bucket;
   nodeId: string;
+  /** Compute slots. */
   slots: number;
+  /** Jobs that may wait on I/O (`ctx.phase('io')`) without holding a compute slot (default 0: a job in I/O keeps its slot). */
+  ioSlots?: number;
+  /** Memory and GPUs this node offers, held by the jobs that require them (default: no limit on memory, no GPUs). */
+  memMb?: number;
+  gpu?: number;
+  /** How long a preempted or drained job may still checkpoint before its attempt ends anyway (default: the preemption rules' grace, 1 s). */
+  graceMs?: number;
   /** Handlers' sleeps take 1/speed of the time asked (a node's speed factor: sleep-style work runs faster or slower). */
   speed?: number;
   handlers: Record<string, Handler>;
@@ -52,28 +66,42 @@ export type RunnerDeps = {
 export class JobRunner {
   readonly d: RunnerDeps;
   readonly #running = new Map<string, Running>();
-  /** Assigned to us while every slot was busy (bids can cross): started as slots free up. */
-  readonly #pending = new Set<string>();
+  /**
+   * Assigned to us while every slot was busy (bids can cross), or while the
+   * memory or GPUs it requires were held: started as they free up, in order.
+   * `resources`: it waits for memory or GPUs (tried again only when some are released).
+   */
+  readonly #pending = new Map<string, { known?: Versioned<JobRecord>; resources: boolean }>();
+  readonly #slots: Slots;
   /**
    * Starts in progress. A second start of the same job meanwhile (a duplicate
    * assignment, the pending queue) must not claim the checkpoint again: that
    * would fence the attempt it is starting. It is noted and re-tried after.
    */
   readonly #starting = new Map<string, { again: boolean }>();
-  #reserved = 0;
-
   readonly #clock: Clock;
 
   constructor(d: RunnerDeps) {
     this.d = d;
     this.#clock = d.clock ?? realClock;
+    this.#slots = new Slots({ slots: d.slots, ioSlots: d.ioSlots ?? 0, memMb: d.memMb ?? Infinity, gpu: d.gpu ?? 0 });
+    this.#slots.onFree = (resources) => this.#startPending(resources);
   }
 
   get running(): number {
     return this.#running.size;
   }
+  /** Compute slots a new job could take (what a bid offers). */
   get free(): number {
-    return Math.max(0, this.d.slots - this.#running.size - this.#reserved - this.#pending.size);
+    return Math.max(0, this.#slots.computeFree - this.#pending.size);
+  }
+  /** Memory and GPUs no running job holds. */
+  get freeUsage() {
+    return this.#slots.freeUsage;
+  }
+  /** Jobs computing and waiting on I/O now. */
+  get phases(): { computing: number; io: number } {
+    return { computing: this.#slots.computing, io: this.#slots.inIo };
   }
   types(): string[] {
     return Object.keys(this.d.handlers).sort();
@@ -88,26 +116,38 @@ export class JobRunner {
    * starts without reading it first.
    */
   async start(id: string, known?: Versioned<JobRecord>): Promise<void> {
-    if (this.#running.has(id) || !this.d.mayWrite()) return;
+    const current = this.#running.get(id);
+    if (current) {
+      // A newer attempt assigned while the old one is still handing back: start it once that one is gone.
+      if (known && known.value.attempt > current.attempt) void current.done.then(() => this.start(id, known));
+      return;
+    }
+    if (!this.d.mayWrite()) return;
     const inFlight = this.#starting.get(id);
     if (inFlight) {
       inFlight.again = true;
       return;
     }
-    if (this.d.slots - this.#running.size - this.#reserved <= 0) {
-      this.#pending.add(id);
+    if (!this.#slots.reserve()) {
+      this.#pending.set(id, { known: known ?? this.#pending.get(id)?.known, resources: false });
       return;
     }
     this.#pending.delete(id);
-    this.#reserved++;
     const flight = { again: false };
     this.#starting.set(id, flight);
+    let usage = usageOf(null);
+    let held = false;
     try {
       // A first attempt starts on the version the leader sent; a later one claims the checkpoint slot
       // first, so it reads the record fresh (never claiming on a stale assignment).
       const cur = known?.value.attempt === 1 ? known : await this.d.store.get(id);
       const r = cur?.value;
       if (!r || r.state !== 'assigned' || r.owner !== this.d.nodeId || !this.d.mayWrite()) return;
+      if (!this.#slots.reserveUsage(usageOf(r.requires))) {
+        this.#pending.set(id, { known: cur!, resources: true }); // its memory or GPUs are held: once some are released
+        return;
+      }
+      usage = usageOf(r.requires);
       const slot = await CheckpointSlot.claim(this.d.checkpoints, id, r.attempt);
       const resumedFrom = slot.restored?.progress ?? 0;
       const started = await this.write(id, () => ({
@@ -130,32 +170,68 @@ export class JobRunner {
         this.d.log(`job ${id}#${r.attempt}: its start landed after lease term ${term} ended; not running it (the leader requeues it)`);
         return;
       }
-      const abort = new AbortController();
       const entry: Running = {
         attempt: r.attempt,
-        abort,
+        abort: new AbortController(),
         done: Promise.resolve(),
+        yielding: false,
+        graceUntil: 0,
         known: { value: started.record, revision: started.revision },
       };
+      this.#slots.hold(id, usage);
+      held = true;
       this.#running.set(id, entry);
       entry.done = this.#execute(entry, started.record, slot, term).finally(() => {
         this.#running.delete(id);
-        const next = this.#pending.values().next();
-        if (!next.done) void this.start(next.value);
+        this.#slots.release(id);
       });
     } catch (err) {
       this.d.log(`job ${id}: could not start: ${(err as Error).message}`);
     } finally {
-      this.#reserved--;
+      if (!held) this.#slots.unreserve(usage);
       this.#starting.delete(id);
       // Another assignment came meanwhile (maybe a newer attempt): look again.
       if (flight.again && !this.#running.has(id)) void this.start(id);
     }
   }
 
-  /** Abort one job (cancelled elsewhere, or handed back). */
-  stop(id: string, reason: StopReason): void {
+  /** Start what waits, in order, while slots (and, when `resources`, memory or GPUs) may allow. */
+  #startPending(resources: boolean): void {
+    for (const [id, p] of [...this.#pending]) {
+      if (this.#slots.computeFree <= 0) return;
+      if (p.resources && !resources) continue;
+      this.#pending.delete(id);
+      void this.start(id, p.known);
+    }
+  }
+
+  /** Abort one job (cancelled elsewhere). */
+  stop(id: string, reason: 'cancelled'): void {
     this.#running.get(id)?.abort.abort(new Stop(reason, reason));
+  }
+
+  /**
+   * Preemption: these attempts give their slots, memory and GPUs back at once
+   * (a job assigned to us for them starts now) and their handlers see the
+   * abort; each may still checkpoint for `graceMs`, then its attempt ends as
+   * `preempted` whether its handler returned or not. Returns how many it found running.
+   */
+  yieldJobs(
+    jobs: Array<{ id: string; attempt: number }>,
+    graceMs = this.d.graceMs ?? defaultPreemption.graceMs,
+    why = 'preempted for a higher-priority job',
+  ): number {
+    let found = 0;
+    for (const { id, attempt } of jobs) {
+      const entry = this.#running.get(id);
+      if (!entry || entry.attempt !== attempt || entry.yielding) continue;
+      found++;
+      entry.yielding = true;
+      entry.graceUntil = this.#clock.mono() + graceMs;
+      this.#slots.release(id);
+      entry.abort.abort(new Stop('preempted', `${why}: checkpoint within ${graceMs} ms`));
+    }
+    return found;
   }
 
   /** Lease lost: abort everything; the aborted handlers write nothing more. */
@@ -164,10 +240,10 @@ export class JobRunner {
     for (const r of this.#running.values()) r.abort.abort(new Stop('fenced', 'node lease lost'));
   }
 
-  /** Drain: hand every running job back to the queue (after its handler stops) and wait. */
+  /** Drain: hand every running job back to the queue (each may checkpoint within the grace) and wait. */
   async handBack(): Promise<void> {
     this.#pending.clear(); // still 'assigned': the leader requeues them after the start timeout
-    for (const id of this.#running.keys()) this.stop(id, 'preempted');
+    this.yieldJobs([...this.#running].map(([id, r]) => ({ id, attempt: r.attempt })), undefined, 'the node is draining');
     await Promise.allSettled([...this.#running.values()].map((r) => r.done));
   }
 
@@ -220,45 +296,57 @@ export class JobRunner {
     const clock = this.#clock;
     const timer = clock.setTimeout(() => abort.abort(new Stop('timeout', `timed out after ${job.timeoutMs} ms`)), job.timeoutMs);
     let lastProgressWrite = 0;
-    const writeProgress = (p: number) => {
+    const writeProgress = (p: number, checkpoint = false) => {
       const now = clock.now();
       if (now - lastProgressWrite < defaults.progressIntervalMs) return; // the result write sets 1 anyway
       lastProgressWrite = now;
-      void this.#ownWrite(id, entry, () => ({ type: 'job.progress', attempt, progress: p, at: now }), { term }).catch(() => {});
+      void this.#ownWrite(id, entry, () => ({ type: 'job.progress', attempt, progress: p, at: now, checkpoint }), { term }).catch(() => {});
     };
+    const writePhase = (phase: 'ioWait' | 'computing') =>
+      void this.#ownWrite(id, entry, () => ({ type: 'job.phase', attempt, phase, at: clock.now() }), { term }).catch(() => {});
+    /** Preempted (or draining) and within its grace: it may still checkpoint. */
+    const inGrace = () => entry.yielding && clock.mono() < entry.graceUntil;
     const ctx: JobCtx = {
       restored: slot.restored?.state,
       signal: abort.signal,
       fence: { jobId: id, attempt, token: `${id}:${attempt}` },
       log: (msg) => this.d.log(`job ${id}#${attempt}: ${msg}`),
       progress: (p) => writeProgress(p),
-      phase: (p) =>
-        void this.#ownWrite(
-          id,
-          entry,
-          () => ({ type: 'job.phase', attempt, phase: p === 'io' ? 'ioWait' : 'computing', at: clock.now() }),
-          {
-            term,
-          },
-        ).catch(() => {}),
+      phase: async (p) => {
+        if (abort.signal.aborted) return;
+        if (p === 'io') {
+          this.#slots.toIo(id);
+          writePhase('ioWait');
+        } else {
+          await this.#slots.toCompute(id, abort.signal);
+          writePhase('computing');
+        }
+      },
       sleep: (ms) => sleep(ms / (this.d.speed ?? 1), abort.signal, clock),
       checkpoint: async (state, progress) => {
-        if (abort.signal.aborted) throw abort.signal.reason;
+        if (entry.yielding && !inGrace()) throw new FencedError('preempted: past its checkpoint deadline');
+        if (abort.signal.aborted && !inGrace()) throw abort.signal.reason;
         if (!this.#mayWrite(term)) throw new FencedError('node lease lost');
         const began = clock.mono();
         const bytes = await slot.save(state, progress);
         this.d.onCheckpoint?.(id, attempt, progress, slot.revision, bytes, clock.mono() - began);
-        writeProgress(progress);
+        writeProgress(progress, true);
       },
     };
     let outcome: HandlerOutcome;
+    let graceTimer: unknown;
     this.d.onHandler?.(id, attempt, 'start', slot.claimed ? slot.revision : undefined);
     try {
       if (!handler) throw new JobInputError(`unknown job type '${job.type}' (this node handles: ${this.types().join(', ')})`);
       const result = await Promise.race([
         handler(job.input, ctx),
-        // A handler that ignores its signal still loses its slot when aborted.
-        new Promise<never>((_, rej) => abort.signal.addEventListener('abort', () => rej(abort.signal.reason), { once: true })),
+        // A handler that ignores its signal still loses its slot when aborted; a preempted one after its grace.
+        new Promise<never>((_, rej) =>
+          abort.signal.addEventListener('abort', () => {
+            if (!entry.yielding) return rej(abort.signal.reason);
+            graceTimer = clock.setTimeout(() => rej(abort.signal.reason), Math.max(0, entry.graceUntil - clock.mono()));
+          }, { once: true })
+        ),
       ]);
       outcome = { ok: true, result: result ?? null };
     } catch (err) {
@@ -267,6 +355,7 @@ export class JobRunner {
       outcome = { ok: false, error: (err as Error)?.message ?? String(err), retryable, fenced: err instanceof FencedError };
     } finally {
       clock.clearTimeout(timer);
+      if (graceTimer !== undefined) clock.clearTimeout(graceTimer);
       this.d.onHandler?.(id, attempt, 'end');
     }
 

@@ -8,6 +8,7 @@ import type { DutyInput } from '../machines/coordinator.machine.ts';
 import { requeueDecision } from '../machines/job.rules.ts';
 import type { LeaseHolder } from '../machines/lease.machine.ts';
 import type { PlacementPolicy } from '../policies/placement.ts';
+import type { PreemptionRules } from '../policies/preemption.ts';
 import { type Bucket, isCasConflict } from '../streams/bucket.ts';
 import { defaults } from '../streams/defaults.ts';
 import type { JobStore } from '../streams/job.store.ts';
@@ -34,6 +35,8 @@ export type DutyDeps = {
   /** Offers, bids, assignments and the "jobs queued" hint. */
   transport: PlacementTransport;
   policy: PlacementPolicy;
+  /** When a queued job may take a running job's slot. */
+  preemption: PreemptionRules;
   /** Event times and the placement timer. */
   clock?: Clock;
   /** Told of each auction run: ms from offer to assignments written, jobs offered, jobs assigned (metrics). */
@@ -43,7 +46,7 @@ export type DutyDeps = {
 };
 
 export function leaderDuties(d: DutyDeps) {
-  const cluster = new ClusterCache(d.leases);
+  const cluster = new ClusterCache(d.leases, () => (d.clock ?? realClock).mono());
   return { recover: recoverDuty(d, cluster), place: placementLoop(d, cluster) };
 }
 

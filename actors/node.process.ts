@@ -19,6 +19,7 @@ import { loneServer, natsProbe, servePing } from '../streams/probe.ts';
 import { ensureWorkQueue, pullWork } from '../streams/work.queue.ts';
 import { placementPolicy, type PlacementStrategy } from '../policies/placement.ts';
 import { chooseScorer } from './policy.ts';
+import type { PreemptionRules } from '../policies/preemption.ts';
 import { fairness } from '../policies/fairness.ts';
 import { assertToken, type Names, names } from '../streams/subjects.ts';
 import { realClock, sleep, within } from '../streams/time.ts';
@@ -33,6 +34,13 @@ import { hostName, runtimeName } from './runtime.ts';
 export type NodeOptions = ConnectionFlags & {
   id?: string;
   slots?: number;
+  /** Jobs that may wait on I/O without a compute slot (default `defaults.ioSlots`; 0: off). */
+  ioSlots?: number;
+  /** Memory (MB; default: no limit) and GPUs (default 0) offered to jobs that require them. */
+  memMb?: number;
+  gpu?: number;
+  /** While this node leads (default: on, 1 s grace, 3 preemptions then a 30 s cooldown). */
+  preemption?: PreemptionRules;
   /** Explicit TTL; undefined adopts the existing bucket's (or the default). */
   leaseTtlMs?: number;
   prefix?: string;
@@ -204,6 +212,10 @@ export async function runNode(o: NodeOptions): Promise<number> {
     nodeId,
     instance,
     slots: o.slots ?? defaults.slots,
+    ioSlots: o.ioSlots ?? defaults.ioSlots,
+    memMb: o.memMb,
+    gpu: o.gpu,
+    preemption: o.preemption,
     handlers,
     log,
     clock: realClock,

@@ -12,6 +12,8 @@ import { leaseTiming, leaseValidAt } from '../machines/lease.rules.ts';
 import { type BootstrapOutput, type NodeInput, nodeMachine, nodeStateName } from '../machines/node.machine.ts';
 import { auctionPolicy, type PlacementPolicy } from '../policies/placement.ts';
 import { heuristicScorer } from '../policies/scorer.ts';
+import { defaultPreemption, type PreemptionRules } from '../policies/preemption.ts';
+import type { NodeCapacity } from '../policies/requirements.ts';
 import type { Bucket } from '../streams/bucket.ts';
 import { jobHistory, type Recorder, recordReap } from '../streams/events.ts';
 import { JobStore } from '../streams/job.store.ts';
@@ -47,7 +49,14 @@ export type NodeParts = { leases: Bucket; jobs: Bucket; store: JobStore; index: 
 export type NodeWiringOptions = {
   nodeId: string;
   instance: string;
+  /** Compute slots, and jobs that may wait on I/O beside them (default 0: a job in I/O keeps its slot). */
   slots: number;
+  ioSlots?: number;
+  /** Memory (MB; default: no limit) and GPUs (default 0) this node offers jobs that require them. */
+  memMb?: number;
+  gpu?: number;
+  /** How this node preempts while it leads (default: on, with `defaults`' grace, limit and cooldown). */
+  preemption?: PreemptionRules;
   handlers: Record<string, Handler>;
   log: Log;
   clock: Clock;
@@ -151,8 +160,14 @@ class NodeView {
         policy: o.advert.policy ?? heuristicScorer.name,
         placement: o.advert.placement ?? 'auction',
         speed: o.speed ?? 1,
+        ioSlots: o.ioSlots ?? 0,
+        ...(o.memMb === undefined ? {} : { memMb: o.memMb }),
+        gpu: o.gpu ?? 0,
       },
     };
+  }
+  capacity(): NodeCapacity {
+    return { memMb: this.o.memMb ?? Infinity, gpu: this.o.gpu ?? 0, labels: this.o.advert.labels };
   }
 }
 
@@ -171,6 +186,10 @@ function bootstrapActor(v: NodeView) {
       checkpoints: b.checkpoints,
       nodeId: o.nodeId,
       slots: o.slots,
+      ioSlots: o.ioSlots,
+      memMb: o.memMb,
+      gpu: o.gpu,
+      graceMs: o.preemption?.graceMs,
       speed: o.speed,
       handlers: o.handlers,
       log: o.log,
@@ -212,6 +231,7 @@ function provideNode(v: NodeView, policy: PlacementPolicy) {
     transport: o.placement,
     clock: o.clock,
     policy,
+    preemption: o.preemption ?? defaultPreemption,
     onReap: (h, epoch) => recordReap(o.recorder.record, h, epoch),
     onAuction: (ms, offered, awarded) => o.observer?.auction?.(ms, offered, awarded),
   });
@@ -246,6 +266,7 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
     nodeId,
     slots: o.slots,
     speed: o.speed,
+    capacity: v.capacity(),
     clock,
     policy,
     handles: (type) => !!o.handlers[type],

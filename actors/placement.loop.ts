@@ -8,10 +8,12 @@ import { type JobRecord, lastAttempt } from '../machines/job.machine.ts';
 import { effectivePriority, type NodeBid, type OfferedJob, offerOrder } from '../policies/placement.ts';
 import { defaults } from '../streams/defaults.ts';
 import { type Clock, realClock } from '../streams/time.ts';
-import { type ClusterCache, typesOf } from './cluster.cache.ts';
+import { capacityOf, type ClusterCache, typesOf } from './cluster.cache.ts';
+import { preempt, settlePending } from './placement.waiting.ts';
+import { satisfies, usageOf } from '../policies/requirements.ts';
 import type { DutyDeps } from './leader.duties.ts';
 
-type Placer = {
+export type Placer = {
   d: DutyDeps;
   cluster: ClusterCache;
   clock: Clock;
@@ -19,6 +21,8 @@ type Placer = {
   awarded: Map<string, string>;
   /** `pull`: the job attempts this leader already put on the work queue. */
   enqueued: Set<string>;
+  /** Running jobs this leader told to yield (job → attempt): not picked as victims again while they hand back. */
+  yielding: Map<string, number>;
 };
 
 /** Pull: publish the queued jobs not yet on the work queue (by job and attempt); the nodes take them from there. */
@@ -54,21 +58,32 @@ async function rejectUnhandled({ d, cluster, clock }: Placer, queued: JobRecord[
  */
 function ownView({ d, cluster, awarded }: Placer, jobs: OfferedJob[]): NodeBid[] {
   const { index } = d.jobs();
-  const load = new Map<string, number>();
-  const count = (node: string | null) => node !== null && load.set(node, (load.get(node) ?? 0) + 1);
-  for (const r of index.live.values()) if (r.state === 'assigned' || r.state === 'running') count(r.owner);
+  const load = new Map<string, { slots: number; memMb: number; gpu: number }>();
+  const count = (node: string | null, r: JobRecord) => {
+    if (node === null) return;
+    const l = load.get(node) ?? { slots: 0, memMb: 0, gpu: 0 };
+    const u = usageOf(r.requires);
+    load.set(node, { slots: l.slots + 1, memMb: l.memMb + u.memMb, gpu: l.gpu + u.gpu });
+  };
+  for (const r of index.live.values()) if (r.state === 'assigned' || r.state === 'running') count(r.owner, r);
   for (const [id, node] of awarded) {
-    if (index.live.get(id)?.state === 'queued') count(node);
+    const r = index.live.get(id);
+    if (r?.state === 'queued') count(node, r);
     else awarded.delete(id); // the index shows it (or it ended): counted above, if at all
   }
-  return cluster.ready.map((x) => ({
-    node: x.id,
-    free: Math.max(0, x.slots - (load.get(x.id) ?? 0)),
-    bids: jobs.filter((j) => x.types.includes(j.type)).map((j) => ({ id: j.id, score: 0 })),
-  }));
+  return cluster.ready.map((x) => {
+    const l = load.get(x.id) ?? { slots: 0, memMb: 0, gpu: 0 };
+    const cap = capacityOf(x);
+    return {
+      node: x.id,
+      free: Math.max(0, x.slots - l.slots),
+      freeUsage: { memMb: cap.memMb - l.memMb, gpu: cap.gpu - l.gpu },
+      bids: jobs.filter((j) => x.types.includes(j.type) && satisfies(j.requires, cap)).map((j) => ({ id: j.id, score: 0 })),
+    };
+  });
 }
 
-/** One placement round: offer and collect bids (or, without an auction, the leader's own view), award by the policy, assign by CAS; returns how many were assigned. */
+/** One placement round: offer and collect bids (or, without an auction, the leader's own view), award by the policy, assign by CAS, preempt for what is left; returns how many were assigned. */
 async function auction(p: Placer, offered: JobRecord[], epoch: number): Promise<number> {
   const { d, cluster, clock } = p;
   const began = clock.mono();
@@ -78,11 +93,13 @@ async function auction(p: Placer, offered: JobRecord[], epoch: number): Promise<
     type: r.type,
     priority: effectivePriority(r, now),
     lastNode: lastAttempt(r)?.node ?? null,
+    ...(r.requires ? { requires: r.requires } : {}),
   }));
   const bids = d.policy.asks ? await d.transport.auction({ epoch, jobs }, cluster.readyNodes, defaults.bidWindowMs) : ownView(p, jobs);
   if (!d.leading()) return 0;
   const { store, index } = d.jobs();
   let count = 0;
+  const placed = new Set<string>();
   await Promise.all([...d.policy.award(jobs, bids)].map(async ([node, ids]) => {
     // CAS on the revision the index holds (no read first); a stale one is re-read and re-decided.
     const done = await Promise.all(
@@ -93,8 +110,10 @@ async function auction(p: Placer, offered: JobRecord[], epoch: number): Promise<
     const assigned = done.filter((x) => x?.changed).map((x) => ({ value: x!.record, revision: x!.revision }));
     if (!d.policy.asks) { for (const a of assigned) p.awarded.set(a.value.id, node); }
     count += assigned.length;
+    for (const a of assigned) placed.add(a.value.id);
     if (assigned.length) d.transport.assign(node, assigned);
   }));
+  count += await preempt(p, offered.filter((r) => !placed.has(r.id)), bids);
   d.onAuction?.(clock.mono() - began, offered.length, count);
   return count;
 }
@@ -105,18 +124,19 @@ async function placeQueued(p: Placer, epoch: number): Promise<boolean> {
   await index.ready();
   const queued = offerOrder(index.live.values(), p.clock.now());
   if (queued.length === 0) return false;
+  const placeable = await settlePending(p, await rejectUnhandled(p, queued));
   if (p.d.policy.pulls) {
-    await enqueue(p, await rejectUnhandled(p, queued));
+    await enqueue(p, placeable);
     return false;
   }
-  const offered = (await rejectUnhandled(p, queued)).slice(0, defaults.jobsPerAuction);
+  const offered = placeable.slice(0, defaults.jobsPerAuction);
   if (offered.length === 0) return false;
   const awarded = await auction(p, offered, epoch);
   return awarded === offered.length && queued.length > offered.length;
 }
 
 export function placementLoop(d: DutyDeps, cluster: ClusterCache) {
-  const p: Placer = { d, cluster, clock: d.clock ?? realClock, awarded: new Map(), enqueued: new Set() };
+  const p: Placer = { d, cluster, clock: d.clock ?? realClock, awarded: new Map(), enqueued: new Set(), yielding: new Map() };
   const { clock } = p;
   return fromCallback<CoordinatorEvent, DutyInput>(({ input }) => {
     let stopped = false;

@@ -16,6 +16,7 @@ import {
 } from './invariants.jobs.ts';
 import { epochsIncrease, noLeader, oneLeaderPerEpoch, staleLeaderActed } from './invariants.leaders.ts';
 import { handlerOverlap } from './invariants.overlap.ts';
+import { priorityOrder } from './invariants.priority.ts';
 
 /** Every invariant the checker judges, in the order it reports them. */
 export const invariants = [
@@ -29,6 +30,7 @@ export const invariants = [
   'epochs-increase',
   'stale-leader-acted',
   'handler-overlap',
+  'priority-order',
   'no-leader',
   'not-terminal',
   /** Not from the history: the simulation saw code under test throw where a real process would have died. */
@@ -57,6 +59,7 @@ const checks: Record<Exclude<Invariant, 'uncaught-error'>, (h: History, o: Check
   'epochs-increase': epochsIncrease,
   'stale-leader-acted': staleLeaderActed,
   'handler-overlap': handlerOverlap,
+  'priority-order': priorityOrder,
   'no-leader': noLeader,
   'not-terminal': notTerminal,
 };

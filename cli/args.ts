@@ -24,3 +24,9 @@ export const label = (v: string, prev: Record<string, string> = {}): Record<stri
   if (i <= 0) throw new InvalidArgumentError('labels look like key=value');
   return { ...prev, [v.slice(0, i)]: v.slice(i + 1) };
 };
+
+export const nonNegativeInt = (what: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${what} must be a whole number, 0 or more`);
+  return n;
+};

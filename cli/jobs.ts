@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import Table from 'cli-table3';
 import cliProgress from 'cli-progress';
 import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
+import { describeRequirements } from '../policies/requirements.ts';
 import { callApi } from '../streams/client.ts';
 import { sleep } from '../streams/time.ts';
 import { type Common, print, withApi } from './client.ts';
@@ -25,10 +26,32 @@ function summary(r: JobRecord): string {
 
 export async function runSubmit(
   type: string,
-  o: Common & { input?: string; priority?: number; id?: string; maxAttempts?: number; timeout?: number; wait?: boolean; json?: boolean },
+  o: Common & {
+    input?: string;
+    priority?: number;
+    id?: string;
+    maxAttempts?: number;
+    timeout?: number;
+    memMb?: number;
+    gpu?: number;
+    label?: Record<string, string>;
+    pendingTimeout?: number;
+    wait?: boolean;
+    json?: boolean;
+  },
 ): Promise<number> {
   return withApi(o, async (nc, n) => {
-    const body = { type, input: parseInput(o.input), priority: o.priority, id: o.id, maxAttempts: o.maxAttempts, timeoutMs: o.timeout };
+    const requires = { memMb: o.memMb, gpu: o.gpu, labels: o.label };
+    const body = {
+      type,
+      input: parseInput(o.input),
+      priority: o.priority,
+      id: o.id,
+      maxAttempts: o.maxAttempts,
+      timeoutMs: o.timeout,
+      requires: Object.values(requires).some((v) => v !== undefined) ? requires : undefined,
+      pendingTimeoutMs: o.pendingTimeout,
+    };
     const sub = await callApi<{ id: string; state: string; created: boolean }>(nc, n, 'jobs.submit', body);
     if (!o.wait) {
       print(o.json ? JSON.stringify(sub) : `${sub.id}  ${sub.state}${sub.created ? '' : '  (already submitted)'}`);
@@ -100,6 +123,12 @@ export async function runJob(id: string, o: Common & { json?: boolean }): Promis
     print(
       `${summary(r)}\ntype ${r.type}  priority ${r.priority}  progress ${Math.round(r.progress * 100)}%  input ${JSON.stringify(r.input)}`,
     );
+    if (r.requires) print(`requires ${describeRequirements(r.requires)}`);
+    if (r.pendingReason) {
+      const since = r.pendingSince ? ` (since ${new Date(r.pendingSince).toISOString().slice(11, 19)})` : '';
+      print(`waiting: ${r.pendingReason}${since}`);
+    }
+    if (r.preemptions) print(`preempted ${r.preemptions} time${r.preemptions === 1 ? '' : 's'}`);
     const t = new Table({
       head: ['attempt', 'node', 'assigned', 'started', 'ended', 'resumed from', 'outcome'],
       style: { head: [], border: [] },

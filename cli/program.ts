@@ -3,9 +3,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
 import { defaults } from '../streams/defaults.ts';
-import { placementStrategies, type PlacementStrategy } from '../policies/placement.ts';
 import type { Common } from './client.ts';
-import { label, portNumber, positiveInt, positiveNumber } from './args.ts';
+import { label, nonNegativeInt, portNumber, positiveInt } from './args.ts';
+import { nodeCommand } from './node.command.ts';
 
 function withConnection(cmd: Command): Command {
   return cmd
@@ -22,10 +22,6 @@ function withConnection(cmd: Command): Command {
     )
     .option('--prefix <prefix>', 'prefix of every subject, bucket and stream', defaults.prefix);
 }
-
-const leaseTtlHelp = 'lease TTL in ms. It is the TTL of the leases bucket, so one value for the whole cluster: ' +
-  "when the bucket exists with another TTL the node refuses to start with an error; omit the flag to adopt the bucket's " +
-  `(default for a new bucket: ${defaults.leaseTtlMs}, or ${defaults.replicatedLeaseTtlMs} with --replicas 3, to outlast a JetStream leader election)`;
 
 export function program(): Command {
   const p = new Command('shoal')
@@ -155,65 +151,7 @@ function machinesCommand(p: Command): void {
 
 /** `node` and `up`: processes that run Shoal. */
 function processCommands(p: Command): void {
-  withConnection(
-    p.command('node')
-      .description('run one node actor process (also a coordinator candidate) against a NATS server; SIGTERM/SIGINT drain it and exit 0')
-      .option('--id <id>', 'node id (letters, digits, - or _); must be unique among live nodes (default: random)')
-      .option('--slots <n>', 'how many jobs this node runs at once', positiveInt('--slots'), defaults.slots)
-      .option('--lease-ttl <ms>', leaseTtlHelp, positiveInt('--lease-ttl'))
-      .option(
-        '--replicas <n>',
-        'JetStream replicas for buckets and streams this node creates (3 on a 3-server cluster)',
-        positiveInt('--replicas'),
-        defaults.replicas,
-      )
-      .option('--label <key=value>', 'capacity label advertised with the node (repeatable)', label)
-      .option(
-        '--jobs <module>',
-        'a module whose exported async functions are job handlers by name, added to the built-ins (noop, sleep, primes, exec)',
-      )
-      .option('--no-fast-path', 'never ping lease holders: take over only when a lease expires (a benchmark baseline)')
-      .addOption(
-        new Option(
-          '--placement <strategy>',
-          'how this node places jobs while it leads: auction (nodes bid by the policy), centralized (the leader gives each job to the least-loaded ready node; no bids) or pull (the leader puts queued jobs on a JetStream work queue, nodes with free slots take them); the last two are baselines; give every node the same',
-        ).choices(placementStrategies).default('auction'),
-      )
-      .option(
-        '--policy <policy>',
-        'how this node scores its bids: onnx (the shipped learned model), heuristic, or a path to a .onnx model with its .json spec beside it; a model that cannot be used falls back to the heuristic with a warning (status shows it)',
-        'onnx',
-      )
-      .option(
-        '--speed <factor>',
-        'speed factor: handlers sleep 1/factor of the time asked (a knob for heterogeneous benchmarks); also a bid feature',
-        positiveNumber('--speed'),
-        1,
-      )
-      .option('--metrics-port <port>', 'serve Prometheus metrics at http://<metrics-host>:<port>/metrics', portNumber('--metrics-port'))
-      .option('--metrics-host <host>', 'address the metrics server listens on (0.0.0.0 for a remote Prometheus)', defaults.metricsHost),
-  ).action(
-    async (
-      o: Common & {
-        id?: string;
-        slots: number;
-        leaseTtl?: number;
-        replicas: number;
-        label?: Record<string, string>;
-        fastPath: boolean;
-        placement: PlacementStrategy;
-        policy: string;
-        speed: number;
-        jobs?: string;
-        metricsPort?: number;
-        metricsHost: string;
-      },
-    ) => {
-      const { runNode } = await import('../actors/node.process.ts');
-      // Exit once stopped: a retry or reconnect timer left behind (a nats-server that is gone) must not keep the process up.
-      process.exit(await runNode({ ...o, leaseTtlMs: o.leaseTtl, labels: o.label }));
-    },
-  );
+  nodeCommand(withConnection(p.command('node')));
 
   p.command('up')
     .description(
@@ -272,6 +210,14 @@ function clientCommands(p: Command): void {
       .option('--id <id>', 'job id (default: random); resubmitting the same id and body returns the existing job')
       .option('--max-attempts <n>', 'attempts before the job fails (default 3)', positiveInt('--max-attempts'))
       .option('--timeout <ms>', 'per-attempt timeout (default 10 min)', positiveInt('--timeout'))
+      .option('--mem-mb <n>', 'run only on a node with this much memory free (MB; held while the job runs)', positiveInt('--mem-mb'))
+      .option('--gpu <n>', 'run only on a node with this many GPUs free (held while the job runs)', nonNegativeInt('--gpu'))
+      .option('--label <key=value>', 'run only on a node with this label (repeatable; all must match)', label)
+      .option(
+        '--pending-timeout <ms>',
+        'fail the job when no live node could satisfy its requirements for this long (default: wait for one forever)',
+        positiveInt('--pending-timeout'),
+      )
       .option('--wait', 'wait for the result, with a progress bar')
       .option('--json', 'print JSON'),
   ).action(async (type: string, o) => {

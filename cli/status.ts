@@ -6,7 +6,23 @@ import { type Common, print, withApi } from './client.ts';
 
 import type { Fairness } from '../policies/fairness.ts';
 
-export type StatusView = ClusterView & { jobs?: Record<string, number>; queueDepth?: number; fairness?: Fairness };
+export type StatusView = ClusterView & {
+  jobs?: Record<string, number>;
+  queueDepth?: number;
+  pending?: { total: number; byReason: Record<string, number> };
+  fairness?: Fairness;
+};
+
+/** A node's capacity beyond its slots: I/O slots, GPUs, memory, labels. */
+function capacity(n: ClusterView['nodes'][number]): string {
+  const parts = [
+    ...(n.ioSlots ? [`io ${n.ioSlots}`] : []),
+    ...(n.gpu ? [`gpu ${n.gpu}`] : []),
+    ...(n.memMb !== null && n.memMb !== undefined ? [`${Math.round(n.memMb / 1024)} GiB`] : []),
+    ...Object.entries(n.labels ?? {}).map(([k, v]) => `${k}=${v}`),
+  ];
+  return parts.join(' ');
+}
 
 export function formatStatus(s: StatusView): string {
   const lines: string[] = [];
@@ -16,7 +32,7 @@ export function formatStatus(s: StatusView): string {
       : 'leader: none (an election is under way, or no node runs)',
   );
   const t = new Table({
-    head: ['node', 'state', 'pid', 'host', 'runtime', 'running/slots', 'policy', 'last seen'],
+    head: ['node', 'state', 'pid', 'host', 'runtime', 'running/slots', 'capacity', 'policy', 'last seen'],
     style: { head: [], border: [] },
   });
   for (const n of s.nodes) {
@@ -29,12 +45,17 @@ export function formatStatus(s: StatusView): string {
       n.host,
       n.runtime,
       `${n.running}/${n.slots}${speed}`,
+      capacity(n),
       policy,
       n.lastSeen,
     ]);
   }
   lines.push(s.nodes.length ? t.toString() : 'nodes: none');
   if (s.jobs) lines.push(`jobs: ${Object.entries(s.jobs).map(([k, v]) => `${k} ${v}`).join(', ')}; queue depth ${s.queueDepth ?? 0}`);
+  if (s.pending?.total) {
+    lines.push(`waiting for a node that can run them: ${s.pending.total}`);
+    for (const [why, k] of Object.entries(s.pending.byReason)) lines.push(`  ${k}  ${why}`);
+  }
   if (s.fairness) {
     const work = Object.entries(s.fairness.jobSeconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
     lines.push(`work in the last ${s.fairness.windowMs / 1000} s (job-seconds): ${work || 'none'}; Gini ${s.fairness.gini.toFixed(3)}`);

@@ -25,6 +25,9 @@ export type AttemptEntry = {
   nodeEpoch?: number | null;
 };
 
+/** What a job needs of the node that runs it: at least this much memory and this many GPUs, and every label equal. */
+export type Requirements = { memMb?: number; gpu?: number; labels?: Record<string, string> };
+
 export type JobSpec = {
   id: string;
   type: string;
@@ -32,9 +35,24 @@ export type JobSpec = {
   priority: number;
   maxAttempts: number;
   timeoutMs: number;
+  /** Placed only on a node that satisfies these (null: any node that handles the type). */
+  requires?: Requirements | null;
+  /** Fail when no live node could satisfy `requires` for this long (null: wait for one forever). */
+  pendingTimeoutMs?: number | null;
 };
 
-export type JobContext = JobSpec & {
+export type JobContext = Omit<JobSpec, 'requires' | 'pendingTimeoutMs'> & {
+  requires: Requirements | null;
+  pendingTimeoutMs: number | null;
+  /** Why no live node can take it now (an unmet requirement), set by the leader while it waits; null otherwise. */
+  pendingReason: string | null;
+  /** Wall ms since when it has had that reason. */
+  pendingSince: number | null;
+  /** Attempts that ended preempted (handed back for a higher-priority job, or by a drain), and when the last did. */
+  preemptions: number;
+  preemptedAt: number | null;
+  /** Wall ms of the current attempt's last checkpoint (null: none yet): preemption prefers the job that loses least. */
+  checkpointedAt: number | null;
   /** Bumped by every assignment: the fence for everything the owner writes. */
   attempt: number;
   owner: string | null;
@@ -54,7 +72,10 @@ export type JobEvent =
   | { type: 'job.assign'; node: string; at: number }
   | { type: 'job.start'; node: string; attempt: number; resumedFrom: number; at: number; nodeEpoch?: number | null }
   | { type: 'job.phase'; attempt: number; phase: JobPhase; at: number }
-  | { type: 'job.progress'; attempt: number; progress: number; at: number }
+  /** `checkpoint`: the progress comes from a committed checkpoint. */
+  | { type: 'job.progress'; attempt: number; progress: number; at: number; checkpoint?: boolean }
+  /** The leader's word on why no live node can take this queued job (null: one can again). */
+  | { type: 'job.pending'; reason: string | null; at: number }
   | { type: 'job.succeed'; attempt: number; result: unknown; at: number }
   | { type: 'job.fail'; attempt: number; error: string; retryable: boolean; backoffMs: number; at: number }
   | { type: 'job.timeout'; attempt: number; backoffMs: number; at: number }
@@ -93,6 +114,8 @@ export const jobMachine = setup({
       (event.type !== 'job.fail' || event.retryable),
     /** Not before its retry backoff ends, whatever a stale offer said. */
     backoffOver: ({ context, event }) => event.type === 'job.assign' && event.at >= context.notBefore,
+    /** The leader's reason changes what the record says. */
+    newReason: ({ context, event }) => event.type === 'job.pending' && event.reason !== context.pendingReason,
     isPhase: ({ context, event }, phase: JobPhase) =>
       event.type === 'job.phase' && event.attempt === context.attempt && event.phase === phase,
   },
@@ -103,6 +126,9 @@ export const jobMachine = setup({
       return {
         attempt,
         owner: e.node,
+        pendingReason: null,
+        pendingSince: null,
+        checkpointedAt: null,
         updatedAt: e.at,
         attempts: [...context.attempts, {
           attempt,
@@ -136,7 +162,7 @@ export const jobMachine = setup({
     }),
     recordProgress: assign(({ event }) => {
       const e = event as Ev<'job.progress'>;
-      return { progress: Math.min(1, Math.max(0, e.progress)), updatedAt: e.at };
+      return { progress: Math.min(1, Math.max(0, e.progress)), updatedAt: e.at, ...(e.checkpoint ? { checkpointedAt: e.at } : {}) };
     }),
     recordSuccess: assign(({ context, event }) => {
       const e = event as Ev<'job.succeed'>;
@@ -157,11 +183,20 @@ export const jobMachine = setup({
     requeue: assign(({ context, event }) => {
       const e = event as Ev<'job.orphan'> | Ev<'job.unstarted'> | Ev<'job.preempt'>;
       const outcome = e.type === 'job.orphan' ? 'orphaned' : e.type === 'job.unstarted' ? 'unstarted' : 'preempted';
-      return { owner: null, updatedAt: e.at, attempts: endAttempt(context, outcome, e.at) };
+      const preempted = outcome === 'preempted' ? { preemptions: context.preemptions + 1, preemptedAt: e.at } : {};
+      return { owner: null, updatedAt: e.at, attempts: endAttempt(context, outcome, e.at), ...preempted };
     }),
     recordCancel: assign(({ context, event }) => {
       const e = event as Ev<'job.cancel'>;
       return { owner: null, error: 'cancelled', updatedAt: e.at, attempts: endAttempt(context, 'cancelled', e.at) };
+    }),
+    recordPending: assign(({ context, event }) => {
+      const e = event as Ev<'job.pending'>;
+      return {
+        pendingReason: e.reason,
+        pendingSince: e.reason === null ? null : context.pendingSince ?? e.at,
+        updatedAt: e.at,
+      };
     }),
     recordReject: assign(({ event }) => {
       const e = event as Ev<'job.reject'>;
@@ -177,6 +212,13 @@ export const jobMachine = setup({
     priority: input.priority,
     maxAttempts: input.maxAttempts,
     timeoutMs: input.timeoutMs,
+    requires: input.requires ?? null,
+    pendingTimeoutMs: input.pendingTimeoutMs ?? null,
+    pendingReason: null,
+    pendingSince: null,
+    preemptions: 0,
+    preemptedAt: null,
+    checkpointedAt: null,
     attempt: 0,
     owner: null,
     progress: 0,
@@ -198,6 +240,7 @@ export const jobMachine = setup({
         // Not before its retry backoff ends, whatever a stale offer said.
         'job.assign': { guard: 'backoffOver', target: 'assigned', actions: 'assignTo' },
         'job.reject': { target: 'failed', actions: 'recordReject' },
+        'job.pending': { guard: 'newReason', actions: 'recordPending' },
       },
     },
     assigned: {

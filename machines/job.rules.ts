@@ -48,7 +48,8 @@ export type HandlerOutcome =
 /**
  * The event an attempt's end writes, or null when it must write nothing: a
  * fenced or cancelled attempt (someone else already moved the record on).
- * A stop takes precedence over what the handler returned.
+ * A stop takes precedence over what the handler returned, except that a
+ * preempted handler that still finished within its grace keeps its result.
  */
 export function outcomeEvent(
   attempt: number,
@@ -58,7 +59,7 @@ export function outcomeEvent(
   at: number,
 ): JobEvent | null {
   if (stop === 'fenced' || stop === 'cancelled') return null;
-  if (stop === 'preempted') return { type: 'job.preempt', attempt, at };
+  if (stop === 'preempted' && !outcome.ok) return { type: 'job.preempt', attempt, at };
   if (stop === 'timeout') return { type: 'job.timeout', attempt, backoffMs, at };
   if (outcome.ok) return { type: 'job.succeed', attempt, result: outcome.result, at };
   if (outcome.fenced) return null;

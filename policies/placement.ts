@@ -2,14 +2,18 @@
 // for an offer (its scorer), and how the leader awards the bids. The leader's
 // and the nodes' wiring (actors/) calls these pure functions; other strategies
 // (centralized, pull, a learned scorer) plug in behind the same shape.
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobRecord, Requirements } from '../machines/job.machine.ts';
+import { fitsFree, type NodeCapacity, satisfies, type Usage, usageOf } from './requirements.ts';
 import { type BidFeatures, heuristicScorer, type Scorer } from './scorer.ts';
 
 /** A job as the leader offers it. */
-export type OfferedJob = { id: string; type: string; priority: number; lastNode: string | null };
+export type OfferedJob = { id: string; type: string; priority: number; lastNode: string | null; requires?: Requirements | null };
 
-/** A node's answer to an offer: its free slots and a score per job it can take. */
-export type NodeBid = { node: string; free: number; bids: Array<{ id: string; score: number }> };
+/**
+ * A node's answer to an offer: its free compute slots, the memory and GPUs it
+ * has free (absent: no limit), and a score per job it can take.
+ */
+export type NodeBid = { node: string; free: number; freeUsage?: Usage; bids: Array<{ id: string; score: number }> };
 
 /** What a node knows about itself when it bids. */
 export type BidderState = {
@@ -24,7 +28,18 @@ export type BidderState = {
   /** Milliseconds since it last won a job (since it started, if never). */
   idleMs: number;
   handles: (type: string) => boolean;
+  /** What it offers in total (labels, memory, GPUs) and what of that is free now (absent: no labels, no limits). */
+  capacity?: NodeCapacity;
+  freeUsage?: Usage;
 };
+
+/** Whether a node may bid for the job at all: it handles the type, meets the requirements, and has the resources free now. */
+export function canTake(j: OfferedJob, self: BidderState): boolean {
+  if (!self.handles(j.type)) return false;
+  if (!j.requires) return true;
+  const cap = self.capacity ?? { memMb: Infinity, gpu: 0, labels: {} };
+  return satisfies(j.requires, cap) && fitsFree(j.requires, self.freeUsage ?? cap);
+}
 
 /**
  * Fairness for nodes: a node that has not won for a while adds this to every
@@ -82,18 +97,38 @@ export const awardDiscount = 2;
  * node already won in this round.
  */
 export function greedyAward(offered: OfferedJob[], bids: NodeBid[]): Map<string, string[]> {
-  const capacity = new Map(bids.map((b) => [b.node, b.free]));
+  const room = new Room(bids);
   const scores = new Map<string, Array<{ node: string; score: number }>>();
   for (const b of bids) for (const x of b.bids) scores.set(x.id, [...(scores.get(x.id) ?? []), { node: b.node, score: x.score }]);
-  const awards = new Map<string, string[]>();
-  const effective = (s: { node: string; score: number }) => s.score - awardDiscount * (awards.get(s.node)?.length ?? 0);
+  const effective = (s: { node: string; score: number }) => s.score - awardDiscount * (room.awards.get(s.node)?.length ?? 0);
   for (const job of offered) {
-    const best = (scores.get(job.id) ?? []).filter((s) => (capacity.get(s.node) ?? 0) > 0).sort((a, b) => effective(b) - effective(a))[0];
-    if (!best) continue;
-    capacity.set(best.node, capacity.get(best.node)! - 1);
-    awards.set(best.node, [...(awards.get(best.node) ?? []), job.id]);
+    const best = (scores.get(job.id) ?? []).filter((s) => room.fits(s.node, job)).sort((a, b) => effective(b) - effective(a))[0];
+    if (best) room.take(best.node, job);
   }
-  return awards;
+  return room.awards;
+}
+
+/** What each bidding node has left while one round's awards are made: slots, memory and GPUs. */
+class Room {
+  readonly awards = new Map<string, string[]>();
+  readonly #free = new Map<string, { slots: number; usage: Usage | undefined }>();
+  constructor(bids: NodeBid[]) {
+    for (const b of bids) this.#free.set(b.node, { slots: b.free, usage: b.freeUsage && { ...b.freeUsage } });
+  }
+  slots(node: string): number {
+    return this.#free.get(node)?.slots ?? 0;
+  }
+  fits(node: string, job: OfferedJob): boolean {
+    const f = this.#free.get(node);
+    return !!f && f.slots > 0 && (!f.usage || fitsFree(job.requires, f.usage));
+  }
+  take(node: string, job: OfferedJob): void {
+    const f = this.#free.get(node)!;
+    const u = usageOf(job.requires);
+    f.slots--;
+    if (f.usage) f.usage = { memMb: f.usage.memMb - u.memMb, gpu: f.usage.gpu - u.gpu };
+    this.awards.set(node, [...(this.awards.get(node) ?? []), job.id]);
+  }
 }
 
 /** The auction: nodes score each job they can run with `scorer` (one batch per offer), plus the aging bonus; the leader awards greedily. */
@@ -101,7 +136,7 @@ export function auctionPolicy(scorer: Scorer = heuristicScorer): PlacementPolicy
   return {
     name: `auction+${scorer.name}`,
     bid: (jobs, self) => {
-      const mine = self.free <= 0 ? [] : jobs.filter((j) => self.handles(j.type));
+      const mine = self.free <= 0 ? [] : jobs.filter((j) => canTake(j, self));
       if (mine.length === 0) return [];
       const rows: BidFeatures[] = mine.map((j) => ({
         slots: self.slots,
@@ -128,18 +163,17 @@ export function auctionPolicy(scorer: Scorer = heuristicScorer): PlacementPolicy
  * node listed first); a node without a free slot gets nothing.
  */
 export function leastLoadedAward(offered: OfferedJob[], bids: NodeBid[]): Map<string, string[]> {
-  const capacity = new Map(bids.map((b) => [b.node, b.free]));
+  const room = new Room(bids);
   const takers = new Map<string, string[]>();
   for (const b of bids) for (const x of b.bids) takers.set(x.id, [...(takers.get(x.id) ?? []), b.node]);
-  const awards = new Map<string, string[]>();
   for (const job of offered) {
     let best: string | null = null;
-    for (const node of takers.get(job.id) ?? []) if (capacity.get(node)! > (best === null ? 0 : capacity.get(best)!)) best = node;
-    if (best === null) continue;
-    capacity.set(best, capacity.get(best)! - 1);
-    awards.set(best, [...(awards.get(best) ?? []), job.id]);
+    for (const node of takers.get(job.id) ?? []) {
+      if (room.fits(node, job) && (best === null || room.slots(node) > room.slots(best))) best = node;
+    }
+    if (best !== null) room.take(best, job);
   }
-  return awards;
+  return room.awards;
 }
 
 /** Centralized placement (the baseline the auction is measured against): no bids, the leader assigns each job to the least-loaded node. */

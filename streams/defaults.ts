@@ -24,6 +24,8 @@ export const defaults = {
   /** A chaos run restarts a nats-server whose stream replica is still behind this long after the faults stopped. */
   strayReplicaRestartMs: 15_000,
   slots: 4,
+  /** Jobs a node lets wait on I/O (`ctx.phase('io')`) without a compute slot; 0 turns phase awareness off. */
+  ioSlots: 16,
   /** How often followers ping the lease holder (the failover fast path). */
   probeIntervalMs: 25,
   /** A ping that times out is not evidence of death; only "no responders" is. */
@@ -98,6 +100,8 @@ export const defaults = {
   jobsPerAuction: 256,
   /** Wins older than this no longer count against a node's next bids. */
   recentWinsMs: 5_000,
+  /** A job no live node can satisfy: the leader confirms that from the leases at most this often. */
+  pendingRecheckMs: 500,
   /** Progress writes per running job are at most this frequent. */
   progressIntervalMs: 250,
   /** A runner's job write that got no verdict (timeout) is retried this soon, doubling up to the max, while its lease holds. */

@@ -163,6 +163,8 @@ export function jobHistory(record: Recorder['record']) {
         ...(event.type === 'job.start' ? { resumedFrom: event.resumedFrom } : {}),
         ...(next.state === 'succeeded' ? { result: next.result } : {}),
         ...(next.type === 'primes' && prev === null ? { input: next.input } : {}),
+        // Its priority and requirements, once (the checker's priority order reads them).
+        ...(prev === null ? { priority: next.priority, ...(next.requires ? { requires: true } : {}) } : {}),
       },
     });
   /** `revision`: of the checkpoint key, so checkpoints order against the claims of later attempts. */

@@ -20,6 +20,13 @@ const attemptSchema = z.object({
   nodeEpoch: z.number().nullable().optional(),
 });
 
+/** A job's requirements of the node that runs it (the API checks them strictly; this only reads them back). */
+export const requirementsSchema = z.object({
+  memMb: z.number().optional(),
+  gpu: z.number().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+
 export const jobRecordSchema = z.object({
   id: z.string(),
   type: z.string(),
@@ -37,6 +44,14 @@ export const jobRecordSchema = z.object({
   createdAt: z.number(),
   updatedAt: z.number(),
   attempts: z.array(attemptSchema),
+  // Fields added later: a record written before them reads with their neutral values.
+  requires: requirementsSchema.nullable().default(null),
+  pendingTimeoutMs: z.number().nullable().default(null),
+  pendingReason: z.string().nullable().default(null),
+  pendingSince: z.number().nullable().default(null),
+  preemptions: z.number().default(0),
+  preemptedAt: z.number().nullable().default(null),
+  checkpointedAt: z.number().nullable().default(null),
   state: z.enum(['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled']),
   phase: z.enum(['computing', 'ioWait', 'checkpointing']).nullable(),
 }) as unknown as z.ZodType<JobRecord>;

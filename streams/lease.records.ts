@@ -26,6 +26,11 @@ export const nodeAdvertSchema = z.object({
   placement: z.string().optional(),
   /** Its speed factor (`--speed`; 1 unless set). */
   speed: z.number().optional(),
+  /** Jobs that may wait on I/O without a compute slot (`--io-slots`). */
+  ioSlots: z.number().optional(),
+  /** Memory it offers jobs, MB (absent: no limit), and GPUs. */
+  memMb: z.number().optional(),
+  gpu: z.number().optional(),
 });
 export type NodeAdvert = z.infer<typeof nodeAdvertSchema>;
 
@@ -66,6 +71,10 @@ export type ClusterView = {
     policy: string;
     placement: string;
     speed: number;
+    ioSlots: number;
+    /** Null: no limit. */
+    memMb: number | null;
+    gpu: number;
     lastSeen: string;
     epoch: number;
   }>;
@@ -92,6 +101,9 @@ export async function readCluster(kv: Bucket): Promise<ClusterView> {
       policy: a.policy ?? 'unknown',
       placement: a.placement ?? 'auction',
       speed: a.speed ?? 1,
+      ioSlots: a.ioSlots ?? 0,
+      memMb: a.memMb ?? null,
+      gpu: a.gpu ?? 0,
       lastSeen: l.written.toISOString(),
       epoch: l.epoch,
     });

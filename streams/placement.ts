@@ -6,7 +6,7 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decode, encode } from './codec.ts';
 import type { z } from 'zod';
-import { assignmentSchema, type Bid, bidSchema, jobIdsSchema, type Offer, offerSchema } from './messages.ts';
+import { type Assignment, assignmentSchema, type Bid, bidSchema, jobIdsSchema, type Offer, offerSchema } from './messages.ts';
 import type { JobRecord } from '../machines/job.machine.ts';
 import type { Versioned } from './job.store.ts';
 import type { Names } from './subjects.ts';
@@ -16,8 +16,8 @@ import { enqueueWork, type WorkItem } from './work.queue.ts';
 export type PlacementTransport = {
   /** Offer jobs to every node; resolve with the bids: at most `expect` replies (0: unknown), within `maxWaitMs`. */
   auction(offer: Offer, expect: number, maxWaitMs: number): Promise<Bid[]>;
-  /** Tell a node which jobs it won, as written (record and revision). */
-  assign(node: string, jobs: Array<Versioned<JobRecord>>): void;
+  /** Tell a node which jobs it won, as written (record and revision), and which of its running jobs yield to them. */
+  assign(node: string, jobs: Array<Versioned<JobRecord>>, preempt?: Pick<Assignment, 'preempt' | 'graceMs'>): void;
   /** Call `fn` whenever jobs were queued; returns the unsubscribe. */
   onQueued(fn: () => void): () => void;
   /** `--placement pull`: put queued jobs on the work queue (once per job and attempt); not in the simulation. */
@@ -38,7 +38,7 @@ export type Notify = {
 export type NodeInbox = {
   /** A bid for an offer, or null to stay silent (not ready); a promise where the scorer is async (ONNX). */
   offer(offer: Offer): Bid | null | Promise<Bid | null>;
-  assign(jobs: Array<Versioned<JobRecord>>): void;
+  assign(jobs: Array<Versioned<JobRecord>>, preempt?: Pick<Assignment, 'preempt' | 'graceMs'>): void;
   cancel(ids: string[]): void;
 };
 
@@ -61,8 +61,8 @@ export function natsPlacement(nc: NatsConnection, n: Names): PlacementTransport 
       }
       return bids;
     },
-    assign(node, jobs) {
-      nc.publish(n.nodeAssign(node), encode({ jobs }));
+    assign(node, jobs, preempt) {
+      nc.publish(n.nodeAssign(node), encode({ jobs, ...preempt }));
     },
     onQueued(fn) {
       const sub = nc.subscribe(n.jobsQueued, { callback: () => fn() });
@@ -98,7 +98,7 @@ export function serveInbox(nc: NatsConnection, n: Names, nodeId: string, inbox: 
         else answer(bid);
       },
     }),
-    onMessage(n.nodeAssign(nodeId), assignmentSchema, 'assignment', (m) => inbox.assign(m.jobs as Array<Versioned<JobRecord>>)),
+    onMessage(n.nodeAssign(nodeId), assignmentSchema, 'assignment', (m) => inbox.assign(m.jobs as Array<Versioned<JobRecord>>, m)),
     onMessage(n.nodeCancel(nodeId), jobIdsSchema, 'cancel', (m) => inbox.cancel(m.ids)),
   ];
 

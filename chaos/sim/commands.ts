@@ -82,12 +82,17 @@ export class Submit implements SimCommand {
   readonly n: number;
   readonly every: number;
   readonly via: number;
-  constructor(id: string, type: 'sum' | 'fail', n: number, every: number, via: number) {
+  /** A priority mix makes preemptions; a GPU job runs only on the one node with a GPU (`simGpuNode`). */
+  readonly priority: number;
+  readonly gpu: boolean;
+  constructor(id: string, type: 'sum' | 'fail', n: number, every: number, via: number, priority: number = defaults.priority, gpu = false) {
     this.id = id;
     this.type = type;
     this.n = n;
     this.every = every;
     this.via = via;
+    this.priority = priority;
+    this.gpu = gpu;
   }
   check = (m: Readonly<SimModel>) => !m.submitted.has(this.id) && this.via < m.nodes;
   async run(m: SimModel, r: SimReal) {
@@ -96,15 +101,17 @@ export class Submit implements SimCommand {
       id: this.id,
       type: this.type,
       input: this.type === 'sum' ? { n: this.n, every: this.every } : {},
-      priority: defaults.priority,
+      priority: this.priority,
       maxAttempts: defaults.maxAttempts,
       timeoutMs: 60_000,
+      requires: this.gpu ? { gpu: 1 } : null,
     }, this.via);
     note(r, `${this.toString()}${accepted ? '' : ' (no node to take it)'}`);
     await r.world.clock.settle();
   }
   toString() {
-    return `submit(${this.id} ${this.type === 'sum' ? `sum ${this.n}/${this.every}` : 'fail'} via ${nodeName(this.via)})`;
+    const extra = `${this.priority === defaults.priority ? '' : ` p${this.priority}`}${this.gpu ? ' gpu' : ''}`;
+    return `submit(${this.id} ${this.type === 'sum' ? `sum ${this.n}/${this.every}` : 'fail'}${extra} via ${nodeName(this.via)})`;
   }
 }
 
@@ -343,7 +350,9 @@ export function simCommands(s: CommandShape) {
     n: fc.integer({ min: 3, max: 60 }),
     every: fc.constantFrom(2, 5, 10),
     via: node,
-  }).map((x) => new Submit(x.id, x.type, x.n, x.every, x.via));
+    priority: fc.constantFrom(1, 5, 5, 9),
+    gpu: fc.constantFrom(false, false, false, true),
+  }).map((x) => new Submit(x.id, x.type, x.n, x.every, x.via, x.priority, x.gpu));
   const arbs: Array<fc.Arbitrary<SimCommand>> = [
     advance,
     advance,

@@ -57,6 +57,9 @@ class BrokenCasKv extends MemKv {
 type SimNode = { instance: string; conn: Conn; view: ClockView; wired: WiredNode };
 type Slot = { id: string; incarnations: number; node: SimNode | null; state: 'up' | 'crashed' | 'exited' };
 
+/** The one simulated node with a GPU. */
+export const simGpuNode = 'n1';
+
 /** Jan 1st 2025, so that wall times in a failure report look like times. */
 const epochMs = 1_735_689_600_000;
 
@@ -153,7 +156,9 @@ export class SimWorld {
       placement: simPlacement(this.net, conn),
       notify: simNotify(this.net, conn),
       recorder,
-      advert: { pid, host: 'sim', runtime: 'sim', labels: {}, startedAt: view.now() },
+      // The first node alone has a GPU and a label: jobs that require it wait (with a reason) while it is down.
+      ...(slot.id === simGpuNode ? { gpu: 1 } : {}),
+      advert: { pid, host: 'sim', runtime: 'sim', labels: slot.id === simGpuNode ? { zone: 'edge' } : {}, startedAt: view.now() },
     });
     const node: SimNode = { instance, conn, view, wired };
     conn.inbox = wired.inbox;

@@ -23,6 +23,10 @@ export const jobMachine = createMachine({
         "job.reject": {
           "target": "failed",
           "actions": "recordReject"
+        },
+        "job.pending": {
+          "guard": "newReason",
+          "actions": "recordPending"
         }
       }
     },

@@ -64,6 +64,7 @@ function exerciseJobs(inspect: (ev: InspectionEvent) => void) {
     [assign, start, timeout, assign, start, timeout],
     [assign, start, cur('job.orphan'), assign, start, cur('job.preempt'), assign, cur('job.unstarted'), assign, cur('job.orphan')],
     [() => ({ type: 'job.reject', error: 'unknown type', at })],
+    [() => ({ type: 'job.pending', reason: 'no live node has 1 GPU', at }), () => ({ type: 'job.pending', reason: null, at }), assign],
     [assign, start, () => ({ type: 'job.cancel', at })],
   ];
   for (const path of paths) {

@@ -229,12 +229,13 @@ describe('job rules', () => {
     assert.equal(requeueDecision(done, live, 1e9, 1), null);
   });
 
-  test('outcome: a stop wins over what the handler returned; fenced and cancelled write nothing', () => {
+  test('outcome: a stop wins over what the handler returned (a preempted one that finished keeps its result); fenced and cancelled write nothing', () => {
     const ok = { ok: true as const, result: 42 };
     const bad = { ok: false as const, error: 'boom', retryable: true, fenced: false };
     assert.equal(outcomeEvent(2, 'fenced', ok, 100, 5), null);
     assert.equal(outcomeEvent(2, 'cancelled', ok, 100, 5), null);
-    assert.deepEqual(outcomeEvent(2, 'preempted', ok, 100, 5), { type: 'job.preempt', attempt: 2, at: 5 });
+    assert.deepEqual(outcomeEvent(2, 'preempted', bad, 100, 5), { type: 'job.preempt', attempt: 2, at: 5 });
+    assert.deepEqual(outcomeEvent(2, 'preempted', ok, 100, 5), { type: 'job.succeed', attempt: 2, result: 42, at: 5 });
     assert.deepEqual(outcomeEvent(2, 'timeout', ok, 100, 5), { type: 'job.timeout', attempt: 2, backoffMs: 100, at: 5 });
     assert.deepEqual(outcomeEvent(2, null, ok, 100, 5), { type: 'job.succeed', attempt: 2, result: 42, at: 5 });
     assert.deepEqual(outcomeEvent(2, null, bad, 100, 5), {

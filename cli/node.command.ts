@@ -1,0 +1,116 @@
+// `shoal node`: its flags (capacity, placement, preemption, policy) and the
+// handoff to the node process.
+import { type Command, Option } from 'commander';
+import { totalmem } from 'node:os';
+import { placementStrategies, type PlacementStrategy } from '../policies/placement.ts';
+import { defaultPreemption } from '../policies/preemption.ts';
+import { defaults } from '../streams/defaults.ts';
+import { label, nonNegativeInt, portNumber, positiveInt, positiveNumber } from './args.ts';
+import type { Common } from './client.ts';
+
+const leaseTtlHelp = 'lease TTL in ms. It is the TTL of the leases bucket, so one value for the whole cluster: ' +
+  "when the bucket exists with another TTL the node refuses to start with an error; omit the flag to adopt the bucket's " +
+  `(default for a new bucket: ${defaults.leaseTtlMs}, or ${defaults.replicatedLeaseTtlMs} with --replicas 3, to outlast a JetStream leader election)`;
+
+type NodeFlags = Common & {
+  id?: string;
+  slots: number;
+  ioSlots: number;
+  memMb?: number;
+  gpu: number;
+  leaseTtl?: number;
+  replicas: number;
+  label?: Record<string, string>;
+  fastPath: boolean;
+  placement: PlacementStrategy;
+  preempt: boolean;
+  preemptGrace: number;
+  preemptMax: number;
+  preemptCooldown: number;
+  policy: string;
+  speed: number;
+  jobs?: string;
+  metricsPort?: number;
+  metricsHost: string;
+};
+
+export function nodeCommand(cmd: Command): void {
+  cmd
+    .description('run one node actor process (also a coordinator candidate) against a NATS server; SIGTERM/SIGINT drain it and exit 0')
+    .option('--id <id>', 'node id (letters, digits, - or _); must be unique among live nodes (default: random)')
+    .option('--slots <n>', 'compute slots: how many jobs this node computes at once', positiveInt('--slots'), defaults.slots)
+    .option(
+      '--io-slots <n>',
+      "how many more jobs may wait on I/O (ctx.phase('io'), e.g. the sleep and exec built-ins) without holding a compute slot; 0: a job in I/O keeps its slot",
+      nonNegativeInt('--io-slots'),
+      defaults.ioSlots,
+    )
+    .option(
+      '--mem-mb <n>',
+      "memory (MB) offered to jobs that require it (submit --mem-mb); default: this host's memory",
+      positiveInt('--mem-mb'),
+    )
+    .option('--gpu <n>', 'GPUs offered to jobs that require them (submit --gpu)', nonNegativeInt('--gpu'), 0)
+    .option('--label <key=value>', 'a label jobs can require (submit --label); repeatable', label)
+    .option('--lease-ttl <ms>', leaseTtlHelp, positiveInt('--lease-ttl'))
+    .option(
+      '--replicas <n>',
+      'JetStream replicas for buckets and streams this node creates (3 on a 3-server cluster)',
+      positiveInt('--replicas'),
+      defaults.replicas,
+    )
+    .option(
+      '--jobs <module>',
+      'a module whose exported async functions are job handlers by name, added to the built-ins (noop, sleep, primes, exec)',
+    )
+    .option('--no-fast-path', 'never ping lease holders: take over only when a lease expires (a benchmark baseline)')
+    .addOption(
+      new Option(
+        '--placement <strategy>',
+        'how this node places jobs while it leads: auction (nodes bid by the policy), centralized (the leader gives each job to the least-loaded ready node; no bids) or pull (the leader puts queued jobs on a JetStream work queue, nodes with free slots take them); the last two are baselines; give every node the same',
+      ).choices(placementStrategies).default('auction'),
+    )
+    .option(
+      '--no-preempt',
+      'while this node leads, never preempt: a queued job waits for a free slot whatever its priority (auction and centralized placement preempt by default)',
+    )
+    .option(
+      '--preempt-grace <ms>',
+      'how long a preempted job may still checkpoint before its attempt ends anyway',
+      positiveInt('--preempt-grace'),
+      defaultPreemption.graceMs,
+    )
+    .option(
+      '--preempt-max <n>',
+      'a job preempted this many times is not preempted again within --preempt-cooldown of the last time',
+      positiveInt('--preempt-max'),
+      defaultPreemption.maxPreemptions,
+    )
+    .option('--preempt-cooldown <ms>', 'see --preempt-max', positiveInt('--preempt-cooldown'), defaultPreemption.cooldownMs)
+    .option(
+      '--policy <policy>',
+      'how this node scores its bids: onnx (the shipped learned model), heuristic, or a path to a .onnx model with its .json spec beside it; a model that cannot be used falls back to the heuristic with a warning (status shows it)',
+      'onnx',
+    )
+    .option(
+      '--speed <factor>',
+      'speed factor: handlers sleep 1/factor of the time asked (a knob for heterogeneous benchmarks); also a bid feature',
+      positiveNumber('--speed'),
+      1,
+    )
+    .option('--metrics-port <port>', 'serve Prometheus metrics at http://<metrics-host>:<port>/metrics', portNumber('--metrics-port'))
+    .option('--metrics-host <host>', 'address the metrics server listens on (0.0.0.0 for a remote Prometheus)', defaults.metricsHost)
+    .action(async (o: NodeFlags) => {
+      const { runNode } = await import('../actors/node.process.ts');
+      // Exit once stopped: a retry or reconnect timer left behind (a nats-server that is gone) must not keep the process up.
+      process.exit(
+        await runNode({
+          ...o,
+          leaseTtlMs: o.leaseTtl,
+          labels: o.label,
+          memMb: o.memMb ?? Math.floor(totalmem() / 2 ** 20),
+          preemption: { enabled: o.preempt, graceMs: o.preemptGrace, maxPreemptions: o.preemptMax, cooldownMs: o.preemptCooldown },
+        }),
+      );
+    });
+}
