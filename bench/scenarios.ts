@@ -13,6 +13,7 @@ import { pct, writesPerJob } from './measure.ts';
 import { n, type ScenarioOptions, setup, ttl, window, withCluster } from './common.ts';
 import { loadUnderFaults } from './load.faults.ts';
 import { compare } from './compare.ts';
+import { phases, preemption } from './scheduling.ts';
 import { cdfChart, type ScenarioResult, stripChart } from './report.ts';
 
 export type { ScenarioOptions };
@@ -302,5 +303,5 @@ export async function recovery(o: ScenarioOptions): Promise<ScenarioResult> {
   });
 }
 
-export const scenarios = { overhead, failover, recovery, 'load-under-faults': loadUnderFaults, compare } as const;
+export const scenarios = { overhead, failover, recovery, 'load-under-faults': loadUnderFaults, preemption, phases, compare } as const;
 export type ScenarioName = keyof typeof scenarios;

@@ -262,6 +262,8 @@ export function simSummaryTable(r: SimReport): string {
   t.push(['faults injected', faults]);
   for (const [k, v] of Object.entries(r.faults).sort((a, b) => b[1] - a[1])) t.push([`  ${k}`, v]);
   t.push(['jobs', r.jobs]);
+  t.push(['  attempts preempted (or drained)', r.preempted]);
+  t.push(['  jobs that waited for a GPU node, with the reason', r.waitedWithReason]);
   t.push(['invariant checks', `${r.runs * invariants.length} (${r.checks.failed} case(s) with violations)`]);
   const leader = r.recovery.map((x) => x.leaderMs).filter((x): x is number => x !== null);
   const done = r.recovery.map((x) => x.allTerminalMs).filter((x): x is number => x !== null);

@@ -20,7 +20,7 @@ export const defaults = {
   chaosLeaseTtlMs: { oneServer: 1_000, threeServers: 4_000 },
   /** The simulation's cluster (virtual time). */
   simLeaseTtlMs: 1_000,
-  simSlots: 2,
+  simSlots: 1,
   /** A chaos run restarts a nats-server whose stream replica is still behind this long after the faults stopped. */
   strayReplicaRestartMs: 15_000,
   slots: 4,

@@ -32,6 +32,10 @@ export type Slot = { id: string; proc: NodeProcess; proxies: TcpProxy[] };
 
 /** The API request that submits a generated job. */
 export function submitBody(j: ChaosJob): Record<string, unknown> {
+  return j.priority === undefined ? kindBody(j) : { ...kindBody(j), priority: j.priority };
+}
+
+function kindBody(j: ChaosJob): Record<string, unknown> {
   switch (j.kind) {
     case 'primes':
       return { id: j.id, type: 'primes', input: { limit: j.limit, chunk: 10_000, pauseMs: 60 } };
@@ -146,7 +150,8 @@ export class ChaosCluster {
       nats: slot.proxies.map((p) => p.url).join(','),
       leaseTtlMs: this.o.leaseTtlMs,
       replicas: this.o.servers,
-      slots: 4,
+      // Small nodes: slots fill up, so urgent jobs in the schedule preempt.
+      slots: 2,
       args: ['--no-discovery'],
       env: this.o.allowOldServer ? { [allowOldServerEnv]: '1' } : undefined,
     });

@@ -5,14 +5,17 @@
 import fc from 'fast-check';
 import { describeFault, type Fault, faultDurationMs, type FaultKind, type PartitionMode } from '../faults.ts';
 
-/** A job the schedule submits; `expect` is what a correct cluster must end it with. */
+/** A job the schedule submits; `expect` is what a correct cluster must end it with. `priority`: a mix makes preemptions. */
 export type ChaosJob =
-  | { id: string; kind: 'primes'; limit: number }
-  | { id: string; kind: 'sleep'; ms: number }
-  /** A command that exits non-zero: retried, then `failed`. */
-  | { id: string; kind: 'fail' }
-  /** A long sleep cancelled `afterMs` after it was submitted. */
-  | { id: string; kind: 'cancel'; ms: number; afterMs: number };
+  & (
+    | { id: string; kind: 'primes'; limit: number }
+    | { id: string; kind: 'sleep'; ms: number }
+    /** A command that exits non-zero: retried, then `failed`. */
+    | { id: string; kind: 'fail' }
+    /** A long sleep cancelled `afterMs` after it was submitted. */
+    | { id: string; kind: 'cancel'; ms: number; afterMs: number }
+  )
+  & { priority?: number };
 
 /** The faults a real run injects (timed ones carry how long they last), and job bursts. */
 export type RealFault =
@@ -53,6 +56,10 @@ export type ScheduleShape = {
 };
 
 export function describeJob(j: ChaosJob): string {
+  return j.priority === undefined ? describeKind(j) : `${describeKind(j)}@p${j.priority}`;
+}
+
+function describeKind(j: ChaosJob): string {
   switch (j.kind) {
     case 'primes':
       return `${j.id}:primes(${j.limit})`;
@@ -98,6 +105,12 @@ export function allJobs(s: Schedule): ChaosJob[] {
  * changes elements) never produces two jobs with one id.
  */
 function jobArb(): fc.Arbitrary<Omit<ChaosJob, 'id'>> {
+  // Most at the default priority; some low, some urgent: with every slot busy, an urgent one preempts.
+  const priority = fc.constantFrom<number | undefined>(undefined, undefined, 1, 9);
+  return fc.tuple(kindArb(), priority).map(([j, p]) => (p === undefined ? j : { ...j, priority: p }));
+}
+
+function kindArb(): fc.Arbitrary<Omit<ChaosJob, 'id'>> {
   return fc.oneof(
     {
       weight: 5,

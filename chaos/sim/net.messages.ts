@@ -36,7 +36,7 @@ export function simPlacement(net: SimNet, from: Conn): PlacementTransport {
           }
         });
       }),
-    assign: (node, ids) => net.publish(from, (c) => c.node === node && c.inbox !== null, (c) => c.inbox!.assign(ids)),
+    assign: (node, jobs, preempt) => net.publish(from, (c) => c.node === node && c.inbox !== null, (c) => c.inbox!.assign(jobs, preempt)),
     onQueued: (fn) => {
       from.queued.add(fn);
       return () => from.queued.delete(fn);

@@ -41,6 +41,9 @@ export type CaseSummary = {
   commands: string[];
   faults: Record<string, number>;
   jobs: number;
+  /** Attempts that ended preempted (for a higher-priority job, or by a drain), and jobs that waited with a pending reason. */
+  preempted: number;
+  waitedWithReason: number;
   violations: Violation[];
   recovery: { leaderMs: number | null; allTerminalMs: number | null };
   boundMs: number;
@@ -108,6 +111,8 @@ export async function runCase(
       commands: real.executed,
       faults: real.faults,
       jobs: result.records.length,
+      preempted: result.records.reduce((a, r) => a + r.preemptions, 0),
+      waitedWithReason: new Set(result.history.filter((t) => t.event === 'job.pending').map((t) => t.actor)).size,
       violations: result.violations,
       recovery: result.recovery,
       boundMs: result.boundMs,
@@ -162,6 +167,8 @@ export type SimReport = {
   commands: Record<string, number>;
   faults: Record<string, number>;
   jobs: number;
+  preempted: number;
+  waitedWithReason: number;
   checks: { passed: number; failed: number };
   /** Per case: virtual ms from the end of faults to a leader, and to every job terminal. */
   recovery: Array<{ leaderMs: number | null; allTerminalMs: number | null }>;
@@ -199,6 +206,8 @@ export async function runSimulation(o: SimulationOptions): Promise<SimReport> {
     commands: {},
     faults: {},
     jobs: 0,
+    preempted: 0,
+    waitedWithReason: 0,
     checks: { passed: 0, failed: 0 },
     recovery: [],
     virtualMs: 0,
@@ -216,6 +225,8 @@ export async function runSimulation(o: SimulationOptions): Promise<SimReport> {
     for (const c of s.commands) report.commands[kindOf(c)] = (report.commands[kindOf(c)] ?? 0) + 1;
     for (const [k, v] of Object.entries(s.faults)) report.faults[k] = (report.faults[k] ?? 0) + v;
     report.jobs += s.jobs;
+    report.preempted += s.preempted;
+    report.waitedWithReason += s.waitedWithReason;
     report.virtualMs += s.virtualMs;
     report.recovery.push(s.recovery);
     if (s.violations.length > 0) {

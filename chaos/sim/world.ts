@@ -311,10 +311,12 @@ export class SimWorld {
     if (!n) return false;
     const pending = { conn: n.conn };
     this.#submitting.add(pending);
-    const { id, type, input, priority, maxAttempts, timeoutMs } = spec;
-    void this.#request(n, 'jobs.submit', { id, type, input, priority, maxAttempts, timeoutMs }).then((r) => {
-      if (!r.ok) this.log(`${n.instance}: submit of ${id} answered ${r.error.status}: ${r.error.message}`);
-    }).finally(() => this.#submitting.delete(pending));
+    const { id, type, input, priority, maxAttempts, timeoutMs, requires } = spec;
+    void this.#request(n, 'jobs.submit', { id, type, input, priority, maxAttempts, timeoutMs, ...(requires ? { requires } : {}) }).then(
+      (r) => {
+        if (!r.ok) this.log(`${n.instance}: submit of ${id} answered ${r.error.status}: ${r.error.message}`);
+      },
+    ).finally(() => this.#submitting.delete(pending));
     return true;
   }
 

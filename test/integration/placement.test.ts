@@ -1,7 +1,7 @@
 // The auction's baselines on real processes: centralized (the leader assigns
 // without asking for bids) and pull (nodes take jobs from a JetStream work
 // queue): every job runs once, the work spreads over the nodes, and no node
-// runs more than its slots.
+// runs more than its slots (phase awareness off: a sleep then holds its slot).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -18,7 +18,14 @@ for (const strategy of ['centralized', 'pull']) {
     let nc: NatsConnection;
 
     before(async () => {
-      c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: 1000, slots: 2, nodeArgs: ['--placement', strategy] });
+      c = await startLocalCluster({
+        nodes: 3,
+        cluster: 1,
+        port: 0,
+        leaseTtlMs: 1000,
+        slots: 2,
+        nodeArgs: ['--placement', strategy, '--io-slots', '0'],
+      });
       nc = await connect({ servers: c.urls });
       await waitForReady(c.urls, 3);
     });

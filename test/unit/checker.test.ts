@@ -219,4 +219,22 @@ describe('history checker', () => {
       );
     });
   });
+  test('priority order: a low-priority job assigned while a higher one waited past the bound is reported; within it, not', () => {
+    const at = (t: Transition, w: number) => ({ ...t, wall: w, mono: w });
+    const history = (lowAssignedAt: number, highType = 'primes', requires = false) => [
+      at(
+        ev('job', 'hi', 'n1', null, 'queued', 'job.submit', 0, { type: highType, priority: 9, ...(requires ? { requires: true } : {}) }),
+        10_000,
+      ),
+      at(ev('job', 'lo', 'n1', null, 'queued', 'job.submit', 0, { type: 'primes', priority: 1 }), 10_000),
+      at(ev('job', 'lo', 'n1', 'queued', 'assigned', 'job.assign', 1), lowAssignedAt),
+    ];
+    const priority = (h: Transition[]) => checkHistory(h).filter((v) => v.invariant === 'priority-order');
+    const late = priority(history(11_500));
+    assert.equal(late.length, 1);
+    assert.match(late[0]!.message, /job lo \(priority 1\) was assigned while job hi \(priority 9\) had waited 1500 ms/);
+    assert.deepEqual(priority(history(10_400)), [], 'within the bound: the round that placed lo may predate hi');
+    assert.deepEqual(priority(history(11_500, 'sleep')), [], 'another type: maybe no node handles it');
+    assert.deepEqual(priority(history(11_500, 'primes', true)), [], 'requirements: maybe no node meets them');
+  });
 });
