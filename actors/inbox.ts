@@ -28,7 +28,7 @@ export type InboxDeps = {
     readonly freeUsage: Usage;
     start(id: string, known?: Versioned<JobRecord>): Promise<void>;
     stop(id: string, reason: 'cancelled'): void;
-    yieldJobs(jobs: Array<{ id: string; attempt: number }>, graceMs?: number): number;
+    handOver(victims: Array<{ id: string; attempt: number }>, jobs: Array<Versioned<JobRecord>>, graceMs?: number): void;
   } | null;
   clock: Clock;
   policy: PlacementPolicy;
@@ -64,13 +64,13 @@ export function nodeInbox(d: InboxDeps): NodeInbox {
       return Array.isArray(bids) ? bid(bids) : bids.then(bid);
     },
     assign(jobs, preempt) {
-      // The jobs that yield go first: their slots are what the new jobs start in.
-      if (preempt?.preempt?.length) d.runner()?.yieldJobs(preempt.preempt, preempt.graceMs);
-      for (const job of jobs) {
+      for (const _ of jobs) {
         lastWin = d.clock.now();
         wins.push(lastWin);
-        void d.runner()?.start(job.value.id, job);
       }
+      // A preemption: the jobs that yield free the slots these start in.
+      if (preempt?.preempt?.length) return d.runner()?.handOver(preempt.preempt, jobs, preempt.graceMs);
+      for (const job of jobs) void d.runner()?.start(job.value.id, job);
     },
     cancel(ids) {
       for (const id of ids) d.runner()?.stop(id, 'cancelled');

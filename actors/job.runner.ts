@@ -73,6 +73,8 @@ export class JobRunner {
    */
   readonly #pending = new Map<string, { known?: Versioned<JobRecord>; resources: boolean }>();
   readonly #slots: Slots;
+  /** A preemption in progress: the slots it frees go to its jobs, not to what waited before. */
+  #handingOver = false;
   /**
    * Starts in progress. A second start of the same job meanwhile (a duplicate
    * assignment, the pending queue) must not claim the checkpoint again: that
@@ -197,6 +199,7 @@ export class JobRunner {
 
   /** Start what waits, in order, while slots (and, when `resources`, memory or GPUs) may allow. */
   #startPending(resources: boolean): void {
+    if (this.#handingOver) return;
     for (const [id, p] of [...this.#pending]) {
       if (this.#slots.computeFree <= 0) return;
       if (p.resources && !resources) continue;
@@ -232,6 +235,21 @@ export class JobRunner {
       entry.abort.abort(new Stop('preempted', `${why}: checkpoint within ${graceMs} ms`));
     }
     return found;
+  }
+
+  /**
+   * A preemption: yield `victims` and start `jobs` in the slots they free
+   * (each start takes its slot before anything that waited here may).
+   */
+  handOver(victims: Array<{ id: string; attempt: number }>, jobs: Array<Versioned<JobRecord>>, graceMs?: number): void {
+    this.#handingOver = true;
+    try {
+      this.yieldJobs(victims, graceMs);
+      for (const j of jobs) void this.start(j.value.id, j);
+    } finally {
+      this.#handingOver = false;
+    }
+    this.#startPending(true);
   }
 
   /** Lease lost: abort everything; the aborted handlers write nothing more. */

@@ -20,6 +20,7 @@ import { ensureWorkQueue, pullWork } from '../streams/work.queue.ts';
 import { placementPolicy, type PlacementStrategy } from '../policies/placement.ts';
 import { chooseScorer } from './policy.ts';
 import type { PreemptionRules } from '../policies/preemption.ts';
+import { describeRequirements, fitsFree, satisfies } from '../policies/requirements.ts';
 import { fairness } from '../policies/fairness.ts';
 import { assertToken, type Names, names } from '../streams/subjects.ts';
 import { realClock, sleep, within } from '../streams/time.ts';
@@ -266,7 +267,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
   ];
 
   node.actor.start();
-  const stopPulling = o.placement === 'pull' ? startPulling(nc, n, o.replicas ?? defaults.replicas, nodeId, node, log) : () => {};
+  const stopPulling = o.placement === 'pull' ? startPulling(nc, n, o, nodeId, node, log) : () => {};
   const final = await done;
   stopPulling();
   node.actor.stop();
@@ -284,16 +285,24 @@ export async function runNode(o: NodeOptions): Promise<number> {
   });
 }
 
-/** `--placement pull`: take work from the queue while this node has free slots; each item is assigned to us by CAS, then started. */
-function startPulling(nc: NatsConnection, n: Names, replicas: number, nodeId: string, node: WiredNode, log: Log): () => void {
+/**
+ * `--placement pull`: take work from the queue while this node has free slots; each item is assigned to us by CAS,
+ * then started. A job whose requirements this node does not meet (or has not free now) goes back for another node.
+ */
+function startPulling(nc: NatsConnection, n: Names, o: NodeOptions, nodeId: string, node: WiredNode, log: Log): () => void {
+  const capacity = { memMb: o.memMb ?? Infinity, gpu: o.gpu ?? 0, labels: o.labels ?? {} };
   return pullWork(nc, n, {
     // A forming cluster may not take the stream yet ("no suitable peers"): the puller tries again.
-    ensure: () => ensureWorkQueue(nc, n, replicas),
+    ensure: () => ensureWorkQueue(nc, n, o.replicas ?? defaults.replicas),
     free: () => (nodeStateName(node.actor.getSnapshot()) === 'ready' ? node.parts()?.runner.free ?? 0 : 0),
     log,
     take: async (job) => {
       const p = node.parts();
       if (!p) throw new Error('not bootstrapped yet');
+      const requires = p.index.latest(job.id)?.requires;
+      if (requires && !(satisfies(requires, capacity) && fitsFree(requires, p.runner.freeUsage))) {
+        throw new Error(`it requires ${describeRequirements(requires)}: left for another node`);
+      }
       const decide = (
         c: JobRecord,
       ) => (c.state === 'queued' && c.attempt === job.attempt ? { type: 'job.assign' as const, node: nodeId, at: Date.now() } : null);

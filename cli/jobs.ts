@@ -105,7 +105,7 @@ export async function runJobs(o: Common & { state?: string; limit?: number; json
       style: { head: [], border: [] },
     });
     for (const r of jobs) {
-      const out = r.state === 'succeeded' ? JSON.stringify(r.result) : r.error ?? '';
+      const out = r.state === 'succeeded' ? JSON.stringify(r.result) : r.error ?? (r.pendingReason ? `waiting: ${r.pendingReason}` : '');
       t.push([r.id, r.type, r.state, r.priority, r.attempt, r.owner ?? '', `${Math.round(r.progress * 100)}%`, out.slice(0, 60)]);
     }
     print(jobs.length ? t.toString() : 'no jobs');

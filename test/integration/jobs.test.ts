@@ -33,7 +33,8 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
   };
 
   before(async () => {
-    c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: 1000 });
+    // Slots as plain counters here (a sleep holds its slot, nothing preempts): scheduling.test.ts covers phases and preemption.
+    c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: 1000, nodeArgs: ['--io-slots', '0', '--no-preempt'] });
     nc = await connect({ servers: c.urls });
     await waitForReady(c.urls, 3);
   });
