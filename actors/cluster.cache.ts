@@ -3,14 +3,10 @@
 // placement loop reads it and confirms from the leases before acting on a miss.
 import type { Bucket } from '../streams/bucket.ts';
 import { type ClusterView, readCluster } from '../streams/lease.records.ts';
-import type { NodeCapacity } from '../policies/requirements.ts';
+import { type NodeCapacity, nodeCapacity } from '../policies/requirements.ts';
 
 /** A node's capacity as its advert says (no memory figure: no limit). */
-export const capacityOf = (n: ClusterView['nodes'][number]): NodeCapacity => ({
-  memMb: n.memMb ?? Infinity,
-  gpu: n.gpu,
-  labels: n.labels,
-});
+export const capacityOf = (n: ClusterView['nodes'][number]): NodeCapacity => nodeCapacity(n);
 
 /** Job types some live node handles, by their adverts. */
 export const typesOf = (view: ClusterView) => new Set(view.nodes.flatMap((x) => x.types));

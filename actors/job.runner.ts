@@ -101,10 +101,6 @@ export class JobRunner {
   get freeUsage() {
     return this.#slots.freeUsage;
   }
-  /** Jobs computing and waiting on I/O now. */
-  get phases(): { computing: number; io: number } {
-    return { computing: this.#slots.computing, io: this.#slots.inIo };
-  }
   types(): string[] {
     return Object.keys(this.d.handlers).sort();
   }
@@ -149,7 +145,7 @@ export class JobRunner {
         this.#pending.set(id, { known: cur!, resources: true }); // its memory or GPUs are held: once some are released
         return;
       }
-      usage = usageOf(r.requires);
+      usage = usageOf(r.requires); // reserved: given back in `finally` unless the job runs
       const slot = await CheckpointSlot.claim(this.d.checkpoints, id, r.attempt);
       const resumedFrom = slot.restored?.progress ?? 0;
       const started = await this.write(id, () => ({
@@ -217,24 +213,21 @@ export class JobRunner {
    * Preemption: these attempts give their slots, memory and GPUs back at once
    * (a job assigned to us for them starts now) and their handlers see the
    * abort; each may still checkpoint for `graceMs`, then its attempt ends as
-   * `preempted` whether its handler returned or not. Returns how many it found running.
+   * `preempted` whether its handler returned or not.
    */
   yieldJobs(
     jobs: Array<{ id: string; attempt: number }>,
     graceMs = this.d.graceMs ?? defaultPreemption.graceMs,
     why = 'preempted for a higher-priority job',
-  ): number {
-    let found = 0;
+  ): void {
     for (const { id, attempt } of jobs) {
       const entry = this.#running.get(id);
       if (!entry || entry.attempt !== attempt || entry.yielding) continue;
-      found++;
       entry.yielding = true;
       entry.graceUntil = this.#clock.mono() + graceMs;
       this.#slots.release(id);
       entry.abort.abort(new Stop('preempted', `${why}: checkpoint within ${graceMs} ms`));
     }
-    return found;
   }
 
   /**

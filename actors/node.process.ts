@@ -20,7 +20,7 @@ import { ensureWorkQueue, pullWork } from '../streams/work.queue.ts';
 import { placementPolicy, type PlacementStrategy } from '../policies/placement.ts';
 import { chooseScorer } from './policy.ts';
 import type { PreemptionRules } from '../policies/preemption.ts';
-import { describeRequirements, fitsFree, satisfies } from '../policies/requirements.ts';
+import { canRunNow, describeRequirements, nodeCapacity } from '../policies/requirements.ts';
 import { fairness } from '../policies/fairness.ts';
 import { assertToken, type Names, names } from '../streams/subjects.ts';
 import { realClock, sleep, within } from '../streams/time.ts';
@@ -290,7 +290,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
  * then started. A job whose requirements this node does not meet (or has not free now) goes back for another node.
  */
 function startPulling(nc: NatsConnection, n: Names, o: NodeOptions, nodeId: string, node: WiredNode, log: Log): () => void {
-  const capacity = { memMb: o.memMb ?? Infinity, gpu: o.gpu ?? 0, labels: o.labels ?? {} };
+  const capacity = nodeCapacity(o);
   return pullWork(nc, n, {
     // A forming cluster may not take the stream yet ("no suitable peers"): the puller tries again.
     ensure: () => ensureWorkQueue(nc, n, o.replicas ?? defaults.replicas),
@@ -300,7 +300,7 @@ function startPulling(nc: NatsConnection, n: Names, o: NodeOptions, nodeId: stri
       const p = node.parts();
       if (!p) throw new Error('not bootstrapped yet');
       const requires = p.index.latest(job.id)?.requires;
-      if (requires && !(satisfies(requires, capacity) && fitsFree(requires, p.runner.freeUsage))) {
+      if (requires && !canRunNow(requires, capacity, p.runner.freeUsage)) {
         throw new Error(`it requires ${describeRequirements(requires)}: left for another node`);
       }
       const decide = (

@@ -13,7 +13,7 @@ import { type BootstrapOutput, type NodeInput, nodeMachine, nodeStateName } from
 import { auctionPolicy, type PlacementPolicy } from '../policies/placement.ts';
 import { heuristicScorer } from '../policies/scorer.ts';
 import { defaultPreemption, type PreemptionRules } from '../policies/preemption.ts';
-import type { NodeCapacity } from '../policies/requirements.ts';
+import { type NodeCapacity, nodeCapacity } from '../policies/requirements.ts';
 import type { Bucket } from '../streams/bucket.ts';
 import { jobHistory, type Recorder, recordReap } from '../streams/events.ts';
 import { JobStore } from '../streams/job.store.ts';
@@ -167,7 +167,7 @@ class NodeView {
     };
   }
   capacity(): NodeCapacity {
-    return { memMb: this.o.memMb ?? Infinity, gpu: this.o.gpu ?? 0, labels: this.o.advert.labels };
+    return nodeCapacity({ memMb: this.o.memMb, gpu: this.o.gpu, labels: this.o.advert.labels });
   }
 }
 

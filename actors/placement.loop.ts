@@ -10,7 +10,7 @@ import { defaults } from '../streams/defaults.ts';
 import { type Clock, realClock } from '../streams/time.ts';
 import { capacityOf, type ClusterCache, typesOf } from './cluster.cache.ts';
 import { preempt, settlePending } from './placement.waiting.ts';
-import { satisfies, usageOf } from '../policies/requirements.ts';
+import { addUsage, noUsage, satisfies, type Usage, usageOf } from '../policies/requirements.ts';
 import type { DutyDeps } from './leader.duties.ts';
 
 export type Placer = {
@@ -58,12 +58,11 @@ async function rejectUnhandled({ d, cluster, clock }: Placer, queued: JobRecord[
  */
 function ownView({ d, cluster, awarded }: Placer, jobs: OfferedJob[]): NodeBid[] {
   const { index } = d.jobs();
-  const load = new Map<string, { slots: number; memMb: number; gpu: number }>();
+  const load = new Map<string, { slots: number; usage: Usage }>();
   const count = (node: string | null, r: JobRecord) => {
     if (node === null) return;
-    const l = load.get(node) ?? { slots: 0, memMb: 0, gpu: 0 };
-    const u = usageOf(r.requires);
-    load.set(node, { slots: l.slots + 1, memMb: l.memMb + u.memMb, gpu: l.gpu + u.gpu });
+    const l = load.get(node) ?? { slots: 0, usage: noUsage };
+    load.set(node, { slots: l.slots + 1, usage: addUsage(l.usage, usageOf(r.requires)) });
   };
   for (const r of index.live.values()) if (r.state === 'assigned' || r.state === 'running') count(r.owner, r);
   for (const [id, node] of awarded) {
@@ -72,12 +71,12 @@ function ownView({ d, cluster, awarded }: Placer, jobs: OfferedJob[]): NodeBid[]
     else awarded.delete(id); // the index shows it (or it ended): counted above, if at all
   }
   return cluster.ready.map((x) => {
-    const l = load.get(x.id) ?? { slots: 0, memMb: 0, gpu: 0 };
+    const l = load.get(x.id) ?? { slots: 0, usage: noUsage };
     const cap = capacityOf(x);
     return {
       node: x.id,
       free: Math.max(0, x.slots - l.slots),
-      freeUsage: { memMb: cap.memMb - l.memMb, gpu: cap.gpu - l.gpu },
+      freeUsage: addUsage(cap, l.usage, -1),
       bids: jobs.filter((j) => x.types.includes(j.type) && satisfies(j.requires, cap)).map((j) => ({ id: j.id, score: 0 })),
     };
   });

@@ -5,7 +5,7 @@
 import type { JobRecord } from '../machines/job.machine.ts';
 import type { NodeBid } from '../policies/placement.ts';
 import { chooseVictim } from '../policies/preemption.ts';
-import { fitsFree, pendingReason, satisfies, usageOf } from '../policies/requirements.ts';
+import { addUsage, fitsFree, pendingReason, satisfies, usageOf } from '../policies/requirements.ts';
 import { defaults } from '../streams/defaults.ts';
 import { capacityOf } from './cluster.cache.ts';
 import type { Placer } from './placement.loop.ts';
@@ -70,8 +70,7 @@ export async function preempt(p: Placer, unplaced: JobRecord[], bids: NodeBid[])
       const n = nodes.get(v.owner!);
       if (!n || !n.types.includes(urgent.type) || !satisfies(urgent.requires, capacityOf(n))) return false;
       const free = freeUsage.get(n.id);
-      const freed = usageOf(v.requires);
-      return !free || fitsFree(urgent.requires, { memMb: free.memMb + freed.memMb, gpu: free.gpu + freed.gpu });
+      return !free || fitsFree(urgent.requires, addUsage(free, usageOf(v.requires)));
     };
     const victim = chooseVictim(urgent, running, now, rules, fits);
     if (!victim) continue;

@@ -2,7 +2,7 @@
 // computes), an I/O limit (jobs waiting on I/O hold none of the compute slots,
 // at most `ioSlots` of them at once), memory and GPUs (held from start to end).
 // A job that yields (preempted, draining) gives everything back at once.
-import { fitsFree, noUsage, type Usage } from '../policies/requirements.ts';
+import { addUsage, fitsFree, noUsage, type Usage } from '../policies/requirements.ts';
 
 export type SlotLimits = {
   /** Compute slots: jobs computing at once. */
@@ -63,19 +63,19 @@ export class Slots {
   /** A reserved start that knows its job takes its memory and GPUs too; false (nothing taken) when they are not free. */
   reserveUsage(usage: Usage): boolean {
     if (!fitsFree(usage, this.freeUsage)) return false;
-    this.#reservedUsage = add(this.#reservedUsage, usage, 1);
+    this.#reservedUsage = addUsage(this.#reservedUsage, usage);
     return true;
   }
   /** A reserved start gave up (or runs now: then `hold`), with the usage it reserved. */
   unreserve(usage: Usage = noUsage): void {
     this.#reserved--;
-    this.#reservedUsage = add(this.#reservedUsage, usage, -1);
+    this.#reservedUsage = addUsage(this.#reservedUsage, usage, -1);
     this.onFree(usage.memMb > 0 || usage.gpu > 0);
   }
   /** A reserved start now runs: it holds its compute slot and the usage it reserved. */
   hold(id: string, usage: Usage = noUsage): void {
     this.#reserved--;
-    this.#reservedUsage = add(this.#reservedUsage, usage, -1);
+    this.#reservedUsage = addUsage(this.#reservedUsage, usage, -1);
     this.#holders.set(id, { phase: 'compute', usage });
   }
   /** The job ended or yields: everything it held is free at once. */
@@ -127,5 +127,3 @@ export class Slots {
     this.onFree(resources);
   }
 }
-
-const add = (a: Usage, b: Usage, sign: 1 | -1): Usage => ({ memMb: a.memMb + sign * b.memMb, gpu: a.gpu + sign * b.gpu });

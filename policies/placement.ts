@@ -3,7 +3,7 @@
 // and the nodes' wiring (actors/) calls these pure functions; other strategies
 // (centralized, pull, a learned scorer) plug in behind the same shape.
 import type { JobRecord, Requirements } from '../machines/job.machine.ts';
-import { fitsFree, type NodeCapacity, satisfies, type Usage, usageOf } from './requirements.ts';
+import { addUsage, canRunNow, fitsFree, type NodeCapacity, nodeCapacity, type Usage, usageOf } from './requirements.ts';
 import { type BidFeatures, heuristicScorer, type Scorer } from './scorer.ts';
 
 /** A job as the leader offers it. */
@@ -35,10 +35,7 @@ export type BidderState = {
 
 /** Whether a node may bid for the job at all: it handles the type, meets the requirements, and has the resources free now. */
 export function canTake(j: OfferedJob, self: BidderState): boolean {
-  if (!self.handles(j.type)) return false;
-  if (!j.requires) return true;
-  const cap = self.capacity ?? { memMb: Infinity, gpu: 0, labels: {} };
-  return satisfies(j.requires, cap) && fitsFree(j.requires, self.freeUsage ?? cap);
+  return self.handles(j.type) && canRunNow(j.requires, self.capacity ?? nodeCapacity({}), self.freeUsage);
 }
 
 /**
@@ -124,9 +121,8 @@ class Room {
   }
   take(node: string, job: OfferedJob): void {
     const f = this.#free.get(node)!;
-    const u = usageOf(job.requires);
     f.slots--;
-    if (f.usage) f.usage = { memMb: f.usage.memMb - u.memMb, gpu: f.usage.gpu - u.gpu };
+    if (f.usage) f.usage = addUsage(f.usage, usageOf(job.requires), -1);
     this.awards.set(node, [...(this.awards.get(node) ?? []), job.id]);
   }
 }

@@ -11,6 +11,16 @@ export type Usage = { memMb: number; gpu: number };
 
 export const noUsage: Usage = { memMb: 0, gpu: 0 };
 
+/** `a + sign × b`, resource by resource. */
+export function addUsage(a: Usage, b: Usage, sign: 1 | -1 = 1): Usage {
+  return { memMb: a.memMb + sign * b.memMb, gpu: a.gpu + sign * b.gpu };
+}
+
+/** A node's capacity from what it declares: memory without a figure has no limit, GPUs default to none. */
+export function nodeCapacity(o: { memMb?: number | null; gpu?: number; labels?: Record<string, string> }): NodeCapacity {
+  return { memMb: o.memMb ?? Infinity, gpu: o.gpu ?? 0, labels: o.labels ?? {} };
+}
+
 export function usageOf(req: Requirements | null | undefined): Usage {
   return { memMb: req?.memMb ?? 0, gpu: req?.gpu ?? 0 };
 }
@@ -24,6 +34,11 @@ export function satisfies(req: Requirements | null | undefined, cap: NodeCapacit
 export function fitsFree(req: Requirements | null | undefined, free: Usage): boolean {
   const u = usageOf(req);
   return u.memMb <= free.memMb && u.gpu <= free.gpu;
+}
+
+/** Whether a node can run the job now: it satisfies it, and has its memory and GPUs free (absent: all of its capacity). */
+export function canRunNow(req: Requirements | null | undefined, cap: NodeCapacity, free: Usage = cap): boolean {
+  return !req || (satisfies(req, cap) && fitsFree(req, free));
 }
 
 /** The requirements this node's capacity does not meet, each as a phrase ("label zone=edge", "2 GPUs", "4096 MB of memory"). */
