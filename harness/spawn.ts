@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaults } from '../streams/defaults.ts';
+import denoConfig from '../deno.json' with { type: 'json' };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'cli', 'main.ts');
@@ -33,9 +34,9 @@ export function tsCommand(script: string, args: string[]): [string, string[]] {
   return [node, ['--import', import.meta.resolve('tsx'), script, ...args]];
 }
 
-/** argv that runs `shoal <args>` in one process of the given runtime. */
+/** argv that runs `shoal <args>` in one process of the given runtime; under Deno, what `deno task shoal` runs (cwd: the project). */
 export function shoalCommand(runtime: Runtime, args: string[]): [string, string[]] {
-  if (runtime === 'deno') return [denoBinary(), ['run', '-A', '--quiet', cli, ...args]];
+  if (runtime === 'deno') return [denoBinary(), [...denoConfig.tasks.shoal.split(' ').slice(1), ...args]];
   return tsCommand(cli, args);
 }
 

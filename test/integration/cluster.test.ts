@@ -1,6 +1,5 @@
 // A 3-server JetStream cluster (replicas 3): leadership keeps working when
-// one nats-server is killed with SIGKILL. And a Deno node process joining a
-// cluster of Node processes.
+// one nats-server is killed with SIGKILL.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../helpers.ts';
@@ -59,39 +58,5 @@ describe('3-server cluster, replicas 3, lease TTL 20 s (the replicated default)'
     await c.servers[0]!.restart();
     const s = await waitForStatus(c.urls, (v) => v.leader !== null, { what: 'a leader after the server restart', timeoutMs: 30_000 });
     assert.equal(s.leader!.nodeId, next.node);
-  });
-});
-
-describe('a Deno node process joins a cluster of Node processes', () => {
-  let c: LocalCluster;
-  let nc: NatsConnection;
-
-  before(async () => {
-    c = await startLocalCluster({ nodes: 2, cluster: 1, port: 0, leaseTtlMs: 1000 });
-    nc = await connect({ servers: c.urls });
-  });
-  after(async () => {
-    await nc?.close();
-    await c?.stop();
-  });
-
-  test('it becomes ready, reports its runtime, scores with ONNX, and leads once the Node processes leave', async () => {
-    await waitForReady(c.urls, 2);
-    const deno = c.addNode('d1', 'deno');
-    const s = await waitForReady(c.urls, 3, { timeoutMs: 60_000 });
-    const d1 = s.nodes.find((x) => x.id === 'd1')!;
-    assert.match(d1.runtime, /^deno \d+\.\d+\.\d+/);
-    assert.match(d1.policy, /^onnx:/, 'the Deno node scores its bids with the ONNX model, not a fallback');
-    assert.equal(d1.pid, deno.pid);
-    for (const p of c.nodes.filter((p) => p.spec.runtime !== 'deno')) assert.equal((await p.stop()).code, 0);
-    const led = await waitForStatus(c.urls, (v) => v.leader?.nodeId === 'd1', { what: 'the Deno node leading', timeoutMs: 10_000 });
-    assert.deepEqual(
-      led.nodes.map((x) => x.id),
-      ['d1'],
-      `the drained nodes released their leases\n${
-        c.nodes.map((p) => `--- ${p.id}\n${p.output().split('\n').slice(-15).join('\n')}`).join('\n')
-      }`,
-    );
-    assert.equal((await deno.stop()).code, 0);
   });
 });

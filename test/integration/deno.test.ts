@@ -1,0 +1,75 @@
+// Deno as a first-class runtime: a cluster of Node and Deno node processes
+// (the same source, `deno task node`), a checkpointing job moved Node → Deno →
+// Node by kill -9, and a Deno node leading once the Node nodes are gone.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { countPrimes } from '../../actors/handlers.ts';
+import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
+import type { NodeProcess } from '../../harness/spawn.ts';
+import type { JobRecord } from '../../machines/job.machine.ts';
+import { callApi } from '../../streams/client.ts';
+import { names } from '../../streams/subjects.ts';
+import { until } from '../helpers.ts';
+
+const n = names();
+
+describe('a mixed cluster of Node and Deno node processes, lease TTL 1 s', () => {
+  let c: LocalCluster;
+  let nc: NatsConnection;
+  const get = (id: string) => callApi<JobRecord>(nc, n, 'jobs.get', { id });
+  /** Until job `id` runs on `node` with at least `checkpoints` checkpoints there. */
+  const runningOn = (id: string, node: NodeProcess, past: number) =>
+    until(`job ${id} running on ${node.id} past ${Math.round(past * 100)} %`, async () => {
+      const r = await get(id);
+      return r.state === 'running' && r.owner === node.id && r.progress > past ? r : null;
+    }, 60_000);
+
+  before(async () => {
+    c = await startLocalCluster({ nodes: 1, cluster: 1, port: 0, leaseTtlMs: 1000 });
+    nc = await connect({ servers: c.urls });
+    await waitForReady(c.urls, 1);
+  });
+  after(async () => {
+    await nc?.close();
+    await c?.stop();
+  });
+
+  test('a job killed on a Node node resumes on a Deno node from its checkpoint, and back on a Node node', async () => {
+    const limit = 600_000;
+    await callApi(nc, n, 'jobs.submit', { id: 'travel', type: 'primes', input: { limit, chunk: 10_000, pauseMs: 200 } });
+    const [n1] = c.nodes;
+    const d1 = c.addNode('d1', 'deno');
+    const s = await waitForReady(c.urls, 2, { timeoutMs: 60_000 });
+    const d = s.nodes.find((x) => x.id === 'd1')!;
+    assert.match(d.runtime, /^deno 2\.\d+\.\d+/);
+    assert.match(s.nodes.find((x) => x.id === 'n1')!.runtime, /^node \d+/);
+    assert.match(d.policy, /^onnx:/, 'the Deno node scores its bids with the ONNX model, not a fallback');
+    assert.equal(d.pid, d1.pid);
+
+    const onNode = await runningOn('travel', n1!, 0.1);
+    await n1!.kill();
+    const onDeno = await runningOn('travel', d1, onNode.progress);
+    const n2 = c.addNode('n2');
+    await waitForReady(c.urls, 2, { timeoutMs: 60_000 });
+    await runningOn('travel', d1, onDeno.progress);
+    await d1.kill();
+    await runningOn('travel', n2, onDeno.progress);
+    const r = await callApi<JobRecord>(nc, n, 'jobs.wait', { id: 'travel', timeoutMs: 60_000 }, 65_000);
+    assert.equal(r.state, 'succeeded');
+    assert.deepEqual(r.result, { count: countPrimes(limit) });
+    const byNode = r.attempts.map((a) => a.node);
+    assert.deepEqual(byNode, ['n1', 'd1', 'n2'], JSON.stringify(r.attempts));
+    assert.deepEqual(r.attempts.map((a) => a.outcome), ['orphaned', 'orphaned', 'succeeded']);
+    assert.ok(r.attempts[1]!.resumedFrom > 0 && r.attempts[2]!.resumedFrom > r.attempts[1]!.resumedFrom, JSON.stringify(r.attempts));
+  });
+
+  test('a Deno node leads once every Node node has left', async () => {
+    const d2 = c.addNode('d2', 'deno');
+    await waitForReady(c.urls, 2, { timeoutMs: 60_000 });
+    for (const p of c.nodes.filter((p) => p.running && p.spec.runtime !== 'deno')) assert.equal((await p.stop()).code, 0);
+    const led = await waitForStatus(c.urls, (v) => v.leader?.nodeId === 'd2', { what: 'the Deno node leading', timeoutMs: 10_000 });
+    assert.deepEqual(led.nodes.map((x) => x.id), ['d2'], `the drained nodes released their leases\n${c.logs(15)}`);
+    assert.equal((await d2.stop()).code, 0);
+  });
+});
