@@ -52,6 +52,8 @@ export type ApiDeps = {
   kv: () => { leases: Bucket; jobs: Bucket; store: JobStore; index: Pick<JobIndex, 'follow' | 'latest' | 'counts' | 'ready' | 'records'> };
   /** Core NATS in a node process, the simulated network in the simulation. */
   notify: Notify;
+  /** The node serving these endpoints: a drain request for it drains it. */
+  self: { id: string; drain: () => void };
   /** The problems with a submit's input for its type (null: it fits, or the type has no schema). */
   checkInput?: (type: string, input: unknown) => Promise<string[] | null>;
   clock?: Clock;
@@ -77,12 +79,17 @@ export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
     'jobs.list': endpoint(listRequest, (req) => list(d, req)),
     'jobs.wait': endpoint(waitRequest, (req) => wait(d, clock, req), { everyNode: true }),
     'jobs.cancel': endpoint(idRequest, (req) => cancel(d, clock, req.id)),
+    // Every node hears it; the named node drains itself and answers, so no node ever tells another to drain
+    // (a node's permissions may not: see streams/roles.ts). For an id that is not live every node answers 404.
     'nodes.drain': endpoint(drainRequest, async (req) => {
+      if (req.id === d.self.id) {
+        d.self.drain();
+        return { id: req.id, draining: true };
+      }
       const view = await readCluster(d.kv().leases);
       if (!view.nodes.some((x) => x.id === req.id)) throw new ApiError(404, 'not_found', `no live node with id '${req.id}'`);
-      d.notify.drain(req.id);
-      return { id: req.id, draining: true };
-    }),
+      throw new ApiError(503, 'elsewhere', `node '${req.id}' answers for itself`);
+    }, { everyNode: true }),
   };
 }
 

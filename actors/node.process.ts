@@ -108,11 +108,15 @@ function finished(node: WiredNode, log: Log): Promise<SnapshotFrom<typeof nodeMa
   });
 }
 
-/** SIGTERM, SIGINT and a drain request drain the node; a second one exits at once. */
+/** SIGTERM, SIGINT and a drain request drain the node; a second signal exits at once (a repeated drain request does not). */
 function onStopRequests(node: WiredNode, log: Log): (why: string) => void {
   let signals = 0;
+  let draining = false;
   const onSignal = (why: string) => {
-    signals++;
+    const signal = why.startsWith('SIG');
+    if (signal) signals++;
+    if (!signal && draining) return;
+    draining = true;
     if (signals > 1) {
       log(`${why} again: exiting without draining`);
       process.exit(1);
@@ -170,7 +174,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
   const { handlers, schemas } = await loadJobTypes(o.jobs);
   const scorer = await chooseScorer(o.policy ?? 'onnx', log);
 
-  const nc = await connectNats(o, `shoal-node-${nodeId}`);
+  const nc = await connectNats(o, `shoal-node-${nodeId}`, { inboxPrefix: n.nodeInbox });
   log(`connected to ${nc.getServer()} (${runtimeName()}, pid ${process.pid})`);
   // Serve pings before any lease exists, so no prober mistakes us for dead.
   const ping = servePing(nc, n, { id: nodeId, instance });
@@ -227,6 +231,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     speed: o.speed,
     placement: natsPlacement(nc, n),
     notify: natsNotify(nc, n),
+    onDrainRequest: () => stopRequest('drain request'),
     checkInput: inputChecker(schemas, { ask: askSchema(nc, n), clock: realClock }),
     recorder: publisher,
     advert: {
@@ -255,12 +260,11 @@ export async function runNode(o: NodeOptions): Promise<number> {
     if (up) publisher.resend();
   });
 
-  const api = await startApi(nc, n, node.api, { version: pkg.version, node: nodeId });
   const stopRequest = onStopRequests(node, log);
-  // Placement, the fast path: offers from the leader, assignments, cancels, drain. KV is the truth.
+  const api = await startApi(nc, n, node.api, { version: pkg.version, node: nodeId });
+  // Placement, the fast path: offers from the leader, assignments, cancels. KV is the truth.
   const subs = [
     ...serveInbox(nc, n, nodeId, node.inbox, log),
-    nc.subscribe(n.nodeDrain(nodeId), { callback: () => stopRequest('drain request') }),
     // A viewer's sync (and heartbeat): this node's actors as they are now.
     ...serveSchemas(nc, n, schemas),
     nc.subscribe(n.inspectSync, { callback: (_err, msg) => void msg.respond(encode({ node: nodeId, instance, events: feed.sync() })) }),

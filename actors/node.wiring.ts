@@ -70,6 +70,8 @@ export type NodeWiringOptions = {
   policy?: PlacementPolicy;
   /** What the API endpoints tell other nodes. */
   notify: Notify;
+  /** A drain request for this node (default: the node machine's `drain`). */
+  onDrainRequest?: () => void;
   /** Checks a submit's input against its type's schema (none: every input is accepted). */
   checkInput?: (type: string, input: unknown) => Promise<string[] | null>;
   /** Told of what metrics count (records written, checkpoints saved, auctions run). */
@@ -275,6 +277,7 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
   });
   const api = apiEndpoints({
     notify: o.notify,
+    self: { id: nodeId, drain: o.onDrainRequest ?? (() => actor.send({ type: 'drain' })) },
     checkInput: o.checkInput,
     clock,
     kv: () => {

@@ -10,6 +10,13 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 try {
   await program().parseAsync(process.argv);
 } catch (err) {
-  process.stderr.write(`shoal: ${(err as Error).message}\n`);
+  const message = (err as Error).message;
+  process.stderr.write(`shoal: ${message}\n`);
+  if (/permissions? violation/i.test(message)) {
+    process.stderr.write(
+      'shoal: the credentials you connected with may not do this (a client role calls only shoal.api.jobs.* and shoal.api.status; ' +
+        'draining needs admin): see README, Security\n',
+    );
+  }
   process.exitCode = process.exitCode || 1;
 }

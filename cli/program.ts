@@ -10,9 +10,15 @@ import { nodeCommand } from './node.command.ts';
 function withConnection(cmd: Command): Command {
   return cmd
     .option('--nats <urls>', `NATS server URL(s), comma-separated (env NATS_URL; default ${defaults.natsUrl})`)
+    .option(
+      '--connect <file.json>',
+      'a JSON file of connect options (servers, user + pass or token), e.g. one `shoal up --auth DIR` wrote; flags and env override it (env NATS_CONNECT)',
+    )
     .option('--user <name>', 'NATS user (env NATS_USER)')
     .option('--password <password>', 'NATS password (env NATS_PASSWORD)')
-    .option('--creds <file>', 'NATS credentials file (env NATS_CREDS)')
+    .option('--token <token>', 'NATS auth token (env NATS_TOKEN)')
+    .option('--creds <file>', 'NATS credentials file (JWT + NKEY seed, decentralized auth; env NATS_CREDS)')
+    .option('--nkey <file>', "a file holding an NKEY seed (SU...) to sign the server's nonce (env NATS_NKEY)")
     .option('--tls-ca <file>', 'CA certificate for TLS (env NATS_CA)')
     .option('--tls-cert <file>', 'client certificate for TLS (env NATS_CERT)')
     .option('--tls-key <file>', 'client key for TLS (env NATS_KEY)')
@@ -171,6 +177,11 @@ function processCommands(p: Command): void {
     .addOption(new Option('--runtime <runtime>', 'runtime of the node processes').choices(['node', 'deno']).default('node'))
     .option('--prefix <prefix>', 'prefix of every subject, bucket and stream', defaults.prefix)
     .option('--metrics-port <port>', 'Prometheus metrics: node 1 on this port, node 2 on the next, and so on', portNumber('--metrics-port'))
+    .option(
+      '--auth <dir>',
+      'secure the servers: refuse anonymous connections; users admin, node and client with their subject permissions (README: Security); ' +
+        'writes DIR/admin.json, DIR/node.json, DIR/client.json (connect files: shoal --connect FILE, or any nats.js connect()) and DIR/auth.conf',
+    )
     .action(
       async (
         o: {
@@ -182,6 +193,7 @@ function processCommands(p: Command): void {
           runtime: 'node' | 'deno';
           prefix: string;
           metricsPort?: number;
+          auth?: string;
         },
       ) => {
         const { runUp } = await import('./up.ts');

@@ -20,6 +20,10 @@ export async function runUp(o: UpOptions): Promise<number> {
     process.once('SIGTERM', () => void shutdown('SIGTERM').then(resolve));
   });
   process.stdout.write(`NATS: ${c.urls.join(',')}\n`);
+  if (c.auth) {
+    process.stdout.write(`auth: anonymous connections are refused; connect files (user + password per role) in ${c.auth.dir}:\n`);
+    for (const role of ['admin', 'node', 'client'] as const) process.stdout.write(`  ${role}: ${c.auth.file(role)}\n`);
+  }
   for (const p of c.nodes) {
     const port = c.metricsPortOf(p.id);
     process.stdout.write(`node ${p.id}: pid ${p.pid}${port === null ? '' : `, metrics http://127.0.0.1:${port}/metrics`}\n`);
@@ -30,9 +34,10 @@ export async function runUp(o: UpOptions): Promise<number> {
     });
   }
   try {
-    const s = await waitForReady(c.urls, o.nodes, { prefix: o.prefix, timeoutMs: 60_000 });
+    const s = await waitForReady(c.admin, o.nodes, { prefix: o.prefix, timeoutMs: 60_000 });
     process.stdout.write(`${formatStatus(s)}\n`);
-    process.stdout.write(`\nTry: shoal status --nats ${c.urls[0]}   (Ctrl-C stops everything)\n`);
+    const how = c.auth ? `--connect ${c.auth.file('client')}` : `--nats ${c.urls[0]}`;
+    process.stdout.write(`\nTry: shoal status ${how}   (Ctrl-C stops everything)\n`);
   } catch (err) {
     log((err as Error).message);
   }

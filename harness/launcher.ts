@@ -69,6 +69,8 @@ export type ServerOptions = {
   port?: number;
   dir?: string;
   jetstream?: boolean;
+  /** More nats-server config (an `authorization` block, `leafnodes`), appended to each server's. */
+  config?: string;
 };
 
 type ServerConfig = {
@@ -79,6 +81,7 @@ type ServerConfig = {
   routes: number[];
   dir: string;
   jetstream: boolean;
+  extra?: string;
 };
 
 export class NatsServer {
@@ -116,7 +119,9 @@ export class NatsServer {
       const routes = cfg.routes.map((p) => `"nats://127.0.0.1:${p}"`).join(', ');
       lines.push(`cluster { name: shoal, listen: 127.0.0.1:${cfg.clusterPort}, routes: [${routes}] }`);
     }
-    writeFileSync(this.configFile, `${lines.join('\n')}\n`);
+    if (cfg.extra) lines.push(cfg.extra);
+    // It may hold passwords: readable by its owner only.
+    writeFileSync(this.configFile, `${lines.join('\n')}\n`, { mode: 0o600 });
   }
 
   get url(): string {
@@ -210,12 +215,8 @@ export class NatsServer {
       // already gone
     }
   }
-  pause(): void {
-    if (this.running) this.#child!.kill('SIGSTOP');
-  }
-  resume(): void {
-    if (this.running) this.#child!.kill('SIGCONT');
-  }
+  pause = () => this.running && this.#child!.kill('SIGSTOP');
+  resume = () => this.running && this.#child!.kill('SIGCONT');
   async stop(): Promise<void> {
     if (!this.running) return;
     const t = setTimeout(() => this.killSync(), 5_000);
@@ -271,6 +272,7 @@ async function startServerOnce(opts: ServerOptions): Promise<NatsServer> {
     routes: [],
     dir,
     jetstream: opts.jetstream ?? true,
+    extra: opts.config,
   }, owns);
   s.launch();
   try {
@@ -379,6 +381,7 @@ async function startClusterOnce(opts: ServerOptions & { size?: number }): Promis
       ...p,
       dir,
       jetstream: opts.jetstream ?? true,
+      extra: opts.config,
       routes: ports.filter((_, j) => j !== i).map((q) => q.clusterPort),
     }, false);
   });

@@ -8,6 +8,7 @@ import type { ClusterView } from '../streams/lease.records.ts';
 import { names } from '../streams/subjects.ts';
 import { type NodeProcess, type Runtime, spawnNode } from './spawn.ts';
 import { sleep } from '../streams/time.ts';
+import { type ClusterAuth, prepareAuth } from './auth.ts';
 
 export type UpOptions = {
   nodes: number;
@@ -25,12 +26,17 @@ export type UpOptions = {
   metricsPort?: number;
   /** This nats-server binary instead of the one found (NATS_SERVER_BIN, the project cache, PATH). */
   serverBin?: string;
+  /** Secure the servers: users admin, node and client with their permissions; connect files in this dir (`shoal up --auth`). */
+  auth?: string;
   /** Per node (by id): other slots and more flags (a heterogeneous cluster). */
   perNode?: (id: string) => { slots?: number; args?: string[] };
 };
 
 export type LocalCluster = {
   urls: string[];
+  /** What to connect with: the URLs, and the admin user with `auth`. */
+  admin: Server;
+  auth: ClusterAuth | null;
   servers: NatsServer[];
   nodes: NodeProcess[];
   addNode(id: string, runtime?: Runtime): NodeProcess;
@@ -45,10 +51,14 @@ export type LocalCluster = {
 export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   let cluster: NatsCluster | null = null;
   let server: NatsServer | null = null;
-  if (o.cluster === 3) cluster = await startCluster({ size: 3, port: o.port || undefined, bin: o.serverBin });
-  else server = await startServer({ port: o.port || undefined, bin: o.serverBin });
+  const auth = o.auth ? prepareAuth(o.auth, names(o.prefix)) : null;
+  const config = auth?.config;
+  if (o.cluster === 3) cluster = await startCluster({ size: 3, port: o.port || undefined, bin: o.serverBin, config });
+  else server = await startServer({ port: o.port || undefined, bin: o.serverBin, config });
   const servers = cluster ? cluster.servers : [server!];
   const urls = servers.map((s) => s.url);
+  auth?.writeFiles(urls);
+  const admin = auth ? auth.connect('admin', urls) : { servers: urls };
   const nodes: NodeProcess[] = [];
   const metricsPortOf = (id: string) => {
     const k = /^n(\d+)$/.exec(id)?.[1];
@@ -65,7 +75,12 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
       replicas: o.cluster === 3 ? 3 : 1,
       prefix: o.prefix,
       echo: o.echo,
-      args: [...(o.nodeArgs ?? []), ...(o.perNode?.(id).args ?? []), ...(metrics === null ? [] : ['--metrics-port', String(metrics)])],
+      args: [
+        ...(auth ? ['--connect', auth.file('node')] : []),
+        ...(o.nodeArgs ?? []),
+        ...(o.perNode?.(id).args ?? []),
+        ...(metrics === null ? [] : ['--metrics-port', String(metrics)]),
+      ],
     });
     nodes.push(p);
     return p;
@@ -78,17 +93,20 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   };
   const logs = (lines = 20) =>
     nodes.map((p) => `--- ${p.id} (pid ${p.pid})\n${p.output().split('\n').slice(-lines).join('\n')}`).join('\n');
-  return { urls, servers, nodes, addNode, metricsPortOf, logs, stop };
+  return { urls, admin, auth, servers, nodes, addNode, metricsPortOf, logs, stop };
 }
+
+/** The servers' URLs, or connect options with credentials (`LocalCluster.admin`). */
+export type Server = string[] | { servers: string[]; user?: string; pass?: string; token?: string };
 
 /** Ask the API until the cluster view satisfies `pred` (or the deadline passes). */
 export async function waitForStatus(
-  urls: string[],
+  server: Server,
   pred: (s: ClusterView) => boolean,
   o: { what?: string; prefix?: string; timeoutMs?: number } = {},
 ): Promise<ClusterView> {
   const timeoutMs = o.timeoutMs ?? 30_000;
-  const nc = await connect({ servers: urls, maxReconnectAttempts: -1 });
+  const nc = await connect({ ...(Array.isArray(server) ? { servers: server } : server), maxReconnectAttempts: -1 });
   const deadline = Date.now() + timeoutMs;
   try {
     let last: unknown = null;
@@ -108,12 +126,12 @@ export async function waitForStatus(
   }
 }
 
-export function waitForLeader(urls: string[], prefix?: string, timeoutMs?: number): Promise<ClusterView> {
+export function waitForLeader(urls: Server, prefix?: string, timeoutMs?: number): Promise<ClusterView> {
   return waitForStatus(urls, (s) => s.leader !== null, { what: 'leader', prefix, timeoutMs });
 }
 
 /** A leader, and `count` nodes all ready. */
-export function waitForReady(urls: string[], count: number, o: { prefix?: string; timeoutMs?: number } = {}): Promise<ClusterView> {
+export function waitForReady(urls: Server, count: number, o: { prefix?: string; timeoutMs?: number } = {}): Promise<ClusterView> {
   return waitForStatus(urls, (s) => s.leader !== null && s.nodes.length === count && s.nodes.every((x) => x.state === 'ready'), {
     what: `leader and ${count} ready nodes`,
     ...o,

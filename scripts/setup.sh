@@ -67,6 +67,17 @@ if [ "$with_browser" = 1 ] && [ -z "${CHROMIUM_BIN:-}" ] && ! [ -x /usr/bin/chro
   fi
 fi
 
+# --with-browser (the test suite) also wants openssl, to make the TLS test's certificates.
+if [ "$with_browser" = 1 ] && ! command -v openssl >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing openssl (for the TLS test's certificates)"
+    apt-get -qq update >&2 && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends openssl >&2 \
+      || say "could not install openssl; the TLS test will be skipped"
+  else
+    say "no openssl; the TLS test will be skipped"
+  fi
+fi
+
 # --with-old-nats (the test suite): also Debian bookworm's 2.9.10, whose clustered KV
 # compare-and-swap is broken, for the test that shows it. Best effort: its absence skips that test.
 if [ "$with_old_nats" = 1 ] && [ ! -x "$cache/nats-server-2.9/usr/sbin/nats-server" ] && command -v apt-get >/dev/null && command -v dpkg >/dev/null; then

@@ -64,8 +64,9 @@ async function answer(name: string, ep: Endpoint<z.ZodType>, msg: ServiceMsg): P
       msg.respond(reply.data);
       return;
     }
-    // Where every node answers, one still starting stays silent and lets a ready one answer.
-    if (ep.everyNode && reply.error.code === 'starting') return;
+    // Where every node answers, one still starting stays silent and lets a ready one answer; so does one
+    // that is not the node a request is about.
+    if (ep.everyNode && (reply.error.code === 'starting' || reply.error.code === 'elsewhere')) return;
     const e = reply.error;
     // Header values cannot hold CR/LF (an error may quote the request): the full text goes in the body.
     const header = e.message.replace(/[\r\n]+/g, ' ').slice(0, 512);

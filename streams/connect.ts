@@ -2,18 +2,23 @@
 // failover: nats.js defaults (10 reconnect attempts, 2 min pings) would let a
 // node hang on to a dead server far longer than a lease lives.
 import { readFileSync } from 'node:fs';
-import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, type NatsConnection, nkeyAuthenticator, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { z } from 'zod';
 import { defaults } from './defaults.ts';
 import { NatsServerVersionError } from './errors.ts';
 import { allowOldServerEnv, isSupportedNatsServerVersion } from './version.ts';
 
-/** What a user may set on the command line; each falls back to an env var. */
+/** What a user may set on the command line; each falls back to an env var, then to the `--connect` file. */
 export type ConnectionFlags = {
   /** Comma-separated server URLs (NATS_URL). */
   nats?: string;
+  /** A JSON file of nats.js connect() options (`servers`, `user` + `pass` or `token`), as `shoal up --auth` writes (NATS_CONNECT). */
+  connect?: string;
   user?: string; // NATS_USER
   password?: string; // NATS_PASSWORD
+  token?: string; // NATS_TOKEN
   creds?: string; // NATS_CREDS: path to a .creds file
+  nkey?: string; // NATS_NKEY: path to a file holding an NKEY seed (SU...)
   tlsCa?: string; // NATS_CA
   tlsCert?: string; // NATS_CERT
   tlsKey?: string; // NATS_KEY
@@ -23,12 +28,43 @@ export type ConnectionFlags = {
 
 type Env = Record<string, string | undefined>;
 
+/** The part of a `--connect` file we read: what any nats.js version's connect() takes as is. */
+const connectFile = z.object({
+  servers: z.union([z.string(), z.array(z.string())]).optional(),
+  user: z.string().optional(),
+  pass: z.string().optional(),
+  token: z.string().optional(),
+}).passthrough();
+
+function readConnectFile(path: string | undefined): z.infer<typeof connectFile> {
+  if (!path) return {};
+  let raw: string;
+  try {
+    raw = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new Error(`cannot read the connect file ${path}: ${(cause as Error).message}`, { cause });
+  }
+  try {
+    return connectFile.parse(JSON.parse(raw));
+  } catch (cause) {
+    throw new Error(`${path} is not a connect file (JSON with servers, user and pass or token): ${(cause as Error).message}`, { cause });
+  }
+}
+
 export function serverList(flags: ConnectionFlags, env: Env = process.env): string[] {
-  const raw = flags.nats ?? env.NATS_URL ?? defaults.natsUrl;
+  const file = readConnectFile(flags.connect ?? env.NATS_CONNECT);
+  const raw = flags.nats ?? env.NATS_URL ?? (Array.isArray(file.servers) ? file.servers.join(',') : file.servers) ?? defaults.natsUrl;
   return raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
-export function connectionOptions(flags: ConnectionFlags, name: string, env: Env = process.env): NodeConnectionOptions {
+/** `inboxPrefix`: where replies come (node processes use their own, see streams/roles.ts). */
+export function connectionOptions(
+  flags: ConnectionFlags,
+  name: string,
+  env: Env = process.env,
+  inboxPrefix?: string,
+): NodeConnectionOptions {
+  const file = readConnectFile(flags.connect ?? env.NATS_CONNECT);
   const opts: NodeConnectionOptions = {
     servers: serverList(flags, env),
     name,
@@ -43,14 +79,19 @@ export function connectionOptions(flags: ConnectionFlags, name: string, env: Env
     // if it fails: measured, 8 % of a node's CPU under load. Our errors say what failed without it.
     noAsyncTraces: true,
   };
-  const user = flags.user ?? env.NATS_USER;
-  const pass = flags.password ?? env.NATS_PASSWORD;
+  if (inboxPrefix) opts.inboxPrefix = inboxPrefix;
+  const user = flags.user ?? env.NATS_USER ?? file.user;
+  const pass = flags.password ?? env.NATS_PASSWORD ?? file.pass;
   if (user !== undefined) {
     opts.user = user;
     opts.pass = pass ?? '';
   }
+  const token = flags.token ?? env.NATS_TOKEN ?? file.token;
+  if (token !== undefined) opts.token = token;
   const creds = flags.creds ?? env.NATS_CREDS;
+  const nkey = flags.nkey ?? env.NATS_NKEY;
   if (creds) opts.authenticator = credsAuthenticator(readFileSync(creds));
+  else if (nkey) opts.authenticator = nkeyAuthenticator(new TextEncoder().encode(readFileSync(nkey, 'utf8').trim()));
   const ca = flags.tlsCa ?? env.NATS_CA;
   const cert = flags.tlsCert ?? env.NATS_CERT;
   const key = flags.tlsKey ?? env.NATS_KEY;
@@ -59,8 +100,13 @@ export function connectionOptions(flags: ConnectionFlags, name: string, env: Env
 }
 
 /** Connect, and refuse a server older than 2.10 (its clustered compare-and-swap is broken). */
-export async function connectNats(flags: ConnectionFlags, name: string, env: Env = process.env): Promise<NatsConnection> {
-  const opts = connectionOptions(flags, name, env);
+export async function connectNats(
+  flags: ConnectionFlags,
+  name: string,
+  o: { env?: Env; inboxPrefix?: string } = {},
+): Promise<NatsConnection> {
+  const env = o.env ?? process.env;
+  const opts = connectionOptions(flags, name, env, o.inboxPrefix);
   let nc: NatsConnection;
   try {
     nc = await connect(opts);

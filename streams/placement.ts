@@ -30,8 +30,6 @@ export type Notify = {
   queued(): void;
   /** Ask a node to stop running these jobs. */
   cancel(node: string, ids: string[]): void;
-  /** Ask a node to drain. */
-  drain(node: string): void;
 };
 
 /** What a node does with the messages addressed to it. */
@@ -76,7 +74,6 @@ export function natsNotify(nc: NatsConnection, n: Names): Notify {
   return {
     queued: () => nc.publish(n.jobsQueued),
     cancel: (node, ids) => nc.publish(n.nodeCancel(node), encode({ ids })),
-    drain: (node) => nc.publish(n.nodeDrain(node)),
   };
 }
 

@@ -23,6 +23,8 @@ export function names(prefix: string = defaults.prefix) {
     /** Every transition of every actor. */
     allEvents: `${prefix}.evt.>`,
     event: (kind: string, actorId: string) => `${prefix}.evt.${kind}.${actorId}`,
+    /** Where node processes get their replies (KV reads among them): not `_INBOX`, which a client may subscribe to. */
+    nodeInbox: `_INBOX_${prefix}`,
     /** The micro service's name and its endpoint group. */
     serviceName: prefix,
     apiGroup: `${prefix}.api`,
@@ -37,7 +39,6 @@ export function names(prefix: string = defaults.prefix) {
     jobsQueued: `${prefix}.jobs.queued`,
     nodeAssign: (nodeId: string) => `${prefix}.node.${nodeId}.assign`,
     nodeCancel: (nodeId: string) => `${prefix}.node.${nodeId}.cancel`,
-    nodeDrain: (nodeId: string) => `${prefix}.node.${nodeId}.drain`,
     /** Served only by one process incarnation: "no responders" means it is gone. */
     nodePing: (nodeId: string, instance: string) => `${prefix}.node.${nodeId}.ping.${instance}`,
     /** A node's live inspection events (XState/Stately shapes, CBOR batches), sent only while a viewer is around. */

@@ -50,7 +50,6 @@ export function simNotify(net: SimNet, from: Conn): Notify {
   return {
     queued: () => net.publish(from, (c) => c.queued.size > 0, (c) => c.queued.forEach((fn) => fn())),
     cancel: (node, ids) => net.publish(from, toNode(node), (c) => c.inbox!.cancel(ids)),
-    drain: (node) => net.publish(from, toNode(node), (c) => c.onDrain()),
   };
 }
 

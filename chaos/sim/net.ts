@@ -73,7 +73,6 @@ export class Conn {
   readonly watches = new Set<{ stop(): void }>();
   onStatus: (s: 'disconnected' | 'reconnected') => void = () => {};
   /** A drain request reached this process. */
-  onDrain: () => void = () => {};
 
   constructor(node: string, instance: string, view: ClockView) {
     this.node = node;

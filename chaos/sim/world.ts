@@ -163,7 +163,6 @@ export class SimWorld {
     const node: SimNode = { instance, conn, view, wired };
     conn.inbox = wired.inbox;
     conn.onStatus = (s) => wired.connection(s === 'reconnected');
-    conn.onDrain = () => wired.actor.send({ type: 'drain' });
     wired.actor.subscribe({
       next: (snap) => {
         if (snap.status !== 'done' || conn.dead) return;

@@ -1,0 +1,45 @@
+// `shoal up --auth DIR`: one user per role with a random password, the
+// nats-server `authorization` block that gives each its permissions, and a
+// connect file per role (DIR/admin.json, node.json, client.json) that any
+// nats.js connect() takes as is.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { authorizationConfig, type Role, roles, type RoleUser } from '../streams/roles.ts';
+import type { Names } from '../streams/subjects.ts';
+
+export type RoleConnect = { servers: string[]; user: string; pass: string };
+
+export type ClusterAuth = {
+  dir: string;
+  /** The nats-server config block (also written to DIR/auth.conf). */
+  config: string;
+  users: RoleUser[];
+  /** The connect file of a role. */
+  file(role: Role): string;
+  /** Write the connect files once the servers' URLs are known. */
+  writeFiles(servers: string[]): void;
+  connect(role: Role, servers: string[]): RoleConnect;
+};
+
+export function prepareAuth(dir: string, n: Names): ClusterAuth {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const users = roles.map((role) => ({ role, user: role, password: randomBytes(18).toString('base64url') }));
+  const config = authorizationConfig(users, n);
+  writeFileSync(join(dir, 'auth.conf'), config, { mode: 0o600 });
+  const file = (role: Role) => join(dir, `${role}.json`);
+  const connect = (role: Role, servers: string[]) => {
+    const u = users.find((x) => x.role === role)!;
+    return { servers, user: u.user, pass: u.password };
+  };
+  return {
+    dir,
+    config,
+    users,
+    file,
+    connect,
+    writeFiles: (servers) => {
+      for (const role of roles) writeFileSync(file(role), `${JSON.stringify(connect(role, servers), null, 2)}\n`, { mode: 0o600 });
+    },
+  };
+}
