@@ -165,6 +165,24 @@ function askSchema(nc: NatsConnection, n: Names) {
   };
 }
 
+/**
+ * `--count K`: K node actors in this process, `<id>-1` … `<id>-K`, each with its own connection, lease,
+ * slots and coordinator candidate, as if each were a process (a fleet on one host). SIGTERM drains them
+ * all; a kill takes them all, and every one's pings go unanswered at once. Resolves with the worst exit code.
+ */
+export async function runNodes(o: NodeOptions, count: number): Promise<number> {
+  if (count === 1) return runNode(o);
+  const base = assertToken('node id', o.id ?? `node-${crypto.randomUUID().slice(0, 8)}`);
+  process.setMaxListeners(count * 2 + 10); // each actor listens for SIGTERM and SIGINT
+  const codes = await Promise.all(
+    Array.from(
+      { length: count },
+      (_, i) => runNode({ ...o, id: `${base}-${i + 1}`, metricsPort: o.metricsPort === undefined ? undefined : o.metricsPort + i }),
+    ),
+  );
+  return Math.max(...codes);
+}
+
 /** Runs a node until it stops; resolves with the process exit code. */
 export async function runNode(o: NodeOptions): Promise<number> {
   const instance = crypto.randomUUID();

@@ -32,12 +32,20 @@ type NodeFlags = Common & {
   jobs?: string;
   metricsPort?: number;
   metricsHost: string;
+  count: number;
 };
 
 export function nodeCommand(cmd: Command): void {
   cmd
     .description('run one node actor process (also a coordinator candidate) against a NATS server; SIGTERM/SIGINT drain it and exit 0')
     .option('--id <id>', 'node id (letters, digits, - or _); must be unique among live nodes (default: random)')
+    .option(
+      '--count <k>',
+      'host K node actors in this one process, with ids <id>-1 … <id>-K, each with its own lease, slots and coordinator candidate ' +
+        '(a fleet on one host, for scale tests); killing the process takes all K; --metrics-port P serves node i on P + i - 1',
+      positiveInt('--count'),
+      1,
+    )
     .option('--slots <n>', 'compute slots: how many jobs this node computes at once', positiveInt('--slots'), defaults.slots)
     .option(
       '--io-slots <n>',
@@ -101,16 +109,16 @@ export function nodeCommand(cmd: Command): void {
     .option('--metrics-port <port>', 'serve Prometheus metrics at http://<metrics-host>:<port>/metrics', portNumber('--metrics-port'))
     .option('--metrics-host <host>', 'address the metrics server listens on (0.0.0.0 for a remote Prometheus)', defaults.metricsHost)
     .action(async (o: NodeFlags) => {
-      const { runNode } = await import('../actors/node.process.ts');
+      const { runNodes } = await import('../actors/node.process.ts');
       // Exit once stopped: a retry or reconnect timer left behind (a nats-server that is gone) must not keep the process up.
       process.exit(
-        await runNode({
+        await runNodes({
           ...o,
           leaseTtlMs: o.leaseTtl,
           labels: o.label,
           memMb: o.memMb ?? Math.floor(totalmem() / 2 ** 20),
           preemption: { enabled: o.preempt, graceMs: o.preemptGrace, maxPreemptions: o.preemptMax, cooldownMs: o.preemptCooldown },
-        }),
+        }, o.count),
       );
     });
 }
