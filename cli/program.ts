@@ -23,6 +23,10 @@ function withConnection(cmd: Command): Command {
     .option('--tls-cert <file>', 'client certificate for TLS (env NATS_CERT)')
     .option('--tls-key <file>', 'client key for TLS (env NATS_KEY)')
     .option(
+      '--js-domain <domain>',
+      "the JetStream domain holding the cluster's buckets, for a node or client on a leaf-node server without JetStream (env NATS_JS_DOMAIN)",
+    )
+    .option(
       '--no-discovery',
       'connect only to the --nats URLs, never to other cluster servers the server advertises (behind a proxy or NAT)',
     )

@@ -1,47 +1,15 @@
 // The one nats-server launcher (tests, `shoal up`, demo, benches, chaos): finds
 // a binary >= 2.10, starts a single server or a 3-server JetStream cluster on
 // free loopback ports with its own store dirs, and kills/stops/restarts any one.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { NatsServerNotFoundError, NatsServerVersionError } from '../streams/errors.ts';
+import { join } from 'node:path';
 import { sleep } from '../streams/time.ts';
-import { isSupportedNatsServerVersion, parseNatsServerVersion } from '../streams/version.ts';
 
-export type NatsServerBinary = { path: string; version: string };
-
-const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const cachedNatsServer = join(projectRoot, '.cache', 'nats-server', 'usr', 'sbin', 'nats-server');
-/** The newest nats-server Debian packages (setup --with-new-nats), for the tests that run on both versions. */
-export const cachedNewestNatsServer = join(projectRoot, '.cache', 'nats-server-new', 'usr', 'sbin', 'nats-server');
-
-/** An explicit choice (option or NATS_SERVER_BIN) is the only candidate: a bad one is an error, not a fallback. */
-function candidates(bin?: string): string[] {
-  const chosen = bin ?? process.env.NATS_SERVER_BIN;
-  if (chosen) return [chosen];
-  const out = [cachedNatsServer];
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir) out.push(join(dir, 'nats-server'));
-  out.push('/usr/sbin/nats-server', '/usr/local/bin/nats-server');
-  return [...new Set(out)];
-}
-
-export async function findNatsServer(opts: { allowOld?: boolean; bin?: string } = {}): Promise<NatsServerBinary> {
-  const looked = candidates(opts.bin);
-  let old: NatsServerBinary | null = null;
-  for (const path of looked) {
-    if (!existsSync(path)) continue;
-    const r = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 5_000 });
-    const version = parseNatsServerVersion(`${r.stdout ?? ''}${r.stderr ?? ''}`);
-    if (!version) continue;
-    if (isSupportedNatsServerVersion(version) || opts.allowOld) return { path, version };
-    old ??= { path, version };
-  }
-  if (old) throw new NatsServerVersionError(old.path, old.version);
-  throw new NatsServerNotFoundError(looked);
-}
+export { cachedNatsServer, cachedNewestNatsServer, findNatsServer, type NatsServerBinary } from './nats.binary.ts';
+import { findNatsServer, type NatsServerBinary } from './nats.binary.ts';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -69,8 +37,12 @@ export type ServerOptions = {
   port?: number;
   dir?: string;
   jetstream?: boolean;
-  /** More nats-server config (an `authorization` block, `leafnodes`), appended to each server's. */
-  config?: string;
+  /** More nats-server config (an `authorization` block), appended to each server's; a function: per server (by name). */
+  config?: string | ((name: string) => string);
+  /** Server name (a single server; default s1). */
+  name?: string;
+  /** The JetStream domain (what a leaf node's clients name with --js-domain). */
+  jsDomain?: string;
 };
 
 type ServerConfig = {
@@ -82,6 +54,7 @@ type ServerConfig = {
   dir: string;
   jetstream: boolean;
   extra?: string;
+  jsDomain?: string;
 };
 
 export class NatsServer {
@@ -91,6 +64,7 @@ export class NatsServer {
   readonly clusterPort: number;
   readonly dir: string;
   readonly storeDir: string;
+  readonly jetstream: boolean;
   readonly bin: NatsServerBinary;
   readonly #ownsDir: boolean;
   #child: ChildProcess | null = null;
@@ -104,6 +78,7 @@ export class NatsServer {
     this.clusterPort = cfg.clusterPort;
     this.dir = cfg.dir;
     this.storeDir = join(cfg.dir, 'jetstream');
+    this.jetstream = cfg.jetstream;
     this.#ownsDir = ownsDir;
     const lines = [
       `server_name: ${cfg.name}`,
@@ -114,7 +89,8 @@ export class NatsServer {
       'ping_interval: "2s"',
       'ping_max: 2',
     ];
-    if (cfg.jetstream) lines.push(`jetstream { store_dir: "${this.storeDir}", max_memory_store: 256MB, max_file_store: 4GB }`);
+    const domain = cfg.jsDomain ? `, domain: ${cfg.jsDomain}` : '';
+    if (cfg.jetstream) lines.push(`jetstream { store_dir: "${this.storeDir}", max_memory_store: 256MB, max_file_store: 4GB${domain} }`);
     if (cfg.clusterPort) {
       const routes = cfg.routes.map((p) => `"nats://127.0.0.1:${p}"`).join(', ');
       lines.push(`cluster { name: shoal, listen: 127.0.0.1:${cfg.clusterPort}, routes: [${routes}] }`);
@@ -177,7 +153,8 @@ export class NatsServer {
           // The meta leader lists its peers: placement of replicated streams needs them current.
           const peers = j.meta_cluster?.replicas;
           const peersCurrent = leader !== this.name || (peers !== undefined && peers.length > 0 && peers.every((p) => p.current));
-          if (j.disabled !== true && (!clustered || (leader && peersCurrent))) return leader;
+          // A server without JetStream of its own (a leaf node) is ready once it answers.
+          if (!this.jetstream || (j.disabled !== true && (!clustered || (leader && peersCurrent)))) return leader;
         }
       } catch {
         // not listening yet
@@ -265,14 +242,15 @@ async function startServerOnce(opts: ServerOptions): Promise<NatsServer> {
   const bin = await findNatsServer({ bin: opts.bin, allowOld: opts.allowOld });
   const { dir, owns } = makeDir(opts.dir);
   const s = new NatsServer(bin, {
-    name: 's1',
+    name: opts.name ?? 's1',
     port: opts.port || (await freePort()),
     monitorPort: await freePort(),
     clusterPort: 0,
     routes: [],
     dir,
     jetstream: opts.jetstream ?? true,
-    extra: opts.config,
+    extra: typeof opts.config === 'function' ? opts.config(opts.name ?? 's1') : opts.config,
+    jsDomain: opts.jsDomain,
   }, owns);
   s.launch();
   try {
@@ -381,7 +359,8 @@ async function startClusterOnce(opts: ServerOptions & { size?: number }): Promis
       ...p,
       dir,
       jetstream: opts.jetstream ?? true,
-      extra: opts.config,
+      extra: typeof opts.config === 'function' ? opts.config(`s${i + 1}`) : opts.config,
+      jsDomain: opts.jsDomain,
       routes: ports.filter((_, j) => j !== i).map((q) => q.clusterPort),
     }, false);
   });

@@ -26,6 +26,10 @@ export type UpOptions = {
   metricsPort?: number;
   /** This nats-server binary instead of the one found (NATS_SERVER_BIN, the project cache, PATH). */
   serverBin?: string;
+  /** More nats-server config for each server (by name), e.g. `leafnodes { listen: ... }`. */
+  serverConfig?: (name: string) => string;
+  /** The servers' JetStream domain (for leaf nodes: see test/integration/leaf.test.ts). */
+  jsDomain?: string;
   /** Secure the servers: users admin, node and client with their permissions; connect files in this dir (`shoal up --auth`). */
   auth?: string;
   /** Per node (by id): other slots and more flags (a heterogeneous cluster). */
@@ -52,9 +56,9 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   let cluster: NatsCluster | null = null;
   let server: NatsServer | null = null;
   const auth = o.auth ? prepareAuth(o.auth, names(o.prefix)) : null;
-  const config = auth?.config;
-  if (o.cluster === 3) cluster = await startCluster({ size: 3, port: o.port || undefined, bin: o.serverBin, config });
-  else server = await startServer({ port: o.port || undefined, bin: o.serverBin, config });
+  const config = (name: string) => [auth?.config, o.serverConfig?.(name)].filter((x) => x).join('\n');
+  if (o.cluster === 3) cluster = await startCluster({ size: 3, port: o.port || undefined, bin: o.serverBin, config, jsDomain: o.jsDomain });
+  else server = await startServer({ port: o.port || undefined, bin: o.serverBin, config, jsDomain: o.jsDomain });
   const servers = cluster ? cluster.servers : [server!];
   const urls = servers.map((s) => s.url);
   auth?.writeFiles(urls);

@@ -7,6 +7,7 @@ import { type Bucket, natsBucket } from './bucket.ts';
 import { defaultLeaseTtlMs, defaults, leaseRequestTimeoutMs } from './defaults.ts';
 import { LeaseTtlMismatchError } from './errors.ts';
 import type { Names } from './subjects.ts';
+import { jsOptions } from './connect.ts';
 
 export type BootstrapOptions = {
   replicas?: number;
@@ -33,8 +34,8 @@ async function streamMaxAgeMs(jsm: JetStreamManager, stream: string): Promise<nu
 
 export async function bootstrap(nc: NatsConnection, n: Names, opts: BootstrapOptions = {}): Promise<BootstrapResult> {
   const replicas = opts.replicas ?? defaults.replicas;
-  const jsm = await jetstreamManager(nc, { timeout: defaults.kvTimeoutMs });
-  const kvm = new Kvm(jetstream(nc, { timeout: defaults.kvTimeoutMs }));
+  const jsm = await jetstreamManager(nc, jsOptions(nc, { timeout: defaults.kvTimeoutMs }));
+  const kvm = new Kvm(jetstream(nc, jsOptions(nc, { timeout: defaults.kvTimeoutMs })));
 
   // The lease TTL lives with the bucket: one cluster-wide setting.
   const leaseStream = `KV_${n.leasesBucket}`;
@@ -55,7 +56,7 @@ export async function bootstrap(nc: NatsConnection, n: Names, opts: BootstrapOpt
   }
   // Lease requests wait at most a third of the TTL (see leaseRequestTimeoutMs).
   const leases = natsBucket(
-    await new Kvm(jetstream(nc, { timeout: leaseRequestTimeoutMs(existing) })).open(n.leasesBucket),
+    await new Kvm(jetstream(nc, jsOptions(nc, { timeout: leaseRequestTimeoutMs(existing) }))).open(n.leasesBucket),
     n.leasesBucket,
     jsm,
   );

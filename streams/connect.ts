@@ -22,6 +22,8 @@ export type ConnectionFlags = {
   tlsCa?: string; // NATS_CA
   tlsCert?: string; // NATS_CERT
   tlsKey?: string; // NATS_KEY
+  /** The JetStream domain holding the cluster's buckets, from a leaf-node server without JetStream (NATS_JS_DOMAIN). */
+  jsDomain?: string;
   /** False: use only the given URLs, never the cluster's other servers the server advertises (behind a proxy or NAT). */
   discovery?: boolean;
 };
@@ -118,10 +120,20 @@ export async function connectNats(
       { cause },
     );
   }
+  const domain = flags.jsDomain ?? env.NATS_JS_DOMAIN;
+  if (domain) jsDomains.set(nc, domain);
   const version = nc.info?.version ?? '0.0.0';
   if (!isSupportedNatsServerVersion(version) && env[allowOldServerEnv] !== '1') {
     await nc.close();
     throw new NatsServerVersionError(nc.getServer(), version);
   }
   return nc;
+}
+
+const jsDomains = new WeakMap<NatsConnection, string>();
+
+/** JetStream client options for a connection: its JetStream domain (`--js-domain`), and `o`. */
+export function jsOptions<T extends object>(nc: NatsConnection, o: T = {} as T): T & { domain?: string } {
+  const domain = jsDomains.get(nc);
+  return domain ? { ...o, domain } : o;
 }

@@ -11,6 +11,7 @@ import type { Names } from './subjects.ts';
 import type { JobRecord } from '../machines/job.machine.ts';
 import type { JobChange } from './job.store.ts';
 import { type Clock, realClock, sleep } from './time.ts';
+import { jsOptions } from './connect.ts';
 
 export const transitionSchema = z.object({
   /** Machine id: node, coordinator, lease. */
@@ -227,7 +228,7 @@ export type PublisherOptions = {
 
 /** An XState `inspect` callback that publishes transitions, and a flush for shutdown. */
 export function transitionPublisher(o: PublisherOptions) {
-  const js: JetStreamClient = jetstream(o.nc, o.publishTimeoutMs ? { timeout: o.publishTimeoutMs } : {});
+  const js: JetStreamClient = jetstream(o.nc, jsOptions(o.nc, o.publishTimeoutMs ? { timeout: o.publishTimeoutMs } : {}));
   /** Published but not yet acknowledged (or given up), by message id; `settled` resolves then. */
   const unacked = new Map<string, { subject: string; data: Uint8Array; settle: () => void; settled: Promise<void> }>();
   // Until the stream exists (the node bootstraps it), transitions wait here.
@@ -309,7 +310,7 @@ export type StoredTransition = Transition & { streamSeq: number };
 
 /** The stored history (from its start, or `since`), then, with `follow`, every new transition as it lands. */
 export async function* tailTransitions(nc: NatsConnection, n: Names, o: TailOptions = {}): AsyncGenerator<StoredTransition> {
-  const consumer = await jetstream(nc).consumers.get(n.eventsStream, {
+  const consumer = await jetstream(nc, jsOptions(nc)).consumers.get(n.eventsStream, {
     filter_subjects: o.subject ? [o.subject] : undefined,
     ...(o.since
       ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: o.since.toISOString() }

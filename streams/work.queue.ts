@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { decode, encode } from './codec.ts';
 import type { Names } from './subjects.ts';
 import { sleep } from './time.ts';
+import { jsOptions } from './connect.ts';
 
 const workItemSchema = z.object({ id: z.string(), attempt: z.number() });
 export type WorkItem = z.infer<typeof workItemSchema>;
@@ -17,13 +18,13 @@ const nanos = (ms: number) => ms * 1_000_000;
 
 /** Put job attempts on the work queue; the message id makes each land once, whoever leads when it is published. */
 export async function enqueueWork(nc: NatsConnection, n: Names, jobs: WorkItem[]): Promise<void> {
-  const js = jetstream(nc);
+  const js = jetstream(nc, jsOptions(nc));
   await Promise.all(jobs.map((j) => js.publish(n.work, encode(j satisfies WorkItem), { msgID: `${j.id}:${j.attempt}` })));
 }
 
 /** Create the work queue and its consumer if missing (every pull node does; the first wins). */
 export async function ensureWorkQueue(nc: NatsConnection, n: Names, replicas: number): Promise<void> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, jsOptions(nc));
   await jsm.streams.add({
     name: n.workStream,
     subjects: [n.work],
@@ -66,7 +67,7 @@ export function pullWork(
       }
     }
     if (stopped) return;
-    const consumer = await jetstream(nc).consumers.get(n.workStream, n.workConsumer);
+    const consumer = await jetstream(nc, jsOptions(nc)).consumers.get(n.workStream, n.workConsumer);
     while (!stopped) {
       const k = o.free();
       if (k <= 0) {

@@ -16,6 +16,7 @@ import type { Transition } from '../../streams/events.ts';
 import { decodeJob } from '../../streams/job.store.ts';
 import { keys, type Names } from '../../streams/subjects.ts';
 import { sleep } from '../../streams/time.ts';
+import { jsOptions } from '../../streams/connect.ts';
 
 /** The job machine's state path a record is in: `running.computing`, `queued`, … */
 export const recordPath = (
@@ -70,8 +71,8 @@ export function watchRecords(
   void (async () => {
     for (let delay: number = defaults.retryFirstMs; !stopped; delay = Math.min(defaults.retryMaxMs, delay * 2)) {
       try {
-        const jsm = await jetstreamManager(nc);
-        const bucket = natsBucket(await new Kvm(jetstream(nc)).open(n.jobsBucket), n.jobsBucket, jsm);
+        const jsm = await jetstreamManager(nc, jsOptions(nc));
+        const bucket = natsBucket(await new Kvm(jetstream(nc, jsOptions(nc))).open(n.jobsBucket), n.jobsBucket, jsm);
         const w = await bucket.watch(keys.jobs);
         stopWatch = () => w.stop();
         if (stopped) return w.stop();
