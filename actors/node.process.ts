@@ -15,7 +15,7 @@ import { defaults } from '../streams/defaults.ts';
 import { isNoResponders, LeaseTtlMismatchError } from '../streams/errors.ts';
 import { type Transition, transitionPublisher } from '../streams/events.ts';
 import { natsNotify, natsPlacement, serveInbox } from '../streams/placement.ts';
-import { loneServer, natsProbe, servePing } from '../streams/probe.ts';
+import { loneServer, natsProbe, servePing, watchContact } from '../streams/probe.ts';
 import { ensureWorkQueue, pullWork } from '../streams/work.queue.ts';
 import { placementPolicy, type PlacementStrategy } from '../policies/placement.ts';
 import { chooseScorer } from './policy.ts';
@@ -245,6 +245,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     fastPath: o.fastPath !== false,
     probe: natsProbe(nc, n),
     goneIsFinal: loneServer(nc),
+    probeConfirmMs: defaults.clusterProbeConfirmMs,
     policy: placementPolicy(o.placement ?? 'auction', scorer.scorer),
     speed: o.speed,
     placement: natsPlacement(nc, n),
@@ -272,10 +273,28 @@ export async function runNode(o: NodeOptions): Promise<number> {
   const done = finished(node, log);
 
   // Connection status feeds the machine; reconnect forever is set in connect.ts.
-  followConnection(nc, (up) => {
-    connected = up;
-    node.connection(up);
-    if (up) publisher.resend();
+  // Up only when connected and in contact (a blackholed connection looks connected for seconds).
+  let natsUp = true;
+  let inContact = true;
+  const onConnection = () => {
+    if (connected === (natsUp && inContact)) return;
+    connected = natsUp && inContact;
+    node.connection(connected);
+    if (connected) publisher.resend();
+  };
+  followConnection(nc, (up) => ((natsUp = up), onConnection()));
+  const stopContact = watchContact(nc, {
+    timeoutMs: defaults.contactTimeoutMs,
+    everyMs: defaults.contactCheckMs,
+    onChange: (fresh) => {
+      log(
+        fresh
+          ? 'contact with the nats-server regained'
+          : `no round trip to the nats-server for ${defaults.contactTimeoutMs} ms: suspending`,
+      );
+      inContact = fresh;
+      onConnection();
+    },
   });
 
   const stopRequest = onStopRequests(node, log);
@@ -302,6 +321,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
       feed.stop();
       metricsServer?.close();
       ping.unsubscribe();
+      stopContact();
     },
     nc,
   });

@@ -65,6 +65,8 @@ export type NodeWiringOptions = {
   probe: Probe;
   /** Whether a first "no responders" is already final (a lone server); otherwise it is confirmed by a second ping. */
   goneIsFinal?: () => boolean;
+  /** How much later a second "no responders" confirms the first where it is not final (default `defaults.probeConfirmMs`). */
+  probeConfirmMs?: number;
   placement: PlacementTransport;
   /** How this node bids and, while it leads, awards (default: the auction with the heuristic scorer). */
   policy?: PlacementPolicy;
@@ -165,6 +167,7 @@ class NodeView {
         ioSlots: o.ioSlots ?? 0,
         ...(o.memMb === undefined ? {} : { memMb: o.memMb }),
         gpu: o.gpu ?? 0,
+        writtenAt: o.clock.now(),
       },
     };
   }
@@ -214,7 +217,7 @@ function bootstrapActor(v: NodeView) {
 function provideNode(v: NodeView, policy: PlacementPolicy) {
   const { o } = v;
   // Followers and the leader's reaper act only on a confirmed "no responders".
-  const probe = confirmGone(o.probe, o.clock, { final: o.goneIsFinal });
+  const probe = confirmGone(o.probe, o.clock, { final: o.goneIsFinal, confirmMs: o.probeConfirmMs });
   const effects = leaseEffects({
     kv: () => v.need().leases,
     probe,

@@ -14,6 +14,7 @@ import { n, type ScenarioOptions, setup, ttl, window, withCluster } from './comm
 import { loadUnderFaults } from './load.faults.ts';
 import { compare } from './compare.ts';
 import { phases, preemption } from './scheduling.ts';
+import { scale } from './scale.ts';
 import { cdfChart, type ScenarioResult, stripChart } from './report.ts';
 
 export type { ScenarioOptions };
@@ -303,5 +304,14 @@ export async function recovery(o: ScenarioOptions): Promise<ScenarioResult> {
   });
 }
 
-export const scenarios = { overhead, failover, recovery, 'load-under-faults': loadUnderFaults, preemption, phases, compare } as const;
+export const scenarios = {
+  overhead,
+  failover,
+  recovery,
+  'load-under-faults': loadUnderFaults,
+  preemption,
+  phases,
+  compare,
+  scale,
+} as const;
 export type ScenarioName = keyof typeof scenarios;

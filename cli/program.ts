@@ -6,38 +6,57 @@ import { defaults } from '../streams/defaults.ts';
 import type { Common } from './client.ts';
 import { label, nonNegativeInt, portNumber, positiveInt } from './args.ts';
 import { nodeCommand } from './node.command.ts';
+import { applyConfig, configEnv } from './config.ts';
+
+/** A connection option that an env var may set (commander records the env as its source: see cli/config.ts). */
+const fromEnv = (flags: string, help: string, env: string) => new Option(flags, help).env(env);
 
 function withConnection(cmd: Command): Command {
   return cmd
-    .option('--nats <urls>', `NATS server URL(s), comma-separated (env NATS_URL; default ${defaults.natsUrl})`)
-    .option(
-      '--connect <file.json>',
-      'a JSON file of connect options (servers, user + pass or token), e.g. one `shoal up --auth DIR` wrote; flags and env override it (env NATS_CONNECT)',
+    .addOption(fromEnv('--nats <urls>', `NATS server URL(s), comma-separated (default ${defaults.natsUrl})`, 'NATS_URL'))
+    .addOption(
+      fromEnv(
+        '--connect <file.json>',
+        'a JSON file of connect options (servers, user + pass or token), e.g. one `shoal up --auth DIR` wrote; flags and env override it',
+        'NATS_CONNECT',
+      ),
     )
-    .option('--user <name>', 'NATS user (env NATS_USER)')
-    .option('--password <password>', 'NATS password (env NATS_PASSWORD)')
-    .option('--token <token>', 'NATS auth token (env NATS_TOKEN)')
-    .option('--creds <file>', 'NATS credentials file (JWT + NKEY seed, decentralized auth; env NATS_CREDS)')
-    .option('--nkey <file>', "a file holding an NKEY seed (SU...) to sign the server's nonce (env NATS_NKEY)")
-    .option('--tls-ca <file>', 'CA certificate for TLS (env NATS_CA)')
-    .option('--tls-cert <file>', 'client certificate for TLS (env NATS_CERT)')
-    .option('--tls-key <file>', 'client key for TLS (env NATS_KEY)')
-    .option(
-      '--js-domain <domain>',
-      "the JetStream domain holding the cluster's buckets, for a node or client on a leaf-node server without JetStream (env NATS_JS_DOMAIN)",
+    .addOption(fromEnv('--user <name>', 'NATS user', 'NATS_USER'))
+    .addOption(fromEnv('--password <password>', 'NATS password', 'NATS_PASSWORD'))
+    .addOption(fromEnv('--token <token>', 'NATS auth token', 'NATS_TOKEN'))
+    .addOption(fromEnv('--creds <file>', 'NATS credentials file (JWT + NKEY seed, decentralized auth)', 'NATS_CREDS'))
+    .addOption(fromEnv('--nkey <file>', "a file holding an NKEY seed (SU...) to sign the server's nonce", 'NATS_NKEY'))
+    .addOption(fromEnv('--tls-ca <file>', 'CA certificate for TLS', 'NATS_CA'))
+    .addOption(fromEnv('--tls-cert <file>', 'client certificate for TLS', 'NATS_CERT'))
+    .addOption(fromEnv('--tls-key <file>', 'client key for TLS', 'NATS_KEY'))
+    .addOption(
+      fromEnv(
+        '--js-domain <domain>',
+        "the JetStream domain holding the cluster's buckets, for a node or client on a leaf-node server without JetStream",
+        'NATS_JS_DOMAIN',
+      ),
     )
     .option(
       '--no-discovery',
       'connect only to the --nats URLs, never to other cluster servers the server advertises (behind a proxy or NAT)',
     )
-    .option('--prefix <prefix>', 'prefix of every subject, bucket and stream', defaults.prefix);
+    .option('--prefix <prefix>', 'prefix of every subject, bucket and stream', defaults.prefix)
+    .addOption(
+      fromEnv(
+        '--config <file.json>',
+        'settings from a JSON file, keyed by long flag names ({"nats": "nats://host:4222", "slots": 8, "label": {"zone": "edge"}}); ' +
+          'a flag beats an env var beats the file beats the default',
+        configEnv,
+      ),
+    );
 }
 
 export function program(): Command {
   const p = new Command('shoal')
     .description('Fault-tolerant job scheduling on NATS: node actors, lease-based leadership, JetStream KV state.')
     .version(pkg.version)
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    .hook('preAction', (root, cmd) => applyConfig(root, cmd));
 
   processCommands(p);
   clientCommands(p);
@@ -181,6 +200,7 @@ function processCommands(p: Command): void {
     .addOption(new Option('--runtime <runtime>', 'runtime of the node processes').choices(['node', 'deno']).default('node'))
     .option('--prefix <prefix>', 'prefix of every subject, bucket and stream', defaults.prefix)
     .option('--metrics-port <port>', 'Prometheus metrics: node 1 on this port, node 2 on the next, and so on', portNumber('--metrics-port'))
+    .option('--restart', 'supervise the node processes: restart one that exits (a drain, a crash), as systemd Restart=always would')
     .option(
       '--auth <dir>',
       'secure the servers: refuse anonymous connections; users admin, node and client with their subject permissions (README: Security); ' +
@@ -198,6 +218,7 @@ function processCommands(p: Command): void {
           prefix: string;
           metricsPort?: number;
           auth?: string;
+          restart?: boolean;
         },
       ) => {
         const { runUp } = await import('./up.ts');
@@ -206,8 +227,20 @@ function processCommands(p: Command): void {
     );
 }
 
-/** Thin clients of the public API: `status`, `submit`, `jobs`, `job`, `cancel`, `drain`. */
+/** Thin clients of the public API: `status`, `submit`, `jobs`, `job`, `cancel`, `drain`; and `doctor`. */
 function clientCommands(p: Command): void {
+  withConnection(
+    p.command('doctor').description(
+      'check a cluster and say what is wrong and how to fix it: connection, server version, JetStream, bucket settings ' +
+        '(TTL, replicas, history), live nodes and a leader, clock skew between nodes and the server, and what these credentials ' +
+        'may do (public API, JetStream API, admin endpoints); exit 1 when a check fails',
+    ),
+  ).action(async (o: Common) => {
+    const { formatChecks, runDoctor } = await import('./doctor.ts');
+    const { checks, code } = await runDoctor(o);
+    process.stdout.write(`${formatChecks(checks)}\n`);
+    process.exitCode = code;
+  });
   withConnection(
     p.command('status')
       .description('show the leader, its epoch and the live nodes (via the shoal.api.status request)')
@@ -272,6 +305,19 @@ function clientCommands(p: Command): void {
     const { runDrain } = await import('./jobs.ts');
     process.exitCode = await runDrain(id, o);
   });
+  withConnection(
+    p.command('rollout').description(
+      'rolling restart: drain each live node in turn (its jobs resume elsewhere from checkpoints), wait until it is gone, ' +
+        'then until its supervisor has restarted it and it is ready again (systemd Restart=always, Kubernetes, shoal up --restart), ' +
+        'then the next; stops at the first node that does not come back. Needs admin credentials with --auth',
+    ),
+  )
+    .argument('[node...]', 'only these nodes, in this order (default: every live node)')
+    .option('--timeout <ms>', 'how long to wait for a node to leave, and again to come back', positiveInt('--timeout'), 120_000)
+    .action(async (nodes: string[], o: Common & { timeout: number }) => {
+      const { runRollout } = await import('./rollout.ts');
+      process.exitCode = await runRollout({ ...o, nodes });
+    });
 }
 
 function demoCommand(p: Command): void {

@@ -30,6 +30,8 @@ export type UpOptions = {
   serverConfig?: (name: string) => string;
   /** The servers' JetStream domain (for leaf nodes: see test/integration/leaf.test.ts). */
   jsDomain?: string;
+  /** Restart a node process that exits (a drain, a crash) under the same id, until `stop()`: a supervisor. */
+  restart?: boolean;
   /** Secure the servers: users admin, node and client with their permissions; connect files in this dir (`shoal up --auth`). */
   auth?: string;
   /** Per node (by id): other slots and more flags (a heterogeneous cluster). */
@@ -64,6 +66,7 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   auth?.writeFiles(urls);
   const admin = auth ? auth.connect('admin', urls) : { servers: urls };
   const nodes: NodeProcess[] = [];
+  let stopping = false;
   const metricsPortOf = (id: string) => {
     const k = /^n(\d+)$/.exec(id)?.[1];
     return o.metricsPort === undefined || k === undefined ? null : o.metricsPort + Number(k) - 1;
@@ -87,10 +90,19 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
       ],
     });
     nodes.push(p);
+    // A supervisor: the same id again once it exits, in its place in `nodes`.
+    if (o.restart) {
+      void p.exited.then(() => {
+        if (stopping) return;
+        nodes.splice(nodes.indexOf(p), 1);
+        addNode(id, runtime);
+      });
+    }
     return p;
   };
   for (let i = 1; i <= o.nodes; i++) addNode(`n${i}`);
   const stop = async () => {
+    stopping = true;
     await Promise.all(nodes.map((p) => p.stop()));
     if (cluster) await cluster.stop();
     if (server) await server[Symbol.asyncDispose]();

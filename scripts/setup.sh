@@ -55,27 +55,26 @@ for arg in "$@"; do
   esac
 done
 
-# --with-browser (the test suite): Debian's chromium for the inspector's browser test,
-# driven by playwright-core (which never downloads a browser). Needs root and apt.
-if [ "$with_browser" = 1 ] && [ -z "${CHROMIUM_BIN:-}" ] && ! [ -x /usr/bin/chromium ]; then
+# Install Debian package PKG for WHAT (best effort: without root or apt, or on failure, that test is skipped).
+apt_install() {
+  local pkg=$1 what=$2
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing Debian's chromium (for the inspector's browser test)"
-    apt-get -qq update >&2 && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends chromium >&2 \
-      || say "could not install chromium; the browser test will be skipped"
+    say "installing Debian's $pkg (for $what)"
+    apt-get -qq update >&2 && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends "$pkg" >&2 \
+      || say "could not install $pkg; $what will be skipped"
   else
-    say "no /usr/bin/chromium and cannot apt-get install it; the browser test will be skipped (set CHROMIUM_BIN to use another)"
+    say "no $pkg and cannot apt-get install it; $what will be skipped"
   fi
-fi
+}
 
-# --with-browser (the test suite) also wants openssl, to make the TLS test's certificates.
+# --with-browser (the test suite): Debian's chromium for the inspector's browser test, driven by
+# playwright-core (which never downloads a browser; set CHROMIUM_BIN to use another), and openssl
+# for the TLS test's certificates.
+if [ "$with_browser" = 1 ] && [ -z "${CHROMIUM_BIN:-}" ] && ! [ -x /usr/bin/chromium ]; then
+  apt_install chromium "the inspector's browser test"
+fi
 if [ "$with_browser" = 1 ] && ! command -v openssl >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing openssl (for the TLS test's certificates)"
-    apt-get -qq update >&2 && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends openssl >&2 \
-      || say "could not install openssl; the TLS test will be skipped"
-  else
-    say "no openssl; the TLS test will be skipped"
-  fi
+  apt_install openssl "the TLS test"
 fi
 
 # --with-old-nats (the test suite): also Debian bookworm's 2.9.10, whose clustered KV

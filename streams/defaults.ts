@@ -37,6 +37,23 @@ export const defaults = {
    * not lose its lease over it.
    */
   probeConfirmMs: 50,
+  /**
+   * A node that has had no round trip to its nats-server for this long suspends
+   * leadership (its coordinator goes `suspended`), as if disconnected: a silent
+   * (blackholed) connection is otherwise noticed only by the client's pings,
+   * seconds later. Checked every `contactCheckMs`.
+   */
+  contactTimeoutMs: 1_000,
+  contactCheckMs: 200,
+  /**
+   * On a cluster, "no responders" from a holder's subject is confirmed only this
+   * much later: its nats-server may have died under a connection the holder
+   * cannot see is dead (blackholed), and the holder stops acting by
+   * contactTimeoutMs + contactCheckMs after its last round trip, so taking over
+   * later than that never overlaps it. A lone server drops a silent client only
+   * after its own pings (seconds), so there the first "no responders" stands.
+   */
+  clusterProbeConfirmMs: 1_500,
   reconnectTimeWaitMs: 250,
   pingIntervalMs: 2_000,
   maxPingOut: 2,

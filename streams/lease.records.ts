@@ -31,6 +31,8 @@ export const nodeAdvertSchema = z.object({
   /** Memory it offers jobs, MB (absent: no limit), and GPUs. */
   memMb: z.number().optional(),
   gpu: z.number().optional(),
+  /** The node's wall clock when it wrote this (beside the server's timestamp of the write: its clock skew). */
+  writtenAt: z.number().optional(),
 });
 export type NodeAdvert = z.infer<typeof nodeAdvertSchema>;
 
@@ -76,6 +78,8 @@ export type ClusterView = {
     memMb: number | null;
     gpu: number;
     lastSeen: string;
+    /** The node's clock minus the NATS server's at its last lease write (ms, one-way latency included); null: unknown. */
+    clockSkewMs: number | null;
     epoch: number;
   }>;
 };
@@ -105,6 +109,7 @@ export async function readCluster(kv: Bucket): Promise<ClusterView> {
       memMb: a.memMb ?? null,
       gpu: a.gpu ?? 0,
       lastSeen: l.written.toISOString(),
+      clockSkewMs: a.writtenAt === undefined ? null : a.writtenAt - l.written.getTime(),
       epoch: l.epoch,
     });
   }

@@ -48,6 +48,31 @@ export function confirmGone(
 /** Whether this connection's server stands alone (no cluster): there, "no responders" needs no confirmation. */
 export const loneServer = (nc: NatsConnection) => () => nc.info !== undefined && !nc.info.cluster;
 
+/**
+ * Whether this connection has had a round trip to its server (a flush: PING,
+ * PONG) within `timeoutMs`, checked every `everyMs`; `onChange` hears each flip.
+ * Returns the stop function.
+ */
+export function watchContact(
+  nc: NatsConnection,
+  o: { timeoutMs: number; everyMs: number; onChange: (inContact: boolean) => void; clock?: Clock },
+): () => void {
+  const clock = o.clock ?? realClock;
+  let lastOk = clock.mono();
+  let pending = false;
+  let inContact = true;
+  const timer = setInterval(() => {
+    const now = clock.mono();
+    if (!pending && !nc.isClosed()) {
+      pending = true;
+      nc.flush().then(() => (lastOk = Math.max(lastOk, now)), () => {}).finally(() => (pending = false));
+    }
+    const fresh = clock.mono() - lastOk < o.timeoutMs;
+    if (fresh !== inContact) o.onChange(inContact = fresh);
+  }, o.everyMs);
+  return () => clearInterval(timer);
+}
+
 /** Answer pings for this process incarnation (the other half of `natsProbe`). */
 export function servePing(nc: NatsConnection, n: Names, holder: LeaseHolder) {
   return nc.subscribe(n.nodePing(holder.id, holder.instance), {

@@ -16,6 +16,7 @@ import { connect as connectV2, StringCodec } from 'nats';
 import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
 import { callApi } from '../../streams/client.ts';
+import { runDoctor } from '../../cli/doctor.ts';
 import { encode } from '../../streams/codec.ts';
 import type { ClusterView } from '../../streams/lease.records.ts';
 import { keys, names } from '../../streams/subjects.ts';
@@ -104,6 +105,23 @@ describe('shoal up --auth: roles and subject permissions, 2 node processes', () 
     assert.equal(await leases.get(keys.node('mallory')), null, 'no forged node lease');
     assert.equal((await leases.get(keys.leader))?.value.length, leaderBefore?.value.length);
     assert.equal((await callApi<JobRecord>(client, n, 'jobs.get', { id: 'kept' })).state, 'succeeded');
+  });
+
+  test('shoal doctor says what each role may do', async () => {
+    const role = async (r: string) => {
+      const { checks, code } = await runDoctor({ connect: join(dir, `${r}.json`), prefix: 'shoal' });
+      return { code, text: checks.map((x) => `${x.level} ${x.what}`).join('\n') };
+    };
+    const client = await role('client');
+    assert.equal(client.code, 0, client.text);
+    assert.match(client.text, /warn these credentials may not use the JetStream API/);
+    assert.match(client.text, /ok credentials: client — public API yes, JetStream API no, admin endpoints no/);
+    const admin = await role('admin');
+    assert.match(admin.text, /ok credentials: admin — public API yes, JetStream API yes, admin endpoints yes/);
+    assert.match(admin.text, /ok bucket shoal_leases: lease TTL 1000 ms/);
+    const anonymous = await runDoctor({ nats: c.urls[0], prefix: 'shoal' });
+    assert.equal(anonymous.code, 1);
+    assert.match(anonymous.checks[0]!.fix!, /the server wants credentials/);
   });
 
   test('a node reads and writes its buckets but cannot drain another node; admin can', async () => {

@@ -1,0 +1,63 @@
+// `shoal rollout`: a rolling restart, one node at a time. Each node is drained
+// (it hands its jobs back: they resume elsewhere from their checkpoints, so none
+// fails and none runs twice), leaves, and must come back under the same id (its
+// supervisor restarts it: systemd `Restart=always`, Kubernetes, or `shoal up
+// --restart`) and be ready before the next one goes. Stops at the first node
+// that does not come back, with what to check.
+import type { NatsConnection } from '@nats-io/transport-node';
+import { callApi } from '../streams/client.ts';
+import type { ClusterView } from '../streams/lease.records.ts';
+import type { Names } from '../streams/subjects.ts';
+import { sleep } from '../streams/time.ts';
+import { type Common, print, withApi } from './client.ts';
+
+export type RolloutOptions = Common & { timeout: number; nodes?: string[] };
+
+type Node = ClusterView['nodes'][number];
+
+async function until(nc: NatsConnection, n: Names, what: string, timeoutMs: number, pred: (s: ClusterView) => Node | boolean | undefined) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const s = await callApi<ClusterView>(nc, n, 'status', {}, 2_000);
+      const r = pred(s);
+      if (r) return r;
+    } catch {
+      // a node going away may leave one status request unanswered: ask again
+    }
+    if (Date.now() > deadline) throw new Error(what);
+    await sleep(200);
+  }
+}
+
+/** Restart every live node (or those named), one at a time. Resolves with the exit code. */
+export async function runRollout(o: RolloutOptions, say: (line: string) => void = print): Promise<number> {
+  return withApi(o, async (nc, n) => {
+    const first = await callApi<ClusterView>(nc, n, 'status', {});
+    const ids = o.nodes?.length ? o.nodes : first.nodes.map((x) => x.id);
+    const unknown = ids.filter((id) => !first.nodes.some((x) => x.id === id));
+    if (unknown.length) throw new Error(`no live node with id ${unknown.join(', ')} (live: ${first.nodes.map((x) => x.id).join(', ')})`);
+    if (first.nodes.length < 2) {
+      throw new Error('a rolling restart needs at least 2 live nodes: the jobs of the one restarting go to the others');
+    }
+    for (const [i, id] of ids.entries()) {
+      const before = first.nodes.find((x) => x.id === id)!;
+      const t0 = Date.now();
+      say(`[${i + 1}/${ids.length}] ${id} (pid ${before.pid}): draining`);
+      await callApi(nc, n, 'nodes.drain', { id });
+      await until(nc, n, `${id} did not leave within ${o.timeout} ms: see its log`, o.timeout, (s) => !s.nodes.some((x) => x.id === id));
+      say(`[${i + 1}/${ids.length}] ${id}: gone after ${Date.now() - t0} ms; waiting for it to come back`);
+      const back = await until(
+        nc,
+        n,
+        `${id} did not come back within ${o.timeout} ms: is it supervised (systemd Restart=always, a Kubernetes Deployment, shoal up --restart)? ` +
+          'The rollout stops here; the other nodes were not touched',
+        o.timeout,
+        (s) => s.nodes.find((x) => x.id === id && x.state === 'ready' && x.pid !== before.pid) ?? false,
+      ) as Node;
+      say(`[${i + 1}/${ids.length}] ${id}: back (pid ${back.pid}) after ${Date.now() - t0} ms`);
+    }
+    say(`rollout done: ${ids.length} node(s) restarted one at a time`);
+    return 0;
+  });
+}

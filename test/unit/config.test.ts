@@ -1,0 +1,89 @@
+// `--config FILE`: one precedence (flag > env > file > default), the flags' own
+// parsers applied to file values, unknown keys refused, other commands' keys ignored.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { label, positiveInt } from '../../cli/args.ts';
+import { applyConfig } from '../../cli/config.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'shoal-config-'));
+const file = (name: string, value: unknown) => {
+  const p = join(dir, name);
+  writeFileSync(p, typeof value === 'string' ? value : JSON.stringify(value));
+  return p;
+};
+
+/** A program shaped like shoal's: `node` with an env-backed --nats, parsed and repeatable flags; `other` with its own. */
+async function run(args: string[], env: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  let got: Record<string, unknown> = {};
+  try {
+    const p = new Command('t').exitOverride().hook('preAction', (root, cmd) => applyConfig(root, cmd));
+    p.command('node')
+      .addOption(new Option('--nats <url>').env('T_NATS_URL'))
+      .option('--slots <n>', '', positiveInt('--slots'), 4)
+      .option('--io-slots <n>', '', positiveInt('--io-slots'), 16)
+      .option('--label <kv>', '', label)
+      .option('--no-preempt')
+      .addOption(new Option('--placement <s>').choices(['auction', 'pull']).default('auction'))
+      .option('--config <file>')
+      .action((o) => void (got = o));
+    p.command('other').option('--depth <n>').action(() => {});
+    await p.parseAsync(['node', 't', ...args]);
+    return got;
+  } finally {
+    for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+  }
+}
+
+describe('config file', () => {
+  const settings = file('shoal.json', {
+    nats: 'nats://from-file:4222',
+    slots: 7,
+    'io-slots': 2,
+    label: { zone: 'edge', disk: 'ssd' },
+    preempt: false,
+    placement: 'pull',
+    depth: 3,
+  });
+
+  test('fills what no flag or env var set, through each flag’s own parser; another command’s keys are ignored', async () => {
+    const o = await run(['node', '--config', settings]);
+    assert.equal(o.nats, 'nats://from-file:4222');
+    assert.equal(o.slots, 7);
+    assert.equal(o.ioSlots, 2);
+    assert.deepEqual(o.label, { zone: 'edge', disk: 'ssd' });
+    assert.equal(o.preempt, false);
+    assert.equal(o.placement, 'pull');
+    assert.equal(o.depth, undefined);
+  });
+
+  test('a flag beats an env var beats the file beats the default', async () => {
+    assert.equal((await run(['node', '--config', settings], { T_NATS_URL: 'nats://from-env:4222' })).nats, 'nats://from-env:4222');
+    const flagged = await run(['node', '--config', settings, '--nats', 'nats://from-flag:4222', '--slots', '3'], {
+      T_NATS_URL: 'nats://from-env:4222',
+    });
+    assert.equal(flagged.nats, 'nats://from-flag:4222');
+    assert.equal(flagged.slots, 3);
+    assert.equal(flagged.ioSlots, 2, 'the file still fills what the flags left');
+    assert.equal((await run(['node'])).slots, 4, 'no file: the default');
+  });
+
+  test('SHOAL_CONFIG names the file when --config does not', async () => {
+    assert.equal((await run(['node'], { SHOAL_CONFIG: settings })).slots, 7);
+  });
+
+  test('unknown keys, bad values and files that are not settings are refused, naming the file and the key', async () => {
+    await assert.rejects(run(['node', '--config', file('typo.json', { slotz: 3 })]), /unknown setting 'slotz' in .*typo\.json/);
+    await assert.rejects(run(['node', '--config', file('bad.json', { slots: -1 })]), /'slots' in .*bad\.json: --slots must be a positive/);
+    await assert.rejects(run(['node', '--config', file('choice.json', { placement: 'magic' })]), /must be one of auction, pull/);
+    await assert.rejects(run(['node', '--config', file('bool.json', { preempt: 'no' })]), /must be true or false/);
+    await assert.rejects(run(['node', '--config', file('list.json', '[1, 2]')]), /must hold a JSON object/);
+    await assert.rejects(run(['node', '--config', file('broken.json', '{"slots": ')]), /is not JSON/);
+    await assert.rejects(run(['node', '--config', join(dir, 'missing.json')]), /cannot read the config file/);
+  });
+});
