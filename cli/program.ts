@@ -200,6 +200,12 @@ function processCommands(p: Command): void {
     .addOption(new Option('--runtime <runtime>', 'runtime of the node processes').choices(['node', 'deno']).default('node'))
     .option('--prefix <prefix>', 'prefix of every subject, bucket and stream', defaults.prefix)
     .option('--metrics-port <port>', 'Prometheus metrics: node 1 on this port, node 2 on the next, and so on', portNumber('--metrics-port'))
+    .option(
+      '--leaf <n>',
+      "edge sites: N leaf-node nats-servers without JetStream, linked to the core (which gets JetStream domain 'core'), " +
+        'each with one edge node e<i> (--js-domain core --label zone=edge); submit --label zone=edge steers jobs there',
+      nonNegativeInt('--leaf'),
+    )
     .option('--restart', 'supervise the node processes: restart one that exits (a drain, a crash), as systemd Restart=always would')
     .option(
       '--auth <dir>',
@@ -219,6 +225,7 @@ function processCommands(p: Command): void {
           metricsPort?: number;
           auth?: string;
           restart?: boolean;
+          leaf?: number;
         },
       ) => {
         const { runUp } = await import('./up.ts');

@@ -20,6 +20,13 @@ export async function runUp(o: UpOptions): Promise<number> {
     process.once('SIGTERM', () => void shutdown('SIGTERM').then(resolve));
   });
   process.stdout.write(`NATS: ${c.urls.join(',')}\n`);
+  for (const [i, l] of c.leaves.entries()) {
+    process.stdout.write(
+      `edge site ${i + 1}: leaf nats-server ${l.url} (no JetStream; linked to the core, JetStream domain 'core'), node e${
+        i + 1
+      } (label zone=edge)\n`,
+    );
+  }
   if (c.auth) {
     process.stdout.write(`auth: anonymous connections are refused; connect files (user + password per role) in ${c.auth.dir}:\n`);
     for (const role of ['admin', 'node', 'client'] as const) process.stdout.write(`  ${role}: ${c.auth.file(role)}\n`);
@@ -34,7 +41,7 @@ export async function runUp(o: UpOptions): Promise<number> {
     });
   }
   try {
-    const s = await waitForReady(c.admin, o.nodes, { prefix: o.prefix, timeoutMs: 60_000 });
+    const s = await waitForReady(c.admin, o.nodes + (o.leaf ?? 0), { prefix: o.prefix, timeoutMs: 60_000 });
     process.stdout.write(`${formatStatus(s)}\n`);
     const how = c.auth ? `--connect ${c.auth.file('client')}` : `--nats ${c.urls[0]}`;
     process.stdout.write(`\nTry: shoal status ${how}   (Ctrl-C stops everything)\n`);

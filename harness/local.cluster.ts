@@ -2,7 +2,7 @@
 // by the caller (`shoal up`, the demos, benches and tests), and waiting for the
 // cluster to reach a state through the public status API.
 import { connect } from '@nats-io/transport-node';
-import { type NatsCluster, type NatsServer, startCluster, startServer } from './launcher.ts';
+import { freePort, type NatsCluster, type NatsServer, startCluster, startServer } from './launcher.ts';
 import { callApi } from '../streams/client.ts';
 import type { ClusterView } from '../streams/lease.records.ts';
 import { names } from '../streams/subjects.ts';
@@ -30,6 +30,11 @@ export type UpOptions = {
   serverConfig?: (name: string) => string;
   /** The servers' JetStream domain (for leaf nodes: see test/integration/leaf.test.ts). */
   jsDomain?: string;
+  /**
+   * Edge sites: this many leaf-node nats-servers without JetStream, linked to every core server, each with
+   * one edge node `e<i>` (`--js-domain core --label zone=edge`). The core servers get JetStream domain `core`.
+   */
+  leaf?: number;
   /** Restart a node process that exits (a drain, a crash) under the same id, until `stop()`: a supervisor. */
   restart?: boolean;
   /** Secure the servers: users admin, node and client with their permissions; connect files in this dir (`shoal up --auth`). */
@@ -44,6 +49,8 @@ export type LocalCluster = {
   admin: Server;
   auth: ClusterAuth | null;
   servers: NatsServer[];
+  /** The leaf-node servers (`leaf`), one per edge site. */
+  leaves: NatsServer[];
   nodes: NodeProcess[];
   addNode(id: string, runtime?: Runtime): NodeProcess;
   /** The metrics port of a node (with `metricsPort`). */
@@ -53,14 +60,21 @@ export type LocalCluster = {
   stop(): Promise<void>;
 };
 
+/** The JetStream domain of the core servers when there are edge sites (`leaf`). */
+export const edgeDomain = 'core';
+
 /** Start nats-server(s) and node processes; the caller owns the result. */
 export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   let cluster: NatsCluster | null = null;
   let server: NatsServer | null = null;
   const auth = o.auth ? prepareAuth(o.auth, names(o.prefix)) : null;
-  const config = (name: string) => [auth?.config, o.serverConfig?.(name)].filter((x) => x).join('\n');
-  if (o.cluster === 3) cluster = await startCluster({ size: 3, port: o.port || undefined, bin: o.serverBin, config, jsDomain: o.jsDomain });
-  else server = await startServer({ port: o.port || undefined, bin: o.serverBin, config, jsDomain: o.jsDomain });
+  if (auth && o.leaf) throw new Error('--auth with --leaf is not supported yet: the leaf links would need credentials of their own');
+  const leafPorts = o.leaf ? await Promise.all([0, 1, 2].map(() => freePort())) : [];
+  const leafListen = (name: string) => o.leaf ? `leafnodes { listen: 127.0.0.1:${leafPorts[Number(name.slice(1)) - 1]} }` : '';
+  const config = (name: string) => [auth?.config, o.serverConfig?.(name), leafListen(name)].filter((x) => x).join('\n');
+  const jsDomain = o.jsDomain ?? (o.leaf ? edgeDomain : undefined);
+  if (o.cluster === 3) cluster = await startCluster({ size: 3, port: o.port || undefined, bin: o.serverBin, config, jsDomain });
+  else server = await startServer({ port: o.port || undefined, bin: o.serverBin, config, jsDomain });
   const servers = cluster ? cluster.servers : [server!];
   const urls = servers.map((s) => s.url);
   auth?.writeFiles(urls);
@@ -101,15 +115,38 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
     return p;
   };
   for (let i = 1; i <= o.nodes; i++) addNode(`n${i}`);
+  const leaves: NatsServer[] = [];
+  const coreLeafUrls = leafPorts.slice(0, servers.length).map((p) => `"nats://127.0.0.1:${p}"`).join(', ');
+  for (let i = 1; i <= (o.leaf ?? 0); i++) {
+    const leaf = await startServer({
+      name: `leaf${i}`,
+      bin: o.serverBin,
+      jetstream: false,
+      config: `leafnodes { remotes: [ { urls: [${coreLeafUrls}] } ] }`,
+    });
+    leaves.push(leaf);
+    nodes.push(spawnNode({
+      id: `e${i}`,
+      nats: leaf.url,
+      runtime: o.runtime,
+      slots: o.slots,
+      leaseTtlMs: o.leaseTtlMs,
+      replicas: o.cluster === 3 ? 3 : 1,
+      prefix: o.prefix,
+      echo: o.echo,
+      args: ['--js-domain', edgeDomain, '--label', 'zone=edge', ...(o.nodeArgs ?? [])],
+    }));
+  }
   const stop = async () => {
     stopping = true;
     await Promise.all(nodes.map((p) => p.stop()));
+    await Promise.all(leaves.map((l) => l[Symbol.asyncDispose]()));
     if (cluster) await cluster.stop();
     if (server) await server[Symbol.asyncDispose]();
   };
   const logs = (lines = 20) =>
     nodes.map((p) => `--- ${p.id} (pid ${p.pid})\n${p.output().split('\n').slice(-lines).join('\n')}`).join('\n');
-  return { urls, admin, auth, servers, nodes, addNode, metricsPortOf, logs, stop };
+  return { urls, admin, auth, servers, leaves, nodes, addNode, metricsPortOf, logs, stop };
 }
 
 /** The servers' URLs, or connect options with credentials (`LocalCluster.admin`). */

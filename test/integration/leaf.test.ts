@@ -120,3 +120,26 @@ describe('a leaf-node edge: core cluster of 3 with JetStream, a leaf server with
     await edge.waitForLine(/node: running\.fenced\.\S+ → running\.member\.joining/);
   });
 });
+
+describe('shoal up --leaf 1: the same topology from one option', () => {
+  let c: LocalCluster;
+  let nc: NatsConnection;
+
+  before(async () => {
+    c = await startLocalCluster({ nodes: 1, cluster: 1, port: 0, leaseTtlMs: 1000, leaf: 1 });
+    nc = await connect({ servers: c.urls });
+  });
+  after(async () => {
+    await nc?.close();
+    await c?.stop();
+  });
+
+  test('an edge node on its leaf server joins the core; a job for zone=edge runs there', async () => {
+    const s = await waitForReady(c.urls, 2, { timeoutMs: 60_000 });
+    assert.deepEqual(s.nodes.find((x) => x.id === 'e1')?.labels, { zone: 'edge' });
+    assert.equal(c.leaves.length, 1);
+    await callApi(nc, n, 'jobs.submit', { id: 'to-edge', type: 'noop', requires: { labels: { zone: 'edge' } } });
+    const r = await callApi<JobRecord>(nc, n, 'jobs.wait', { id: 'to-edge', timeoutMs: 20_000 }, 25_000);
+    assert.equal(r.attempts.at(-1)!.node, 'e1');
+  });
+});
