@@ -86,10 +86,12 @@ export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
         d.self.drain();
         return { id: req.id, draining: true };
       }
-      const view = await readCluster(d.kv().leases);
-      if (!view.nodes.some((x) => x.id === req.id)) throw new ApiError(404, 'not_found', `no live node with id '${req.id}'`);
-      throw new ApiError(503, 'elsewhere', `node '${req.id}' answers for itself`);
-    }, { everyNode: true }),
+      // A bystander answers only a certain 404; anything else (still starting, a slow read) leaves it to the named node.
+      const elsewhere = new ApiError(503, 'elsewhere', `node '${req.id}' answers for itself`);
+      const view = await readCluster(d.kv().leases).catch(() => null);
+      if (view && !view.nodes.some((x) => x.id === req.id)) throw new ApiError(404, 'not_found', `no live node with id '${req.id}'`);
+      throw elsewhere;
+    }, { everyNode: true, inboxOnly: true }),
   };
 }
 

@@ -10,7 +10,8 @@ import type { JobRecord } from '../machines/job.machine.ts';
 import { startApi } from '../streams/api.ts';
 import { encode } from '../streams/codec.ts';
 import { bootstrap } from '../streams/bootstrap.ts';
-import { type ConnectionFlags, connectNats } from '../streams/connect.ts';
+import { type ConnectionFlags, connectNats, jsOptions } from '../streams/connect.ts';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { defaults } from '../streams/defaults.ts';
 import { isNoResponders, LeaseTtlMismatchError } from '../streams/errors.ts';
 import { type Transition, transitionPublisher } from '../streams/events.ts';
@@ -194,6 +195,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
 
   const nc = await connectNats(o, `shoal-node-${nodeId}`, { inboxPrefix: n.nodeInbox });
   log(`connected to ${nc.getServer()} (${runtimeName()}, pid ${process.pid})`);
+  const viaLeaf = (o.jsDomain ?? process.env.NATS_JS_DOMAIN) !== undefined;
   // Serve pings before any lease exists, so no prober mistakes us for dead.
   const ping = servePing(nc, n, { id: nodeId, instance });
 
@@ -244,7 +246,8 @@ export async function runNode(o: NodeOptions): Promise<number> {
     clock: realClock,
     fastPath: o.fastPath !== false,
     probe: natsProbe(nc, n),
-    goneIsFinal: loneServer(nc),
+    // Behind a leaf node, "no responders" may mean only that the leaf link is down: never final.
+    goneIsFinal: viaLeaf ? () => false : loneServer(nc),
     probeConfirmMs: defaults.clusterProbeConfirmMs,
     policy: placementPolicy(o.placement ?? 'auction', scorer.scorer),
     speed: o.speed,
@@ -286,6 +289,10 @@ export async function runNode(o: NodeOptions): Promise<number> {
   const stopContact = watchContact(nc, {
     timeoutMs: defaults.contactTimeoutMs,
     everyMs: defaults.contactCheckMs,
+    // Behind a leaf node the link that matters is the leaf's to the core: a JetStream round trip crosses it.
+    roundTrip: viaLeaf
+      ? async () => (await jetstreamManager(nc, jsOptions(nc, { timeout: defaults.contactTimeoutMs, checkAPI: false }))).getAccountInfo()
+      : undefined,
     onChange: (fresh) => {
       log(
         fresh

@@ -75,8 +75,9 @@ async function allRecords(nc: NatsConnection, count: number): Promise<JobRecord[
 async function measureFleet(nodes: number, jobs: number, tick: (what: string) => void): Promise<Point> {
   const server = await startServer();
   const procs: NodeProcess[] = [];
-  const nc = await connect({ servers: server.url });
+  let nc: NatsConnection | null = null;
   try {
+    nc = await connect({ servers: server.url });
     const args = ['--io-slots', '0', '--no-preempt'];
     const lead = spawnNode({ id: 'lead', nats: server.url, leaseTtlMs: ttl, args });
     procs.push(lead);
@@ -105,7 +106,7 @@ async function measureFleet(nodes: number, jobs: number, tick: (what: string) =>
     const submit = async (i: number): Promise<void> => {
       for (let attempt = 1;; attempt++) {
         try {
-          return void await callApi(nc, n, 'jobs.submit', { type: 'noop', id: `s${nodes}-${i}` }, 120_000);
+          return void await callApi(nc!, n, 'jobs.submit', { type: 'noop', id: `s${nodes}-${i}` }, 120_000);
         } catch (err) {
           if (attempt >= 10 || !(err instanceof ApiError) || err.status < 500) throw err;
           retries++;
@@ -152,7 +153,7 @@ async function measureFleet(nodes: number, jobs: number, tick: (what: string) =>
       watch.stop();
     }
   } finally {
-    await nc.close();
+    await nc?.close();
     await Promise.all(procs.map((p) => p.stop()));
     await server[Symbol.asyncDispose]();
   }

@@ -62,7 +62,9 @@ function parse(o: Option, v: unknown, where: string): unknown {
 
 /** Before a command runs: fill what neither a flag nor an env var set from the config file. */
 export function applyConfig(root: Command, cmd: Command): void {
-  const path = (cmd.opts() as { config?: string }).config ?? process.env[configEnv];
+  // Only commands that take --config (those that connect); SHOAL_CONFIG reaches them as that option's env var.
+  if (!cmd.options.some((o) => o.attributeName() === 'config')) return;
+  const path = (cmd.opts() as { config?: string }).config;
   if (!path) return;
   const known = allOptions(root);
   const mine = new Map(cmd.options.map((o) => [o.attributeName(), o]));

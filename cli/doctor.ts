@@ -112,22 +112,23 @@ async function checkNodes(nc: NatsConnection, n: Names): Promise<Check[]> {
 
 /** What these credentials may do: the API, the JetStream API, the admin endpoints. Nothing is changed: the admin probe is an empty request every node refuses. */
 async function checkPermissions(nc: NatsConnection, n: Names): Promise<Check> {
-  const may = async (subject: string, body = '{}') => {
+  // Yes only on an answer (an error reply included); no on a permissions error; unknown on silence.
+  const may = async (subject: string, body = '{}'): Promise<boolean | null> => {
     try {
       await nc.request(subject, body, { timeout: 2_000 });
       return true;
     } catch (err) {
-      return !denied(err);
+      return denied(err) ? false : null;
     }
   };
   const [api, js, admin] = [await may(n.api('status')), await may('$JS.API.INFO'), await may(adminSubjects(n)[0]!.replace('>', 'drain'))];
   const role = admin && js ? 'admin' : js ? 'node' : api ? 'client' : 'none';
-  const text = `credentials: ${role} — public API ${api ? 'yes' : 'no'}, JetStream API ${js ? 'yes' : 'no'}, admin endpoints ${
-    admin ? 'yes' : 'no'
-  }`;
-  return api
-    ? ok(text)
-    : fail(text, 'these credentials cannot call the API at all: use the client role (shoal up --auth writes client.json)');
+  const word = (x: boolean | null) => (x === null ? 'unknown (no answer)' : x ? 'yes' : 'no');
+  const text = `credentials: ${role} — public API ${word(api)}, JetStream API ${word(js)}, admin endpoints ${word(admin)}`;
+  if (api === false) {
+    return fail(text, 'these credentials cannot call the API at all: use the client role (shoal up --auth writes client.json)');
+  }
+  return api ? ok(text) : warn(text, 'no node answered: start one to check the API permission');
 }
 
 export async function runDoctor(o: Common): Promise<{ checks: Check[]; code: number }> {

@@ -45,7 +45,15 @@ export async function runRollout(o: RolloutOptions, say: (line: string) => void 
       const t0 = Date.now();
       say(`[${i + 1}/${ids.length}] ${id} (pid ${before.pid}): draining`);
       await callApi(nc, n, 'nodes.drain', { id });
-      await until(nc, n, `${id} did not leave within ${o.timeout} ms: see its log`, o.timeout, (s) => !s.nodes.some((x) => x.id === id));
+      // Gone, or already back under a new lease (a fast supervisor): its lease epoch changes with every start.
+      const restarted = (x: Node) => x.id === id && x.epoch !== before.epoch;
+      await until(
+        nc,
+        n,
+        `${id} did not leave within ${o.timeout} ms: see its log`,
+        o.timeout,
+        (s) => !s.nodes.some((x) => x.id === id && !restarted(x)),
+      );
       say(`[${i + 1}/${ids.length}] ${id}: gone after ${Date.now() - t0} ms; waiting for it to come back`);
       const back = await until(
         nc,
@@ -53,7 +61,7 @@ export async function runRollout(o: RolloutOptions, say: (line: string) => void 
         `${id} did not come back within ${o.timeout} ms: is it supervised (systemd Restart=always, a Kubernetes Deployment, shoal up --restart)? ` +
           'The rollout stops here; the other nodes were not touched',
         o.timeout,
-        (s) => s.nodes.find((x) => x.id === id && x.state === 'ready' && x.pid !== before.pid) ?? false,
+        (s) => s.nodes.find((x) => restarted(x) && x.state === 'ready') ?? false,
       ) as Node;
       say(`[${i + 1}/${ids.length}] ${id}: back (pid ${back.pid}) after ${Date.now() - t0} ms`);
     }

@@ -3,12 +3,12 @@
 // connect file per role (DIR/admin.json, node.json, client.json) that any
 // nats.js connect() takes as is.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { authorizationConfig, type Role, roles, type RoleUser } from '../streams/roles.ts';
 import type { Names } from '../streams/subjects.ts';
 
-export type RoleConnect = { servers: string[]; user: string; pass: string };
+export type RoleConnect = { servers: string[]; user: string; pass: string; inboxPrefix?: string };
 
 export type ClusterAuth = {
   dir: string;
@@ -24,13 +24,18 @@ export type ClusterAuth = {
 
 export function prepareAuth(dir: string, n: Names): ClusterAuth {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700); // an existing dir keeps its mode otherwise
   const users = roles.map((role) => ({ role, user: role, password: randomBytes(18).toString('base64url') }));
   const config = authorizationConfig(users, n);
-  writeFileSync(join(dir, 'auth.conf'), config, { mode: 0o600 });
+  const secret = (path: string, text: string) => {
+    writeFileSync(path, text, { mode: 0o600 });
+    chmodSync(path, 0o600); // an existing file keeps its mode otherwise
+  };
+  secret(join(dir, 'auth.conf'), config);
   const file = (role: Role) => join(dir, `${role}.json`);
   const connect = (role: Role, servers: string[]) => {
     const u = users.find((x) => x.role === role)!;
-    return { servers, user: u.user, pass: u.password };
+    return { servers, user: u.user, pass: u.password, ...(role === 'admin' ? { inboxPrefix: n.adminInbox } : {}) };
   };
   return {
     dir,
@@ -39,7 +44,7 @@ export function prepareAuth(dir: string, n: Names): ClusterAuth {
     file,
     connect,
     writeFiles: (servers) => {
-      for (const role of roles) writeFileSync(file(role), `${JSON.stringify(connect(role, servers), null, 2)}\n`, { mode: 0o600 });
+      for (const role of roles) secret(file(role), `${JSON.stringify(connect(role, servers), null, 2)}\n`);
     },
   };
 }

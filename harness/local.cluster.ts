@@ -81,6 +81,7 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   const admin = auth ? auth.connect('admin', urls) : { servers: urls };
   const nodes: NodeProcess[] = [];
   let stopping = false;
+  const restartDelay = new Map<string, number>();
   const metricsPortOf = (id: string) => {
     const k = /^n(\d+)$/.exec(id)?.[1];
     return o.metricsPort === undefined || k === undefined ? null : o.metricsPort + Number(k) - 1;
@@ -104,39 +105,23 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
       ],
     });
     nodes.push(p);
-    // A supervisor: the same id again once it exits, in its place in `nodes`.
+    // A supervisor: the same id again once it exits (after a pause that doubles while it keeps exiting within 10 s).
     if (o.restart) {
-      void p.exited.then(() => {
+      const started = Date.now();
+      void p.exited.then(async () => {
+        const quick = Date.now() - started < 10_000;
+        const delay = quick ? Math.min(30_000, 2 * (restartDelay.get(id) ?? 250)) : 250;
+        restartDelay.set(id, delay);
+        await sleep(quick ? delay : 0);
         if (stopping) return;
-        nodes.splice(nodes.indexOf(p), 1);
+        const i = nodes.indexOf(p);
+        if (i >= 0) nodes.splice(i, 1);
         addNode(id, runtime);
       });
     }
     return p;
   };
-  for (let i = 1; i <= o.nodes; i++) addNode(`n${i}`);
   const leaves: NatsServer[] = [];
-  const coreLeafUrls = leafPorts.slice(0, servers.length).map((p) => `"nats://127.0.0.1:${p}"`).join(', ');
-  for (let i = 1; i <= (o.leaf ?? 0); i++) {
-    const leaf = await startServer({
-      name: `leaf${i}`,
-      bin: o.serverBin,
-      jetstream: false,
-      config: `leafnodes { remotes: [ { urls: [${coreLeafUrls}] } ] }`,
-    });
-    leaves.push(leaf);
-    nodes.push(spawnNode({
-      id: `e${i}`,
-      nats: leaf.url,
-      runtime: o.runtime,
-      slots: o.slots,
-      leaseTtlMs: o.leaseTtlMs,
-      replicas: o.cluster === 3 ? 3 : 1,
-      prefix: o.prefix,
-      echo: o.echo,
-      args: ['--js-domain', edgeDomain, '--label', 'zone=edge', ...(o.nodeArgs ?? [])],
-    }));
-  }
   const stop = async () => {
     stopping = true;
     await Promise.all(nodes.map((p) => p.stop()));
@@ -144,6 +129,34 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
     if (cluster) await cluster.stop();
     if (server) await server[Symbol.asyncDispose]();
   };
+  // Whatever fails from here on stops what was started so far.
+  try {
+    for (let i = 1; i <= o.nodes; i++) addNode(`n${i}`);
+    const coreLeafUrls = leafPorts.slice(0, servers.length).map((p) => `"nats://127.0.0.1:${p}"`).join(', ');
+    for (let i = 1; i <= (o.leaf ?? 0); i++) {
+      const leaf = await startServer({
+        name: `leaf${i}`,
+        bin: o.serverBin,
+        jetstream: false,
+        config: `leafnodes { remotes: [ { urls: [${coreLeafUrls}] } ] }`,
+      });
+      leaves.push(leaf);
+      nodes.push(spawnNode({
+        id: `e${i}`,
+        nats: leaf.url,
+        runtime: o.runtime,
+        slots: o.slots,
+        leaseTtlMs: o.leaseTtlMs,
+        replicas: o.cluster === 3 ? 3 : 1,
+        prefix: o.prefix,
+        echo: o.echo,
+        args: ['--js-domain', edgeDomain, '--label', 'zone=edge', ...(o.nodeArgs ?? [])],
+      }));
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
   const logs = (lines = 20) =>
     nodes.map((p) => `--- ${p.id} (pid ${p.pid})\n${p.output().split('\n').slice(-lines).join('\n')}`).join('\n');
   return { urls, admin, auth, servers, leaves, nodes, addNode, metricsPortOf, logs, stop };

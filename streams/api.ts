@@ -18,15 +18,17 @@ export type Endpoint<S extends z.ZodType> = {
   handle: (req: z.infer<S>) => Promise<unknown>;
   /** Answered by every node, not one of the queue group: cheap, idempotent reads only. */
   everyNode?: boolean;
+  /** Served only for a request whose reply goes to an inbox (`_INBOX…`): admin endpoints (see streams/roles.ts). */
+  inboxOnly?: boolean;
 };
 
 /** Declare an endpoint with its request schema, so the handler gets the parsed type. */
 export function endpoint<S extends z.ZodType>(
   schema: S,
   handle: (req: z.infer<S>) => Promise<unknown>,
-  o: { everyNode?: boolean } = {},
+  o: { everyNode?: boolean; inboxOnly?: boolean } = {},
 ): Endpoint<S> {
-  return { schema, handle, everyNode: o.everyNode };
+  return { schema, handle, everyNode: o.everyNode, inboxOnly: o.inboxOnly };
 }
 
 export function toApiError(err: unknown): ApiError {
@@ -58,6 +60,7 @@ export async function serveRequest(name: string, ep: Endpoint<z.ZodType>, data: 
 }
 
 async function answer(name: string, ep: Endpoint<z.ZodType>, msg: ServiceMsg): Promise<void> {
+  if (ep.inboxOnly && !msg.reply?.startsWith('_INBOX')) return;
   const reply = await serveRequest(name, ep, msg.data, msg.headers?.get('Content-Type') === cborContentType);
   try {
     if (reply.ok) {

@@ -36,6 +36,7 @@ const connectFile = z.object({
   user: z.string().optional(),
   pass: z.string().optional(),
   token: z.string().optional(),
+  inboxPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
 }).passthrough();
 
 function readConnectFile(path: string | undefined): z.infer<typeof connectFile> {
@@ -81,19 +82,23 @@ export function connectionOptions(
     // if it fails: measured, 8 % of a node's CPU under load. Our errors say what failed without it.
     noAsyncTraces: true,
   };
-  if (inboxPrefix) opts.inboxPrefix = inboxPrefix;
-  const user = flags.user ?? env.NATS_USER ?? file.user;
-  const pass = flags.password ?? env.NATS_PASSWORD ?? file.pass;
-  if (user !== undefined) {
-    opts.user = user;
-    opts.pass = pass ?? '';
+  const prefix = inboxPrefix ?? file.inboxPrefix;
+  if (prefix) opts.inboxPrefix = prefix;
+  // Credentials come as one unit from the highest layer that sets any (flags, then env, then the file):
+  // never one layer's user with another's password.
+  const layers = [
+    { user: flags.user, pass: flags.password, token: flags.token, creds: flags.creds, nkey: flags.nkey },
+    { user: env.NATS_USER, pass: env.NATS_PASSWORD, token: env.NATS_TOKEN, creds: env.NATS_CREDS, nkey: env.NATS_NKEY },
+    { user: file.user, pass: file.pass, token: file.token, creds: undefined, nkey: undefined },
+  ];
+  const auth = layers.find((l) => Object.values(l).some((v) => v !== undefined && v !== '')) ?? layers[2]!;
+  if (auth.user !== undefined) {
+    opts.user = auth.user;
+    opts.pass = auth.pass ?? '';
   }
-  const token = flags.token ?? env.NATS_TOKEN ?? file.token;
-  if (token !== undefined) opts.token = token;
-  const creds = flags.creds ?? env.NATS_CREDS;
-  const nkey = flags.nkey ?? env.NATS_NKEY;
-  if (creds) opts.authenticator = credsAuthenticator(readFileSync(creds));
-  else if (nkey) opts.authenticator = nkeyAuthenticator(new TextEncoder().encode(readFileSync(nkey, 'utf8').trim()));
+  if (auth.token !== undefined) opts.token = auth.token;
+  if (auth.creds) opts.authenticator = credsAuthenticator(readFileSync(auth.creds));
+  else if (auth.nkey) opts.authenticator = nkeyAuthenticator(new TextEncoder().encode(readFileSync(auth.nkey, 'utf8').trim()));
   const ca = flags.tlsCa ?? env.NATS_CA;
   const cert = flags.tlsCert ?? env.NATS_CERT;
   const key = flags.tlsKey ?? env.NATS_KEY;

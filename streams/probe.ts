@@ -55,8 +55,16 @@ export const loneServer = (nc: NatsConnection) => () => nc.info !== undefined &&
  */
 export function watchContact(
   nc: NatsConnection,
-  o: { timeoutMs: number; everyMs: number; onChange: (inContact: boolean) => void; clock?: Clock },
+  o: {
+    timeoutMs: number;
+    everyMs: number;
+    onChange: (inContact: boolean) => void;
+    /** The round trip (default: a flush to the node's own server). */
+    roundTrip?: () => Promise<unknown>;
+    clock?: Clock;
+  },
 ): () => void {
+  const roundTrip = o.roundTrip ?? (() => nc.flush());
   const clock = o.clock ?? realClock;
   let lastOk = clock.mono();
   let pending = false;
@@ -65,7 +73,7 @@ export function watchContact(
     const now = clock.mono();
     if (!pending && !nc.isClosed()) {
       pending = true;
-      nc.flush().then(() => (lastOk = Math.max(lastOk, now)), () => {}).finally(() => (pending = false));
+      roundTrip().then(() => (lastOk = Math.max(lastOk, now)), () => {}).finally(() => (pending = false));
     }
     const fresh = clock.mono() - lastOk < o.timeoutMs;
     if (fresh !== inContact) o.onChange(inContact = fresh);

@@ -11,7 +11,11 @@
 //
 // Admin endpoints are checked by these permissions, not by the nodes: NATS
 // passes no identity with a request, and the server refuses a publish to
-// `<prefix>.api.nodes.>` from any role but admin before a node sees it.
+// `<prefix>.api.nodes.>` from any role but admin before a node sees it. Nodes
+// also answer an admin endpoint only when the reply goes to an inbox
+// (`_INBOX…`): a message that reached the subject some other way (a stream's
+// republish, a consumer's delivery) has none. Admin connections take their
+// replies on `_INBOX_<prefix>_admin` (in admin.json), out of a client's sight.
 import type { Names } from './subjects.ts';
 
 export const roles = ['admin', 'node', 'client'] as const;
@@ -37,11 +41,19 @@ export function permissionsFor(role: Role, n: Names): SubjectPermissions {
   if (role === 'client') {
     return { publish: { allow: [n.api('jobs.*'), n.api('status')] }, subscribe: { allow: ['_INBOX.>'] } };
   }
+  // Only what nodes do: create and read their streams, read messages, run consumers. Never delete, purge
+  // or update a stream (a node could otherwise wipe the buckets, or re-create a stream that republishes
+  // onto an admin subject).
   const js = streamsOf(n).flatMap((s) => [
-    `$JS.API.STREAM.*.${s}`,
-    `$JS.API.STREAM.MSG.*.${s}`,
-    `$JS.API.CONSUMER.*.${s}`,
-    `$JS.API.CONSUMER.*.${s}.>`,
+    `$JS.API.STREAM.INFO.${s}`,
+    `$JS.API.STREAM.CREATE.${s}`,
+    `$JS.API.STREAM.MSG.GET.${s}`,
+    `$JS.API.CONSUMER.CREATE.${s}`,
+    `$JS.API.CONSUMER.CREATE.${s}.>`,
+    `$JS.API.CONSUMER.DURABLE.CREATE.${s}.>`,
+    `$JS.API.CONSUMER.INFO.${s}.>`,
+    `$JS.API.CONSUMER.DELETE.${s}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${s}.>`,
     `$JS.API.DIRECT.GET.${s}`,
     `$JS.API.DIRECT.GET.${s}.>`,
     `$JS.ACK.${s}.>`,
@@ -50,7 +62,8 @@ export function permissionsFor(role: Role, n: Names): SubjectPermissions {
   const kv = [n.jobsBucket, n.checkpointsBucket, n.leasesBucket].map((b) => `$KV.${b}.>`);
   return {
     publish: {
-      allow: [`${n.prefix}.>`, '$JS.API.INFO', '$JS.API.STREAM.NAMES', ...js, ...kv, '_INBOX.>', `${n.nodeInbox}.>`],
+      // Replies: to clients, to other nodes, to admin tools.
+      allow: [`${n.prefix}.>`, '$JS.API.INFO', '$JS.API.STREAM.NAMES', ...js, ...kv, '_INBOX.>', `${n.nodeInbox}.>`, `${n.adminInbox}.>`],
       deny: adminSubjects(n),
     },
     subscribe: { allow: [`${n.prefix}.>`, `${n.nodeInbox}.>`, '$SRV.>'] },

@@ -25,6 +25,8 @@ export function names(prefix: string = defaults.prefix) {
     event: (kind: string, actorId: string) => `${prefix}.evt.${kind}.${actorId}`,
     /** Where node processes get their replies (KV reads among them): not `_INBOX`, which a client may subscribe to. */
     nodeInbox: `_INBOX_${prefix}`,
+    /** Where admin tools get their replies (admin.json sets it): out of a client's sight too. */
+    adminInbox: `_INBOX_${prefix}_admin`,
     /** The micro service's name and its endpoint group. */
     serviceName: prefix,
     apiGroup: `${prefix}.api`,

@@ -15,6 +15,8 @@ import { type NodeProcess, spawnNode } from '../../harness/spawn.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
 import { callApi } from '../../streams/client.ts';
 import { names } from '../../streams/subjects.ts';
+import { readTransitions } from '../../streams/events.ts';
+import { checkHistory } from '../../chaos/checker.ts';
 import { until } from '../helpers.ts';
 
 const n = names();
@@ -116,8 +118,12 @@ describe('a leaf-node edge: core cluster of 3 with JetStream, a leaf server with
     assert.equal(r.attempts.filter((a) => a.outcome === 'succeeded').length, 1, JSON.stringify(r.attempts));
     // The edge node saw its lease lost and fenced itself (its job attempt stopped), then re-joined under a new epoch.
     await edge.waitForLine(/lease e1-node: held\.\S+ → lost/);
-    await edge.waitForLine(/node: running\.member\.ready → running\.fenced/);
+    await edge.waitForLine(/node: running\.member\.\S+ → running\.fenced/);
     await edge.waitForLine(/node: running\.fenced\.\S+ → running\.member\.joining/);
+    // The edge node led before the cut: it stopped acting (no round trip across the leaf link) before the core took over.
+    const history = await until('the event history', () => readTransitions(nc, n).catch(() => null), 30_000);
+    const stale = checkHistory(history).filter((v) => v.invariant === 'stale-leader-acted' || v.invariant === 'one-leader-per-epoch');
+    assert.deepEqual(stale.map((v) => v.message), []);
   });
 });
 
