@@ -30,7 +30,7 @@ async function run(args: string[], env: Record<string, string> = {}): Promise<Re
       .option('--label <kv>', '', label)
       .option('--no-preempt')
       .addOption(new Option('--placement <s>').choices(['auction', 'pull']).default('auction'))
-      .option('--config <file>')
+      .addOption(new Option('--config <file>').env('SHOAL_CONFIG'))
       .action((o) => void (got = o));
     p.command('other').option('--depth <n>').action(() => {});
     await p.parseAsync(['node', 't', ...args]);
