@@ -104,9 +104,11 @@ function benchCommand(p: Command): void {
       'run the benchmark suite, each scenario in a process of its own on a fresh local cluster: overhead (submit → start and ' +
         'noop jobs/s beside a plain JetStream work queue and centralized placement), failover (leader killed and stopped), ' +
         'recovery (a checkpointing job killed at 25/50/75 %), load-under-faults (a steady stream while the leader is killed ' +
-        'and a worker paused; exactly-once checked); writes report.md, samples.csv, samples.json and SVG charts into --out',
+        'and a worker paused; exactly-once checked), preemption, phases, compare (placement strategies side by side), and, ' +
+        'by name only, scale (10/50/100 nodes, 10,000 jobs: how each figure grows with the fleet); writes report.md, ' +
+        'samples.csv, samples.json and SVG charts into --out',
     )
-    .argument('[scenario...]', 'which scenarios (default: all)')
+    .argument('[scenario...]', 'which scenarios (default: all but scale)')
     .option('--quick', 'fewer jobs and rounds: the whole suite in under 3 minutes')
     .option('--out <dir>', 'where the report goes', 'bench-report')
     .action(async (names: string[], o: { quick?: boolean; out: string }) => {

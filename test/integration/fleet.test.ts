@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../actors/handlers.ts';
 import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
-import { spawnNode } from '../../harness/spawn.ts';
+import { type NodeProcess, spawnNode } from '../../harness/spawn.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
 import { callApi } from '../../streams/client.ts';
 import { names } from '../../streams/subjects.ts';
@@ -16,9 +16,10 @@ import { until } from '../helpers.ts';
 const n = names();
 const K = 20;
 
-describe(`a process hosting ${K} virtual nodes beside one ordinary node, lease TTL 5 s`, () => {
+describe(`processes hosting 100 and ${K} virtual nodes beside one ordinary node, lease TTL 5 s`, () => {
   let c: LocalCluster;
   let nc: NatsConnection;
+  const fleets: NodeProcess[] = [];
 
   before(async () => {
     // A long TTL: the K nodes must leave by the fast path (unanswered pings), not by their leases expiring.
@@ -34,12 +35,27 @@ describe(`a process hosting ${K} virtual nodes beside one ordinary node, lease T
     await waitForReady(c.urls, 1);
   });
   after(async () => {
+    await Promise.all(fleets.map((p) => p.kill()));
     await nc?.close();
     await c?.stop();
   });
 
+  test(`100 virtual nodes join with their own ids and leases; kill -9 takes all 100 out of status before their leases expire`, async () => {
+    const fleet = spawnNode({ id: 'h', nats: c.urls[0]!, slots: 1, args: ['--count', '100', '--io-slots', '0', '--no-preempt'] });
+    fleets.push(fleet);
+    const s = await waitForReady(c.urls, 101, { timeoutMs: 120_000 });
+    assert.equal(new Set(s.nodes.filter((x) => x.id.startsWith('h-')).map((x) => x.epoch)).size, 100, 'a lease each');
+    const t0 = Date.now();
+    await fleet.kill();
+    await waitForStatus(c.urls, (v) => v.nodes.length === 1, { what: 'only n1 left', timeoutMs: 15_000 });
+    const leftMs = Date.now() - t0;
+    assert.ok(leftMs < 5_000, `all 100 left in ${leftMs} ms, before their 5 s leases expired: the fast path`);
+    process.stdout.write(`# 100 virtual nodes: ready after start, gone ${leftMs} ms after kill -9\n`);
+  });
+
   test(`all ${K} join with ids v-1 … v-${K}, one pid; kill -9 takes them all out within seconds; their jobs resume on n1`, async () => {
     const fleet = spawnNode({ id: 'v', nats: c.urls[0]!, slots: 1, args: ['--count', String(K), '--io-slots', '0', '--no-preempt'] });
+    fleets.push(fleet);
     const s = await waitForReady(c.urls, K + 1, { timeoutMs: 60_000 });
     const virtual = s.nodes.filter((x) => x.id.startsWith('v-'));
     assert.deepEqual(virtual.map((x) => x.id).sort(), Array.from({ length: K }, (_, i) => `v-${i + 1}`).sort());
