@@ -27,6 +27,11 @@ export const faultCatalog = {
     real: true,
     sim: false,
   },
+  'cut-leaf': {
+    does: 'cut the leaf-node link between the edge site and the core (reset, blackhole or drop), heal it after `ms`; only with --leaf',
+    real: true,
+    sim: false,
+  },
   drain: { does: 'SIGTERM a node: it hands its jobs back, steps down, releases its lease and exits', real: false, sim: true },
   'drop-requests': { does: "lose a node's next `count` KV requests before the server applies them", real: false, sim: true },
   'drop-replies': { does: "lose the replies to a node's next `count` KV requests after the server applied them", real: false, sim: true },
@@ -47,6 +52,7 @@ export type Fault =
   | { kind: 'heal'; node: number }
   | { kind: 'latency'; node: number; delayMs: number; ms?: number }
   | { kind: 'kill-server'; server: number; ms: number }
+  | { kind: 'cut-leaf'; mode: PartitionMode; ms?: number }
   | { kind: 'drain'; node: number }
   | { kind: 'drop-requests'; node: number; count: number }
   | { kind: 'drop-replies'; node: number; count: number }

@@ -26,6 +26,8 @@ export type ChaosCliOptions = {
   replay?: string;
   out: string;
   verbose?: boolean;
+  /** The last node is an edge node behind a leaf-node server; schedules also cut the leaf link. */
+  leaf?: boolean;
 };
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -117,10 +119,17 @@ export async function runChaosCli(opts: ChaosCliOptions): Promise<number> {
   if (opts.replay) return replay(opts);
   if (opts.sim) return simulate(opts);
   const o = { ...opts, runs: opts.runs ?? 5, nodes: opts.nodes ?? 3 };
+  if (o.leaf && o.servers !== 3) {
+    throw new Error(
+      '--leaf needs --servers 3: with a lone core server an edge leader cut off may overlap a new one (README: Leaf-node edges)',
+    );
+  }
   const leaseTtlMs = o.leaseTtl ?? chaosLeaseTtlMs(o.servers);
   const view = progressView(o.runs);
   say(
-    `shoal chaos: ${o.runs} run(s), ${o.nodes} nodes, ${o.servers} nats-server(s), lease TTL ${leaseTtlMs} ms, faults within ${o.duration} ms${
+    `shoal chaos: ${o.runs} run(s), ${o.nodes} nodes${
+      o.leaf ? ` (n${o.nodes} at an edge site behind a leaf server)` : ''
+    }, ${o.servers} nats-server(s), lease TTL ${leaseTtlMs} ms, faults within ${o.duration} ms${
       o.seed !== undefined ? `, seed ${o.seed}` : ''
     }`,
   );
@@ -132,6 +141,7 @@ export async function runChaosCli(opts: ChaosCliOptions): Promise<number> {
     leaseTtlMs,
     durationMs: o.duration,
     shrinkRuns: o.shrinkRuns,
+    leaf: o.leaf,
     log: o.verbose ? (l) => process.stderr.write(`    ${l}\n`) : undefined,
     onRunStart: (i, s, shrinking) => {
       view.start(i, s, shrinking);
@@ -153,7 +163,10 @@ function reportFailure(f: ChaosFailure, o: ChaosCliOptions & { runs: number; nod
   say('Violations:');
   printViolations(f.result.violations);
   const file = resolve(o.out, `chaos-failure-${f.seed}.json`);
-  writeFileSync(file, JSON.stringify(failureFile(f, { nodes: o.nodes, servers: o.servers, leaseTtlMs, durationMs: o.duration }), null, 1));
+  writeFileSync(
+    file,
+    JSON.stringify(failureFile(f, { nodes: o.nodes, servers: o.servers, leaseTtlMs, durationMs: o.duration, leaf: o.leaf }), null, 1),
+  );
   say(`\nHistory, records and node logs written to ${file}`);
   say(`Replay this schedule: shoal chaos --replay ${file}`);
   say(`Watch it step by step, the violation marked on the timeline: shoal inspect --replay ${file}`);
@@ -175,6 +188,7 @@ async function replay(o: ChaosCliOptions): Promise<number> {
     nodes: f.options.nodes,
     servers: f.options.servers,
     leaseTtlMs: f.options.leaseTtlMs,
+    leaf: f.options.leaf,
     onProgress: (p) => view.update(p),
     log: o.verbose ? (l) => process.stderr.write(`    ${l}\n`) : undefined,
   });

@@ -375,6 +375,10 @@ function chaosCommand(p: Command): void {
     .option('--replay <file>', 'replay the schedule saved in a failure file')
     .option('--out <dir>', 'where a failure file is written', '.')
     .option('--verbose', 'print each schedule and every fault as it is injected')
+    .option(
+      '--leaf',
+      'the last node runs at an edge site behind a leaf-node nats-server; schedules also cut the leaf link (cut-leaf); needs --servers 3',
+    )
     .action(
       async (
         o: {
@@ -389,6 +393,7 @@ function chaosCommand(p: Command): void {
           replay?: string;
           out: string;
           verbose?: boolean;
+          leaf?: boolean;
         },
       ) => {
         const { runChaosCli } = await import('./chaos.ts');

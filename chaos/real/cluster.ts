@@ -5,7 +5,8 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { type NatsCluster, type NatsServer, startCluster, startServer } from '../../harness/launcher.ts';
+import { freePort, type NatsCluster, type NatsServer, startCluster, startServer } from '../../harness/launcher.ts';
+import { edgeDomain } from '../../harness/local.cluster.ts';
 import { type NodeProcess, spawnNode } from '../../harness/spawn.ts';
 import { type Bucket, natsBucket } from '../../streams/bucket.ts';
 import { callApi } from '../../streams/client.ts';
@@ -24,11 +25,16 @@ export type ClusterOptions = {
   serverBin?: string;
   /** Let nodes run on a server older than 2.10 (only for the test that shows why Shoal refuses it). */
   allowOldServer?: boolean;
+  /**
+   * An edge site: the last node connects to a leaf-node nats-server (no JetStream) whose link to the core
+   * runs through a proxy (`leafLink`, cut by the `cut-leaf` fault); the core gets JetStream domain `core`.
+   */
+  leaf?: boolean;
   log: (line: string) => void;
 };
 
-/** One node id: its current process and its proxies (which outlive restarts). */
-export type Slot = { id: string; proc: NodeProcess; proxies: TcpProxy[] };
+/** One node id: its current process and its proxies (which outlive restarts); `edge`: behind the leaf server. */
+export type Slot = { id: string; proc: NodeProcess; proxies: TcpProxy[]; edge?: boolean };
 
 /** The API request that submits a generated job. */
 export function submitBody(j: ChaosJob): Record<string, unknown> {
@@ -89,6 +95,9 @@ export class ChaosCluster {
   readonly accepted = new Set<string>();
   /** nats-servers killed and not yet restarted. */
   downServers = 0;
+  /** With `leaf`: the edge site's leaf server and its link to the core. */
+  leaf: NatsServer | null = null;
+  leafLink: TcpProxy | null = null;
   #nc: NatsConnection | null = null;
   #buckets: { leases: Bucket; jobs: Bucket; jsm: JetStreamManager } | null = null;
 
@@ -101,14 +110,31 @@ export class ChaosCluster {
 
   /** Start the servers and the nodes, and wait for a leader and every node ready. The caller must `stop()` it, even if this throws. */
   static async start(o: ClusterOptions, onCreated: (c: ChaosCluster) => void): Promise<ChaosCluster> {
-    const serverOpts = { bin: o.serverBin, allowOld: o.allowOldServer };
+    const leafPorts = o.leaf ? await Promise.all([0, 1, 2].map(() => freePort())) : [];
+    const serverOpts = {
+      bin: o.serverBin,
+      allowOld: o.allowOldServer,
+      ...(o.leaf
+        ? { jsDomain: edgeDomain, config: (name: string) => `leafnodes { listen: 127.0.0.1:${leafPorts[Number(name.slice(1)) - 1]} }` }
+        : {}),
+    };
     const cluster = o.servers === 3 ? await startCluster({ ...serverOpts, size: 3 }) : null;
     const servers = cluster ? cluster.servers : [await startServer(serverOpts)];
     const c = new ChaosCluster(o, servers, cluster);
     onCreated(c);
+    if (o.leaf) {
+      c.leafLink = await TcpProxy.start({ port: leafPorts[0]! });
+      c.leaf = await startServer({
+        name: 'leaf1',
+        jetstream: false,
+        bin: o.serverBin,
+        config: `leafnodes { remotes: [ { url: "nats://127.0.0.1:${c.leafLink.port}" } ] }`,
+      });
+    }
     for (let i = 0; i < o.nodes; i++) {
-      const proxies = await Promise.all(servers.map((s) => TcpProxy.start({ port: s.port })));
-      const slot = { id: `n${i + 1}`, proxies } as Slot;
+      const edge = o.leaf === true && i === o.nodes - 1;
+      const proxies = await Promise.all((edge ? [c.leaf!] : servers).map((s) => TcpProxy.start({ port: s.port })));
+      const slot = { id: `n${i + 1}`, proxies, edge } as Slot;
       slot.proc = c.spawn(slot);
       c.slots.push(slot);
     }
@@ -152,7 +178,7 @@ export class ChaosCluster {
       replicas: this.o.servers,
       // Small nodes: slots fill up, so urgent jobs in the schedule preempt.
       slots: 2,
-      args: ['--no-discovery'],
+      args: ['--no-discovery', ...(slot.edge ? ['--js-domain', edgeDomain] : [])],
       env: this.o.allowOldServer ? { [allowOldServerEnv]: '1' } : undefined,
     });
   }
@@ -183,6 +209,8 @@ export class ChaosCluster {
     this.timeline.cancel();
     await Promise.allSettled(this.slots.map((s) => s.proc.kill()));
     await Promise.allSettled(this.slots.flatMap((s) => s.proxies.map((p) => p.close())));
+    await this.leaf?.[Symbol.asyncDispose]();
+    await this.leafLink?.close();
     await this.#nc?.close().catch(() => {});
     if (this.cluster) await this.cluster.stop();
     else await Promise.all(this.servers.map((s) => s[Symbol.asyncDispose]()));

@@ -55,6 +55,13 @@ const injectors: { [K in RealFault['kind']]: Injector<K> } = {
     c.timeline.later(f.ms, () => s.proxies.forEach((p) => p.setLatency(0)));
     return true;
   },
+  async 'cut-leaf'(c, f) {
+    const link = c.leafLink;
+    if (!link) return false;
+    link.cut(f.mode);
+    c.timeline.later(f.ms, () => link.heal());
+    return true;
+  },
   /** At most one server down at a time, so a 3-server cluster keeps its quorum. */
   async 'kill-server'(c, f) {
     const cluster = c.cluster;

@@ -20,7 +20,7 @@ export type ChaosJob =
 /** The faults a real run injects (timed ones carry how long they last), and job bursts. */
 export type RealFault =
   | Extract<Fault, { kind: 'kill' | 'kill-leader' | 'restart' | 'kill-server' }>
-  | (Extract<Fault, { kind: 'pause' | 'partition' | 'partition-leader' | 'latency' }> & { ms: number });
+  | (Extract<Fault, { kind: 'pause' | 'partition' | 'partition-leader' | 'latency' | 'cut-leaf' }> & { ms: number });
 
 export type Submit = { kind: 'submit'; jobs: ChaosJob[] };
 
@@ -36,6 +36,7 @@ export const realFaultKinds: readonly FaultKind[] = [
   'partition',
   'partition-leader',
   'latency',
+  'cut-leaf',
 ];
 
 export type Step = { at: number; fault: RealFault | Submit };
@@ -53,6 +54,8 @@ export type ScheduleShape = {
   durationMs: number;
   leaseTtlMs: number;
   maxSteps?: number;
+  /** The last node is an edge node behind a leaf-node server: schedules also cut the leaf link. */
+  leaf?: boolean;
 };
 
 export function describeJob(j: ChaosJob): string {
@@ -183,6 +186,16 @@ export function faultArb(shape: ScheduleShape): fc.Arbitrary<Step['fault']> {
       }),
     },
   ];
+  if (shape.leaf) {
+    kinds.push({
+      weight: 3,
+      arbitrary: fc.record({
+        kind: fc.constant('cut-leaf' as const),
+        ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }),
+        mode: partitionMode,
+      }),
+    });
+  }
   if (shape.servers > 1) {
     kinds.push({
       weight: 2,

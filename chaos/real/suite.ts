@@ -35,8 +35,8 @@ export type ChaosReport = {
   failure: ChaosFailure | null;
 };
 
-export function shapeOf(o: Pick<ChaosOptions, 'nodes' | 'servers' | 'durationMs' | 'leaseTtlMs' | 'maxSteps'>): ScheduleShape {
-  return { nodes: o.nodes, servers: o.servers, durationMs: o.durationMs, leaseTtlMs: o.leaseTtlMs, maxSteps: o.maxSteps };
+export function shapeOf(o: Pick<ChaosOptions, 'nodes' | 'servers' | 'durationMs' | 'leaseTtlMs' | 'maxSteps' | 'leaf'>): ScheduleShape {
+  return { nodes: o.nodes, servers: o.servers, durationMs: o.durationMs, leaseTtlMs: o.leaseTtlMs, maxSteps: o.maxSteps, leaf: o.leaf };
 }
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
@@ -83,7 +83,7 @@ export type FailureFile = {
   kind: 'shoal-chaos-failure';
   seed: number;
   path: string;
-  options: Pick<ChaosOptions, 'nodes' | 'servers' | 'leaseTtlMs' | 'durationMs'>;
+  options: Pick<ChaosOptions, 'nodes' | 'servers' | 'leaseTtlMs' | 'durationMs' | 'leaf'>;
   schedule: Schedule;
   story: string[];
   violations: RunResult['violations'];

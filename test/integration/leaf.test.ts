@@ -17,6 +17,8 @@ import { callApi } from '../../streams/client.ts';
 import { names } from '../../streams/subjects.ts';
 import { readTransitions } from '../../streams/events.ts';
 import { checkHistory } from '../../chaos/checker.ts';
+import { runSchedule } from '../../chaos/real/run.ts';
+import type { Schedule } from '../../chaos/real/schedule.ts';
 import { until } from '../helpers.ts';
 
 const n = names();
@@ -148,4 +150,29 @@ describe('shoal up --leaf 1: the same topology from one option', () => {
     const r = await callApi<JobRecord>(nc, n, 'jobs.wait', { id: 'to-edge', timeoutMs: 20_000 }, 25_000);
     assert.equal(r.attempts.at(-1)!.node, 'e1');
   });
+});
+
+describe('the chaos suite with an edge site: cut-leaf faults on real processes', () => {
+  test(
+    'a schedule that cuts the leaf link (blackhole, then reset) while jobs run passes every invariant',
+    { timeout: 120_000 },
+    async () => {
+      const schedule: Schedule = {
+        initial: [
+          { id: 'j1', kind: 'primes', limit: 120_000 },
+          { id: 'j2', kind: 'primes', limit: 90_000 },
+          { id: 'j3', kind: 'sleep', ms: 1_500 },
+          { id: 'j4', kind: 'primes', limit: 60_000, priority: 9 },
+        ],
+        steps: [
+          { at: 800, fault: { kind: 'cut-leaf', mode: 'blackhole', ms: 6_000 } },
+          { at: 8_000, fault: { kind: 'cut-leaf', mode: 'reset', ms: 2_000 } },
+        ],
+      };
+      const r = await runSchedule(schedule, { nodes: 3, servers: 3, leaseTtlMs: 4_000, leaf: true });
+      assert.deepEqual(r.faults, { 'cut-leaf': 2 });
+      assert.deepEqual(r.violations.map((v) => `[${v.invariant}] ${v.message}`), [], r.logs);
+      assert.ok(r.records.every((x) => x.state === 'succeeded'), JSON.stringify(r.records.map((x) => [x.id, x.state])));
+    },
+  );
 });

@@ -61,6 +61,13 @@ describe('fault schedules', () => {
     });
   });
 
+  test('the leaf link is cut only in schedules for a cluster with an edge site', () => {
+    const kinds = (leaf: boolean) => fc.sample(scheduleArb({ ...shape, leaf }), 300).flatMap((s) => s.steps.map((x) => x.fault.kind));
+    assert.ok(!kinds(false).includes('cut-leaf'));
+    assert.ok(kinds(true).includes('cut-leaf'));
+    assert.equal(describeFault({ kind: 'cut-leaf', mode: 'blackhole', ms: 3000 }), 'cut-leaf(blackhole, 3000ms)');
+  });
+
   test('normalize drops a second server kill while one is down, and renames jobs by position', () => {
     const s = normalize({
       initial: [{ id: 'x', kind: 'sleep', ms: 10 }, { id: 'x', kind: 'fail' }],
