@@ -3,53 +3,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
 import { defaults } from '../streams/defaults.ts';
-import type { Common } from './client.ts';
+import { type Common, withConnection } from './client.ts';
 import { label, nonNegativeInt, portNumber, positiveInt } from './args.ts';
 import { nodeCommand } from './node.command.ts';
-import { applyConfig, configEnv } from './config.ts';
-
-/** A connection option that an env var may set (commander records the env as its source: see cli/config.ts). */
-const fromEnv = (flags: string, help: string, env: string) => new Option(flags, help).env(env);
-
-function withConnection(cmd: Command): Command {
-  return cmd
-    .addOption(fromEnv('--nats <urls>', `NATS server URL(s), comma-separated (default ${defaults.natsUrl})`, 'NATS_URL'))
-    .addOption(
-      fromEnv(
-        '--connect <file.json>',
-        'a JSON file of connect options (servers, user + pass or token), e.g. one `shoal up --auth DIR` wrote; flags and env override it',
-        'NATS_CONNECT',
-      ),
-    )
-    .addOption(fromEnv('--user <name>', 'NATS user', 'NATS_USER'))
-    .addOption(fromEnv('--password <password>', 'NATS password', 'NATS_PASSWORD'))
-    .addOption(fromEnv('--token <token>', 'NATS auth token', 'NATS_TOKEN'))
-    .addOption(fromEnv('--creds <file>', 'NATS credentials file (JWT + NKEY seed, decentralized auth)', 'NATS_CREDS'))
-    .addOption(fromEnv('--nkey <file>', "a file holding an NKEY seed (SU...) to sign the server's nonce", 'NATS_NKEY'))
-    .addOption(fromEnv('--tls-ca <file>', 'CA certificate for TLS', 'NATS_CA'))
-    .addOption(fromEnv('--tls-cert <file>', 'client certificate for TLS', 'NATS_CERT'))
-    .addOption(fromEnv('--tls-key <file>', 'client key for TLS', 'NATS_KEY'))
-    .addOption(
-      fromEnv(
-        '--js-domain <domain>',
-        "the JetStream domain holding the cluster's buckets, for a node or client on a leaf-node server without JetStream",
-        'NATS_JS_DOMAIN',
-      ),
-    )
-    .option(
-      '--no-discovery',
-      'connect only to the --nats URLs, never to other cluster servers the server advertises (behind a proxy or NAT)',
-    )
-    .option('--prefix <prefix>', 'prefix of every subject, bucket and stream', defaults.prefix)
-    .addOption(
-      fromEnv(
-        '--config <file.json>',
-        'settings from a JSON file, keyed by long flag names ({"nats": "nats://host:4222", "slots": 8, "label": {"zone": "edge"}}); ' +
-          'a flag beats an env var beats the file beats the default',
-        configEnv,
-      ),
-    );
-}
+import { applyConfig } from './config.ts';
 
 export function program(): Command {
   const p = new Command('shoal')
