@@ -1,10 +1,12 @@
 // How `shoal node` and the CLI authenticate, against real nats-servers: TLS
 // with a CA of our own (openssl), user + password from flags, an NKEY seed from
-// the environment, a token; without the CA or with a wrong secret the command
-// fails and says so.
+// the environment, a token, and a .creds file on a server in operator mode
+// (decentralized auth: JWTs made here as nsc would); without the CA or with a
+// wrong secret the command fails and says so.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,6 +126,71 @@ describe('a token', () => {
     const r = await shoal(['status', '--nats', server.url, '--token', 't0ken-for-test']);
     assert.ok(r.ok, r.out);
     assert.match(r.out, /k1 \*/);
+    const none = await shoal(['status', '--nats', server.url]);
+    assert.equal(none.ok, false);
+    assert.match(none.out, /authorization violation/i);
+  });
+});
+
+type KeyPair = ReturnType<typeof nkeys.createOperator>;
+const b64u = (b: Uint8Array | string) => Buffer.from(b).toString('base64url');
+
+/** A NATS JWT (v2) signed by `issuer`, as nsc writes them. */
+function natsJwt(issuer: KeyPair, subject: KeyPair, nats: Record<string, unknown>): string {
+  const header = b64u(JSON.stringify({ typ: 'JWT', alg: 'ed25519-nkey' }));
+  const body = { iat: Math.floor(Date.now() / 1000), iss: issuer.getPublicKey(), sub: subject.getPublicKey(), name: 'shoal', nats };
+  const jti = createHash('sha256').update(JSON.stringify(body)).digest('base64url');
+  const payload = b64u(JSON.stringify({ jti, ...body }));
+  return `${header}.${payload}.${b64u(issuer.sign(new TextEncoder().encode(`${header}.${payload}`)))}`;
+}
+
+describe('decentralized auth: a .creds file on a server in operator mode', () => {
+  let dir: string;
+  let server: NatsServer;
+  let node: NodeProcess;
+  let creds: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'shoal-creds-'));
+    const [op, sys, acc, user] = [nkeys.createOperator(), nkeys.createAccount(), nkeys.createAccount(), nkeys.createUser()];
+    const unlimited = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
+    const opJwt = natsJwt(op, op, { type: 'operator', version: 2 });
+    const sysJwt = natsJwt(op, sys, { type: 'account', version: 2, limits: unlimited });
+    // JetStream for the account: storage limits set (-1: unlimited).
+    const accJwt = natsJwt(op, acc, {
+      type: 'account',
+      version: 2,
+      limits: { ...unlimited, mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 },
+    });
+    const userJwt = natsJwt(acc, user, { type: 'user', version: 2, pub: {}, sub: {}, subs: -1, data: -1, payload: -1 });
+    creds = join(dir, 'node.creds');
+    writeFileSync(
+      creds,
+      `-----BEGIN NATS USER JWT-----\n${userJwt}\n------END NATS USER JWT------\n\n` +
+        `-----BEGIN USER NKEY SEED-----\n${new TextDecoder().decode(user.getSeed())}\n------END USER NKEY SEED------\n`,
+      { mode: 0o600 },
+    );
+    server = await startServer({
+      config: [
+        `operator: "${opJwt}"`,
+        `system_account: ${sys.getPublicKey()}`,
+        'resolver: MEMORY',
+        `resolver_preload: { ${acc.getPublicKey()}: "${accJwt}", ${sys.getPublicKey()}: "${sysJwt}" }`,
+      ].join('\n'),
+    });
+    node = spawnNode({ id: 'c1', nats: server.url, leaseTtlMs: 1000, args: ['--creds', creds] });
+    await node.waitForLine(/node: .* → running\.member\.ready/);
+  });
+  after(async () => {
+    await node?.stop();
+    await server?.[Symbol.asyncDispose]();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a node with --creds joins; the CLI with NATS_CREDS sees it; without credentials it is refused', async () => {
+    const r = await shoal(['status', '--nats', server.url], { NATS_CREDS: creds });
+    assert.ok(r.ok, r.out);
+    assert.match(r.out, /c1 \*/);
     const none = await shoal(['status', '--nats', server.url]);
     assert.equal(none.ok, false);
     assert.match(none.out, /authorization violation/i);
