@@ -110,11 +110,10 @@ function finished(node: WiredNode, log: Log): Promise<SnapshotFrom<typeof nodeMa
 }
 
 /** SIGTERM, SIGINT and a drain request drain the node; a second signal exits at once (a repeated drain request does not). */
-function onStopRequests(node: WiredNode, log: Log): (why: string) => void {
+function onStopRequests(node: WiredNode, log: Log): { drainRequest: () => void } {
   let signals = 0;
   let draining = false;
-  const onSignal = (why: string) => {
-    const signal = why.startsWith('SIG');
+  const onSignal = (why: string, signal = true) => {
     if (signal) signals++;
     if (!signal && draining) return;
     draining = true;
@@ -127,7 +126,7 @@ function onStopRequests(node: WiredNode, log: Log): (why: string) => void {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
-  return onSignal;
+  return { drainRequest: () => onSignal('drain request', false) };
 }
 
 function describeTransition(t: Transition): string {
@@ -195,7 +194,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
 
   const nc = await connectNats(o, `shoal-node-${nodeId}`, { inboxPrefix: n.nodeInbox });
   log(`connected to ${nc.getServer()} (${runtimeName()}, pid ${process.pid})`);
-  const viaLeaf = (o.jsDomain ?? process.env.NATS_JS_DOMAIN) !== undefined;
+  const viaLeaf = jsOptions(nc).domain !== undefined; // a JetStream domain: behind a leaf node
   // Serve pings before any lease exists, so no prober mistakes us for dead.
   const ping = servePing(nc, n, { id: nodeId, instance });
 
@@ -253,7 +252,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     speed: o.speed,
     placement: natsPlacement(nc, n),
     notify: natsNotify(nc, n),
-    onDrainRequest: () => stopRequest('drain request'),
+    onDrainRequest: () => stopRequests.drainRequest(),
     checkInput: inputChecker(schemas, { ask: askSchema(nc, n), clock: realClock }),
     recorder: publisher,
     advert: {
@@ -304,7 +303,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     },
   });
 
-  const stopRequest = onStopRequests(node, log);
+  const stopRequests = onStopRequests(node, log);
   const api = await startApi(nc, n, node.api, { version: pkg.version, node: nodeId });
   // Placement, the fast path: offers from the leader, assignments, cancels. KV is the truth.
   const subs = [

@@ -10,7 +10,6 @@ import { connectNats, jsOptions } from '../streams/connect.ts';
 import { defaults } from '../streams/defaults.ts';
 import { isNoResponders } from '../streams/errors.ts';
 import type { ClusterView } from '../streams/lease.records.ts';
-import { adminSubjects } from '../streams/roles.ts';
 import { type Names, names } from '../streams/subjects.ts';
 import type { Common } from './client.ts';
 
@@ -121,7 +120,7 @@ async function checkPermissions(nc: NatsConnection, n: Names): Promise<Check> {
       return denied(err) ? false : null;
     }
   };
-  const [api, js, admin] = [await may(n.api('status')), await may('$JS.API.INFO'), await may(adminSubjects(n)[0]!.replace('>', 'drain'))];
+  const [api, js, admin] = [await may(n.api('status')), await may('$JS.API.INFO'), await may(n.api('nodes.drain'))];
   const role = admin && js ? 'admin' : js ? 'node' : api ? 'client' : 'none';
   const word = (x: boolean | null) => (x === null ? 'unknown (no answer)' : x ? 'yes' : 'no');
   const text = `credentials: ${role} — public API ${word(api)}, JetStream API ${word(js)}, admin endpoints ${word(admin)}`;

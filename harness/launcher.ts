@@ -234,6 +234,12 @@ async function retryOnPortClash<T>(start: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Leaf-node links: core server sN listens on the N-th port; a leaf server without JetStream dials them all. */
+export const leafConfig = {
+  listen: (ports: number[]) => (name: string) => `leafnodes { listen: 127.0.0.1:${ports[Number(name.slice(1)) - 1]} }`,
+  remotes: (ports: number[]) => `leafnodes { remotes: [ { urls: [${ports.map((p) => `"nats://127.0.0.1:${p}"`).join(', ')}] } ] }`,
+};
+
 export function startServer(opts: ServerOptions = {}): Promise<NatsServer> {
   return retryOnPortClash(() => startServerOnce(opts));
 }

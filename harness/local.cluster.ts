@@ -2,7 +2,7 @@
 // by the caller (`shoal up`, the demos, benches and tests), and waiting for the
 // cluster to reach a state through the public status API.
 import { connect } from '@nats-io/transport-node';
-import { freePort, type NatsCluster, type NatsServer, startCluster, startServer } from './launcher.ts';
+import { freePort, leafConfig, type NatsCluster, type NatsServer, startCluster, startServer } from './launcher.ts';
 import { callApi } from '../streams/client.ts';
 import type { ClusterView } from '../streams/lease.records.ts';
 import { names } from '../streams/subjects.ts';
@@ -70,7 +70,7 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   const auth = o.auth ? prepareAuth(o.auth, names(o.prefix)) : null;
   if (auth && o.leaf) throw new Error('--auth with --leaf is not supported yet: the leaf links would need credentials of their own');
   const leafPorts = o.leaf ? await Promise.all([0, 1, 2].map(() => freePort())) : [];
-  const leafListen = (name: string) => o.leaf ? `leafnodes { listen: 127.0.0.1:${leafPorts[Number(name.slice(1)) - 1]} }` : '';
+  const leafListen = (name: string) => (o.leaf ? leafConfig.listen(leafPorts)(name) : '');
   const config = (name: string) => [auth?.config, o.serverConfig?.(name), leafListen(name)].filter((x) => x).join('\n');
   const jsDomain = o.jsDomain ?? (o.leaf ? edgeDomain : undefined);
   if (o.cluster === 3) cluster = await startCluster({ size: 3, port: o.port || undefined, bin: o.serverBin, config, jsDomain });
@@ -132,13 +132,12 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   // Whatever fails from here on stops what was started so far.
   try {
     for (let i = 1; i <= o.nodes; i++) addNode(`n${i}`);
-    const coreLeafUrls = leafPorts.slice(0, servers.length).map((p) => `"nats://127.0.0.1:${p}"`).join(', ');
     for (let i = 1; i <= (o.leaf ?? 0); i++) {
       const leaf = await startServer({
         name: `leaf${i}`,
         bin: o.serverBin,
         jetstream: false,
-        config: `leafnodes { remotes: [ { urls: [${coreLeafUrls}] } ] }`,
+        config: leafConfig.remotes(leafPorts.slice(0, servers.length)),
       });
       leaves.push(leaf);
       nodes.push(spawnNode({

@@ -5,7 +5,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { freePort, type NatsCluster, type NatsServer, startCluster, startServer } from '../../harness/launcher.ts';
+import { freePort, leafConfig, type NatsCluster, type NatsServer, startCluster, startServer } from '../../harness/launcher.ts';
 import { edgeDomain } from '../../harness/local.cluster.ts';
 import { type NodeProcess, spawnNode } from '../../harness/spawn.ts';
 import { type Bucket, natsBucket } from '../../streams/bucket.ts';
@@ -114,9 +114,7 @@ export class ChaosCluster {
     const serverOpts = {
       bin: o.serverBin,
       allowOld: o.allowOldServer,
-      ...(o.leaf
-        ? { jsDomain: edgeDomain, config: (name: string) => `leafnodes { listen: 127.0.0.1:${leafPorts[Number(name.slice(1)) - 1]} }` }
-        : {}),
+      ...(o.leaf ? { jsDomain: edgeDomain, config: leafConfig.listen(leafPorts) } : {}),
     };
     const cluster = o.servers === 3 ? await startCluster({ ...serverOpts, size: 3 }) : null;
     const servers = cluster ? cluster.servers : [await startServer(serverOpts)];
@@ -128,7 +126,7 @@ export class ChaosCluster {
         name: 'leaf1',
         jetstream: false,
         bin: o.serverBin,
-        config: `leafnodes { remotes: [ { url: "nats://127.0.0.1:${c.leafLink.port}" } ] }`,
+        config: leafConfig.remotes([c.leafLink.port]),
       });
     }
     for (let i = 0; i < o.nodes; i++) {

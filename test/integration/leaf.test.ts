@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../actors/handlers.ts';
 import { TcpProxy } from '../../chaos/real/proxy.ts';
 import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
-import { freePort, type NatsServer, startServer } from '../../harness/launcher.ts';
+import { freePort, leafConfig, type NatsServer, startServer } from '../../harness/launcher.ts';
 import { type NodeProcess, spawnNode } from '../../harness/spawn.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
 import { callApi } from '../../streams/client.ts';
@@ -41,14 +41,14 @@ describe('a leaf-node edge: core cluster of 3 with JetStream, a leaf server with
       port: 0,
       leaseTtlMs: ttl,
       jsDomain: 'core',
-      serverConfig: (name) => `leafnodes { listen: 127.0.0.1:${leafPorts[Number(name.slice(1)) - 1]} }`,
+      serverConfig: leafConfig.listen(leafPorts),
       nodeArgs: ['--label', 'zone=core', '--io-slots', '0', '--no-preempt'],
     });
     link = await TcpProxy.start({ port: leafPorts[0]! });
     leaf = await startServer({
       name: 'edge1',
       jetstream: false,
-      config: `leafnodes { remotes: [ { url: "nats://127.0.0.1:${link.port}" } ] }`,
+      config: leafConfig.remotes([link.port]),
     });
     edge = spawnNode({
       id: 'e1',
