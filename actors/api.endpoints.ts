@@ -91,7 +91,7 @@ export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
       const view = await readCluster(d.kv().leases).catch(() => null);
       if (view && !view.nodes.some((x) => x.id === req.id)) throw new ApiError(404, 'not_found', `no live node with id '${req.id}'`);
       throw elsewhere;
-    }, { everyNode: true, inboxOnly: true }),
+    }, { everyNode: true }),
   };
 }
 

@@ -94,40 +94,60 @@ export const builtinHandlers: Record<string, Handler> = {
     return { count };
   },
 
-  /** Runs a command; killed on abort. Non-zero exit fails the attempt. */
-  exec: async (input, ctx) => {
-    const cmd = input?.cmd;
-    if (typeof cmd !== 'string' || !cmd) throw new JobInputError('input.cmd must be a command name');
-    const args = Array.isArray(input.args) ? input.args.map(String) : [];
-    await ctx.phase('io');
-    const tail = (s: string) => s.slice(-4096);
-    return await new Promise((res, rej) => {
-      const child = spawn(cmd, args, {
-        cwd: input.cwd,
-        env: input.env ? { ...process.env, ...input.env } : process.env,
-        signal: ctx.signal,
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (b: Buffer) => (stdout = tail(stdout + b.toString())));
-      child.stderr.on('data', (b: Buffer) => (stderr = tail(stderr + b.toString())));
-      child.on('error', rej);
-      child.on('close', (code, sig) => {
-        if (code === 0) res({ exitCode: 0, stdout, stderr });
-        else rej(new Error(`${cmd} exited with ${code ?? sig}; stderr: ${stderr.slice(-500)}`));
-      });
-    });
+  /** Always fails with `message` (retried like any failure): for tests and demos of retries and dead letters. */
+  fail: async (input) => {
+    throw new Error(typeof input?.message === 'string' ? input.message : 'failed as asked (the fail built-in)');
   },
 };
 
+/**
+ * Runs a command on the node; killed on abort. Non-zero exit fails the attempt.
+ * Registered only on nodes started with `--allow-exec`: whoever may submit a
+ * job could otherwise run anything as the node's user. The command gets a clean
+ * environment (PATH and what `input.env` sets), never the node's own (its
+ * credentials). See docs/operations.md, Security.
+ */
+export const execHandler: Handler = async (input, ctx) => {
+  const cmd = input?.cmd;
+  if (typeof cmd !== 'string' || !cmd) throw new JobInputError('input.cmd must be a command name');
+  const args = Array.isArray(input.args) ? input.args.map(String) : [];
+  await ctx.phase('io');
+  const tail = (s: string) => s.slice(-4096);
+  return await new Promise((res, rej) => {
+    const child = spawn(cmd, args, {
+      cwd: input.cwd,
+      env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...(input.env ?? {}) },
+      signal: ctx.signal,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout = tail(stdout + b.toString())));
+    child.stderr.on('data', (b: Buffer) => (stderr = tail(stderr + b.toString())));
+    child.on('error', rej);
+    child.on('close', (code, sig) => {
+      if (code === 0) res({ exitCode: 0, stdout, stderr });
+      else rej(new Error(`${cmd} exited with ${code ?? sig}; stderr: ${stderr.slice(-500)}`));
+    });
+  });
+};
+
 export type JobTypes = { handlers: Record<string, Handler>; schemas: Record<string, StandardSchema | Record<string, unknown>> };
+
+/** The built-ins, with `exec` only when the operator allowed it. */
+function builtins(allowExec: boolean): JobTypes {
+  const { exec, ...schemas } = builtinSchemas;
+  return allowExec
+    ? { handlers: { ...builtinHandlers, exec: execHandler }, schemas: { ...schemas, exec: exec! } }
+    : { handlers: { ...builtinHandlers }, schemas };
+}
 
 /**
  * Built-ins plus a user module's handlers (its default export or named exports
  * that are functions) and their input schemas (its `schemas` export).
  */
-export async function loadJobTypes(modulePath?: string): Promise<JobTypes> {
-  if (!modulePath) return { handlers: { ...builtinHandlers }, schemas: { ...builtinSchemas } };
+export async function loadJobTypes(modulePath?: string, o: { allowExec?: boolean } = {}): Promise<JobTypes> {
+  const base = builtins(o.allowExec === true);
+  if (!modulePath) return base;
   let mod: Record<string, unknown>;
   try {
     mod = await import(pathToFileURL(resolve(modulePath)).href);
@@ -145,5 +165,5 @@ export async function loadJobTypes(modulePath?: string): Promise<JobTypes> {
     throw new Error(`${modulePath} exports no handler functions (export async function myType(input, ctx) {...})`);
   }
   const schemas = moduleSchemas(source.schemas, Object.keys(user), modulePath);
-  return { handlers: { ...builtinHandlers, ...user }, schemas: { ...builtinSchemas, ...schemas } };
+  return { handlers: { ...base.handlers, ...user }, schemas: { ...base.schemas, ...schemas } };
 }

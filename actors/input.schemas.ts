@@ -33,6 +33,7 @@ export const builtinSchemas: Record<string, z.ZodType> = {
     chunk: z.number().int().min(1).optional(),
     pauseMs: z.number().min(0).max(week).optional(),
   }).strict(),
+  fail: z.object({ message: z.string().max(4096).optional() }).strict(),
   exec: z.object({
     cmd: z.string().min(1),
     args: z.array(z.string()).optional(),

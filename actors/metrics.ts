@@ -55,6 +55,10 @@ function defineMetrics(registry: Registry, liveJobs: () => Iterable<JobRecord>) 
       'shoal_inspect_events_dropped_total',
       'Inspection events dropped (coalesced, over the queue bound, or disconnected) rather than blocking',
     ),
+    repliesRefused: counter(
+      'shoal_replies_refused_total',
+      'Requests dropped unanswered because their reply subject was not an inbox (a caller naming another subject as its reply)',
+    ),
   };
 }
 
@@ -141,7 +145,13 @@ export function nodeMetrics(o: {
     }
   };
 
-  return { registry, observer, transition, inspect: { published: m.inspectPublished, dropped: m.inspectDropped } };
+  return {
+    registry,
+    observer,
+    transition,
+    inspect: { published: m.inspectPublished, dropped: m.inspectDropped },
+    repliesRefused: m.repliesRefused,
+  };
 }
 
 /** Serve `/metrics` (Prometheus text format); anything else is 404. */

@@ -32,6 +32,7 @@ import { type NodeBuckets, type WiredNode, wireNode } from './node.wiring.ts';
 import { inspectionFeed } from './inspection.ts';
 import { nodeMetrics, serveMetrics } from './metrics.ts';
 import { hostName, runtimeName } from './runtime.ts';
+import { loggingReplyGuard, type ReplyGuard } from '../streams/reply.ts';
 
 export type NodeOptions = ConnectionFlags & {
   id?: string;
@@ -60,6 +61,10 @@ export type NodeOptions = ConnectionFlags & {
   jobs?: string;
   /** Serve Prometheus metrics on this port (`/metrics`). */
   metricsPort?: number;
+  /** Inbox prefixes besides `_INBOX…` that API replies may go to (clients connected with a custom `inboxPrefix`). */
+  replyPrefixes?: string[];
+  /** Register the `exec` built-in (run a command on this node): off unless the operator turns it on. */
+  allowExec?: boolean;
   metricsHost?: string;
 };
 
@@ -144,12 +149,12 @@ function followConnection(nc: NatsConnection, fn: (up: boolean) => void): void {
 }
 
 /** Answer other nodes' questions about this node's job types' input schemas (those that have a JSON Schema). */
-function serveSchemas(nc: NatsConnection, n: Names, schemas: JobTypes['schemas']): Subscription[] {
+function serveSchemas(nc: NatsConnection, n: Names, schemas: JobTypes['schemas'], guard: ReplyGuard): Subscription[] {
   return Object.entries(schemas).flatMap(([type, schema]) => {
     const json = jsonSchemaOf(schema);
     if (!json) return [];
     const body = new TextEncoder().encode(JSON.stringify(json));
-    return [nc.subscribe(n.typeSchema(type), { callback: (_err, msg) => void msg.respond(body) })];
+    return [nc.subscribe(n.typeSchema(type), { callback: (_err, msg) => void guard.respond(msg, 'type schema', body) })];
   });
 }
 
@@ -189,14 +194,17 @@ export async function runNode(o: NodeOptions): Promise<number> {
   const nodeId = assertToken('node id', o.id ?? `node-${instance.slice(0, 8)}`);
   const log = logger(nodeId);
   const n = names(o.prefix);
-  const { handlers, schemas } = await loadJobTypes(o.jobs);
+  const { handlers, schemas } = await loadJobTypes(o.jobs, { allowExec: o.allowExec });
+  if (o.allowExec) log('--allow-exec: any caller that may submit jobs can run commands on this node (docs/operations.md, Security)');
   const scorer = await chooseScorer(o.policy ?? 'onnx', log);
 
   const nc = await connectNats(o, `shoal-node-${nodeId}`, { inboxPrefix: n.nodeInbox });
   log(`connected to ${nc.getServer()} (${runtimeName()}, pid ${process.pid})`);
   const viaLeaf = jsOptions(nc).domain !== undefined; // a JetStream domain: behind a leaf node
   // Serve pings before any lease exists, so no prober mistakes us for dead.
-  const ping = servePing(nc, n, { id: nodeId, instance });
+  // Every reply this node sends goes to an inbox, never to a subject a caller names otherwise (streams/reply.ts).
+  const guard = loggingReplyGuard(log, { extra: o.replyPrefixes, onDrop: () => metrics?.repliesRefused.inc() });
+  const ping = servePing(nc, n, { id: nodeId, instance }, guard);
 
   let parts: WiredNode['parts'] = () => null;
   let connected = true;
@@ -304,13 +312,17 @@ export async function runNode(o: NodeOptions): Promise<number> {
   });
 
   const stopRequests = onStopRequests(node, log);
-  const api = await startApi(nc, n, node.api, { version: pkg.version, node: nodeId });
+  const api = await startApi(nc, n, node.api, { version: pkg.version, node: nodeId, guard });
   // Placement, the fast path: offers from the leader, assignments, cancels. KV is the truth.
   const subs = [
-    ...serveInbox(nc, n, nodeId, node.inbox, log),
+    ...serveInbox(nc, n, { nodeId, inbox: node.inbox, log, guard }),
+    ...serveSchemas(nc, n, schemas, guard),
     // A viewer's sync (and heartbeat): this node's actors as they are now.
-    ...serveSchemas(nc, n, schemas),
-    nc.subscribe(n.inspectSync, { callback: (_err, msg) => void msg.respond(encode({ node: nodeId, instance, events: feed.sync() })) }),
+    nc.subscribe(n.inspectSync, {
+      callback: (_err, msg) => {
+        if (guard.allows(msg.reply, 'inspect sync')) msg.respond(encode({ node: nodeId, instance, events: feed.sync() }));
+      },
+    }),
   ];
 
   node.actor.start();

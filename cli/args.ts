@@ -30,3 +30,9 @@ export const nonNegativeInt = (what: string) => (v: string): number => {
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${what} must be a whole number, 0 or more`);
   return n;
 };
+
+/** A repeatable NATS subject token (letters, digits, - or _), collected into a list. */
+export const tokenList = (what: string) => (v: string, prev: string[] = []): string[] => {
+  if (!/^[A-Za-z0-9_-]+$/.test(v)) throw new InvalidArgumentError(`${what} must be one subject token: letters, digits, - or _`);
+  return [...prev, v];
+};

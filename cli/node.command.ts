@@ -5,7 +5,7 @@ import { totalmem } from 'node:os';
 import { placementStrategies, type PlacementStrategy } from '../policies/placement.ts';
 import { defaultPreemption } from '../policies/preemption.ts';
 import { defaults } from '../streams/defaults.ts';
-import { label, nonNegativeInt, portNumber, positiveInt, positiveNumber } from './args.ts';
+import { label, nonNegativeInt, portNumber, positiveInt, positiveNumber, tokenList } from './args.ts';
 import type { Common } from './client.ts';
 
 const leaseTtlHelp = 'lease TTL in ms. It is the TTL of the leases bucket, so one value for the whole cluster: ' +
@@ -33,6 +33,8 @@ type NodeFlags = Common & {
   metricsPort?: number;
   metricsHost: string;
   count: number;
+  allowExec: boolean;
+  replyPrefix?: string[];
 };
 
 export function nodeCommand(cmd: Command): void {
@@ -69,7 +71,19 @@ export function nodeCommand(cmd: Command): void {
     )
     .option(
       '--jobs <module>',
-      'a module whose exported async functions are job handlers by name, added to the built-ins (noop, sleep, primes, exec)',
+      'a module whose exported async functions are job handlers by name, added to the built-ins (noop, sleep, primes, fail; exec with --allow-exec)',
+    )
+    .option(
+      '--allow-exec',
+      'register the exec built-in: any caller that may submit jobs can then run commands on this node as its user ' +
+        "(with a clean environment: PATH and the job's own env only). Off by default; see docs/operations.md, Security",
+      false,
+    )
+    .option(
+      '--reply-prefix <prefix>',
+      'an inbox prefix besides _INBOX… that API replies may go to (a client connected with its own inboxPrefix); repeatable. ' +
+        'Requests whose reply subject is anything else are dropped and counted (shoal_replies_refused_total)',
+      tokenList('--reply-prefix'),
     )
     .option('--no-fast-path', 'never ping lease holders: take over only when a lease expires (a benchmark baseline)')
     .addOption(
@@ -116,6 +130,7 @@ export function nodeCommand(cmd: Command): void {
           ...o,
           leaseTtlMs: o.leaseTtl,
           labels: o.label,
+          replyPrefixes: o.replyPrefix,
           memMb: o.memMb ?? Math.floor(totalmem() / 2 ** 20),
           preemption: { enabled: o.preempt, graceMs: o.preemptGrace, maxPreemptions: o.preemptMax, cooldownMs: o.preemptCooldown },
         }, o.count),

@@ -10,6 +10,7 @@ import { decode, decodeJson, encode, encodeJson } from './codec.ts';
 import { defaults } from './defaults.ts';
 import { ApiError, CodecError } from './errors.ts';
 import type { Names } from './subjects.ts';
+import type { ReplyGuard } from './reply.ts';
 
 export const cborContentType = 'application/cbor';
 
@@ -18,17 +19,15 @@ export type Endpoint<S extends z.ZodType> = {
   handle: (req: z.infer<S>) => Promise<unknown>;
   /** Answered by every node, not one of the queue group: cheap, idempotent reads only. */
   everyNode?: boolean;
-  /** Served only for a request whose reply goes to an inbox (`_INBOX…`): admin endpoints (see streams/roles.ts). */
-  inboxOnly?: boolean;
 };
 
 /** Declare an endpoint with its request schema, so the handler gets the parsed type. */
 export function endpoint<S extends z.ZodType>(
   schema: S,
   handle: (req: z.infer<S>) => Promise<unknown>,
-  o: { everyNode?: boolean; inboxOnly?: boolean } = {},
+  o: { everyNode?: boolean } = {},
 ): Endpoint<S> {
-  return { schema, handle, everyNode: o.everyNode, inboxOnly: o.inboxOnly };
+  return { schema, handle, everyNode: o.everyNode };
 }
 
 export function toApiError(err: unknown): ApiError {
@@ -60,7 +59,6 @@ export async function serveRequest(name: string, ep: Endpoint<z.ZodType>, data: 
 }
 
 async function answer(name: string, ep: Endpoint<z.ZodType>, msg: ServiceMsg): Promise<void> {
-  if (ep.inboxOnly && !msg.reply?.startsWith('_INBOX')) return;
   const reply = await serveRequest(name, ep, msg.data, msg.headers?.get('Content-Type') === cborContentType);
   try {
     if (reply.ok) {
@@ -79,14 +77,41 @@ async function answer(name: string, ep: Endpoint<z.ZodType>, msg: ServiceMsg): P
   }
 }
 
+/**
+ * The connection the micro service subscribes through: every request it would
+ * handle (the endpoints, and the `$SRV` discovery subjects the library answers
+ * itself) reaches it only when its reply subject is an inbox. A request naming
+ * any other reply is dropped before it is decoded, so it changes nothing.
+ */
+function guarded(nc: NatsConnection, guard: ReplyGuard): NatsConnection {
+  return new Proxy(nc, {
+    get(target, prop) {
+      if (prop === 'subscribe') {
+        return (subject: string, opts: Parameters<NatsConnection['subscribe']>[1] = {}) => {
+          const callback = opts.callback;
+          if (!callback) return target.subscribe(subject, opts);
+          return target.subscribe(subject, {
+            ...opts,
+            callback: (err, msg) => {
+              if (err || guard.allows(msg.reply, subject)) return callback(err, msg);
+            },
+          });
+        };
+      }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
 export async function startApi(
   nc: NatsConnection,
   n: Names,
   endpoints: Record<string, Endpoint<z.ZodType>>,
-  meta: { version: string; node: string },
+  meta: { version: string; node: string; guard: ReplyGuard },
 ): Promise<Service> {
   // @nats-io/services pins an older nats-core whose connection type differs only nominally.
-  const svc = await new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]).add({
+  const svc = await new Svcm(guarded(nc, meta.guard) as unknown as ConstructorParameters<typeof Svcm>[0]).add({
     name: n.serviceName,
     version: meta.version,
     description: 'Shoal job scheduler control API',

@@ -11,6 +11,7 @@ import type { JobRecord } from '../machines/job.machine.ts';
 import type { Versioned } from './job.store.ts';
 import type { Names } from './subjects.ts';
 import { enqueueWork, type WorkItem } from './work.queue.ts';
+import type { ReplyGuard } from './reply.ts';
 
 /** What the leader's placement loop sends and hears. */
 export type PlacementTransport = {
@@ -78,11 +79,16 @@ export function natsNotify(nc: NatsConnection, n: Names): Notify {
 }
 
 /** Subscribe a node's inbox: offers on the auction subject, its own assignments and cancels. */
-export function serveInbox(nc: NatsConnection, n: Names, nodeId: string, inbox: NodeInbox, log: (msg: string) => void): Subscription[] {
+export function serveInbox(
+  nc: NatsConnection,
+  n: Names,
+  o: { nodeId: string; inbox: NodeInbox; log: (msg: string) => void; guard: ReplyGuard },
+): Subscription[] {
+  const { nodeId, inbox, log, guard } = o;
   return [
     nc.subscribe(n.auction, {
       callback: (_err, msg) => {
-        if (!msg.reply) return;
+        if (!guard.allows(msg.reply, 'auction')) return;
         let offer;
         try {
           offer = decode(offerSchema, msg.data, 'offer');

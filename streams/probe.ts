@@ -7,6 +7,7 @@ import type { LeaseHolder } from '../machines/lease.machine.ts';
 import { defaults } from './defaults.ts';
 import type { Names } from './subjects.ts';
 import { type Clock, realClock, sleep } from './time.ts';
+import type { ReplyGuard } from './reply.ts';
 
 export type Liveness = 'alive' | 'gone' | 'unknown';
 
@@ -81,11 +82,7 @@ export function watchContact(
   return () => clearInterval(timer);
 }
 
-/** Answer pings for this process incarnation (the other half of `natsProbe`). */
-export function servePing(nc: NatsConnection, n: Names, holder: LeaseHolder) {
-  return nc.subscribe(n.nodePing(holder.id, holder.instance), {
-    callback: (_err, msg) => {
-      msg.respond();
-    },
-  });
+/** Answer pings for this process incarnation (the other half of `natsProbe`), only to an inbox. */
+export function servePing(nc: NatsConnection, n: Names, holder: LeaseHolder, guard: ReplyGuard) {
+  return nc.subscribe(n.nodePing(holder.id, holder.instance), { callback: (_err, msg) => void guard.respond(msg, 'ping') });
 }

@@ -12,10 +12,11 @@
 // Admin endpoints are checked by these permissions, not by the nodes: NATS
 // passes no identity with a request, and the server refuses a publish to
 // `<prefix>.api.nodes.>` from any role but admin before a node sees it. Nodes
-// also answer an admin endpoint only when the reply goes to an inbox
-// (`_INBOX…`): a message that reached the subject some other way (a stream's
-// republish, a consumer's delivery) has none. Admin connections take their
-// replies on `_INBOX_<prefix>_admin` (in admin.json), out of a client's sight.
+// answer any request only when its reply goes to an inbox (`_INBOX…`,
+// streams/reply.ts): NATS does not check a reply subject against the
+// requester's permissions, and a node's own permissions reach its buckets.
+// Admin connections take their replies on `_INBOX_<prefix>_admin` (in
+// admin.json), out of a client's sight.
 import type { Names } from './subjects.ts';
 
 export const roles = ['admin', 'node', 'client'] as const;

@@ -48,7 +48,7 @@ function kindBody(j: ChaosJob): Record<string, unknown> {
     case 'sleep':
       return { id: j.id, type: 'sleep', input: { ms: j.ms } };
     case 'fail':
-      return { id: j.id, type: 'exec', input: { cmd: 'sh', args: ['-c', 'exit 3'] }, maxAttempts: 2 };
+      return { id: j.id, type: 'fail', input: { message: 'fails on purpose' }, maxAttempts: 2 };
     case 'cancel':
       return { id: j.id, type: 'sleep', input: { ms: j.ms } };
   }

@@ -34,7 +34,14 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
 
   before(async () => {
     // Slots as plain counters here (a sleep holds its slot, nothing preempts): scheduling.test.ts covers phases and preemption.
-    c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: 1000, nodeArgs: ['--io-slots', '0', '--no-preempt'] });
+    // --allow-exec: the retry test runs a command (exec is off by default: hostile.test.ts).
+    c = await startLocalCluster({
+      nodes: 3,
+      cluster: 1,
+      port: 0,
+      leaseTtlMs: 1000,
+      nodeArgs: ['--io-slots', '0', '--no-preempt', '--allow-exec'],
+    });
     nc = await connect({ servers: c.urls });
     await waitForReady(c.urls, 3);
   });
