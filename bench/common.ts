@@ -3,8 +3,8 @@
 // the names and setup text.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type LocalCluster, startLocalCluster, type UpOptions, waitForReady } from '../harness/local.cluster.ts';
-import { defaults } from '../streams/defaults.ts';
-import { names } from '../streams/subjects.ts';
+import { defaults } from '../base/defaults.ts';
+import { names } from '../nats/subjects.ts';
 
 export type ScenarioOptions = { quick: boolean; progress: (done: number, total: number, what: string) => void };
 

@@ -6,14 +6,14 @@
 // arrivals. Every strategy gets the same seeded job sequence.
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JobRecord } from '../machines/job.machine.ts';
-import { arrivalGaps, burstyCv, paretoWork } from '../policies/cluster.sim.ts';
+import { arrivalGaps, burstyCv, paretoWork } from '../training/cluster.sim.ts';
 import { gini } from '../policies/fairness.ts';
 import { featureRows } from '../policies/features.ts';
 import { forward } from '../policies/mlp.ts';
 import { mlpFromOnnx } from '../policies/onnx.model.ts';
 import { loadOnnxScorer, shippedModel } from '../policies/onnx.scorer.ts';
-import { rng } from '../policies/random.ts';
-import { callApi } from '../streams/client.ts';
+import { rng } from '../training/random.ts';
+import { callApi } from '../nats/client.ts';
 import { readFileSync } from 'node:fs';
 import { n, type ScenarioOptions, sleepMs, withCluster } from './common.ts';
 import { pct } from './measure.ts';

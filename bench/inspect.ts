@@ -8,7 +8,7 @@ import { connect } from '@nats-io/transport-node';
 import Table from 'cli-table3';
 import { startLocalCluster, waitForReady } from '../harness/local.cluster.ts';
 import { shoalCommand } from '../harness/spawn.ts';
-import { names } from '../streams/subjects.ts';
+import { names } from '../nats/subjects.ts';
 import { pct, say, throughput } from './measure.ts';
 
 const N = Number(process.env.JOBS ?? 2000);

@@ -4,8 +4,8 @@
 import { checkHistory } from '../chaos/checker.ts';
 import { waitForReady } from '../harness/local.cluster.ts';
 import type { JobRecord } from '../machines/job.machine.ts';
-import { callApi } from '../streams/client.ts';
-import { readTransitions } from '../streams/events.ts';
+import { callApi } from '../nats/client.ts';
+import { readTransitions } from '../nats/events.ts';
 import { n, type ScenarioOptions, setup, sleepMs, ttl, withCluster } from './common.ts';
 import { pct } from './measure.ts';
 import { type ScenarioResult, timelineChart } from './report.ts';

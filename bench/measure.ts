@@ -2,8 +2,8 @@
 // (submit → succeeded through the public API, 100 in flight).
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { callApi } from '../streams/client.ts';
-import type { Names } from '../streams/subjects.ts';
+import { callApi } from '../nats/client.ts';
+import type { Names } from '../nats/subjects.ts';
 
 /** The p-th percentile (nearest rank) of `xs`. */
 export const pct = (xs: number[], p: number) =>

@@ -8,7 +8,7 @@ import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-i
 import { waitForReady } from '../harness/local.cluster.ts';
 import { LeaderWatch } from '../harness/watch.ts';
 import type { JobRecord } from '../machines/job.machine.ts';
-import { callApi } from '../streams/client.ts';
+import { callApi } from '../nats/client.ts';
 import { pct, writesPerJob } from './measure.ts';
 import { n, type ScenarioOptions, setup, ttl, window, withCluster } from './common.ts';
 import { loadUnderFaults } from './load.faults.ts';

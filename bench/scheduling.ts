@@ -3,8 +3,8 @@
 // of I/O-bound and CPU-bound jobs with phase-aware slots on and off).
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JobRecord } from '../machines/job.machine.ts';
-import { callApi } from '../streams/client.ts';
-import type { ClusterView } from '../streams/lease.records.ts';
+import { callApi } from '../nats/client.ts';
+import type { ClusterView } from '../store/lease.records.ts';
 import { n, type ScenarioOptions, setup, sleepMs, window, withCluster } from './common.ts';
 import { pct } from './measure.ts';
 import { cdfChart, type ScenarioResult } from './report.ts';

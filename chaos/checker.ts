@@ -3,8 +3,8 @@
 // broken invariant with the job or epoch and the events that break it. One
 // small function per invariant (invariants.*.ts); `invariants` is the index.
 // Pure and runtime-neutral: the simulation and the real-process chaos runs use the same one.
-import type { Transition } from '../streams/events.ts';
-import { type CheckOptions, type History, prepare } from './history.ts';
+import type { Transition } from '../nats/events.ts';
+import { type CheckOptions, type History, type Invariant, invariants, prepare, type Violation } from './history.ts';
 import {
   fencedWrites,
   lostUpdate,
@@ -17,35 +17,6 @@ import {
 import { epochsIncrease, noLeader, oneLeaderPerEpoch, staleLeaderActed } from './invariants.leaders.ts';
 import { handlerOverlap } from './invariants.overlap.ts';
 import { priorityOrder } from './invariants.priority.ts';
-
-/** Every invariant the checker judges, in the order it reports them. */
-export const invariants = [
-  'one-terminal-state',
-  'lost-update',
-  'result-kept',
-  'result-correct',
-  'fenced-writes',
-  'resume-from-checkpoint',
-  'one-leader-per-epoch',
-  'epochs-increase',
-  'stale-leader-acted',
-  'handler-overlap',
-  'priority-order',
-  'no-leader',
-  'not-terminal',
-  /** Not from the history: the simulation saw code under test throw where a real process would have died. */
-  'uncaught-error',
-] as const;
-
-export type Invariant = (typeof invariants)[number];
-
-export type Violation = {
-  invariant: Invariant;
-  /** The job id, or `epoch <n>`. */
-  subject: string;
-  message: string;
-  events: Transition[];
-};
 
 /** The function that judges each invariant the history can show. */
 const checks: Record<Exclude<Invariant, 'uncaught-error'>, (h: History, o: CheckOptions) => Violation[]> = {

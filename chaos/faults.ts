@@ -80,3 +80,6 @@ export function faultDurationMs(f: Fault | { kind: 'submit' }): number {
 
 /** The kind of a logged fault line: `pause(n1, 1500ms)` → `pause`. */
 export const kindOf = (line: string) => line.replace(/\(.*$/, '');
+
+/** The partitions the simulation models (a dropped stream of messages is its own `drop` fault there). */
+export type SimPartitionMode = Exclude<PartitionMode, 'drop'>;

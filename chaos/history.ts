@@ -2,7 +2,7 @@
 // actor (deduplicated: a reader may see an event twice), each job's own events
 // in time order, and the small helpers every invariant shares.
 import type { JobRecord } from '../machines/job.machine.ts';
-import type { Transition } from '../streams/events.ts';
+import type { Transition } from '../nats/events.ts';
 
 export type CheckOptions = {
   /** Final records (from the jobs bucket); without them only the history is checked. */
@@ -44,3 +44,32 @@ export function byTime(a: Transition, b: Transition): number {
 
 /** The KV revision a write got (job records, checkpoints), when the history has it. */
 export const revisionOf = (t: Transition): number | null => (typeof t.data?.revision === 'number' ? t.data.revision : null);
+
+/** Every invariant the checker judges, in the order it reports them. */
+export const invariants = [
+  'one-terminal-state',
+  'lost-update',
+  'result-kept',
+  'result-correct',
+  'fenced-writes',
+  'resume-from-checkpoint',
+  'one-leader-per-epoch',
+  'epochs-increase',
+  'stale-leader-acted',
+  'handler-overlap',
+  'priority-order',
+  'no-leader',
+  'not-terminal',
+  /** Not from the history: the simulation saw code under test throw where a real process would have died. */
+  'uncaught-error',
+] as const;
+
+export type Invariant = (typeof invariants)[number];
+
+export type Violation = {
+  invariant: Invariant;
+  /** The job id, or `epoch <n>`. */
+  subject: string;
+  message: string;
+  events: Transition[];
+};

@@ -1,8 +1,8 @@
 // The job invariants: one small function each, over the prepared history and
 // the final records (DESIGN.md, Safety model: per-record CAS, attempts fence
 // owners, exactly one terminal state, checkpoints resumed).
-import { handlerStart, type Transition } from '../streams/events.ts';
-import type { Violation } from './checker.ts';
+import { handlerStart, type Transition } from '../nats/events.ts';
+import type { Violation } from './history.ts';
 import { byTime, type CheckOptions, type History, revisionOf, terminal } from './history.ts';
 
 /** Writes only the owner of the current attempt may make. */

@@ -2,8 +2,8 @@
 // stale leader acting after a newer one began, and a leader soon after the
 // faults stop. Leadership is an optimisation (DESIGN.md), but these show the
 // fencing of leaders works.
-import { isLeaderAction, type Transition } from '../streams/events.ts';
-import type { Violation } from './checker.ts';
+import { isLeaderAction, type Transition } from '../nats/events.ts';
+import type { Violation } from './history.ts';
 import { byTime, type CheckOptions, type History } from './history.ts';
 
 /** Who led under which epoch: every leading transition, by epoch, and each epoch's first, in time order. */

@@ -1,8 +1,8 @@
 // The handler-overlap invariant: no job's handler ran on two processes at
 // once while both held live node leases, judged from when each process's node
 // lease was valid by the history.
-import { handlerEnd, handlerStart, leaseReaped, type Transition } from '../streams/events.ts';
-import type { Violation } from './checker.ts';
+import { handlerEnd, handlerStart, leaseReaped, type Transition } from '../nats/events.ts';
+import type { Violation } from './history.ts';
 import { byTime, type History } from './history.ts';
 
 type Span = { from: number; to: number };

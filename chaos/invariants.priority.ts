@@ -2,8 +2,8 @@
 // job writes in the history: each job's priority and submit time (its create),
 // and the stretches it waited in the queue ready to be placed.
 import { effectivePriority } from '../policies/placement.ts';
-import type { Transition } from '../streams/events.ts';
-import type { Violation } from './checker.ts';
+import type { Transition } from '../nats/events.ts';
+import type { Violation } from './history.ts';
 import type { History } from './history.ts';
 
 /**

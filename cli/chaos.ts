@@ -8,8 +8,9 @@ import Table from 'cli-table3';
 import { describeSchedule, realFaultKinds, type Schedule } from '../chaos/real/schedule.ts';
 import { type RunPhase, type RunResult, runSchedule } from '../chaos/real/run.ts';
 import { type ChaosFailure, failureFile, parseFailureFile, runChaos } from '../chaos/real/suite.ts';
-import { invariants, type Violation } from '../chaos/checker.ts';
-import { chaosLeaseTtlMs } from '../streams/defaults.ts';
+import { invariants } from '../chaos/history.ts';
+import { type Violation } from '../chaos/history.ts';
+import { chaosLeaseTtlMs } from '../base/defaults.ts';
 import { replaySimulation, runSimulation, type SimFailureReport, type SimReport } from '../chaos/sim/suite.ts';
 
 export type ChaosCliOptions = {

@@ -2,10 +2,10 @@
 // connection that is closed when the command is done.
 import { type Command, Option } from 'commander';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { defaults } from '../streams/defaults.ts';
+import { defaults } from '../base/defaults.ts';
 import { configEnv } from './config.ts';
-import { type ConnectionFlags, connectNats } from '../streams/connect.ts';
-import { type Names, names } from '../streams/subjects.ts';
+import { type ConnectionFlags, connectNats } from '../nats/connect.ts';
+import { type Names, names } from '../nats/subjects.ts';
 
 export type Common = ConnectionFlags & { prefix: string };
 

@@ -2,9 +2,9 @@
 // the leader with SIGKILL, then stop the next one with SIGTERM, and check
 // that leadership moved each time to a live node under a higher epoch.
 import { connect } from '@nats-io/transport-node';
-import { names } from '../streams/subjects.ts';
-import type { ClusterView } from '../streams/lease.records.ts';
-import { callApi } from '../streams/client.ts';
+import { names } from '../nats/subjects.ts';
+import type { ClusterView } from '../store/lease.records.ts';
+import { callApi } from '../nats/client.ts';
 import { startLocalCluster, waitForReady, waitForStatus } from '../harness/local.cluster.ts';
 import { type Check, reportChecks } from './checks.ts';
 import { formatStatus } from './status.ts';

@@ -5,14 +5,14 @@
 import Table from 'cli-table3';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { JobRecord } from '../machines/job.machine.ts';
-import { callApi } from '../streams/client.ts';
-import { type Names, names } from '../streams/subjects.ts';
-import { countPrimes } from '../actors/handlers.ts';
+import { callApi } from '../nats/client.ts';
+import { type Names, names } from '../nats/subjects.ts';
+import { countPrimes } from '../node/handlers.ts';
 import { type Check, reportChecks } from './checks.ts';
 import { formatStatus } from './status.ts';
 import { type LocalCluster, startLocalCluster, waitForReady } from '../harness/local.cluster.ts';
 import { LeaderWatch } from '../harness/watch.ts';
-import { sleep } from '../streams/time.ts';
+import { sleep } from '../base/time.ts';
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 

@@ -5,12 +5,12 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { callApi } from '../streams/client.ts';
-import { connectNats, jsOptions } from '../streams/connect.ts';
-import { defaults } from '../streams/defaults.ts';
-import { isNoResponders } from '../streams/errors.ts';
-import type { ClusterView } from '../streams/lease.records.ts';
-import { type Names, names } from '../streams/subjects.ts';
+import { callApi } from '../nats/client.ts';
+import { connectNats, jsOptions } from '../nats/connect.ts';
+import { defaults } from '../base/defaults.ts';
+import { isNoResponders } from '../nats/probe.ts';
+import type { ClusterView } from '../store/lease.records.ts';
+import { type Names, names } from '../nats/subjects.ts';
 import type { Common } from './client.ts';
 
 export type Check = { level: 'ok' | 'warn' | 'fail'; what: string; fix?: string };

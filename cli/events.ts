@@ -1,22 +1,14 @@
 // `shoal events`: the event history from the events stream in human form
 // (time, node, actor, from → to, event, epoch or attempt), filtered by job,
 // node or kind, from a point in time, and followed live with --follow.
-import type { StoredTransition } from '../streams/events.ts';
-import { tailTransitions } from '../streams/events.ts';
+import { parseDuration } from '../base/time.ts';
+import type { StoredTransition } from '../nats/events.ts';
+import { tailTransitions } from '../nats/events.ts';
 import { type Common, print, withApi } from './client.ts';
 
 export type EventsOptions = Common & { follow?: boolean; job?: string; node?: string; kind?: string; since?: string; json?: boolean };
 
 export const eventKinds = ['node', 'coordinator', 'lease', 'job'] as const;
-
-const units: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `90s`, `10m`, `2h`, `1d`, `500ms` → ms. */
-export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
-  if (!m) throw new Error(`--since '${text}' is not a duration: use a number and a unit, e.g. 30s, 10m, 2h, 1d`);
-  return Number(m[1]) * units[m[2]!]!;
-}
 
 /** One line per transition: `12:00:01.234 n2 job j7 queued → assigned (job.assign, attempt 1)`. */
 export function formatTransition(t: StoredTransition): string {
@@ -36,7 +28,7 @@ export function formatTransition(t: StoredTransition): string {
 export function runEvents(o: EventsOptions): Promise<number> {
   if (o.kind && !(eventKinds as readonly string[]).includes(o.kind)) throw new Error(`--kind ${o.kind}: choose ${eventKinds.join(', ')}`);
   if (o.job && o.kind && o.kind !== 'job') throw new Error('--job shows job events: it cannot be combined with another --kind');
-  const since = o.since === undefined ? undefined : new Date(Date.now() - parseDuration(o.since));
+  const since = o.since === undefined ? undefined : new Date(Date.now() - parseDuration(o.since, '--since'));
   return withApi(o, async (nc, n) => {
     const subject = o.job ? n.event('job', o.job) : o.kind ? `${n.prefix}.evt.${o.kind}.>` : undefined;
     const stop = new AbortController();

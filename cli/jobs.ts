@@ -4,8 +4,8 @@ import Table from 'cli-table3';
 import cliProgress from 'cli-progress';
 import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
 import { describeRequirements } from '../policies/requirements.ts';
-import { callApi } from '../streams/client.ts';
-import { sleep } from '../streams/time.ts';
+import { callApi } from '../nats/client.ts';
+import { sleep } from '../base/time.ts';
 import { type Common, print, withApi } from './client.ts';
 
 /** `--input '{"a":1}'` or `--input @file.json`. */

@@ -4,7 +4,7 @@ import { type Command, Option } from 'commander';
 import { totalmem } from 'node:os';
 import { placementStrategies, type PlacementStrategy } from '../policies/placement.ts';
 import { defaultPreemption } from '../policies/preemption.ts';
-import { defaults } from '../streams/defaults.ts';
+import { defaults } from '../base/defaults.ts';
 import { label, nonNegativeInt, portNumber, positiveInt, positiveNumber, tokenList } from './args.ts';
 import type { Common } from './client.ts';
 
@@ -123,7 +123,7 @@ export function nodeCommand(cmd: Command): void {
     .option('--metrics-port <port>', 'serve Prometheus metrics at http://<metrics-host>:<port>/metrics', portNumber('--metrics-port'))
     .option('--metrics-host <host>', 'address the metrics server listens on (0.0.0.0 for a remote Prometheus)', defaults.metricsHost)
     .action(async (o: NodeFlags) => {
-      const { runNodes } = await import('../actors/node.process.ts');
+      const { runNodes } = await import('../node/node.process.ts');
       // Exit once stopped: a retry or reconnect timer left behind (a nats-server that is gone) must not keep the process up.
       process.exit(
         await runNodes({

@@ -8,7 +8,7 @@ import cliProgress from 'cli-progress';
 import { featureSpec } from '../policies/features.ts';
 import { mlpToOnnx, type ModelSpec } from '../policies/onnx.model.ts';
 import { shippedModel, specPathOf } from '../policies/onnx.scorer.ts';
-import { defaultTraining, train, type TrainOptions } from '../policies/train.ts';
+import { defaultTraining, train, type TrainOptions } from '../training/train.ts';
 
 export type TrainCommandOptions = { seed: number; out?: string; iterations?: number; population?: number; quiet?: boolean };
 

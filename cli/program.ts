@@ -2,7 +2,7 @@
 // cluster goes through the public NATS API, like any other client would.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
-import { defaults } from '../streams/defaults.ts';
+import { defaults } from '../base/defaults.ts';
 import { type Common, withConnection } from './client.ts';
 import { label, nonNegativeInt, portNumber, positiveInt } from './args.ts';
 import { nodeCommand } from './node.command.ts';
@@ -97,7 +97,7 @@ function inspectCommand(p: Command): void {
       .option('--history <duration>', 'how far back the live history starts', '15m')
       .option('--keep-finished <duration>', 'how long finished jobs stay on the page', `${defaults.inspectKeepFinishedMs / 60_000}m`),
   ).action(async (o) => {
-    const { runInspect } = await import('./inspect/server.ts');
+    const { runInspect } = await import('../inspector/server.ts');
     process.exitCode = await runInspect(o);
   });
 }

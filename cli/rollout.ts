@@ -5,10 +5,10 @@
 // --restart`) and be ready before the next one goes. Stops at the first node
 // that does not come back, with what to check.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { callApi } from '../streams/client.ts';
-import type { ClusterView } from '../streams/lease.records.ts';
-import type { Names } from '../streams/subjects.ts';
-import { sleep } from '../streams/time.ts';
+import { callApi } from '../nats/client.ts';
+import type { ClusterView } from '../store/lease.records.ts';
+import type { Names } from '../nats/subjects.ts';
+import { sleep } from '../base/time.ts';
 import { type Common, print, withApi } from './client.ts';
 
 export type RolloutOptions = Common & { timeout: number; nodes?: string[] };

@@ -1,7 +1,7 @@
 // `shoal status`: one request to shoal.api.status, shown as a table or JSON.
 import Table from 'cli-table3';
-import { callApi } from '../streams/client.ts';
-import type { ClusterView } from '../streams/lease.records.ts';
+import { callApi } from '../nats/client.ts';
+import type { ClusterView } from '../store/lease.records.ts';
 import { type Common, print, withApi } from './client.ts';
 
 import type { Fairness } from '../policies/fairness.ts';

@@ -1,6 +1,6 @@
 // `shoal up`: an embedded local cluster in the foreground. It owns every
 // process it starts and stops them all on Ctrl-C/SIGTERM.
-import { logger } from '../actors/log.ts';
+import { logger } from '../node/log.ts';
 import { startLocalCluster, type UpOptions, waitForReady } from '../harness/local.cluster.ts';
 import { formatStatus } from './status.ts';
 

@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { authorizationConfig, type Role, roles, type RoleUser } from '../streams/roles.ts';
-import type { Names } from '../streams/subjects.ts';
+import { authorizationConfig, type Role, roles, type RoleUser } from '../nats/roles.ts';
+import type { Names } from '../nats/subjects.ts';
 
 export type RoleConnect = { servers: string[]; user: string; pass: string; inboxPrefix?: string };
 

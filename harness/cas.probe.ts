@@ -5,7 +5,7 @@
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { sleep } from '../streams/time.ts';
+import { sleep } from '../base/time.ts';
 
 export type ProbeResult = { rounds: number; bothWon: number; oneWon: number; noneWon: number };
 

@@ -6,7 +6,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sleep } from '../streams/time.ts';
+import { sleep } from '../base/time.ts';
 
 export { cachedNatsServer, cachedNewestNatsServer, findNatsServer, type NatsServerBinary } from './nats.binary.ts';
 import { findNatsServer, type NatsServerBinary } from './nats.binary.ts';

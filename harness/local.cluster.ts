@@ -3,11 +3,11 @@
 // cluster to reach a state through the public status API.
 import { connect } from '@nats-io/transport-node';
 import { freePort, leafConfig, type NatsCluster, type NatsServer, startCluster, startServer } from './launcher.ts';
-import { callApi } from '../streams/client.ts';
-import type { ClusterView } from '../streams/lease.records.ts';
-import { names } from '../streams/subjects.ts';
+import { callApi } from '../nats/client.ts';
+import type { ClusterView } from '../store/lease.records.ts';
+import { names } from '../nats/subjects.ts';
 import { type NodeProcess, type Runtime, spawnNode } from './spawn.ts';
-import { sleep } from '../streams/time.ts';
+import { sleep } from '../base/time.ts';
 import { type ClusterAuth, prepareAuth } from './auth.ts';
 
 export type UpOptions = {

@@ -4,8 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NatsServerNotFoundError, NatsServerVersionError } from '../streams/errors.ts';
-import { isSupportedNatsServerVersion, parseNatsServerVersion } from '../streams/version.ts';
+import { NatsServerNotFoundError, NatsServerVersionError } from '../base/errors.ts';
+import { isSupportedNatsServerVersion, parseNatsServerVersion } from '../nats/version.ts';
 
 export type NatsServerBinary = { path: string; version: string };
 

@@ -1,9 +1,9 @@
 // Following the cluster from outside through its event stream: who leads,
 // and when a new leader first acts. Used by the demo, tests and benches.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { decode } from '../streams/codec.ts';
-import { isLeaderAction, type Transition, transitionSchema } from '../streams/events.ts';
-import type { Names } from '../streams/subjects.ts';
+import { decode } from '../store/codec.ts';
+import { isLeaderAction, type Transition, transitionSchema } from '../nats/events.ts';
+import type { Names } from '../nats/subjects.ts';
 
 export class LeaderWatch {
   readonly seen: Transition[] = [];

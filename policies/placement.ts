@@ -1,6 +1,6 @@
 // Placement as a policy: which queued jobs are offered first, how a node bids
 // for an offer (its scorer), and how the leader awards the bids. The leader's
-// and the nodes' wiring (actors/) calls these pure functions; other strategies
+// and the nodes' wiring (node/) calls these pure functions; other strategies
 // (centralized, pull, a learned scorer) plug in behind the same shape.
 import type { JobRecord, Requirements } from '../machines/job.machine.ts';
 import { addUsage, canRunNow, fitsFree, type NodeCapacity, nodeCapacity, type Usage, usageOf } from './requirements.ts';

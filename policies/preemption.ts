@@ -1,5 +1,5 @@
 // Preemption as a policy: which running job gives its slot to a queued job of
-// strictly higher priority. Pure: the leader's placement loop (actors/) calls
+// strictly higher priority. Pure: the leader's placement loop (node/) calls
 // it with the records its index holds.
 import { type JobRecord, lastAttempt } from '../machines/job.machine.ts';
 

@@ -11,4 +11,4 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
-export { until } from '../streams/time.ts';
+export { until } from '../base/time.ts';

@@ -2,14 +2,15 @@
 // schedule against them (inject.ts), stop the faults, let the cluster
 // converge, and judge the whole history with the checker. Everything it
 // starts is stopped and removed before it returns, whatever happened.
-import { countPrimes } from '../../actors/handlers.ts';
+import { countPrimes } from '../../node/handlers.ts';
 import { isTerminal, type JobRecord } from '../../machines/job.machine.ts';
 import { leaseTiming } from '../../machines/lease.rules.ts';
-import { defaults, retryBackoffMs } from '../../streams/defaults.ts';
-import { readTransitions, type Transition } from '../../streams/events.ts';
-import { JobStore } from '../../streams/job.store.ts';
-import { sleep, until } from '../../streams/time.ts';
-import { checkHistory, type Violation } from '../checker.ts';
+import { defaults, retryBackoffMs } from '../../base/defaults.ts';
+import { readTransitions, type Transition } from '../../nats/events.ts';
+import { JobStore } from '../../store/job.store.ts';
+import { sleep, until } from '../../base/time.ts';
+import { checkHistory } from '../checker.ts';
+import { type Violation } from '../history.ts';
 import { leaderSeenAt } from '../invariants.leaders.ts';
 import { ChaosCluster, type ClusterOptions } from './cluster.ts';
 import { endFaults, inject } from './inject.ts';

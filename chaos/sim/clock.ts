@@ -4,7 +4,7 @@
 // Each process gets a view: a paused view (SIGSTOP) holds its timers and the
 // messages delivered to it until resume, then runs the overdue ones at once, in
 // due order; a killed view runs nothing ever again. Views are XState clocks.
-import type { Clock } from '../../streams/time.ts';
+import type { Clock } from '../../base/time.ts';
 
 type Timer = { due: number; seq: number; fn: () => void; cancelled: boolean };
 

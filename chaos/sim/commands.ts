@@ -5,11 +5,10 @@
 // The model holds only what `check()` needs: which nodes are up, paused, cut
 // off, and which job ids were submitted.
 import fc from 'fast-check';
-import { defaults } from '../../streams/defaults.ts';
-import { describeFault, type Fault, nodeName, type PartitionMode } from '../faults.ts';
+import { defaults } from '../../base/defaults.ts';
+import { describeFault, type Fault, nodeName, type SimPartitionMode } from '../faults.ts';
 
 /** The simulated network models reset and blackhole partitions (not 'drop'). */
-export type SimPartitionMode = Exclude<PartitionMode, 'drop'>;
 import type { SimWorld } from './world.ts';
 
 export type SimModel = {

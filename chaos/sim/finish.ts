@@ -3,13 +3,15 @@
 // job is terminal and a leader exists (or the bound passes), and the checker
 // judges the history.
 import { isTerminal, type JobRecord } from '../../machines/job.machine.ts';
-import { defaults, retryBackoffMs } from '../../streams/defaults.ts';
-import { decodeJob } from '../../streams/job.store.ts';
-import { keys } from '../../streams/subjects.ts';
+import { defaults, retryBackoffMs } from '../../base/defaults.ts';
+import { decodeJob } from '../../store/job.store.ts';
+import { keys } from '../../store/keys.ts';
 import { checkHistory } from '../checker.ts';
 import { leaderSeenAt } from '../invariants.leaders.ts';
 import { simExpected, simJobMs } from './handlers.ts';
-import type { CaseResult, SimWorld } from './world.ts';
+import type { SimWorld } from './world.ts';
+import type { Transition } from '../../nats/events.ts';
+import type { Violation } from '../history.ts';
 
 /** Every job record, read straight from the server. */
 export async function readRecords(w: SimWorld): Promise<JobRecord[]> {
@@ -35,6 +37,16 @@ export function caseBoundMs(w: SimWorld): number {
   for (let f = 1; f < defaults.maxAttempts; f++) backoffs += retryBackoffMs(f);
   return 2 * w.o.ttlMs + recoverEvery + defaults.startTimeoutMs + defaults.maxAttempts * attempt + backoffs;
 }
+
+/** What a case ends with: the checker's verdict, recovery times, the final records and the whole history. */
+export type CaseResult = {
+  violations: Violation[];
+  /** Virtual ms from the end of faults to the first leader action, and to every job terminal (null: not within the bound). */
+  recovery: { leaderMs: number | null; allTerminalMs: number | null };
+  boundMs: number;
+  records: JobRecord[];
+  history: Transition[];
+};
 
 /** Faults stop (every link heals, every paused process resumes, every dead node restarts); converge; check. */
 export async function finishCase(w: SimWorld): Promise<CaseResult> {

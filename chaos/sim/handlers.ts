@@ -1,6 +1,6 @@
 // The simulation's job types: their waits go through the node's virtual
 // clock, and their true results are known, so the checker compares them.
-import type { Handler } from '../../actors/handlers.ts';
+import type { Handler } from '../../node/handlers.ts';
 
 /** Virtual ms per step of a `sum` job. */
 export const sumTickMs = 10;

@@ -3,7 +3,7 @@
 // model-based simulation of the pure machines and the node wiring, never for
 // tests where a real nats-server can be used.
 
-import { type Bucket, CasConflictError, caughtUp, type Entry, type Watch } from '../../streams/bucket.ts';
+import { type Bucket, CasConflictError, caughtUp, type Entry, type Watch } from '../../store/bucket.ts';
 
 export type Clock = { now(): number };
 

@@ -2,10 +2,10 @@
 // placement messages (offers and bids, assignments, the "jobs queued" hint),
 // the API's notifications, and KV buckets (every call a request, a watch a push
 // consumer). The same shapes a real node gets over NATS.
-import type { Bucket, caughtUp, Entry, Watch } from '../../streams/bucket.ts';
-import { defaults, leaseRequestTimeoutMs } from '../../streams/defaults.ts';
-import type { Bid, Offer } from '../../streams/messages.ts';
-import type { Notify, PlacementTransport } from '../../streams/placement.ts';
+import type { Bucket, caughtUp, Entry, Watch } from '../../store/bucket.ts';
+import { defaults, leaseRequestTimeoutMs } from '../../base/defaults.ts';
+import type { Bid, Offer } from '../../nats/messages.ts';
+import type { Notify, PlacementTransport } from '../../nats/placement.ts';
 import { type MemKv, pushQueue } from './memkv.ts';
 import type { Conn, SimNet } from './net.ts';
 

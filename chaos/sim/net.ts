@@ -19,13 +19,13 @@
 // - dropped requests are lost before the server applies them (the caller times
 //   out after `kvTimeoutMs`: JetStream not answering); dropped replies are lost
 //   after (the ambiguous outcome).
-import { defaults } from '../../streams/defaults.ts';
-import type { Liveness } from '../../streams/probe.ts';
-import type { NodeInbox } from '../../streams/placement.ts';
+import { defaults } from '../../base/defaults.ts';
+import type { Liveness } from '../../store/lease.records.ts';
+import type { NodeInbox } from '../../nats/placement.ts';
 import type { ClockView, SimClock } from './clock.ts';
 
 /** A seeded PRNG (mulberry32, shared with the trainer): the simulation never calls Math.random. */
-export { rng as prng } from '../../policies/random.ts';
+export { rng as prng } from '../../training/random.ts';
 
 export class SimTimeoutError extends Error {
   constructor(what: string) {

@@ -4,11 +4,12 @@
 // the faults); each case runs the real node code on virtual time (world.ts), stops the faults, lets the cluster converge
 // and judges the history with the same checker as real-process runs. A failure
 // shrinks to a short command list and replays from its seed and path.
+import { finishCase } from './finish.ts';
 import fc from 'fast-check';
 import type { InspectionEvent } from 'xstate';
-import { defaults } from '../../streams/defaults.ts';
-import type { Transition } from '../../streams/events.ts';
-import type { Violation } from '../checker.ts';
+import { defaults } from '../../base/defaults.ts';
+import type { Transition } from '../../nats/events.ts';
+import type { Violation } from '../history.ts';
 import { kindOf } from '../faults.ts';
 import { type CommandShape, initialModel, simCommands, type SimReal } from './commands.ts';
 import { type SimVariant, SimWorld } from './world.ts';
@@ -103,7 +104,7 @@ export async function runCase(
     await world.start();
     const t0 = world.clock.now();
     await fc.asyncModelRun(() => ({ model: initialModel(nodes), real }), cmds);
-    const result = await world.finish();
+    const result = await finishCase(world);
     await world.clock.settle();
     return {
       seed,

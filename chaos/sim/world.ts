@@ -1,24 +1,22 @@
 // A simulated cluster: N node processes, each the real node assembly
-// (actors/node.wiring.ts: node machine, leases, coordinator, leader duties, job
+// (node/node.wiring.ts: node machine, leases, coordinator, leader duties, job
 // store, runner, index) on a virtual clock view, talking to MemKv buckets and to
 // each other through the simulated network. Faults are methods; `finish()` stops
 // them, lets the cluster converge and judges the history with the checker.
 import type { InspectionEvent, SnapshotFrom } from 'xstate';
 import { coordinatorMachine } from '../../machines/coordinator.machine.ts';
-import type { JobRecord, JobSpec } from '../../machines/job.machine.ts';
+import type { JobSpec } from '../../machines/job.machine.ts';
 import { leaseTiming, leaseValidAt } from '../../machines/lease.rules.ts';
-import { type WiredNode, wireNode } from '../../actors/node.wiring.ts';
-import { defaults } from '../../streams/defaults.ts';
-import { type Reply, serveRequest } from '../../streams/api.ts';
-import { encodeJson } from '../../streams/codec.ts';
-import { type Transition, transitionRecorder } from '../../streams/events.ts';
-import { names } from '../../streams/subjects.ts';
-import type { Violation } from '../checker.ts';
-import { finishCase } from './finish.ts';
+import { type WiredNode, wireNode } from '../../node/node.wiring.ts';
+import { defaults } from '../../base/defaults.ts';
+import { type Reply, serveRequest } from '../../nats/service.ts';
+import { encodeJson } from '../../store/codec.ts';
+import { type Transition, transitionRecorder } from '../../nats/events.ts';
+import { names } from '../../nats/subjects.ts';
 import { simHandlers } from './handlers.ts';
 import { MemKv } from './memkv.ts';
 import { type ClockView, SimClock } from './clock.ts';
-import type { SimPartitionMode } from './commands.ts';
+import type { SimPartitionMode } from '../faults.ts';
 import { type Conn, prng, SimNet } from './net.ts';
 import { simBucket, simNotify, simPlacement } from './net.messages.ts';
 
@@ -37,15 +35,6 @@ export type WorldOptions = {
   variant?: SimVariant;
   /** Told of every inspection event of every node's actors (the coverage test). */
   inspect?: (ev: InspectionEvent) => void;
-};
-
-export type CaseResult = {
-  violations: Violation[];
-  /** Virtual ms from the end of faults to the first leader action, and to every job terminal (null: not within the bound). */
-  recovery: { leaderMs: number | null; allTerminalMs: number | null };
-  boundMs: number;
-  records: JobRecord[];
-  history: Transition[];
 };
 
 class BrokenCasKv extends MemKv {
@@ -336,11 +325,6 @@ export class SimWorld {
   /** A submit is still unanswered by a live node (its create may yet land). */
   submitting(): boolean {
     return [...this.#submitting].some((p) => !p.conn.dead);
-  }
-
-  /** Faults stop (every link heals, every paused process resumes, every dead node restarts); converge; check. */
-  finish(): Promise<CaseResult> {
-    return finishCase(this);
   }
 
   /** Stop every process (after a case, so nothing lingers). */

@@ -14,8 +14,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import '../helpers.ts';
 import { shoalCommand } from '../../harness/spawn.ts';
-import { callApi } from '../../streams/client.ts';
-import { names } from '../../streams/subjects.ts';
+import { callApi } from '../../nats/client.ts';
+import { names } from '../../nats/subjects.ts';
 
 const chromiumPath = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 const n = names();

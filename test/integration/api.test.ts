@@ -9,12 +9,12 @@ import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { connect as connectV2, StringCodec } from 'nats';
 import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
 import { spawnNode } from '../../harness/spawn.ts';
-import { callApi } from '../../streams/client.ts';
-import { ApiError } from '../../streams/errors.ts';
-import { defaults } from '../../streams/defaults.ts';
+import { callApi } from '../../nats/client.ts';
+import { ApiError } from '../../base/errors.ts';
+import { defaults } from '../../base/defaults.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
-import type { ClusterView } from '../../streams/lease.records.ts';
-import { names } from '../../streams/subjects.ts';
+import type { ClusterView } from '../../store/lease.records.ts';
+import { names } from '../../nats/subjects.ts';
 
 const n = names();
 

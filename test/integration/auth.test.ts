@@ -15,11 +15,12 @@ import { Kvm } from '@nats-io/kv';
 import { connect as connectV2, StringCodec } from 'nats';
 import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
-import { callApi } from '../../streams/client.ts';
+import { callApi } from '../../nats/client.ts';
 import { runDoctor } from '../../cli/doctor.ts';
-import { encode } from '../../streams/codec.ts';
-import type { ClusterView } from '../../streams/lease.records.ts';
-import { keys, names } from '../../streams/subjects.ts';
+import { encode } from '../../store/codec.ts';
+import type { ClusterView } from '../../store/lease.records.ts';
+import { names } from '../../nats/subjects.ts';
+import { keys } from '../../store/keys.ts';
 
 const n = names();
 const file = (dir: string, role: string) => JSON.parse(readFileSync(join(dir, `${role}.json`), 'utf8'));

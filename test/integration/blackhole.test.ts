@@ -14,9 +14,9 @@ import { type NatsCluster, startCluster } from '../../harness/launcher.ts';
 import { waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { type NodeProcess, spawnNode } from '../../harness/spawn.ts';
 import { LeaderWatch } from '../../harness/watch.ts';
-import { defaults } from '../../streams/defaults.ts';
-import { readTransitions } from '../../streams/events.ts';
-import { names } from '../../streams/subjects.ts';
+import { defaults } from '../../base/defaults.ts';
+import { readTransitions } from '../../nats/events.ts';
+import { names } from '../../nats/subjects.ts';
 import { until } from '../helpers.ts';
 
 const n = names();

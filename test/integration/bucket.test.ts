@@ -9,7 +9,7 @@ import { jetstream, type JetStreamManager, jetstreamManager } from '@nats-io/jet
 import { Kvm } from '@nats-io/kv';
 import '../helpers.ts';
 import { type NatsServer, startServer } from '../../harness/launcher.ts';
-import { type Bucket, caughtUp, type Entry, isCasConflict, natsBucket } from '../../streams/bucket.ts';
+import { type Bucket, caughtUp, type Entry, isCasConflict, natsBucket } from '../../store/bucket.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

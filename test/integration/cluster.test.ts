@@ -6,7 +6,7 @@ import '../helpers.ts';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { LeaderWatch } from '../../harness/watch.ts';
-import { names } from '../../streams/subjects.ts';
+import { names } from '../../nats/subjects.ts';
 
 const n = names();
 

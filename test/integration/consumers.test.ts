@@ -10,9 +10,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { cachedNewestNatsServer } from '../../harness/launcher.ts';
 import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
-import { callApi } from '../../streams/client.ts';
-import type { ApiError } from '../../streams/errors.ts';
-import { names } from '../../streams/subjects.ts';
+import { callApi } from '../../nats/client.ts';
+import type { ApiError } from '../../base/errors.ts';
+import { names } from '../../nats/subjects.ts';
 
 const n = names();
 const newest = process.env.NATS_SERVER_BIN_NEW ?? cachedNewestNatsServer;

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { until } from '../helpers.ts';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { TcpProxy } from '../../chaos/real/proxy.ts';
-import { bootstrap } from '../../streams/bootstrap.ts';
-import { readTransitions, transitionPublisher } from '../../streams/events.ts';
+import { bootstrap } from '../../nats/bootstrap.ts';
+import { readTransitions, transitionPublisher } from '../../nats/events.ts';
 import { type NatsServer, startServer } from '../../harness/launcher.ts';
-import { names } from '../../streams/subjects.ts';
+import { names } from '../../nats/subjects.ts';
 
 const n = names('evtest');
 

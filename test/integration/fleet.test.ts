@@ -5,12 +5,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { countPrimes } from '../../actors/handlers.ts';
+import { countPrimes } from '../../node/handlers.ts';
 import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { type NodeProcess, spawnNode } from '../../harness/spawn.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
-import { callApi } from '../../streams/client.ts';
-import { names } from '../../streams/subjects.ts';
+import { callApi } from '../../nats/client.ts';
+import { names } from '../../nats/subjects.ts';
 import { until } from '../helpers.ts';
 
 const n = names();

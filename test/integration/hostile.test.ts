@@ -15,9 +15,10 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
-import { callApi } from '../../streams/client.ts';
-import { decodeLease } from '../../streams/lease.records.ts';
-import { keys, names } from '../../streams/subjects.ts';
+import { callApi } from '../../nats/client.ts';
+import { decodeLease } from '../../store/lease.records.ts';
+import { names } from '../../nats/subjects.ts';
+import { keys } from '../../store/keys.ts';
 import { until } from '../helpers.ts';
 
 const n = names();

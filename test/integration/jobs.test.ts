@@ -5,15 +5,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { countPrimes } from '../../actors/handlers.ts';
+import { countPrimes } from '../../node/handlers.ts';
 import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { isTerminal, type JobRecord } from '../../machines/job.machine.ts';
-import { callApi } from '../../streams/client.ts';
-import { ApiError } from '../../streams/errors.ts';
-import { names } from '../../streams/subjects.ts';
+import { callApi } from '../../nats/client.ts';
+import { ApiError } from '../../base/errors.ts';
+import { names } from '../../nats/subjects.ts';
 import { until } from '../helpers.ts';
 import { checkHistory } from '../../chaos/checker.ts';
-import { readTransitions } from '../../streams/events.ts';
+import { readTransitions } from '../../nats/events.ts';
 
 const n = names();
 

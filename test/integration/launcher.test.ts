@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
-import { NatsServerNotFoundError, NatsServerVersionError } from '../../streams/errors.ts';
+import { NatsServerNotFoundError, NatsServerVersionError } from '../../base/errors.ts';
 import { findNatsServer, type NatsServer, startServer } from '../../harness/launcher.ts';
-import { isSupportedNatsServerVersion, parseNatsServerVersion } from '../../streams/version.ts';
+import { isSupportedNatsServerVersion, parseNatsServerVersion } from '../../nats/version.ts';
 
 describe('nats-server launcher', () => {
   const dir = mkdtempSync(join(tmpdir(), 'shoal-launcher-test-'));

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type LocalCluster, startLocalCluster, waitForLeader, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { LeaderWatch } from '../../harness/watch.ts';
-import { isLeaderAction, readTransitions } from '../../streams/events.ts';
-import { names } from '../../streams/subjects.ts';
+import { isLeaderAction, readTransitions } from '../../nats/events.ts';
+import { names } from '../../nats/subjects.ts';
 import { until } from '../helpers.ts';
-import { sleep } from '../../streams/time.ts';
+import { sleep } from '../../base/time.ts';
 
 const ttl = 1000;
 const n = names();

@@ -6,8 +6,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import '../helpers.ts';
 import { freePort } from '../../harness/launcher.ts';
 import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
-import { callApi } from '../../streams/client.ts';
-import { names } from '../../streams/subjects.ts';
+import { callApi } from '../../nats/client.ts';
+import { names } from '../../nats/subjects.ts';
 
 const n = names();
 

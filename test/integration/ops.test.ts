@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { countPrimes } from '../../actors/handlers.ts';
+import { countPrimes } from '../../node/handlers.ts';
 import { checkHistory } from '../../chaos/checker.ts';
 import { runDoctor } from '../../cli/doctor.ts';
 import { runRollout } from '../../cli/rollout.ts';
@@ -16,10 +16,10 @@ import { freePort } from '../../harness/launcher.ts';
 import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { spawnNode } from '../../harness/spawn.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
-import { callApi } from '../../streams/client.ts';
-import { readTransitions } from '../../streams/events.ts';
-import { names } from '../../streams/subjects.ts';
-import { sleep } from '../../streams/time.ts';
+import { callApi } from '../../nats/client.ts';
+import { readTransitions } from '../../nats/events.ts';
+import { names } from '../../nats/subjects.ts';
+import { sleep } from '../../base/time.ts';
 
 const n = names();
 

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
-import { callApi } from '../../streams/client.ts';
-import { names } from '../../streams/subjects.ts';
+import { callApi } from '../../nats/client.ts';
+import { names } from '../../nats/subjects.ts';
 
 const n = names();
 

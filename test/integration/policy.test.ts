@@ -14,9 +14,9 @@ import { type NodeProcess, spawnNode } from '../../harness/spawn.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
 import type { ModelSpec } from '../../policies/onnx.model.ts';
 import { shippedModel, specPathOf } from '../../policies/onnx.scorer.ts';
-import { callApi } from '../../streams/client.ts';
-import type { ClusterView } from '../../streams/lease.records.ts';
-import { names } from '../../streams/subjects.ts';
+import { callApi } from '../../nats/client.ts';
+import type { ClusterView } from '../../store/lease.records.ts';
+import { names } from '../../nats/subjects.ts';
 
 const n = names();
 const version = (JSON.parse(readFileSync(specPathOf(shippedModel), 'utf8')) as ModelSpec).version;

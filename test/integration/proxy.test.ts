@@ -6,7 +6,7 @@ import { until } from '../helpers.ts';
 import { connect, type NatsConnection, NoRespondersError, RequestError } from '@nats-io/transport-node';
 import { TcpProxy } from '../../chaos/real/proxy.ts';
 import { type NatsServer, startServer } from '../../harness/launcher.ts';
-import { sleep } from '../../streams/time.ts';
+import { sleep } from '../../base/time.ts';
 
 const proxiedOpts = { reconnectTimeWait: 100, maxReconnectAttempts: -1, pingInterval: 500, maxPingOut: 2 };
 

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
-import { callApi } from '../../streams/client.ts';
-import { encodeJson } from '../../streams/codec.ts';
-import { defaults } from '../../streams/defaults.ts';
-import { ApiError } from '../../streams/errors.ts';
-import { names } from '../../streams/subjects.ts';
+import { callApi } from '../../nats/client.ts';
+import { encodeJson } from '../../store/codec.ts';
+import { defaults } from '../../base/defaults.ts';
+import { ApiError } from '../../base/errors.ts';
+import { names } from '../../nats/subjects.ts';
 
 const n = names();
 

@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { countPrimes } from '../../actors/handlers.ts';
+import { countPrimes } from '../../node/handlers.ts';
 import { type LocalCluster, startLocalCluster, type UpOptions, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { shoalCommand } from '../../harness/spawn.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
-import { ApiError } from '../../streams/errors.ts';
-import { callApi } from '../../streams/client.ts';
-import { names } from '../../streams/subjects.ts';
+import { ApiError } from '../../base/errors.ts';
+import { callApi } from '../../nats/client.ts';
+import { names } from '../../nats/subjects.ts';
 import { until } from '../helpers.ts';
 
 const n = names();

@@ -7,10 +7,10 @@ import { connect } from '@nats-io/transport-node';
 import { type NatsServer, startServer } from '../../harness/launcher.ts';
 import { spawnNode } from '../../harness/spawn.ts';
 import { waitForReady } from '../../harness/local.cluster.ts';
-import { callApi } from '../../streams/client.ts';
+import { callApi } from '../../nats/client.ts';
 import { leaseTiming } from '../../machines/lease.rules.ts';
-import { defaults } from '../../streams/defaults.ts';
-import { names } from '../../streams/subjects.ts';
+import { defaults } from '../../base/defaults.ts';
+import { names } from '../../nats/subjects.ts';
 import type { JobRecord } from '../../machines/job.machine.ts';
 import { until } from '../helpers.ts';
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { checkHistory } from '../../chaos/checker.ts';
 import { leaderSeenAt } from '../../chaos/invariants.leaders.ts';
 import { type JobRecord, newJobRecord } from '../../machines/job.machine.ts';
-import type { Transition } from '../../streams/events.ts';
+import type { Transition } from '../../nats/events.ts';
 
 let wall = 1_000;
 let seq = 0;

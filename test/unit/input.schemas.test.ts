@@ -4,9 +4,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { builtinSchemas, checkOf, inputChecker, jsonSchemaOf, moduleSchemas } from '../../actors/input.schemas.ts';
-import type { Clock } from '../../streams/time.ts';
-import { defaults } from '../../streams/defaults.ts';
+import { builtinSchemas, checkOf, inputChecker, jsonSchemaOf, moduleSchemas } from '../../node/input.schemas.ts';
+import type { Clock } from '../../base/time.ts';
+import { defaults } from '../../base/defaults.ts';
 
 const fakeClock = () => {
   let now = 1_000;

@@ -4,12 +4,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, setup } from 'xstate';
-import { inspectionFeed, type ShoalInspectionEvent } from '../../actors/inspection.ts';
+import { inspectionFeed, type ShoalInspectionEvent } from '../../node/inspection.ts';
 import { SimClock } from '../../chaos/sim/clock.ts';
-import { activeStateIds, Timeline } from '../../cli/inspect/model.ts';
-import { JobStates, recordPath } from '../../cli/inspect/records.ts';
+import { activeStateIds, Timeline } from '../../inspector/model.ts';
+import { JobStates, recordPath } from '../../inspector/records.ts';
 import { newJobRecord } from '../../machines/job.machine.ts';
-import type { Transition } from '../../streams/events.ts';
+import type { Transition } from '../../nats/events.ts';
 
 const tr = (seq: number, actor: string, from: string | null, to: string, wall: number, instance = 'i1'): Transition => ({
   kind: 'job',

@@ -6,16 +6,16 @@ import fc from 'fast-check';
 import { SimulatedClock } from 'xstate';
 import { MemKv } from '../../chaos/sim/memkv.ts';
 import { newJobRecord } from '../../machines/job.machine.ts';
-import { CheckpointSlot, JobStore } from '../../streams/job.store.ts';
-import { FencedError } from '../../streams/errors.ts';
-import { JobIndex } from '../../actors/job.index.ts';
+import { CheckpointSlot, JobStore } from '../../store/job.store.ts';
+import { FencedError } from '../../base/errors.ts';
+import { JobIndex } from '../../node/job.index.ts';
 import { SimClock } from '../../chaos/sim/clock.ts';
-import { defaults } from '../../streams/defaults.ts';
-import { until } from '../../streams/time.ts';
+import { defaults } from '../../base/defaults.ts';
+import { until } from '../../base/time.ts';
 import { createActor, toPromise } from 'xstate';
-import { type Bucket, caughtUp, isCasConflict } from '../../streams/bucket.ts';
-import { leaseEffects } from '../../streams/lease.effects.ts';
-import { encode } from '../../streams/codec.ts';
+import { type Bucket, caughtUp, isCasConflict } from '../../store/bucket.ts';
+import { leaseEffects } from '../../store/lease.effects.ts';
+import { encode } from '../../store/codec.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

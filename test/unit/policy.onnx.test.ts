@@ -10,15 +10,15 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { chooseScorer } from '../../actors/policy.ts';
+import { chooseScorer } from '../../node/policy.ts';
 import { modelVersion, trainModel } from '../../cli/policy.ts';
 import { type BidFeatures, featureCount, featureRows, featureSpec } from '../../policies/features.ts';
 import { forward, mlpFrom, paramCount } from '../../policies/mlp.ts';
 import { mlpFromOnnx, mlpToOnnx, type ModelSpec } from '../../policies/onnx.model.ts';
 import { loadOnnxScorer, ModelError, shippedModel, specPathOf } from '../../policies/onnx.scorer.ts';
-import { rng } from '../../policies/random.ts';
+import { rng } from '../../training/random.ts';
 import { mlpScorer } from '../../policies/scorer.ts';
-import { episode, meanLoss, train } from '../../policies/train.ts';
+import { episode, meanLoss, train } from '../../training/train.ts';
 
 const shippedSpec = JSON.parse(readFileSync(specPathOf(shippedModel), 'utf8')) as ModelSpec;
 const dir = mkdtempSync(join(tmpdir(), 'shoal-onnx-'));

@@ -10,7 +10,7 @@ import { auctionPolicy, greedyAward, type NodeBid } from '../../policies/placeme
 import { chooseVictim, defaultPreemption, preemptible } from '../../policies/preemption.ts';
 import { describeRequirements, pendingReason, satisfies } from '../../policies/requirements.ts';
 import { heuristicScorer } from '../../policies/scorer.ts';
-import { Slots } from '../../actors/slots.ts';
+import { Slots } from '../../node/slots.ts';
 
 const spec = { id: 'j', type: 'primes', input: null, priority: 5, maxAttempts: 3, timeoutMs: 1000 };
 

@@ -1,16 +1,17 @@
-// The runtime-neutral parts of streams/: codec, names, timing, connection
+// The runtime-neutral parts of base/, store/ and nats/: codec, names, timing, connection
 // options. No NATS; runs under Node and Deno alike.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { z } from 'zod';
-import { decode, decodeJson, encode, encodeJson } from '../../streams/codec.ts';
-import { connectionOptions } from '../../streams/connect.ts';
-import { defaultLeaseTtlMs, defaults } from '../../streams/defaults.ts';
-import { CodecError } from '../../streams/errors.ts';
-import { leaseValueSchema } from '../../streams/lease.records.ts';
-import { confirmGone, type Liveness } from '../../streams/probe.ts';
-import { names } from '../../streams/subjects.ts';
+import { decode, decodeJson, encode, encodeJson } from '../../store/codec.ts';
+import { connectionOptions } from '../../nats/connect.ts';
+import { defaultLeaseTtlMs, defaults } from '../../base/defaults.ts';
+import { CodecError } from '../../base/errors.ts';
+import { leaseValueSchema } from '../../store/lease.records.ts';
+import { confirmGone } from '../../nats/probe.ts';
+import { type Liveness } from '../../store/lease.records.ts';
+import { names } from '../../nats/subjects.ts';
 
 const shape = z.object({ a: z.number(), b: z.string().optional() }).strict();
 

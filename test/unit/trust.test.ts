@@ -1,11 +1,11 @@
 // Untrusted callers, the runtime-neutral parts: which reply subjects a node
-// may answer (streams/reply.ts), and the exec built-in's opt-in and clean
-// environment (actors/handlers.ts).
+// may answer (nats/reply.ts), and the exec built-in's opt-in and clean
+// environment (node/handlers.ts).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isInboxSubject, ReplyGuard } from '../../streams/reply.ts';
-import { execHandler, type JobCtx, loadJobTypes } from '../../actors/handlers.ts';
+import { isInboxSubject, ReplyGuard } from '../../nats/reply.ts';
+import { execHandler, type JobCtx, loadJobTypes } from '../../node/handlers.ts';
 
 describe('reply subjects', () => {
   test('inboxes are answered; buckets, the JetStream API and cluster subjects never', () => {

@@ -1,0 +1,132 @@
+// The inspector's model, shared by its server and its page (pure, no DOM, no
+// NATS): the messages the server streams, and the cluster's history as one
+// timeline, from which the state of every actor at any point is read back
+// (time travel). Every transition of every actor, jobs included, is in the
+// events stream, so the timeline is the whole truth; live inspection events
+// add what a transition does not carry (a machine's context).
+import type { ShoalInspectionEvent } from '../node/inspection.ts';
+import type { Transition } from '../nats/events.ts';
+import type { ClusterView } from '../store/lease.records.ts';
+import type { ChartLayout } from './layout.ts';
+
+export type Kind = 'node' | 'coordinator' | 'lease' | 'job';
+export const kinds: readonly Kind[] = ['node', 'coordinator', 'lease', 'job'];
+
+export type StatusView = ClusterView & { jobs?: Record<string, number>; queueDepth?: number };
+
+/** A checker finding (replay of a failed chaos run), placed on the timeline. */
+export type ViolationMark = { invariant: string; subject: string; message: string; at: number | null; actors: string[] };
+
+export type ServerMessage =
+  | {
+    type: 'hello';
+    mode: 'live' | 'replay';
+    /** The NATS URL, or the replayed file. */
+    source: string;
+    keepFinishedMs: number;
+    charts: Record<Kind, ChartLayout>;
+    violations: ViolationMark[];
+    /** Offer the relay to Stately's hosted inspector (shoal inspect --stately). */
+    stately: boolean;
+  }
+  | { type: 'transitions'; items: Transition[] }
+  | { type: 'inspection'; items: ShoalInspectionEvent[] }
+  | { type: 'status'; status: StatusView | null; error?: string };
+
+/** The page's id of the actor a transition belongs to: `node:n1`, `coordinator:n1`, `lease:n1-leader`, `job:<job id>`. */
+export const actorKey = (t: Pick<Transition, 'kind' | 'actor'>) => `${t.kind}:${t.actor}`;
+
+const terminal = new Set(['succeeded', 'failed', 'cancelled']);
+export const isTerminalState = (to: string) => terminal.has(to.split('.')[0]!);
+
+/**
+ * The XState state ids active for a state written as the history records it
+ * (`running.member.draining.handingBack`): every prefix, under the machine id.
+ */
+export function activeStateIds(machineId: string, path: string): string[] {
+  const parts = path.split('.').filter((p) => p.length > 0);
+  return [machineId, ...parts.map((_, i) => `${machineId}.${parts.slice(0, i + 1).join('.')}`)];
+}
+
+/** Handler starts and ends, checkpoints: events in a job's history that leave its state as it is. */
+export const isStateChange = (t: Transition) => t.from !== t.to;
+
+function byTime(a: Transition, b: Transition): number {
+  return a.wall - b.wall || (a.instance === b.instance ? a.seq - b.seq : a.instance < b.instance ? -1 : 1);
+}
+
+export type ActorTimeline = { key: string; kind: Kind; actor: string; node: string; steps: number[] };
+
+/** Every transition once, in time order, with each actor's steps as indexes into that order. */
+export class Timeline {
+  readonly #seen = new Set<string>();
+  #events: Transition[] = [];
+  #dirty = false;
+  #actors = new Map<string, ActorTimeline>();
+
+  /** Returns how many were new. */
+  add(items: Transition[]): number {
+    let added = 0;
+    for (const t of items) {
+      const id = `${t.instance}:${t.seq}`;
+      if (this.#seen.has(id)) continue;
+      this.#seen.add(id);
+      const last = this.#events.at(-1);
+      if (last && byTime(last, t) > 0) this.#dirty = true;
+      this.#events.push(t);
+      if (!this.#dirty) this.#index(t, this.#events.length - 1);
+      added++;
+    }
+    // Out of order (a paused process reports late, history arrives after live events): sort and index again.
+    if (this.#dirty) this.#reindex();
+    return added;
+  }
+
+  #index(t: Transition, i: number): void {
+    const key = actorKey(t);
+    let a = this.#actors.get(key);
+    if (!a) this.#actors.set(key, a = { key, kind: t.kind as Kind, actor: t.actor, node: t.node, steps: [] });
+    a.steps.push(i);
+  }
+
+  #reindex(): void {
+    this.#events.sort(byTime);
+    this.#dirty = false;
+    this.#actors = new Map();
+    this.#events.forEach((t, i) => this.#index(t, i));
+  }
+
+  get length(): number {
+    return this.#events.length;
+  }
+  event(i: number): Transition | undefined {
+    return this.#events[i];
+  }
+  actors(): Iterable<ActorTimeline> {
+    return this.#actors.values();
+  }
+  actor(key: string): ActorTimeline | undefined {
+    return this.#actors.get(key);
+  }
+
+  /** The actor's last transition at or before `cursor` (an index into the timeline), or null if it did not exist yet. */
+  stateAt(a: ActorTimeline, cursor: number): Transition | null {
+    let lo = 0;
+    let hi = a.steps.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (a.steps[mid]! <= cursor) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found < 0 ? null : this.#events[a.steps[found]!]!;
+  }
+
+  /** The first index whose event happened at or after `wall` (for violations and times), or the last index. */
+  indexAt(wall: number): number {
+    const i = this.#events.findIndex((t) => t.wall >= wall);
+    return i < 0 ? this.#events.length - 1 : i;
+  }
+}

@@ -1,0 +1,345 @@
+// Every transition of every machine, published as CBOR on
+// `<prefix>.evt.<kind>.<actor>` and kept in the events stream: the history
+// that tests, benchmarks and the chaos checker read.
+import { DeliverPolicy, jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { InspectionEvent, StateValue } from 'xstate';
+import { z } from 'zod';
+import { decode, encode } from '../store/codec.ts';
+import { defaults } from '../base/defaults.ts';
+import type { Names } from './subjects.ts';
+import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobChange } from '../store/job.store.ts';
+import { type Clock, realClock, sleep } from '../base/time.ts';
+import { jsOptions } from './connect.ts';
+
+export const transitionSchema = z.object({
+  /** Machine id: node, coordinator, lease. */
+  kind: z.string(),
+  /** Actor id within its kind, e.g. `n1` or `n1-leader` (a subject token). */
+  actor: z.string(),
+  node: z.string(),
+  instance: z.string(),
+  pid: z.number(),
+  from: z.string().nullable(),
+  to: z.string(),
+  /** The event that caused the transition. */
+  event: z.string(),
+  /** Fencing token (lease revision) the actor held at that moment, if any. */
+  epoch: z.number().nullable(),
+  wall: z.number(),
+  mono: z.number(),
+  /** Per-process sequence: orders one process's events. */
+  seq: z.number(),
+  /** Kind-specific facts (jobs: progress, resumedFrom, result...). */
+  data: z.record(z.string(), z.unknown()).optional(),
+});
+export type Transition = z.infer<typeof transitionSchema>;
+
+/**
+ * A leader acts when it starts a duty pass (recovery, which its first entry
+ * into leadership also is). Finishing a pass begun while the lease was valid,
+ * and the placement loop's own per-round lease check, are not new actions.
+ */
+export const isLeaderAction = (t: Transition) => t.kind === 'coordinator' && t.to === 'active.leader.recovering' && t.epoch !== null;
+
+export function stateString(value: StateValue): string {
+  if (typeof value === 'string') return value;
+  return Object.entries(value)
+    .map((
+      [k, v],
+    ) => (v === undefined || (typeof v === 'object' && Object.keys(v).length === 0) ? k : `${k}.${stateString(v as StateValue)}`))
+    .join(',');
+}
+
+type MachineLikeSnapshot = {
+  value: StateValue;
+  status: string;
+  context: Record<string, unknown>;
+  machine: { id: string };
+};
+
+function isMachineSnapshot(s: unknown): s is MachineLikeSnapshot {
+  return typeof s === 'object' && s !== null && 'machine' in s && 'value' in s;
+}
+
+/** Who records: the process a transition comes from. */
+export type RecorderOptions = {
+  node: string;
+  instance: string;
+  pid: number;
+  /** Wall and monotonic time of each transition. */
+  clock?: Clock;
+  /** Receives every transition, in order. */
+  sink: (t: Transition) => void;
+};
+
+/** Actor id for the event subject: the node id, plus the lease's key kind. */
+export function actorId(node: string, snap: Pick<MachineLikeSnapshot, 'machine' | 'context'>): string {
+  if (snap.machine.id === 'lease') {
+    const key = String(snap.context.key ?? 'lease');
+    return `${node}-${key.split('.')[0]}`;
+  }
+  return node;
+}
+
+/**
+ * The pure half of the publisher: XState inspection events → `Transition`s
+ * (one per change of state value), and `record` for things that are not live
+ * actors here (job records written by CAS). A real node sinks them into
+ * JetStream, the simulation into an array: both see the same history.
+ */
+export function transitionRecorder(o: RecorderOptions) {
+  const clock = o.clock ?? realClock;
+  const last = new Map<string, string>();
+  let seq = 0;
+
+  /** `wall` defaults to now; a job write passes the time its writer decided it (before the CAS), so causes order before effects. */
+  const record = (f: Pick<Transition, 'kind' | 'actor' | 'from' | 'to' | 'event' | 'epoch' | 'data'> & { wall?: number }) => {
+    const t: Transition = {
+      ...f,
+      node: o.node,
+      instance: o.instance,
+      pid: o.pid,
+      wall: f.wall ?? clock.now(),
+      mono: clock.mono(),
+      seq: ++seq,
+    };
+    if (t.data === undefined) delete t.data;
+    o.sink(t);
+  };
+
+  const inspect = (ev: InspectionEvent) => {
+    if (ev.type !== '@xstate.snapshot' || !isMachineSnapshot(ev.snapshot)) return;
+    const snap = ev.snapshot;
+    const session = ev.actorRef.sessionId;
+    const to = stateString(snap.value);
+    const from = last.get(session) ?? null;
+    if (from === to) return;
+    last.set(session, to);
+    const epoch = typeof snap.context.epoch === 'number' ? snap.context.epoch : null;
+    // A lease's validity (holder's monotonic ms) lets a checker tell when it was live.
+    const validUntil = snap.machine.id === 'lease' && typeof snap.context.validUntil === 'number' ? snap.context.validUntil : undefined;
+    record({
+      kind: snap.machine.id,
+      actor: actorId(o.node, snap),
+      from,
+      to,
+      event: ev.event.type,
+      epoch,
+      data: validUntil === undefined ? undefined : { validUntil },
+    });
+  };
+  return { inspect, record };
+}
+
+export type Recorder = ReturnType<typeof transitionRecorder>;
+
+const jobStateOf = (r: JobRecord) => (r.phase ? `${r.state}.${r.phase}` : r.state);
+
+/**
+ * How job activity enters the history: every record a node wrote by CAS, every
+ * checkpoint it committed, and when each attempt's handler ran there. One
+ * definition for real nodes and the simulation.
+ */
+export function jobHistory(record: Recorder['record']) {
+  // Revisions give the commit order of a job's writes (a paused writer reports late; its write was fenced, or not, when it landed).
+  const onChange: JobChange = (prev, next, event, revision, replaced) =>
+    record({
+      kind: 'job',
+      actor: next.id,
+      from: prev ? jobStateOf(prev) : null,
+      to: jobStateOf(next),
+      event: event.type,
+      epoch: next.attempt,
+      // The record's updatedAt is its event's time: a submit's create or the writer's decision, which the write's
+      // reply (and so this call) can trail by tens of ms under load, after other nodes already acted on it.
+      wall: next.updatedAt,
+      data: {
+        type: next.type,
+        owner: next.owner,
+        progress: next.progress,
+        revision,
+        replaced,
+        ...(event.type === 'job.start' ? { resumedFrom: event.resumedFrom } : {}),
+        ...(next.state === 'succeeded' ? { result: next.result } : {}),
+        ...(next.type === 'primes' && prev === null ? { input: next.input } : {}),
+        // Its priority and requirements, once (the checker's priority order reads them).
+        ...(prev === null ? { priority: next.priority, ...(next.requires ? { requires: true } : {}) } : {}),
+      },
+    });
+  /** `revision`: of the checkpoint key, so checkpoints order against the claims of later attempts. */
+  const onCheckpoint = (id: string, attempt: number, progress: number, revision: number) =>
+    record({
+      kind: 'job',
+      actor: id,
+      from: 'running',
+      to: 'running',
+      event: 'job.checkpoint',
+      epoch: attempt,
+      data: { progress, revision },
+    });
+  /** The handler of `attempt` began (`start`, with the checkpoint revision its claim got) or this node stopped waiting for it (`end`). */
+  const onHandler = (id: string, attempt: number, phase: 'start' | 'end', claimed?: number) =>
+    record({
+      kind: 'job',
+      actor: id,
+      from: 'running',
+      to: 'running',
+      event: phase === 'start' ? handlerStart : handlerEnd,
+      epoch: attempt,
+      data: claimed === undefined ? undefined : { claimed },
+    });
+  return { onChange, onCheckpoint, onHandler };
+}
+
+export const handlerStart = 'job.handler.start';
+export const handlerEnd = 'job.handler.end';
+export const leaseReaped = 'lease.reaped';
+
+/**
+ * The leader deleted a dead node's lease (its connection was gone): that
+ * holder's lease term ends here, whatever validity its own clock still gives it.
+ */
+export function recordReap(record: Recorder['record'], holder: { id: string; instance: string }, epoch: number) {
+  record({
+    kind: 'lease',
+    actor: `${holder.id}-node`,
+    from: 'held',
+    to: 'reaped',
+    event: leaseReaped,
+    epoch,
+    data: { holder: holder.instance },
+  });
+}
+
+export type PublisherOptions = {
+  nc: NatsConnection;
+  names: Names;
+  node: string;
+  instance: string;
+  pid: number;
+  /** Called on every transition (after it is queued for publishing). */
+  onTransition?: (t: Transition) => void;
+  onError?: (err: Error) => void;
+  /** How long one publish waits for the stream's acknowledgement (default: the JetStream client's). */
+  publishTimeoutMs?: number;
+};
+
+/** An XState `inspect` callback that publishes transitions, and a flush for shutdown. */
+export function transitionPublisher(o: PublisherOptions) {
+  const js: JetStreamClient = jetstream(o.nc, jsOptions(o.nc, o.publishTimeoutMs ? { timeout: o.publishTimeoutMs } : {}));
+  /** Published but not yet acknowledged (or given up), by message id; `settled` resolves then. */
+  const unacked = new Map<string, { subject: string; data: Uint8Array; settle: () => void; settled: Promise<void> }>();
+  // Until the stream exists (the node bootstraps it), transitions wait here.
+  let backlog: Transition[] | null = [];
+  const settle = (msgID: string) => {
+    unacked.get(msgID)?.settle();
+    return unacked.delete(msgID);
+  };
+  const publish = (msgID: string, m: { subject: string; data: Uint8Array }) =>
+    js.publish(m.subject, m.data, { msgID }).then(() => void settle(msgID));
+  const send = (t: Transition) => {
+    // The message id (instance and seq) makes an event sent again land once; `seq` restores one process's order.
+    const msgID = `${t.instance}-${t.seq}`;
+    let done = () => {};
+    const settled = new Promise<void>((resolve) => (done = resolve));
+    const m = { subject: o.names.event(t.kind, t.actor), data: encode(t), settle: done, settled };
+    unacked.set(msgID, m);
+    // A replicated stream can be between leaders for seconds: retry.
+    const attempt = async (left: number): Promise<void> => {
+      try {
+        await publish(msgID, m);
+      } catch (err) {
+        if (left <= 0 || !unacked.has(msgID)) throw err;
+        await sleep(defaults.eventRetryDelayMs);
+        return attempt(left - 1);
+      }
+    };
+    attempt(defaults.eventRetries).catch((err: Error) => {
+      if (settle(msgID)) o.onError?.(err);
+    });
+  };
+
+  /**
+   * After a reconnect: send again every event not yet acknowledged. Those
+   * written to a connection that was already dead are lost, and their retry
+   * would wait for a whole publish timeout, which a process killed meanwhile
+   * never reaches. The message id makes the duplicates harmless.
+   */
+  const resend = () => {
+    for (const [msgID, m] of unacked) void publish(msgID, m).catch(() => {});
+  };
+
+  const { inspect, record } = transitionRecorder({
+    node: o.node,
+    instance: o.instance,
+    pid: o.pid,
+    sink: (t) => {
+      if (backlog) backlog.push(t);
+      else send(t);
+      o.onTransition?.(t);
+    },
+  });
+
+  /** Call once the events stream exists; publishes what waited. */
+  const open = () => {
+    const waiting = backlog ?? [];
+    backlog = null;
+    waiting.forEach(send);
+  };
+
+  /** Wait until every event is acknowledged or given up. */
+  const flush = async () => {
+    await Promise.all([...unacked.values()].map((m) => m.settled));
+  };
+  return { inspect, record, open, flush, resend };
+}
+
+export type TailOptions = {
+  /** One subject filter (a job: `names.event('job', id)`; a kind: `<prefix>.evt.<kind>.>`); default every event. */
+  subject?: string;
+  /** Start at this time instead of the stream's start. */
+  since?: Date;
+  /** Keep following new events after the stored ones. */
+  follow?: boolean;
+  signal?: AbortSignal;
+};
+
+export type StoredTransition = Transition & { streamSeq: number };
+
+/** The stored history (from its start, or `since`), then, with `follow`, every new transition as it lands. */
+export async function* tailTransitions(nc: NatsConnection, n: Names, o: TailOptions = {}): AsyncGenerator<StoredTransition> {
+  const consumer = await jetstream(nc, jsOptions(nc)).consumers.get(n.eventsStream, {
+    filter_subjects: o.subject ? [o.subject] : undefined,
+    ...(o.since
+      ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: o.since.toISOString() }
+      : { deliver_policy: DeliverPolicy.All }),
+  });
+  if (!o.follow && (await consumer.info()).num_pending === 0) return;
+  const iter = await consumer.consume();
+  const stop = () => void iter.stop();
+  o.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    for await (const m of iter) {
+      let t: Transition | null = null;
+      try {
+        t = decode(transitionSchema, m.data, 'transition event');
+      } catch {
+        // a malformed event is skipped, not fatal to a reader
+      }
+      if (t) yield { ...t, streamSeq: m.seq };
+      if (!o.follow && m.info.pending === 0) break;
+    }
+  } finally {
+    o.signal?.removeEventListener('abort', stop);
+    await iter.close();
+  }
+}
+
+/** Read the stored history (optionally one subject filter) from its start. */
+export async function readTransitions(nc: NatsConnection, n: Names, opts: { subject?: string } = {}): Promise<StoredTransition[]> {
+  const out: StoredTransition[] = [];
+  for await (const t of tailTransitions(nc, n, opts)) out.push(t);
+  return out;
+}

@@ -1,0 +1,120 @@
+// Placement messages over core NATS (the fast path; KV is the truth): the
+// leader's side (offer, collect bids, notify winners, hear "jobs queued"), the
+// API's (jobs queued, cancel, drain) and the node's (answer offers, take
+// assignments and cancels).
+// The simulation implements the same two shapes over its own network.
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { decode, encode } from '../store/codec.ts';
+import type { z } from 'zod';
+import { type Assignment, assignmentSchema, type Bid, bidSchema, jobIdsSchema, type Offer, offerSchema } from './messages.ts';
+import type { JobRecord } from '../machines/job.machine.ts';
+import type { Versioned } from '../store/job.store.ts';
+import type { Names } from './subjects.ts';
+import { enqueueWork, type WorkItem } from './work.queue.ts';
+import type { ReplyGuard } from './reply.ts';
+
+/** What the leader's placement loop sends and hears. */
+export type PlacementTransport = {
+  /** Offer jobs to every node; resolve with the bids: at most `expect` replies (0: unknown), within `maxWaitMs`. */
+  auction(offer: Offer, expect: number, maxWaitMs: number): Promise<Bid[]>;
+  /** Tell a node which jobs it won, as written (record and revision), and which of its running jobs yield to them. */
+  assign(node: string, jobs: Array<Versioned<JobRecord>>, preempt?: Pick<Assignment, 'preempt' | 'graceMs'>): void;
+  /** Call `fn` whenever jobs were queued; returns the unsubscribe. */
+  onQueued(fn: () => void): () => void;
+  /** `--placement pull`: put queued jobs on the work queue (once per job and attempt); not in the simulation. */
+  enqueue?(jobs: WorkItem[]): Promise<void>;
+};
+
+/** What the API tells the rest of the cluster (the endpoints' side of these messages). */
+export type Notify = {
+  /** Jobs were queued: wake the leader's placement. */
+  queued(): void;
+  /** Ask a node to stop running these jobs. */
+  cancel(node: string, ids: string[]): void;
+};
+
+/** What a node does with the messages addressed to it. */
+export type NodeInbox = {
+  /** A bid for an offer, or null to stay silent (not ready); a promise where the scorer is async (ONNX). */
+  offer(offer: Offer): Bid | null | Promise<Bid | null>;
+  assign(jobs: Array<Versioned<JobRecord>>, preempt?: Pick<Assignment, 'preempt' | 'graceMs'>): void;
+  cancel(ids: string[]): void;
+};
+
+export function natsPlacement(nc: NatsConnection, n: Names): PlacementTransport {
+  return {
+    async auction(offer, expect, maxWaitMs) {
+      const bids: Bid[] = [];
+      // Stop as soon as every ready node has answered; the window bounds the wait for the slow ones.
+      const replies = await nc.requestMany(
+        n.auction,
+        encode(offer),
+        expect > 0 ? { strategy: 'count', maxMessages: expect, maxWait: maxWaitMs } : { strategy: 'timer', maxWait: maxWaitMs },
+      );
+      for await (const m of replies) {
+        try {
+          bids.push(decode(bidSchema, m.data, 'bid'));
+        } catch {
+          // a malformed bid is ignored
+        }
+      }
+      return bids;
+    },
+    assign(node, jobs, preempt) {
+      nc.publish(n.nodeAssign(node), encode({ jobs, ...preempt }));
+    },
+    onQueued(fn) {
+      const sub = nc.subscribe(n.jobsQueued, { callback: () => fn() });
+      return () => sub.unsubscribe();
+    },
+    enqueue: (jobs) => enqueueWork(nc, n, jobs),
+  };
+}
+
+export function natsNotify(nc: NatsConnection, n: Names): Notify {
+  return {
+    queued: () => nc.publish(n.jobsQueued),
+    cancel: (node, ids) => nc.publish(n.nodeCancel(node), encode({ ids })),
+  };
+}
+
+/** Subscribe a node's inbox: offers on the auction subject, its own assignments and cancels. */
+export function serveInbox(
+  nc: NatsConnection,
+  n: Names,
+  o: { nodeId: string; inbox: NodeInbox; log: (msg: string) => void; guard: ReplyGuard },
+): Subscription[] {
+  const { nodeId, inbox, log, guard } = o;
+  return [
+    nc.subscribe(n.auction, {
+      callback: (_err, msg) => {
+        if (!guard.allows(msg.reply, 'auction')) return;
+        let offer;
+        try {
+          offer = decode(offerSchema, msg.data, 'offer');
+        } catch {
+          return;
+        }
+        const answer = (bid: Bid | null) => bid && msg.respond(encode(bid));
+        const bid = inbox.offer(offer);
+        if (bid instanceof Promise) bid.then(answer, (err: Error) => log(`could not bid: ${err.message}`));
+        else answer(bid);
+      },
+    }),
+    onMessage(n.nodeAssign(nodeId), assignmentSchema, 'assignment', (m) => inbox.assign(m.jobs as Array<Versioned<JobRecord>>, m)),
+    onMessage(n.nodeCancel(nodeId), jobIdsSchema, 'cancel', (m) => inbox.cancel(m.ids)),
+  ];
+
+  /** A subject carrying one kind of message: a malformed one is logged and dropped. */
+  function onMessage<S extends z.ZodType>(subject: string, schema: S, what: string, act: (m: z.infer<S>) => void): Subscription {
+    return nc.subscribe(subject, {
+      callback: (_err, msg) => {
+        try {
+          act(decode(schema, msg.data, what));
+        } catch (err) {
+          log(`bad ${what} message: ${(err as Error).message}`);
+        }
+      },
+    });
+  }
+}

@@ -1,0 +1,88 @@
+// Liveness evidence for the failover fast path: each process incarnation
+// answers pings on its own subject, so "no responders" means its connection is
+// gone. A timeout means nothing (the holder may be slow or paused).
+import { type NatsConnection, NoRespondersError, RequestError } from '@nats-io/transport-node';
+import type { LeaseHolder } from '../machines/lease.machine.ts';
+import type { Probe } from '../store/lease.records.ts';
+import { defaults } from '../base/defaults.ts';
+import type { Names } from './subjects.ts';
+import { type Clock, realClock, sleep } from '../base/time.ts';
+import type { ReplyGuard } from './reply.ts';
+
+/** A NATS request that nobody subscribes to answer (nats.js says so in two ways). */
+export function isNoResponders(err: unknown): boolean {
+  return err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders());
+}
+
+/** Ping a holder's own subject: "no responders" is 'gone', a timeout 'unknown'. */
+export function natsProbe(nc: NatsConnection, n: Names, timeoutMs: number = defaults.probeTimeoutMs): Probe {
+  return async (holder) => {
+    try {
+      await nc.request(n.nodePing(holder.id, holder.instance), undefined, { timeout: timeoutMs });
+      return 'alive';
+    } catch (err) {
+      return isNoResponders(err) ? 'gone' : 'unknown';
+    }
+  };
+}
+
+/**
+ * A probe whose "gone" is confirmed: "no responders" twice, `confirmMs` apart.
+ * A holder that is only reconnecting (its server died) answers the second ping.
+ * Unless `final()` says a first "no responders" already settles it: a lone
+ * server (no cluster) that answered us is alive, so the holder's connection to
+ * it, the only server there is, is gone.
+ */
+export function confirmGone(
+  probe: Probe,
+  clock: Clock = realClock,
+  o: { confirmMs?: number; final?: () => boolean } = {},
+): Probe {
+  return async (holder) => {
+    const first = await probe(holder);
+    if (first !== 'gone' || o.final?.()) return first;
+    await sleep(o.confirmMs ?? defaults.probeConfirmMs, undefined, clock);
+    return probe(holder);
+  };
+}
+
+/** Whether this connection's server stands alone (no cluster): there, "no responders" needs no confirmation. */
+export const loneServer = (nc: NatsConnection) => () => nc.info !== undefined && !nc.info.cluster;
+
+/**
+ * Whether this connection has had a round trip to its server (a flush: PING,
+ * PONG) within `timeoutMs`, checked every `everyMs`; `onChange` hears each flip.
+ * Returns the stop function.
+ */
+export function watchContact(
+  nc: NatsConnection,
+  o: {
+    timeoutMs: number;
+    everyMs: number;
+    onChange: (inContact: boolean) => void;
+    /** The round trip (default: a flush to the node's own server). */
+    roundTrip?: () => Promise<unknown>;
+    clock?: Clock;
+  },
+): () => void {
+  const roundTrip = o.roundTrip ?? (() => nc.flush());
+  const clock = o.clock ?? realClock;
+  let lastOk = clock.mono();
+  let pending = false;
+  let inContact = true;
+  const timer = setInterval(() => {
+    const now = clock.mono();
+    if (!pending && !nc.isClosed()) {
+      pending = true;
+      roundTrip().then(() => (lastOk = Math.max(lastOk, now)), () => {}).finally(() => (pending = false));
+    }
+    const fresh = clock.mono() - lastOk < o.timeoutMs;
+    if (fresh !== inContact) o.onChange(inContact = fresh);
+  }, o.everyMs);
+  return () => clearInterval(timer);
+}
+
+/** Answer pings for this process incarnation (the other half of `natsProbe`), only to an inbox. */
+export function servePing(nc: NatsConnection, n: Names, holder: LeaseHolder, guard: ReplyGuard) {
+  return nc.subscribe(n.nodePing(holder.id, holder.instance), { callback: (_err, msg) => void guard.respond(msg, 'ping') });
+}

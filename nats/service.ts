@@ -1,0 +1,135 @@
+// The public API: a NATS micro service (so `$SRV.PING`/`$SRV.INFO` discovery
+// works) speaking JSON, or CBOR when the request says `Content-Type:
+// application/cbor`. Every node serves it in one queue group, except the
+// reads that every node answers (`everyNode`: a get or a wait sent the moment
+// a node died is answered by the live ones; the first reply wins).
+import { type Service, type ServiceMsg, Svcm } from '@nats-io/services';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { z } from 'zod';
+import { decode, decodeJson, encode, encodeJson } from '../store/codec.ts';
+import { defaults } from '../base/defaults.ts';
+import { ApiError, CodecError } from '../base/errors.ts';
+import type { Names } from './subjects.ts';
+import type { ReplyGuard } from './reply.ts';
+
+export const cborContentType = 'application/cbor';
+
+export type Endpoint<S extends z.ZodType> = {
+  schema: S;
+  handle: (req: z.infer<S>) => Promise<unknown>;
+  /** Answered by every node, not one of the queue group: cheap, idempotent reads only. */
+  everyNode?: boolean;
+};
+
+/** Declare an endpoint with its request schema, so the handler gets the parsed type. */
+export function endpoint<S extends z.ZodType>(
+  schema: S,
+  handle: (req: z.infer<S>) => Promise<unknown>,
+  o: { everyNode?: boolean } = {},
+): Endpoint<S> {
+  return { schema, handle, everyNode: o.everyNode };
+}
+
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof CodecError) return new ApiError(400, 'bad_request', err.message, { cause: err });
+  return new ApiError(500, 'internal', (err as Error)?.message ?? String(err), { cause: err });
+}
+
+/** A request's outcome: the encoded reply, or the error to answer with. */
+export type Reply = { ok: true; data: Uint8Array } | { ok: false; error: ApiError };
+
+/**
+ * One request through an endpoint, transport-free: size limit, decoding and
+ * validation, the handler, encoding. Never throws. The micro service answers
+ * with it; the simulation calls it directly, so both run the same checks.
+ */
+export async function serveRequest(name: string, ep: Endpoint<z.ZodType>, data: Uint8Array, cbor = false): Promise<Reply> {
+  try {
+    if (data.length > defaults.apiMaxRequestBytes) {
+      throw new ApiError(413, 'too_large', `${name} request is ${data.length} bytes; the limit is ${defaults.apiMaxRequestBytes}`);
+    }
+    const what = `${name} request`;
+    const req = cbor ? decode(ep.schema, data, what) : decodeJson(ep.schema, data, what);
+    const out = await ep.handle(req);
+    return { ok: true, data: cbor ? encode(out) : encodeJson(out) };
+  } catch (err) {
+    return { ok: false, error: toApiError(err) };
+  }
+}
+
+async function answer(name: string, ep: Endpoint<z.ZodType>, msg: ServiceMsg): Promise<void> {
+  const reply = await serveRequest(name, ep, msg.data, msg.headers?.get('Content-Type') === cborContentType);
+  try {
+    if (reply.ok) {
+      msg.respond(reply.data);
+      return;
+    }
+    // Where every node answers, one still starting stays silent and lets a ready one answer; so does one
+    // that is not the node a request is about.
+    if (ep.everyNode && (reply.error.code === 'starting' || reply.error.code === 'elsewhere')) return;
+    const e = reply.error;
+    // Header values cannot hold CR/LF (an error may quote the request): the full text goes in the body.
+    const header = e.message.replace(/[\r\n]+/g, ' ').slice(0, 512);
+    msg.respondError(e.status, header, encodeJson({ error: { code: e.code, message: e.message } }));
+  } catch {
+    // Never let a reply that cannot be sent take the node down.
+  }
+}
+
+/**
+ * The connection the micro service subscribes through: every request it would
+ * handle (the endpoints, and the `$SRV` discovery subjects the library answers
+ * itself) reaches it only when its reply subject is an inbox. A request naming
+ * any other reply is dropped before it is decoded, so it changes nothing.
+ */
+function guarded(nc: NatsConnection, guard: ReplyGuard): NatsConnection {
+  return new Proxy(nc, {
+    get(target, prop) {
+      if (prop === 'subscribe') {
+        return (subject: string, opts: Parameters<NatsConnection['subscribe']>[1] = {}) => {
+          const callback = opts.callback;
+          if (!callback) return target.subscribe(subject, opts);
+          return target.subscribe(subject, {
+            ...opts,
+            callback: (err, msg) => {
+              if (err || guard.allows(msg.reply, subject)) return callback(err, msg);
+            },
+          });
+        };
+      }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
+export async function startApi(
+  nc: NatsConnection,
+  n: Names,
+  endpoints: Record<string, Endpoint<z.ZodType>>,
+  meta: { version: string; node: string; guard: ReplyGuard },
+): Promise<Service> {
+  // @nats-io/services pins an older nats-core whose connection type differs only nominally.
+  const svc = await new Svcm(guarded(nc, meta.guard) as unknown as ConstructorParameters<typeof Svcm>[0]).add({
+    name: n.serviceName,
+    version: meta.version,
+    description: 'Shoal job scheduler control API',
+    metadata: { node: meta.node },
+  });
+  const group = svc.addGroup(n.apiGroup);
+  for (const [name, ep] of Object.entries(endpoints)) {
+    // Endpoint names are single tokens; the subject keeps the dots (shoal.api.jobs.submit).
+    group.addEndpoint(name.replaceAll('.', '-'), {
+      subject: name,
+      // A queue group of its own on each node: every node gets the request.
+      queue: ep.everyNode ? `${n.apiGroup}.every.${meta.node}` : undefined,
+      handler: (_err, msg) => void answer(name, ep, msg),
+      metadata: { schema: 'JSON object; see README' },
+    });
+  }
+  return svc;
+}
+
+/** The status request takes no fields; unknown ones are refused so typos show. */
+export const statusRequest = z.object({}).strict();

@@ -1,0 +1,130 @@
+// The shape of each job type's input, checked at submit: the built-ins'
+// schemas (zod), and a `--jobs` module's `schemas` export, whose entries are
+// any Standard Schema (zod, valibot, arktype, …) or a JSON Schema object.
+// A node answers other nodes' questions with a type's JSON Schema, so a submit
+// is checked by whichever node the API request reached.
+import { z } from 'zod';
+import { defaults } from '../base/defaults.ts';
+import type { Clock } from '../base/time.ts';
+
+/** The Standard Schema interface (standardschema.dev), the part Shoal calls. */
+export type StandardSchema = {
+  readonly '~standard': {
+    readonly version: 1;
+    readonly vendor: string;
+    readonly validate: (value: unknown) => StandardResult | Promise<StandardResult>;
+  };
+};
+type StandardResult = {
+  readonly value?: unknown;
+  readonly issues?: ReadonlyArray<{ readonly message: string; readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> }>;
+};
+
+/** A job type's input check: null when the input fits, else each problem as `input.<path>: <what was expected>`. */
+export type InputCheck = (input: unknown) => Promise<string[] | null>;
+
+const week = 7 * 24 * 3_600_000;
+
+/** The built-in types' inputs. */
+export const builtinSchemas: Record<string, z.ZodType> = {
+  sleep: z.object({ ms: z.number().int().min(0).max(week) }).strict(),
+  primes: z.object({
+    limit: z.number().int().min(2),
+    chunk: z.number().int().min(1).optional(),
+    pauseMs: z.number().min(0).max(week).optional(),
+  }).strict(),
+  fail: z.object({ message: z.string().max(4096).optional() }).strict(),
+  exec: z.object({
+    cmd: z.string().min(1),
+    args: z.array(z.string()).optional(),
+    cwd: z.string().optional(),
+    env: z.record(z.string(), z.string()).optional(),
+  }).strict(),
+};
+
+export function isStandardSchema(v: unknown): v is StandardSchema {
+  const s = (v as { '~standard'?: { validate?: unknown } } | null)?.['~standard'];
+  return typeof s?.validate === 'function';
+}
+
+function pathOf(path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined): string {
+  return ['input', ...(path ?? []).map((p) => String(typeof p === 'object' ? p.key : p))].join('.');
+}
+
+export function standardCheck(schema: StandardSchema): InputCheck {
+  return async (input) => {
+    const r = await schema['~standard'].validate(input);
+    return r.issues?.length ? r.issues.map((i) => `${pathOf(i.path)}: ${i.message}`) : null;
+  };
+}
+
+/** A JSON Schema as a check (through zod's converter). */
+export function jsonSchemaCheck(schema: Record<string, unknown>): InputCheck {
+  return standardCheck(z.fromJSONSchema(schema as never) as StandardSchema);
+}
+
+/** The JSON Schema of a type's input, to tell other nodes; null when the schema cannot say (a non-zod Standard Schema without one). */
+export function jsonSchemaOf(schema: StandardSchema | Record<string, unknown>): Record<string, unknown> | null {
+  if (schema instanceof z.ZodType) return z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
+  if (!isStandardSchema(schema)) return schema;
+  return null;
+}
+
+/**
+ * A module's `schemas` export: type → Standard Schema or JSON Schema object.
+ * Refuses a schema for a type the module has no handler for, or an entry that is neither.
+ */
+export function moduleSchemas(
+  raw: unknown,
+  handlers: readonly string[],
+  source: string,
+): Record<string, StandardSchema | Record<string, unknown>> {
+  if (raw === undefined) return {};
+  if (typeof raw !== 'object' || raw === null) throw new Error(`${source}: 'schemas' must be an object of job type → schema`);
+  const out: Record<string, StandardSchema | Record<string, unknown>> = {};
+  for (const [type, s] of Object.entries(raw)) {
+    if (!handlers.includes(type)) throw new Error(`${source}: schemas.${type} names no exported handler`);
+    if (!isStandardSchema(s) && (typeof s !== 'object' || s === null || Array.isArray(s))) {
+      throw new Error(`${source}: schemas.${type} is neither a Standard Schema (zod, valibot, arktype…) nor a JSON Schema object`);
+    }
+    if (!isStandardSchema(s)) jsonSchemaCheck(s); // a JSON Schema zod cannot read fails here, at start-up
+    out[type] = s;
+  }
+  return out;
+}
+
+export function checkOf(schema: StandardSchema | Record<string, unknown>): InputCheck {
+  return isStandardSchema(schema) ? standardCheck(schema) : jsonSchemaCheck(schema);
+}
+
+/** Job type names that can be asked about on a subject (every exported handler's name is one). */
+const askable = /^[A-Za-z0-9_$-]{1,128}$/;
+
+/**
+ * Checks a submit's input against its type's schema: this node's own, else the
+ * JSON Schema another node answers with (`ask`, cached for a while, misses too).
+ * No schema anywhere: the input is accepted as it is.
+ */
+export function inputChecker(
+  local: Record<string, StandardSchema | Record<string, unknown>>,
+  o: { ask?: (type: string) => Promise<Record<string, unknown> | null>; clock: Clock },
+): (type: string, input: unknown) => Promise<string[] | null> {
+  const own = new Map(Object.entries(local).map(([t, s]) => [t, checkOf(s)]));
+  const remote = new Map<string, { check: InputCheck | null; until: number }>();
+  const lookup = async (type: string): Promise<InputCheck | null> => {
+    if (own.has(type)) return own.get(type)!;
+    if (!o.ask || !askable.test(type)) return null;
+    const hit = remote.get(type);
+    if (hit && hit.until > o.clock.now()) return hit.check;
+    let check: InputCheck | null = null;
+    try {
+      const schema = await o.ask(type);
+      check = schema ? jsonSchemaCheck(schema) : null;
+    } catch {
+      check = null; // no answer, or a schema this zod cannot read: accepted as before schemas existed
+    }
+    remote.set(type, { check, until: o.clock.now() + defaults.schemaCacheMs });
+    return check;
+  };
+  return async (type, input) => (await lookup(type))?.(input) ?? null;
+}

@@ -1,0 +1,169 @@
+// Every live (non-terminal) job, kept current by a KV watch on the jobs
+// bucket: what the leader places and recovers from, without listing keys.
+// The same watch serves the API's waits (`follow`): one consumer per node,
+// however many clients wait (a watch per wait left its consumer on the server).
+// A watch that cannot start (cut off, JetStream electing a leader) is retried:
+// a blind index would stall the leader, and an unhandled rejection kills the process.
+import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
+import { type Bucket, caughtUp } from '../store/bucket.ts';
+import { decodeJob, type Versioned } from '../store/job.store.ts';
+import { defaults } from '../base/defaults.ts';
+import { keys } from '../store/keys.ts';
+import { type Clock, realClock, sleep } from '../base/time.ts';
+import type { Log } from './log.ts';
+
+export class JobIndex {
+  readonly live = new Map<string, JobRecord>();
+  /** The KV revision of each live record, so a writer can CAS on it without reading first. */
+  readonly #revisions = new Map<string, number>();
+  #listeners = new Set<() => void>();
+  /** Every stored job's state, and how many are in each: what `status` reports, without reading the records. */
+  readonly #states = new Map<string, JobRecord['state']>();
+  readonly counts: Record<JobRecord['state'], number> = { queued: 0, assigned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+  /** Jobs that finished lately, oldest first (bounded): a wait for one is answered without a read. */
+  readonly #finished = new Map<string, JobRecord>();
+  /** Per job id: who wants every stored version of that record (terminal ones too). */
+  #followers = new Map<string, Set<(r: JobRecord) => void>>();
+  #stop: (() => void) | null = null;
+  #stopped = false;
+  #ready: Promise<void>;
+  #markReady: () => void = () => {};
+
+  constructor(kv: Bucket, o: { clock?: Clock; log?: Log } = {}) {
+    this.#ready = new Promise((r) => (this.#markReady = r));
+    void this.#follow(kv, o.clock ?? realClock, o.log ?? (() => {}));
+  }
+
+  /** The highest revision the watch delivered, and when (monotonic ms) it last delivered anything. */
+  #seen = 0;
+  #lastDelivery = 0;
+
+  /**
+   * A watch can stall without ending (seen once in the chaos suite: a node paused past two nats-server
+   * kills kept a watch that delivered nothing for 40 s, and as leader it never requeued jobs it could not
+   * see). So: when the watch has been silent for a while but the bucket has moved past what it
+   * delivered, stop it; the loop watches again and gets every current value.
+   */
+  async #watchdog(kv: Bucket, clock: Clock, log: Log, stop: () => void, stopped: () => boolean): Promise<void> {
+    while (!stopped()) {
+      await sleep(defaults.indexStallCheckMs, undefined, clock);
+      if (stopped() || clock.mono() - this.#lastDelivery < defaults.indexStallCheckMs) continue;
+      const last = await kv.lastRevision().catch(() => 0);
+      if (!stopped() && last > this.#seen && clock.mono() - this.#lastDelivery >= defaults.indexStallCheckMs) {
+        log(`job index: watch silent at revision ${this.#seen} while the bucket is at ${last}; watching again`);
+        stop();
+        return;
+      }
+    }
+  }
+
+  async #follow(kv: Bucket, clock: Clock, log: Log): Promise<void> {
+    for (let delay: number = defaults.retryFirstMs; !this.#stopped; delay = Math.min(defaults.retryMaxMs, delay * 2)) {
+      let ended = false;
+      try {
+        const iter = await kv.watch(keys.jobs);
+        if (this.#stopped) return iter.stop();
+        this.#stop = () => iter.stop();
+        this.#lastDelivery = clock.mono();
+        void this.#watchdog(kv, clock, log, () => iter.stop(), () => ended || this.#stopped);
+        for await (const e of iter) {
+          delay = defaults.retryFirstMs;
+          this.#lastDelivery = clock.mono();
+          if (e === caughtUp) {
+            this.#markReady();
+            continue;
+          }
+          this.#seen = Math.max(this.#seen, e.revision);
+          const id = keys.jobIdOf(e.key);
+          if (e.operation !== 'PUT') {
+            this.#forget(id);
+            this.#count(id, null);
+            continue;
+          }
+          try {
+            const r = decodeJob(e.value, id);
+            this.#count(id, r.state);
+            if (isTerminal(r)) {
+              this.#forget(id);
+              this.#finished.set(id, r);
+              if (this.#finished.size > defaults.indexFinishedMax) this.#finished.delete(this.#finished.keys().next().value!);
+            } else {
+              this.live.set(id, r);
+              this.#revisions.set(id, e.revision);
+            }
+            this.#followers.get(id)?.forEach((f) => f(r));
+          } catch {
+            this.#forget(id); // unreadable records are not placed
+          }
+          this.#listeners.forEach((l) => l());
+        }
+        if (this.#stopped) return;
+        log(`job index: watch ended; watching again in ${delay} ms`);
+      } catch (err) {
+        if (this.#stopped) return;
+        log(`job index: watch failed (${(err as Error).message}); retrying in ${delay} ms`);
+      } finally {
+        ended = true;
+      }
+      await sleep(delay, undefined, clock);
+    }
+  }
+
+  /** A version of `id` arrived (null: deleted); a re-watch delivering it again changes nothing. */
+  #count(id: string, state: JobRecord['state'] | null): void {
+    const was = this.#states.get(id);
+    if (was) this.counts[was]--;
+    if (state) {
+      this.counts[state]++;
+      this.#states.set(id, state);
+    } else this.#states.delete(id);
+  }
+
+  #forget(id: string): void {
+    this.live.delete(id);
+    this.#revisions.delete(id);
+  }
+
+  /** Every record it holds: the live ones and the lately finished (at most `indexFinishedMax` of those). */
+  *records(): Iterable<JobRecord> {
+    yield* this.live.values();
+    yield* this.#finished.values();
+  }
+
+  /** The record as the watch last delivered it, if live or finished lately (it may lag the bucket by a moment). */
+  latest(id: string): JobRecord | undefined {
+    return this.live.get(id) ?? this.#finished.get(id);
+  }
+
+  /** A live record with its revision, as the watch last delivered it. */
+  versioned(id: string): Versioned<JobRecord> | undefined {
+    const value = this.live.get(id);
+    const revision = this.#revisions.get(id);
+    return value && revision !== undefined ? { value, revision } : undefined;
+  }
+
+  /** Resolves once the initial values have been read. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+  /**
+   * Call `fn` with each version of job `id` the watch delivers from now on
+   * (after a re-watch, the current one again); returns the unsubscribe.
+   */
+  follow(id: string, fn: (r: JobRecord) => void): () => void {
+    const set = this.#followers.get(id) ?? new Set();
+    this.#followers.set(id, set.add(fn));
+    return () => {
+      set.delete(fn);
+      if (set.size === 0 && this.#followers.get(id) === set) this.#followers.delete(id);
+    };
+  }
+  onChange(fn: () => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+  stop(): void {
+    this.#stopped = true;
+    this.#stop?.();
+  }
+}

@@ -1,0 +1,390 @@
+// Runs the jobs assigned to this node: start by CAS, claim the checkpoint,
+// call the handler with its context, finish by CAS. Every write is fenced by
+// the attempt; after lease loss the runner aborts its handlers and writes nothing.
+import { type JobEvent, type JobRecord, lastAttempt } from '../machines/job.machine.ts';
+import { type HandlerOutcome, outcomeEvent, type StopReason } from '../machines/job.rules.ts';
+import type { Bucket } from '../store/bucket.ts';
+import { defaults, retryBackoffMs } from '../base/defaults.ts';
+import { CheckpointTooLargeError, CodecError, FencedError } from '../base/errors.ts';
+import { CheckpointSlot, type JobStore, type Versioned } from '../store/job.store.ts';
+import { type Clock, realClock, sleep } from '../base/time.ts';
+import { type Handler, type JobCtx, JobInputError } from './handlers.ts';
+import type { Log } from './log.ts';
+import { Slots } from './slots.ts';
+import { usageOf } from '../policies/requirements.ts';
+import { defaultPreemption } from '../policies/preemption.ts';
+
+class Stop extends Error {
+  readonly reason: StopReason;
+  constructor(reason: StopReason, message: string) {
+    super(message);
+    this.name = 'Stop';
+    this.reason = reason;
+  }
+}
+
+type Running = {
+  attempt: number;
+  abort: AbortController;
+  done: Promise<void>;
+  /** Handed back (preempted, draining): its slot is someone else's already; it may checkpoint until `graceUntil` (monotonic ms). */
+  yielding: boolean;
+  graceUntil: number;
+  /** The record as this runner last wrote it: the next write CASes on it without reading first. */
+  known: Versioned<JobRecord> | undefined;
+};
+
+export type RunnerDeps = {
+  store: JobStore;
+  checkpoints: Bucket;
+  nodeId: string;
+  /** Compute slots. */
+  slots: number;
+  /** Jobs that may wait on I/O (`ctx.phase('io')`) without holding a compute slot (default 0: a job in I/O keeps its slot). */
+  ioSlots?: number;
+  /** Memory and GPUs this node offers, held by the jobs that require them (default: no limit on memory, no GPUs). */
+  memMb?: number;
+  gpu?: number;
+  /** How long a preempted or drained job may still checkpoint before its attempt ends anyway (default: the preemption rules' grace, 1 s). */
+  graceMs?: number;
+  /** Handlers' sleeps take 1/speed of the time asked (a node's speed factor: sleep-style work runs faster or slower). */
+  speed?: number;
+  handlers: Record<string, Handler>;
+  log: Log;
+  /** False once this node's lease may be gone: then nothing more is written. */
+  mayWrite: () => boolean;
+  /** The node lease's epoch (fencing token) now: recorded with each start, an attempt lives only as long as that lease term. */
+  nodeEpoch?: () => number | null;
+  /** Called after a checkpoint is committed, with its revision (for the history). */
+  onCheckpoint?: (id: string, attempt: number, progress: number, revision: number, bytes: number, ms: number) => void;
+  /** Called when an attempt's handler starts here (with the revision its checkpoint claim got), and when this node stops running it (for the history). */
+  onHandler?: (id: string, attempt: number, phase: 'start' | 'end', claimed?: number) => void;
+  /** Event times, progress throttling, timeouts and handlers' sleeps. */
+  clock?: Clock;
+};
+
+export class JobRunner {
+  readonly d: RunnerDeps;
+  readonly #running = new Map<string, Running>();
+  /**
+   * Assigned to us while every slot was busy (bids can cross), or while the
+   * memory or GPUs it requires were held: started as they free up, in order.
+   * `resources`: it waits for memory or GPUs (tried again only when some are released).
+   */
+  readonly #pending = new Map<string, { known?: Versioned<JobRecord>; resources: boolean }>();
+  readonly #slots: Slots;
+  /** A preemption in progress: the slots it frees go to its jobs, not to what waited before. */
+  #handingOver = false;
+  /**
+   * Starts in progress. A second start of the same job meanwhile (a duplicate
+   * assignment, the pending queue) must not claim the checkpoint again: that
+   * would fence the attempt it is starting. It is noted and re-tried after.
+   */
+  readonly #starting = new Map<string, { again: boolean }>();
+  readonly #clock: Clock;
+
+  constructor(d: RunnerDeps) {
+    this.d = d;
+    this.#clock = d.clock ?? realClock;
+    this.#slots = new Slots({ slots: d.slots, ioSlots: d.ioSlots ?? 0, memMb: d.memMb ?? Infinity, gpu: d.gpu ?? 0 });
+    this.#slots.onFree = (resources) => this.#startPending(resources);
+  }
+
+  get running(): number {
+    return this.#running.size;
+  }
+  /** Compute slots a new job could take (what a bid offers). */
+  get free(): number {
+    return Math.max(0, this.#slots.computeFree - this.#pending.size);
+  }
+  /** Memory and GPUs no running job holds. */
+  get freeUsage() {
+    return this.#slots.freeUsage;
+  }
+  types(): string[] {
+    return Object.keys(this.d.handlers).sort();
+  }
+  has(id: string): boolean {
+    return this.#running.has(id);
+  }
+
+  /**
+   * Start a job the leader assigned to us (idempotent; ignores anything not
+   * ours). `known`: the record as the leader wrote it, so a first attempt
+   * starts without reading it first.
+   */
+  async start(id: string, known?: Versioned<JobRecord>): Promise<void> {
+    const current = this.#running.get(id);
+    if (current) {
+      // A newer attempt assigned while the old one is still handing back: start it once that one is gone.
+      if (known && known.value.attempt > current.attempt) void current.done.then(() => this.start(id, known));
+      return;
+    }
+    if (!this.d.mayWrite()) return;
+    const inFlight = this.#starting.get(id);
+    if (inFlight) {
+      inFlight.again = true;
+      return;
+    }
+    if (!this.#slots.reserve()) {
+      this.#pending.set(id, { known: known ?? this.#pending.get(id)?.known, resources: false });
+      return;
+    }
+    this.#pending.delete(id);
+    const flight = { again: false };
+    this.#starting.set(id, flight);
+    let usage = usageOf(null);
+    let held = false;
+    try {
+      // A first attempt starts on the version the leader sent; a later one claims the checkpoint slot
+      // first, so it reads the record fresh (never claiming on a stale assignment).
+      const cur = known?.value.attempt === 1 ? known : await this.d.store.get(id);
+      const r = cur?.value;
+      if (!r || r.state !== 'assigned' || r.owner !== this.d.nodeId || !this.d.mayWrite()) return;
+      if (!this.#slots.reserveUsage(usageOf(r.requires))) {
+        this.#pending.set(id, { known: cur!, resources: true }); // its memory or GPUs are held: once some are released
+        return;
+      }
+      usage = usageOf(r.requires); // reserved: given back in `finally` unless the job runs
+      const slot = await CheckpointSlot.claim(this.d.checkpoints, id, r.attempt);
+      const resumedFrom = slot.restored?.progress ?? 0;
+      const started = await this.write(id, () => ({
+        type: 'job.start',
+        node: this.d.nodeId,
+        attempt: r.attempt,
+        resumedFrom,
+        at: this.#clock.now(),
+        nodeEpoch: this.#epoch(),
+      }), { retry: true, known: cur! });
+      // Our start may have landed on an earlier try whose reply was lost: then the record already shows it.
+      const ours = (x: JobRecord) =>
+        x.state === 'running' && x.attempt === r.attempt && x.owner === this.d.nodeId &&
+        (lastAttempt(x)?.nodeEpoch ?? null) === this.#epoch();
+      if (!started || !(started.changed || ours(started.record))) return;
+      // The attempt lives in the lease term it was started under. A start that landed late (sent before
+      // our lease was lost, applied after) must not run under a later term: recovery requeues it.
+      const term = lastAttempt(started.record)?.nodeEpoch ?? null;
+      if (!this.#mayWrite(term)) {
+        this.d.log(`job ${id}#${r.attempt}: its start landed after lease term ${term} ended; not running it (the leader requeues it)`);
+        return;
+      }
+      const entry: Running = {
+        attempt: r.attempt,
+        abort: new AbortController(),
+        done: Promise.resolve(),
+        yielding: false,
+        graceUntil: 0,
+        known: { value: started.record, revision: started.revision },
+      };
+      this.#slots.hold(id, usage);
+      held = true;
+      this.#running.set(id, entry);
+      entry.done = this.#execute(entry, started.record, slot, term).finally(() => {
+        this.#running.delete(id);
+        this.#slots.release(id);
+      });
+    } catch (err) {
+      this.d.log(`job ${id}: could not start: ${(err as Error).message}`);
+    } finally {
+      if (!held) this.#slots.unreserve(usage);
+      this.#starting.delete(id);
+      // Another assignment came meanwhile (maybe a newer attempt): look again.
+      if (flight.again && !this.#running.has(id)) void this.start(id);
+    }
+  }
+
+  /** Start what waits, in order, while slots (and, when `resources`, memory or GPUs) may allow. */
+  #startPending(resources: boolean): void {
+    if (this.#handingOver) return;
+    for (const [id, p] of [...this.#pending]) {
+      if (this.#slots.computeFree <= 0) return;
+      if (p.resources && !resources) continue;
+      this.#pending.delete(id);
+      void this.start(id, p.known);
+    }
+  }
+
+  /** Abort one job (cancelled elsewhere). */
+  stop(id: string, reason: 'cancelled'): void {
+    this.#running.get(id)?.abort.abort(new Stop(reason, reason));
+  }
+
+  /**
+   * Preemption: these attempts give their slots, memory and GPUs back at once
+   * (a job assigned to us for them starts now) and their handlers see the
+   * abort; each may still checkpoint for `graceMs`, then its attempt ends as
+   * `preempted` whether its handler returned or not.
+   */
+  yieldJobs(
+    jobs: Array<{ id: string; attempt: number }>,
+    graceMs = this.d.graceMs ?? defaultPreemption.graceMs,
+    why = 'preempted for a higher-priority job',
+  ): void {
+    for (const { id, attempt } of jobs) {
+      const entry = this.#running.get(id);
+      if (!entry || entry.attempt !== attempt || entry.yielding) continue;
+      entry.yielding = true;
+      entry.graceUntil = this.#clock.mono() + graceMs;
+      this.#slots.release(id);
+      entry.abort.abort(new Stop('preempted', `${why}: checkpoint within ${graceMs} ms`));
+    }
+  }
+
+  /**
+   * A preemption: yield `victims` and start `jobs` in the slots they free
+   * (each start takes its slot before anything that waited here may).
+   */
+  handOver(victims: Array<{ id: string; attempt: number }>, jobs: Array<Versioned<JobRecord>>, graceMs?: number): void {
+    this.#handingOver = true;
+    try {
+      this.yieldJobs(victims, graceMs);
+      for (const j of jobs) void this.start(j.value.id, j);
+    } finally {
+      this.#handingOver = false;
+    }
+    this.#startPending(true);
+  }
+
+  /** Lease lost: abort everything; the aborted handlers write nothing more. */
+  abortAll(): void {
+    this.#pending.clear();
+    for (const r of this.#running.values()) r.abort.abort(new Stop('fenced', 'node lease lost'));
+  }
+
+  /** Drain: hand every running job back to the queue (each may checkpoint within the grace) and wait. */
+  async handBack(): Promise<void> {
+    this.#pending.clear(); // still 'assigned': the leader requeues them after the start timeout
+    this.yieldJobs([...this.#running].map(([id, r]) => ({ id, attempt: r.attempt })), undefined, 'the node is draining');
+    await Promise.allSettled([...this.#running.values()].map((r) => r.done));
+  }
+
+  #epoch(): number | null {
+    return this.d.nodeEpoch?.() ?? null;
+  }
+
+  /** Our node lease is valid (and, given a term, it is still that lease term). */
+  #mayWrite(term?: number | null): boolean {
+    return this.d.mayWrite() && (term === undefined || this.#epoch() === term);
+  }
+
+  /**
+   * Write by CAS (the store re-reads and re-decides on conflict). With `retry`,
+   * a write that got no verdict (timeout, disconnected: it may or may not have
+   * landed) is tried again while our lease holds; re-deciding on the fresh
+   * record makes that safe. Without, it is best effort (progress, phase).
+   */
+  private async write(
+    id: string,
+    decide: (r: JobRecord) => JobEvent | null,
+    o: { retry?: boolean; term?: number | null; known?: Versioned<JobRecord> } = {},
+  ) {
+    let known = o.known;
+    for (let delay: number = defaults.jobWriteRetryMs;; delay = Math.min(defaults.jobWriteRetryMaxMs, 2 * delay)) {
+      if (!this.#mayWrite(o.term)) return null;
+      try {
+        return await this.d.store.apply(id, (r) => (this.#mayWrite(o.term) ? decide(r) : null), known);
+      } catch (err) {
+        // An unreadable record stays unreadable; anything else (timeout, disconnected) may pass.
+        if (!o.retry || err instanceof CodecError) throw err;
+        known = undefined; // it may have landed: read before deciding again
+        this.d.log(`job ${id}: write got no answer (${(err as Error).message}); trying again in ${delay} ms`);
+        await sleep(delay, undefined, this.#clock);
+      }
+    }
+  }
+
+  /** A write by the running attempt: CAS on the version it last wrote, and remember the new one. */
+  async #ownWrite(id: string, entry: Running, decide: (r: JobRecord) => JobEvent | null, o: { retry?: boolean; term: number | null }) {
+    const done = await this.write(id, decide, { ...o, known: entry.known });
+    if (done && done.revision > (entry.known?.revision ?? 0)) entry.known = { value: done.record, revision: done.revision };
+    return done;
+  }
+
+  async #execute(entry: Running, job: JobRecord, slot: CheckpointSlot, term: number | null): Promise<void> {
+    const { id, attempt } = job;
+    const { abort } = entry;
+    const handler = this.d.handlers[job.type];
+    const clock = this.#clock;
+    const timer = clock.setTimeout(() => abort.abort(new Stop('timeout', `timed out after ${job.timeoutMs} ms`)), job.timeoutMs);
+    let lastProgressWrite = 0;
+    const writeProgress = (p: number, checkpoint = false) => {
+      const now = clock.now();
+      if (now - lastProgressWrite < defaults.progressIntervalMs) return; // the result write sets 1 anyway
+      lastProgressWrite = now;
+      void this.#ownWrite(id, entry, () => ({ type: 'job.progress', attempt, progress: p, at: now, checkpoint }), { term }).catch(() => {});
+    };
+    const writePhase = (phase: 'ioWait' | 'computing') =>
+      void this.#ownWrite(id, entry, () => ({ type: 'job.phase', attempt, phase, at: clock.now() }), { term }).catch(() => {});
+    /** Preempted (or draining) and within its grace: it may still checkpoint. */
+    const inGrace = () => entry.yielding && clock.mono() < entry.graceUntil;
+    const ctx: JobCtx = {
+      restored: slot.restored?.state,
+      signal: abort.signal,
+      fence: { jobId: id, attempt, token: `${id}:${attempt}` },
+      log: (msg) => this.d.log(`job ${id}#${attempt}: ${msg}`),
+      progress: (p) => writeProgress(p),
+      phase: async (p) => {
+        if (abort.signal.aborted) return;
+        if (p === 'io') {
+          this.#slots.toIo(id);
+          writePhase('ioWait');
+        } else {
+          await this.#slots.toCompute(id, abort.signal);
+          writePhase('computing');
+        }
+      },
+      sleep: (ms) => sleep(ms / (this.d.speed ?? 1), abort.signal, clock),
+      checkpoint: async (state, progress) => {
+        if (entry.yielding && !inGrace()) throw new FencedError('preempted: past its checkpoint deadline');
+        if (abort.signal.aborted && !inGrace()) throw abort.signal.reason;
+        if (!this.#mayWrite(term)) throw new FencedError('node lease lost');
+        const began = clock.mono();
+        const bytes = await slot.save(state, progress);
+        this.d.onCheckpoint?.(id, attempt, progress, slot.revision, bytes, clock.mono() - began);
+        writeProgress(progress, true);
+      },
+    };
+    let outcome: HandlerOutcome;
+    let graceTimer: unknown;
+    this.d.onHandler?.(id, attempt, 'start', slot.claimed ? slot.revision : undefined);
+    try {
+      if (!handler) throw new JobInputError(`unknown job type '${job.type}' (this node handles: ${this.types().join(', ')})`);
+      const result = await Promise.race([
+        handler(job.input, ctx),
+        // A handler that ignores its signal still loses its slot when aborted; a preempted one after its grace.
+        new Promise<never>((_, rej) =>
+          abort.signal.addEventListener('abort', () => {
+            if (!entry.yielding) return rej(abort.signal.reason);
+            graceTimer = clock.setTimeout(() => rej(abort.signal.reason), Math.max(0, entry.graceUntil - clock.mono()));
+          }, { once: true })
+        ),
+      ]);
+      outcome = { ok: true, result: result ?? null };
+    } catch (err) {
+      // Bad input and oversize checkpoints fail the same way every time: no retry.
+      const retryable = !(err instanceof JobInputError || err instanceof CheckpointTooLargeError);
+      outcome = { ok: false, error: (err as Error)?.message ?? String(err), retryable, fenced: err instanceof FencedError };
+    } finally {
+      clock.clearTimeout(timer);
+      if (graceTimer !== undefined) clock.clearTimeout(graceTimer);
+      this.d.onHandler?.(id, attempt, 'end');
+    }
+
+    const stop = abort.signal.aborted ? (abort.signal.reason as Stop).reason : null;
+    const event = outcomeEvent(attempt, stop, outcome, retryBackoffMs(job.failures + 1), clock.now());
+    if (!event) return; // fenced or cancelled: nothing more to write
+    try {
+      const done = await this.#ownWrite(id, entry, () => event, { retry: true, term });
+      // A success is routine (`shoal events` has it); anything else is worth a line.
+      if (done?.changed && event.type !== 'job.succeed') {
+        this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)}${event.type === 'job.fail' ? ` (${event.error})` : ''}`);
+      } else {this.d.log(
+          `job ${id}#${attempt}: ${event.type.slice(4)} refused (fenced: ${
+            done ? `the record is ${done.record.state}, attempt ${done.record.attempt}` : 'lease lost'
+          })`,
+        );}
+    } catch (err) {
+      this.d.log(`job ${id}#${attempt}: could not record ${event.type}: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,74 @@
+// What the leader does while it holds the lease: recovery (reap dead nodes,
+// requeue what they owned and assignments never started) and placement (the
+// auction loop, placement.loop.ts). Leadership is an optimisation: every write
+// here is a CAS on one record, guarded by the job machine, so two leaders at
+// once stay safe.
+import { fromPromise } from 'xstate';
+import type { DutyInput } from '../../machines/coordinator.machine.ts';
+import { requeueDecision } from '../../machines/job.rules.ts';
+import { isCasConflict } from '../../store/bucket.ts';
+import { defaults } from '../../base/defaults.ts';
+import { readLease } from '../../store/lease.records.ts';
+import { keys } from '../../store/keys.ts';
+import { realClock } from '../../base/time.ts';
+import { ClusterCache } from './cluster.cache.ts';
+import { placementLoop } from './placement.loop.ts';
+import type { DutyDeps } from './deps.ts';
+
+export function leaderDuties(d: DutyDeps) {
+  const cluster = new ClusterCache(d.leases, () => (d.clock ?? realClock).mono());
+  return { recover: recoverDuty(d, cluster), place: placementLoop(d, cluster) };
+}
+
+/**
+ * One recovery pass: reap the leases of nodes whose connection is gone ("no
+ * responders"), so their jobs move at once instead of a TTL later; then send
+ * back to the queue what `requeueDecision` says (dead or re-joined owners,
+ * assignments nobody started in time).
+ */
+function recoverDuty(d: DutyDeps, cluster: ClusterCache) {
+  const clock = d.clock ?? realClock;
+  return fromPromise<void, DutyInput>(async () => {
+    await reapDeadNodes(d);
+    const view = await cluster.refresh();
+    const epochs = new Map(view.nodes.map((x) => [x.id, x.epoch]));
+    const { store, index } = d.jobs();
+    await index.ready();
+    const moves: Array<Promise<unknown>> = [];
+    for (const r of index.live.values()) {
+      if (!d.leading()) return;
+      const q = requeueDecision(r, epochs, clock.now(), defaults.startTimeoutMs);
+      if (!q) continue;
+      // Decided on the index's copy: write only if the record still holds that attempt.
+      moves.push(
+        store.apply(r.id, (c) => (c.attempt === r.attempt ? { ...q.event, at: clock.now() } : null)).then((x) => {
+          if (x?.changed && q.event.type === 'job.orphan') d.log(`job ${r.id}: ${q.why}, requeued`);
+        }),
+      );
+    }
+    // A write that failed is tried again on the next pass; say so, or a bucket that refuses writes looks like an idle leader.
+    const failed = (await Promise.allSettled(moves)).filter((x) => x.status === 'rejected');
+    if (failed.length) {
+      d.log(
+        `recovery: ${failed.length} requeue write(s) failed (${(failed[0] as PromiseRejectedResult).reason?.message}); next pass retries`,
+      );
+    }
+  });
+}
+
+async function reapDeadNodes(d: DutyDeps): Promise<void> {
+  if (!d.fastPath) return;
+  const kv = d.leases();
+  for (const key of await kv.keys(keys.nodes)) {
+    const lease = await readLease(kv, key);
+    if (!lease || lease.value.holder.instance === d.self.instance) continue;
+    if ((await d.probe(lease.value.holder)) !== 'gone' || !d.leading()) continue;
+    try {
+      await kv.delete(key, lease.revision);
+      d.onReap?.(lease.value.holder, lease.epoch);
+      d.log(`reaped lease of dead node ${lease.value.holder.id}`);
+    } catch (err) {
+      if (!isCasConflict(err)) throw err; // renewed meanwhile: it was alive after all
+    }
+  }
+}

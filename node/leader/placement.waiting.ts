@@ -1,0 +1,95 @@
+// Jobs the placement round cannot simply award: those no live node can take
+// (their record says why, and they fail after their pending timeout, if any),
+// and urgent ones that take the slot of a running job of lower priority
+// (preemption). Part of the leader's placement loop (placement.loop.ts).
+import type { JobRecord } from '../../machines/job.machine.ts';
+import type { NodeBid } from '../../policies/placement.ts';
+import { chooseVictim } from '../../policies/preemption.ts';
+import { addUsage, fitsFree, pendingReason, satisfies, usageOf } from '../../policies/requirements.ts';
+import { defaults } from '../../base/defaults.ts';
+import { capacityOf } from './cluster.cache.ts';
+import type { Placer } from './deps.ts';
+
+/**
+ * For each queued job with requirements: whether some live node that handles
+ * its type could ever run it. Where none can, its record gets the reason (and
+ * it fails once it has waited its pending timeout); where one can again, the
+ * reason goes. Returns the jobs some live node can take, in the same order.
+ */
+export async function settlePending(p: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
+  const { d, cluster, clock } = p;
+  const reasonOf = (r: JobRecord) =>
+    r.requires ? pendingReason(r.requires, cluster.nodes.filter((n) => n.types.includes(r.type)).map(capacityOf)) : null;
+  // The cache may predate a node that joined: confirm from the leases (at most every `pendingRecheckMs`) before saying no.
+  if (queued.some((r) => reasonOf(r) !== null)) await cluster.fresh(defaults.pendingRecheckMs);
+  const { store } = d.jobs();
+  const now = clock.now();
+  const writes: Array<Promise<unknown>> = [];
+  const placeable: JobRecord[] = [];
+  for (const r of queued) {
+    const reason = reasonOf(r);
+    if (reason === null) placeable.push(r);
+    const since = r.pendingSince ?? now;
+    if (reason !== null && r.pendingTimeoutMs !== null && now - since >= r.pendingTimeoutMs) {
+      const error = `could not be placed within ${r.pendingTimeoutMs} ms: ${reason}`;
+      writes.push(store.apply(r.id, (c) => (c.state === 'queued' ? { type: 'job.reject', error, at: clock.now() } : null)));
+    } else if (reason !== r.pendingReason) {
+      writes.push(store.apply(r.id, (c) => (c.state === 'queued' ? { type: 'job.pending', reason, at: clock.now() } : null)));
+    }
+  }
+  const failed = (await Promise.allSettled(writes)).filter((x) => x.status === 'rejected').length;
+  if (failed) d.log(`placement: ${failed} pending-reason write(s) failed; the next round retries`);
+  return placeable;
+}
+
+/**
+ * Preemption: each job the round could not place (in offer order) takes the
+ * slot of the running job `chooseVictim` picks, on a ready node that can run
+ * it. The job is assigned to that node at once, with word to yield the victim:
+ * the node starts it in the victim's slot while the victim checkpoints (its
+ * grace) and goes back to the queue. Returns how many were placed so.
+ */
+export async function preempt(p: Placer, unplaced: JobRecord[], bids: NodeBid[]): Promise<number> {
+  const { d, cluster, clock } = p;
+  const rules = d.preemption;
+  if (!rules.enabled || unplaced.length === 0) return 0;
+  const { store, index } = d.jobs();
+  // Victims already told to yield stay excluded until their record moves on.
+  for (const [id, attempt] of p.yielding) {
+    const r = index.live.get(id);
+    if (!r || r.state !== 'running' || r.attempt !== attempt) p.yielding.delete(id);
+  }
+  const running = [...index.live.values()].filter((r) => r.state === 'running' && r.owner !== null && !p.yielding.has(r.id));
+  if (running.length === 0) return 0;
+  const nodes = new Map(cluster.ready.map((n) => [n.id, n]));
+  const freeUsage = new Map(bids.map((b) => [b.node, b.freeUsage]));
+  const now = clock.now();
+  let placed = 0;
+  for (const urgent of unplaced) {
+    const fits = (v: JobRecord) => {
+      const n = nodes.get(v.owner!);
+      if (!n || !n.types.includes(urgent.type) || !satisfies(urgent.requires, capacityOf(n))) return false;
+      const free = freeUsage.get(n.id);
+      return !free || fitsFree(urgent.requires, addUsage(free, usageOf(v.requires)));
+    };
+    const victim = chooseVictim(urgent, running, now, rules, fits);
+    if (!victim) continue;
+    running.splice(running.indexOf(victim), 1);
+    const node = victim.owner!;
+    const done = await store.apply(
+      urgent.id,
+      (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now() } : null),
+      index.versioned(urgent.id),
+    );
+    if (!done?.changed || !d.leading()) continue;
+    p.yielding.set(victim.id, victim.attempt);
+    if (!d.policy.asks) p.awarded.set(urgent.id, node);
+    d.transport.assign(node, [{ value: done.record, revision: done.revision }], {
+      preempt: [{ id: victim.id, attempt: victim.attempt }],
+      graceMs: rules.graceMs,
+    });
+    d.log(`job ${urgent.id} (priority ${urgent.priority}) preempts ${victim.id} (priority ${victim.priority}) on ${node}`);
+    placed++;
+  }
+  return placed;
+}

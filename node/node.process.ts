@@ -1,0 +1,398 @@
+// A node process: one node actor (which hosts a coordinator candidate),
+// wired to NATS. The NATS-backed effects are provided here (buckets, pings,
+// placement messages, the event stream); node.wiring.ts assembles the rest.
+// SIGTERM/SIGINT drain: step down, release leases, exit 0.
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { SnapshotFrom } from 'xstate';
+import pkg from '../package.json' with { type: 'json' };
+import { type nodeMachine, nodeStateName } from '../machines/node.machine.ts';
+import type { JobRecord } from '../machines/job.machine.ts';
+import { startApi } from '../nats/service.ts';
+import { encode } from '../store/codec.ts';
+import { bootstrap } from '../nats/bootstrap.ts';
+import { type ConnectionFlags, connectNats, jsOptions } from '../nats/connect.ts';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { defaults } from '../base/defaults.ts';
+import { LeaseTtlMismatchError } from '../base/errors.ts';
+import { isNoResponders } from '../nats/probe.ts';
+import { type Transition, transitionPublisher } from '../nats/events.ts';
+import { natsNotify, natsPlacement, serveInbox } from '../nats/placement.ts';
+import { loneServer, natsProbe, servePing, watchContact } from '../nats/probe.ts';
+import { ensureWorkQueue, pullWork } from '../nats/work.queue.ts';
+import { placementPolicy, type PlacementStrategy } from '../policies/placement.ts';
+import { chooseScorer } from './policy.ts';
+import type { PreemptionRules } from '../policies/preemption.ts';
+import { canRunNow, describeRequirements, nodeCapacity } from '../policies/requirements.ts';
+import { fairness } from '../policies/fairness.ts';
+import { assertToken, type Names, names } from '../nats/subjects.ts';
+import { realClock, sleep, within } from '../base/time.ts';
+import { type JobTypes, loadJobTypes } from './handlers.ts';
+import { inputChecker, jsonSchemaOf } from './input.schemas.ts';
+import { type Log, logger } from './log.ts';
+import { type NodeBuckets, type WiredNode, wireNode } from './node.wiring.ts';
+import { inspectionFeed } from './inspection.ts';
+import { nodeMetrics, serveMetrics } from './metrics.ts';
+import { hostName, runtimeName } from './runtime.ts';
+import { loggingReplyGuard, type ReplyGuard } from '../nats/reply.ts';
+
+export type NodeOptions = ConnectionFlags & {
+  id?: string;
+  slots?: number;
+  /** Jobs that may wait on I/O without a compute slot (default `defaults.ioSlots`; 0: off). */
+  ioSlots?: number;
+  /** Memory (MB; default: no limit) and GPUs (default 0) offered to jobs that require them. */
+  memMb?: number;
+  gpu?: number;
+  /** While this node leads (default: on, 1 s grace, 3 preemptions then a 30 s cooldown). */
+  preemption?: PreemptionRules;
+  /** Explicit TTL; undefined adopts the existing bucket's (or the default). */
+  leaseTtlMs?: number;
+  prefix?: string;
+  replicas?: number;
+  labels?: Record<string, string>;
+  /** Off: no pings, so failover waits for the lease TTL (benchmark baseline). */
+  fastPath?: boolean;
+  /** How the leader places jobs while this node leads (default: the auction). */
+  placement?: PlacementStrategy;
+  /** The bid scorer: 'onnx' (the shipped model, default), 'heuristic', or a path to a .onnx model (its spec beside it). */
+  policy?: string;
+  /** Speed factor: handlers' sleeps take 1/speed of the time (a benchmark knob for heterogeneous nodes); a bid feature. */
+  speed?: number;
+  /** A module exporting job handlers, added to the built-ins. */
+  jobs?: string;
+  /** Serve Prometheus metrics on this port (`/metrics`). */
+  metricsPort?: number;
+  /** Inbox prefixes besides `_INBOX…` that API replies may go to (clients connected with a custom `inboxPrefix`). */
+  replyPrefixes?: string[];
+  /** Register the `exec` built-in (run a command on this node): off unless the operator turns it on. */
+  allowExec?: boolean;
+  metricsHost?: string;
+};
+
+const verbose = process.env.SHOAL_LOG === 'debug';
+
+/** Renewal cycles and the leader's periodic duties: in the event stream, not in the log. */
+/**
+ * Not logged unless SHOAL_LOG=debug: lease renewals, the leader's duty cycle,
+ * and every job's own path (`shoal events --job ID` shows it; the
+ * runner logs a job's failures). At thousands of jobs a second, a line per
+ * transition cost more CPU than the jobs.
+ */
+function isRoutine(t: Transition): boolean {
+  const cycle = (a: string | null, b: string, re: RegExp) => a !== null && re.test(a) && re.test(b);
+  return t.kind === 'job' || cycle(t.from, t.to, /^held\.confirmed\./) ||
+    cycle(t.from, t.to, /^active\.leader\.(placing|recovering)$/);
+}
+
+/** Find or create the buckets. A cluster that is still forming answers "no suitable peers" or times out: wait for it. Only a real misconfiguration (another lease TTL) fails the node. */
+async function bootstrapWithRetry(nc: NatsConnection, n: Names, o: NodeOptions, log: Log): Promise<NodeBuckets> {
+  const deadline = Date.now() + defaults.bootstrapTimeoutMs;
+  for (let delay: number = defaults.retryFirstMs;; delay = Math.min(defaults.bootstrapRetryMaxMs, delay * 2)) {
+    try {
+      const b = await bootstrap(nc, n, { replicas: o.replicas, leaseTtlMs: o.leaseTtlMs });
+      if (b.adoptedTtl) log(`lease TTL ${b.leaseTtlMs} ms (from bucket ${n.leasesBucket})`);
+      return { ...b.buckets, leaseTtlMs: b.leaseTtlMs };
+    } catch (err) {
+      if (err instanceof LeaseTtlMismatchError || Date.now() + delay > deadline) throw err;
+      log(`JetStream not ready (${(err as Error).message}); retrying in ${delay} ms`);
+      await sleep(delay);
+    }
+  }
+}
+
+/** Resolves with the node actor's final snapshot (done, or failed). */
+function finished(node: WiredNode, log: Log): Promise<SnapshotFrom<typeof nodeMachine>> {
+  return new Promise((resolve) => {
+    node.actor.subscribe({
+      next: (s) => {
+        if (s.status === 'done') resolve(s);
+      },
+      error: (err) => {
+        log(`node actor failed: ${(err as Error).message}`);
+        resolve(node.actor.getSnapshot());
+      },
+    });
+  });
+}
+
+/** SIGTERM, SIGINT and a drain request drain the node; a second signal exits at once (a repeated drain request does not). */
+function onStopRequests(node: WiredNode, log: Log): { drainRequest: () => void } {
+  let signals = 0;
+  let draining = false;
+  const onSignal = (why: string, signal = true) => {
+    if (signal) signals++;
+    if (!signal && draining) return;
+    draining = true;
+    if (signals > 1) {
+      log(`${why} again: exiting without draining`);
+      process.exit(1);
+    }
+    log(`${why}: draining`);
+    node.actor.send({ type: 'drain' });
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  return { drainRequest: () => onSignal('drain request', false) };
+}
+
+function describeTransition(t: Transition): string {
+  return `${t.kind}${t.kind === 'lease' ? ` ${t.actor}` : ''}: ${t.from ?? '∅'} → ${t.to}${t.epoch !== null ? ` (epoch ${t.epoch})` : ''}`;
+}
+
+/** Calls `fn(false)` on each disconnect and `fn(true)` on each reconnect. */
+function followConnection(nc: NatsConnection, fn: (up: boolean) => void): void {
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') fn(false);
+      else if (s.type === 'reconnect') fn(true);
+    }
+  })();
+}
+
+/** Answer other nodes' questions about this node's job types' input schemas (those that have a JSON Schema). */
+function serveSchemas(nc: NatsConnection, n: Names, schemas: JobTypes['schemas'], guard: ReplyGuard): Subscription[] {
+  return Object.entries(schemas).flatMap(([type, schema]) => {
+    const json = jsonSchemaOf(schema);
+    if (!json) return [];
+    const body = new TextEncoder().encode(JSON.stringify(json));
+    return [nc.subscribe(n.typeSchema(type), { callback: (_err, msg) => void guard.respond(msg, 'type schema', body) })];
+  });
+}
+
+/** Ask the cluster for a job type's input JSON Schema: null when no node has one ("no responders"). */
+function askSchema(nc: NatsConnection, n: Names) {
+  return async (type: string): Promise<Record<string, unknown> | null> => {
+    try {
+      return (await nc.request(n.typeSchema(type), undefined, { timeout: defaults.schemaAskTimeoutMs })).json();
+    } catch (err) {
+      if (isNoResponders(err)) return null;
+      throw err;
+    }
+  };
+}
+
+/**
+ * `--count K`: K node actors in this process, `<id>-1` … `<id>-K`, each with its own connection, lease,
+ * slots and coordinator candidate, as if each were a process (a fleet on one host). SIGTERM drains them
+ * all; a kill takes them all, and every one's pings go unanswered at once. Resolves with the worst exit code.
+ */
+export async function runNodes(o: NodeOptions, count: number): Promise<number> {
+  if (count === 1) return runNode(o);
+  const base = assertToken('node id', o.id ?? `node-${crypto.randomUUID().slice(0, 8)}`);
+  process.setMaxListeners(count * 2 + 10); // each actor listens for SIGTERM and SIGINT
+  const codes = await Promise.all(
+    Array.from(
+      { length: count },
+      (_, i) => runNode({ ...o, id: `${base}-${i + 1}`, metricsPort: o.metricsPort === undefined ? undefined : o.metricsPort + i }),
+    ),
+  );
+  return Math.max(...codes);
+}
+
+/** Runs a node until it stops; resolves with the process exit code. */
+export async function runNode(o: NodeOptions): Promise<number> {
+  const instance = crypto.randomUUID();
+  const nodeId = assertToken('node id', o.id ?? `node-${instance.slice(0, 8)}`);
+  const log = logger(nodeId);
+  const n = names(o.prefix);
+  const { handlers, schemas } = await loadJobTypes(o.jobs, { allowExec: o.allowExec });
+  if (o.allowExec) log('--allow-exec: any caller that may submit jobs can run commands on this node (docs/operations.md, Security)');
+  const scorer = await chooseScorer(o.policy ?? 'onnx', log);
+
+  const nc = await connectNats(o, `shoal-node-${nodeId}`, { inboxPrefix: n.nodeInbox });
+  log(`connected to ${nc.getServer()} (${runtimeName()}, pid ${process.pid})`);
+  const viaLeaf = jsOptions(nc).domain !== undefined; // a JetStream domain: behind a leaf node
+  // Serve pings before any lease exists, so no prober mistakes us for dead.
+  // Every reply this node sends goes to an inbox, never to a subject a caller names otherwise (nats/reply.ts).
+  const guard = loggingReplyGuard(log, { extra: o.replyPrefixes, onDrop: () => metrics?.repliesRefused.inc() });
+  const ping = servePing(nc, n, { id: nodeId, instance }, guard);
+
+  let parts: WiredNode['parts'] = () => null;
+  let connected = true;
+  const feed = inspectionFeed({
+    nodeId,
+    clock: realClock,
+    // A disconnected client would buffer the batch: drop it instead (viewers resync).
+    publish: (batch) => connected && (nc.publish(n.inspectEvents(nodeId), encode(batch)), true),
+    onPublished: (k) => metrics?.inspect.published.inc(k),
+    onDropped: (k) => metrics?.inspect.dropped.inc(k),
+  });
+  const metrics = o.metricsPort === undefined ? null : nodeMetrics({
+    nodeId,
+    liveJobs: () => parts()?.index.live.values() ?? [],
+    policy: scorer.description,
+    policyFallback: scorer.fallback !== null,
+    // Over the nodes that ran work in the window (status, which reads the leases, adds the idle live ones).
+    fairness: () => {
+      const index = parts()?.index;
+      return index ? fairness(index.records(), undefined, Date.now(), defaults.fairnessWindowMs) : null;
+    },
+  });
+  const publisher = transitionPublisher({
+    nc,
+    names: n,
+    node: nodeId,
+    instance,
+    pid: process.pid,
+    onTransition: (t) => {
+      metrics?.transition(t);
+      if (verbose || !isRoutine(t)) log(describeTransition(t));
+    },
+    onError: (err) => log(`event publish failed: ${err.message}`),
+  });
+
+  const node = wireNode({
+    nodeId,
+    instance,
+    slots: o.slots ?? defaults.slots,
+    ioSlots: o.ioSlots ?? defaults.ioSlots,
+    memMb: o.memMb,
+    gpu: o.gpu,
+    preemption: o.preemption,
+    handlers,
+    log,
+    clock: realClock,
+    fastPath: o.fastPath !== false,
+    probe: natsProbe(nc, n),
+    // Behind a leaf node, "no responders" may mean only that the leaf link is down: never final.
+    goneIsFinal: viaLeaf ? () => false : loneServer(nc),
+    probeConfirmMs: defaults.clusterProbeConfirmMs,
+    policy: placementPolicy(o.placement ?? 'auction', scorer.scorer),
+    speed: o.speed,
+    placement: natsPlacement(nc, n),
+    notify: natsNotify(nc, n),
+    onDrainRequest: () => stopRequests.drainRequest(),
+    checkInput: inputChecker(schemas, { ask: askSchema(nc, n), clock: realClock }),
+    recorder: publisher,
+    advert: {
+      pid: process.pid,
+      host: hostName(),
+      runtime: runtimeName(),
+      labels: o.labels ?? {},
+      startedAt: Date.now(),
+      policy: scorer.description,
+      placement: o.placement ?? 'auction',
+    },
+    bootstrap: () => bootstrapWithRetry(nc, n, o, log),
+    onBootstrapped: () => publisher.open(),
+    observer: metrics?.observer,
+    inspect: feed.inspect,
+  });
+  parts = node.parts;
+  const metricsServer = metrics ? await serveMetrics(metrics.registry, o.metricsPort!, o.metricsHost ?? defaults.metricsHost) : null;
+  if (metricsServer) log(`metrics on http://${o.metricsHost ?? defaults.metricsHost}:${o.metricsPort}/metrics`);
+  const done = finished(node, log);
+
+  // Connection status feeds the machine; reconnect forever is set in connect.ts.
+  // Up only when connected and in contact (a blackholed connection looks connected for seconds).
+  let natsUp = true;
+  let inContact = true;
+  const onConnection = () => {
+    if (connected === (natsUp && inContact)) return;
+    connected = natsUp && inContact;
+    node.connection(connected);
+    if (connected) publisher.resend();
+  };
+  followConnection(nc, (up) => ((natsUp = up), onConnection()));
+  const stopContact = watchContact(nc, {
+    timeoutMs: defaults.contactTimeoutMs,
+    everyMs: defaults.contactCheckMs,
+    // Behind a leaf node the link that matters is the leaf's to the core: a JetStream round trip crosses it.
+    roundTrip: viaLeaf
+      ? async () => (await jetstreamManager(nc, jsOptions(nc, { timeout: defaults.contactTimeoutMs, checkAPI: false }))).getAccountInfo()
+      : undefined,
+    onChange: (fresh) => {
+      log(
+        fresh
+          ? 'contact with the nats-server regained'
+          : `no round trip to the nats-server for ${defaults.contactTimeoutMs} ms: suspending`,
+      );
+      inContact = fresh;
+      onConnection();
+    },
+  });
+
+  const stopRequests = onStopRequests(node, log);
+  const api = await startApi(nc, n, node.api, { version: pkg.version, node: nodeId, guard });
+  // Placement, the fast path: offers from the leader, assignments, cancels. KV is the truth.
+  const subs = [
+    ...serveInbox(nc, n, { nodeId, inbox: node.inbox, log, guard }),
+    ...serveSchemas(nc, n, schemas, guard),
+    // A viewer's sync (and heartbeat): this node's actors as they are now.
+    nc.subscribe(n.inspectSync, {
+      callback: (_err, msg) => {
+        if (guard.allows(msg.reply, 'inspect sync')) msg.respond(encode({ node: nodeId, instance, events: feed.sync() }));
+      },
+    }),
+  ];
+
+  node.actor.start();
+  const stopPulling = o.placement === 'pull' ? startPulling(nc, n, o, nodeId, node, log) : () => {};
+  const final = await done;
+  stopPulling();
+  node.actor.stop();
+  return await shutdown(final, log, {
+    flush: () => publisher.flush(),
+    stopApi: () => api.stop(),
+    release: () => {
+      subs.forEach((x) => x.unsubscribe());
+      node.stop();
+      feed.stop();
+      metricsServer?.close();
+      ping.unsubscribe();
+      stopContact();
+    },
+    nc,
+  });
+}
+
+/**
+ * `--placement pull`: take work from the queue while this node has free slots; each item is assigned to us by CAS,
+ * then started. A job whose requirements this node does not meet (or has not free now) goes back for another node.
+ */
+function startPulling(nc: NatsConnection, n: Names, o: NodeOptions, nodeId: string, node: WiredNode, log: Log): () => void {
+  const capacity = nodeCapacity(o);
+  return pullWork(nc, n, {
+    // A forming cluster may not take the stream yet ("no suitable peers"): the puller tries again.
+    ensure: () => ensureWorkQueue(nc, n, o.replicas ?? defaults.replicas),
+    free: () => (nodeStateName(node.actor.getSnapshot()) === 'ready' ? node.parts()?.runner.free ?? 0 : 0),
+    log,
+    take: async (job) => {
+      const p = node.parts();
+      if (!p) throw new Error('not bootstrapped yet');
+      const requires = p.index.latest(job.id)?.requires;
+      if (requires && !canRunNow(requires, capacity, p.runner.freeUsage)) {
+        throw new Error(`it requires ${describeRequirements(requires)}: left for another node`);
+      }
+      const decide = (
+        c: JobRecord,
+      ) => (c.state === 'queued' && c.attempt === job.attempt ? { type: 'job.assign' as const, node: nodeId, at: Date.now() } : null);
+      const r = await p.store.apply(job.id, decide, p.index.versioned(job.id));
+      // Taken by another node, or an older attempt's item: nothing to do, the item is done.
+      if (r?.changed) void p.runner.start(job.id, { value: r.record, revision: r.revision });
+    },
+  });
+}
+
+/**
+ * After the node machine stopped: flush the last events, stop serving, close
+ * the connection, each bounded (with the nats-server gone, acknowledgements and
+ * drains never come). Exit code 1 when the node failed, or was told to stop
+ * and could not hand its jobs back cleanly (cut off, or past its deadline).
+ */
+async function shutdown(
+  final: SnapshotFrom<typeof nodeMachine>,
+  log: Log,
+  o: { flush(): Promise<void>; stopApi(): Promise<unknown>; release(): void; nc: NatsConnection },
+): Promise<number> {
+  const failed = final.value === 'failed' || final.status === 'error';
+  const unclean = final.value === 'stopped' && final.context.error !== null;
+  if (final.context.error && failed) log(`error: ${final.context.error}`);
+  if (unclean) log(`could not drain cleanly: ${final.context.error}`);
+  if (!await within(o.flush(), defaults.stopFlushMs)) log(`events not acknowledged within ${defaults.stopFlushMs} ms; giving up`);
+  await within(o.stopApi(), defaults.stopFlushMs);
+  o.release();
+  if (!await within(o.nc.drain(), defaults.stopFlushMs)) await o.nc.close().catch(() => {});
+  log(failed || unclean ? 'stopped with an error' : 'stopped');
+  return failed || unclean ? 1 : 0;
+}

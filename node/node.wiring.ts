@@ -1,0 +1,294 @@
+// One node, assembled: the node machine (with its lease and coordinator
+// children) provided with the lease effects, the leader's duties, the job
+// store, runner and index, and the job history wiring. Transport-free: a real
+// process (node.process.ts) passes NATS-backed buckets, probe, placement and
+// event sink; the simulation (chaos/sim/world.ts) passes its own.
+import { createActor, fromPromise, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import type { z } from 'zod';
+import { coordinatorMachine } from '../machines/coordinator.machine.ts';
+import type { JobRecord } from '../machines/job.machine.ts';
+import { leaseMachine } from '../machines/lease.machine.ts';
+import { leaseTiming, leaseValidAt } from '../machines/lease.rules.ts';
+import { type BootstrapOutput, type NodeInput, nodeMachine, nodeStateName } from '../machines/node.machine.ts';
+import { auctionPolicy, type PlacementPolicy } from '../policies/placement.ts';
+import { heuristicScorer } from '../policies/scorer.ts';
+import { defaultPreemption, type PreemptionRules } from '../policies/preemption.ts';
+import { type NodeCapacity, nodeCapacity } from '../policies/requirements.ts';
+import type { Bucket } from '../store/bucket.ts';
+import { jobHistory, type Recorder, recordReap } from '../nats/events.ts';
+import { JobStore } from '../store/job.store.ts';
+import { leaseEffects } from '../store/lease.effects.ts';
+import type { LeaseValue } from '../store/lease.records.ts';
+import { confirmGone } from '../nats/probe.ts';
+import { type Probe } from '../store/lease.records.ts';
+import type { NodeInbox, Notify, PlacementTransport } from '../nats/placement.ts';
+import { keys } from '../store/keys.ts';
+import type { Clock } from '../base/time.ts';
+import type { Endpoint } from '../nats/service.ts';
+import { ApiError } from '../base/errors.ts';
+import { apiEndpoints } from './api.endpoints.ts';
+import type { Handler } from './handlers.ts';
+import { nodeInbox } from './inbox.ts';
+import { JobIndex } from './job.index.ts';
+import { JobRunner } from './job.runner.ts';
+import { leaderDuties } from './leader/duties.ts';
+import type { Log } from './log.ts';
+
+export type NodeBuckets = { leases: Bucket; jobs: Bucket; checkpoints: Bucket; leaseTtlMs: number };
+
+/** What a node tells its metrics, beside its transitions. */
+export type NodeObserver = {
+  /** A record this node wrote by CAS (`prev` null for a create). */
+  jobWritten?(prev: JobRecord | null, next: JobRecord): void;
+  checkpointSaved?(bytes: number, ms: number): void;
+  /** One auction this node ran as leader: how long from offer to assignments written, jobs offered and assigned. */
+  auction?(ms: number, offered: number, awarded: number): void;
+};
+
+export type NodeParts = { leases: Bucket; jobs: Bucket; store: JobStore; index: JobIndex; runner: JobRunner };
+
+export type NodeWiringOptions = {
+  nodeId: string;
+  instance: string;
+  /** Compute slots, and jobs that may wait on I/O beside them (default 0: a job in I/O keeps its slot). */
+  slots: number;
+  ioSlots?: number;
+  /** Memory (MB; default: no limit) and GPUs (default 0) this node offers jobs that require them. */
+  memMb?: number;
+  gpu?: number;
+  /** How this node preempts while it leads (default: on, with `defaults`' grace, limit and cooldown). */
+  preemption?: PreemptionRules;
+  handlers: Record<string, Handler>;
+  log: Log;
+  clock: Clock;
+  /** Find or create the buckets (a real node waits for JetStream here). */
+  bootstrap: () => Promise<NodeBuckets>;
+  probe: Probe;
+  /** Whether a first "no responders" is already final (a lone server); otherwise it is confirmed by a second ping. */
+  goneIsFinal?: () => boolean;
+  /** How much later a second "no responders" confirms the first where it is not final (default `defaults.probeConfirmMs`). */
+  probeConfirmMs?: number;
+  placement: PlacementTransport;
+  /** How this node bids and, while it leads, awards (default: the auction with the heuristic scorer). */
+  policy?: PlacementPolicy;
+  /** What the API endpoints tell other nodes. */
+  notify: Notify;
+  /** A drain request for this node (default: the node machine's `drain`). */
+  onDrainRequest?: () => void;
+  /** Checks a submit's input against its type's schema (none: every input is accepted). */
+  checkInput?: (type: string, input: unknown) => Promise<string[] | null>;
+  /** Told of what metrics count (records written, checkpoints saved, auctions run). */
+  observer?: NodeObserver;
+  /** Also told of every inspection event of the node's actors (the live inspector feed, coverage). */
+  inspect?: (ev: InspectionEvent) => void;
+  /** Turns transitions and job writes into the history. */
+  recorder: Recorder;
+  /** Off: no pings, so failover waits for the lease TTL (benchmark baseline). */
+  fastPath: boolean;
+  /** The advert's facts about the process. */
+  advert: {
+    pid: number;
+    host: string;
+    runtime: string;
+    labels: Record<string, string>;
+    startedAt: number;
+    /** Its bid scorer as status shows it (`onnx:<version>`, `heuristic`, `heuristic (fallback: …)`). */
+    policy?: string;
+    /** How it places while it leads: auction, centralized, pull. */
+    placement?: string;
+  };
+  /** This node's speed factor: scales handlers' sleeps and is a bid feature (default 1). */
+  speed?: number;
+  /** Called once the node has its buckets (a real node opens its event stream). */
+  onBootstrapped?: (b: NodeBuckets) => void;
+};
+
+export type WiredNode = {
+  actor: NodeActor;
+  /** The NATS connection dropped (false) or came back (true): the node machine suspends leadership meanwhile. */
+  connection(up: boolean): void;
+  /** The node's answers to placement messages. */
+  inbox: NodeInbox;
+  /** The public API's endpoints as this node serves them (503 until bootstrapped). */
+  api: Record<string, Endpoint<z.ZodType>>;
+  /** Null until bootstrapped. */
+  parts: () => NodeParts | null;
+  /** Release what the actor does not own (the index's watch). */
+  stop(): void;
+};
+
+type NodeActor = ReturnType<typeof createActor<typeof nodeMachine>>;
+
+/** What the node's effects read of the running node: its parts once bootstrapped, and its machines' snapshots. */
+class NodeView {
+  readonly o: NodeWiringOptions;
+  parts: NodeParts | null = null;
+  actor: NodeActor | null = null;
+  constructor(o: NodeWiringOptions) {
+    this.o = o;
+  }
+  need(): NodeParts {
+    if (!this.parts) throw new Error(`node ${this.o.nodeId} is still starting`);
+    return this.parts;
+  }
+  nodeLease() {
+    return this.actor?.getSnapshot().children.nodeLease?.getSnapshot() as SnapshotFrom<typeof leaseMachine> | undefined;
+  }
+  coordinator() {
+    return this.actor?.getSnapshot().children.coordinator?.getSnapshot() as SnapshotFrom<typeof coordinatorMachine> | undefined;
+  }
+  /** The node lease is held and valid by the real clock: the runner may write. */
+  mayWrite(): boolean {
+    const lease = this.nodeLease();
+    return !!lease && leaseValidAt(lease.context, this.o.clock.mono());
+  }
+  /** Leading and running duties (not suspended for a lost connection), with the lease valid by our own clock. */
+  leading(): boolean {
+    const c = this.coordinator();
+    return !!c && (c.matches({ active: { leader: 'recovering' } }) || c.matches({ active: { leader: 'placing' } })) &&
+      leaseValidAt(c.context, this.o.clock.mono());
+  }
+  /** The node's advert, written with every put of its lease. */
+  advert(): Pick<LeaseValue, 'node'> {
+    const { o } = this;
+    return {
+      node: {
+        pid: o.advert.pid,
+        host: o.advert.host,
+        runtime: o.advert.runtime,
+        slots: o.slots,
+        labels: o.advert.labels,
+        state: this.actor ? nodeStateName(this.actor.getSnapshot()) : 'starting',
+        startedAt: o.advert.startedAt,
+        types: Object.keys(o.handlers).sort(),
+        running: this.parts?.runner.running ?? 0,
+        policy: o.advert.policy ?? heuristicScorer.name,
+        placement: o.advert.placement ?? 'auction',
+        speed: o.speed ?? 1,
+        ioSlots: o.ioSlots ?? 0,
+        ...(o.memMb === undefined ? {} : { memMb: o.memMb }),
+        gpu: o.gpu ?? 0,
+        writtenAt: o.clock.now(),
+      },
+    };
+  }
+  capacity(): NodeCapacity {
+    return nodeCapacity({ memMb: this.o.memMb, gpu: this.o.gpu, labels: this.o.advert.labels });
+  }
+}
+
+/** Open the buckets, then build the store, runner and index; every record, checkpoint and handler run goes into the history. */
+function bootstrapActor(v: NodeView) {
+  const { o } = v;
+  return fromPromise<BootstrapOutput, NodeInput>(async () => {
+    const b = await o.bootstrap();
+    const history = jobHistory(o.recorder.record);
+    const store = new JobStore(b.jobs, (prev, next, ...rest) => {
+      history.onChange(prev, next, ...rest);
+      o.observer?.jobWritten?.(prev, next);
+    });
+    const runner = new JobRunner({
+      store,
+      checkpoints: b.checkpoints,
+      nodeId: o.nodeId,
+      slots: o.slots,
+      ioSlots: o.ioSlots,
+      memMb: o.memMb,
+      gpu: o.gpu,
+      graceMs: o.preemption?.graceMs,
+      speed: o.speed,
+      handlers: o.handlers,
+      log: o.log,
+      clock: o.clock,
+      mayWrite: () => v.mayWrite(),
+      nodeEpoch: () => v.nodeLease()?.context.epoch ?? null,
+      onCheckpoint: (id, attempt, progress, revision, bytes, ms) => {
+        history.onCheckpoint(id, attempt, progress, revision);
+        o.observer?.checkpointSaved?.(bytes, ms);
+      },
+      onHandler: history.onHandler,
+    });
+    v.parts = { leases: b.leases, jobs: b.jobs, store, index: new JobIndex(b.jobs, { clock: o.clock, log: o.log }), runner };
+    o.onBootstrapped?.(b);
+    return { timing: leaseTiming(b.leaseTtlMs) };
+  });
+}
+
+/** The node machine with every effect provided: lease effects for both leases, the leader's duties, the runner. */
+function provideNode(v: NodeView, policy: PlacementPolicy) {
+  const { o } = v;
+  // Followers and the leader's reaper act only on a confirmed "no responders".
+  const probe = confirmGone(o.probe, o.clock, { final: o.goneIsFinal, confirmMs: o.probeConfirmMs });
+  const effects = leaseEffects({
+    kv: () => v.need().leases,
+    probe,
+    clock: o.clock,
+    fastPath: o.fastPath,
+    extras: (key) => (key === keys.node(o.nodeId) ? v.advert() : {}),
+  });
+  const duties = leaderDuties({
+    leases: () => v.need().leases,
+    jobs: () => v.need(),
+    self: { id: o.nodeId, instance: o.instance },
+    log: o.log,
+    fastPath: o.fastPath,
+    leading: () => v.leading(),
+    probe,
+    transport: o.placement,
+    clock: o.clock,
+    policy,
+    preemption: o.preemption ?? defaultPreemption,
+    onReap: (h, epoch) => recordReap(o.recorder.record, h, epoch),
+    onAuction: (ms, offered, awarded) => o.observer?.auction?.(ms, offered, awarded),
+  });
+  return nodeMachine.provide({
+    actions: { abortJobs: () => v.parts?.runner.abortAll() },
+    actors: {
+      bootstrap: bootstrapActor(v),
+      handBackJobs: fromPromise(async () => {
+        await v.parts?.runner.handBack();
+      }),
+      nodeLease: leaseMachine.provide({ actors: effects }),
+      coordinator: coordinatorMachine.provide({
+        actors: { leaderLease: leaseMachine.provide({ actors: effects }), ...duties },
+        guards: { leaseValid: ({ context }) => leaseValidAt(context, o.clock.mono()) },
+      }),
+    },
+  });
+}
+
+export function wireNode(o: NodeWiringOptions): WiredNode {
+  const { nodeId, instance, clock } = o;
+  const policy = o.policy ?? auctionPolicy();
+  const v = new NodeView(o);
+  const leaseKeys = { node: keys.node(nodeId), leader: keys.leader };
+  const actor = createActor(provideNode(v, policy), {
+    input: { nodeId, instance, leaseKeys },
+    inspect: o.inspect ? (ev) => (o.recorder.inspect(ev), o.inspect!(ev)) : o.recorder.inspect,
+    clock,
+  });
+  v.actor = actor;
+  const inbox = nodeInbox({
+    nodeId,
+    slots: o.slots,
+    speed: o.speed,
+    capacity: v.capacity(),
+    clock,
+    policy,
+    handles: (type) => !!o.handlers[type],
+    ready: () => nodeStateName(actor.getSnapshot()) === 'ready',
+    runner: () => v.parts?.runner ?? null,
+  });
+  const api = apiEndpoints({
+    notify: o.notify,
+    self: { id: nodeId, drain: o.onDrainRequest ?? (() => actor.send({ type: 'drain' })) },
+    checkInput: o.checkInput,
+    clock,
+    kv: () => {
+      if (!v.parts) throw new ApiError(503, 'starting', `node ${nodeId} is still starting`);
+      return v.parts;
+    },
+  });
+  const connection = (up: boolean) => actor.send({ type: up ? 'nats.reconnected' : 'nats.disconnected' });
+  return { actor, connection, inbox, api, parts: () => v.parts, stop: () => v.parts?.index.stop() };
+}

@@ -1,0 +1,221 @@
+// Job records and checkpoints in KV. The one write path for a record is
+// `apply`: read, let the job machine decide, CAS-write, re-decide on conflict.
+// Checkpoints are fenced by attempt: a new owner claims the key by CAS first.
+import { z } from 'zod';
+import { applyJobEvent, type JobEvent, type JobRecord } from '../machines/job.machine.ts';
+import { decode, encode } from './codec.ts';
+import { defaults } from '../base/defaults.ts';
+import { CheckpointTooLargeError, FencedError } from '../base/errors.ts';
+import { type Bucket, isCasConflict } from './bucket.ts';
+import { keys } from './keys.ts';
+
+const attemptSchema = z.object({
+  attempt: z.number(),
+  node: z.string(),
+  assignedAt: z.number(),
+  startedAt: z.number().nullable(),
+  endedAt: z.number().nullable(),
+  resumedFrom: z.number(),
+  outcome: z.enum(['running', 'succeeded', 'failed', 'timeout', 'orphaned', 'preempted', 'unstarted', 'cancelled']).nullable(),
+  nodeEpoch: z.number().nullable().optional(),
+});
+
+/** A job's requirements of the node that runs it (the API checks them strictly; this only reads them back). */
+export const requirementsSchema = z.object({
+  memMb: z.number().optional(),
+  gpu: z.number().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+
+export const jobRecordSchema = z.object({
+  id: z.string(),
+  type: z.string(),
+  input: z.unknown(),
+  priority: z.number(),
+  maxAttempts: z.number(),
+  timeoutMs: z.number(),
+  attempt: z.number(),
+  owner: z.string().nullable(),
+  progress: z.number(),
+  result: z.unknown(),
+  error: z.string().nullable(),
+  failures: z.number(),
+  notBefore: z.number(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  attempts: z.array(attemptSchema),
+  // Fields added later: a record written before them reads with their neutral values.
+  requires: requirementsSchema.nullable().default(null),
+  pendingTimeoutMs: z.number().nullable().default(null),
+  pendingReason: z.string().nullable().default(null),
+  pendingSince: z.number().nullable().default(null),
+  preemptions: z.number().default(0),
+  preemptedAt: z.number().nullable().default(null),
+  checkpointedAt: z.number().nullable().default(null),
+  state: z.enum(['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled']),
+  phase: z.enum(['computing', 'ioWait', 'checkpointing']).nullable(),
+}) as unknown as z.ZodType<JobRecord>;
+
+export type Versioned<T> = { value: T; revision: number };
+
+export function decodeJob(bytes: Uint8Array, id = '?'): JobRecord {
+  return decode(jobRecordSchema, bytes, `job record '${id}'`);
+}
+
+/**
+ * Told of every record this store wrote (after the CAS succeeded), with the
+ * revision it got and the one it replaced (0 for a create): two writes that
+ * replaced one revision mean compare-and-swap let a lost update through.
+ */
+export type JobChange = (
+  prev: JobRecord | null,
+  next: JobRecord,
+  event: JobEvent | { type: 'job.submit' },
+  revision: number,
+  replaced: number,
+) => void;
+
+export class JobStore {
+  readonly kv: Bucket;
+  readonly onChange: JobChange;
+  constructor(kv: Bucket, onChange: JobChange = () => {}) {
+    this.kv = kv;
+    this.onChange = onChange;
+  }
+
+  async get(id: string): Promise<Versioned<JobRecord> | null> {
+    const e = await this.kv.get(keys.job(id));
+    if (!e) return null;
+    return { value: decodeJob(e.value, id), revision: e.revision };
+  }
+
+  /** Create; when the id exists, returns the existing record instead. */
+  async create(record: JobRecord): Promise<{ created: boolean; record: JobRecord }> {
+    try {
+      const revision = await this.kv.create(keys.job(record.id), encode(record));
+      this.onChange(null, record, { type: 'job.submit' }, revision, 0);
+      return { created: true, record };
+    } catch (err) {
+      if (!isCasConflict(err)) throw err;
+      const existing = await this.get(record.id);
+      if (!existing) throw err;
+      return { created: false, record: existing.value };
+    }
+  }
+
+  /**
+   * Apply the event `decide` picks for the current record, by CAS, re-reading
+   * and re-deciding on conflict. `known` (a version the caller already holds,
+   * from a watch or its own last write) saves the first read: a stale one only
+   * costs a refused CAS and a re-read. Returns the record as it now is, its
+   * revision, and whether this call changed it (false: not accepted, or
+   * `decide` returned null).
+   */
+  async apply(
+    id: string,
+    decide: (r: JobRecord) => JobEvent | null,
+    known?: Versioned<JobRecord>,
+  ): Promise<{ record: JobRecord; revision: number; changed: boolean } | null> {
+    for (let cur = known ?? await this.get(id);; cur = await this.get(id)) {
+      if (!cur) return null;
+      const event = decide(cur.value);
+      const next = event ? applyJobEvent(cur.value, event) : null;
+      if (!next) return { record: cur.value, revision: cur.revision, changed: false };
+      try {
+        const revision = await this.kv.update(keys.job(id), encode(next), cur.revision);
+        this.onChange(cur.value, next, event!, revision, cur.revision);
+        return { record: next, revision, changed: true };
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+      }
+    }
+  }
+
+  /** Every record (for listing and the leader's index). */
+  async all(): Promise<JobRecord[]> {
+    const out: JobRecord[] = [];
+    for (const k of await this.kv.keys(keys.jobs)) {
+      const r = await this.get(keys.jobIdOf(k));
+      if (r) out.push(r.value);
+    }
+    return out;
+  }
+}
+
+export const checkpointSchema = z.object({
+  attempt: z.number(),
+  seq: z.number(),
+  progress: z.number(),
+  state: z.unknown(),
+});
+export type Checkpoint = z.infer<typeof checkpointSchema>;
+
+/** The checkpoint slot one attempt owns, once claimed. */
+export class CheckpointSlot {
+  readonly kv: Bucket;
+  readonly id: string;
+  readonly attempt: number;
+  #revision: number;
+  #seq: number;
+  /** What the previous attempts left (undefined if nothing). */
+  readonly restored: Checkpoint | undefined;
+
+  private constructor(kv: Bucket, id: string, attempt: number, revision: number, restored: Checkpoint | undefined) {
+    this.kv = kv;
+    this.id = id;
+    this.attempt = attempt;
+    this.#revision = revision;
+    this.restored = restored;
+    this.#seq = restored?.seq ?? 0;
+  }
+
+  /**
+   * Claim the key for `attempt` by CAS; a zombie's later writes then fail.
+   * A first attempt has no predecessor to fence and nothing to restore: it
+   * claims nothing, and its first save creates the key (refused, as fenced, if
+   * a later attempt claimed it meanwhile).
+   */
+  static async claim(kv: Bucket, id: string, attempt: number): Promise<CheckpointSlot> {
+    if (attempt === 1) return new CheckpointSlot(kv, id, attempt, 0, undefined);
+    for (;;) {
+      const e = await kv.get(keys.job(id));
+      const prev = e ? decode(checkpointSchema, e.value, `checkpoint '${id}'`) : undefined;
+      if (prev && prev.attempt > attempt) {
+        throw new FencedError(`checkpoint of job ${id} belongs to attempt ${prev.attempt}, not ${attempt}`);
+      }
+      const claimed: Checkpoint = prev ? { ...prev, attempt } : { attempt, seq: 0, progress: 0, state: undefined };
+      try {
+        const revision = e ? await kv.update(keys.job(id), encode(claimed), e.revision) : await kv.create(keys.job(id), encode(claimed));
+        return new CheckpointSlot(kv, id, attempt, revision, prev && prev.seq > 0 ? prev : undefined);
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+      }
+    }
+  }
+
+  /** Whether this attempt claimed the key (attempt 1 never needs to). */
+  get claimed(): boolean {
+    return this.attempt > 1;
+  }
+
+  /** Revision of the slot's last write (the claim, then each save): the commit order of checkpoints. */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** Returns the encoded size. */
+  async save(state: unknown, progress: number): Promise<number> {
+    const data = encode({ attempt: this.attempt, seq: this.#seq + 1, progress, state } satisfies Checkpoint);
+    if (data.length > defaults.checkpointMaxBytes) throw new CheckpointTooLargeError(this.id, data.length, defaults.checkpointMaxBytes);
+    try {
+      this.#revision = this.#revision === 0
+        ? await this.kv.create(keys.job(this.id), data)
+        : await this.kv.update(keys.job(this.id), data, this.#revision);
+      this.#seq++;
+      return data.length;
+    } catch (err) {
+      if (isCasConflict(err)) throw new FencedError(`checkpoint of job ${this.id} was claimed by a newer attempt`, { cause: err });
+      throw err;
+    }
+  }
+}
