@@ -203,8 +203,12 @@ async function replay(o: ChaosCliOptions): Promise<number> {
   return 1;
 }
 
-/** A simulated failure, as saved: fast-check's seed, path and replay hint rerun exactly that case. */
-type SimFailureFile = SimFailureReport & { kind: 'shoal-sim-failure'; maxCommands?: number };
+/**
+ * A simulated failure, as saved: fast-check's seed, path and replay hint rerun exactly that case, with the
+ * options the run generated its cases from (`options.nodes`: its --nodes; absent: 2 to 4). `nodes` is the
+ * size fast-check drew for this case: replaying with it as the option generates other cases (a wrong path).
+ */
+type SimFailureFile = SimFailureReport & { kind: 'shoal-sim-failure'; options?: { nodes?: number } };
 
 function parseSimFailureFile(text: string, file: string): SimFailureFile {
   const v = JSON.parse(text) as Partial<SimFailureFile>;
@@ -250,7 +254,8 @@ async function simulate(o: ChaosCliOptions): Promise<number> {
   say('Violations:');
   printViolations(f.violations);
   const file = resolve(o.out, `chaos-sim-failure-${f.seed}.json`);
-  writeFileSync(file, JSON.stringify({ kind: 'shoal-sim-failure', ...f } satisfies SimFailureFile, null, 1));
+  const saved: SimFailureFile = { kind: 'shoal-sim-failure', ...f, options: o.nodes === undefined ? {} : { nodes: o.nodes } };
+  writeFileSync(file, JSON.stringify(saved, null, 1));
   say(`\nHistory and node logs written to ${file}`);
   say(`Replay exactly this case: shoal chaos --replay ${file}`);
   return 1;
@@ -259,8 +264,12 @@ async function simulate(o: ChaosCliOptions): Promise<number> {
 async function replaySim(f: SimFailureFile): Promise<number> {
   say(`Replaying simulated case (seed ${f.seed}, path "${f.path}"):`);
   f.commands.forEach((c) => say(`  ${c}`));
-  const r = await replaySimulation({ seed: f.seed, path: f.path, replayPath: f.replayPath, nodes: f.nodes });
+  const r = await replaySimulation({ seed: f.seed, path: f.path, replayPath: f.replayPath, nodes: f.options?.nodes });
   if (!r) throw new Error('the replay ran no case (the seed and path do not match this version of the simulation)');
+  // A path can also be valid for another case (other options, or another version of the commands): say so, not "passes now".
+  if (r.commands.join('\n') !== f.commands.join('\n')) {
+    throw new Error(`the replay ran another case (${r.commands.join(', ')}): this file's options or simulation version differ`);
+  }
   if (r.violations.length === 0) {
     say('No violation: the case passes now.');
     return 0;

@@ -375,14 +375,13 @@ export class JobRunner {
     if (!event) return; // fenced or cancelled: nothing more to write
     try {
       const done = await this.#ownWrite(id, entry, () => event, { retry: true, term });
-      // A success is routine (`shoal events` has it); anything else is worth a line.
-      if (done?.changed && event.type !== 'job.succeed') {
+      if (!done?.changed) {
+        const why = done ? `the record is ${done.record.state}, attempt ${done.record.attempt}` : 'lease lost';
+        this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)} refused (fenced: ${why})`);
+      } else if (event.type !== 'job.succeed') {
+        // A success is routine (`shoal events` has it); anything else is worth a line.
         this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)}${event.type === 'job.fail' ? ` (${event.error})` : ''}`);
-      } else {this.d.log(
-          `job ${id}#${attempt}: ${event.type.slice(4)} refused (fenced: ${
-            done ? `the record is ${done.record.state}, attempt ${done.record.attempt}` : 'lease lost'
-          })`,
-        );}
+      }
     } catch (err) {
       this.d.log(`job ${id}#${attempt}: could not record ${event.type}: ${(err as Error).message}`);
     }

@@ -6,7 +6,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../helpers.ts';
@@ -60,6 +60,18 @@ describe('real-process chaos', () => {
       assert.equal(report.results.length, runs);
     },
   );
+
+  // Found on a fresh clone's CI (seed 20261123, path 7): blackhole n1, kill-server s2, kill-leader, latency on n3 →
+  // priority-order: b1-1 (p1) assigned while j2 (p5) "had waited" 4.8 s. The leader n1 had assigned j2 to itself
+  // just before it was cut off and killed, so j2 was not queued; that write's event died with n1. The invariant now
+  // ends a wait at a write the history lacks (test/unit/checker.test.ts replays the saved history).
+  test('regression: a cut-off leader killed after assigning a job is no priority inversion', { timeout: 180_000 }, async () => {
+    const saved = JSON.parse(
+      readFileSync(join(import.meta.dirname ?? '.', '..', 'fixtures', 'chaos-failures', 'priority-order-real-path7.json'), 'utf8'),
+    ) as { schedule: Schedule };
+    const r = await runSchedule(saved.schedule, { nodes: 3, servers: 3, leaseTtlMs: chaosLeaseTtlMs(3) });
+    assert.deepEqual(r.violations.map((v) => `[${v.invariant}] ${v.message}`), [], r.logs);
+  });
 
   // Found by this suite (seed 20261123, run 3): the leader's connection reset by a partition; followers took the
   // lease at once on "no responders", and the old leader, whose own clock still trusted its lease, started a

@@ -87,6 +87,22 @@ describe('simulation', () => {
   });
 
   describe('regressions (bugs the simulation found)', () => {
+    // Found as (seed 777123, case 844): pause(n2), kill-leader (n1), submit(j1 p1 via n1), submit(j2 p9 via n1),
+    // partition(n3, blackhole), advance(977ms) → priority-order: j1 assigned while j2 had waited 1000 ms. Not a
+    // leader bug: both submits were served by n3, stamped at 300 ms, and their creates held by n3's blackholed link
+    // until 1278 ms; the leader offered j2 first in the first round its index showed it. The invariant counted
+    // the wait from the stamp; it now counts from when the queued record was in the bucket.
+    test('a submit held by a cut-off link is not counted as waiting before it lands', async () => {
+      await passes(4, () => [
+        new Pause(1),
+        new KillLeader(),
+        new Submit('j1', 'sum', 3, 2, 0, 1),
+        new Submit('j2', 'sum', 3, 2, 0, 9),
+        new Partition(2, 'blackhole'),
+        new Advance(977),
+      ], [89625508, ...seeds(5)]);
+    });
+
     // Found as: kill(n2), kill-leader (n1), advance(704ms), restart(n2), drop-requests(n2, 3), advance(543ms),
     // submit(j1 sum 25/2 via n1) → not-terminal: j1 still running (attempt 1, owner n2). The node was fenced (its
     // renewal lost), re-joined under the same id, and the leader saw its lease alive again: the job it no longer
