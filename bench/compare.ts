@@ -5,7 +5,7 @@
 // that scales sleep-style work), with steady Poisson and bursty (CV 8)
 // arrivals. Every strategy gets the same seeded job sequence.
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import { arrivalGaps, burstyCv, paretoWork } from '../training/cluster.sim.ts';
 import { gini } from '../policies/fairness.ts';
 import { featureRows } from '../policies/features.ts';
@@ -61,7 +61,7 @@ async function runOne(nc: NatsConnection, tag: string, jobs: Array<{ at: number;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      const s = await callApi<{ queueDepth: number }>(nc, n, 'status').catch(() => null);
+      const s = await callApi(nc, n, 'status').catch(() => null);
       if (s) depth.push({ s: (Date.now() - t0) / 1000, depth: s.queueDepth });
       await sleepMs(binMs);
     }
@@ -72,7 +72,7 @@ async function runOne(nc: NatsConnection, tag: string, jobs: Array<{ at: number;
     const id = `cmp-${tag}-${i}`;
     waits.push(
       callApi(nc, n, 'jobs.submit', { id, type: 'sleep', input: { ms: j.ms } })
-        .then(() => callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000)),
+        .then(() => callApi(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000)),
     );
   }
   const records = await Promise.all(waits);

@@ -3,7 +3,7 @@
 // chaos checker over the whole history.
 import { checkHistory } from '../chaos/checker.ts';
 import { waitForReady } from '../harness/local.cluster.ts';
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import { callApi } from '../nats/client.ts';
 import { readTransitions } from '../nats/events.ts';
 import { n, type ScenarioOptions, setup, sleepMs, ttl, withCluster } from './common.ts';
@@ -48,9 +48,7 @@ export async function loadUnderFaults(o: ScenarioOptions): Promise<ScenarioResul
       await sleepMs(Math.max(0, t0 + (i * 1000) / rate - Date.now()));
       const id = `lf-${tag}-${i}`;
       waits.push(
-        callApi(nc, n, 'jobs.submit', { ...job, id }).then(() =>
-          callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000)
-        ),
+        callApi(nc, n, 'jobs.submit', { ...job, id }).then(() => callApi(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000)),
       );
       o.progress(
         i + 1,

@@ -10,7 +10,7 @@ import { waitForReady, waitForStatus } from '../harness/local.cluster.ts';
 import { type NatsServer, startServer } from '../harness/launcher.ts';
 import { type NodeProcess, spawnNode } from '../harness/spawn.ts';
 import { LeaderWatch } from '../harness/watch.ts';
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import { Kvm, KvWatchInclude } from '@nats-io/kv';
 import { callApi } from '../nats/client.ts';
 import { ApiError } from '../base/errors.ts';
@@ -115,7 +115,7 @@ async function measureFleet(nodes: number, jobs: number, tick: (what: string) =>
       }
     };
     await window(jobs, 64, submit);
-    await waitForStatus([server.url], (s) => (s as unknown as { jobs: { succeeded: number } }).jobs.succeeded >= jobs, {
+    await waitForStatus([server.url], (s) => s.jobs.succeeded >= jobs, {
       what: `${jobs} jobs done`,
       timeoutMs: 600_000,
     });

@@ -7,7 +7,6 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import { waitForReady } from '../harness/local.cluster.ts';
 import { LeaderWatch } from '../harness/watch.ts';
-import type { JobRecord } from '../machines/job.machine.ts';
 import { callApi } from '../nats/client.ts';
 import { pct, writesPerJob } from './measure.ts';
 import { n, type ScenarioOptions, setup, ttl, window, withCluster } from './common.ts';
@@ -23,8 +22,8 @@ export type { ScenarioOptions };
 async function startLatency(nc: NatsConnection, tag: string, count: number, width: number, tick: (d: number) => void): Promise<number[]> {
   const lat: number[] = [];
   await window(count, width, async (i) => {
-    const { id } = await callApi<{ id: string }>(nc, n, 'jobs.submit', { type: 'noop', id: `lat-${tag}-${i}` });
-    const r = await callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 60_000 }, 65_000);
+    const { id } = await callApi(nc, n, 'jobs.submit', { type: 'noop', id: `lat-${tag}-${i}` });
+    const r = await callApi(nc, n, 'jobs.wait', { id, timeoutMs: 60_000 }, 65_000);
     lat.push(r.attempts[0]!.startedAt! - r.createdAt);
   }, tick);
   return lat;
@@ -255,11 +254,11 @@ export async function recovery(o: ScenarioOptions): Promise<ScenarioResult> {
       let progressAtKill = 0;
       if (killAt !== null) {
         for (;;) {
-          const r = await callApi<JobRecord>(nc, n, 'jobs.get', { id });
+          const r = await callApi(nc, n, 'jobs.get', { id });
           if (r.state === 'running' && r.progress >= killAt) {
             // Somewhere between two checkpoints, not right after one.
             await new Promise((res) => setTimeout(res, Math.random() * 100));
-            progressAtKill = (await callApi<JobRecord>(nc, n, 'jobs.get', { id })).progress;
+            progressAtKill = (await callApi(nc, n, 'jobs.get', { id })).progress;
             const victim = c.nodes.find((p) => p.id === r.owner && p.running)!;
             await victim.kill();
             c.addNode(victim.id);
@@ -268,7 +267,7 @@ export async function recovery(o: ScenarioOptions): Promise<ScenarioResult> {
           await new Promise((res) => setTimeout(res, 20));
         }
       }
-      const r = await callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000);
+      const r = await callApi(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000);
       const last = r.attempts[r.attempts.length - 1]!;
       return { totalMs: last.endedAt! - r.createdAt, progressAtKill, resumedFrom: last.resumedFrom };
     };

@@ -2,22 +2,19 @@
 // start with every slot busy, with preemption and without) and `phases` (a mix
 // of I/O-bound and CPU-bound jobs with phase-aware slots on and off).
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import { callApi } from '../nats/client.ts';
-import type { ClusterView } from '../store/lease.records.ts';
 import { n, type ScenarioOptions, setup, sleepMs, window, withCluster } from './common.ts';
 import { pct } from './measure.ts';
 import { cdfChart, type ScenarioResult } from './report.ts';
 
-const wait = (nc: NatsConnection, id: string) => callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000);
+const wait = (nc: NatsConnection, id: string) => callApi(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000);
 const firstStart = (r: JobRecord) => r.attempts.find((a) => a.startedAt !== null)!.startedAt! - r.createdAt;
-
-type Status = ClusterView & { jobs: Record<string, number> };
 
 /** Until every compute slot of the cluster runs a job. */
 async function allBusy(nc: NatsConnection, slots: number): Promise<void> {
   for (;;) {
-    const s = await callApi<Status>(nc, n, 'status', {});
+    const s = await callApi(nc, n, 'status', {});
     if (s.jobs.running >= slots) return;
     await sleepMs(20);
   }
@@ -51,7 +48,7 @@ async function urgentStarts(
     }
     // The backlog is not the point: cancel it, then read what happened to the victims.
     await window(low.length, 8, async (i) => void await callApi(nc, n, 'jobs.cancel', { id: low[i] }));
-    const lows = await Promise.all(low.map((id) => callApi<JobRecord>(nc, n, 'jobs.get', { id })));
+    const lows = await Promise.all(low.map((id) => callApi(nc, n, 'jobs.get', { id })));
     return { lat: urgent.map(firstStart), victims: lows.filter((r) => r.preemptions > 0), urgent };
   }, ['--io-slots', '0', ...nodeArgs]);
 }

@@ -1,7 +1,7 @@
 // The history the checker reads, prepared once: every transition of every
 // actor (deduplicated: a reader may see an event twice), each job's own events
 // in time order, and the small helpers every invariant shares.
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import type { Transition } from '../nats/events.ts';
 
 export type CheckOptions = {

@@ -4,7 +4,7 @@
 // true count. Exits non-zero if any check fails.
 import Table from 'cli-table3';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import { callApi } from '../nats/client.ts';
 import { type Names, names } from '../nats/subjects.ts';
 import { countPrimes } from '../node/handlers.ts';
@@ -33,7 +33,7 @@ async function killLeader(d: Demo, leader: { nodeId: string; epoch: number }) {
 
 /** SIGKILL the busiest worker that is not the leader; restart it. */
 async function killBusyWorker(d: Demo, leaderId: string): Promise<void> {
-  const view = await callApi<{ nodes: Array<{ id: string; running: number }> }>(d.nc, d.n, 'status');
+  const view = await callApi(d.nc, d.n, 'status');
   const busy = view.nodes.filter((x) => x.id !== leaderId && x.running > 0).sort((a, b) => b.running - a.running)[0];
   const worker = d.c.nodes.find((p) => p.id === busy?.id && p.running);
   if (!worker) return;
@@ -100,7 +100,7 @@ export async function runJobsDemo(o: { leaseTtlMs: number; jobs: number }): Prom
     say(`Submitting ${o.jobs} primes jobs (limits ${limits[0]}..${limits[limits.length - 1]}, checkpoint every 10,000 numbers)...`);
     const tag = Date.now().toString(36);
     const ids = await Promise.all(limits.map(async (limit, i) =>
-      (await callApi<{ id: string }>(nc, n, 'jobs.submit', {
+      (await callApi(nc, n, 'jobs.submit', {
         type: 'primes',
         id: `demo-${tag}-${String(i).padStart(2, '0')}`,
         input: { limit, chunk: 10_000, pauseMs: 150 },
@@ -112,7 +112,7 @@ export async function runJobsDemo(o: { leaseTtlMs: number; jobs: number }): Prom
     await killBusyWorker(d, failover.next.node);
     say('Waiting for every job...');
     const records: JobRecord[] = [];
-    for (const id of ids) records.push(await callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000));
+    for (const id of ids) records.push(await callApi(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000));
     checks.push(...judge(records, limits), {
       what: 'leader failover after kill -9',
       ok: failover.next.node !== failover.victim && failover.failoverMs < o.leaseTtlMs,

@@ -9,7 +9,7 @@ import { callApi } from '../nats/client.ts';
 import { connectNats, jsOptions } from '../nats/connect.ts';
 import { defaults } from '../base/defaults.ts';
 import { isNoResponders } from '../nats/probe.ts';
-import type { ClusterView } from '../store/lease.records.ts';
+import type { ClusterView } from '../api/contract.ts';
 import { type Names, names } from '../nats/subjects.ts';
 import type { Common } from './client.ts';
 
@@ -79,7 +79,7 @@ async function checkJetStream(nc: NatsConnection, n: Names, replicasExpected: nu
 async function checkNodes(nc: NatsConnection, n: Names): Promise<Check[]> {
   let s: ClusterView;
   try {
-    s = await callApi<ClusterView>(nc, n, 'status', {}, 3_000);
+    s = await callApi(nc, n, 'status', {}, 3_000);
   } catch (err) {
     if (denied(err)) return [fail('these credentials may not call shoal.api.status', 'use credentials of the client, node or admin role')];
     if (isNoResponders(err) || /no responders|503|timeout/i.test(message(err))) {

@@ -1,8 +1,10 @@
 // `shoal submit | jobs | job | cancel | drain`: thin clients of the public API.
+import type { JobStateName } from '../api/contract.ts';
 import { readFileSync } from 'node:fs';
 import Table from 'cli-table3';
 import cliProgress from 'cli-progress';
-import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
+import { isTerminal } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import { describeRequirements } from '../policies/requirements.ts';
 import { callApi } from '../nats/client.ts';
 import { sleep } from '../base/time.ts';
@@ -52,7 +54,7 @@ export async function runSubmit(
       requires: Object.values(requires).some((v) => v !== undefined) ? requires : undefined,
       pendingTimeoutMs: o.pendingTimeout,
     };
-    const sub = await callApi<{ id: string; state: string; created: boolean }>(nc, n, 'jobs.submit', body);
+    const sub = await callApi(nc, n, 'jobs.submit', body);
     if (!o.wait) {
       print(o.json ? JSON.stringify(sub) : `${sub.id}  ${sub.state}${sub.created ? '' : '  (already submitted)'}`);
       return 0;
@@ -66,11 +68,11 @@ export async function runSubmit(
     bar?.start(100, 0, { state: sub.state, attempt: 0 });
     let last: JobRecord | null = null;
     // Progress comes from the record; the answer from jobs.wait (a KV watch on the server side).
-    const done = callApi<JobRecord>(nc, n, 'jobs.wait', { id: sub.id, timeoutMs: 3_600_000 }, 3_600_000 + 5_000);
+    const done = callApi(nc, n, 'jobs.wait', { id: sub.id, timeoutMs: 3_600_000 }, 3_600_000 + 5_000);
     let finished = false;
     void done.finally(() => (finished = true));
     while (!finished) {
-      last = await callApi<JobRecord>(nc, n, 'jobs.get', { id: sub.id }).catch(() => last);
+      last = await callApi(nc, n, 'jobs.get', { id: sub.id }).catch(() => last);
       if (last) bar?.update(Math.round(last.progress * 100), { state: last.state, attempt: last.attempt });
       if (last && isTerminal(last)) break;
       await Promise.race([done.catch(() => {}), sleep(200)]);
@@ -83,12 +85,12 @@ export async function runSubmit(
   });
 }
 
-export async function runJobs(o: Common & { state?: string; limit?: number; json?: boolean }): Promise<number> {
+export async function runJobs(o: Common & { state?: JobStateName; limit?: number; json?: boolean }): Promise<number> {
   return withApi(o, async (nc, n) => {
     const jobs: JobRecord[] = [];
     let cursor: string | undefined;
     do {
-      const page = await callApi<{ jobs: JobRecord[]; cursor?: string }>(nc, n, 'jobs.list', {
+      const page = await callApi(nc, n, 'jobs.list', {
         state: o.state,
         limit: Math.min(o.limit ?? 1000, 1000),
         cursor,
@@ -115,7 +117,7 @@ export async function runJobs(o: Common & { state?: string; limit?: number; json
 
 export async function runJob(id: string, o: Common & { json?: boolean }): Promise<number> {
   return withApi(o, async (nc, n) => {
-    const r = await callApi<JobRecord>(nc, n, 'jobs.get', { id });
+    const r = await callApi(nc, n, 'jobs.get', { id });
     if (o.json) {
       print(JSON.stringify(r, null, 2));
       return 0;
@@ -152,7 +154,7 @@ export async function runJob(id: string, o: Common & { json?: boolean }): Promis
 
 export async function runCancel(id: string, o: Common): Promise<number> {
   return withApi(o, async (nc, n) => {
-    const r = await callApi<{ id: string; state: string; cancelled: boolean }>(nc, n, 'jobs.cancel', { id });
+    const r = await callApi(nc, n, 'jobs.cancel', { id });
     print(r.cancelled ? `${id} cancelled` : `${id} is ${r.state}; nothing to cancel`);
     return 0;
   });

@@ -1,6 +1,7 @@
 // `shoal`: the one command-line entry. Everything that talks to a running
 // cluster goes through the public NATS API, like any other client would.
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { jobStates } from '../api/contract.ts';
 import pkg from '../package.json' with { type: 'json' };
 import { defaults } from '../base/defaults.ts';
 import { type Common, withConnection } from './client.ts';
@@ -243,7 +244,7 @@ function clientCommands(p: Command): void {
   withConnection(
     p.command('jobs')
       .description('list jobs, oldest first')
-      .option('--state <state>', 'only jobs in this state: queued, assigned, running, succeeded, failed, cancelled')
+      .addOption(new Option('--state <state>', 'only jobs in this state').choices(jobStates))
       .option('--limit <n>', 'at most this many', positiveInt('--limit'))
       .option('--json', 'print JSON'),
   ).action(async (o) => {

@@ -6,7 +6,7 @@
 // that does not come back, with what to check.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { callApi } from '../nats/client.ts';
-import type { ClusterView } from '../store/lease.records.ts';
+import type { ClusterView } from '../api/contract.ts';
 import type { Names } from '../nats/subjects.ts';
 import { sleep } from '../base/time.ts';
 import { type Common, print, withApi } from './client.ts';
@@ -19,7 +19,7 @@ async function until(nc: NatsConnection, n: Names, what: string, timeoutMs: numb
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const s = await callApi<ClusterView>(nc, n, 'status', {}, 2_000);
+      const s = await callApi(nc, n, 'status', {}, 2_000);
       const r = pred(s);
       if (r) return r;
     } catch {
@@ -33,7 +33,7 @@ async function until(nc: NatsConnection, n: Names, what: string, timeoutMs: numb
 /** Restart every live node (or those named), one at a time. Resolves with the exit code. */
 export async function runRollout(o: RolloutOptions, say: (line: string) => void = print): Promise<number> {
   return withApi(o, async (nc, n) => {
-    const first = await callApi<ClusterView>(nc, n, 'status', {});
+    const first = await callApi(nc, n, 'status', {});
     const ids = o.nodes?.length ? o.nodes : first.nodes.map((x) => x.id);
     const unknown = ids.filter((id) => !first.nodes.some((x) => x.id === id));
     if (unknown.length) throw new Error(`no live node with id ${unknown.join(', ')} (live: ${first.nodes.map((x) => x.id).join(', ')})`);

@@ -1,10 +1,10 @@
 // `shoal status`: one request to shoal.api.status, shown as a table or JSON.
 import Table from 'cli-table3';
 import { callApi } from '../nats/client.ts';
-import type { ClusterView } from '../store/lease.records.ts';
+import type { ClusterView } from '../api/contract.ts';
 import { type Common, print, withApi } from './client.ts';
 
-import type { Fairness } from '../policies/fairness.ts';
+import type { Fairness } from '../api/contract.ts';
 
 export type StatusView = ClusterView & {
   jobs?: Record<string, number>;
@@ -65,7 +65,7 @@ export function formatStatus(s: StatusView): string {
 
 export function runStatus(o: Common & { json?: boolean; timeout: number }): Promise<number> {
   return withApi(o, async (nc, n) => {
-    const s = await callApi<StatusView>(nc, n, 'status', {}, o.timeout);
+    const s = await callApi(nc, n, 'status', {}, o.timeout);
     print(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
     return 0;
   });

@@ -4,7 +4,7 @@
 import { connect } from '@nats-io/transport-node';
 import { freePort, leafConfig, type NatsCluster, type NatsServer, startCluster, startServer } from './launcher.ts';
 import { callApi } from '../nats/client.ts';
-import type { ClusterView } from '../store/lease.records.ts';
+import type { StatusReply } from '../api/contract.ts';
 import { names } from '../nats/subjects.ts';
 import { type NodeProcess, type Runtime, spawnNode } from './spawn.ts';
 import { sleep } from '../base/time.ts';
@@ -167,9 +167,9 @@ export type Server = string[] | { servers: string[]; user?: string; pass?: strin
 /** Ask the API until the cluster view satisfies `pred` (or the deadline passes). */
 export async function waitForStatus(
   server: Server,
-  pred: (s: ClusterView) => boolean,
+  pred: (s: StatusReply) => boolean,
   o: { what?: string; prefix?: string; timeoutMs?: number } = {},
-): Promise<ClusterView> {
+): Promise<StatusReply> {
   const timeoutMs = o.timeoutMs ?? 30_000;
   const nc = await connect({ ...(Array.isArray(server) ? { servers: server } : server), maxReconnectAttempts: -1 });
   const deadline = Date.now() + timeoutMs;
@@ -177,7 +177,7 @@ export async function waitForStatus(
     let last: unknown = null;
     while (Date.now() < deadline) {
       try {
-        const s = await callApi<ClusterView>(nc, names(o.prefix), 'status', {}, 1_000);
+        const s = await callApi(nc, names(o.prefix), 'status', {}, 1_000);
         if (pred(s)) return s;
         last = null;
       } catch (err) {
@@ -191,12 +191,12 @@ export async function waitForStatus(
   }
 }
 
-export function waitForLeader(urls: Server, prefix?: string, timeoutMs?: number): Promise<ClusterView> {
+export function waitForLeader(urls: Server, prefix?: string, timeoutMs?: number): Promise<StatusReply> {
   return waitForStatus(urls, (s) => s.leader !== null, { what: 'leader', prefix, timeoutMs });
 }
 
 /** A leader, and `count` nodes all ready. */
-export function waitForReady(urls: Server, count: number, o: { prefix?: string; timeoutMs?: number } = {}): Promise<ClusterView> {
+export function waitForReady(urls: Server, count: number, o: { prefix?: string; timeoutMs?: number } = {}): Promise<StatusReply> {
   return waitForStatus(urls, (s) => s.leader !== null && s.nodes.length === count && s.nodes.every((x) => x.state === 'ready'), {
     what: `leader and ${count} ready nodes`,
     ...o,

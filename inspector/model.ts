@@ -6,7 +6,7 @@
 // add what a transition does not carry (a machine's context).
 import type { ShoalInspectionEvent } from '../node/inspection.ts';
 import type { Transition } from '../nats/events.ts';
-import type { ClusterView } from '../store/lease.records.ts';
+import type { ClusterView } from '../api/contract.ts';
 import type { ChartLayout } from './layout.ts';
 
 export type Kind = 'node' | 'coordinator' | 'lease' | 'job';

@@ -9,7 +9,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import { caughtUp, natsBucket } from '../store/bucket.ts';
 import { defaults } from '../base/defaults.ts';
 import type { Transition } from '../nats/events.ts';

@@ -16,7 +16,7 @@ import { build } from 'esbuild';
 import { z } from 'zod';
 import type { ShoalInspectionEvent } from '../node/inspection.ts';
 import { machineGraph, machines } from '../machines/graph.ts';
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import { callApi } from '../nats/client.ts';
 import { decode } from '../store/codec.ts';
 import { connectNats } from '../nats/connect.ts';
@@ -26,7 +26,7 @@ import { type Names, names } from '../nats/subjects.ts';
 import type { ConnectionFlags } from '../nats/connect.ts';
 import { parseDuration } from '../base/time.ts';
 import { type ChartLayout, layoutMachine } from './layout.ts';
-import { actorKey, type Kind, kinds, type ServerMessage, type StatusView, type ViolationMark } from './model.ts';
+import { actorKey, type Kind, kinds, type ServerMessage, type ViolationMark } from './model.ts';
 import { pageHtml } from './page/html.ts';
 import { JobStates, watchRecords } from './records.ts';
 
@@ -177,7 +177,7 @@ async function follow(nc: NatsConnection, n: Names, hub: Hub, since: Date): Prom
   };
   const status = async () => {
     try {
-      hub.status = { type: 'status', status: await callApi<StatusView>(nc, n, 'status', {}, 2_000) };
+      hub.status = { type: 'status', status: await callApi(nc, n, 'status', {}, 2_000) };
     } catch (err) {
       hub.status = { type: 'status', status: null, error: (err as Error).message };
     }

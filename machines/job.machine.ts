@@ -4,69 +4,16 @@
 // result by CAS. Guards on owner and attempt are the fences.
 import { type ActorScope, assign, createActor, setup, type SnapshotFrom } from 'xstate';
 
-export type JobPhase = 'computing' | 'ioWait' | 'checkpointing';
-export type JobStateName = 'queued' | 'assigned' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-export type AttemptOutcome = 'running' | 'succeeded' | 'failed' | 'timeout' | 'orphaned' | 'preempted' | 'unstarted' | 'cancelled';
+import type { AttemptEntry, AttemptOutcome, JobPhase, JobRecord, JobStateName, Requirements } from '../api/contract.ts';
 
-export type AttemptEntry = {
-  attempt: number;
-  node: string;
-  assignedAt: number;
-  startedAt: number | null;
-  endedAt: number | null;
-  /** Progress restored from the checkpoint when this attempt started (0 if none). */
-  resumedFrom: number;
-  outcome: AttemptOutcome | null;
-  /**
-   * The owner's node-lease epoch when it started this attempt. Lease loss is
-   * fail-stop, so the attempt dies with that lease term, even if the node
-   * re-joins (or restarts) under the same id.
-   */
-  nodeEpoch?: number | null;
-};
-
-/** What a job needs of the node that runs it: at least this much memory and this many GPUs, and every label equal. */
-export type Requirements = { memMb?: number; gpu?: number; labels?: Record<string, string> };
-
-export type JobSpec = {
-  id: string;
-  type: string;
-  input: unknown;
-  priority: number;
-  maxAttempts: number;
-  timeoutMs: number;
-  /** Placed only on a node that satisfies these (null: any node that handles the type). */
+/** What a submit decides about a job (the rest of its record starts neutral). */
+export type JobSpec = Pick<JobRecord, 'id' | 'type' | 'input' | 'priority' | 'maxAttempts' | 'timeoutMs'> & {
   requires?: Requirements | null;
-  /** Fail when no live node could satisfy `requires` for this long (null: wait for one forever). */
   pendingTimeoutMs?: number | null;
 };
 
-export type JobContext = Omit<JobSpec, 'requires' | 'pendingTimeoutMs'> & {
-  requires: Requirements | null;
-  pendingTimeoutMs: number | null;
-  /** Why no live node can take it now (an unmet requirement), set by the leader while it waits; null otherwise. */
-  pendingReason: string | null;
-  /** Wall ms since when it has had that reason. */
-  pendingSince: number | null;
-  /** Attempts that ended preempted (handed back for a higher-priority job, or by a drain), and when the last did. */
-  preemptions: number;
-  preemptedAt: number | null;
-  /** Wall ms of the current attempt's last checkpoint (null: none yet): preemption prefers the job that loses least. */
-  checkpointedAt: number | null;
-  /** Bumped by every assignment: the fence for everything the owner writes. */
-  attempt: number;
-  owner: string | null;
-  progress: number;
-  result: unknown;
-  error: string | null;
-  /** Failed or timed-out attempts (not orphaned or preempted ones). */
-  failures: number;
-  /** Wall ms before which a retry is not placed (backoff). */
-  notBefore: number;
-  createdAt: number;
-  updatedAt: number;
-  attempts: AttemptEntry[];
-};
+/** The machine's context: the record (api/contract.ts) less its state, which is the machine's state value. */
+export type JobContext = Omit<JobRecord, 'state' | 'phase'>;
 
 export type JobEvent =
   | { type: 'job.assign'; node: string; at: number }
@@ -88,8 +35,6 @@ export type JobEvent =
   | { type: 'job.cancel'; at: number }
   /** Refused before running (no node handles its type). */
   | { type: 'job.reject'; error: string; at: number };
-
-export const terminalStates: readonly JobStateName[] = ['succeeded', 'failed', 'cancelled'];
 
 type Ev<T extends JobEvent['type']> = Extract<JobEvent, { type: T }>;
 
@@ -289,9 +234,6 @@ export const jobMachine = setup({
 
 export type JobSnapshot = SnapshotFrom<typeof jobMachine>;
 
-/** The persisted form: the machine's context plus its state value, flattened. */
-export type JobRecord = JobContext & { state: JobStateName; phase: JobPhase | null };
-
 export function recordOf(s: JobSnapshot): JobRecord {
   const v = s.value;
   const state = (typeof v === 'string' ? v : Object.keys(v)[0]) as JobStateName;
@@ -336,6 +278,11 @@ function sameRecord(a: JobRecord, b: JobRecord): boolean {
   }
   return a.attempts.length === b.attempts.length && a.attempts.every((x, i) => x === b.attempts[i]);
 }
+
+/** The machine's final states: a record in one of them never changes again. */
+export const terminalStates: readonly JobStateName[] = Object.entries(jobMachine.config.states ?? {})
+  .filter(([, s]) => s.type === 'final')
+  .map(([name]) => name as JobStateName);
 
 export const isTerminal = (r: Pick<JobRecord, 'state'>) => terminalStates.includes(r.state);
 

@@ -1,7 +1,8 @@
 // The job's pure rules beside its machine: when the leader sends a job back to
 // the queue (recovery), and which event an attempt's end writes (the runner).
 // The machine then decides whether the record accepts that event.
-import { type JobEvent, type JobRecord, lastAttempt } from './job.machine.ts';
+import { type JobEvent, lastAttempt } from './job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 
 /** Why recovery sends a job back to the queue, and with which event. */
 export type Requeue = { event: Extract<JobEvent, { type: 'job.orphan' | 'job.unstarted' }>; why: string };

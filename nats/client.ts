@@ -9,6 +9,7 @@ import { defaults } from '../base/defaults.ts';
 import { ApiError } from '../base/errors.ts';
 import { isNoResponders } from './probe.ts';
 import type { Names } from './subjects.ts';
+import type { EndpointName, ReplyOf, RequestOf } from '../api/contract.ts';
 import { sleep } from '../base/time.ts';
 
 /** Calls whose repeat does no harm: reads, waits, and a submit that names its id (the same body is answered once, as created). */
@@ -25,13 +26,14 @@ const retryable = (err: unknown) => err instanceof TimeoutError || (err instance
  * tried in attempts of a third of it (at least `apiAttemptMs`); a wait asks for the job in
  * slices of at most `waitSliceMs` (its own `timeoutMs` stays the total).
  */
-export async function callApi<T = unknown>(
+export async function callApi<E extends EndpointName>(
   nc: NatsConnection,
   n: Names,
-  endpoint: string,
-  body: unknown = {},
+  endpoint: E,
+  body: RequestOf<E> = {} as RequestOf<E>,
   timeoutMs: number = defaults.apiTimeoutMs,
-): Promise<T> {
+): Promise<ReplyOf<E>> {
+  type T = ReplyOf<E>;
   if (!isIdempotent(endpoint, body)) return await callOnce<T>(nc, n, endpoint, body, timeoutMs);
   const began = Date.now();
   const left = () => timeoutMs - (Date.now() - began);

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { decode, encode } from '../store/codec.ts';
 import { defaults } from '../base/defaults.ts';
 import type { Names } from './subjects.ts';
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import type { JobChange } from '../store/job.store.ts';
 import { type Clock, realClock, sleep } from '../base/time.ts';
 import { jsOptions } from './connect.ts';

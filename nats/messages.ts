@@ -1,7 +1,7 @@
 // Internal CBOR messages between leader and nodes (placement). KV stays the
 // truth: losing any of these only delays work.
 import { z } from 'zod';
-import { jobRecordSchema, requirementsSchema } from '../store/job.store.ts';
+import { jobRecordSchema, requirementsSchema } from '../api/contract.ts';
 
 export const offerSchema = z.object({
   epoch: z.number(),

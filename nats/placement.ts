@@ -7,7 +7,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decode, encode } from '../store/codec.ts';
 import type { z } from 'zod';
 import { type Assignment, assignmentSchema, type Bid, bidSchema, jobIdsSchema, type Offer, offerSchema } from './messages.ts';
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import type { Versioned } from '../store/job.store.ts';
 import type { Names } from './subjects.ts';
 import { enqueueWork, type WorkItem } from './work.queue.ts';

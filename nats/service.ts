@@ -5,7 +5,8 @@
 // a node died is answered by the live ones; the first reply wins).
 import { type Service, type ServiceMsg, Svcm } from '@nats-io/services';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { type EndpointName, endpoints, type ParsedRequestOf, type ReplyOf } from '../api/contract.ts';
 import { decode, decodeJson, encode, encodeJson } from '../store/codec.ts';
 import { defaults } from '../base/defaults.ts';
 import { ApiError, CodecError } from '../base/errors.ts';
@@ -14,20 +15,21 @@ import type { ReplyGuard } from './reply.ts';
 
 export const cborContentType = 'application/cbor';
 
-export type Endpoint<S extends z.ZodType> = {
-  schema: S;
-  handle: (req: z.infer<S>) => Promise<unknown>;
+/** One endpoint as a node serves it: the contract's request schema, its handler, and who answers. */
+export type Endpoint = {
+  schema: z.ZodType;
+  handle: (req: never) => Promise<unknown>;
   /** Answered by every node, not one of the queue group: cheap, idempotent reads only. */
   everyNode?: boolean;
 };
 
-/** Declare an endpoint with its request schema, so the handler gets the parsed type. */
-export function endpoint<S extends z.ZodType>(
-  schema: S,
-  handle: (req: z.infer<S>) => Promise<unknown>,
-  o: { everyNode?: boolean } = {},
-): Endpoint<S> {
-  return { schema, handle, everyNode: o.everyNode };
+/** Declare the handler of a contract endpoint: it gets the request as validated and must answer with the contract's reply. */
+export function endpoint<E extends EndpointName>(
+  name: E,
+  handle: (req: ParsedRequestOf<E>) => Promise<ReplyOf<E>>,
+  options: { everyNode?: boolean } = {},
+): Endpoint {
+  return { schema: endpoints[name].request, handle, everyNode: options.everyNode };
 }
 
 export function toApiError(err: unknown): ApiError {
@@ -44,21 +46,21 @@ export type Reply = { ok: true; data: Uint8Array } | { ok: false; error: ApiErro
  * validation, the handler, encoding. Never throws. The micro service answers
  * with it; the simulation calls it directly, so both run the same checks.
  */
-export async function serveRequest(name: string, ep: Endpoint<z.ZodType>, data: Uint8Array, cbor = false): Promise<Reply> {
+export async function serveRequest(name: string, ep: Endpoint, data: Uint8Array, cbor = false): Promise<Reply> {
   try {
     if (data.length > defaults.apiMaxRequestBytes) {
       throw new ApiError(413, 'too_large', `${name} request is ${data.length} bytes; the limit is ${defaults.apiMaxRequestBytes}`);
     }
     const what = `${name} request`;
     const req = cbor ? decode(ep.schema, data, what) : decodeJson(ep.schema, data, what);
-    const out = await ep.handle(req);
+    const out = await (ep.handle as (req: unknown) => Promise<unknown>)(req);
     return { ok: true, data: cbor ? encode(out) : encodeJson(out) };
   } catch (err) {
     return { ok: false, error: toApiError(err) };
   }
 }
 
-async function answer(name: string, ep: Endpoint<z.ZodType>, msg: ServiceMsg): Promise<void> {
+async function answer(name: string, ep: Endpoint, msg: ServiceMsg): Promise<void> {
   const reply = await serveRequest(name, ep, msg.data, msg.headers?.get('Content-Type') === cborContentType);
   try {
     if (reply.ok) {
@@ -107,7 +109,7 @@ function guarded(nc: NatsConnection, guard: ReplyGuard): NatsConnection {
 export async function startApi(
   nc: NatsConnection,
   n: Names,
-  endpoints: Record<string, Endpoint<z.ZodType>>,
+  served: Record<EndpointName, Endpoint>,
   meta: { version: string; node: string; guard: ReplyGuard },
 ): Promise<Service> {
   // @nats-io/services pins an older nats-core whose connection type differs only nominally.
@@ -118,18 +120,15 @@ export async function startApi(
     metadata: { node: meta.node },
   });
   const group = svc.addGroup(n.apiGroup);
-  for (const [name, ep] of Object.entries(endpoints)) {
+  for (const [name, ep] of Object.entries(served)) {
     // Endpoint names are single tokens; the subject keeps the dots (shoal.api.jobs.submit).
     group.addEndpoint(name.replaceAll('.', '-'), {
       subject: name,
       // A queue group of its own on each node: every node gets the request.
       queue: ep.everyNode ? `${n.apiGroup}.every.${meta.node}` : undefined,
       handler: (_err, msg) => void answer(name, ep, msg),
-      metadata: { schema: 'JSON object; see README' },
+      metadata: { schema: 'JSON object; see docs/api.md' },
     });
   }
   return svc;
 }
-
-/** The status request takes no fields; unknown ones are refused so typos show. */
-export const statusRequest = z.object({}).strict();

@@ -1,9 +1,10 @@
 // The public API's endpoints (served by every node): request schemas and
 // what each does. Errors: 400 bad request, 404 unknown id, 408 wait timeout,
 // 409 same id with a different body, 413 too large, 503 not ready.
-import { z } from 'zod';
-import { isTerminal, type JobRecord, newJobRecord } from '../machines/job.machine.ts';
-import { type Endpoint, endpoint, statusRequest } from '../nats/service.ts';
+import { isTerminal, newJobRecord } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
+import { type Endpoint, endpoint } from '../nats/service.ts';
+import { type EndpointName, jobStates, type ParsedRequestOf, type StatusReply } from '../api/contract.ts';
 import type { Bucket } from '../store/bucket.ts';
 import { defaults } from '../base/defaults.ts';
 import { ApiError } from '../base/errors.ts';
@@ -13,38 +14,6 @@ import type { Notify } from '../nats/placement.ts';
 import { type Clock, realClock } from '../base/time.ts';
 import type { JobIndex } from './job.index.ts';
 import { fairness } from '../policies/fairness.ts';
-
-const jobId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'letters, digits, - or _, at most 128');
-const jobStates = ['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled'] as const;
-
-/** Label keys and values as node flags take them: no `=` in a key, nothing empty. */
-const labelKey = z.string().regex(/^[A-Za-z0-9_.\/-]{1,64}$/, 'letters, digits, _ . / or -, at most 64');
-export const requirementsRequest = z.object({
-  memMb: z.number().int().min(1).max(2 ** 31).optional(),
-  gpu: z.number().int().min(0).max(1024).optional(),
-  labels: z.record(labelKey, z.string().min(1).max(256)).optional(),
-}).strict();
-
-export const submitRequest = z.object({
-  type: z.string().min(1).max(128),
-  input: z.unknown().optional(),
-  priority: z.number().int().min(0).max(9).optional(),
-  id: jobId.optional(),
-  maxAttempts: z.number().int().min(1).max(100).optional(),
-  timeoutMs: z.number().int().min(1).max(7 * 24 * 3_600_000).optional(),
-  /** Placed only on a node that satisfies these: `{memMb, gpu, labels: {zone: "edge"}}`. */
-  requires: requirementsRequest.optional(),
-  /** Fail when no live node could satisfy `requires` for this long (default: wait forever). */
-  pendingTimeoutMs: z.number().int().min(1).max(30 * 24 * 3_600_000).optional(),
-}).strict();
-export const idRequest = z.object({ id: jobId }).strict();
-export const listRequest = z.object({
-  state: z.enum(jobStates).optional(),
-  limit: z.number().int().min(1).max(1000).optional(),
-  cursor: z.string().regex(/^\d+$/, 'a cursor from a previous reply').optional(),
-}).strict();
-export const waitRequest = z.object({ id: jobId, timeoutMs: z.number().int().min(1).max(3_600_000).optional() }).strict();
-export const drainRequest = z.object({ id: z.string().min(1) }).strict();
 
 /** The endpoints' port: buckets, notifications and time; no NATS connection, so the simulation serves the same code. */
 export type ApiDeps = {
@@ -66,22 +35,22 @@ function specOf(r: Pick<JobRecord, 'type' | 'input' | 'priority' | 'maxAttempts'
 }
 
 /** Every endpoint, by the subject suffix it answers on (`shoal.api.<name>`). */
-export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
+export function apiEndpoints(d: ApiDeps): Record<EndpointName, Endpoint> {
   const clock = d.clock ?? realClock;
   return {
-    status: endpoint(statusRequest, () => status(d, clock)),
-    'jobs.submit': endpoint(submitRequest, (req) => submit(d, clock, req)),
-    'jobs.get': endpoint(idRequest, async (req) => {
+    status: endpoint('status', () => status(d, clock)),
+    'jobs.submit': endpoint('jobs.submit', (req) => submit(d, clock, req)),
+    'jobs.get': endpoint('jobs.get', async (req) => {
       const r = await d.kv().store.get(req.id);
       if (!r) throw notFound(req.id);
       return r.value;
     }, { everyNode: true }),
-    'jobs.list': endpoint(listRequest, (req) => list(d, req)),
-    'jobs.wait': endpoint(waitRequest, (req) => wait(d, clock, req), { everyNode: true }),
-    'jobs.cancel': endpoint(idRequest, (req) => cancel(d, clock, req.id)),
+    'jobs.list': endpoint('jobs.list', (req) => list(d, req)),
+    'jobs.wait': endpoint('jobs.wait', (req) => wait(d, clock, req), { everyNode: true }),
+    'jobs.cancel': endpoint('jobs.cancel', (req) => cancel(d, clock, req.id)),
     // Every node hears it; the named node drains itself and answers, so no node ever tells another to drain
     // (a node's permissions may not: see nats/roles.ts). For an id that is not live every node answers 404.
-    'nodes.drain': endpoint(drainRequest, async (req) => {
+    'nodes.drain': endpoint('nodes.drain', async (req) => {
       if (req.id === d.self.id) {
         d.self.drain();
         return { id: req.id, draining: true };
@@ -96,11 +65,11 @@ export function apiEndpoints(d: ApiDeps): Record<string, Endpoint<z.ZodType>> {
 }
 
 /** Counts by state come from the node's job index (its watch of every record), not from reading each one. */
-async function status(d: ApiDeps, clock: Clock) {
+async function status(d: ApiDeps, clock: Clock): Promise<StatusReply> {
   const { leases, index } = d.kv();
   const view = await readCluster(leases);
   await index.ready();
-  const jobs = Object.fromEntries(jobStates.map((s) => [s, index.counts[s]])) as Record<(typeof jobStates)[number], number>;
+  const jobs = Object.fromEntries(jobStates.map((s) => [s, index.counts[s]])) as StatusReply['jobs'];
   const fair = fairness(index.records(), view.nodes.map((x) => x.id), clock.now(), defaults.fairnessWindowMs);
   // Queued jobs no live node can take now, by reason (each record says its own).
   const pending = { total: 0, byReason: {} as Record<string, number> };
@@ -113,7 +82,7 @@ async function status(d: ApiDeps, clock: Clock) {
 }
 
 /** Idempotent by id: the same id and body returns the stored job, another body is 409. */
-async function submit(d: ApiDeps, clock: Clock, req: z.infer<typeof submitRequest>) {
+async function submit(d: ApiDeps, clock: Clock, req: ParsedRequestOf<'jobs.submit'>) {
   const inputBytes = JSON.stringify(req.input ?? null).length;
   if (inputBytes > defaults.jobInputMaxBytes) {
     throw new ApiError(413, 'too_large', `input is ${inputBytes} bytes of JSON; the limit is ${defaults.jobInputMaxBytes}`);
@@ -141,7 +110,7 @@ async function submit(d: ApiDeps, clock: Clock, req: z.infer<typeof submitReques
 }
 
 /** Oldest first; `cursor` is the offset of the next page. */
-async function list(d: ApiDeps, req: z.infer<typeof listRequest>) {
+async function list(d: ApiDeps, req: ParsedRequestOf<'jobs.list'>) {
   const all = (await d.kv().store.all())
     .filter((r) => !req.state || r.state === req.state)
     .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
@@ -155,7 +124,7 @@ async function list(d: ApiDeps, req: z.infer<typeof listRequest>) {
  * The record once it is terminal; 408 on timeout. Followed through the node's
  * one watch of the jobs bucket (its job index), never a watch per request.
  */
-async function wait(d: ApiDeps, clock: Clock, req: z.infer<typeof waitRequest>) {
+async function wait(d: ApiDeps, clock: Clock, req: ParsedRequestOf<'jobs.wait'>) {
   const timeoutMs = req.timeoutMs ?? defaults.waitTimeoutMs;
   const { store, index } = d.kv();
   let settle: (r: JobRecord | null) => void = () => {};

@@ -9,7 +9,7 @@ import type { NodeInbox } from '../nats/placement.ts';
 import type { Bid } from '../nats/messages.ts';
 import type { Clock } from '../base/time.ts';
 import type { Versioned } from '../store/job.store.ts';
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 
 export type InboxDeps = {
   nodeId: string;

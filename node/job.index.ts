@@ -4,7 +4,8 @@
 // however many clients wait (a watch per wait left its consumer on the server).
 // A watch that cannot start (cut off, JetStream electing a leader) is retried:
 // a blind index would stall the leader, and an unhandled rejection kills the process.
-import { isTerminal, type JobRecord } from '../machines/job.machine.ts';
+import { isTerminal } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import { type Bucket, caughtUp } from '../store/bucket.ts';
 import { decodeJob, type Versioned } from '../store/job.store.ts';
 import { defaults } from '../base/defaults.ts';

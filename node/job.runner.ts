@@ -1,7 +1,8 @@
 // Runs the jobs assigned to this node: start by CAS, claim the checkpoint,
 // call the handler with its context, finish by CAS. Every write is fenced by
 // the attempt; after lease loss the runner aborts its handlers and writes nothing.
-import { type JobEvent, type JobRecord, lastAttempt } from '../machines/job.machine.ts';
+import { type JobEvent, lastAttempt } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import { type HandlerOutcome, outcomeEvent, type StopReason } from '../machines/job.rules.ts';
 import type { Bucket } from '../store/bucket.ts';
 import { defaults, retryBackoffMs } from '../base/defaults.ts';

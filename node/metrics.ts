@@ -4,10 +4,11 @@
 // event and inspection feeds, and the process itself.
 import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { isTerminal, type JobRecord, lastAttempt } from '../machines/job.machine.ts';
+import { isTerminal, lastAttempt } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import type { Transition } from '../nats/events.ts';
 import { defaults } from '../base/defaults.ts';
-import type { Fairness } from '../policies/fairness.ts';
+import type { Fairness } from '../api/contract.ts';
 import type { NodeObserver } from './node.wiring.ts';
 
 const seconds = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];

@@ -6,7 +6,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { SnapshotFrom } from 'xstate';
 import pkg from '../package.json' with { type: 'json' };
 import { type nodeMachine, nodeStateName } from '../machines/node.machine.ts';
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import { startApi } from '../nats/service.ts';
 import { encode } from '../store/codec.ts';
 import { bootstrap } from '../nats/bootstrap.ts';

@@ -4,9 +4,8 @@
 // process (node.process.ts) passes NATS-backed buckets, probe, placement and
 // event sink; the simulation (chaos/sim/world.ts) passes its own.
 import { createActor, fromPromise, type InspectionEvent, type SnapshotFrom } from 'xstate';
-import type { z } from 'zod';
 import { coordinatorMachine } from '../machines/coordinator.machine.ts';
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 import { leaseMachine } from '../machines/lease.machine.ts';
 import { leaseTiming, leaseValidAt } from '../machines/lease.rules.ts';
 import { type BootstrapOutput, type NodeInput, nodeMachine, nodeStateName } from '../machines/node.machine.ts';
@@ -25,6 +24,7 @@ import type { NodeInbox, Notify, PlacementTransport } from '../nats/placement.ts
 import { keys } from '../store/keys.ts';
 import type { Clock } from '../base/time.ts';
 import type { Endpoint } from '../nats/service.ts';
+import type { EndpointName } from '../api/contract.ts';
 import { ApiError } from '../base/errors.ts';
 import { apiEndpoints } from './api.endpoints.ts';
 import type { Handler } from './handlers.ts';
@@ -110,7 +110,7 @@ export type WiredNode = {
   /** The node's answers to placement messages. */
   inbox: NodeInbox;
   /** The public API's endpoints as this node serves them (503 until bootstrapped). */
-  api: Record<string, Endpoint<z.ZodType>>;
+  api: Record<EndpointName, Endpoint>;
   /** Null until bootstrapped. */
   parts: () => NodeParts | null;
   /** Release what the actor does not own (the index's watch). */

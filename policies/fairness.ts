@@ -1,7 +1,8 @@
 // Fairness as numbers: work done per node (job-seconds of attempts that ran
 // there) over a sliding window, and the Gini coefficient of it across nodes.
 // Status, metrics, the cluster model and the strategy comparison use these.
-import type { JobRecord } from '../machines/job.machine.ts';
+import type { Fairness } from '../api/contract.ts';
+import type { JobRecord } from '../api/contract.ts';
 
 /** Gini coefficient of non-negative values (0: all equal; → 1: one has everything). */
 export function gini(xs: number[]): number {
@@ -35,8 +36,6 @@ export function workByNode(
   }
   return out;
 }
-
-export type Fairness = { windowMs: number; jobSeconds: Record<string, number>; gini: number };
 
 export function fairness(records: Iterable<JobRecord>, nodes: string[] | undefined, now: number, windowMs: number): Fairness {
   const jobSeconds = workByNode(records, nodes, now, windowMs);

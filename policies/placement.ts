@@ -2,7 +2,8 @@
 // for an offer (its scorer), and how the leader awards the bids. The leader's
 // and the nodes' wiring (node/) calls these pure functions; other strategies
 // (centralized, pull, a learned scorer) plug in behind the same shape.
-import type { JobRecord, Requirements } from '../machines/job.machine.ts';
+import type { Requirements } from '../api/contract.ts';
+import type { JobRecord } from '../api/contract.ts';
 import { addUsage, canRunNow, fitsFree, type NodeCapacity, nodeCapacity, type Usage, usageOf } from './requirements.ts';
 import { type BidFeatures, heuristicScorer, type Scorer } from './scorer.ts';
 

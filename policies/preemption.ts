@@ -1,7 +1,8 @@
 // Preemption as a policy: which running job gives its slot to a queued job of
 // strictly higher priority. Pure: the leader's placement loop (node/) calls
 // it with the records its index holds.
-import { type JobRecord, lastAttempt } from '../machines/job.machine.ts';
+import { lastAttempt } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
 
 export type PreemptionRules = {
   /** Off: a queued job waits for a slot to free, whatever its priority. */

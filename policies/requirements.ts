@@ -1,7 +1,7 @@
 // Placement by resources: what a job requires of a node (memory, GPUs,
 // labels), whether a node's capacity satisfies it, and, when no live node
 // does, the reason in words that the job's record shows while it waits.
-import type { Requirements } from '../machines/job.machine.ts';
+import type { Requirements } from '../api/contract.ts';
 
 /** What a node offers, as its advert says (memory and GPUs in total, not what is free now). */
 export type NodeCapacity = { memMb: number; gpu: number; labels: Record<string, string> };

@@ -2,59 +2,14 @@
 // `apply`: read, let the job machine decide, CAS-write, re-decide on conflict.
 // Checkpoints are fenced by attempt: a new owner claims the key by CAS first.
 import { z } from 'zod';
-import { applyJobEvent, type JobEvent, type JobRecord } from '../machines/job.machine.ts';
+import { applyJobEvent, type JobEvent } from '../machines/job.machine.ts';
+import type { JobRecord } from '../api/contract.ts';
+import { jobRecordSchema } from '../api/contract.ts';
 import { decode, encode } from './codec.ts';
 import { defaults } from '../base/defaults.ts';
 import { CheckpointTooLargeError, FencedError } from '../base/errors.ts';
 import { type Bucket, isCasConflict } from './bucket.ts';
 import { keys } from './keys.ts';
-
-const attemptSchema = z.object({
-  attempt: z.number(),
-  node: z.string(),
-  assignedAt: z.number(),
-  startedAt: z.number().nullable(),
-  endedAt: z.number().nullable(),
-  resumedFrom: z.number(),
-  outcome: z.enum(['running', 'succeeded', 'failed', 'timeout', 'orphaned', 'preempted', 'unstarted', 'cancelled']).nullable(),
-  nodeEpoch: z.number().nullable().optional(),
-});
-
-/** A job's requirements of the node that runs it (the API checks them strictly; this only reads them back). */
-export const requirementsSchema = z.object({
-  memMb: z.number().optional(),
-  gpu: z.number().optional(),
-  labels: z.record(z.string(), z.string()).optional(),
-});
-
-export const jobRecordSchema = z.object({
-  id: z.string(),
-  type: z.string(),
-  input: z.unknown(),
-  priority: z.number(),
-  maxAttempts: z.number(),
-  timeoutMs: z.number(),
-  attempt: z.number(),
-  owner: z.string().nullable(),
-  progress: z.number(),
-  result: z.unknown(),
-  error: z.string().nullable(),
-  failures: z.number(),
-  notBefore: z.number(),
-  createdAt: z.number(),
-  updatedAt: z.number(),
-  attempts: z.array(attemptSchema),
-  // Fields added later: a record written before them reads with their neutral values.
-  requires: requirementsSchema.nullable().default(null),
-  pendingTimeoutMs: z.number().nullable().default(null),
-  pendingReason: z.string().nullable().default(null),
-  pendingSince: z.number().nullable().default(null),
-  preemptions: z.number().default(0),
-  preemptedAt: z.number().nullable().default(null),
-  checkpointedAt: z.number().nullable().default(null),
-  state: z.enum(['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled']),
-  phase: z.enum(['computing', 'ioWait', 'checkpointing']).nullable(),
-}) as unknown as z.ZodType<JobRecord>;
 
 export type Versioned<T> = { value: T; revision: number };
 

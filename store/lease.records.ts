@@ -3,6 +3,7 @@
 // nodes are alive.
 import { z } from 'zod';
 import type { LeaseHolder } from '../machines/lease.machine.ts';
+import type { ClusterView } from '../api/contract.ts';
 import type { Bucket } from './bucket.ts';
 import { decode } from './codec.ts';
 import { keys } from './keys.ts';
@@ -64,32 +65,6 @@ export async function readLease(kv: Bucket, key: string): Promise<LeaseRecord | 
   const e = await kv.get(key);
   return e ? decodeLease(key, e.value, e.revision, e.created) : null;
 }
-
-export type ClusterView = {
-  leader: { nodeId: string; epoch: number; since: string } | null;
-  nodes: Array<{
-    id: string;
-    pid: number;
-    host: string;
-    runtime: string;
-    state: string;
-    slots: number;
-    running: number;
-    types: string[];
-    labels: Record<string, string>;
-    policy: string;
-    placement: string;
-    speed: number;
-    ioSlots: number;
-    /** Null: no limit. */
-    memMb: number | null;
-    gpu: number;
-    lastSeen: string;
-    /** The node's clock minus the NATS server's at its last lease write (ms, one-way latency included); null: unknown. */
-    clockSkewMs: number | null;
-    epoch: number;
-  }>;
-};
 
 /** Who leads and which nodes are alive, straight from the leases bucket. */
 export async function readCluster(kv: Bucket): Promise<ClusterView> {

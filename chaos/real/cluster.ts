@@ -2,6 +2,7 @@
 // cluster), N node processes each behind its own TCP proxies (one per server),
 // a client connection, and a timeline of deferred steps (heals, resumes,
 // cancels) that the run waits out. `stop()` removes everything it started.
+import type { EndpointName, RequestOf } from '../../api/contract.ts';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -38,11 +39,11 @@ export type ClusterOptions = {
 export type Slot = { id: string; proc: NodeProcess; proxies: TcpProxy[]; edge?: boolean };
 
 /** The API request that submits a generated job. */
-export function submitBody(j: ChaosJob): Record<string, unknown> {
+export function submitBody(j: ChaosJob): RequestOf<'jobs.submit'> {
   return j.priority === undefined ? kindBody(j) : { ...kindBody(j), priority: j.priority };
 }
 
-function kindBody(j: ChaosJob): Record<string, unknown> {
+function kindBody(j: ChaosJob): RequestOf<'jobs.submit'> {
   switch (j.kind) {
     case 'primes':
       return { id: j.id, type: 'primes', input: { limit: j.limit, chunk: 10_000, pauseMs: 60 } };
@@ -141,7 +142,7 @@ export class ChaosCluster {
     await until(
       'a leader and every node ready',
       async () => {
-        const s = await callApi<{ leader: unknown; nodes: Array<{ state: string }> }>(c.nc, c.names, 'status', {}, 2_000);
+        const s = await callApi(c.nc, c.names, 'status', {}, 2_000);
         return s.leader !== null && s.nodes.length === o.nodes && s.nodes.every((x) => x.state === 'ready');
       },
       90_000,
@@ -190,7 +191,7 @@ export class ChaosCluster {
 
   /** Submit through the API, retrying until some node answers (nodes may be dead, cut off or between leaders); cancels are scheduled. */
   async submit(jobs: ChaosJob[]): Promise<void> {
-    const call = (what: string, endpoint: string, body: unknown) =>
+    const call = <E extends EndpointName>(what: string, endpoint: E, body: RequestOf<E>) =>
       until(what, () => callApi(this.nc, this.names, endpoint, body, 2_000), 60_000, 100);
     await Promise.all(jobs.map(async (j) => {
       await call(`submit of ${j.id}`, 'jobs.submit', submitBody(j));

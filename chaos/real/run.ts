@@ -3,7 +3,8 @@
 // converge, and judge the whole history with the checker. Everything it
 // starts is stopped and removed before it returns, whatever happened.
 import { countPrimes } from '../../node/handlers.ts';
-import { isTerminal, type JobRecord } from '../../machines/job.machine.ts';
+import { isTerminal } from '../../machines/job.machine.ts';
+import type { JobRecord } from '../../api/contract.ts';
 import { leaseTiming } from '../../machines/lease.rules.ts';
 import { defaults, retryBackoffMs } from '../../base/defaults.ts';
 import { readTransitions, type Transition } from '../../nats/events.ts';

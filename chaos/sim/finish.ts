@@ -2,7 +2,8 @@
 // process resumes, every dead node restarts), virtual time runs until every
 // job is terminal and a leader exists (or the bound passes), and the checker
 // judges the history.
-import { isTerminal, type JobRecord } from '../../machines/job.machine.ts';
+import { isTerminal } from '../../machines/job.machine.ts';
+import type { JobRecord } from '../../api/contract.ts';
 import { defaults, retryBackoffMs } from '../../base/defaults.ts';
 import { decodeJob } from '../../store/job.store.ts';
 import { keys } from '../../store/keys.ts';

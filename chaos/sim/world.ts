@@ -10,6 +10,7 @@ import { leaseTiming, leaseValidAt } from '../../machines/lease.rules.ts';
 import { type WiredNode, wireNode } from '../../node/node.wiring.ts';
 import { defaults } from '../../base/defaults.ts';
 import { type Reply, serveRequest } from '../../nats/service.ts';
+import type { EndpointName } from '../../api/contract.ts';
 import { encodeJson } from '../../store/codec.ts';
 import { type Transition, transitionRecorder } from '../../nats/events.ts';
 import { names } from '../../nats/subjects.ts';
@@ -288,7 +289,7 @@ export class SimWorld {
   }
 
   /** Serve one API request on a node, as the micro service does (size limit, validation, the endpoint); resolves once answered. */
-  #request(n: SimNode, endpoint: string, body: unknown): Promise<Reply> {
+  #request(n: SimNode, endpoint: EndpointName, body: unknown): Promise<Reply> {
     return serveRequest(endpoint, n.wired.api[endpoint]!, encodeJson(body));
   }
 

@@ -2,7 +2,8 @@
 // job types they handle and how many are ready. Recovery refreshes it; the
 // placement loop reads it and confirms from the leases before acting on a miss.
 import type { Bucket } from '../../store/bucket.ts';
-import { type ClusterView, readCluster } from '../../store/lease.records.ts';
+import { readCluster } from '../../store/lease.records.ts';
+import type { ClusterView } from '../../api/contract.ts';
 import { type NodeCapacity, nodeCapacity } from '../../policies/requirements.ts';
 
 /** A node's capacity as its advert says (no memory figure: no limit). */

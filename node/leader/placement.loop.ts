@@ -4,7 +4,8 @@
 // the job index changes, when jobs are queued, and on a timer.
 import { fromCallback } from 'xstate';
 import type { CoordinatorEvent, DutyInput } from '../../machines/coordinator.machine.ts';
-import { type JobRecord, lastAttempt } from '../../machines/job.machine.ts';
+import { lastAttempt } from '../../machines/job.machine.ts';
+import type { JobRecord } from '../../api/contract.ts';
 import { effectivePriority, type NodeBid, type OfferedJob, offerOrder } from '../../policies/placement.ts';
 import { defaults } from '../../base/defaults.ts';
 import { realClock } from '../../base/time.ts';

@@ -2,7 +2,7 @@
 // (their record says why, and they fail after their pending timeout, if any),
 // and urgent ones that take the slot of a running job of lower priority
 // (preemption). Part of the leader's placement loop (placement.loop.ts).
-import type { JobRecord } from '../../machines/job.machine.ts';
+import type { JobRecord } from '../../api/contract.ts';
 import type { NodeBid } from '../../policies/placement.ts';
 import { chooseVictim } from '../../policies/preemption.ts';
 import { addUsage, fitsFree, pendingReason, satisfies, usageOf } from '../../policies/requirements.ts';

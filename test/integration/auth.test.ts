@@ -14,11 +14,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { connect as connectV2, StringCodec } from 'nats';
 import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
-import type { JobRecord } from '../../machines/job.machine.ts';
 import { callApi } from '../../nats/client.ts';
 import { runDoctor } from '../../cli/doctor.ts';
 import { encode } from '../../store/codec.ts';
-import type { ClusterView } from '../../store/lease.records.ts';
+import type { ClusterView } from '../../api/contract.ts';
 import { names } from '../../nats/subjects.ts';
 import { keys } from '../../store/keys.ts';
 
@@ -73,7 +72,7 @@ describe('shoal up --auth: roles and subject permissions, 2 node processes', () 
 
   test('a client uses the public API and nothing else; its refused attempts change nothing', async () => {
     await callApi(client, n, 'jobs.submit', { id: 'kept', type: 'noop', input: { v: 1 } });
-    const done = await callApi<JobRecord>(client, n, 'jobs.wait', { id: 'kept', timeoutMs: 10_000 });
+    const done = await callApi(client, n, 'jobs.wait', { id: 'kept', timeoutMs: 10_000 });
     assert.equal(done.state, 'succeeded');
     const kvm = new Kvm(admin);
     const jobs = await kvm.open(n.jobsBucket);
@@ -99,13 +98,13 @@ describe('shoal up --auth: roles and subject permissions, 2 node processes', () 
     await subscribeRefused(client, `${n.nodeInbox}.>`);
     await subscribeRefused(client, n.api('jobs.submit'));
 
-    const s = await callApi<ClusterView>(client, n, 'status');
+    const s = await callApi(client, n, 'status');
     assert.deepEqual(s.nodes.map((x) => x.id).sort(), ['n1', 'n2'], 'every node still runs');
     const recordAfter = await jobs.get(keys.job('kept'));
     assert.equal(recordAfter?.revision, recordBefore?.revision, 'the job record is untouched');
     assert.equal(await leases.get(keys.node('mallory')), null, 'no forged node lease');
     assert.equal((await leases.get(keys.leader))?.value.length, leaderBefore?.value.length);
-    assert.equal((await callApi<JobRecord>(client, n, 'jobs.get', { id: 'kept' })).state, 'succeeded');
+    assert.equal((await callApi(client, n, 'jobs.get', { id: 'kept' })).state, 'succeeded');
   });
 
   test('shoal doctor says what each role may do', async () => {
@@ -131,10 +130,10 @@ describe('shoal up --auth: roles and subject permissions, 2 node processes', () 
     assert.ok(await kv.get('job.node-can-write'));
     await refused('a node draining another', callApi(node, n, 'nodes.drain', { id: 'n1' }));
     await subscribeRefused(node, '_INBOX.>');
-    assert.equal((await callApi<ClusterView>(admin, n, 'status')).nodes.length, 2, 'n1 still runs');
+    assert.equal((await callApi(admin, n, 'status')).nodes.length, 2, 'n1 still runs');
 
     const n2 = c.nodes.find((p) => p.id === 'n2')!;
-    const reply = await callApi<{ id: string; draining: boolean }>(admin, n, 'nodes.drain', { id: 'n2' });
+    const reply = await callApi(admin, n, 'nodes.drain', { id: 'n2' });
     assert.deepEqual(reply, { id: 'n2', draining: true });
     assert.equal((await n2.exited).code, 0, 'the drained node exits cleanly');
     await waitForStatus(c.admin, (s) => s.nodes.length === 1 && s.leader?.nodeId === 'n1', { what: 'n1 alone, leading' });

@@ -9,7 +9,6 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { cachedNewestNatsServer } from '../../harness/launcher.ts';
 import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
-import type { JobRecord } from '../../machines/job.machine.ts';
 import { callApi } from '../../nats/client.ts';
 import type { ApiError } from '../../base/errors.ts';
 import { names } from '../../nats/subjects.ts';
@@ -50,7 +49,7 @@ for (const server of servers) {
       const batch = async (count: number, call: (i: number) => Promise<unknown>) => {
         for (let i = 0; i < count; i += 100) await Promise.all(Array.from({ length: Math.min(100, count - i) }, (_, k) => call(i + k)));
       };
-      await batch(1000, () => callApi<JobRecord>(nc, n, 'jobs.wait', { id: 'flat-done' }));
+      await batch(1000, () => callApi(nc, n, 'jobs.wait', { id: 'flat-done' }));
       // Waits that time out (408) and waits for an unknown id (404) end as cleanly.
       const codes = new Set<number>();
       await batch(200, (i) =>

@@ -7,7 +7,6 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../node/handlers.ts';
 import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import type { NodeProcess } from '../../harness/spawn.ts';
-import type { JobRecord } from '../../machines/job.machine.ts';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
 import { until } from '../helpers.ts';
@@ -17,7 +16,7 @@ const n = names();
 describe('a mixed cluster of Node and Deno node processes, lease TTL 1 s', () => {
   let c: LocalCluster;
   let nc: NatsConnection;
-  const get = (id: string) => callApi<JobRecord>(nc, n, 'jobs.get', { id });
+  const get = (id: string) => callApi(nc, n, 'jobs.get', { id });
   /** Until job `id` runs on `node` with at least `checkpoints` checkpoints there. */
   const runningOn = (id: string, node: NodeProcess, past: number) =>
     until(`job ${id} running on ${node.id} past ${Math.round(past * 100)} %`, async () => {
@@ -55,7 +54,7 @@ describe('a mixed cluster of Node and Deno node processes, lease TTL 1 s', () =>
     await runningOn('travel', d1, onDeno.progress);
     await d1.kill();
     await runningOn('travel', n2, onDeno.progress);
-    const r = await callApi<JobRecord>(nc, n, 'jobs.wait', { id: 'travel', timeoutMs: 60_000 }, 65_000);
+    const r = await callApi(nc, n, 'jobs.wait', { id: 'travel', timeoutMs: 60_000 }, 65_000);
     assert.equal(r.state, 'succeeded');
     assert.deepEqual(r.result, { count: countPrimes(limit) });
     const byNode = r.attempts.map((a) => a.node);

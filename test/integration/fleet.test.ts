@@ -8,7 +8,6 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../node/handlers.ts';
 import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { type NodeProcess, spawnNode } from '../../harness/spawn.ts';
-import type { JobRecord } from '../../machines/job.machine.ts';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
 import { until } from '../helpers.ts';
@@ -66,7 +65,7 @@ describe(`processes hosting 100 and ${K} virtual nodes beside one ordinary node,
     for (const id of ids) await callApi(nc, n, 'jobs.submit', { id, type: 'primes', input: { limit, chunk: 20_000, pauseMs: 100 } });
     // n1 has one slot: at least three run on virtual nodes; wait until those checkpointed.
     const onFleet = await until('jobs checkpointed on virtual nodes', async () => {
-      const rs = await Promise.all(ids.map((id) => callApi<JobRecord>(nc, n, 'jobs.get', { id })));
+      const rs = await Promise.all(ids.map((id) => callApi(nc, n, 'jobs.get', { id })));
       const there = rs.filter((r) => r.state === 'running' && r.owner?.startsWith('v-') && r.progress > 0.1);
       return there.length >= 3 ? there : null;
     }, 30_000);
@@ -78,13 +77,13 @@ describe(`processes hosting 100 and ${K} virtual nodes beside one ordinary node,
     assert.ok(leftMs < 5_000, `all ${K} left in ${leftMs} ms, before their 5 s leases expired: the fast path`);
 
     for (const id of ids) {
-      const r = await callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 60_000 }, 65_000);
+      const r = await callApi(nc, n, 'jobs.wait', { id, timeoutMs: 60_000 }, 65_000);
       assert.equal(r.state, 'succeeded');
       assert.deepEqual(r.result, { count: countPrimes(limit) });
       assert.equal(r.attempts.filter((a) => a.outcome === 'succeeded').length, 1);
     }
     for (const moved of onFleet) {
-      const r = await callApi<JobRecord>(nc, n, 'jobs.get', { id: moved.id });
+      const r = await callApi(nc, n, 'jobs.get', { id: moved.id });
       assert.equal(r.attempts[0]!.outcome, 'orphaned');
       assert.ok(r.attempts.at(-1)!.node === 'n1' && r.attempts.at(-1)!.resumedFrom > 0, JSON.stringify(r.attempts));
     }

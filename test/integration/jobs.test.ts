@@ -1,13 +1,15 @@
 // Jobs end to end on real processes: results checked against the true value,
 // a node killed mid-job (resume from checkpoint, exactly one completion),
 // idempotent submit, cancel, retries, timeout, unknown type, drain, garbage.
+import type { RequestOf } from '../../api/contract.ts';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../node/handlers.ts';
 import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
-import { isTerminal, type JobRecord } from '../../machines/job.machine.ts';
+import { isTerminal } from '../../machines/job.machine.ts';
+import type { JobRecord } from '../../api/contract.ts';
 import { callApi } from '../../nats/client.ts';
 import { ApiError } from '../../base/errors.ts';
 import { names } from '../../nats/subjects.ts';
@@ -20,9 +22,9 @@ const n = names();
 describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
   let c: LocalCluster;
   let nc: NatsConnection;
-  const submit = (body: Record<string, unknown>) => callApi<{ id: string; state: string; created: boolean }>(nc, n, 'jobs.submit', body);
-  const get = (id: string) => callApi<JobRecord>(nc, n, 'jobs.get', { id });
-  const wait = (id: string, timeoutMs = 30_000) => callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs }, timeoutMs + 5_000);
+  const submit = (body: RequestOf<'jobs.submit'>) => callApi(nc, n, 'jobs.submit', body);
+  const get = (id: string) => callApi(nc, n, 'jobs.get', { id });
+  const wait = (id: string, timeoutMs = 30_000) => callApi(nc, n, 'jobs.wait', { id, timeoutMs }, timeoutMs + 5_000);
   /** The node process running job `id` once its progress passed `p`. */
   const ownerPast = async (id: string, p: number) => {
     const running = await until(`job ${id} to pass ${p * 100}%`, async () => {
@@ -91,7 +93,7 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
       // A frozen node still holds its API subscription until the server drops it, so a request
       // can land there and go unanswered: ask with short timeouts, again and again.
       done = await until('the job to finish elsewhere', async () => {
-        const r = await callApi<JobRecord>(nc, n, 'jobs.get', { id: 'zombie' }, 1_000);
+        const r = await callApi(nc, n, 'jobs.get', { id: 'zombie' }, 1_000);
         return isTerminal(r) ? r : null;
       }, 30_000);
     } finally {
@@ -124,14 +126,14 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
   test('cancel: a running job stops and frees its slot; a finished job is left alone', async () => {
     await submit({ type: 'sleep', input: { ms: 60_000 }, id: 'long' });
     await until('the sleep job to run', async () => (await get('long')).state === 'running', 10_000);
-    const res = await callApi<{ cancelled: boolean; state: string }>(nc, n, 'jobs.cancel', { id: 'long' });
+    const res = await callApi(nc, n, 'jobs.cancel', { id: 'long' });
     assert.deepEqual([res.cancelled, res.state], [true, 'cancelled']);
     assert.equal((await wait('long')).state, 'cancelled');
     await until('no node running it', async () => {
-      const s = await callApi<{ nodes: Array<{ running: number }> }>(nc, n, 'status');
+      const s = await callApi(nc, n, 'status');
       return s.nodes.every((x) => x.running === 0);
     }, 5_000);
-    const again = await callApi<{ cancelled: boolean; state: string }>(nc, n, 'jobs.cancel', { id: 'ok-0' });
+    const again = await callApi(nc, n, 'jobs.cancel', { id: 'ok-0' });
     assert.deepEqual([again.cancelled, again.state], [false, 'succeeded']);
     await assert.rejects(callApi(nc, n, 'jobs.cancel', { id: 'no-such-job' }), (e: unknown) => e instanceof ApiError && e.status === 404);
   });
@@ -143,7 +145,7 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
     await submit({ type: 'noop', id: 'p-low', priority: 1 });
     await submit({ type: 'noop', id: 'q-cancel', priority: 5 });
     await submit({ type: 'noop', id: 'p-high', priority: 9 });
-    const cancelled = await callApi<{ cancelled: boolean; state: string }>(nc, n, 'jobs.cancel', { id: 'q-cancel' });
+    const cancelled = await callApi(nc, n, 'jobs.cancel', { id: 'q-cancel' });
     assert.deepEqual([cancelled.cancelled, cancelled.state], [true, 'cancelled']);
     assert.equal((await get('p-low')).state, 'queued');
     await callApi(nc, n, 'jobs.cancel', { id: 'fill-0' }); // one slot frees
@@ -183,7 +185,7 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
   });
 
   test('list, get 404, and wait 408', async () => {
-    const page = await callApi<{ jobs: JobRecord[]; cursor?: string }>(nc, n, 'jobs.list', { state: 'succeeded', limit: 2 });
+    const page = await callApi(nc, n, 'jobs.list', { state: 'succeeded', limit: 2 });
     assert.equal(page.jobs.length, 2);
     assert.ok(page.cursor);
     assert.ok(page.jobs.every((j) => j.state === 'succeeded'));
@@ -212,7 +214,7 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
 
   test('the whole history of this cluster passes the chaos checker', async () => {
     const history = await readTransitions(nc, n);
-    const records = (await callApi<{ jobs: JobRecord[] }>(nc, n, 'jobs.list', { limit: 1000 })).jobs;
+    const records = (await callApi(nc, n, 'jobs.list', { limit: 1000 })).jobs;
     assert.ok(history.some((t) => t.kind === 'job' && t.event === 'job.checkpoint'), 'job writes and checkpoints are in the history');
     const expected = (
       type: string,
@@ -242,6 +244,6 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
     const bad = await nc.request(n.api('jobs.submit'), new TextEncoder().encode('{"type":"noop","priority":42}'), { timeout: 5000 });
     assert.equal(bad.headers?.get('Nats-Service-Error-Code'), '400');
     assert.match(bad.json<{ error: { message: string } }>().error.message, /priority/);
-    assert.ok((await callApi<{ leader: unknown }>(nc, n, 'status')).leader);
+    assert.ok((await callApi(nc, n, 'status')).leader);
   });
 });

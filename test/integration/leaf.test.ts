@@ -12,7 +12,6 @@ import { TcpProxy } from '../../chaos/real/proxy.ts';
 import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { freePort, leafConfig, type NatsServer, startServer } from '../../harness/launcher.ts';
 import { type NodeProcess, spawnNode } from '../../harness/spawn.ts';
-import type { JobRecord } from '../../machines/job.machine.ts';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
 import { readTransitions } from '../../nats/events.ts';
@@ -31,7 +30,7 @@ describe('a leaf-node edge: core cluster of 3 with JetStream, a leaf server with
   let link: TcpProxy;
   let edge: NodeProcess;
   let nc: NatsConnection;
-  const get = (id: string) => callApi<JobRecord>(nc, n, 'jobs.get', { id });
+  const get = (id: string) => callApi(nc, n, 'jobs.get', { id });
 
   before(async () => {
     const leafPorts = [await freePort(), await freePort(), await freePort()];
@@ -82,7 +81,7 @@ describe('a leaf-node edge: core cluster of 3 with JetStream, a leaf server with
     const ids = ['steer-1', 'steer-2', 'steer-3', 'steer-4'];
     for (const id of ids) await callApi(nc, n, 'jobs.submit', { id, type: 'noop', requires: { labels: { zone: 'edge' } } });
     for (const id of ids) {
-      const r = await callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 20_000 }, 25_000);
+      const r = await callApi(nc, n, 'jobs.wait', { id, timeoutMs: 20_000 }, 25_000);
       assert.equal(r.state, 'succeeded');
       assert.equal(r.attempts.at(-1)!.node, 'e1');
     }
@@ -112,7 +111,7 @@ describe('a leaf-node edge: core cluster of 3 with JetStream, a leaf server with
       what: 'e1 back',
       timeoutMs: 30_000,
     });
-    const r = await callApi<JobRecord>(nc, n, 'jobs.wait', { id: 'edge-job', timeoutMs: 60_000 }, 65_000);
+    const r = await callApi(nc, n, 'jobs.wait', { id: 'edge-job', timeoutMs: 60_000 }, 65_000);
     assert.equal(r.state, 'succeeded');
     assert.deepEqual(r.result, { count: countPrimes(limit) });
     assert.equal(r.attempts[0]!.node, 'e1');
@@ -147,7 +146,7 @@ describe('shoal up --leaf 1: the same topology from one option', () => {
     assert.deepEqual(s.nodes.find((x) => x.id === 'e1')?.labels, { zone: 'edge' });
     assert.equal(c.leaves.length, 1);
     await callApi(nc, n, 'jobs.submit', { id: 'to-edge', type: 'noop', requires: { labels: { zone: 'edge' } } });
-    const r = await callApi<JobRecord>(nc, n, 'jobs.wait', { id: 'to-edge', timeoutMs: 20_000 }, 25_000);
+    const r = await callApi(nc, n, 'jobs.wait', { id: 'to-edge', timeoutMs: 20_000 }, 25_000);
     assert.equal(r.attempts.at(-1)!.node, 'e1');
   });
 });

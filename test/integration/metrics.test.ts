@@ -36,7 +36,7 @@ describe('metrics', () => {
 
   test('every node serves its metrics; jobs, latency, auctions, leases, checkpoints and the process are counted', async () => {
     await callApi(nc, n, 'jobs.submit', { type: 'primes', id: 'm1', input: { limit: 50_000, chunk: 10_000 } });
-    const done = await callApi<{ state: string }>(nc, n, 'jobs.wait', { id: 'm1', timeoutMs: 20_000 }, 25_000);
+    const done = await callApi(nc, n, 'jobs.wait', { id: 'm1', timeoutMs: 20_000 }, 25_000);
     assert.equal(done.state, 'succeeded');
     const scrape = async (port: number) => {
       const r = await fetch(`http://127.0.0.1:${port}/metrics`);

@@ -15,7 +15,6 @@ import { runRollout } from '../../cli/rollout.ts';
 import { freePort } from '../../harness/launcher.ts';
 import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { spawnNode } from '../../harness/spawn.ts';
-import type { JobRecord } from '../../machines/job.machine.ts';
 import { callApi } from '../../nats/client.ts';
 import { readTransitions } from '../../nats/events.ts';
 import { names } from '../../nats/subjects.ts';
@@ -97,7 +96,7 @@ describe('operations: doctor, config files, rolling restart (3 supervised node p
     for (const b of before) assert.notEqual(after.find((x) => x.id === b.id)!.pid, b.pid, `${b.id} was restarted`);
 
     assert.ok(ids.length >= 20, `steady load: ${ids.length} jobs submitted during the rollout`);
-    const records = await Promise.all(ids.map((id) => callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 60_000 }, 65_000)));
+    const records = await Promise.all(ids.map((id) => callApi(nc, n, 'jobs.wait', { id, timeoutMs: 60_000 }, 65_000)));
     for (const r of records) {
       assert.equal(r.state, 'succeeded', `${r.id}: ${JSON.stringify(r.attempts)}`);
       assert.deepEqual(r.result, { count: countPrimes(60_000) });

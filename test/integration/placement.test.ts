@@ -6,7 +6,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
-import type { JobRecord } from '../../machines/job.machine.ts';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
 
@@ -37,7 +36,7 @@ for (const strategy of ['centralized', 'pull']) {
     test('12 sleep jobs: each succeeds once, every node gets work, none runs more than its 2 slots at once', async () => {
       const ids = Array.from({ length: 12 }, (_, i) => `${strategy}-${i}`);
       await Promise.all(ids.map((id) => callApi(nc, n, 'jobs.submit', { id, type: 'sleep', input: { ms: 300 } })));
-      const done = await Promise.all(ids.map((id) => callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 30_000 }, 35_000)));
+      const done = await Promise.all(ids.map((id) => callApi(nc, n, 'jobs.wait', { id, timeoutMs: 30_000 }, 35_000)));
       const byNode = new Map<string, Array<[number, number]>>();
       for (const r of done) {
         assert.equal(r.state, 'succeeded', `${r.id}: ${r.error}`);

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
-import type { JobRecord } from '../../machines/job.machine.ts';
+import type { JobRecord } from '../../api/contract.ts';
 import { callApi } from '../../nats/client.ts';
 import { encodeJson } from '../../store/codec.ts';
 import { defaults } from '../../base/defaults.ts';

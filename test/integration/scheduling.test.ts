@@ -11,7 +11,6 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../node/handlers.ts';
 import { type LocalCluster, startLocalCluster, type UpOptions, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { shoalCommand } from '../../harness/spawn.ts';
-import type { JobRecord } from '../../machines/job.machine.ts';
 import { ApiError } from '../../base/errors.ts';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
@@ -32,8 +31,8 @@ async function stop(c: LocalCluster | undefined, nc: NatsConnection | undefined)
   await c?.stop();
 }
 
-const get = (nc: NatsConnection, id: string) => callApi<JobRecord>(nc, n, 'jobs.get', { id });
-const waitFor = (nc: NatsConnection, id: string) => callApi<JobRecord>(nc, n, 'jobs.wait', { id, timeoutMs: 60_000 }, 65_000);
+const get = (nc: NatsConnection, id: string) => callApi(nc, n, 'jobs.get', { id });
+const waitFor = (nc: NatsConnection, id: string) => callApi(nc, n, 'jobs.wait', { id, timeoutMs: 60_000 }, 65_000);
 /** A primes job long enough to be running when the urgent one comes: checkpoints every chunk, pauses between. */
 const longPrimes = { limit: 400_000, chunk: 10_000, pauseMs: 100 };
 
@@ -143,7 +142,7 @@ describe('phases: a node with 1 compute slot and 4 I/O slots', () => {
     for (let i = 1; i < computing.length; i++) {
       assert.ok(computing[i]!.computeStart >= computing[i - 1]!.computeEnd, 'one compute phase at a time');
     }
-    const st = await callApi<{ nodes: Array<{ ioSlots: number; slots: number }> }>(nc, n, 'status', {});
+    const st = await callApi(nc, n, 'status', {});
     assert.deepEqual(st.nodes.map((x) => [x.slots, x.ioSlots]), [[1, 4]]);
   });
 });
@@ -164,7 +163,8 @@ describe('requirements: n1 has a GPU and zone=edge, n2 has neither', () => {
   test('malformed requirements are a 400 and nothing is stored', async () => {
     for (const requires of [{ gpu: -1 }, { memMb: 'lots' }, { cpu: 2 }, { labels: { zone: 5 } }, { labels: { 'a=b': 'c' } }]) {
       await assert.rejects(
-        callApi(nc, n, 'jobs.submit', { id: 'bad-req', type: 'noop', requires }),
+        // Malformed on purpose: past the contract's types, to the service's validation.
+        callApi(nc, n, 'jobs.submit', { id: 'bad-req', type: 'noop', requires } as never),
         (e: unknown) => e instanceof ApiError && e.status === 400,
         JSON.stringify(requires),
       );
@@ -197,7 +197,7 @@ describe('requirements: n1 has a GPU and zone=edge, n2 has neither', () => {
     const huge = await waitFor(nc, 'huge');
     assert.equal(huge.state, 'failed');
     assert.match(huge.error!, /could not be placed within 1000 ms: no live node has 100000 MB of memory \(most: 4096 MB\)/);
-    const st = await callApi<{ pending: { total: number; byReason: Record<string, number> } }>(nc, n, 'status', {});
+    const st = await callApi(nc, n, 'status', {});
     assert.equal(st.pending.byReason['no live node has label zone=mars'], 1);
     const [cmd, args] = shoalCommand('node', ['job', 'mars', '--nats', c.urls[0]!]);
     const { stdout } = await run(cmd, args);

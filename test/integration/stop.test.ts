@@ -11,7 +11,6 @@ import { callApi } from '../../nats/client.ts';
 import { leaseTiming } from '../../machines/lease.rules.ts';
 import { defaults } from '../../base/defaults.ts';
 import { names } from '../../nats/subjects.ts';
-import type { JobRecord } from '../../machines/job.machine.ts';
 import { until } from '../helpers.ts';
 
 const n = names();
@@ -29,7 +28,7 @@ describe('stopping a node', () => {
     await waitForReady([server.url], 1);
     const nc = await connect({ servers: server.url });
     await callApi(nc, n, 'jobs.submit', { type: 'sleep', id: 'long', input: { ms: 600_000 } });
-    await until('the job runs', async () => (await callApi<JobRecord>(nc, n, 'jobs.get', { id: 'long' })).state === 'running', 10_000);
+    await until('the job runs', async () => (await callApi(nc, n, 'jobs.get', { id: 'long' })).state === 'running', 10_000);
     await nc.close();
     await server.kill('SIGKILL');
     const began = performance.now();

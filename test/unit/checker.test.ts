@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { checkHistory } from '../../chaos/checker.ts';
 import { leaderSeenAt } from '../../chaos/invariants.leaders.ts';
-import { type JobRecord, newJobRecord } from '../../machines/job.machine.ts';
+import { newJobRecord } from '../../machines/job.machine.ts';
+import type { JobRecord } from '../../api/contract.ts';
 import type { Transition } from '../../nats/events.ts';
 
 let wall = 1_000;

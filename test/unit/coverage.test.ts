@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { type AnyTransitionDefinition, createActor, type InspectionEvent, SimulatedClock, type StateValue } from 'xstate';
 import { defaultShape, simProperty } from '../../chaos/sim/suite.ts';
-import { type JobEvent, jobMachine, type JobRecord, newJobRecord, recordOf, snapshotOf } from '../../machines/job.machine.ts';
+import { type JobEvent, jobMachine, newJobRecord, recordOf, snapshotOf } from '../../machines/job.machine.ts';
+import type { JobRecord } from '../../api/contract.ts';
 import { coordinatorHarness, leaseHarness, nodeHarness, other, timing } from './machine.harness.ts';
 import { edgeIdOf, machineGraph, machines, stateIds, stateIdsOfValue } from '../../machines/graph.ts';
 

@@ -4,16 +4,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { getNextSnapshot, initialTransition } from 'xstate';
-import {
-  applyJobEvent,
-  isTerminal,
-  type JobEvent,
-  jobMachine,
-  type JobRecord,
-  newJobRecord,
-  recordOf,
-  snapshotOf,
-} from '../../machines/job.machine.ts';
+import { applyJobEvent, isTerminal, type JobEvent, jobMachine, newJobRecord, recordOf, snapshotOf } from '../../machines/job.machine.ts';
+import type { JobRecord } from '../../api/contract.ts';
 import { outcomeEvent, requeueDecision } from '../../machines/job.rules.ts';
 
 const spec = { id: 'j1', type: 'primes', input: { limit: 100 }, priority: 5, maxAttempts: 2, timeoutMs: 1000 };

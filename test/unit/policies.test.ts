@@ -2,7 +2,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { applyJobEvent, type JobRecord, newJobRecord } from '../../machines/job.machine.ts';
+import { applyJobEvent, newJobRecord } from '../../machines/job.machine.ts';
+import type { JobRecord } from '../../api/contract.ts';
 import { fairness, gini } from '../../policies/fairness.ts';
 import {
   agingBonus,

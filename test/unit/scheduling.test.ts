@@ -5,7 +5,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { applyJobEvent, type JobRecord, newJobRecord } from '../../machines/job.machine.ts';
+import { applyJobEvent, newJobRecord } from '../../machines/job.machine.ts';
+import type { JobRecord } from '../../api/contract.ts';
 import { auctionPolicy, greedyAward, type NodeBid } from '../../policies/placement.ts';
 import { chooseVictim, defaultPreemption, preemptible } from '../../policies/preemption.ts';
 import { describeRequirements, pendingReason, satisfies } from '../../policies/requirements.ts';
