@@ -1,5 +1,7 @@
-// Every default Shoal uses (names carry their units), in one place so tests
-// and flags can override them and nobody copies a magic number.
+// Every default the runtime uses (names carry their units), in one place so
+// tests and flags can override them and nobody copies a magic number. Tooling
+// keeps its own beside its users (the simulation's, the chaos runs', the demos',
+// the inspector's).
 
 export const defaults = {
   prefix: 'shoal',
@@ -11,18 +13,6 @@ export const defaults = {
    * 2.10) blocks every write: a lease must outlast it plus a renewal interval.
    */
   replicatedLeaseTtlMs: 20_000,
-  /** The demos and the failover benchmark: short, so failovers show. */
-  demoLeaseTtlMs: 1_000,
-  /**
-   * Chaos runs on real processes: short enough to see many failovers, long enough
-   * (on 3 servers) to outlast a stream-leader election most times.
-   */
-  chaosLeaseTtlMs: { oneServer: 1_000, threeServers: 4_000 },
-  /** The simulation's cluster (virtual time). */
-  simLeaseTtlMs: 1_000,
-  simSlots: 1,
-  /** A chaos run restarts a nats-server whose stream replica is still behind this long after the faults stopped. */
-  strayReplicaRestartMs: 15_000,
   slots: 4,
   /** Jobs a node lets wait on I/O (`ctx.phase('io')`) without a compute slot; 0 turns phase awareness off. */
   ioSlots: 16,
@@ -71,12 +61,6 @@ export const defaults = {
   inspectCoalesceMs: 100,
   inspectMaxQueue: 500,
   inspectViewerTtlMs: 10_000,
-  /** How often a viewer (shoal inspect) asks every node for its actors (its heartbeat). */
-  inspectSyncIntervalMs: 3_000,
-  /** How long the inspector waits for a job record's write to show up as an event before it draws the record's state itself. */
-  inspectRecordGraceMs: 2_000,
-  /** How long finished jobs stay on the inspector page. */
-  inspectKeepFinishedMs: 5 * 60_000,
   /** Where `--metrics-port` listens unless `--metrics-host` says otherwise (loopback: say 0.0.0.0 for a remote Prometheus). */
   metricsHost: '127.0.0.1',
   /** `jobs.list` page size when the request names none. */
@@ -144,10 +128,6 @@ export const defaults = {
 
 export function defaultLeaseTtlMs(replicas: number): number {
   return replicas > 1 ? defaults.replicatedLeaseTtlMs : defaults.leaseTtlMs;
-}
-
-export function chaosLeaseTtlMs(servers: number): number {
-  return servers > 1 ? defaults.chaosLeaseTtlMs.threeServers : defaults.chaosLeaseTtlMs.oneServer;
 }
 
 export function retryBackoffMs(failures: number): number {

@@ -89,3 +89,12 @@ export class CheckpointTooLargeError extends Error {
     this.name = 'CheckpointTooLargeError';
   }
 }
+
+/** A setting that is out of range or of the wrong kind (node options, a config file): the message names it. */
+export class ConfigError extends Error {
+  readonly code = 'BAD_CONFIG';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ConfigError';
+  }
+}

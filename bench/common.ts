@@ -1,15 +1,15 @@
 // What the scenarios share: a fresh local cluster per scenario (3 node
 // processes, one nats-server, lease TTL 1 s), a bounded-width task window, and
 // the names and setup text.
+import { demoLeaseTtlMs } from '../harness/defaults.ts';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type LocalCluster, startLocalCluster, type UpOptions, waitForReady } from '../harness/local.cluster.ts';
-import { defaults } from '../base/defaults.ts';
 import { names } from '../nats/subjects.ts';
 
 export type ScenarioOptions = { quick: boolean; progress: (done: number, total: number, what: string) => void };
 
 export const n = names();
-export const ttl = defaults.demoLeaseTtlMs;
+export const ttl = demoLeaseTtlMs;
 export const setup = `3 node processes (4 slots each), one nats-server, lease TTL ${ttl} ms`;
 
 export async function withCluster<T>(

@@ -10,7 +10,7 @@ import { type RunPhase, type RunResult, runSchedule } from '../chaos/real/run.ts
 import { type ChaosFailure, failureFile, parseFailureFile, runChaos } from '../chaos/real/suite.ts';
 import { invariants } from '../chaos/history.ts';
 import { type Violation } from '../chaos/history.ts';
-import { chaosLeaseTtlMs } from '../base/defaults.ts';
+import { chaosLeaseTtlMs } from '../chaos/defaults.ts';
 import { replaySimulation, runSimulation, type SimFailureReport, type SimReport } from '../chaos/sim/suite.ts';
 
 export type ChaosCliOptions = {

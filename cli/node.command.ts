@@ -1,10 +1,12 @@
 // `shoal node`: its flags (capacity, placement, preemption, policy) and the
-// handoff to the node process.
+// handoff to the node process. The flags (with env vars and the config file,
+// layered by cli/config.ts) give the options that were set; the defaults are
+// filled in once, by resolveNodeConfig (node/config.ts), and only shown here.
 import { type Command, Option } from 'commander';
-import { totalmem } from 'node:os';
 import { placementStrategies, type PlacementStrategy } from '../policies/placement.ts';
 import { defaultPreemption } from '../policies/preemption.ts';
 import { defaults } from '../base/defaults.ts';
+import type { NodeOptions } from '../node/config.ts';
 import { label, nonNegativeInt, portNumber, positiveInt, positiveNumber, tokenList } from './args.ts';
 import type { Common } from './client.ts';
 
@@ -12,62 +14,73 @@ const leaseTtlHelp = 'lease TTL in ms. It is the TTL of the leases bucket, so on
   "when the bucket exists with another TTL the node refuses to start with an error; omit the flag to adopt the bucket's " +
   `(default for a new bucket: ${defaults.leaseTtlMs}, or ${defaults.replicatedLeaseTtlMs} with --replicas 3, to outlast a JetStream leader election)`;
 
+/** What commander gives: only what a flag, an env var or the config file set (besides the negated booleans). */
 type NodeFlags = Common & {
   id?: string;
-  slots: number;
-  ioSlots: number;
+  slots?: number;
+  ioSlots?: number;
   memMb?: number;
-  gpu: number;
+  gpu?: number;
   leaseTtl?: number;
-  replicas: number;
+  replicas?: number;
   label?: Record<string, string>;
   fastPath: boolean;
-  placement: PlacementStrategy;
+  placement?: PlacementStrategy;
   preempt: boolean;
-  preemptGrace: number;
-  preemptMax: number;
-  preemptCooldown: number;
-  policy: string;
-  speed: number;
+  preemptGrace?: number;
+  preemptMax?: number;
+  preemptCooldown?: number;
+  policy?: string;
+  speed?: number;
   jobs?: string;
   metricsPort?: number;
-  metricsHost: string;
-  count: number;
-  allowExec: boolean;
+  metricsHost?: string;
+  count?: number;
+  allowExec?: boolean;
   replyPrefix?: string[];
 };
+
+/** The flags as node options (undefined: not set, so resolveNodeConfig gives the default). */
+export function nodeOptionsOf(o: NodeFlags): NodeOptions {
+  const { leaseTtl, label: labels, replyPrefix, preempt, preemptGrace, preemptMax, preemptCooldown, count: _count, ...rest } = o;
+  return {
+    ...rest,
+    leaseTtlMs: leaseTtl,
+    labels,
+    replyPrefixes: replyPrefix,
+    preemption: { enabled: preempt, graceMs: preemptGrace, maxPreemptions: preemptMax, cooldownMs: preemptCooldown },
+  };
+}
 
 export function nodeCommand(cmd: Command): void {
   cmd
     .description('run one node actor process (also a coordinator candidate) against a NATS server; SIGTERM/SIGINT drain it and exit 0')
-    .option('--id <id>', 'node id (letters, digits, - or _); must be unique among live nodes (default: random)')
+    .option('--id <id>', 'node id (letters, digits, - or _); must be unique among live nodes (default: node-<random>)')
     .option(
       '--count <k>',
       'host K node actors in this one process, with ids <id>-1 … <id>-K, each with its own lease, slots and coordinator candidate ' +
-        '(a fleet on one host, for scale tests); killing the process takes all K; --metrics-port P serves node i on P + i - 1',
+        '(a fleet on one host, for scale tests); killing the process takes all K; --metrics-port P serves node i on P + i - 1 (default: 1)',
       positiveInt('--count'),
-      1,
     )
-    .option('--slots <n>', 'compute slots: how many jobs this node computes at once', positiveInt('--slots'), defaults.slots)
+    .option('--slots <n>', `compute slots: how many jobs this node computes at once (default: ${defaults.slots})`, positiveInt('--slots'))
     .option(
       '--io-slots <n>',
-      "how many more jobs may wait on I/O (ctx.phase('io'), e.g. the sleep and exec built-ins) without holding a compute slot; 0: a job in I/O keeps its slot",
+      "how many more jobs may wait on I/O (ctx.phase('io'), e.g. the sleep built-in) without holding a compute slot; " +
+        `0: a job in I/O keeps its slot (default: ${defaults.ioSlots})`,
       nonNegativeInt('--io-slots'),
-      defaults.ioSlots,
     )
     .option(
       '--mem-mb <n>',
-      "memory (MB) offered to jobs that require it (submit --mem-mb); default: this host's memory",
+      "memory (MB) offered to jobs that require it (submit --mem-mb) (default: this host's memory)",
       positiveInt('--mem-mb'),
     )
-    .option('--gpu <n>', 'GPUs offered to jobs that require them (submit --gpu)', nonNegativeInt('--gpu'), 0)
+    .option('--gpu <n>', 'GPUs offered to jobs that require them (submit --gpu) (default: 0)', nonNegativeInt('--gpu'))
     .option('--label <key=value>', 'a label jobs can require (submit --label); repeatable', label)
     .option('--lease-ttl <ms>', leaseTtlHelp, positiveInt('--lease-ttl'))
     .option(
       '--replicas <n>',
-      'JetStream replicas for buckets and streams this node creates (3 on a 3-server cluster)',
+      `JetStream replicas for buckets and streams this node creates (3 on a 3-server cluster) (default: ${defaults.replicas})`,
       positiveInt('--replicas'),
-      defaults.replicas,
     )
     .option(
       '--jobs <module>',
@@ -77,7 +90,6 @@ export function nodeCommand(cmd: Command): void {
       '--allow-exec',
       'register the exec built-in: any caller that may submit jobs can then run commands on this node as its user ' +
         "(with a clean environment: PATH and the job's own env only). Off by default; see docs/operations.md, Security",
-      false,
     )
     .option(
       '--reply-prefix <prefix>',
@@ -89,8 +101,8 @@ export function nodeCommand(cmd: Command): void {
     .addOption(
       new Option(
         '--placement <strategy>',
-        'how this node places jobs while it leads: auction (nodes bid by the policy), centralized (the leader gives each job to the least-loaded ready node; no bids) or pull (the leader puts queued jobs on a JetStream work queue, nodes with free slots take them); the last two are baselines; give every node the same',
-      ).choices(placementStrategies).default('auction'),
+        'how this node places jobs while it leads: auction (nodes bid by the policy), centralized (the leader gives each job to the least-loaded ready node; no bids) or pull (the leader puts queued jobs on a JetStream work queue, nodes with free slots take them); the last two are baselines; give every node the same (default: auction)',
+      ).choices(placementStrategies),
     )
     .option(
       '--no-preempt',
@@ -98,42 +110,32 @@ export function nodeCommand(cmd: Command): void {
     )
     .option(
       '--preempt-grace <ms>',
-      'how long a preempted job may still checkpoint before its attempt ends anyway',
+      `how long a preempted job may still checkpoint before its attempt ends anyway (default: ${defaultPreemption.graceMs})`,
       positiveInt('--preempt-grace'),
-      defaultPreemption.graceMs,
     )
     .option(
       '--preempt-max <n>',
-      'a job preempted this many times is not preempted again within --preempt-cooldown of the last time',
+      `a job preempted this many times is not preempted again within --preempt-cooldown of the last time (default: ${defaultPreemption.maxPreemptions})`,
       positiveInt('--preempt-max'),
-      defaultPreemption.maxPreemptions,
     )
-    .option('--preempt-cooldown <ms>', 'see --preempt-max', positiveInt('--preempt-cooldown'), defaultPreemption.cooldownMs)
+    .option('--preempt-cooldown <ms>', `see --preempt-max (default: ${defaultPreemption.cooldownMs})`, positiveInt('--preempt-cooldown'))
     .option(
       '--policy <policy>',
-      'how this node scores its bids: onnx (the shipped learned model), heuristic, or a path to a .onnx model with its .json spec beside it; a model that cannot be used falls back to the heuristic with a warning (status shows it)',
-      'onnx',
+      'how this node scores its bids: onnx (the shipped learned model), heuristic, or a path to a .onnx model with its .json spec beside it; a model that cannot be used falls back to the heuristic with a warning (status shows it) (default: onnx)',
     )
     .option(
       '--speed <factor>',
-      'speed factor: handlers sleep 1/factor of the time asked (a knob for heterogeneous benchmarks); also a bid feature',
+      'speed factor: handlers sleep 1/factor of the time asked (a knob for heterogeneous benchmarks); also a bid feature (default: 1)',
       positiveNumber('--speed'),
-      1,
     )
     .option('--metrics-port <port>', 'serve Prometheus metrics at http://<metrics-host>:<port>/metrics', portNumber('--metrics-port'))
-    .option('--metrics-host <host>', 'address the metrics server listens on (0.0.0.0 for a remote Prometheus)', defaults.metricsHost)
+    .option(
+      '--metrics-host <host>',
+      `address the metrics server listens on (0.0.0.0 for a remote Prometheus) (default: ${defaults.metricsHost})`,
+    )
     .action(async (o: NodeFlags) => {
       const { runNodes } = await import('../node/node.process.ts');
       // Exit once stopped: a retry or reconnect timer left behind (a nats-server that is gone) must not keep the process up.
-      process.exit(
-        await runNodes({
-          ...o,
-          leaseTtlMs: o.leaseTtl,
-          labels: o.label,
-          replyPrefixes: o.replyPrefix,
-          memMb: o.memMb ?? Math.floor(totalmem() / 2 ** 20),
-          preemption: { enabled: o.preempt, graceMs: o.preemptGrace, maxPreemptions: o.preemptMax, cooldownMs: o.preemptCooldown },
-        }, o.count),
-      );
+      process.exit(await runNodes(nodeOptionsOf(o), o.count ?? 1));
     });
 }

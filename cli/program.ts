@@ -1,5 +1,8 @@
 // `shoal`: the one command-line entry. Everything that talks to a running
 // cluster goes through the public NATS API, like any other client would.
+import { chaosLeaseTtlMs } from '../chaos/defaults.ts';
+import { demoLeaseTtlMs } from '../harness/defaults.ts';
+import { inspectorDefaults } from '../inspector/defaults.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { jobStates } from '../api/contract.ts';
 import pkg from '../package.json' with { type: 'json' };
@@ -96,7 +99,7 @@ function inspectCommand(p: Command): void {
         "add a button that opens Stately's hosted inspector (stately.ai/inspect, needs internet) and relays the nodes' machines to it",
       )
       .option('--history <duration>', 'how far back the live history starts', '15m')
-      .option('--keep-finished <duration>', 'how long finished jobs stay on the page', `${defaults.inspectKeepFinishedMs / 60_000}m`),
+      .option('--keep-finished <duration>', 'how long finished jobs stay on the page', `${inspectorDefaults.keepFinishedMs / 60_000}m`),
   ).action(async (o) => {
     const { runInspect } = await import('../inspector/server.ts');
     process.exitCode = await runInspect(o);
@@ -293,7 +296,7 @@ function demoCommand(p: Command): void {
       'end-to-end demo: 3 nodes run 30 primes jobs while the leader and a worker are killed with SIGKILL; every job must finish exactly once with the true count. `demo failover` instead kills and stops leaders only. Exits non-zero if a check fails',
     )
     .argument('[scenario]', 'jobs or failover', 'jobs')
-    .option('--lease-ttl <ms>', 'lease TTL in ms', positiveInt('--lease-ttl'), defaults.demoLeaseTtlMs)
+    .option('--lease-ttl <ms>', 'lease TTL in ms', positiveInt('--lease-ttl'), demoLeaseTtlMs)
     .option('--jobs <n>', 'jobs to run (jobs scenario)', positiveInt('--jobs'), 30)
     .action(async (scenario: string, o: { leaseTtl: number; jobs: number }) => {
       if (scenario === 'failover') {
@@ -325,7 +328,7 @@ function chaosCommand(p: Command): void {
     .option('--duration <ms>', 'faults are drawn within this window', positiveInt('--duration'), 12_000)
     .option(
       '--lease-ttl <ms>',
-      `lease TTL (default ${defaults.chaosLeaseTtlMs.threeServers} with 3 servers, ${defaults.chaosLeaseTtlMs.oneServer} with 1)`,
+      `lease TTL (default ${chaosLeaseTtlMs(3)} with 3 servers, ${chaosLeaseTtlMs(1)} with 1)`,
       positiveInt('--lease-ttl'),
     )
     .option('--shrink-runs <n>', 'at most this many extra real runs to shrink a failing schedule', (v) => Number(v), 8)

@@ -6,6 +6,7 @@
 // publish: this KV watch on the records is the authority for a job's state.
 // When a record's state has not shown up as a transition within a grace
 // period, the inspector adds it as one (`event: 'record'`, instance `kv`).
+import { recordGraceMs } from './defaults.ts';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -64,7 +65,7 @@ export function watchRecords(
   states: JobStates,
   add: (t: Transition) => void,
   since: number,
-  graceMs: number = defaults.inspectRecordGraceMs,
+  graceMs: number = recordGraceMs,
 ): () => void {
   let stopped = false;
   let stopWatch = () => {};

@@ -6,6 +6,7 @@
 // also the feed's heartbeat) and the status API, and streams all of it to the
 // page over server-sent events. Every asset comes from the package; the page
 // asks no host but this one. `--replay FILE` opens a saved history instead.
+import { inspectorDefaults } from './defaults.ts';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -20,7 +21,6 @@ import type { JobRecord } from '../api/contract.ts';
 import { callApi } from '../nats/client.ts';
 import { decode } from '../store/codec.ts';
 import { connectNats } from '../nats/connect.ts';
-import { defaults } from '../base/defaults.ts';
 import { tailTransitions, type Transition, transitionSchema } from '../nats/events.ts';
 import { type Names, names } from '../nats/subjects.ts';
 import type { ConnectionFlags } from '../nats/connect.ts';
@@ -186,7 +186,7 @@ async function follow(nc: NatsConnection, n: Names, hub: Hub, since: Date): Prom
   const stopRecords = watchRecords(nc, n, hub.jobStates, (t) => hub.transitions([t]), since.getTime());
   void sync();
   void status();
-  const timers = [setInterval(() => void sync(), defaults.inspectSyncIntervalMs), setInterval(() => void status(), 1_000)];
+  const timers = [setInterval(() => void sync(), inspectorDefaults.syncIntervalMs), setInterval(() => void status(), 1_000)];
   return () => {
     stop.abort();
     stopRecords();

@@ -1,6 +1,7 @@
 // Runs the jobs assigned to this node: start by CAS, claim the checkpoint,
 // call the handler with its context, finish by CAS. Every write is fenced by
 // the attempt; after lease loss the runner aborts its handlers and writes nothing.
+import type { CapacityConfig } from './config.ts';
 import { type JobEvent, lastAttempt } from '../machines/job.machine.ts';
 import type { JobRecord } from '../api/contract.ts';
 import { type HandlerOutcome, outcomeEvent, type StopReason } from '../machines/job.rules.ts';
@@ -13,7 +14,6 @@ import { type Handler, type JobCtx, JobInputError } from './handlers.ts';
 import type { Log } from './log.ts';
 import { Slots } from './slots.ts';
 import { usageOf } from '../policies/requirements.ts';
-import { defaultPreemption } from '../policies/preemption.ts';
 
 class Stop extends Error {
   readonly reason: StopReason;
@@ -39,17 +39,12 @@ export type RunnerDeps = {
   store: JobStore;
   checkpoints: Bucket;
   nodeId: string;
-  /** Compute slots. */
-  slots: number;
-  /** Jobs that may wait on I/O (`ctx.phase('io')`) without holding a compute slot (default 0: a job in I/O keeps its slot). */
-  ioSlots?: number;
-  /** Memory and GPUs this node offers, held by the jobs that require them (default: no limit on memory, no GPUs). */
-  memMb?: number;
-  gpu?: number;
-  /** How long a preempted or drained job may still checkpoint before its attempt ends anyway (default: the preemption rules' grace, 1 s). */
-  graceMs?: number;
+  /** Compute slots, the I/O limit beside them, and the memory (null: no limit) and GPUs held by the jobs that require them. */
+  capacity: Pick<CapacityConfig, 'slots' | 'ioSlots' | 'memMb' | 'gpu'>;
+  /** How long a preempted or drained job may still checkpoint before its attempt ends anyway (the preemption rules' grace). */
+  graceMs: number;
   /** Handlers' sleeps take 1/speed of the time asked (a node's speed factor: sleep-style work runs faster or slower). */
-  speed?: number;
+  speed: number;
   handlers: Record<string, Handler>;
   log: Log;
   /** False once this node's lease may be gone: then nothing more is written. */
@@ -87,7 +82,8 @@ export class JobRunner {
   constructor(d: RunnerDeps) {
     this.d = d;
     this.#clock = d.clock ?? realClock;
-    this.#slots = new Slots({ slots: d.slots, ioSlots: d.ioSlots ?? 0, memMb: d.memMb ?? Infinity, gpu: d.gpu ?? 0 });
+    const { slots, ioSlots, memMb, gpu } = d.capacity;
+    this.#slots = new Slots({ slots, ioSlots, memMb: memMb ?? Infinity, gpu });
     this.#slots.onFree = (resources) => this.#startPending(resources);
   }
 
@@ -218,7 +214,7 @@ export class JobRunner {
    */
   yieldJobs(
     jobs: Array<{ id: string; attempt: number }>,
-    graceMs = this.d.graceMs ?? defaultPreemption.graceMs,
+    graceMs = this.d.graceMs,
     why = 'preempted for a higher-priority job',
   ): void {
     for (const { id, attempt } of jobs) {
@@ -334,7 +330,7 @@ export class JobRunner {
           writePhase('computing');
         }
       },
-      sleep: (ms) => sleep(ms / (this.d.speed ?? 1), abort.signal, clock),
+      sleep: (ms) => sleep(ms / this.d.speed, abort.signal, clock),
       checkpoint: async (state, progress) => {
         if (entry.yielding && !inGrace()) throw new FencedError('preempted: past its checkpoint deadline');
         if (abort.signal.aborted && !inGrace()) throw abort.signal.reason;

@@ -2,6 +2,7 @@
 // wired to NATS. The NATS-backed effects are provided here (buckets, pings,
 // placement messages, the event stream); node.wiring.ts assembles the rest.
 // SIGTERM/SIGINT drain: step down, release leases, exit 0.
+import { type NodeConfig, type NodeOptions, resolveNodeConfig } from './config.ts';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { SnapshotFrom } from 'xstate';
 import pkg from '../package.json' with { type: 'json' };
@@ -10,7 +11,7 @@ import type { JobRecord } from '../api/contract.ts';
 import { startApi } from '../nats/service.ts';
 import { encode } from '../store/codec.ts';
 import { bootstrap } from '../nats/bootstrap.ts';
-import { type ConnectionFlags, connectNats, jsOptions } from '../nats/connect.ts';
+import { connectNats, jsOptions } from '../nats/connect.ts';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { defaults } from '../base/defaults.ts';
 import { LeaseTtlMismatchError } from '../base/errors.ts';
@@ -19,12 +20,11 @@ import { type Transition, transitionPublisher } from '../nats/events.ts';
 import { natsNotify, natsPlacement, serveInbox } from '../nats/placement.ts';
 import { loneServer, natsProbe, servePing, watchContact } from '../nats/probe.ts';
 import { ensureWorkQueue, pullWork } from '../nats/work.queue.ts';
-import { placementPolicy, type PlacementStrategy } from '../policies/placement.ts';
+import { placementPolicy } from '../policies/placement.ts';
 import { chooseScorer } from './policy.ts';
-import type { PreemptionRules } from '../policies/preemption.ts';
 import { canRunNow, describeRequirements, nodeCapacity } from '../policies/requirements.ts';
 import { fairness } from '../policies/fairness.ts';
-import { assertToken, type Names, names } from '../nats/subjects.ts';
+import { type Names, names } from '../nats/subjects.ts';
 import { realClock, sleep, within } from '../base/time.ts';
 import { type JobTypes, loadJobTypes } from './handlers.ts';
 import { inputChecker, jsonSchemaOf } from './input.schemas.ts';
@@ -35,43 +35,8 @@ import { nodeMetrics, serveMetrics } from './metrics.ts';
 import { hostName, runtimeName } from './runtime.ts';
 import { loggingReplyGuard, type ReplyGuard } from '../nats/reply.ts';
 
-export type NodeOptions = ConnectionFlags & {
-  id?: string;
-  slots?: number;
-  /** Jobs that may wait on I/O without a compute slot (default `defaults.ioSlots`; 0: off). */
-  ioSlots?: number;
-  /** Memory (MB; default: no limit) and GPUs (default 0) offered to jobs that require them. */
-  memMb?: number;
-  gpu?: number;
-  /** While this node leads (default: on, 1 s grace, 3 preemptions then a 30 s cooldown). */
-  preemption?: PreemptionRules;
-  /** Explicit TTL; undefined adopts the existing bucket's (or the default). */
-  leaseTtlMs?: number;
-  prefix?: string;
-  replicas?: number;
-  labels?: Record<string, string>;
-  /** Off: no pings, so failover waits for the lease TTL (benchmark baseline). */
-  fastPath?: boolean;
-  /** How the leader places jobs while this node leads (default: the auction). */
-  placement?: PlacementStrategy;
-  /** The bid scorer: 'onnx' (the shipped model, default), 'heuristic', or a path to a .onnx model (its spec beside it). */
-  policy?: string;
-  /** Speed factor: handlers' sleeps take 1/speed of the time (a benchmark knob for heterogeneous nodes); a bid feature. */
-  speed?: number;
-  /** A module exporting job handlers, added to the built-ins. */
-  jobs?: string;
-  /** Serve Prometheus metrics on this port (`/metrics`). */
-  metricsPort?: number;
-  /** Inbox prefixes besides `_INBOX…` that API replies may go to (clients connected with a custom `inboxPrefix`). */
-  replyPrefixes?: string[];
-  /** Register the `exec` built-in (run a command on this node): off unless the operator turns it on. */
-  allowExec?: boolean;
-  metricsHost?: string;
-};
-
 const verbose = process.env.SHOAL_LOG === 'debug';
 
-/** Renewal cycles and the leader's periodic duties: in the event stream, not in the log. */
 /**
  * Not logged unless SHOAL_LOG=debug: lease renewals, the leader's duty cycle,
  * and every job's own path (`shoal events --job ID` shows it; the
@@ -85,11 +50,11 @@ function isRoutine(t: Transition): boolean {
 }
 
 /** Find or create the buckets. A cluster that is still forming answers "no suitable peers" or times out: wait for it. Only a real misconfiguration (another lease TTL) fails the node. */
-async function bootstrapWithRetry(nc: NatsConnection, n: Names, o: NodeOptions, log: Log): Promise<NodeBuckets> {
+async function bootstrapWithRetry(nc: NatsConnection, n: Names, o: NodeConfig, log: Log): Promise<NodeBuckets> {
   const deadline = Date.now() + defaults.bootstrapTimeoutMs;
   for (let delay: number = defaults.retryFirstMs;; delay = Math.min(defaults.bootstrapRetryMaxMs, delay * 2)) {
     try {
-      const b = await bootstrap(nc, n, { replicas: o.replicas, leaseTtlMs: o.leaseTtlMs });
+      const b = await bootstrap(nc, n, { replicas: o.replicas, leaseTtlMs: o.leaseTtlMs ?? undefined });
       if (b.adoptedTtl) log(`lease TTL ${b.leaseTtlMs} ms (from bucket ${n.leasesBucket})`);
       return { ...b.buckets, leaseTtlMs: b.leaseTtlMs };
     } catch (err) {
@@ -176,30 +141,36 @@ function askSchema(nc: NatsConnection, n: Names) {
  * slots and coordinator candidate, as if each were a process (a fleet on one host). SIGTERM drains them
  * all; a kill takes them all, and every one's pings go unanswered at once. Resolves with the worst exit code.
  */
-export async function runNodes(o: NodeOptions, count: number): Promise<number> {
-  if (count === 1) return runNode(o);
-  const base = assertToken('node id', o.id ?? `node-${crypto.randomUUID().slice(0, 8)}`);
+export async function runNodes(options: NodeOptions, count: number): Promise<number> {
+  const config = resolveNodeConfig(options);
+  if (count === 1) return runNode(config);
   process.setMaxListeners(count * 2 + 10); // each actor listens for SIGTERM and SIGINT
   const codes = await Promise.all(
     Array.from(
       { length: count },
-      (_, i) => runNode({ ...o, id: `${base}-${i + 1}`, metricsPort: o.metricsPort === undefined ? undefined : o.metricsPort + i }),
+      (_, i) =>
+        runNode({
+          ...config,
+          id: `${config.id}-${i + 1}`,
+          metrics: config.metrics && { ...config.metrics, port: config.metrics.port + i },
+        }),
     ),
   );
   return Math.max(...codes);
 }
 
 /** Runs a node until it stops; resolves with the process exit code. */
-export async function runNode(o: NodeOptions): Promise<number> {
+export async function runNode(config: NodeConfig): Promise<number> {
+  const o = config;
   const instance = crypto.randomUUID();
-  const nodeId = assertToken('node id', o.id ?? `node-${instance.slice(0, 8)}`);
+  const nodeId = o.id;
   const log = logger(nodeId);
   const n = names(o.prefix);
-  const { handlers, schemas } = await loadJobTypes(o.jobs, { allowExec: o.allowExec });
+  const { handlers, schemas } = await loadJobTypes(o.jobs ?? undefined, { allowExec: o.allowExec });
   if (o.allowExec) log('--allow-exec: any caller that may submit jobs can run commands on this node (docs/operations.md, Security)');
-  const scorer = await chooseScorer(o.policy ?? 'onnx', log);
+  const scorer = await chooseScorer(o.policy, log);
 
-  const nc = await connectNats(o, `shoal-node-${nodeId}`, { inboxPrefix: n.nodeInbox });
+  const nc = await connectNats(o.connection, `shoal-node-${nodeId}`, { inboxPrefix: n.nodeInbox });
   log(`connected to ${nc.getServer()} (${runtimeName()}, pid ${process.pid})`);
   const viaLeaf = jsOptions(nc).domain !== undefined; // a JetStream domain: behind a leaf node
   // Serve pings before any lease exists, so no prober mistakes us for dead.
@@ -217,7 +188,7 @@ export async function runNode(o: NodeOptions): Promise<number> {
     onPublished: (k) => metrics?.inspect.published.inc(k),
     onDropped: (k) => metrics?.inspect.dropped.inc(k),
   });
-  const metrics = o.metricsPort === undefined ? null : nodeMetrics({
+  const metrics = o.metrics === null ? null : nodeMetrics({
     nodeId,
     liveJobs: () => parts()?.index.live.values() ?? [],
     policy: scorer.description,
@@ -244,20 +215,17 @@ export async function runNode(o: NodeOptions): Promise<number> {
   const node = wireNode({
     nodeId,
     instance,
-    slots: o.slots ?? defaults.slots,
-    ioSlots: o.ioSlots ?? defaults.ioSlots,
-    memMb: o.memMb,
-    gpu: o.gpu,
+    capacity: o.capacity,
     preemption: o.preemption,
     handlers,
     log,
     clock: realClock,
-    fastPath: o.fastPath !== false,
+    fastPath: o.fastPath,
     probe: natsProbe(nc, n),
     // Behind a leaf node, "no responders" may mean only that the leaf link is down: never final.
     goneIsFinal: viaLeaf ? () => false : loneServer(nc),
     probeConfirmMs: defaults.clusterProbeConfirmMs,
-    policy: placementPolicy(o.placement ?? 'auction', scorer.scorer),
+    policy: placementPolicy(o.placement, scorer.scorer),
     speed: o.speed,
     placement: natsPlacement(nc, n),
     notify: natsNotify(nc, n),
@@ -268,10 +236,9 @@ export async function runNode(o: NodeOptions): Promise<number> {
       pid: process.pid,
       host: hostName(),
       runtime: runtimeName(),
-      labels: o.labels ?? {},
       startedAt: Date.now(),
       policy: scorer.description,
-      placement: o.placement ?? 'auction',
+      placement: o.placement,
     },
     bootstrap: () => bootstrapWithRetry(nc, n, o, log),
     onBootstrapped: () => publisher.open(),
@@ -279,8 +246,8 @@ export async function runNode(o: NodeOptions): Promise<number> {
     inspect: feed.inspect,
   });
   parts = node.parts;
-  const metricsServer = metrics ? await serveMetrics(metrics.registry, o.metricsPort!, o.metricsHost ?? defaults.metricsHost) : null;
-  if (metricsServer) log(`metrics on http://${o.metricsHost ?? defaults.metricsHost}:${o.metricsPort}/metrics`);
+  const metricsServer = metrics && o.metrics ? await serveMetrics(metrics.registry, o.metrics.port, o.metrics.host) : null;
+  if (metricsServer) log(`metrics on http://${o.metrics!.host}:${o.metrics!.port}/metrics`);
   const done = finished(node, log);
 
   // Connection status feeds the machine; reconnect forever is set in connect.ts.
@@ -350,11 +317,11 @@ export async function runNode(o: NodeOptions): Promise<number> {
  * `--placement pull`: take work from the queue while this node has free slots; each item is assigned to us by CAS,
  * then started. A job whose requirements this node does not meet (or has not free now) goes back for another node.
  */
-function startPulling(nc: NatsConnection, n: Names, o: NodeOptions, nodeId: string, node: WiredNode, log: Log): () => void {
-  const capacity = nodeCapacity(o);
+function startPulling(nc: NatsConnection, n: Names, o: NodeConfig, nodeId: string, node: WiredNode, log: Log): () => void {
+  const capacity = nodeCapacity(o.capacity);
   return pullWork(nc, n, {
     // A forming cluster may not take the stream yet ("no suitable peers"): the puller tries again.
-    ensure: () => ensureWorkQueue(nc, n, o.replicas ?? defaults.replicas),
+    ensure: () => ensureWorkQueue(nc, n, o.replicas),
     free: () => (nodeStateName(node.actor.getSnapshot()) === 'ready' ? node.parts()?.runner.free ?? 0 : 0),
     log,
     take: async (job) => {

@@ -3,15 +3,15 @@
 // store, runner and index, and the job history wiring. Transport-free: a real
 // process (node.process.ts) passes NATS-backed buckets, probe, placement and
 // event sink; the simulation (chaos/sim/world.ts) passes its own.
+import type { CapacityConfig } from './config.ts';
 import { createActor, fromPromise, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import { coordinatorMachine } from '../machines/coordinator.machine.ts';
 import type { JobRecord } from '../api/contract.ts';
 import { leaseMachine } from '../machines/lease.machine.ts';
 import { leaseTiming, leaseValidAt } from '../machines/lease.rules.ts';
 import { type BootstrapOutput, type NodeInput, nodeMachine, nodeStateName } from '../machines/node.machine.ts';
-import { auctionPolicy, type PlacementPolicy } from '../policies/placement.ts';
-import { heuristicScorer } from '../policies/scorer.ts';
-import { defaultPreemption, type PreemptionRules } from '../policies/preemption.ts';
+import { type PlacementPolicy } from '../policies/placement.ts';
+import { type PreemptionRules } from '../policies/preemption.ts';
 import { type NodeCapacity, nodeCapacity } from '../policies/requirements.ts';
 import type { Bucket } from '../store/bucket.ts';
 import { jobHistory, type Recorder, recordReap } from '../nats/events.ts';
@@ -50,14 +50,10 @@ export type NodeParts = { leases: Bucket; jobs: Bucket; store: JobStore; index: 
 export type NodeWiringOptions = {
   nodeId: string;
   instance: string;
-  /** Compute slots, and jobs that may wait on I/O beside them (default 0: a job in I/O keeps its slot). */
-  slots: number;
-  ioSlots?: number;
-  /** Memory (MB; default: no limit) and GPUs (default 0) this node offers jobs that require them. */
-  memMb?: number;
-  gpu?: number;
-  /** How this node preempts while it leads (default: on, with `defaults`' grace, limit and cooldown). */
-  preemption?: PreemptionRules;
+  /** What this node offers jobs (node/config.ts). */
+  capacity: CapacityConfig;
+  /** How this node preempts while it leads. */
+  preemption: PreemptionRules;
   handlers: Record<string, Handler>;
   log: Log;
   clock: Clock;
@@ -66,11 +62,11 @@ export type NodeWiringOptions = {
   probe: Probe;
   /** Whether a first "no responders" is already final (a lone server); otherwise it is confirmed by a second ping. */
   goneIsFinal?: () => boolean;
-  /** How much later a second "no responders" confirms the first where it is not final (default `defaults.probeConfirmMs`). */
-  probeConfirmMs?: number;
+  /** How much later a second "no responders" confirms the first where it is not final. */
+  probeConfirmMs: number;
   placement: PlacementTransport;
-  /** How this node bids and, while it leads, awards (default: the auction with the heuristic scorer). */
-  policy?: PlacementPolicy;
+  /** How this node bids and, while it leads, awards. */
+  policy: PlacementPolicy;
   /** What the API endpoints tell other nodes. */
   notify: Notify;
   /** A drain request for this node (default: the node machine's `drain`). */
@@ -90,15 +86,14 @@ export type NodeWiringOptions = {
     pid: number;
     host: string;
     runtime: string;
-    labels: Record<string, string>;
     startedAt: number;
     /** Its bid scorer as status shows it (`onnx:<version>`, `heuristic`, `heuristic (fallback: …)`). */
-    policy?: string;
+    policy: string;
     /** How it places while it leads: auction, centralized, pull. */
-    placement?: string;
+    placement: string;
   };
-  /** This node's speed factor: scales handlers' sleeps and is a bid feature (default 1). */
-  speed?: number;
+  /** This node's speed factor: scales handlers' sleeps and is a bid feature. */
+  speed: number;
   /** Called once the node has its buckets (a real node opens its event stream). */
   onBootstrapped?: (b: NodeBuckets) => void;
 };
@@ -156,24 +151,24 @@ class NodeView {
         pid: o.advert.pid,
         host: o.advert.host,
         runtime: o.advert.runtime,
-        slots: o.slots,
-        labels: o.advert.labels,
+        slots: o.capacity.slots,
+        labels: o.capacity.labels,
         state: this.actor ? nodeStateName(this.actor.getSnapshot()) : 'starting',
         startedAt: o.advert.startedAt,
         types: Object.keys(o.handlers).sort(),
         running: this.parts?.runner.running ?? 0,
-        policy: o.advert.policy ?? heuristicScorer.name,
-        placement: o.advert.placement ?? 'auction',
-        speed: o.speed ?? 1,
-        ioSlots: o.ioSlots ?? 0,
-        ...(o.memMb === undefined ? {} : { memMb: o.memMb }),
-        gpu: o.gpu ?? 0,
+        policy: o.advert.policy,
+        placement: o.advert.placement,
+        speed: o.speed,
+        ioSlots: o.capacity.ioSlots,
+        ...(o.capacity.memMb === null ? {} : { memMb: o.capacity.memMb }),
+        gpu: o.capacity.gpu,
         writtenAt: o.clock.now(),
       },
     };
   }
   capacity(): NodeCapacity {
-    return nodeCapacity({ memMb: this.o.memMb, gpu: this.o.gpu, labels: this.o.advert.labels });
+    return nodeCapacity(this.o.capacity);
   }
 }
 
@@ -191,11 +186,8 @@ function bootstrapActor(v: NodeView) {
       store,
       checkpoints: b.checkpoints,
       nodeId: o.nodeId,
-      slots: o.slots,
-      ioSlots: o.ioSlots,
-      memMb: o.memMb,
-      gpu: o.gpu,
-      graceMs: o.preemption?.graceMs,
+      capacity: o.capacity,
+      graceMs: o.preemption.graceMs,
       speed: o.speed,
       handlers: o.handlers,
       log: o.log,
@@ -237,7 +229,7 @@ function provideNode(v: NodeView, policy: PlacementPolicy) {
     transport: o.placement,
     clock: o.clock,
     policy,
-    preemption: o.preemption ?? defaultPreemption,
+    preemption: o.preemption,
     onReap: (h, epoch) => recordReap(o.recorder.record, h, epoch),
     onAuction: (ms, offered, awarded) => o.observer?.auction?.(ms, offered, awarded),
   });
@@ -259,7 +251,7 @@ function provideNode(v: NodeView, policy: PlacementPolicy) {
 
 export function wireNode(o: NodeWiringOptions): WiredNode {
   const { nodeId, instance, clock } = o;
-  const policy = o.policy ?? auctionPolicy();
+  const policy = o.policy;
   const v = new NodeView(o);
   const leaseKeys = { node: keys.node(nodeId), leader: keys.leader };
   const actor = createActor(provideNode(v, policy), {
@@ -270,7 +262,7 @@ export function wireNode(o: NodeWiringOptions): WiredNode {
   v.actor = actor;
   const inbox = nodeInbox({
     nodeId,
-    slots: o.slots,
+    slots: o.capacity.slots,
     speed: o.speed,
     capacity: v.capacity(),
     clock,

@@ -2,11 +2,12 @@
 // schedule against them (inject.ts), stop the faults, let the cluster
 // converge, and judge the whole history with the checker. Everything it
 // starts is stopped and removed before it returns, whatever happened.
+import { strayReplicaRestartMs } from '../defaults.ts';
 import { countPrimes } from '../../node/handlers.ts';
 import { isTerminal } from '../../machines/job.machine.ts';
 import type { JobRecord } from '../../api/contract.ts';
 import { leaseTiming } from '../../machines/lease.rules.ts';
-import { defaults, retryBackoffMs } from '../../base/defaults.ts';
+import { retryBackoffMs } from '../../base/defaults.ts';
 import { readTransitions, type Transition } from '../../nats/events.ts';
 import { JobStore } from '../../store/job.store.ts';
 import { sleep, until } from '../../base/time.ts';
@@ -137,8 +138,8 @@ async function stopFaults(c: ChaosCluster): Promise<number> {
         const since = behindSince.get(name) ?? Date.now();
         behindSince.set(name, since);
         const i = c.servers.findIndex((s) => s.name === name);
-        if (c.cluster && i >= 0 && Date.now() - since > defaults.strayReplicaRestartMs) {
-          c.o.log(`replica on ${name} still behind after ${defaults.strayReplicaRestartMs} ms: restarting it`);
+        if (c.cluster && i >= 0 && Date.now() - since > strayReplicaRestartMs) {
+          c.o.log(`replica on ${name} still behind after ${strayReplicaRestartMs} ms: restarting it`);
           behindSince.delete(name);
           await c.cluster.restart(i);
         }

@@ -4,10 +4,10 @@
 // the faults); each case runs the real node code on virtual time (world.ts), stops the faults, lets the cluster converge
 // and judges the history with the same checker as real-process runs. A failure
 // shrinks to a short command list and replays from its seed and path.
+import { simDefaults } from '../defaults.ts';
 import { finishCase } from './finish.ts';
 import fc from 'fast-check';
 import type { InspectionEvent } from 'xstate';
-import { defaults } from '../../base/defaults.ts';
 import type { Transition } from '../../nats/events.ts';
 import type { Violation } from '../history.ts';
 import { kindOf } from '../faults.ts';
@@ -30,8 +30,8 @@ export const defaultShape: SimShape = {
   maxNodes: 4,
   maxJobs: 6,
   maxCommands: 25,
-  ttlMs: defaults.simLeaseTtlMs,
-  slots: defaults.simSlots,
+  ttlMs: simDefaults.leaseTtlMs,
+  slots: simDefaults.slots,
 };
 
 export type CaseSummary = {

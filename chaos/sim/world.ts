@@ -3,6 +3,10 @@
 // store, runner, index) on a virtual clock view, talking to MemKv buckets and to
 // each other through the simulated network. Faults are methods; `finish()` stops
 // them, lets the cluster converge and judges the history with the checker.
+import { simDefaults } from '../defaults.ts';
+import { defaultPreemption } from '../../policies/preemption.ts';
+import { auctionPolicy } from '../../policies/placement.ts';
+import { heuristicScorer } from '../../policies/scorer.ts';
 import type { InspectionEvent, SnapshotFrom } from 'xstate';
 import { coordinatorMachine } from '../../machines/coordinator.machine.ts';
 import type { JobSpec } from '../../machines/job.machine.ts';
@@ -74,8 +78,8 @@ export class SimWorld {
 
   constructor(o: WorldOptions) {
     this.o = {
-      ttlMs: o.ttlMs ?? defaults.simLeaseTtlMs,
-      slots: o.slots ?? defaults.simSlots,
+      ttlMs: o.ttlMs ?? simDefaults.leaseTtlMs,
+      slots: o.slots ?? simDefaults.slots,
       seed: o.seed,
       nodes: o.nodes,
       variant: o.variant ?? {},
@@ -130,7 +134,18 @@ export class SimWorld {
     const wired = wireNode({
       nodeId: slot.id,
       instance,
-      slots: this.o.slots,
+      // The first node alone has a GPU and a label: jobs that require it wait (with a reason) while it is down.
+      capacity: {
+        slots: this.o.slots,
+        ioSlots: 0,
+        memMb: null,
+        gpu: slot.id === simGpuNode ? 1 : 0,
+        labels: slot.id === simGpuNode ? { zone: 'edge' } : {},
+      },
+      preemption: defaultPreemption,
+      policy: auctionPolicy(),
+      speed: 1,
+      probeConfirmMs: defaults.probeConfirmMs,
       inspect: this.o.inspect,
       handlers: simHandlers,
       clock: view,
@@ -146,9 +161,7 @@ export class SimWorld {
       placement: simPlacement(this.net, conn),
       notify: simNotify(this.net, conn),
       recorder,
-      // The first node alone has a GPU and a label: jobs that require it wait (with a reason) while it is down.
-      ...(slot.id === simGpuNode ? { gpu: 1 } : {}),
-      advert: { pid, host: 'sim', runtime: 'sim', labels: slot.id === simGpuNode ? { zone: 'edge' } : {}, startedAt: view.now() },
+      advert: { pid, host: 'sim', runtime: 'sim', startedAt: view.now(), policy: heuristicScorer.name, placement: 'auction' },
     });
     const node: SimNode = { instance, conn, view, wired };
     conn.inbox = wired.inbox;

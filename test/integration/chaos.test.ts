@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../helpers.ts';
 import { summaryTable } from '../../cli/chaos.ts';
-import { chaosLeaseTtlMs } from '../../base/defaults.ts';
+import { chaosLeaseTtlMs } from '../../chaos/defaults.ts';
 import { shoalCommand } from '../../harness/spawn.ts';
 import { probeCas } from '../../harness/cas.probe.ts';
 import { describeSchedule, type Schedule } from '../../chaos/real/schedule.ts';

@@ -3,11 +3,16 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { label, positiveInt } from '../../cli/args.ts';
 import { applyConfig } from '../../cli/config.ts';
+import { withConnection } from '../../cli/client.ts';
+import { nodeCommand, nodeOptionsOf } from '../../cli/node.command.ts';
+import { type NodeOptions, resolveNodeConfig } from '../../node/config.ts';
+import { defaultPreemption } from '../../policies/preemption.ts';
+import { defaults } from '../../base/defaults.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-config-'));
 const file = (name: string, value: unknown) => {
@@ -85,5 +90,43 @@ describe('config file', () => {
     await assert.rejects(run(['node', '--config', file('list.json', '[1, 2]')]), /must hold a JSON object/);
     await assert.rejects(run(['node', '--config', file('broken.json', '{"slots": ')]), /is not JSON/);
     await assert.rejects(run(['node', '--config', join(dir, 'missing.json')]), /cannot read the config file/);
+  });
+});
+
+describe('node settings, resolved once', () => {
+  /** The real `shoal node` flags, parsed (with --config) into node options; the action replaced so nothing starts. */
+  async function nodeOptions(args: string[]): Promise<NodeOptions> {
+    let got: NodeOptions = {};
+    const p = new Command('t').exitOverride().hook('preAction', (root, cmd) => applyConfig(root, cmd));
+    nodeCommand(withConnection(p.command('node')));
+    p.commands[0]!.action((o) => void (got = nodeOptionsOf(o)));
+    await p.parseAsync(['node', 't', 'node', ...args]);
+    return got;
+  }
+
+  test('flags and the file give what was set; resolveNodeConfig fills every default, and nothing below does', async () => {
+    const settings = file('node.json', { 'io-slots': 2, 'preempt-grace': 500, label: { zone: 'edge' } });
+    const c = resolveNodeConfig(await nodeOptions(['--config', settings, '--slots', '3']));
+    assert.deepEqual(c.capacity, { slots: 3, ioSlots: 2, memMb: Math.floor(totalmem() / 2 ** 20), gpu: 0, labels: { zone: 'edge' } });
+    assert.deepEqual(c.preemption, { ...defaultPreemption, graceMs: 500 });
+    assert.equal(c.placement, 'auction');
+    assert.equal(c.policy, 'onnx');
+    assert.equal(c.leaseTtlMs, null, 'adopt the bucket');
+    assert.equal(c.metrics, null);
+    assert.match(c.id, /^node-[0-9a-f]{8}$/);
+    const bare = resolveNodeConfig(await nodeOptions([]));
+    assert.equal(bare.capacity.slots, defaults.slots);
+    assert.equal(bare.capacity.ioSlots, defaults.ioSlots);
+    assert.deepEqual(bare.preemption, defaultPreemption);
+    assert.equal(bare.allowExec, false);
+  });
+
+  test('an embedder’s options are checked, naming the setting', () => {
+    assert.throws(() => resolveNodeConfig({ slots: 0 }), /slots must be a whole number ≥ 1/);
+    assert.throws(() => resolveNodeConfig({ ioSlots: 1.5 }), /ioSlots must be a whole number ≥ 0/);
+    assert.throws(() => resolveNodeConfig({ id: 'a.b' }), /node id must be letters/);
+    assert.throws(() => resolveNodeConfig({ placement: 'magic' as never }), /placement must be auction, centralized, pull/);
+    assert.throws(() => resolveNodeConfig({ preemption: { graceMs: -1 } }), /preemption.graceMs/);
+    assert.throws(() => resolveNodeConfig({ speed: 0 }), /speed must be a positive number/);
   });
 });

@@ -1,0 +1,7 @@
+// The inspector's own settings (the nodes' side of the feed is in base/defaults.ts).
+
+/** How often the page's server asks every node for its actors (its heartbeat), and how long finished jobs stay on the page. */
+export const inspectorDefaults = { syncIntervalMs: 3_000, keepFinishedMs: 5 * 60_000 };
+
+/** How long the inspector waits for a job record's write to show up as an event before it draws the record's state itself. */
+export const recordGraceMs = 2_000;
