@@ -141,10 +141,10 @@ async function inferenceCost(): Promise<{ onnx: number[]; ts: number[] }> {
   return { onnx, ts };
 }
 
-export async function compare(o: ScenarioOptions): Promise<ScenarioResult> {
+export async function compare(options: ScenarioOptions): Promise<ScenarioResult> {
   const began = performance.now();
-  const seconds = o.quick ? 6 : 20;
-  const workloads: WorkloadSpec[] = o.quick ? [{ shape: 'heterogeneous', arrivals: 'poisson' }] : [
+  const seconds = options.quick ? 6 : 20;
+  const workloads: WorkloadSpec[] = options.quick ? [{ shape: 'heterogeneous', arrivals: 'poisson' }] : [
     { shape: 'homogeneous', arrivals: 'poisson' },
     { shape: 'homogeneous', arrivals: 'bursty' },
     { shape: 'heterogeneous', arrivals: 'poisson' },
@@ -152,7 +152,7 @@ export async function compare(o: ScenarioOptions): Promise<ScenarioResult> {
   ];
   const total = workloads.length * strategies.length + 1;
   let done = 0;
-  o.progress(done, total, 'ONNX inference cost');
+  options.progress(done, total, 'ONNX inference cost');
   const cost = await inferenceCost();
   const tables: Comparison[] = [];
   const charts: Chart[] = [];
@@ -164,7 +164,7 @@ export async function compare(o: ScenarioOptions): Promise<ScenarioResult> {
     const perNode = (id: string) => ({ slots: shape[id]?.slots, args: ['--speed', String(shape[id]?.speed ?? 1)] });
     const results: Array<{ s: (typeof strategies)[number]; run: Run; f: ReturnType<typeof figuresOf> }> = [];
     for (const s of strategies) {
-      o.progress(++done, total, `${label}: ${s.name} (${jobs.length} jobs in ${seconds} s)`);
+      options.progress(++done, total, `${label}: ${s.name} (${jobs.length} jobs in ${seconds} s)`);
       const run = await withCluster(
         (_c, nc) => runOne(nc, `${k}-${s.name.replace(/[^A-Za-z0-9]/g, '-')}-${Date.now().toString(36)}`, jobs),
         s.args,

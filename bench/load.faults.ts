@@ -16,9 +16,9 @@ import { type ScenarioResult, timelineChart } from './report.ts';
  * through, how long starts stall, and whether every job still ran exactly once
  * (each record, and the chaos checker over the whole event history).
  */
-export async function loadUnderFaults(o: ScenarioOptions): Promise<ScenarioResult> {
+export async function loadUnderFaults(options: ScenarioOptions): Promise<ScenarioResult> {
   const began = performance.now();
-  const seconds = o.quick ? 12 : 30;
+  const seconds = options.quick ? 12 : 30;
   const rate = 40;
   const job = { type: 'sleep', input: { ms: 100 } };
   return await withCluster(async (c, nc) => {
@@ -50,7 +50,7 @@ export async function loadUnderFaults(o: ScenarioOptions): Promise<ScenarioResul
       waits.push(
         callApi(nc, n, 'jobs.submit', { ...job, id }).then(() => callApi(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000)),
       );
-      o.progress(
+      options.progress(
         i + 1,
         total + 1,
         `${rate} jobs/s for ${seconds} s, leader killed at ${seconds / 3} s, a worker paused at ${(2 * seconds) / 3} s`,
@@ -58,7 +58,7 @@ export async function loadUnderFaults(o: ScenarioOptions): Promise<ScenarioResul
     }
     await faults;
     const records = await Promise.all(waits);
-    o.progress(total, total + 1, 'checking the history');
+    options.progress(total, total + 1, 'checking the history');
     const history = await readTransitions(nc, n);
     const violations = checkHistory(history, { records });
     const succeeded = records.filter((r) => r.state === 'succeeded');

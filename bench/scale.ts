@@ -176,13 +176,13 @@ function growthChart(name: string, title: string, yTitle: string, points: Point[
   };
 }
 
-export async function scale(o: ScenarioOptions): Promise<ScenarioResult> {
+export async function scale(options: ScenarioOptions): Promise<ScenarioResult> {
   const began = performance.now();
-  const sizes = o.quick ? [10, 50] : [10, 50, 100];
-  const jobs = o.quick ? 1_000 : 10_000;
+  const sizes = options.quick ? [10, 50] : [10, 50, 100];
+  const jobs = options.quick ? 1_000 : 10_000;
   const points: Point[] = [];
-  for (const [i, size] of sizes.entries()) points.push(await measureFleet(size, jobs, (what) => o.progress(i, sizes.length, what)));
-  o.progress(sizes.length, sizes.length, 'done');
+  for (const [i, size] of sizes.entries()) points.push(await measureFleet(size, jobs, (what) => options.progress(i, sizes.length, what)));
+  options.progress(sizes.length, sizes.length, 'done');
   const base = points[0]!;
   const rows: Array<[string, string, (p: Point) => number, boolean]> = [
     ['submit → assigned p50', 'ms', (p) => p.placeP50, false],

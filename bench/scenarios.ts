@@ -19,7 +19,13 @@ import { cdfChart, type ScenarioResult, stripChart } from './report.ts';
 export type { ScenarioOptions };
 
 /** Submit → handler start of `count` noop jobs, `width` in flight (record createdAt → attempt startedAt). */
-async function startLatency(nc: NatsConnection, tag: string, count: number, width: number, tick: (d: number) => void): Promise<number[]> {
+async function startLatency(
+  nc: NatsConnection,
+  tag: string,
+  count: number,
+  width: number,
+  tick: (deps: number) => void,
+): Promise<number[]> {
   const lat: number[] = [];
   await window(count, width, async (i) => {
     const { id } = await callApi(nc, n, 'jobs.submit', { type: 'noop', id: `lat-${tag}-${i}` });
@@ -93,22 +99,22 @@ async function shoalOverhead(
   }, nodeArgs);
 }
 
-export async function overhead(o: ScenarioOptions): Promise<ScenarioResult> {
+export async function overhead(options: ScenarioOptions): Promise<ScenarioResult> {
   const began = performance.now();
-  const k = { warm: o.quick ? 100 : 300, light: o.quick ? 300 : 2000, heavy: o.quick ? 1000 : 5000, width: 256 };
+  const k = { warm: options.quick ? 100 : 300, light: options.quick ? 300 : 2000, heavy: options.quick ? 1000 : 5000, width: 256 };
   const { width, heavy, light, warm } = k;
   const each = warm + light + heavy;
   const total = 2 * each + heavy;
   let wq: { latency: number[]; perSecond: number } = { latency: [], perSecond: 0 };
-  const auction = await shoalOverhead([], k, (d, what) => o.progress(d, total, what), async (nc) => {
+  const auction = await shoalOverhead([], k, (d, what) => options.progress(d, total, what), async (nc) => {
     // NATS's own floor, on the same server in the same run.
-    o.progress(each, total, 'the JetStream work queue');
+    options.progress(each, total, 'the JetStream work queue');
     wq = await workQueue(nc, heavy, width);
   });
   const central = await shoalOverhead(
     ['--placement', 'centralized'],
     k,
-    (d, what) => o.progress(each + heavy + d, total, `centralized: ${what}`),
+    (d, what) => options.progress(each + heavy + d, total, `centralized: ${what}`),
   );
   const { lat, jobsPerSecond, perJob } = auction;
   const wqLat = pct(wq.latency, 50);
@@ -208,18 +214,18 @@ async function failoverRounds(mode: FailoverMode, rounds: number, tick: () => vo
   }, mode.fastPath === false ? ['--no-fast-path'] : []);
 }
 
-export async function failover(o: ScenarioOptions): Promise<ScenarioResult> {
+export async function failover(options: ScenarioOptions): Promise<ScenarioResult> {
   const began = performance.now();
-  const rounds = o.quick ? 3 : 10;
+  const rounds = options.quick ? 3 : 10;
   const modes: FailoverMode[] = [
     { name: 'kill -9 of the leader', signal: 'SIGKILL' },
     { name: 'SIGTERM of the leader', signal: 'SIGTERM' },
     // The baseline: no liveness pings, takeover waits for the lease TTL.
-    ...(o.quick ? [] : [{ name: 'kill -9, fast path off (TTL only)', signal: 'SIGKILL', fastPath: false } as const]),
+    ...(options.quick ? [] : [{ name: 'kill -9, fast path off (TTL only)', signal: 'SIGKILL', fastPath: false } as const]),
   ];
   const samples: Record<string, number[]> = {};
   let done = 0;
-  for (const m of modes) samples[m.name] = await failoverRounds(m, rounds, () => o.progress(++done, rounds * modes.length, m.name));
+  for (const m of modes) samples[m.name] = await failoverRounds(m, rounds, () => options.progress(++done, rounds * modes.length, m.name));
   const kill = samples[modes[0]!.name]!;
   return {
     scenario: 'failover',
@@ -244,7 +250,7 @@ export async function failover(o: ScenarioOptions): Promise<ScenarioResult> {
   };
 }
 
-export async function recovery(o: ScenarioOptions): Promise<ScenarioResult> {
+export async function recovery(options: ScenarioOptions): Promise<ScenarioResult> {
   const began = performance.now();
   const input = { limit: 600_000, chunk: 20_000, pauseMs: 100 };
   return await withCluster(async (c, nc) => {
@@ -271,13 +277,13 @@ export async function recovery(o: ScenarioOptions): Promise<ScenarioResult> {
       const last = r.attempts[r.attempts.length - 1]!;
       return { totalMs: last.endedAt! - r.createdAt, progressAtKill, resumedFrom: last.resumedFrom };
     };
-    o.progress(0, 4, 'uninterrupted');
+    options.progress(0, 4, 'uninterrupted');
     const base = await run(`rc-${tag}-base`, null);
     const figures: ScenarioResult['figures'] = [{ figure: 'uninterrupted primes 600k', unit: 'ms', shoal: base.totalMs }];
     const samples: Record<string, number[]> = { 'uninterrupted ms': [base.totalMs] };
     let k = 1;
     for (const at of [0.25, 0.5, 0.75]) {
-      o.progress(k++, 4, `killed at ${at * 100} %`);
+      options.progress(k++, 4, `killed at ${at * 100} %`);
       await waitForReady(c.urls, 3);
       const r = await run(`rc-${tag}-${at * 100}`, at);
       const fromZero = r.progressAtKill * base.totalMs + base.totalMs;

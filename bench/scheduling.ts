@@ -53,15 +53,15 @@ async function urgentStarts(
   }, ['--io-slots', '0', ...nodeArgs]);
 }
 
-export async function preemption(o: ScenarioOptions): Promise<ScenarioResult> {
+export async function preemption(options: ScenarioOptions): Promise<ScenarioResult> {
   const began = performance.now();
-  const count = o.quick ? 8 : 30;
-  const baseCount = o.quick ? 3 : 8;
+  const count = options.quick ? 8 : 30;
+  const baseCount = options.quick ? 3 : 8;
   const total = count + baseCount;
-  o.progress(0, total, 'urgent jobs, preemption on');
-  const on = await urgentStarts([], count, (k) => o.progress(k, total, 'urgent jobs, preemption on'));
-  o.progress(count, total, 'urgent jobs, preemption off (--no-preempt)');
-  const off = await urgentStarts(['--no-preempt'], baseCount, (k) => o.progress(count + k, total, 'urgent jobs, --no-preempt'));
+  options.progress(0, total, 'urgent jobs, preemption on');
+  const on = await urgentStarts([], count, (k) => options.progress(k, total, 'urgent jobs, preemption on'));
+  options.progress(count, total, 'urgent jobs, preemption off (--no-preempt)');
+  const off = await urgentStarts(['--no-preempt'], baseCount, (k) => options.progress(count + k, total, 'urgent jobs, --no-preempt'));
   // Each victim's preempted attempt, and the attempt that resumed it.
   const resumed = on.victims.flatMap((r) =>
     r.attempts.flatMap((a, i) => (a.outcome === 'preempted' && r.attempts[i + 1]?.startedAt ? [r.attempts[i + 1]!.resumedFrom] : []))
@@ -122,7 +122,7 @@ export async function preemption(o: ScenarioOptions): Promise<ScenarioResult> {
 type MixRun = { makespanS: number; ioStart: number[]; cpuStart: number[]; perSecond: number };
 
 /** A burst of I/O-bound (sleep) and CPU-bound (primes) jobs; how long until all are done and how long each waited to start. */
-async function mix(ioSlots: number, k: { io: number; cpu: number }, tick: (d: number) => void): Promise<MixRun> {
+async function mix(ioSlots: number, k: { io: number; cpu: number }, tick: (deps: number) => void): Promise<MixRun> {
   return await withCluster(async (_c, nc) => {
     const tag = Date.now().toString(36);
     // Interleaved: a CPU job after every io/cpu I/O jobs, not grouped by kind.
@@ -148,12 +148,12 @@ async function mix(ioSlots: number, k: { io: number; cpu: number }, tick: (d: nu
   }, ['--io-slots', String(ioSlots)]);
 }
 
-export async function phases(o: ScenarioOptions): Promise<ScenarioResult> {
+export async function phases(options: ScenarioOptions): Promise<ScenarioResult> {
   const began = performance.now();
-  const k = o.quick ? { io: 60, cpu: 12 } : { io: 180, cpu: 36 };
+  const k = options.quick ? { io: 60, cpu: 12 } : { io: 180, cpu: 36 };
   const total = 2 * (k.io + k.cpu);
-  const on = await mix(16, k, (d) => o.progress(d, total, 'phase-aware (--io-slots 16)'));
-  const off = await mix(0, k, (d) => o.progress(k.io + k.cpu + d, total, 'phase-blind (--io-slots 0)'));
+  const on = await mix(16, k, (d) => options.progress(d, total, 'phase-aware (--io-slots 16)'));
+  const off = await mix(0, k, (d) => options.progress(k.io + k.cpu + d, total, 'phase-blind (--io-slots 0)'));
   const row = (figure: string, unit: string, a: number, b: number, higherIsBetter: boolean) => ({
     figure,
     unit,

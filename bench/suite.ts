@@ -39,19 +39,19 @@ function runScenario(name: ScenarioName, quick: boolean, bar: cliProgress.Single
   });
 }
 
-export async function runSuite(o: { scenarios: ScenarioName[]; quick: boolean; out: string }): Promise<string[]> {
+export async function runSuite(options: { scenarios: ScenarioName[]; quick: boolean; out: string }): Promise<string[]> {
   const bin = await findNatsServer();
   const machine = `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB; ` +
-    `Node ${process.versions.node}; nats-server ${bin.version}; ${new Date().toISOString()}; ${o.quick ? '--quick' : 'full run'}.`;
+    `Node ${process.versions.node}; nats-server ${bin.version}; ${new Date().toISOString()}; ${options.quick ? '--quick' : 'full run'}.`;
   const bar = new cliProgress.SingleBar({ format: '{bar} {value}/{total} {what}', hideCursor: true }, cliProgress.Presets.shades_classic);
   bar.start(1, 0, { what: '' });
   const results: ScenarioResult[] = [];
   try {
-    for (const name of o.scenarios) results.push(await runScenario(name, o.quick, bar));
+    for (const name of options.scenarios) results.push(await runScenario(name, options.quick, bar));
   } finally {
     bar.stop();
   }
-  const dir = resolve(o.out);
+  const dir = resolve(options.out);
   return (await writeReport(dir, results, machine)).map((f) => join(dir, f));
 }
 

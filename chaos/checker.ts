@@ -19,7 +19,7 @@ import { handlerOverlap } from './invariants.overlap.ts';
 import { priorityOrder } from './invariants.priority.ts';
 
 /** The function that judges each invariant the history can show. */
-const checks: Record<Exclude<Invariant, 'uncaught-error'>, (h: History, o: CheckOptions) => Violation[]> = {
+const checks: Record<Exclude<Invariant, 'uncaught-error'>, (h: History, options: CheckOptions) => Violation[]> = {
   'one-terminal-state': oneTerminalState,
   'lost-update': lostUpdate,
   'result-kept': resultKept,
@@ -35,7 +35,7 @@ const checks: Record<Exclude<Invariant, 'uncaught-error'>, (h: History, o: Check
   'not-terminal': notTerminal,
 };
 
-export function checkHistory(all: Transition[], o: CheckOptions = {}): Violation[] {
+export function checkHistory(all: Transition[], options: CheckOptions = {}): Violation[] {
   const h = prepare(all);
-  return invariants.flatMap((i) => (i === 'uncaught-error' ? [] : checks[i](h, o)));
+  return invariants.flatMap((i) => (i === 'uncaught-error' ? [] : checks[i](h, options)));
 }

@@ -131,8 +131,8 @@ export function resumeFromCheckpoint({ jobs }: History): Violation[] {
 const succeededAt = (h: History, id: string) => (h.jobs.get(id) ?? []).find((t) => t.to === 'succeeded' && t.from !== 'succeeded');
 
 /** The result written when a job succeeded is the result it keeps. */
-export function resultKept(h: History, o: CheckOptions): Violation[] {
-  return (o.records ?? []).flatMap((r) => {
+export function resultKept(h: History, options: CheckOptions): Violation[] {
+  return (options.records ?? []).flatMap((r) => {
     const done = succeededAt(h, r.id);
     if (r.state !== 'succeeded' || !done || JSON.stringify(done.data?.result) === JSON.stringify(r.result)) return [];
     return [{
@@ -145,9 +145,9 @@ export function resultKept(h: History, o: CheckOptions): Violation[] {
 }
 
 /** A job whose true result can be computed (primes) returned it. */
-export function resultCorrect(h: History, o: CheckOptions): Violation[] {
-  return (o.records ?? []).flatMap((r) => {
-    const want = r.state === 'succeeded' ? o.expected?.(r.type, r.input) : undefined;
+export function resultCorrect(h: History, options: CheckOptions): Violation[] {
+  return (options.records ?? []).flatMap((r) => {
+    const want = r.state === 'succeeded' ? options.expected?.(r.type, r.input) : undefined;
     if (want === undefined || JSON.stringify(want) === JSON.stringify(r.result)) return [];
     const done = succeededAt(h, r.id);
     return [{
@@ -160,9 +160,9 @@ export function resultCorrect(h: History, o: CheckOptions): Violation[] {
 }
 
 /** After the faults stopped and the bound passed, no job is left unfinished. */
-export function notTerminal(h: History, o: CheckOptions): Violation[] {
-  if (!o.expectAllTerminal) return [];
-  return (o.records ?? []).filter((r) => !terminal(r.state)).map((r) => ({
+export function notTerminal(h: History, options: CheckOptions): Violation[] {
+  if (!options.expectAllTerminal) return [];
+  return (options.records ?? []).filter((r) => !terminal(r.state)).map((r) => ({
     invariant: 'not-terminal',
     subject: r.id,
     message: `job ${r.id} is still ${r.state} (attempt ${r.attempt}, owner ${r.owner})`,

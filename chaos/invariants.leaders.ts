@@ -57,15 +57,15 @@ export function staleLeaderActed(h: History): Violation[] {
 }
 
 /** A leader within `leaderWithinMs` after the faults stopped. */
-export function noLeader(h: History, o: CheckOptions): Violation[] {
-  if (o.faultsEndedAt === undefined || o.leaderWithinMs === undefined) return [];
-  const at = leaderSeenAt(h.all, o.faultsEndedAt);
-  if (at !== null && at - o.faultsEndedAt <= o.leaderWithinMs) return [];
+export function noLeader(h: History, options: CheckOptions): Violation[] {
+  if (options.faultsEndedAt === undefined || options.leaderWithinMs === undefined) return [];
+  const at = leaderSeenAt(h.all, options.faultsEndedAt);
+  if (at !== null && at - options.faultsEndedAt <= options.leaderWithinMs) return [];
   return [{
     invariant: 'no-leader',
     subject: 'leader',
-    message: `no leader within ${o.leaderWithinMs} ms after the faults stopped${
-      at === null ? '' : ` (first after ${at - o.faultsEndedAt} ms)`
+    message: `no leader within ${options.leaderWithinMs} ms after the faults stopped${
+      at === null ? '' : ` (first after ${at - options.faultsEndedAt} ms)`
     }`,
     events: h.all.filter((t) => t.kind === 'coordinator').sort(byTime).slice(-4),
   }];

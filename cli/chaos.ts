@@ -158,26 +158,30 @@ export async function runChaosCli(opts: ChaosCliOptions): Promise<number> {
   return 1;
 }
 
-function reportFailure(f: ChaosFailure, o: ChaosCliOptions & { runs: number; nodes: number }, leaseTtlMs: number): void {
+function reportFailure(f: ChaosFailure, options: ChaosCliOptions & { runs: number; nodes: number }, leaseTtlMs: number): void {
   say(`\nFAILED (seed ${f.seed}, path "${f.path}", shrunk ${f.shrinks} time(s)). The smallest failing schedule:`);
   describeSchedule(f.schedule).forEach((l) => say(`  ${l}`));
   say('Violations:');
   printViolations(f.result.violations);
-  const file = resolve(o.out, `chaos-failure-${f.seed}.json`);
+  const file = resolve(options.out, `chaos-failure-${f.seed}.json`);
   writeFileSync(
     file,
-    JSON.stringify(failureFile(f, { nodes: o.nodes, servers: o.servers, leaseTtlMs, durationMs: o.duration, leaf: o.leaf }), null, 1),
+    JSON.stringify(
+      failureFile(f, { nodes: options.nodes, servers: options.servers, leaseTtlMs, durationMs: options.duration, leaf: options.leaf }),
+      null,
+      1,
+    ),
   );
   say(`\nHistory, records and node logs written to ${file}`);
   say(`Replay this schedule: shoal chaos --replay ${file}`);
   say(`Watch it step by step, the violation marked on the timeline: shoal inspect --replay ${file}`);
   say(
-    `Re-generate the same runs: shoal chaos --seed ${f.seed} --runs ${o.runs} --nodes ${o.nodes} --servers ${o.servers} --duration ${o.duration}`,
+    `Re-generate the same runs: shoal chaos --seed ${f.seed} --runs ${options.runs} --nodes ${options.nodes} --servers ${options.servers} --duration ${options.duration}`,
   );
 }
 
-async function replay(o: ChaosCliOptions): Promise<number> {
-  const file = resolve(o.replay!);
+async function replay(options: ChaosCliOptions): Promise<number> {
+  const file = resolve(options.replay!);
   const text = readFileSync(file, 'utf8');
   if (text.includes('"shoal-sim-failure"')) return replaySim(parseSimFailureFile(text, file));
   const f = parseFailureFile(text, file);
@@ -191,7 +195,7 @@ async function replay(o: ChaosCliOptions): Promise<number> {
     leaseTtlMs: f.options.leaseTtlMs,
     leaf: f.options.leaf,
     onProgress: (p) => view.update(p),
-    log: o.verbose ? (l) => process.stderr.write(`    ${l}\n`) : undefined,
+    log: options.verbose ? (l) => process.stderr.write(`    ${l}\n`) : undefined,
   });
   view.end(r);
   say(summaryTable([r], r.violations.length ? 1 : 0));
@@ -218,11 +222,11 @@ function parseSimFailureFile(text: string, file: string): SimFailureFile {
   return v as SimFailureFile;
 }
 
-async function simulate(o: ChaosCliOptions): Promise<number> {
-  const runs = o.runs ?? 1_000;
+async function simulate(options: ChaosCliOptions): Promise<number> {
+  const runs = options.runs ?? 1_000;
   say(
     `shoal chaos --sim: ${runs} simulated cases (pure machines and the real node wiring on a virtual clock, an in-memory KV with JetStream's CAS and TTL, a simulated network)${
-      o.seed !== undefined ? `, seed ${o.seed}` : ''
+      options.seed !== undefined ? `, seed ${options.seed}` : ''
     }`,
   );
   const bar = process.stderr.isTTY
@@ -236,8 +240,8 @@ async function simulate(o: ChaosCliOptions): Promise<number> {
   let violating = 0;
   const report = await runSimulation({
     runs,
-    seed: o.seed,
-    nodes: o.nodes,
+    seed: options.seed,
+    nodes: options.nodes,
     onRun: (i, r) => {
       if (r.violations.length) violating++;
       bar?.update(i + 1, { violations: violating });
@@ -253,8 +257,8 @@ async function simulate(o: ChaosCliOptions): Promise<number> {
   f.commands.forEach((c) => say(`  ${c}`));
   say('Violations:');
   printViolations(f.violations);
-  const file = resolve(o.out, `chaos-sim-failure-${f.seed}.json`);
-  const saved: SimFailureFile = { kind: 'shoal-sim-failure', ...f, options: o.nodes === undefined ? {} : { nodes: o.nodes } };
+  const file = resolve(options.out, `chaos-sim-failure-${f.seed}.json`);
+  const saved: SimFailureFile = { kind: 'shoal-sim-failure', ...f, options: options.nodes === undefined ? {} : { nodes: options.nodes } };
   writeFileSync(file, JSON.stringify(saved, null, 1));
   say(`\nHistory and node logs written to ${file}`);
   say(`Replay exactly this case: shoal chaos --replay ${file}`);

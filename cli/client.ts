@@ -9,10 +9,10 @@ import { type Names, names } from '../nats/subjects.ts';
 
 export type Common = ConnectionFlags & { prefix: string };
 
-export async function withApi<T>(o: Common, fn: (nc: NatsConnection, n: Names) => Promise<T>): Promise<T> {
-  const nc = await connectNats(o, 'shoal-cli');
+export async function withApi<T>(options: Common, fn: (nc: NatsConnection, n: Names) => Promise<T>): Promise<T> {
+  const nc = await connectNats(options, 'shoal-cli');
   try {
-    return await fn(nc, names(o.prefix));
+    return await fn(nc, names(options.prefix));
   } finally {
     await nc.close();
   }

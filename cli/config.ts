@@ -41,8 +41,8 @@ function readConfig(path: string): Record<string, unknown> {
 }
 
 /** A file value as the option's own parser takes it: each of a list (or `key=value` of an object) in turn. */
-function parse(o: Option, v: unknown, where: string): unknown {
-  if (o.negate || typeof v === 'boolean') {
+function parse(options: Option, v: unknown, where: string): unknown {
+  if (options.negate || typeof v === 'boolean') {
     if (typeof v !== 'boolean') throw new InvalidArgumentError(`${where} must be true or false`);
     return v;
   }
@@ -50,9 +50,11 @@ function parse(o: Option, v: unknown, where: string): unknown {
   let acc: unknown = undefined;
   for (const item of items) {
     const s = String(item);
-    if (o.argChoices && !o.argChoices.includes(s)) throw new InvalidArgumentError(`${where} must be one of ${o.argChoices.join(', ')}`);
+    if (options.argChoices && !options.argChoices.includes(s)) {
+      throw new InvalidArgumentError(`${where} must be one of ${options.argChoices.join(', ')}`);
+    }
     try {
-      acc = o.parseArg ? o.parseArg(s, acc) : s;
+      acc = options.parseArg ? options.parseArg(s, acc) : s;
     } catch (err) {
       throw new InvalidArgumentError(`${where}: ${(err as Error).message}`);
     }

@@ -9,11 +9,11 @@ import { type Check, reportChecks } from './checks.ts';
 import { formatStatus } from './status.ts';
 import { LeaderWatch } from '../harness/watch.ts';
 
-export async function runDemo(o: { leaseTtlMs: number }): Promise<number> {
+export async function runDemo(options: { leaseTtlMs: number }): Promise<number> {
   const say = (s: string) => process.stdout.write(`${s}\n`);
   const started = Date.now();
-  say(`Starting 1 nats-server and 3 node processes (lease TTL ${o.leaseTtlMs} ms)...`);
-  const c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: o.leaseTtlMs, echo: false });
+  say(`Starting 1 nats-server and 3 node processes (lease TTL ${options.leaseTtlMs} ms)...`);
+  const c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: options.leaseTtlMs, echo: false });
   const n = names();
   const nc = await connect({ servers: c.urls });
   const watch = new LeaderWatch(nc, n);
@@ -28,7 +28,7 @@ export async function runDemo(o: { leaseTtlMs: number }): Promise<number> {
     say(`kill -9 ${victim.id} (pid ${victim.pid}), the leader...`);
     const killedAt = Date.now();
     await victim.kill();
-    const second = await watch.nextLeaderAction(leader1.epoch, 5 * o.leaseTtlMs);
+    const second = await watch.nextLeaderAction(leader1.epoch, 5 * options.leaseTtlMs);
     const failoverMs = second.wall - killedAt;
     say(`  ${second.node} leads under epoch ${second.epoch}, first action ${failoverMs} ms after the kill`);
     checks.push({
@@ -38,12 +38,12 @@ export async function runDemo(o: { leaseTtlMs: number }): Promise<number> {
     });
     checks.push({
       what: 'failover faster than one lease TTL',
-      ok: failoverMs < o.leaseTtlMs,
-      detail: `${failoverMs} ms (TTL ${o.leaseTtlMs} ms)`,
+      ok: failoverMs < options.leaseTtlMs,
+      detail: `${failoverMs} ms (TTL ${options.leaseTtlMs} ms)`,
     });
 
     // The dead node's liveness lease goes too (reaped early by the new leader).
-    const view = await waitForStatus(c.urls, (v) => !v.nodes.some((x) => x.id === victim.id), { timeoutMs: 3 * o.leaseTtlMs })
+    const view = await waitForStatus(c.urls, (v) => !v.nodes.some((x) => x.id === victim.id), { timeoutMs: 3 * options.leaseTtlMs })
       .catch(() => callApi(nc, n, 'status'));
     checks.push({
       what: 'dead node leaves the node list',
@@ -57,7 +57,7 @@ export async function runDemo(o: { leaseTtlMs: number }): Promise<number> {
     say(`SIGTERM ${leaving.id} (pid ${leaving.pid}), the new leader...`);
     const termAt = Date.now();
     const exitP = leaving.stop();
-    const third = await watch.nextLeaderAction(second.epoch!, 5 * o.leaseTtlMs);
+    const third = await watch.nextLeaderAction(second.epoch!, 5 * options.leaseTtlMs);
     const handoffMs = third.wall - termAt;
     const exit = await exitP;
     say(
@@ -70,7 +70,7 @@ export async function runDemo(o: { leaseTtlMs: number }): Promise<number> {
       ok: third.node !== leaving.id && third.epoch! > second.epoch!,
       detail: `${third.node}, epoch ${second.epoch} → ${third.epoch}`,
     });
-    checks.push({ what: 'handoff well under the TTL', ok: handoffMs < o.leaseTtlMs / 2, detail: `${handoffMs} ms` });
+    checks.push({ what: 'handoff well under the TTL', ok: handoffMs < options.leaseTtlMs / 2, detail: `${handoffMs} ms` });
     checks.push({ what: 'drained node exits 0', ok: exit.code === 0, detail: `exit ${exit.code ?? exit.signal}` });
 
     const final = await waitForReady(c.urls, 1);

@@ -19,27 +19,27 @@ const say = (s: string) => process.stdout.write(`${s}\n`);
 type Demo = { c: LocalCluster; nc: NatsConnection; n: Names; watch: LeaderWatch; leaseTtlMs: number };
 
 /** SIGKILL the leader while it runs jobs; a supervisor restarts it. Returns the next leader's first action and when. */
-async function killLeader(d: Demo, leader: { nodeId: string; epoch: number }) {
-  const victim = d.c.nodes.find((p) => p.id === leader.nodeId)!;
+async function killLeader(deps: Demo, leader: { nodeId: string; epoch: number }) {
+  const victim = deps.c.nodes.find((p) => p.id === leader.nodeId)!;
   say(`kill -9 ${victim.id} (pid ${victim.pid}), the leader, while it runs jobs...`);
   const killedAt = Date.now();
   await victim.kill();
-  const next = await d.watch.nextLeaderAction(leader.epoch, 10 * d.leaseTtlMs);
+  const next = await deps.watch.nextLeaderAction(leader.epoch, 10 * deps.leaseTtlMs);
   const failoverMs = next.wall - killedAt;
   say(`  ${next.node} leads under epoch ${next.epoch}, ${failoverMs} ms after the kill; restarting ${victim.id}`);
-  d.c.addNode(victim.id);
+  deps.c.addNode(victim.id);
   return { victim: victim.id, next, failoverMs };
 }
 
 /** SIGKILL the busiest worker that is not the leader; restart it. */
-async function killBusyWorker(d: Demo, leaderId: string): Promise<void> {
-  const view = await callApi(d.nc, d.n, 'status');
+async function killBusyWorker(deps: Demo, leaderId: string): Promise<void> {
+  const view = await callApi(deps.nc, deps.n, 'status');
   const busy = view.nodes.filter((x) => x.id !== leaderId && x.running > 0).sort((a, b) => b.running - a.running)[0];
-  const worker = d.c.nodes.find((p) => p.id === busy?.id && p.running);
+  const worker = deps.c.nodes.find((p) => p.id === busy?.id && p.running);
   if (!worker) return;
   say(`kill -9 ${worker.id} (pid ${worker.pid}), a worker running ${busy!.running} jobs...; restarting it`);
   await worker.kill();
-  d.c.addNode(worker.id);
+  deps.c.addNode(worker.id);
 }
 
 /** The results table and the checks on them. */
@@ -85,19 +85,19 @@ function judge(records: JobRecord[], limits: number[]): Check[] {
   ];
 }
 
-export async function runJobsDemo(o: { leaseTtlMs: number; jobs: number }): Promise<number> {
+export async function runJobsDemo(options: { leaseTtlMs: number; jobs: number }): Promise<number> {
   const started = Date.now();
   const n = names();
-  say(`Starting 1 nats-server and 3 node processes (lease TTL ${o.leaseTtlMs} ms, 4 slots each)...`);
-  const c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: o.leaseTtlMs, echo: false });
+  say(`Starting 1 nats-server and 3 node processes (lease TTL ${options.leaseTtlMs} ms, 4 slots each)...`);
+  const c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: options.leaseTtlMs, echo: false });
   const nc = await connect({ servers: c.urls });
-  const d: Demo = { c, nc, n, watch: new LeaderWatch(nc, n), leaseTtlMs: o.leaseTtlMs };
+  const d: Demo = { c, nc, n, watch: new LeaderWatch(nc, n), leaseTtlMs: options.leaseTtlMs };
   const checks: Check[] = [];
-  const limits = Array.from({ length: o.jobs }, (_, i) => 150_000 + 5_000 * i);
+  const limits = Array.from({ length: options.jobs }, (_, i) => 150_000 + 5_000 * i);
   try {
     const first = await waitForReady(c.urls, 3);
     say(`\n${formatStatus(first)}\n`);
-    say(`Submitting ${o.jobs} primes jobs (limits ${limits[0]}..${limits[limits.length - 1]}, checkpoint every 10,000 numbers)...`);
+    say(`Submitting ${options.jobs} primes jobs (limits ${limits[0]}..${limits[limits.length - 1]}, checkpoint every 10,000 numbers)...`);
     const tag = Date.now().toString(36);
     const ids = await Promise.all(limits.map(async (limit, i) =>
       (await callApi(nc, n, 'jobs.submit', {
@@ -115,8 +115,8 @@ export async function runJobsDemo(o: { leaseTtlMs: number; jobs: number }): Prom
     for (const id of ids) records.push(await callApi(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000));
     checks.push(...judge(records, limits), {
       what: 'leader failover after kill -9',
-      ok: failover.next.node !== failover.victim && failover.failoverMs < o.leaseTtlMs,
-      detail: `${failover.failoverMs} ms (TTL ${o.leaseTtlMs} ms)`,
+      ok: failover.next.node !== failover.victim && failover.failoverMs < options.leaseTtlMs,
+      detail: `${failover.failoverMs} ms (TTL ${options.leaseTtlMs} ms)`,
     });
   } catch (err) {
     checks.push({ what: 'demo ran to the end', ok: false, detail: (err as Error).message });

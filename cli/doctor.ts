@@ -130,12 +130,12 @@ async function checkPermissions(nc: NatsConnection, n: Names): Promise<Check> {
   return api ? ok(text) : warn(text, 'no node answered: start one to check the API permission');
 }
 
-export async function runDoctor(o: Common): Promise<{ checks: Check[]; code: number }> {
+export async function runDoctor(options: Common): Promise<{ checks: Check[]; code: number }> {
   const checks: Check[] = [];
-  const n = names(o.prefix);
+  const n = names(options.prefix);
   let nc: NatsConnection;
   try {
-    nc = await connectNats(o, 'shoal-doctor');
+    nc = await connectNats(options, 'shoal-doctor');
   } catch (err) {
     const m = message(err);
     const fix = /authorization|authentication/i.test(m)

@@ -25,21 +25,25 @@ export function formatTransition(t: StoredTransition): string {
   }`;
 }
 
-export function runEvents(o: EventsOptions): Promise<number> {
-  if (o.kind && !(eventKinds as readonly string[]).includes(o.kind)) throw new Error(`--kind ${o.kind}: choose ${eventKinds.join(', ')}`);
-  if (o.job && o.kind && o.kind !== 'job') throw new Error('--job shows job events: it cannot be combined with another --kind');
-  const since = o.since === undefined ? undefined : new Date(Date.now() - parseDuration(o.since, '--since'));
-  return withApi(o, async (nc, n) => {
-    const subject = o.job ? n.event('job', o.job) : o.kind ? `${n.prefix}.evt.${o.kind}.>` : undefined;
+export function runEvents(options: EventsOptions): Promise<number> {
+  if (options.kind && !(eventKinds as readonly string[]).includes(options.kind)) {
+    throw new Error(`--kind ${options.kind}: choose ${eventKinds.join(', ')}`);
+  }
+  if (options.job && options.kind && options.kind !== 'job') {
+    throw new Error('--job shows job events: it cannot be combined with another --kind');
+  }
+  const since = options.since === undefined ? undefined : new Date(Date.now() - parseDuration(options.since, '--since'));
+  return withApi(options, async (nc, n) => {
+    const subject = options.job ? n.event('job', options.job) : options.kind ? `${n.prefix}.evt.${options.kind}.>` : undefined;
     const stop = new AbortController();
     process.once('SIGINT', () => stop.abort());
     let count = 0;
-    for await (const t of tailTransitions(nc, n, { subject, since, follow: o.follow, signal: stop.signal })) {
-      if (o.node && t.node !== o.node) continue;
+    for await (const t of tailTransitions(nc, n, { subject, since, follow: options.follow, signal: stop.signal })) {
+      if (options.node && t.node !== options.node) continue;
       count++;
-      print(o.json ? JSON.stringify(t) : formatTransition(t));
+      print(options.json ? JSON.stringify(t) : formatTransition(t));
     }
-    if (!o.follow && count === 0 && !o.json) process.stderr.write('no events match\n');
+    if (!options.follow && count === 0 && !options.json) process.stderr.write('no events match\n');
     return 0;
   });
 }

@@ -28,7 +28,7 @@ function summary(r: JobRecord): string {
 
 export async function runSubmit(
   type: string,
-  o: Common & {
+  options: Common & {
     input?: string;
     priority?: number;
     id?: string;
@@ -42,21 +42,21 @@ export async function runSubmit(
     json?: boolean;
   },
 ): Promise<number> {
-  return withApi(o, async (nc, n) => {
-    const requires = { memMb: o.memMb, gpu: o.gpu, labels: o.label };
+  return withApi(options, async (nc, n) => {
+    const requires = { memMb: options.memMb, gpu: options.gpu, labels: options.label };
     const body = {
       type,
-      input: parseInput(o.input),
-      priority: o.priority,
-      id: o.id,
-      maxAttempts: o.maxAttempts,
-      timeoutMs: o.timeout,
+      input: parseInput(options.input),
+      priority: options.priority,
+      id: options.id,
+      maxAttempts: options.maxAttempts,
+      timeoutMs: options.timeout,
       requires: Object.values(requires).some((v) => v !== undefined) ? requires : undefined,
-      pendingTimeoutMs: o.pendingTimeout,
+      pendingTimeoutMs: options.pendingTimeout,
     };
     const sub = await callApi(nc, n, 'jobs.submit', body);
-    if (!o.wait) {
-      print(o.json ? JSON.stringify(sub) : `${sub.id}  ${sub.state}${sub.created ? '' : '  (already submitted)'}`);
+    if (!options.wait) {
+      print(options.json ? JSON.stringify(sub) : `${sub.id}  ${sub.state}${sub.created ? '' : '  (already submitted)'}`);
       return 0;
     }
     const bar = process.stderr.isTTY
@@ -80,25 +80,25 @@ export async function runSubmit(
     const r = await done;
     bar?.update(Math.round(r.progress * 100), { state: r.state, attempt: r.attempt });
     bar?.stop();
-    print(o.json ? JSON.stringify(r, null, 2) : summary(r));
+    print(options.json ? JSON.stringify(r, null, 2) : summary(r));
     return r.state === 'succeeded' ? 0 : 1;
   });
 }
 
-export async function runJobs(o: Common & { state?: JobStateName; limit?: number; json?: boolean }): Promise<number> {
-  return withApi(o, async (nc, n) => {
+export async function runJobs(options: Common & { state?: JobStateName; limit?: number; json?: boolean }): Promise<number> {
+  return withApi(options, async (nc, n) => {
     const jobs: JobRecord[] = [];
     let cursor: string | undefined;
     do {
       const page = await callApi(nc, n, 'jobs.list', {
-        state: o.state,
-        limit: Math.min(o.limit ?? 1000, 1000),
+        state: options.state,
+        limit: Math.min(options.limit ?? 1000, 1000),
         cursor,
       });
       jobs.push(...page.jobs);
       cursor = page.cursor;
-    } while (cursor && jobs.length < (o.limit ?? Infinity));
-    if (o.json) {
+    } while (cursor && jobs.length < (options.limit ?? Infinity));
+    if (options.json) {
       print(JSON.stringify(jobs, null, 2));
       return 0;
     }
@@ -115,10 +115,10 @@ export async function runJobs(o: Common & { state?: JobStateName; limit?: number
   });
 }
 
-export async function runJob(id: string, o: Common & { json?: boolean }): Promise<number> {
-  return withApi(o, async (nc, n) => {
+export async function runJob(id: string, options: Common & { json?: boolean }): Promise<number> {
+  return withApi(options, async (nc, n) => {
     const r = await callApi(nc, n, 'jobs.get', { id });
-    if (o.json) {
+    if (options.json) {
       print(JSON.stringify(r, null, 2));
       return 0;
     }
@@ -152,16 +152,16 @@ export async function runJob(id: string, o: Common & { json?: boolean }): Promis
   });
 }
 
-export async function runCancel(id: string, o: Common): Promise<number> {
-  return withApi(o, async (nc, n) => {
+export async function runCancel(id: string, options: Common): Promise<number> {
+  return withApi(options, async (nc, n) => {
     const r = await callApi(nc, n, 'jobs.cancel', { id });
     print(r.cancelled ? `${id} cancelled` : `${id} is ${r.state}; nothing to cancel`);
     return 0;
   });
 }
 
-export async function runDrain(id: string, o: Common): Promise<number> {
-  return withApi(o, async (nc, n) => {
+export async function runDrain(id: string, options: Common): Promise<number> {
+  return withApi(options, async (nc, n) => {
     await callApi(nc, n, 'nodes.drain', { id });
     print(`${id} draining: it hands its jobs back to the queue, steps down, and exits`);
     return 0;

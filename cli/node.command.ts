@@ -41,8 +41,8 @@ type NodeFlags = Common & {
 };
 
 /** The flags as node options (undefined: not set, so resolveNodeConfig gives the default). */
-export function nodeOptionsOf(o: NodeFlags): NodeOptions {
-  const { leaseTtl, label: labels, replyPrefix, preempt, preemptGrace, preemptMax, preemptCooldown, count: _count, ...rest } = o;
+export function nodeOptionsOf(options: NodeFlags): NodeOptions {
+  const { leaseTtl, label: labels, replyPrefix, preempt, preemptGrace, preemptMax, preemptCooldown, count: _count, ...rest } = options;
   return {
     ...rest,
     leaseTtlMs: leaseTtl,
@@ -133,9 +133,9 @@ export function nodeCommand(cmd: Command): void {
       '--metrics-host <host>',
       `address the metrics server listens on (0.0.0.0 for a remote Prometheus) (default: ${defaults.metricsHost})`,
     )
-    .action(async (o: NodeFlags) => {
+    .action(async (options: NodeFlags) => {
       const { runNodes } = await import('../node/node.process.ts');
       // Exit once stopped: a retry or reconnect timer left behind (a nats-server that is gone) must not keep the process up.
-      process.exit(await runNodes(nodeOptionsOf(o), o.count ?? 1));
+      process.exit(await runNodes(nodeOptionsOf(options), options.count ?? 1));
     });
 }

@@ -13,18 +13,19 @@ import { defaultTraining, train, type TrainOptions } from '../training/train.ts'
 export type TrainCommandOptions = { seed: number; out?: string; iterations?: number; population?: number; quiet?: boolean };
 
 /** The model version: what it was trained from (no date, so retraining reproduces the bytes). */
-export const modelVersion = (o: Pick<TrainOptions, 'seed' | 'iterations' | 'population'>) => `s${o.seed}-i${o.iterations}-p${o.population}`;
+export const modelVersion = (options: Pick<TrainOptions, 'seed' | 'iterations' | 'population'>) =>
+  `s${options.seed}-i${options.iterations}-p${options.population}`;
 
-export function trainModel(o: TrainCommandOptions): { model: string; spec: ModelSpec } {
+export function trainModel(options: TrainCommandOptions): { model: string; spec: ModelSpec } {
   const opts: TrainOptions = {
     ...defaultTraining,
-    seed: o.seed,
-    iterations: o.iterations ?? defaultTraining.iterations,
-    population: o.population ?? defaultTraining.population,
+    seed: options.seed,
+    iterations: options.iterations ?? defaultTraining.iterations,
+    population: options.population ?? defaultTraining.population,
   };
-  const model = resolve(o.out ?? shippedModel);
+  const model = resolve(options.out ?? shippedModel);
   if (!model.endsWith('.onnx')) throw new Error(`--out must name a .onnx file (its spec goes beside it as .json): ${model}`);
-  const bar = o.quiet ? null : new cliProgress.SingleBar(
+  const bar = options.quiet ? null : new cliProgress.SingleBar(
     { format: 'training {bar} {value}/{total} iterations | best loss {best}', hideCursor: true },
     cliProgress.Presets.shades_classic,
   );

@@ -43,9 +43,9 @@ function policyCommand(p: Command): void {
     .option('--out <file.onnx>', 'where to write the model (its spec goes beside it as .json)')
     .option('--iterations <n>', 'cross-entropy iterations (default 30)', positiveInt('--iterations'))
     .option('--population <n>', 'candidates per iteration (default 32)', positiveInt('--population'))
-    .action(async (o: { seed: number; out?: string; iterations?: number; population?: number }) => {
+    .action(async (options: { seed: number; out?: string; iterations?: number; population?: number }) => {
       const { trainModel } = await import('./policy.ts');
-      const { model, spec } = trainModel(o);
+      const { model, spec } = trainModel(options);
       const t = spec.training;
       console.log(`wrote ${model} (${spec.version}) and its spec; ${t.episodes} simulated episodes`);
       console.log(
@@ -72,12 +72,12 @@ function benchCommand(p: Command): void {
     .argument('[scenario...]', 'which scenarios (default: all but scale)')
     .option('--quick', 'fewer jobs and rounds: the whole suite in under 3 minutes')
     .option('--out <dir>', 'where the report goes', 'bench-report')
-    .action(async (names: string[], o: { quick?: boolean; out: string }) => {
+    .action(async (names: string[], options: { quick?: boolean; out: string }) => {
       const { spawn } = await import('node:child_process');
       const { fileURLToPath } = await import('node:url');
       const { tsCommand } = await import('../harness/spawn.ts');
       const suite = fileURLToPath(new URL('../bench/suite.ts', import.meta.url));
-      const [cmd, args] = tsCommand(suite, [...names, ...(o.quick ? ['--quick'] : []), '--out', o.out]);
+      const [cmd, args] = tsCommand(suite, [...names, ...(options.quick ? ['--quick'] : []), '--out', options.out]);
       const child = spawn(cmd, args, { stdio: 'inherit' });
       process.exitCode = await new Promise<number>((r) => child.once('exit', (code) => r(code ?? 1)));
     });
@@ -135,9 +135,9 @@ function machinesCommand(p: Command): void {
     .option('--format <formats>', 'json, ts, mermaid, dot, or all; comma-separated', 'all')
     .option('--out <dir>', 'directory to write into (created if missing)', 'machines-export')
     .option('--markdown <file>', 'also refresh the Mermaid diagrams between <!-- machine:NAME --> and <!-- /machine:NAME --> in this file')
-    .action(async (o: { format: string; out: string; markdown?: string }) => {
+    .action(async (options: { format: string; out: string; markdown?: string }) => {
       const { runMachinesExport } = await import('./machines.ts');
-      process.exitCode = runMachinesExport(o);
+      process.exitCode = runMachinesExport(options);
     });
 }
 
@@ -177,7 +177,7 @@ function processCommands(p: Command): void {
     )
     .action(
       async (
-        o: {
+        options: {
           nodes: number;
           cluster: string;
           port: number;
@@ -192,7 +192,7 @@ function processCommands(p: Command): void {
         },
       ) => {
         const { runUp } = await import('./up.ts');
-        process.exitCode = await runUp({ ...o, cluster: Number(o.cluster), leaseTtlMs: o.leaseTtl });
+        process.exitCode = await runUp({ ...options, cluster: Number(options.cluster), leaseTtlMs: options.leaseTtl });
       },
     );
 }
@@ -205,9 +205,9 @@ function clientCommands(p: Command): void {
         '(TTL, replicas, history), live nodes and a leader, clock skew between nodes and the server, and what these credentials ' +
         'may do (public API, JetStream API, admin endpoints); exit 1 when a check fails',
     ),
-  ).action(async (o: Common) => {
+  ).action(async (options: Common) => {
     const { formatChecks, runDoctor } = await import('./doctor.ts');
-    const { checks, code } = await runDoctor(o);
+    const { checks, code } = await runDoctor(options);
     process.stdout.write(`${formatChecks(checks)}\n`);
     process.exitCode = code;
   });
@@ -216,9 +216,9 @@ function clientCommands(p: Command): void {
       .description('show the leader, its epoch and the live nodes (via the shoal.api.status request)')
       .option('--json', 'print the raw JSON reply')
       .option('--timeout <ms>', 'how long to wait for an answer', positiveInt('--timeout'), defaults.apiTimeoutMs),
-  ).action(async (o: Common & { json?: boolean; timeout: number }) => {
+  ).action(async (options: Common & { json?: boolean; timeout: number }) => {
     const { runStatus } = await import('./status.ts');
-    process.exitCode = await runStatus(o);
+    process.exitCode = await runStatus(options);
   });
 
   withConnection(
@@ -284,9 +284,9 @@ function clientCommands(p: Command): void {
   )
     .argument('[node...]', 'only these nodes, in this order (default: every live node)')
     .option('--timeout <ms>', 'how long to wait for a node to leave, and again to come back', positiveInt('--timeout'), 120_000)
-    .action(async (nodes: string[], o: Common & { timeout: number }) => {
+    .action(async (nodes: string[], options: Common & { timeout: number }) => {
       const { runRollout } = await import('./rollout.ts');
-      process.exitCode = await runRollout({ ...o, nodes });
+      process.exitCode = await runRollout({ ...options, nodes });
     });
 }
 
@@ -298,13 +298,13 @@ function demoCommand(p: Command): void {
     .argument('[scenario]', 'jobs or failover', 'jobs')
     .option('--lease-ttl <ms>', 'lease TTL in ms', positiveInt('--lease-ttl'), demoLeaseTtlMs)
     .option('--jobs <n>', 'jobs to run (jobs scenario)', positiveInt('--jobs'), 30)
-    .action(async (scenario: string, o: { leaseTtl: number; jobs: number }) => {
+    .action(async (scenario: string, options: { leaseTtl: number; jobs: number }) => {
       if (scenario === 'failover') {
         const { runDemo } = await import('./demo.failover.ts');
-        process.exitCode = await runDemo({ leaseTtlMs: o.leaseTtl });
+        process.exitCode = await runDemo({ leaseTtlMs: options.leaseTtl });
       } else if (scenario === 'jobs') {
         const { runJobsDemo } = await import('./demo.jobs.ts');
-        process.exitCode = await runJobsDemo({ leaseTtlMs: o.leaseTtl, jobs: o.jobs });
+        process.exitCode = await runJobsDemo({ leaseTtlMs: options.leaseTtl, jobs: options.jobs });
       } else {
         throw new InvalidArgumentError(`unknown scenario '${scenario}' (jobs or failover)`);
       }
@@ -342,7 +342,7 @@ function chaosCommand(p: Command): void {
     )
     .action(
       async (
-        o: {
+        options: {
           runs?: number;
           seed?: number;
           nodes?: number;
@@ -358,7 +358,7 @@ function chaosCommand(p: Command): void {
         },
       ) => {
         const { runChaosCli } = await import('./chaos.ts');
-        process.exitCode = await runChaosCli({ ...o, servers: o.servers === '1' ? 1 : 3 });
+        process.exitCode = await runChaosCli({ ...options, servers: options.servers === '1' ? 1 : 3 });
       },
     );
 }

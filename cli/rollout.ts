@@ -31,10 +31,10 @@ async function until(nc: NatsConnection, n: Names, what: string, timeoutMs: numb
 }
 
 /** Restart every live node (or those named), one at a time. Resolves with the exit code. */
-export async function runRollout(o: RolloutOptions, say: (line: string) => void = print): Promise<number> {
-  return withApi(o, async (nc, n) => {
+export async function runRollout(options: RolloutOptions, say: (line: string) => void = print): Promise<number> {
+  return withApi(options, async (nc, n) => {
     const first = await callApi(nc, n, 'status', {});
-    const ids = o.nodes?.length ? o.nodes : first.nodes.map((x) => x.id);
+    const ids = options.nodes?.length ? options.nodes : first.nodes.map((x) => x.id);
     const unknown = ids.filter((id) => !first.nodes.some((x) => x.id === id));
     if (unknown.length) throw new Error(`no live node with id ${unknown.join(', ')} (live: ${first.nodes.map((x) => x.id).join(', ')})`);
     if (first.nodes.length < 2) {
@@ -50,17 +50,17 @@ export async function runRollout(o: RolloutOptions, say: (line: string) => void 
       await until(
         nc,
         n,
-        `${id} did not leave within ${o.timeout} ms: see its log`,
-        o.timeout,
+        `${id} did not leave within ${options.timeout} ms: see its log`,
+        options.timeout,
         (s) => !s.nodes.some((x) => x.id === id && !restarted(x)),
       );
       say(`[${i + 1}/${ids.length}] ${id}: gone after ${Date.now() - t0} ms; waiting for it to come back`);
       const back = await until(
         nc,
         n,
-        `${id} did not come back within ${o.timeout} ms: is it supervised (systemd Restart=always, a Kubernetes Deployment, shoal up --restart)? ` +
+        `${id} did not come back within ${options.timeout} ms: is it supervised (systemd Restart=always, a Kubernetes Deployment, shoal up --restart)? ` +
           'The rollout stops here; the other nodes were not touched',
-        o.timeout,
+        options.timeout,
         (s) => s.nodes.find((x) => restarted(x) && x.state === 'ready') ?? false,
       ) as Node;
       say(`[${i + 1}/${ids.length}] ${id}: back (pid ${back.pid}) after ${Date.now() - t0} ms`);

@@ -63,10 +63,10 @@ export function formatStatus(s: StatusView): string {
   return lines.join('\n');
 }
 
-export function runStatus(o: Common & { json?: boolean; timeout: number }): Promise<number> {
-  return withApi(o, async (nc, n) => {
-    const s = await callApi(nc, n, 'status', {}, o.timeout);
-    print(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+export function runStatus(options: Common & { json?: boolean; timeout: number }): Promise<number> {
+  return withApi(options, async (nc, n) => {
+    const s = await callApi(nc, n, 'status', {}, options.timeout);
+    print(options.json ? JSON.stringify(s, null, 2) : formatStatus(s));
     return 0;
   });
 }

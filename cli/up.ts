@@ -4,9 +4,9 @@ import { logger } from '../node/log.ts';
 import { startLocalCluster, type UpOptions, waitForReady } from '../harness/local.cluster.ts';
 import { formatStatus } from './status.ts';
 
-export async function runUp(o: UpOptions): Promise<number> {
+export async function runUp(options: UpOptions): Promise<number> {
   const log = logger('up');
-  const c = await startLocalCluster({ ...o, echo: o.echo ?? true });
+  const c = await startLocalCluster({ ...options, echo: options.echo ?? true });
   let stopping = false;
   const shutdown = async (sig: string) => {
     if (stopping) return;
@@ -41,7 +41,7 @@ export async function runUp(o: UpOptions): Promise<number> {
     });
   }
   try {
-    const s = await waitForReady(c.admin, o.nodes + (o.leaf ?? 0), { prefix: o.prefix, timeoutMs: 60_000 });
+    const s = await waitForReady(c.admin, options.nodes + (options.leaf ?? 0), { prefix: options.prefix, timeoutMs: 60_000 });
     process.stdout.write(`${formatStatus(s)}\n`);
     const how = c.auth ? `--connect ${c.auth.file('client')}` : `--nats ${c.urls[0]}`;
     process.stdout.write(`\nTry: shoal status ${how}   (Ctrl-C stops everything)\n`);

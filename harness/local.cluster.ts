@@ -64,17 +64,18 @@ export type LocalCluster = {
 export const edgeDomain = 'core';
 
 /** Start nats-server(s) and node processes; the caller owns the result. */
-export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
+export async function startLocalCluster(options: UpOptions): Promise<LocalCluster> {
   let cluster: NatsCluster | null = null;
   let server: NatsServer | null = null;
-  const auth = o.auth ? prepareAuth(o.auth, names(o.prefix)) : null;
-  if (auth && o.leaf) throw new Error('--auth with --leaf is not supported yet: the leaf links would need credentials of their own');
-  const leafPorts = o.leaf ? await Promise.all([0, 1, 2].map(() => freePort())) : [];
-  const leafListen = (name: string) => (o.leaf ? leafConfig.listen(leafPorts)(name) : '');
-  const config = (name: string) => [auth?.config, o.serverConfig?.(name), leafListen(name)].filter((x) => x).join('\n');
-  const jsDomain = o.jsDomain ?? (o.leaf ? edgeDomain : undefined);
-  if (o.cluster === 3) cluster = await startCluster({ size: 3, port: o.port || undefined, bin: o.serverBin, config, jsDomain });
-  else server = await startServer({ port: o.port || undefined, bin: o.serverBin, config, jsDomain });
+  const auth = options.auth ? prepareAuth(options.auth, names(options.prefix)) : null;
+  if (auth && options.leaf) throw new Error('--auth with --leaf is not supported yet: the leaf links would need credentials of their own');
+  const leafPorts = options.leaf ? await Promise.all([0, 1, 2].map(() => freePort())) : [];
+  const leafListen = (name: string) => (options.leaf ? leafConfig.listen(leafPorts)(name) : '');
+  const config = (name: string) => [auth?.config, options.serverConfig?.(name), leafListen(name)].filter((x) => x).join('\n');
+  const jsDomain = options.jsDomain ?? (options.leaf ? edgeDomain : undefined);
+  if (options.cluster === 3) {
+    cluster = await startCluster({ size: 3, port: options.port || undefined, bin: options.serverBin, config, jsDomain });
+  } else server = await startServer({ port: options.port || undefined, bin: options.serverBin, config, jsDomain });
   const servers = cluster ? cluster.servers : [server!];
   const urls = servers.map((s) => s.url);
   auth?.writeFiles(urls);
@@ -84,29 +85,29 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   const restartDelay = new Map<string, number>();
   const metricsPortOf = (id: string) => {
     const k = /^n(\d+)$/.exec(id)?.[1];
-    return o.metricsPort === undefined || k === undefined ? null : o.metricsPort + Number(k) - 1;
+    return options.metricsPort === undefined || k === undefined ? null : options.metricsPort + Number(k) - 1;
   };
-  const addNode = (id: string, runtime: Runtime = o.runtime ?? 'node') => {
+  const addNode = (id: string, runtime: Runtime = options.runtime ?? 'node') => {
     const metrics = metricsPortOf(id);
     const p = spawnNode({
       id,
       nats: urls.join(','),
       runtime,
-      slots: o.perNode?.(id).slots ?? o.slots,
-      leaseTtlMs: o.leaseTtlMs,
-      replicas: o.cluster === 3 ? 3 : 1,
-      prefix: o.prefix,
-      echo: o.echo,
+      slots: options.perNode?.(id).slots ?? options.slots,
+      leaseTtlMs: options.leaseTtlMs,
+      replicas: options.cluster === 3 ? 3 : 1,
+      prefix: options.prefix,
+      echo: options.echo,
       args: [
         ...(auth ? ['--connect', auth.file('node')] : []),
-        ...(o.nodeArgs ?? []),
-        ...(o.perNode?.(id).args ?? []),
+        ...(options.nodeArgs ?? []),
+        ...(options.perNode?.(id).args ?? []),
         ...(metrics === null ? [] : ['--metrics-port', String(metrics)]),
       ],
     });
     nodes.push(p);
     // A supervisor: the same id again once it exits (after a pause that doubles while it keeps exiting within 10 s).
-    if (o.restart) {
+    if (options.restart) {
       const started = Date.now();
       void p.exited.then(async () => {
         const quick = Date.now() - started < 10_000;
@@ -131,11 +132,11 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
   };
   // Whatever fails from here on stops what was started so far.
   try {
-    for (let i = 1; i <= o.nodes; i++) addNode(`n${i}`);
-    for (let i = 1; i <= (o.leaf ?? 0); i++) {
+    for (let i = 1; i <= options.nodes; i++) addNode(`n${i}`);
+    for (let i = 1; i <= (options.leaf ?? 0); i++) {
       const leaf = await startServer({
         name: `leaf${i}`,
-        bin: o.serverBin,
+        bin: options.serverBin,
         jetstream: false,
         config: leafConfig.remotes(leafPorts.slice(0, servers.length)),
       });
@@ -143,13 +144,13 @@ export async function startLocalCluster(o: UpOptions): Promise<LocalCluster> {
       nodes.push(spawnNode({
         id: `e${i}`,
         nats: leaf.url,
-        runtime: o.runtime,
-        slots: o.slots,
-        leaseTtlMs: o.leaseTtlMs,
-        replicas: o.cluster === 3 ? 3 : 1,
-        prefix: o.prefix,
-        echo: o.echo,
-        args: ['--js-domain', edgeDomain, '--label', 'zone=edge', ...(o.nodeArgs ?? [])],
+        runtime: options.runtime,
+        slots: options.slots,
+        leaseTtlMs: options.leaseTtlMs,
+        replicas: options.cluster === 3 ? 3 : 1,
+        prefix: options.prefix,
+        echo: options.echo,
+        args: ['--js-domain', edgeDomain, '--label', 'zone=edge', ...(options.nodeArgs ?? [])],
       }));
     }
   } catch (err) {
@@ -168,16 +169,16 @@ export type Server = string[] | { servers: string[]; user?: string; pass?: strin
 export async function waitForStatus(
   server: Server,
   pred: (s: StatusReply) => boolean,
-  o: { what?: string; prefix?: string; timeoutMs?: number } = {},
+  options: { what?: string; prefix?: string; timeoutMs?: number } = {},
 ): Promise<StatusReply> {
-  const timeoutMs = o.timeoutMs ?? 30_000;
+  const timeoutMs = options.timeoutMs ?? 30_000;
   const nc = await connect({ ...(Array.isArray(server) ? { servers: server } : server), maxReconnectAttempts: -1 });
   const deadline = Date.now() + timeoutMs;
   try {
     let last: unknown = null;
     while (Date.now() < deadline) {
       try {
-        const s = await callApi(nc, names(o.prefix), 'status', {}, 1_000);
+        const s = await callApi(nc, names(options.prefix), 'status', {}, 1_000);
         if (pred(s)) return s;
         last = null;
       } catch (err) {
@@ -185,7 +186,9 @@ export async function waitForStatus(
       }
       await sleep(50);
     }
-    throw new Error(`no ${o.what ?? 'matching status'} within ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    throw new Error(
+      `no ${options.what ?? 'matching status'} within ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}`,
+    );
   } finally {
     await nc.close();
   }
@@ -196,9 +199,9 @@ export function waitForLeader(urls: Server, prefix?: string, timeoutMs?: number)
 }
 
 /** A leader, and `count` nodes all ready. */
-export function waitForReady(urls: Server, count: number, o: { prefix?: string; timeoutMs?: number } = {}): Promise<StatusReply> {
+export function waitForReady(urls: Server, count: number, options: { prefix?: string; timeoutMs?: number } = {}): Promise<StatusReply> {
   return waitForStatus(urls, (s) => s.leader !== null && s.nodes.length === count && s.nodes.every((x) => x.state === 'ready'), {
     what: `leader and ${count} ready nodes`,
-    ...o,
+    ...options,
   });
 }

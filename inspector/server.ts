@@ -196,20 +196,20 @@ async function follow(nc: NatsConnection, n: Names, hub: Hub, since: Date): Prom
   };
 }
 
-export async function runInspect(o: InspectOptions): Promise<number> {
-  const keepFinishedMs = parseDuration(o.keepFinished, '--keep-finished');
+export async function runInspect(options: InspectOptions): Promise<number> {
+  const keepFinishedMs = parseDuration(options.keepFinished, '--keep-finished');
   const [script, layouts] = await Promise.all([pageScript(), charts()]);
-  const replay = o.replay ? readReplay(o.replay) : null;
-  const nc = replay ? null : await connectNats(o, 'shoal-inspect');
-  const n = names(o.prefix);
+  const replay = options.replay ? readReplay(options.replay) : null;
+  const nc = replay ? null : await connectNats(options, 'shoal-inspect');
+  const n = names(options.prefix);
   const hub = new Hub({
     type: 'hello',
     mode: replay ? 'replay' : 'live',
-    source: replay ? o.replay! : nc!.getServer(),
+    source: replay ? options.replay! : nc!.getServer(),
     keepFinishedMs,
     charts: layouts,
     violations: replay?.violations ?? [],
-    stately: o.stately === true,
+    stately: options.stately === true,
   });
   const jobs = async (id: string): Promise<unknown> =>
     replay ? replay.records.find((r) => r.id === id) ?? null : await callApi(nc!, n, 'jobs.get', { id }, 2_000).catch(() => null);
@@ -229,18 +229,18 @@ export async function runInspect(o: InspectOptions): Promise<number> {
     send(404, 'text/plain', 'not found\n');
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new Error(`cannot listen on ${o.host}:${o.port}: ${err.message}`, { cause: err })));
-    server.listen(o.port, o.host, () => resolve());
+    server.once('error', (err) => reject(new Error(`cannot listen on ${options.host}:${options.port}: ${err.message}`, { cause: err })));
+    server.listen(options.port, options.host, () => resolve());
   });
   const address = server.address() as { port: number };
-  const pageUrl = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${address.port}/`;
+  const pageUrl = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${address.port}/`;
   let stopFollowing = () => {};
   if (replay) hub.transitions(replay.history);
-  else stopFollowing = await follow(nc!, n, hub, new Date(Date.now() - parseDuration(o.history, '--history')));
+  else stopFollowing = await follow(nc!, n, hub, new Date(Date.now() - parseDuration(options.history, '--history')));
   process.stdout.write(
-    `Shoal inspector: ${pageUrl}  (${replay ? `replaying ${o.replay}` : `live from ${nc!.getServer()}`}; Ctrl-C stops)\n`,
+    `Shoal inspector: ${pageUrl}  (${replay ? `replaying ${options.replay}` : `live from ${nc!.getServer()}`}; Ctrl-C stops)\n`,
   );
-  if (o.open) {
+  if (options.open) {
     spawn(process.platform === 'darwin' ? 'open' : 'xdg-open', [pageUrl], { stdio: 'ignore', detached: true }).on('error', () => {})
       .unref();
   }

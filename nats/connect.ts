@@ -110,10 +110,10 @@ export function connectionOptions(
 export async function connectNats(
   flags: ConnectionFlags,
   name: string,
-  o: { env?: Env; inboxPrefix?: string } = {},
+  options: { env?: Env; inboxPrefix?: string } = {},
 ): Promise<NatsConnection> {
-  const env = o.env ?? process.env;
-  const opts = connectionOptions(flags, name, env, o.inboxPrefix);
+  const env = options.env ?? process.env;
+  const opts = connectionOptions(flags, name, env, options.inboxPrefix);
   let nc: NatsConnection;
   try {
     nc = await connect(opts);
@@ -138,7 +138,7 @@ export async function connectNats(
 const jsDomains = new WeakMap<NatsConnection, string>();
 
 /** JetStream client options for a connection: its JetStream domain (`--js-domain`), and `o`. */
-export function jsOptions<T extends object>(nc: NatsConnection, o: T = {} as T): T & { domain?: string } {
+export function jsOptions<T extends object>(nc: NatsConnection, options: T = {} as T): T & { domain?: string } {
   const domain = jsDomains.get(nc);
-  return domain ? { ...o, domain } : o;
+  return domain ? { ...options, domain } : options;
 }

@@ -89,8 +89,8 @@ export function actorId(node: string, snap: Pick<MachineLikeSnapshot, 'machine' 
  * actors here (job records written by CAS). A real node sinks them into
  * JetStream, the simulation into an array: both see the same history.
  */
-export function transitionRecorder(o: RecorderOptions) {
-  const clock = o.clock ?? realClock;
+export function transitionRecorder(options: RecorderOptions) {
+  const clock = options.clock ?? realClock;
   const last = new Map<string, string>();
   let seq = 0;
 
@@ -98,15 +98,15 @@ export function transitionRecorder(o: RecorderOptions) {
   const record = (f: Pick<Transition, 'kind' | 'actor' | 'from' | 'to' | 'event' | 'epoch' | 'data'> & { wall?: number }) => {
     const t: Transition = {
       ...f,
-      node: o.node,
-      instance: o.instance,
-      pid: o.pid,
+      node: options.node,
+      instance: options.instance,
+      pid: options.pid,
       wall: f.wall ?? clock.now(),
       mono: clock.mono(),
       seq: ++seq,
     };
     if (t.data === undefined) delete t.data;
-    o.sink(t);
+    options.sink(t);
   };
 
   const inspect = (ev: InspectionEvent) => {
@@ -122,7 +122,7 @@ export function transitionRecorder(o: RecorderOptions) {
     const validUntil = snap.machine.id === 'lease' && typeof snap.context.validUntil === 'number' ? snap.context.validUntil : undefined;
     record({
       kind: snap.machine.id,
-      actor: actorId(o.node, snap),
+      actor: actorId(options.node, snap),
       from,
       to,
       event: ev.event.type,
@@ -227,8 +227,11 @@ export type PublisherOptions = {
 };
 
 /** An XState `inspect` callback that publishes transitions, and a flush for shutdown. */
-export function transitionPublisher(o: PublisherOptions) {
-  const js: JetStreamClient = jetstream(o.nc, jsOptions(o.nc, o.publishTimeoutMs ? { timeout: o.publishTimeoutMs } : {}));
+export function transitionPublisher(options: PublisherOptions) {
+  const js: JetStreamClient = jetstream(
+    options.nc,
+    jsOptions(options.nc, options.publishTimeoutMs ? { timeout: options.publishTimeoutMs } : {}),
+  );
   /** Published but not yet acknowledged (or given up), by message id; `settled` resolves then. */
   const unacked = new Map<string, { subject: string; data: Uint8Array; settle: () => void; settled: Promise<void> }>();
   // Until the stream exists (the node bootstraps it), transitions wait here.
@@ -244,7 +247,7 @@ export function transitionPublisher(o: PublisherOptions) {
     const msgID = `${t.instance}-${t.seq}`;
     let done = () => {};
     const settled = new Promise<void>((resolve) => (done = resolve));
-    const m = { subject: o.names.event(t.kind, t.actor), data: encode(t), settle: done, settled };
+    const m = { subject: options.names.event(t.kind, t.actor), data: encode(t), settle: done, settled };
     unacked.set(msgID, m);
     // A replicated stream can be between leaders for seconds: retry.
     const attempt = async (left: number): Promise<void> => {
@@ -257,7 +260,7 @@ export function transitionPublisher(o: PublisherOptions) {
       }
     };
     attempt(defaults.eventRetries).catch((err: Error) => {
-      if (settle(msgID)) o.onError?.(err);
+      if (settle(msgID)) options.onError?.(err);
     });
   };
 
@@ -272,13 +275,13 @@ export function transitionPublisher(o: PublisherOptions) {
   };
 
   const { inspect, record } = transitionRecorder({
-    node: o.node,
-    instance: o.instance,
-    pid: o.pid,
+    node: options.node,
+    instance: options.instance,
+    pid: options.pid,
     sink: (t) => {
       if (backlog) backlog.push(t);
       else send(t);
-      o.onTransition?.(t);
+      options.onTransition?.(t);
     },
   });
 
@@ -309,17 +312,17 @@ export type TailOptions = {
 export type StoredTransition = Transition & { streamSeq: number };
 
 /** The stored history (from its start, or `since`), then, with `follow`, every new transition as it lands. */
-export async function* tailTransitions(nc: NatsConnection, n: Names, o: TailOptions = {}): AsyncGenerator<StoredTransition> {
+export async function* tailTransitions(nc: NatsConnection, n: Names, options: TailOptions = {}): AsyncGenerator<StoredTransition> {
   const consumer = await jetstream(nc, jsOptions(nc)).consumers.get(n.eventsStream, {
-    filter_subjects: o.subject ? [o.subject] : undefined,
-    ...(o.since
-      ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: o.since.toISOString() }
+    filter_subjects: options.subject ? [options.subject] : undefined,
+    ...(options.since
+      ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: options.since.toISOString() }
       : { deliver_policy: DeliverPolicy.All }),
   });
-  if (!o.follow && (await consumer.info()).num_pending === 0) return;
+  if (!options.follow && (await consumer.info()).num_pending === 0) return;
   const iter = await consumer.consume();
   const stop = () => void iter.stop();
-  o.signal?.addEventListener('abort', stop, { once: true });
+  options.signal?.addEventListener('abort', stop, { once: true });
   try {
     for await (const m of iter) {
       let t: Transition | null = null;
@@ -329,10 +332,10 @@ export async function* tailTransitions(nc: NatsConnection, n: Names, o: TailOpti
         // a malformed event is skipped, not fatal to a reader
       }
       if (t) yield { ...t, streamSeq: m.seq };
-      if (!o.follow && m.info.pending === 0) break;
+      if (!options.follow && m.info.pending === 0) break;
     }
   } finally {
-    o.signal?.removeEventListener('abort', stop);
+    options.signal?.removeEventListener('abort', stop);
     await iter.close();
   }
 }

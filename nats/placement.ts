@@ -82,9 +82,9 @@ export function natsNotify(nc: NatsConnection, n: Names): Notify {
 export function serveInbox(
   nc: NatsConnection,
   n: Names,
-  o: { nodeId: string; inbox: NodeInbox; log: (msg: string) => void; guard: ReplyGuard },
+  options: { nodeId: string; inbox: NodeInbox; log: (msg: string) => void; guard: ReplyGuard },
 ): Subscription[] {
-  const { nodeId, inbox, log, guard } = o;
+  const { nodeId, inbox, log, guard } = options;
   return [
     nc.subscribe(n.auction, {
       callback: (_err, msg) => {

@@ -36,12 +36,12 @@ export function natsProbe(nc: NatsConnection, n: Names, timeoutMs: number = defa
 export function confirmGone(
   probe: Probe,
   clock: Clock = realClock,
-  o: { confirmMs?: number; final?: () => boolean } = {},
+  options: { confirmMs?: number; final?: () => boolean } = {},
 ): Probe {
   return async (holder) => {
     const first = await probe(holder);
-    if (first !== 'gone' || o.final?.()) return first;
-    await sleep(o.confirmMs ?? defaults.probeConfirmMs, undefined, clock);
+    if (first !== 'gone' || options.final?.()) return first;
+    await sleep(options.confirmMs ?? defaults.probeConfirmMs, undefined, clock);
     return probe(holder);
   };
 }
@@ -56,7 +56,7 @@ export const loneServer = (nc: NatsConnection) => () => nc.info !== undefined &&
  */
 export function watchContact(
   nc: NatsConnection,
-  o: {
+  options: {
     timeoutMs: number;
     everyMs: number;
     onChange: (inContact: boolean) => void;
@@ -65,8 +65,8 @@ export function watchContact(
     clock?: Clock;
   },
 ): () => void {
-  const roundTrip = o.roundTrip ?? (() => nc.flush());
-  const clock = o.clock ?? realClock;
+  const roundTrip = options.roundTrip ?? (() => nc.flush());
+  const clock = options.clock ?? realClock;
   let lastOk = clock.mono();
   let pending = false;
   let inContact = true;
@@ -76,9 +76,9 @@ export function watchContact(
       pending = true;
       roundTrip().then(() => (lastOk = Math.max(lastOk, now)), () => {}).finally(() => (pending = false));
     }
-    const fresh = clock.mono() - lastOk < o.timeoutMs;
-    if (fresh !== inContact) o.onChange(inContact = fresh);
-  }, o.everyMs);
+    const fresh = clock.mono() - lastOk < options.timeoutMs;
+    if (fresh !== inContact) options.onChange(inContact = fresh);
+  }, options.everyMs);
   return () => clearInterval(timer);
 }
 

@@ -34,9 +34,9 @@ export class ReplyGuard {
   readonly extra: readonly string[];
   dropped = 0;
   readonly #onDrop: (subject: string, where: string) => void;
-  constructor(o: { extra?: readonly string[]; onDrop?: (subject: string, where: string) => void } = {}) {
-    this.extra = o.extra ?? [];
-    this.#onDrop = o.onDrop ?? (() => {});
+  constructor(options: { extra?: readonly string[]; onDrop?: (subject: string, where: string) => void } = {}) {
+    this.extra = options.extra ?? [];
+    this.#onDrop = options.onDrop ?? (() => {});
   }
 
   /** Whether a request that came with this reply subject may be answered; a refusal is counted. */
@@ -55,13 +55,16 @@ export class ReplyGuard {
 }
 
 /** A guard that logs refusals, at most one line per 10 s with the count since (a hostile client must not flood the log). */
-export function loggingReplyGuard(log: (msg: string) => void, o: { extra?: readonly string[]; onDrop?: () => void } = {}): ReplyGuard {
+export function loggingReplyGuard(
+  log: (msg: string) => void,
+  options: { extra?: readonly string[]; onDrop?: () => void } = {},
+): ReplyGuard {
   let lastLog = -Infinity;
   let since = 0;
   return new ReplyGuard({
-    extra: o.extra,
+    extra: options.extra,
     onDrop: (subject, where) => {
-      o.onDrop?.();
+      options.onDrop?.();
       since++;
       const now = performance.now();
       if (now - lastLog < 10_000) return;

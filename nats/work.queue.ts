@@ -53,23 +53,23 @@ export async function ensureWorkQueue(nc: NatsConnection, n: Names, replicas: nu
 export function pullWork(
   nc: NatsConnection,
   n: Names,
-  o: { ensure: () => Promise<void>; free: () => number; take: (job: WorkItem) => Promise<void>; log: (msg: string) => void },
+  options: { ensure: () => Promise<void>; free: () => number; take: (job: WorkItem) => Promise<void>; log: (msg: string) => void },
 ): () => void {
   let stopped = false;
   void (async () => {
     for (let delay = 250; !stopped; delay = Math.min(5_000, 2 * delay)) {
       try {
-        await o.ensure();
+        await options.ensure();
         break;
       } catch (err) {
-        o.log(`work queue not ready (${(err as Error).message}); trying again in ${delay} ms`);
+        options.log(`work queue not ready (${(err as Error).message}); trying again in ${delay} ms`);
         await sleep(delay);
       }
     }
     if (stopped) return;
     const consumer = await jetstream(nc, jsOptions(nc)).consumers.get(n.workStream, n.workConsumer);
     while (!stopped) {
-      const k = o.free();
+      const k = options.free();
       if (k <= 0) {
         await sleep(20);
         continue;
@@ -80,21 +80,21 @@ export function pullWork(
           try {
             job = decode(workItemSchema, m.data, 'work item');
           } catch (err) {
-            o.log(`dropping a malformed work item: ${(err as Error).message}`);
+            options.log(`dropping a malformed work item: ${(err as Error).message}`);
             m.term();
             continue;
           }
-          await o.take(job).then(() => m.ack(), (err: Error) => {
-            o.log(`work item ${job.id}#${job.attempt}: ${err.message}; back on the queue`);
+          await options.take(job).then(() => m.ack(), (err: Error) => {
+            options.log(`work item ${job.id}#${job.attempt}: ${err.message}; back on the queue`);
             m.nak(500);
           });
         }
       } catch (err) {
-        if (!stopped) o.log(`work queue fetch failed: ${(err as Error).message}`);
+        if (!stopped) options.log(`work queue fetch failed: ${(err as Error).message}`);
         await sleep(250);
       }
     }
-  })().catch((err: Error) => o.log(`work queue: ${err.message}`));
+  })().catch((err: Error) => options.log(`work queue: ${err.message}`));
   return () => {
     stopped = true;
   };

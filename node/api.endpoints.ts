@@ -35,29 +35,29 @@ function specOf(r: Pick<JobRecord, 'type' | 'input' | 'priority' | 'maxAttempts'
 }
 
 /** Every endpoint, by the subject suffix it answers on (`shoal.api.<name>`). */
-export function apiEndpoints(d: ApiDeps): Record<EndpointName, Endpoint> {
-  const clock = d.clock ?? realClock;
+export function apiEndpoints(deps: ApiDeps): Record<EndpointName, Endpoint> {
+  const clock = deps.clock ?? realClock;
   return {
-    status: endpoint('status', () => status(d, clock)),
-    'jobs.submit': endpoint('jobs.submit', (req) => submit(d, clock, req)),
+    status: endpoint('status', () => status(deps, clock)),
+    'jobs.submit': endpoint('jobs.submit', (req) => submit(deps, clock, req)),
     'jobs.get': endpoint('jobs.get', async (req) => {
-      const r = await d.kv().store.get(req.id);
+      const r = await deps.kv().store.get(req.id);
       if (!r) throw notFound(req.id);
       return r.value;
     }, { everyNode: true }),
-    'jobs.list': endpoint('jobs.list', (req) => list(d, req)),
-    'jobs.wait': endpoint('jobs.wait', (req) => wait(d, clock, req), { everyNode: true }),
-    'jobs.cancel': endpoint('jobs.cancel', (req) => cancel(d, clock, req.id)),
+    'jobs.list': endpoint('jobs.list', (req) => list(deps, req)),
+    'jobs.wait': endpoint('jobs.wait', (req) => wait(deps, clock, req), { everyNode: true }),
+    'jobs.cancel': endpoint('jobs.cancel', (req) => cancel(deps, clock, req.id)),
     // Every node hears it; the named node drains itself and answers, so no node ever tells another to drain
     // (a node's permissions may not: see nats/roles.ts). For an id that is not live every node answers 404.
     'nodes.drain': endpoint('nodes.drain', async (req) => {
-      if (req.id === d.self.id) {
-        d.self.drain();
+      if (req.id === deps.self.id) {
+        deps.self.drain();
         return { id: req.id, draining: true };
       }
       // A bystander answers only a certain 404; anything else (still starting, a slow read) leaves it to the named node.
       const elsewhere = new ApiError(503, 'elsewhere', `node '${req.id}' answers for itself`);
-      const view = await readCluster(d.kv().leases).catch(() => null);
+      const view = await readCluster(deps.kv().leases).catch(() => null);
       if (view && !view.nodes.some((x) => x.id === req.id)) throw new ApiError(404, 'not_found', `no live node with id '${req.id}'`);
       throw elsewhere;
     }, { everyNode: true }),
@@ -65,8 +65,8 @@ export function apiEndpoints(d: ApiDeps): Record<EndpointName, Endpoint> {
 }
 
 /** Counts by state come from the node's job index (its watch of every record), not from reading each one. */
-async function status(d: ApiDeps, clock: Clock): Promise<StatusReply> {
-  const { leases, index } = d.kv();
+async function status(deps: ApiDeps, clock: Clock): Promise<StatusReply> {
+  const { leases, index } = deps.kv();
   const view = await readCluster(leases);
   await index.ready();
   const jobs = Object.fromEntries(jobStates.map((s) => [s, index.counts[s]])) as StatusReply['jobs'];
@@ -82,12 +82,12 @@ async function status(d: ApiDeps, clock: Clock): Promise<StatusReply> {
 }
 
 /** Idempotent by id: the same id and body returns the stored job, another body is 409. */
-async function submit(d: ApiDeps, clock: Clock, req: ParsedRequestOf<'jobs.submit'>) {
+async function submit(deps: ApiDeps, clock: Clock, req: ParsedRequestOf<'jobs.submit'>) {
   const inputBytes = JSON.stringify(req.input ?? null).length;
   if (inputBytes > defaults.jobInputMaxBytes) {
     throw new ApiError(413, 'too_large', `input is ${inputBytes} bytes of JSON; the limit is ${defaults.jobInputMaxBytes}`);
   }
-  const problems = await d.checkInput?.(req.type, req.input ?? null);
+  const problems = await deps.checkInput?.(req.type, req.input ?? null);
   if (problems) {
     throw new ApiError(400, 'bad_input', `input does not match job type '${req.type}': ${problems.slice(0, 5).join('; ')}`);
   }
@@ -101,17 +101,17 @@ async function submit(d: ApiDeps, clock: Clock, req: ParsedRequestOf<'jobs.submi
     requires: req.requires && Object.keys(req.requires).length > 0 ? req.requires : null,
     pendingTimeoutMs: req.pendingTimeoutMs ?? null,
   }, clock.now());
-  const { created, record: stored } = await d.kv().store.create(record);
+  const { created, record: stored } = await deps.kv().store.create(record);
   if (!created && specOf(stored) !== specOf(record)) {
     throw new ApiError(409, 'conflict', `job '${record.id}' exists with a different body; submit is idempotent only for the same body`);
   }
-  if (created) d.notify.queued();
+  if (created) deps.notify.queued();
   return { id: stored.id, state: stored.state, created };
 }
 
 /** Oldest first; `cursor` is the offset of the next page. */
-async function list(d: ApiDeps, req: ParsedRequestOf<'jobs.list'>) {
-  const all = (await d.kv().store.all())
+async function list(deps: ApiDeps, req: ParsedRequestOf<'jobs.list'>) {
+  const all = (await deps.kv().store.all())
     .filter((r) => !req.state || r.state === req.state)
     .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   const from = Number(req.cursor ?? 0);
@@ -124,9 +124,9 @@ async function list(d: ApiDeps, req: ParsedRequestOf<'jobs.list'>) {
  * The record once it is terminal; 408 on timeout. Followed through the node's
  * one watch of the jobs bucket (its job index), never a watch per request.
  */
-async function wait(d: ApiDeps, clock: Clock, req: ParsedRequestOf<'jobs.wait'>) {
+async function wait(deps: ApiDeps, clock: Clock, req: ParsedRequestOf<'jobs.wait'>) {
   const timeoutMs = req.timeoutMs ?? defaults.waitTimeoutMs;
-  const { store, index } = d.kv();
+  const { store, index } = deps.kv();
   let settle: (r: JobRecord | null) => void = () => {};
   const done = new Promise<JobRecord | null>((resolve) => (settle = resolve));
   // Follow first, then read: a write after the read reaches the follower.
@@ -148,12 +148,12 @@ async function wait(d: ApiDeps, clock: Clock, req: ParsedRequestOf<'jobs.wait'>)
 }
 
 /** Cancel by CAS (a finished job is left alone), then tell the owner to stop its handler. */
-async function cancel(d: ApiDeps, clock: Clock, id: string) {
-  const before = await d.kv().store.get(id);
+async function cancel(deps: ApiDeps, clock: Clock, id: string) {
+  const before = await deps.kv().store.get(id);
   if (!before) throw notFound(id);
-  const done = await d.kv().store.apply(id, () => ({ type: 'job.cancel', at: clock.now() }));
+  const done = await deps.kv().store.apply(id, () => ({ type: 'job.cancel', at: clock.now() }));
   if (!done) throw notFound(id);
   const owner = before.value.owner;
-  if (done.changed && owner) d.notify.cancel(owner, [id]);
+  if (done.changed && owner) deps.notify.cancel(owner, [id]);
   return { id, state: done.record.state, cancelled: done.changed };
 }

@@ -145,8 +145,8 @@ function builtins(allowExec: boolean): JobTypes {
  * Built-ins plus a user module's handlers (its default export or named exports
  * that are functions) and their input schemas (its `schemas` export).
  */
-export async function loadJobTypes(modulePath?: string, o: { allowExec?: boolean } = {}): Promise<JobTypes> {
-  const base = builtins(o.allowExec === true);
+export async function loadJobTypes(modulePath?: string, options: { allowExec?: boolean } = {}): Promise<JobTypes> {
+  const base = builtins(options.allowExec === true);
   if (!modulePath) return base;
   let mod: Record<string, unknown>;
   try {

@@ -34,46 +34,46 @@ export type InboxDeps = {
   policy: PlacementPolicy;
 };
 
-export function nodeInbox(d: InboxDeps): NodeInbox {
+export function nodeInbox(deps: InboxDeps): NodeInbox {
   const wins: number[] = [];
-  let lastWin = d.clock.now();
+  let lastWin = deps.clock.now();
   return {
     // Every ready node answers (maybe with no bids), so the leader can stop waiting once all have.
     offer(offer) {
-      const runner = d.runner();
-      if (!runner || !d.ready()) return null;
-      const now = d.clock.now();
+      const runner = deps.runner();
+      if (!runner || !deps.ready()) return null;
+      const now = deps.clock.now();
       while (wins.length && now - wins[0]! > defaults.recentWinsMs) wins.shift();
       const self = {
-        nodeId: d.nodeId,
-        slots: d.slots,
+        nodeId: deps.nodeId,
+        slots: deps.slots,
         free: runner.free,
         running: runner.running,
-        speed: d.speed ?? 1,
+        speed: deps.speed ?? 1,
         recentWins: wins.length,
         idleMs: now - lastWin,
-        handles: d.handles,
-        capacity: d.capacity,
+        handles: deps.handles,
+        capacity: deps.capacity,
         freeUsage: runner.freeUsage,
       };
       const free = runner.free;
       // Memory without a limit is left out: the leader then counts only slots.
       const freeUsage = Number.isFinite(self.freeUsage.memMb) ? self.freeUsage : undefined;
-      const bid = (b: Bid['bids']): Bid => ({ node: d.nodeId, free, ...(freeUsage ? { freeUsage } : {}), bids: b });
-      const bids = d.policy.bid(offer.jobs, self);
+      const bid = (b: Bid['bids']): Bid => ({ node: deps.nodeId, free, ...(freeUsage ? { freeUsage } : {}), bids: b });
+      const bids = deps.policy.bid(offer.jobs, self);
       return Array.isArray(bids) ? bid(bids) : bids.then(bid);
     },
     assign(jobs, preempt) {
       for (const _ of jobs) {
-        lastWin = d.clock.now();
+        lastWin = deps.clock.now();
         wins.push(lastWin);
       }
       // A preemption: the jobs that yield free the slots these start in.
-      if (preempt?.preempt?.length) return d.runner()?.handOver(preempt.preempt, jobs, preempt.graceMs);
-      for (const job of jobs) void d.runner()?.start(job.value.id, job);
+      if (preempt?.preempt?.length) return deps.runner()?.handOver(preempt.preempt, jobs, preempt.graceMs);
+      for (const job of jobs) void deps.runner()?.start(job.value.id, job);
     },
     cancel(ids) {
-      for (const id of ids) d.runner()?.stop(id, 'cancelled');
+      for (const id of ids) deps.runner()?.stop(id, 'cancelled');
     },
   };
 }

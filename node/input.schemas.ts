@@ -107,23 +107,23 @@ const askable = /^[A-Za-z0-9_$-]{1,128}$/;
  */
 export function inputChecker(
   local: Record<string, StandardSchema | Record<string, unknown>>,
-  o: { ask?: (type: string) => Promise<Record<string, unknown> | null>; clock: Clock },
+  options: { ask?: (type: string) => Promise<Record<string, unknown> | null>; clock: Clock },
 ): (type: string, input: unknown) => Promise<string[] | null> {
   const own = new Map(Object.entries(local).map(([t, s]) => [t, checkOf(s)]));
   const remote = new Map<string, { check: InputCheck | null; until: number }>();
   const lookup = async (type: string): Promise<InputCheck | null> => {
     if (own.has(type)) return own.get(type)!;
-    if (!o.ask || !askable.test(type)) return null;
+    if (!options.ask || !askable.test(type)) return null;
     const hit = remote.get(type);
-    if (hit && hit.until > o.clock.now()) return hit.check;
+    if (hit && hit.until > options.clock.now()) return hit.check;
     let check: InputCheck | null = null;
     try {
-      const schema = await o.ask(type);
+      const schema = await options.ask(type);
       check = schema ? jsonSchemaCheck(schema) : null;
     } catch {
       check = null; // no answer, or a schema this zod cannot read: accepted as before schemas existed
     }
-    remote.set(type, { check, until: o.clock.now() + defaults.schemaCacheMs });
+    remote.set(type, { check, until: options.clock.now() + defaults.schemaCacheMs });
     return check;
   };
   return async (type, input) => (await lookup(type))?.(input) ?? null;

@@ -44,9 +44,9 @@ function plain(snapshot: unknown): { status?: string; value?: unknown; context?:
  * snapshot replaces the pending one of its actor; beyond `maxQueue` the oldest
  * are dropped (counted), never blocking the machines.
  */
-function coalescingQueue(o: InspectionOptions) {
-  const coalesceMs = o.coalesceMs ?? defaults.inspectCoalesceMs;
-  const maxQueue = o.maxQueue ?? defaults.inspectMaxQueue;
+function coalescingQueue(options: InspectionOptions) {
+  const coalesceMs = options.coalesceMs ?? defaults.inspectCoalesceMs;
+  const maxQueue = options.maxQueue ?? defaults.inspectMaxQueue;
   let queue: ShoalInspectionEvent[] = [];
   let timer: unknown = null;
   const flush = () => {
@@ -54,8 +54,8 @@ function coalescingQueue(o: InspectionOptions) {
     if (queue.length === 0) return;
     const batch = queue;
     queue = [];
-    if (o.publish(batch)) o.onPublished?.(batch.length);
-    else o.onDropped?.(batch.length);
+    if (options.publish(batch)) options.onPublished?.(batch.length);
+    else options.onDropped?.(batch.length);
   };
 
   const enqueue = (e: ShoalInspectionEvent) => {
@@ -67,26 +67,26 @@ function coalescingQueue(o: InspectionOptions) {
     if (queue.length > maxQueue) {
       const over = queue.length - maxQueue;
       queue.splice(0, over);
-      o.onDropped?.(over);
+      options.onDropped?.(over);
     }
-    timer ??= o.clock.setTimeout(flush, coalesceMs);
+    timer ??= options.clock.setTimeout(flush, coalesceMs);
   };
 
   return {
     enqueue,
     stop() {
-      if (timer !== null) o.clock.clearTimeout(timer);
+      if (timer !== null) options.clock.clearTimeout(timer);
       queue = [];
     },
   };
 }
 
-export function inspectionFeed(o: InspectionOptions) {
-  const viewerTtlMs = o.viewerTtlMs ?? defaults.inspectViewerTtlMs;
+export function inspectionFeed(options: InspectionOptions) {
+  const viewerTtlMs = options.viewerTtlMs ?? defaults.inspectViewerTtlMs;
   const tracked = new Map<string, Tracked>();
   let viewerUntil = -Infinity;
-  const active = () => o.clock.mono() < viewerUntil;
-  const prefix = (id: string | undefined) => (id === undefined || id === 'anonymous' ? id : `${o.nodeId}:${id}`);
+  const active = () => options.clock.mono() < viewerUntil;
+  const prefix = (id: string | undefined) => (id === undefined || id === 'anonymous' ? id : `${options.nodeId}:${id}`);
 
   let capture: ShoalInspectionEvent[] | null = null;
 
@@ -97,12 +97,12 @@ export function inspectionFeed(o: InspectionOptions) {
     if ('parentId' in e) (out as { parentId?: string }).parentId = prefix(e.parentId);
     if ('sourceId' in e) (out as { sourceId?: string }).sourceId = prefix(e.sourceId);
     if ('snapshot' in e) (out as { snapshot: unknown }).snapshot = plain(e.snapshot);
-    t.actor ??= actorId(o.nodeId, t.ref.getSnapshot() as { machine: { id: string }; context: Record<string, unknown> });
-    out.shoal = { node: o.nodeId, kind: t.kind, actor: t.actor };
+    t.actor ??= actorId(options.nodeId, t.ref.getSnapshot() as { machine: { id: string }; context: Record<string, unknown> });
+    out.shoal = { node: options.nodeId, kind: t.kind, actor: t.actor };
     return out;
   };
 
-  const queue = coalescingQueue(o);
+  const queue = coalescingQueue(options);
 
   const inspector = createInspector({
     send: (ev) => {
@@ -128,7 +128,7 @@ export function inspectionFeed(o: InspectionOptions) {
     },
     /** A viewer asked: the feed stays on for a while; returns every live actor's current state as `@xstate.actor` events. */
     sync(): ShoalInspectionEvent[] {
-      viewerUntil = o.clock.mono() + viewerTtlMs;
+      viewerUntil = options.clock.mono() + viewerTtlMs;
       const out: ShoalInspectionEvent[] = [];
       capture = out;
       try {

@@ -30,9 +30,9 @@ export class JobIndex {
   #ready: Promise<void>;
   #markReady: () => void = () => {};
 
-  constructor(kv: Bucket, o: { clock?: Clock; log?: Log } = {}) {
+  constructor(kv: Bucket, options: { clock?: Clock; log?: Log } = {}) {
     this.#ready = new Promise((r) => (this.#markReady = r));
-    void this.#follow(kv, o.clock ?? realClock, o.log ?? (() => {}));
+    void this.#follow(kv, options.clock ?? realClock, options.log ?? (() => {}));
   }
 
   /** The highest revision the watch delivered, and when (monotonic ms) it last delivered anything. */

@@ -60,7 +60,7 @@ export type RunnerDeps = {
 };
 
 export class JobRunner {
-  readonly d: RunnerDeps;
+  readonly deps: RunnerDeps;
   readonly #running = new Map<string, Running>();
   /**
    * Assigned to us while every slot was busy (bids can cross), or while the
@@ -79,10 +79,10 @@ export class JobRunner {
   readonly #starting = new Map<string, { again: boolean }>();
   readonly #clock: Clock;
 
-  constructor(d: RunnerDeps) {
-    this.d = d;
-    this.#clock = d.clock ?? realClock;
-    const { slots, ioSlots, memMb, gpu } = d.capacity;
+  constructor(deps: RunnerDeps) {
+    this.deps = deps;
+    this.#clock = deps.clock ?? realClock;
+    const { slots, ioSlots, memMb, gpu } = deps.capacity;
     this.#slots = new Slots({ slots, ioSlots, memMb: memMb ?? Infinity, gpu });
     this.#slots.onFree = (resources) => this.#startPending(resources);
   }
@@ -99,7 +99,7 @@ export class JobRunner {
     return this.#slots.freeUsage;
   }
   types(): string[] {
-    return Object.keys(this.d.handlers).sort();
+    return Object.keys(this.deps.handlers).sort();
   }
   has(id: string): boolean {
     return this.#running.has(id);
@@ -117,7 +117,7 @@ export class JobRunner {
       if (known && known.value.attempt > current.attempt) void current.done.then(() => this.start(id, known));
       return;
     }
-    if (!this.d.mayWrite()) return;
+    if (!this.deps.mayWrite()) return;
     const inFlight = this.#starting.get(id);
     if (inFlight) {
       inFlight.again = true;
@@ -135,19 +135,19 @@ export class JobRunner {
     try {
       // A first attempt starts on the version the leader sent; a later one claims the checkpoint slot
       // first, so it reads the record fresh (never claiming on a stale assignment).
-      const cur = known?.value.attempt === 1 ? known : await this.d.store.get(id);
+      const cur = known?.value.attempt === 1 ? known : await this.deps.store.get(id);
       const r = cur?.value;
-      if (!r || r.state !== 'assigned' || r.owner !== this.d.nodeId || !this.d.mayWrite()) return;
+      if (!r || r.state !== 'assigned' || r.owner !== this.deps.nodeId || !this.deps.mayWrite()) return;
       if (!this.#slots.reserveUsage(usageOf(r.requires))) {
         this.#pending.set(id, { known: cur!, resources: true }); // its memory or GPUs are held: once some are released
         return;
       }
       usage = usageOf(r.requires); // reserved: given back in `finally` unless the job runs
-      const slot = await CheckpointSlot.claim(this.d.checkpoints, id, r.attempt);
+      const slot = await CheckpointSlot.claim(this.deps.checkpoints, id, r.attempt);
       const resumedFrom = slot.restored?.progress ?? 0;
-      const started = await this.write(id, () => ({
+      const started = await this.#write(id, () => ({
         type: 'job.start',
-        node: this.d.nodeId,
+        node: this.deps.nodeId,
         attempt: r.attempt,
         resumedFrom,
         at: this.#clock.now(),
@@ -155,14 +155,14 @@ export class JobRunner {
       }), { retry: true, known: cur! });
       // Our start may have landed on an earlier try whose reply was lost: then the record already shows it.
       const ours = (x: JobRecord) =>
-        x.state === 'running' && x.attempt === r.attempt && x.owner === this.d.nodeId &&
+        x.state === 'running' && x.attempt === r.attempt && x.owner === this.deps.nodeId &&
         (lastAttempt(x)?.nodeEpoch ?? null) === this.#epoch();
       if (!started || !(started.changed || ours(started.record))) return;
       // The attempt lives in the lease term it was started under. A start that landed late (sent before
       // our lease was lost, applied after) must not run under a later term: recovery requeues it.
       const term = lastAttempt(started.record)?.nodeEpoch ?? null;
       if (!this.#mayWrite(term)) {
-        this.d.log(`job ${id}#${r.attempt}: its start landed after lease term ${term} ended; not running it (the leader requeues it)`);
+        this.deps.log(`job ${id}#${r.attempt}: its start landed after lease term ${term} ended; not running it (the leader requeues it)`);
         return;
       }
       const entry: Running = {
@@ -181,7 +181,7 @@ export class JobRunner {
         this.#slots.release(id);
       });
     } catch (err) {
-      this.d.log(`job ${id}: could not start: ${(err as Error).message}`);
+      this.deps.log(`job ${id}: could not start: ${(err as Error).message}`);
     } finally {
       if (!held) this.#slots.unreserve(usage);
       this.#starting.delete(id);
@@ -214,7 +214,7 @@ export class JobRunner {
    */
   yieldJobs(
     jobs: Array<{ id: string; attempt: number }>,
-    graceMs = this.d.graceMs,
+    graceMs = this.deps.graceMs,
     why = 'preempted for a higher-priority job',
   ): void {
     for (const { id, attempt } of jobs) {
@@ -256,12 +256,12 @@ export class JobRunner {
   }
 
   #epoch(): number | null {
-    return this.d.nodeEpoch?.() ?? null;
+    return this.deps.nodeEpoch?.() ?? null;
   }
 
   /** Our node lease is valid (and, given a term, it is still that lease term). */
   #mayWrite(term?: number | null): boolean {
-    return this.d.mayWrite() && (term === undefined || this.#epoch() === term);
+    return this.deps.mayWrite() && (term === undefined || this.#epoch() === term);
   }
 
   /**
@@ -270,29 +270,34 @@ export class JobRunner {
    * landed) is tried again while our lease holds; re-deciding on the fresh
    * record makes that safe. Without, it is best effort (progress, phase).
    */
-  private async write(
+  async #write(
     id: string,
     decide: (r: JobRecord) => JobEvent | null,
-    o: { retry?: boolean; term?: number | null; known?: Versioned<JobRecord> } = {},
+    options: { retry?: boolean; term?: number | null; known?: Versioned<JobRecord> } = {},
   ) {
-    let known = o.known;
+    let known = options.known;
     for (let delay: number = defaults.jobWriteRetryMs;; delay = Math.min(defaults.jobWriteRetryMaxMs, 2 * delay)) {
-      if (!this.#mayWrite(o.term)) return null;
+      if (!this.#mayWrite(options.term)) return null;
       try {
-        return await this.d.store.apply(id, (r) => (this.#mayWrite(o.term) ? decide(r) : null), known);
+        return await this.deps.store.apply(id, (r) => (this.#mayWrite(options.term) ? decide(r) : null), known);
       } catch (err) {
         // An unreadable record stays unreadable; anything else (timeout, disconnected) may pass.
-        if (!o.retry || err instanceof CodecError) throw err;
+        if (!options.retry || err instanceof CodecError) throw err;
         known = undefined; // it may have landed: read before deciding again
-        this.d.log(`job ${id}: write got no answer (${(err as Error).message}); trying again in ${delay} ms`);
+        this.deps.log(`job ${id}: write got no answer (${(err as Error).message}); trying again in ${delay} ms`);
         await sleep(delay, undefined, this.#clock);
       }
     }
   }
 
   /** A write by the running attempt: CAS on the version it last wrote, and remember the new one. */
-  async #ownWrite(id: string, entry: Running, decide: (r: JobRecord) => JobEvent | null, o: { retry?: boolean; term: number | null }) {
-    const done = await this.write(id, decide, { ...o, known: entry.known });
+  async #ownWrite(
+    id: string,
+    entry: Running,
+    decide: (r: JobRecord) => JobEvent | null,
+    options: { retry?: boolean; term: number | null },
+  ) {
+    const done = await this.#write(id, decide, { ...options, known: entry.known });
     if (done && done.revision > (entry.known?.revision ?? 0)) entry.known = { value: done.record, revision: done.revision };
     return done;
   }
@@ -300,7 +305,7 @@ export class JobRunner {
   async #execute(entry: Running, job: JobRecord, slot: CheckpointSlot, term: number | null): Promise<void> {
     const { id, attempt } = job;
     const { abort } = entry;
-    const handler = this.d.handlers[job.type];
+    const handler = this.deps.handlers[job.type];
     const clock = this.#clock;
     const timer = clock.setTimeout(() => abort.abort(new Stop('timeout', `timed out after ${job.timeoutMs} ms`)), job.timeoutMs);
     let lastProgressWrite = 0;
@@ -318,7 +323,7 @@ export class JobRunner {
       restored: slot.restored?.state,
       signal: abort.signal,
       fence: { jobId: id, attempt, token: `${id}:${attempt}` },
-      log: (msg) => this.d.log(`job ${id}#${attempt}: ${msg}`),
+      log: (msg) => this.deps.log(`job ${id}#${attempt}: ${msg}`),
       progress: (p) => writeProgress(p),
       phase: async (p) => {
         if (abort.signal.aborted) return;
@@ -330,20 +335,20 @@ export class JobRunner {
           writePhase('computing');
         }
       },
-      sleep: (ms) => sleep(ms / this.d.speed, abort.signal, clock),
+      sleep: (ms) => sleep(ms / this.deps.speed, abort.signal, clock),
       checkpoint: async (state, progress) => {
         if (entry.yielding && !inGrace()) throw new FencedError('preempted: past its checkpoint deadline');
         if (abort.signal.aborted && !inGrace()) throw abort.signal.reason;
         if (!this.#mayWrite(term)) throw new FencedError('node lease lost');
         const began = clock.mono();
         const bytes = await slot.save(state, progress);
-        this.d.onCheckpoint?.(id, attempt, progress, slot.revision, bytes, clock.mono() - began);
+        this.deps.onCheckpoint?.(id, attempt, progress, slot.revision, bytes, clock.mono() - began);
         writeProgress(progress, true);
       },
     };
     let outcome: HandlerOutcome;
     let graceTimer: unknown;
-    this.d.onHandler?.(id, attempt, 'start', slot.claimed ? slot.revision : undefined);
+    this.deps.onHandler?.(id, attempt, 'start', slot.claimed ? slot.revision : undefined);
     try {
       if (!handler) throw new JobInputError(`unknown job type '${job.type}' (this node handles: ${this.types().join(', ')})`);
       const result = await Promise.race([
@@ -364,7 +369,7 @@ export class JobRunner {
     } finally {
       clock.clearTimeout(timer);
       if (graceTimer !== undefined) clock.clearTimeout(graceTimer);
-      this.d.onHandler?.(id, attempt, 'end');
+      this.deps.onHandler?.(id, attempt, 'end');
     }
 
     const stop = abort.signal.aborted ? (abort.signal.reason as Stop).reason : null;
@@ -374,13 +379,13 @@ export class JobRunner {
       const done = await this.#ownWrite(id, entry, () => event, { retry: true, term });
       if (!done?.changed) {
         const why = done ? `the record is ${done.record.state}, attempt ${done.record.attempt}` : 'lease lost';
-        this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)} refused (fenced: ${why})`);
+        this.deps.log(`job ${id}#${attempt}: ${event.type.slice(4)} refused (fenced: ${why})`);
       } else if (event.type !== 'job.succeed') {
         // A success is routine (`shoal events` has it); anything else is worth a line.
-        this.d.log(`job ${id}#${attempt}: ${event.type.slice(4)}${event.type === 'job.fail' ? ` (${event.error})` : ''}`);
+        this.deps.log(`job ${id}#${attempt}: ${event.type.slice(4)}${event.type === 'job.fail' ? ` (${event.error})` : ''}`);
       }
     } catch (err) {
-      this.d.log(`job ${id}#${attempt}: could not record ${event.type}: ${(err as Error).message}`);
+      this.deps.log(`job ${id}#${attempt}: could not record ${event.type}: ${(err as Error).message}`);
     }
   }
 }

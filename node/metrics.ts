@@ -64,7 +64,7 @@ function defineMetrics(registry: Registry, liveJobs: () => Iterable<JobRecord>) 
 }
 
 /** `liveJobs` reads the node's job index at scrape time (queued, assigned, running across the cluster). */
-export function nodeMetrics(o: {
+export function nodeMetrics(options: {
   nodeId: string;
   liveJobs: () => Iterable<JobRecord>;
   policy?: string;
@@ -73,22 +73,22 @@ export function nodeMetrics(o: {
   fairness?: () => Fairness | null;
 }) {
   const registry = new Registry();
-  registry.setDefaultLabels({ node: o.nodeId });
+  registry.setDefaultLabels({ node: options.nodeId });
   collectDefaultMetrics({ register: registry, prefix: 'shoal_' });
-  const m = defineMetrics(registry, o.liveJobs);
+  const m = defineMetrics(registry, options.liveJobs);
   new Gauge({
     name: 'shoal_policy_info',
     help: 'the bid scorer this node uses (label policy), always 1',
     labelNames: ['policy'],
     registers: [registry],
   })
-    .set({ policy: o.policy ?? 'unknown' }, 1);
+    .set({ policy: options.policy ?? 'unknown' }, 1);
   new Gauge({
     name: 'shoal_policy_fallback',
     help: '1 when the configured model could not be used and bids are scored by the heuristic',
     registers: [registry],
   })
-    .set(o.policyFallback ? 1 : 0);
+    .set(options.policyFallback ? 1 : 0);
   new Gauge({
     name: 'shoal_work_job_seconds',
     help: `Job-seconds each node ran in the last ${defaults.fairnessWindowMs / 1000} s (label worker), as this node's job index sees it`,
@@ -96,7 +96,7 @@ export function nodeMetrics(o: {
     registers: [registry],
     collect() {
       this.reset();
-      for (const [worker, s] of Object.entries(o.fairness?.()?.jobSeconds ?? {})) this.set({ worker }, s);
+      for (const [worker, s] of Object.entries(options.fairness?.()?.jobSeconds ?? {})) this.set({ worker }, s);
     },
   });
   new Gauge({
@@ -104,7 +104,7 @@ export function nodeMetrics(o: {
     help: `Gini coefficient of that work across the nodes that ran any (0: even)`,
     registers: [registry],
     collect() {
-      this.set(o.fairness?.()?.gini ?? 0);
+      this.set(options.fairness?.()?.gini ?? 0);
     },
   });
 

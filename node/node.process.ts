@@ -50,11 +50,11 @@ function isRoutine(t: Transition): boolean {
 }
 
 /** Find or create the buckets. A cluster that is still forming answers "no suitable peers" or times out: wait for it. Only a real misconfiguration (another lease TTL) fails the node. */
-async function bootstrapWithRetry(nc: NatsConnection, n: Names, o: NodeConfig, log: Log): Promise<NodeBuckets> {
+async function bootstrapWithRetry(nc: NatsConnection, n: Names, options: NodeConfig, log: Log): Promise<NodeBuckets> {
   const deadline = Date.now() + defaults.bootstrapTimeoutMs;
   for (let delay: number = defaults.retryFirstMs;; delay = Math.min(defaults.bootstrapRetryMaxMs, delay * 2)) {
     try {
-      const b = await bootstrap(nc, n, { replicas: o.replicas, leaseTtlMs: o.leaseTtlMs ?? undefined });
+      const b = await bootstrap(nc, n, { replicas: options.replicas, leaseTtlMs: options.leaseTtlMs ?? undefined });
       if (b.adoptedTtl) log(`lease TTL ${b.leaseTtlMs} ms (from bucket ${n.leasesBucket})`);
       return { ...b.buckets, leaseTtlMs: b.leaseTtlMs };
     } catch (err) {
@@ -317,11 +317,11 @@ export async function runNode(config: NodeConfig): Promise<number> {
  * `--placement pull`: take work from the queue while this node has free slots; each item is assigned to us by CAS,
  * then started. A job whose requirements this node does not meet (or has not free now) goes back for another node.
  */
-function startPulling(nc: NatsConnection, n: Names, o: NodeConfig, nodeId: string, node: WiredNode, log: Log): () => void {
-  const capacity = nodeCapacity(o.capacity);
+function startPulling(nc: NatsConnection, n: Names, options: NodeConfig, nodeId: string, node: WiredNode, log: Log): () => void {
+  const capacity = nodeCapacity(options.capacity);
   return pullWork(nc, n, {
     // A forming cluster may not take the stream yet ("no suitable peers"): the puller tries again.
-    ensure: () => ensureWorkQueue(nc, n, o.replicas),
+    ensure: () => ensureWorkQueue(nc, n, options.replicas),
     free: () => (nodeStateName(node.actor.getSnapshot()) === 'ready' ? node.parts()?.runner.free ?? 0 : 0),
     log,
     take: async (job) => {
@@ -350,16 +350,16 @@ function startPulling(nc: NatsConnection, n: Names, o: NodeConfig, nodeId: strin
 async function shutdown(
   final: SnapshotFrom<typeof nodeMachine>,
   log: Log,
-  o: { flush(): Promise<void>; stopApi(): Promise<unknown>; release(): void; nc: NatsConnection },
+  options: { flush(): Promise<void>; stopApi(): Promise<unknown>; release(): void; nc: NatsConnection },
 ): Promise<number> {
   const failed = final.value === 'failed' || final.status === 'error';
   const unclean = final.value === 'stopped' && final.context.error !== null;
   if (final.context.error && failed) log(`error: ${final.context.error}`);
   if (unclean) log(`could not drain cleanly: ${final.context.error}`);
-  if (!await within(o.flush(), defaults.stopFlushMs)) log(`events not acknowledged within ${defaults.stopFlushMs} ms; giving up`);
-  await within(o.stopApi(), defaults.stopFlushMs);
-  o.release();
-  if (!await within(o.nc.drain(), defaults.stopFlushMs)) await o.nc.close().catch(() => {});
+  if (!await within(options.flush(), defaults.stopFlushMs)) log(`events not acknowledged within ${defaults.stopFlushMs} ms; giving up`);
+  await within(options.stopApi(), defaults.stopFlushMs);
+  options.release();
+  if (!await within(options.nc.drain(), defaults.stopFlushMs)) await options.nc.close().catch(() => {});
   log(failed || unclean ? 'stopped with an error' : 'stopped');
   return failed || unclean ? 1 : 0;
 }

@@ -116,14 +116,14 @@ type NodeActor = ReturnType<typeof createActor<typeof nodeMachine>>;
 
 /** What the node's effects read of the running node: its parts once bootstrapped, and its machines' snapshots. */
 class NodeView {
-  readonly o: NodeWiringOptions;
+  readonly options: NodeWiringOptions;
   parts: NodeParts | null = null;
   actor: NodeActor | null = null;
-  constructor(o: NodeWiringOptions) {
-    this.o = o;
+  constructor(options: NodeWiringOptions) {
+    this.options = options;
   }
   need(): NodeParts {
-    if (!this.parts) throw new Error(`node ${this.o.nodeId} is still starting`);
+    if (!this.parts) throw new Error(`node ${this.options.nodeId} is still starting`);
     return this.parts;
   }
   nodeLease() {
@@ -135,152 +135,152 @@ class NodeView {
   /** The node lease is held and valid by the real clock: the runner may write. */
   mayWrite(): boolean {
     const lease = this.nodeLease();
-    return !!lease && leaseValidAt(lease.context, this.o.clock.mono());
+    return !!lease && leaseValidAt(lease.context, this.options.clock.mono());
   }
   /** Leading and running duties (not suspended for a lost connection), with the lease valid by our own clock. */
   leading(): boolean {
     const c = this.coordinator();
     return !!c && (c.matches({ active: { leader: 'recovering' } }) || c.matches({ active: { leader: 'placing' } })) &&
-      leaseValidAt(c.context, this.o.clock.mono());
+      leaseValidAt(c.context, this.options.clock.mono());
   }
   /** The node's advert, written with every put of its lease. */
   advert(): Pick<LeaseValue, 'node'> {
-    const { o } = this;
+    const { options } = this;
     return {
       node: {
-        pid: o.advert.pid,
-        host: o.advert.host,
-        runtime: o.advert.runtime,
-        slots: o.capacity.slots,
-        labels: o.capacity.labels,
+        pid: options.advert.pid,
+        host: options.advert.host,
+        runtime: options.advert.runtime,
+        slots: options.capacity.slots,
+        labels: options.capacity.labels,
         state: this.actor ? nodeStateName(this.actor.getSnapshot()) : 'starting',
-        startedAt: o.advert.startedAt,
-        types: Object.keys(o.handlers).sort(),
+        startedAt: options.advert.startedAt,
+        types: Object.keys(options.handlers).sort(),
         running: this.parts?.runner.running ?? 0,
-        policy: o.advert.policy,
-        placement: o.advert.placement,
-        speed: o.speed,
-        ioSlots: o.capacity.ioSlots,
-        ...(o.capacity.memMb === null ? {} : { memMb: o.capacity.memMb }),
-        gpu: o.capacity.gpu,
-        writtenAt: o.clock.now(),
+        policy: options.advert.policy,
+        placement: options.advert.placement,
+        speed: options.speed,
+        ioSlots: options.capacity.ioSlots,
+        ...(options.capacity.memMb === null ? {} : { memMb: options.capacity.memMb }),
+        gpu: options.capacity.gpu,
+        writtenAt: options.clock.now(),
       },
     };
   }
   capacity(): NodeCapacity {
-    return nodeCapacity(this.o.capacity);
+    return nodeCapacity(this.options.capacity);
   }
 }
 
 /** Open the buckets, then build the store, runner and index; every record, checkpoint and handler run goes into the history. */
-function bootstrapActor(v: NodeView) {
-  const { o } = v;
+function bootstrapActor(view: NodeView) {
+  const { options } = view;
   return fromPromise<BootstrapOutput, NodeInput>(async () => {
-    const b = await o.bootstrap();
-    const history = jobHistory(o.recorder.record);
+    const b = await options.bootstrap();
+    const history = jobHistory(options.recorder.record);
     const store = new JobStore(b.jobs, (prev, next, ...rest) => {
       history.onChange(prev, next, ...rest);
-      o.observer?.jobWritten?.(prev, next);
+      options.observer?.jobWritten?.(prev, next);
     });
     const runner = new JobRunner({
       store,
       checkpoints: b.checkpoints,
-      nodeId: o.nodeId,
-      capacity: o.capacity,
-      graceMs: o.preemption.graceMs,
-      speed: o.speed,
-      handlers: o.handlers,
-      log: o.log,
-      clock: o.clock,
-      mayWrite: () => v.mayWrite(),
-      nodeEpoch: () => v.nodeLease()?.context.epoch ?? null,
+      nodeId: options.nodeId,
+      capacity: options.capacity,
+      graceMs: options.preemption.graceMs,
+      speed: options.speed,
+      handlers: options.handlers,
+      log: options.log,
+      clock: options.clock,
+      mayWrite: () => view.mayWrite(),
+      nodeEpoch: () => view.nodeLease()?.context.epoch ?? null,
       onCheckpoint: (id, attempt, progress, revision, bytes, ms) => {
         history.onCheckpoint(id, attempt, progress, revision);
-        o.observer?.checkpointSaved?.(bytes, ms);
+        options.observer?.checkpointSaved?.(bytes, ms);
       },
       onHandler: history.onHandler,
     });
-    v.parts = { leases: b.leases, jobs: b.jobs, store, index: new JobIndex(b.jobs, { clock: o.clock, log: o.log }), runner };
-    o.onBootstrapped?.(b);
+    view.parts = { leases: b.leases, jobs: b.jobs, store, index: new JobIndex(b.jobs, { clock: options.clock, log: options.log }), runner };
+    options.onBootstrapped?.(b);
     return { timing: leaseTiming(b.leaseTtlMs) };
   });
 }
 
 /** The node machine with every effect provided: lease effects for both leases, the leader's duties, the runner. */
-function provideNode(v: NodeView, policy: PlacementPolicy) {
-  const { o } = v;
+function provideNode(view: NodeView, policy: PlacementPolicy) {
+  const { options } = view;
   // Followers and the leader's reaper act only on a confirmed "no responders".
-  const probe = confirmGone(o.probe, o.clock, { final: o.goneIsFinal, confirmMs: o.probeConfirmMs });
+  const probe = confirmGone(options.probe, options.clock, { final: options.goneIsFinal, confirmMs: options.probeConfirmMs });
   const effects = leaseEffects({
-    kv: () => v.need().leases,
+    kv: () => view.need().leases,
     probe,
-    clock: o.clock,
-    fastPath: o.fastPath,
-    extras: (key) => (key === keys.node(o.nodeId) ? v.advert() : {}),
+    clock: options.clock,
+    fastPath: options.fastPath,
+    extras: (key) => (key === keys.node(options.nodeId) ? view.advert() : {}),
   });
   const duties = leaderDuties({
-    leases: () => v.need().leases,
-    jobs: () => v.need(),
-    self: { id: o.nodeId, instance: o.instance },
-    log: o.log,
-    fastPath: o.fastPath,
-    leading: () => v.leading(),
+    leases: () => view.need().leases,
+    jobs: () => view.need(),
+    self: { id: options.nodeId, instance: options.instance },
+    log: options.log,
+    fastPath: options.fastPath,
+    leading: () => view.leading(),
     probe,
-    transport: o.placement,
-    clock: o.clock,
+    transport: options.placement,
+    clock: options.clock,
     policy,
-    preemption: o.preemption,
-    onReap: (h, epoch) => recordReap(o.recorder.record, h, epoch),
-    onAuction: (ms, offered, awarded) => o.observer?.auction?.(ms, offered, awarded),
+    preemption: options.preemption,
+    onReap: (h, epoch) => recordReap(options.recorder.record, h, epoch),
+    onAuction: (ms, offered, awarded) => options.observer?.auction?.(ms, offered, awarded),
   });
   return nodeMachine.provide({
-    actions: { abortJobs: () => v.parts?.runner.abortAll() },
+    actions: { abortJobs: () => view.parts?.runner.abortAll() },
     actors: {
-      bootstrap: bootstrapActor(v),
+      bootstrap: bootstrapActor(view),
       handBackJobs: fromPromise(async () => {
-        await v.parts?.runner.handBack();
+        await view.parts?.runner.handBack();
       }),
       nodeLease: leaseMachine.provide({ actors: effects }),
       coordinator: coordinatorMachine.provide({
         actors: { leaderLease: leaseMachine.provide({ actors: effects }), ...duties },
-        guards: { leaseValid: ({ context }) => leaseValidAt(context, o.clock.mono()) },
+        guards: { leaseValid: ({ context }) => leaseValidAt(context, options.clock.mono()) },
       }),
     },
   });
 }
 
-export function wireNode(o: NodeWiringOptions): WiredNode {
-  const { nodeId, instance, clock } = o;
-  const policy = o.policy;
-  const v = new NodeView(o);
+export function wireNode(options: NodeWiringOptions): WiredNode {
+  const { nodeId, instance, clock } = options;
+  const policy = options.policy;
+  const view = new NodeView(options);
   const leaseKeys = { node: keys.node(nodeId), leader: keys.leader };
-  const actor = createActor(provideNode(v, policy), {
+  const actor = createActor(provideNode(view, policy), {
     input: { nodeId, instance, leaseKeys },
-    inspect: o.inspect ? (ev) => (o.recorder.inspect(ev), o.inspect!(ev)) : o.recorder.inspect,
+    inspect: options.inspect ? (ev) => (options.recorder.inspect(ev), options.inspect!(ev)) : options.recorder.inspect,
     clock,
   });
-  v.actor = actor;
+  view.actor = actor;
   const inbox = nodeInbox({
     nodeId,
-    slots: o.capacity.slots,
-    speed: o.speed,
-    capacity: v.capacity(),
+    slots: options.capacity.slots,
+    speed: options.speed,
+    capacity: view.capacity(),
     clock,
     policy,
-    handles: (type) => !!o.handlers[type],
+    handles: (type) => !!options.handlers[type],
     ready: () => nodeStateName(actor.getSnapshot()) === 'ready',
-    runner: () => v.parts?.runner ?? null,
+    runner: () => view.parts?.runner ?? null,
   });
   const api = apiEndpoints({
-    notify: o.notify,
-    self: { id: nodeId, drain: o.onDrainRequest ?? (() => actor.send({ type: 'drain' })) },
-    checkInput: o.checkInput,
+    notify: options.notify,
+    self: { id: nodeId, drain: options.onDrainRequest ?? (() => actor.send({ type: 'drain' })) },
+    checkInput: options.checkInput,
     clock,
     kv: () => {
-      if (!v.parts) throw new ApiError(503, 'starting', `node ${nodeId} is still starting`);
-      return v.parts;
+      if (!view.parts) throw new ApiError(503, 'starting', `node ${nodeId} is still starting`);
+      return view.parts;
     },
   });
   const connection = (up: boolean) => actor.send({ type: up ? 'nats.reconnected' : 'nats.disconnected' });
-  return { actor, connection, inbox, api, parts: () => v.parts, stop: () => v.parts?.index.stop() };
+  return { actor, connection, inbox, api, parts: () => view.parts, stop: () => view.parts?.index.stop() };
 }

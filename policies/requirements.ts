@@ -17,8 +17,8 @@ export function addUsage(a: Usage, b: Usage, sign: 1 | -1 = 1): Usage {
 }
 
 /** A node's capacity from what it declares: memory without a figure has no limit, GPUs default to none. */
-export function nodeCapacity(o: { memMb?: number | null; gpu?: number; labels?: Record<string, string> }): NodeCapacity {
-  return { memMb: o.memMb ?? Infinity, gpu: o.gpu ?? 0, labels: o.labels ?? {} };
+export function nodeCapacity(options: { memMb?: number | null; gpu?: number; labels?: Record<string, string> }): NodeCapacity {
+  return { memMb: options.memMb ?? Infinity, gpu: options.gpu ?? 0, labels: options.labels ?? {} };
 }
 
 export function usageOf(req: Requirements | null | undefined): Usage {

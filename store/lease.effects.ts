@@ -37,14 +37,14 @@ export type LeaseStoreOptions = {
 const message = (err: unknown) => (err as Error).message;
 
 /** The lease machine's effects, backed by a KV bucket with a TTL. */
-export function leaseEffects(o: LeaseStoreOptions) {
-  const clock = o.clock ?? realClock;
+export function leaseEffects(options: LeaseStoreOptions) {
+  const clock = options.clock ?? realClock;
   const since = new Map<string, number>();
   /** When this process first saw each key's current revision (monotonic), across standby episodes. */
   const sightings = new Map<string, Sighting>();
   const valueFor = (key: string, holder: LeaseHolder, epoch: number | null): Uint8Array =>
-    encode({ holder, epoch, since: since.get(key) ?? clock.now(), ...(o.extras?.(key) ?? {}) } satisfies LeaseValue);
-  const ctx: EffectContext = { o, clock, valueFor, sightings, since };
+    encode({ holder, epoch, since: since.get(key) ?? clock.now(), ...(options.extras?.(key) ?? {}) } satisfies LeaseValue);
+  const ctx: EffectContext = { options, clock, valueFor, sightings, since };
   return {
     acquireLease: fromPromise<AcquireOutcome, AcquireRequest>(({ input }) => acquire(ctx, input)),
     renewLease: fromPromise<RenewOutcome, RenewRequest>(({ input }) => renew(ctx, input)),
@@ -55,7 +55,7 @@ export function leaseEffects(o: LeaseStoreOptions) {
 }
 
 type EffectContext = {
-  o: LeaseStoreOptions;
+  options: LeaseStoreOptions;
   clock: Clock;
   valueFor: (key: string, holder: LeaseHolder, epoch: number | null) => Uint8Array;
   sightings: Map<string, Sighting>;
@@ -68,13 +68,13 @@ async function acquire(c: EffectContext, input: AcquireRequest): Promise<Acquire
   try {
     const value = c.valueFor(input.key, input.holder, null);
     const revision = input.takeoverRevision === null
-      ? await c.o.kv().create(input.key, value)
-      : await c.o.kv().update(input.key, value, input.takeoverRevision);
+      ? await c.options.kv().create(input.key, value)
+      : await c.options.kv().update(input.key, value, input.takeoverRevision);
     return { type: 'acquired', revision, sentAt, receivedAt: c.clock.mono() };
   } catch (err) {
     if (!isCasConflict(err)) return { type: 'failed', message: message(err) };
     try {
-      const current = await readLease(c.o.kv(), input.key);
+      const current = await readLease(c.options.kv(), input.key);
       if (current) return { type: 'taken', revision: current.revision, holder: current.value.holder };
       return { type: 'failed', message: 'lease changed hands while acquiring' };
     } catch (readErr) {
@@ -86,7 +86,7 @@ async function acquire(c: EffectContext, input: AcquireRequest): Promise<Acquire
 async function renew(c: EffectContext, input: RenewRequest): Promise<RenewOutcome> {
   const sentAt = c.clock.mono();
   try {
-    const revision = await c.o.kv().update(input.key, c.valueFor(input.key, input.holder, input.epoch), input.revision);
+    const revision = await c.options.kv().update(input.key, c.valueFor(input.key, input.holder, input.epoch), input.revision);
     return { type: 'renewed', revision, sentAt, receivedAt: c.clock.mono() };
   } catch (err) {
     if (!isCasConflict(err)) return { type: 'failed', message: message(err) };
@@ -95,7 +95,7 @@ async function renew(c: EffectContext, input: RenewRequest): Promise<RenewOutcom
     // reconnect, just as a server failover makes reads time out): try again.
     let current: LeaseRecord | null;
     try {
-      current = await readLease(c.o.kv(), input.key);
+      current = await readLease(c.options.kv(), input.key);
     } catch (readErr) {
       return { type: 'failed', message: `lease '${input.key}' moved and could not be read: ${message(readErr)}` };
     }
@@ -111,10 +111,10 @@ async function release(c: EffectContext, input: RenewRequest): Promise<void> {
   let revision = input.revision;
   for (let tries = 0; tries < 3; tries++) {
     try {
-      return await c.o.kv().delete(input.key, revision);
+      return await c.options.kv().delete(input.key, revision);
     } catch (err) {
       if (!isCasConflict(err)) throw err;
-      const current = await readLease(c.o.kv(), input.key);
+      const current = await readLease(c.options.kv(), input.key);
       if (!current || current.value.holder.instance !== input.holder.instance) return; // not ours any more
       revision = current.revision;
     }
@@ -126,7 +126,7 @@ async function release(c: EffectContext, input: RenewRequest): Promise<void> {
 function watchKey(c: EffectContext, input: WatchRequest, sendBack: (e: LeaseEvent) => void): () => void {
   let stopped = false;
   let watcher: { stop(): void } | null = null;
-  c.o.kv().watch(input.key).then(async (iter) => {
+  c.options.kv().watch(input.key).then(async (iter) => {
     if (stopped) return iter.stop();
     watcher = iter;
     for await (const e of iter) {
@@ -155,7 +155,7 @@ function probeHolder(c: EffectContext, input: ProbeRequest, sendBack: (e: LeaseE
 
   const poll = async () => {
     try {
-      const current = await readLease(c.o.kv(), input.key);
+      const current = await readLease(c.options.kv(), input.key);
       if (stopped) return;
       if (!current) return sendBack({ type: 'key.freed' });
       if (!other || current.value.holder.instance !== other.holder.instance) {
@@ -173,8 +173,8 @@ function probeHolder(c: EffectContext, input: ProbeRequest, sendBack: (e: LeaseE
 
   let reportedAlive = false;
   const ping = async () => {
-    if (!other || c.o.fastPath === false) return;
-    const l = await c.o.probe(other.holder);
+    if (!other || c.options.fastPath === false) return;
+    const l = await c.options.probe(other.holder);
     if (stopped) return;
     if (l === 'gone') return sendBack({ type: 'holder.gone', revision: other.revision });
     if (l === 'alive' && !reportedAlive) {
@@ -183,7 +183,7 @@ function probeHolder(c: EffectContext, input: ProbeRequest, sendBack: (e: LeaseE
     }
     // Right after a SIGKILL the first ping can time out before the server
     // notices the closed socket: ask again at once rather than a full interval later.
-    later(ping, l === 'unknown' ? 0 : c.o.probeIntervalMs ?? defaults.probeIntervalMs);
+    later(ping, l === 'unknown' ? 0 : c.options.probeIntervalMs ?? defaults.probeIntervalMs);
   };
 
   later(poll, input.pollIntervalMs);

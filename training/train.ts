@@ -81,22 +81,22 @@ export function meanLoss(scorer: Scorer, workloads: Workload[]): number {
 }
 
 /** Train from `o.seed`; the same options give the same network, bit for bit. */
-export function train(o: TrainOptions): TrainResult {
-  const random = rng(o.seed);
+export function train(options: TrainOptions): TrainResult {
+  const random = rng(options.seed);
   const gauss = normal(random);
-  const dims = paramCount(featureCount, o.hidden);
+  const dims = paramCount(featureCount, options.hidden);
   const mean = Array.from({ length: dims }, () => 0.3 * gauss());
   const std = Array.from({ length: dims }, () => 0.5);
   const curve: number[] = [];
   let episodes = 0;
-  for (let it = 0; it < o.iterations; it++) {
-    const work = Array.from({ length: o.episodes }, (_, k) => episode(o.seed + 1 + it, k, o.jobsPerEpisode));
-    const scored = Array.from({ length: o.population }, () => {
+  for (let it = 0; it < options.iterations; it++) {
+    const work = Array.from({ length: options.episodes }, (_, k) => episode(options.seed + 1 + it, k, options.jobsPerEpisode));
+    const scored = Array.from({ length: options.population }, () => {
       const theta = mean.map((m, d) => m + std[d]! * gauss());
       episodes += work.length;
-      return { theta, loss: meanLoss(mlpScorer(mlpFrom(theta, featureCount, o.hidden)), work) };
+      return { theta, loss: meanLoss(mlpScorer(mlpFrom(theta, featureCount, options.hidden)), work) };
     }).sort((a, b) => a.loss - b.loss);
-    const elite = scored.slice(0, o.elite);
+    const elite = scored.slice(0, options.elite);
     for (let d = 0; d < dims; d++) {
       const xs = elite.map((e) => e.theta[d]!);
       const m = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -105,12 +105,12 @@ export function train(o: TrainOptions): TrainResult {
       std[d] = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length) + 0.02;
     }
     curve.push(scored[0]!.loss);
-    o.onIteration?.(it + 1, scored[0]!.loss, scored.reduce((a, s) => a + s.loss, 0) / scored.length);
+    options.onIteration?.(it + 1, scored[0]!.loss, scored.reduce((a, s) => a + s.loss, 0) / scored.length);
   }
-  const mlp = mlpFrom(mean, featureCount, o.hidden);
+  const mlp = mlpFrom(mean, featureCount, options.hidden);
   // Held out: another seed's episodes, never seen in training, 8 of each workload shape.
-  const heldOut = Array.from({ length: 32 }, (_, k) => episode(o.seed + 100_003, k, o.jobsPerEpisode));
-  const randomNet = mlpFrom(Array.from({ length: dims }, () => 0.5 * gauss()), featureCount, o.hidden);
+  const heldOut = Array.from({ length: 32 }, (_, k) => episode(options.seed + 100_003, k, options.jobsPerEpisode));
+  const randomNet = mlpFrom(Array.from({ length: dims }, () => 0.5 * gauss()), featureCount, options.hidden);
   const scorers = { model: mlpScorer(mlp), heuristic: heuristicScorer, random: mlpScorer(randomNet) };
   const byWorkload: TrainResult['byWorkload'] = {};
   for (const name of [...new Set(heldOut.map((w) => w.name))]) {

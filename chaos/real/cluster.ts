@@ -87,7 +87,7 @@ export class Timeline {
 }
 
 export class ChaosCluster {
-  readonly o: ClusterOptions;
+  readonly options: ClusterOptions;
   readonly names = names();
   readonly servers: NatsServer[];
   readonly cluster: NatsCluster | null;
@@ -103,36 +103,36 @@ export class ChaosCluster {
   #nc: NatsConnection | null = null;
   #buckets: { leases: Bucket; jobs: Bucket; jsm: JetStreamManager } | null = null;
 
-  private constructor(o: ClusterOptions, servers: NatsServer[], cluster: NatsCluster | null) {
-    this.o = o;
+  private constructor(options: ClusterOptions, servers: NatsServer[], cluster: NatsCluster | null) {
+    this.options = options;
     this.servers = servers;
     this.cluster = cluster;
-    this.timeline = new Timeline(o.log);
+    this.timeline = new Timeline(options.log);
   }
 
   /** Start the servers and the nodes, and wait for a leader and every node ready. The caller must `stop()` it, even if this throws. */
-  static async start(o: ClusterOptions, onCreated: (c: ChaosCluster) => void): Promise<ChaosCluster> {
-    const leafPorts = o.leaf ? await Promise.all([0, 1, 2].map(() => freePort())) : [];
+  static async start(options: ClusterOptions, onCreated: (c: ChaosCluster) => void): Promise<ChaosCluster> {
+    const leafPorts = options.leaf ? await Promise.all([0, 1, 2].map(() => freePort())) : [];
     const serverOpts = {
-      bin: o.serverBin,
-      allowOld: o.allowOldServer,
-      ...(o.leaf ? { jsDomain: edgeDomain, config: leafConfig.listen(leafPorts) } : {}),
+      bin: options.serverBin,
+      allowOld: options.allowOldServer,
+      ...(options.leaf ? { jsDomain: edgeDomain, config: leafConfig.listen(leafPorts) } : {}),
     };
-    const cluster = o.servers === 3 ? await startCluster({ ...serverOpts, size: 3 }) : null;
+    const cluster = options.servers === 3 ? await startCluster({ ...serverOpts, size: 3 }) : null;
     const servers = cluster ? cluster.servers : [await startServer(serverOpts)];
-    const c = new ChaosCluster(o, servers, cluster);
+    const c = new ChaosCluster(options, servers, cluster);
     onCreated(c);
-    if (o.leaf) {
+    if (options.leaf) {
       c.leafLink = await TcpProxy.start({ port: leafPorts[0]! });
       c.leaf = await startServer({
         name: 'leaf1',
         jetstream: false,
-        bin: o.serverBin,
+        bin: options.serverBin,
         config: leafConfig.remotes([c.leafLink.port]),
       });
     }
-    for (let i = 0; i < o.nodes; i++) {
-      const edge = o.leaf === true && i === o.nodes - 1;
+    for (let i = 0; i < options.nodes; i++) {
+      const edge = options.leaf === true && i === options.nodes - 1;
       const proxies = await Promise.all((edge ? [c.leaf!] : servers).map((s) => TcpProxy.start({ port: s.port })));
       const slot = { id: `n${i + 1}`, proxies, edge } as Slot;
       slot.proc = c.spawn(slot);
@@ -143,7 +143,7 @@ export class ChaosCluster {
       'a leader and every node ready',
       async () => {
         const s = await callApi(c.nc, c.names, 'status', {}, 2_000);
-        return s.leader !== null && s.nodes.length === o.nodes && s.nodes.every((x) => x.state === 'ready');
+        return s.leader !== null && s.nodes.length === options.nodes && s.nodes.every((x) => x.state === 'ready');
       },
       90_000,
       100,
@@ -174,12 +174,12 @@ export class ChaosCluster {
     return spawnNode({
       id: slot.id,
       nats: slot.proxies.map((p) => p.url).join(','),
-      leaseTtlMs: this.o.leaseTtlMs,
-      replicas: this.o.servers,
+      leaseTtlMs: this.options.leaseTtlMs,
+      replicas: this.options.servers,
       // Small nodes: slots fill up, so urgent jobs in the schedule preempt.
       slots: 2,
       args: ['--no-discovery', ...(slot.edge ? ['--js-domain', edgeDomain] : [])],
-      env: this.o.allowOldServer ? { [allowOldServerEnv]: '1' } : undefined,
+      env: this.options.allowOldServer ? { [allowOldServerEnv]: '1' } : undefined,
     });
   }
 

@@ -55,8 +55,8 @@ export class TcpProxy {
   }
 
   /** Listen on a free port of `o.host` (127.0.0.1) and forward each accepted client to its own connection to `target`. */
-  static start(target: { host?: string; port: number }, o: { host?: string } = {}): Promise<TcpProxy> {
-    const host = o.host ?? '127.0.0.1';
+  static start(target: { host?: string; port: number }, options: { host?: string } = {}): Promise<TcpProxy> {
+    const host = options.host ?? '127.0.0.1';
     const server = createServer();
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -154,56 +154,56 @@ export class TcpProxy {
     this.#wire(link, target, link.down);
   }
 
-  #wire(link: Link, from: Socket, d: Direction): void {
-    from.on('data', (chunk: Buffer) => this.#enqueue(link, d, chunk));
+  #wire(link: Link, from: Socket, deps: Direction): void {
+    from.on('data', (chunk: Buffer) => this.#enqueue(link, deps, chunk));
     // 'close' follows 'end' and 'error' alike; the other side learns of it in order, after the data.
     from.on('close', () => {
       if (link.dead) return;
-      this.#enqueue(link, d, null);
+      this.#enqueue(link, deps, null);
       if (link.client.destroyed && link.target.destroyed) this.#kill(link);
     });
   }
 
-  #enqueue(link: Link, d: Direction, chunk: Buffer | null): void {
+  #enqueue(link: Link, deps: Direction, chunk: Buffer | null): void {
     // Nothing is held for a socket that is gone, so memory is bounded by what live peers send.
-    if (link.dead || d.to.destroyed) return;
+    if (link.dead || deps.to.destroyed) return;
     if (this.#mode === 'drop' && chunk !== null) {
       this.#stats.bytesDropped += chunk.length;
       return;
     }
-    d.queue.push({ notBefore: performance.now() + this.#latencyMs, chunk });
-    this.#pump(d);
+    deps.queue.push({ notBefore: performance.now() + this.#latencyMs, chunk });
+    this.#pump(deps);
   }
 
   /** Deliver what is due, oldest first; one timer per direction waits for the head, so nothing overtakes it. */
-  #pump(d: Direction): void {
-    if (this.#mode !== 'open' || d.timer !== undefined) return;
+  #pump(deps: Direction): void {
+    if (this.#mode !== 'open' || deps.timer !== undefined) return;
     const now = performance.now();
     let i = 0;
-    while (i < d.queue.length && d.queue[i]!.notBefore <= now) this.#deliver(d, d.queue[i++]!);
-    d.queue.splice(0, i);
-    if (d.queue.length === 0) return;
-    d.timer = setTimeout(() => {
-      d.timer = undefined;
-      this.#pump(d);
-    }, Math.max(1, Math.ceil(d.queue[0]!.notBefore - now)));
+    while (i < deps.queue.length && deps.queue[i]!.notBefore <= now) this.#deliver(deps, deps.queue[i++]!);
+    deps.queue.splice(0, i);
+    if (deps.queue.length === 0) return;
+    deps.timer = setTimeout(() => {
+      deps.timer = undefined;
+      this.#pump(deps);
+    }, Math.max(1, Math.ceil(deps.queue[0]!.notBefore - now)));
   }
 
-  #deliver(d: Direction, item: Held): void {
-    if (d.to.destroyed) return;
+  #deliver(deps: Direction, item: Held): void {
+    if (deps.to.destroyed) return;
     if (item.chunk === null) {
       // Flush what was written, then close: the peer sees the data and then the disconnect.
-      d.to.destroySoon();
+      deps.to.destroySoon();
       return;
     }
-    if (!d.to.writable) return;
-    d.to.write(item.chunk);
-    this.#stats[d.counter] += item.chunk.length;
+    if (!deps.to.writable) return;
+    deps.to.write(item.chunk);
+    this.#stats[deps.counter] += item.chunk.length;
   }
 
-  #stopTimer(d: Direction): void {
-    clearTimeout(d.timer);
-    d.timer = undefined;
+  #stopTimer(deps: Direction): void {
+    clearTimeout(deps.timer);
+    deps.timer = undefined;
   }
 
   #kill(link: Link): void {

@@ -139,7 +139,7 @@ async function stopFaults(c: ChaosCluster): Promise<number> {
         behindSince.set(name, since);
         const i = c.servers.findIndex((s) => s.name === name);
         if (c.cluster && i >= 0 && Date.now() - since > strayReplicaRestartMs) {
-          c.o.log(`replica on ${name} still behind after ${strayReplicaRestartMs} ms: restarting it`);
+          c.options.log(`replica on ${name} still behind after ${strayReplicaRestartMs} ms: restarting it`);
           behindSince.delete(name);
           await c.cluster.restart(i);
         }
@@ -166,22 +166,22 @@ async function converge(c: ChaosCluster, faultsEndedAt: number, boundMs: number,
   return null;
 }
 
-export async function runSchedule(schedule: Schedule, o: RunOptions): Promise<RunResult> {
+export async function runSchedule(schedule: Schedule, options: RunOptions): Promise<RunResult> {
   const started = Date.now();
-  const log = o.log ?? (() => {});
-  const progress = o.onProgress ?? (() => {});
+  const log = options.log ?? (() => {});
+  const progress = options.onProgress ?? (() => {});
   progress({ phase: 'starting', done: 0, total: schedule.steps.length });
   let c: ChaosCluster | null = null;
   try {
-    c = await ChaosCluster.start({ ...o, log }, (created) => (c = created));
+    c = await ChaosCluster.start({ ...options, log }, (created) => (c = created));
     await c.submit(schedule.initial);
     const skipped = await playFaults(c, schedule, progress, log);
     progress({ phase: 'converging', done: schedule.steps.length, total: schedule.steps.length });
     const faultsEndedAt = await stopFaults(c);
-    const allTerminalMs = await converge(c, faultsEndedAt, convergenceBoundMs(schedule, o.leaseTtlMs), progress);
+    const allTerminalMs = await converge(c, faultsEndedAt, convergenceBoundMs(schedule, options.leaseTtlMs), progress);
     // The history must cover the whole window in which a leader has to show up (and at least one more
     // renewal), or the checker would judge a leader by a history cut short.
-    const timing = leaseTiming(o.leaseTtlMs);
+    const timing = leaseTiming(options.leaseTtlMs);
     const leaderWithinMs = timing.ttlMs + timing.pollIntervalMs;
     await sleep(Math.max(faultsEndedAt + leaderWithinMs, Date.now() + timing.renewIntervalMs) - Date.now());
 

@@ -35,38 +35,47 @@ export type ChaosReport = {
   failure: ChaosFailure | null;
 };
 
-export function shapeOf(o: Pick<ChaosOptions, 'nodes' | 'servers' | 'durationMs' | 'leaseTtlMs' | 'maxSteps' | 'leaf'>): ScheduleShape {
-  return { nodes: o.nodes, servers: o.servers, durationMs: o.durationMs, leaseTtlMs: o.leaseTtlMs, maxSteps: o.maxSteps, leaf: o.leaf };
+export function shapeOf(
+  options: Pick<ChaosOptions, 'nodes' | 'servers' | 'durationMs' | 'leaseTtlMs' | 'maxSteps' | 'leaf'>,
+): ScheduleShape {
+  return {
+    nodes: options.nodes,
+    servers: options.servers,
+    durationMs: options.durationMs,
+    leaseTtlMs: options.leaseTtlMs,
+    maxSteps: options.maxSteps,
+    leaf: options.leaf,
+  };
 }
 
-export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
-  const seed = o.seed ?? (Date.now() ^ (Math.random() * 0x100000000)) | 0;
+export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x100000000)) | 0;
   const results: RunResult[] = [];
   let failing: RunResult | null = null;
-  let shrinkRunsLeft = o.shrinkRuns;
+  let shrinkRunsLeft = options.shrinkRuns;
   let i = 0;
   /** The harness itself failed (a cluster that would not start...): not a finding about Shoal, stop. */
   let harnessError: Error | null = null;
-  const prop = fc.asyncProperty(scheduleArb(shapeOf(o)), async (schedule) => {
+  const prop = fc.asyncProperty(scheduleArb(shapeOf(options)), async (schedule) => {
     if (harnessError) return true;
     const shrinking = failing !== null;
     // Out of shrink budget: call every further candidate a pass, so the smallest failure so far stands.
     if (shrinking && shrinkRunsLeft-- <= 0) return true;
     const index = i++;
-    o.onRunStart?.(index, schedule, shrinking);
+    options.onRunStart?.(index, schedule, shrinking);
     let r: RunResult;
     try {
-      r = await runSchedule(schedule, { ...o, onProgress: (p) => o.onProgress?.(index, p) });
+      r = await runSchedule(schedule, { ...options, onProgress: (p) => options.onProgress?.(index, p) });
     } catch (err) {
       harnessError = err as Error;
       return true;
     }
     if (!shrinking) results.push(r);
-    o.onRunEnd?.(index, r, shrinking);
+    options.onRunEnd?.(index, r, shrinking);
     if (r.violations.length > 0) failing = r;
     return r.violations.length === 0;
   });
-  const details = await fc.check(prop, { numRuns: o.runs, seed });
+  const details = await fc.check(prop, { numRuns: options.runs, seed });
   if (harnessError) {
     throw new Error(`chaos run ${i} (seed ${seed}) could not be carried out: ${(harnessError as Error).message}`, { cause: harnessError });
   }
@@ -92,12 +101,12 @@ export type FailureFile = {
   logs: string;
 };
 
-export function failureFile(f: ChaosFailure, o: FailureFile['options']): FailureFile {
+export function failureFile(f: ChaosFailure, options: FailureFile['options']): FailureFile {
   return {
     kind: 'shoal-chaos-failure',
     seed: f.seed,
     path: f.path,
-    options: o,
+    options,
     schedule: f.schedule,
     story: describeSchedule(f.schedule),
     violations: f.result.violations,

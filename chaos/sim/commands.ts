@@ -68,7 +68,7 @@ export class ExpireLeases implements SimCommand {
   check = () => true;
   async run(_m: SimModel, r: SimReal) {
     note(r, this.toString());
-    await r.world.advance(r.world.o.ttlMs + 1);
+    await r.world.advance(r.world.options.ttlMs + 1);
   }
   toString() {
     return 'expire-leases';

@@ -36,7 +36,7 @@ export function caseBoundMs(w: SimWorld): number {
   const attempt = longest + defaults.placeIntervalMs + defaults.bidWindowMs + recoverEvery;
   let backoffs = 0;
   for (let f = 1; f < defaults.maxAttempts; f++) backoffs += retryBackoffMs(f);
-  return 2 * w.o.ttlMs + recoverEvery + defaults.startTimeoutMs + defaults.maxAttempts * attempt + backoffs;
+  return 2 * w.options.ttlMs + recoverEvery + defaults.startTimeoutMs + defaults.maxAttempts * attempt + backoffs;
 }
 
 /** What a case ends with: the checker's verdict, recovery times, the final records and the whole history. */
@@ -62,7 +62,7 @@ export async function finishCase(w: SimWorld): Promise<CaseResult> {
   await w.clock.advance(0);
   const faultsEndedAt = w.clock.now();
   const boundMs = caseBoundMs(w);
-  const leaderWithinMs = w.o.ttlMs + w.timing.pollIntervalMs;
+  const leaderWithinMs = w.options.ttlMs + w.timing.pollIntervalMs;
   let records: JobRecord[] = [];
   let allTerminalAt: number | null = null;
   while (w.clock.now() - faultsEndedAt < boundMs) {

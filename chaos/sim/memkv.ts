@@ -31,10 +31,10 @@ export class MemKv implements Bucket {
   #last = new Map<string, Entry>();
   #watchers = new Set<Watcher>();
 
-  constructor(name: string, o: { ttlMs?: number; clock: Clock }) {
+  constructor(name: string, options: { ttlMs?: number; clock: Clock }) {
     this.name = name;
-    this.ttlMs = o.ttlMs ?? 0;
-    this.clock = o.clock;
+    this.ttlMs = options.ttlMs ?? 0;
+    this.clock = options.clock;
   }
 
   /** The last entry for a key: expired ones are gone, as on the server (without a watch event before 2.11). */

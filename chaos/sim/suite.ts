@@ -186,20 +186,20 @@ export type SimulationOptions = {
   onRun?: (i: number, r: CaseSummary) => void;
 };
 
-export function shapeOf(o: Pick<SimulationOptions, 'nodes' | 'maxCommands' | 'shape'>): SimShape {
-  const s = { ...defaultShape, ...o.shape };
-  if (o.nodes !== undefined) {
-    s.minNodes = o.nodes;
-    s.maxNodes = o.nodes;
+export function shapeOf(options: Pick<SimulationOptions, 'nodes' | 'maxCommands' | 'shape'>): SimShape {
+  const s = { ...defaultShape, ...options.shape };
+  if (options.nodes !== undefined) {
+    s.minNodes = options.nodes;
+    s.maxNodes = options.nodes;
   }
-  if (o.maxCommands !== undefined) s.maxCommands = o.maxCommands;
+  if (options.maxCommands !== undefined) s.maxCommands = options.maxCommands;
   return s;
 }
 
 /** Run `runs` generated cases; on a failure, shrink it and report the smallest command list. */
-export async function runSimulation(o: SimulationOptions): Promise<SimReport> {
+export async function runSimulation(options: SimulationOptions): Promise<SimReport> {
   const started = performance.now();
-  const seed = o.seed ?? (Date.now() ^ 0x5bd1e995) | 0;
+  const seed = options.seed ?? (Date.now() ^ 0x5bd1e995) | 0;
   const report: SimReport = {
     runs: 0,
     seed,
@@ -216,7 +216,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimReport> {
   };
   let failing: CaseSummary | null = null;
   let shrinks = 0;
-  const prop = simProperty(shapeOf(o), (s) => {
+  const prop = simProperty(shapeOf(options), (s) => {
     if (failing) {
       shrinks++;
       if (s.violations.length > 0) failing = s;
@@ -234,9 +234,9 @@ export async function runSimulation(o: SimulationOptions): Promise<SimReport> {
       report.checks.failed++;
       failing = s;
     } else report.checks.passed++;
-    o.onRun?.(i, s);
+    options.onRun?.(i, s);
   });
-  const details = await fc.check(prop, { numRuns: o.runs, seed });
+  const details = await fc.check(prop, { numRuns: options.runs, seed });
   report.wallMs = performance.now() - started;
   const f = failing as CaseSummary | null;
   if (details.failed && f) {
@@ -265,11 +265,11 @@ function replayPathOf(cmds: unknown): string {
 
 /** Rerun exactly one case from a failure's seed, path and replay hint (same shape options as the run that found it). */
 export async function replaySimulation(
-  o: { seed: number; path: string; replayPath: string } & Pick<SimulationOptions, 'nodes' | 'maxCommands' | 'shape'>,
+  options: { seed: number; path: string; replayPath: string } & Pick<SimulationOptions, 'nodes' | 'maxCommands' | 'shape'>,
 ): Promise<CaseSummary | null> {
   let last: CaseSummary | null = null;
-  const shape = { ...shapeOf(o), replayPath: o.replayPath };
-  await fc.check(simProperty(shape, (s) => (last = s)), { seed: o.seed, path: o.path, numRuns: 1, endOnFailure: true });
+  const shape = { ...shapeOf(options), replayPath: options.replayPath };
+  await fc.check(simProperty(shape, (s) => (last = s)), { seed: options.seed, path: options.path, numRuns: 1, endOnFailure: true });
   return last;
 }
 

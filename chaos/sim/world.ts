@@ -58,7 +58,7 @@ export const simGpuNode = 'n1';
 const epochMs = 1_735_689_600_000;
 
 export class SimWorld {
-  readonly o: Required<Omit<WorldOptions, 'variant' | 'inspect'>> & Pick<WorldOptions, 'inspect'> & { variant: SimVariant };
+  readonly options: Required<Omit<WorldOptions, 'variant' | 'inspect'>> & Pick<WorldOptions, 'inspect'> & { variant: SimVariant };
   readonly clock: SimClock;
   readonly net: SimNet;
   readonly rng: () => number;
@@ -76,31 +76,34 @@ export class SimWorld {
   /** Once faults stop, a process that exits (a drain in progress) is started again, as a supervisor would. */
   supervised = false;
 
-  constructor(o: WorldOptions) {
-    this.o = {
-      ttlMs: o.ttlMs ?? simDefaults.leaseTtlMs,
-      slots: o.slots ?? simDefaults.slots,
-      seed: o.seed,
-      nodes: o.nodes,
-      variant: o.variant ?? {},
-      inspect: o.inspect,
+  constructor(options: WorldOptions) {
+    this.options = {
+      ttlMs: options.ttlMs ?? simDefaults.leaseTtlMs,
+      slots: options.slots ?? simDefaults.slots,
+      seed: options.seed,
+      nodes: options.nodes,
+      variant: options.variant ?? {},
+      inspect: options.inspect,
     };
     this.clock = new SimClock(epochMs);
     this.clock.onError = (err) => this.errors.push(`timer threw: ${(err as Error)?.stack ?? String(err)}`);
-    this.rng = prng(o.seed);
+    this.rng = prng(options.seed);
     this.net = new SimNet(this.clock, this.rng);
-    const Kv = this.o.variant.casIgnoresRevision ? BrokenCasKv : MemKv;
+    const Kv = this.options.variant.casIgnoresRevision ? BrokenCasKv : MemKv;
     const n = names();
     this.buckets = {
-      leases: new Kv(n.leasesBucket, { ttlMs: this.o.ttlMs, clock: this.clock }),
+      leases: new Kv(n.leasesBucket, { ttlMs: this.options.ttlMs, clock: this.clock }),
       jobs: new Kv(n.jobsBucket, { clock: this.clock }),
       checkpoints: new Kv(n.checkpointsBucket, { clock: this.clock }),
     };
-    this.slots = Array.from({ length: o.nodes }, (_, i) => ({ id: `n${i + 1}`, incarnations: 0, node: null, state: 'crashed' as const }));
+    this.slots = Array.from(
+      { length: options.nodes },
+      (_, i) => ({ id: `n${i + 1}`, incarnations: 0, node: null, state: 'crashed' as const }),
+    );
   }
 
   get timing() {
-    return leaseTiming(this.o.ttlMs);
+    return leaseTiming(this.options.ttlMs);
   }
 
   log(line: string): void {
@@ -136,7 +139,7 @@ export class SimWorld {
       instance,
       // The first node alone has a GPU and a label: jobs that require it wait (with a reason) while it is down.
       capacity: {
-        slots: this.o.slots,
+        slots: this.options.slots,
         ioSlots: 0,
         memMb: null,
         gpu: slot.id === simGpuNode ? 1 : 0,
@@ -146,7 +149,7 @@ export class SimWorld {
       policy: auctionPolicy(),
       speed: 1,
       probeConfirmMs: defaults.probeConfirmMs,
-      inspect: this.o.inspect,
+      inspect: this.options.inspect,
       handlers: simHandlers,
       clock: view,
       fastPath: true,
@@ -155,7 +158,7 @@ export class SimWorld {
         leases: kv(this.buckets.leases),
         jobs: kv(this.buckets.jobs),
         checkpoints: kv(this.buckets.checkpoints),
-        leaseTtlMs: this.o.ttlMs,
+        leaseTtlMs: this.options.ttlMs,
       }),
       probe: (holder) => this.net.ping(conn, holder),
       placement: simPlacement(this.net, conn),

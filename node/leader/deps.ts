@@ -38,7 +38,7 @@ export type DutyDeps = {
 };
 
 export type Placer = {
-  d: DutyDeps;
+  deps: DutyDeps;
   cluster: ClusterCache;
   clock: Clock;
   /** Assignments this leader wrote that its index may not show yet (job → node): a placement without bids counts them as load. */

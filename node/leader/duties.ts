@@ -15,9 +15,9 @@ import { ClusterCache } from './cluster.cache.ts';
 import { placementLoop } from './placement.loop.ts';
 import type { DutyDeps } from './deps.ts';
 
-export function leaderDuties(d: DutyDeps) {
-  const cluster = new ClusterCache(d.leases, () => (d.clock ?? realClock).mono());
-  return { recover: recoverDuty(d, cluster), place: placementLoop(d, cluster) };
+export function leaderDuties(deps: DutyDeps) {
+  const cluster = new ClusterCache(deps.leases, () => (deps.clock ?? realClock).mono());
+  return { recover: recoverDuty(deps, cluster), place: placementLoop(deps, cluster) };
 }
 
 /**
@@ -26,47 +26,47 @@ export function leaderDuties(d: DutyDeps) {
  * back to the queue what `requeueDecision` says (dead or re-joined owners,
  * assignments nobody started in time).
  */
-function recoverDuty(d: DutyDeps, cluster: ClusterCache) {
-  const clock = d.clock ?? realClock;
+function recoverDuty(deps: DutyDeps, cluster: ClusterCache) {
+  const clock = deps.clock ?? realClock;
   return fromPromise<void, DutyInput>(async () => {
-    await reapDeadNodes(d);
+    await reapDeadNodes(deps);
     const view = await cluster.refresh();
     const epochs = new Map(view.nodes.map((x) => [x.id, x.epoch]));
-    const { store, index } = d.jobs();
+    const { store, index } = deps.jobs();
     await index.ready();
     const moves: Array<Promise<unknown>> = [];
     for (const r of index.live.values()) {
-      if (!d.leading()) return;
+      if (!deps.leading()) return;
       const q = requeueDecision(r, epochs, clock.now(), defaults.startTimeoutMs);
       if (!q) continue;
       // Decided on the index's copy: write only if the record still holds that attempt.
       moves.push(
         store.apply(r.id, (c) => (c.attempt === r.attempt ? { ...q.event, at: clock.now() } : null)).then((x) => {
-          if (x?.changed && q.event.type === 'job.orphan') d.log(`job ${r.id}: ${q.why}, requeued`);
+          if (x?.changed && q.event.type === 'job.orphan') deps.log(`job ${r.id}: ${q.why}, requeued`);
         }),
       );
     }
     // A write that failed is tried again on the next pass; say so, or a bucket that refuses writes looks like an idle leader.
     const failed = (await Promise.allSettled(moves)).filter((x) => x.status === 'rejected');
     if (failed.length) {
-      d.log(
+      deps.log(
         `recovery: ${failed.length} requeue write(s) failed (${(failed[0] as PromiseRejectedResult).reason?.message}); next pass retries`,
       );
     }
   });
 }
 
-async function reapDeadNodes(d: DutyDeps): Promise<void> {
-  if (!d.fastPath) return;
-  const kv = d.leases();
+async function reapDeadNodes(deps: DutyDeps): Promise<void> {
+  if (!deps.fastPath) return;
+  const kv = deps.leases();
   for (const key of await kv.keys(keys.nodes)) {
     const lease = await readLease(kv, key);
-    if (!lease || lease.value.holder.instance === d.self.instance) continue;
-    if ((await d.probe(lease.value.holder)) !== 'gone' || !d.leading()) continue;
+    if (!lease || lease.value.holder.instance === deps.self.instance) continue;
+    if ((await deps.probe(lease.value.holder)) !== 'gone' || !deps.leading()) continue;
     try {
       await kv.delete(key, lease.revision);
-      d.onReap?.(lease.value.holder, lease.epoch);
-      d.log(`reaped lease of dead node ${lease.value.holder.id}`);
+      deps.onReap?.(lease.value.holder, lease.epoch);
+      deps.log(`reaped lease of dead node ${lease.value.holder.id}`);
     } catch (err) {
       if (!isCasConflict(err)) throw err; // renewed meanwhile: it was alive after all
     }

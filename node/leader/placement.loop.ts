@@ -15,21 +15,21 @@ import { addUsage, noUsage, satisfies, type Usage, usageOf } from '../../policie
 import type { DutyDeps, Placer } from './deps.ts';
 
 /** Pull: publish the queued jobs not yet on the work queue (by job and attempt); the nodes take them from there. */
-async function enqueue(p: Placer, queued: JobRecord[]): Promise<void> {
-  const fresh = queued.filter((r) => !p.enqueued.has(`${r.id}:${r.attempt}`)).map((r) => ({ id: r.id, attempt: r.attempt }));
+async function enqueue(placer: Placer, queued: JobRecord[]): Promise<void> {
+  const fresh = queued.filter((r) => !placer.enqueued.has(`${r.id}:${r.attempt}`)).map((r) => ({ id: r.id, attempt: r.attempt }));
   if (fresh.length === 0) return;
-  await p.d.transport.enqueue!(fresh);
-  for (const j of fresh) p.enqueued.add(`${j.id}:${j.attempt}`);
-  if (p.enqueued.size > 100_000) p.enqueued.clear(); // the stream's duplicate window catches what this forgets
+  await placer.deps.transport.enqueue!(fresh);
+  for (const j of fresh) placer.enqueued.add(`${j.id}:${j.attempt}`);
+  if (placer.enqueued.size > 100_000) placer.enqueued.clear(); // the stream's duplicate window catches what this forgets
 }
 
 /** Fail the queued jobs whose type no live node handles (confirmed from the leases: the cache may predate a new node); returns the rest. */
-async function rejectUnhandled({ d, cluster, clock }: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
+async function rejectUnhandled({ deps, cluster, clock }: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
   let types = cluster.types;
   // Judge by the view this call read: a recovery pass may meanwhile store an older one in the cache.
   if (types && queued.some((r) => !types!.has(r.type))) types = typesOf(await cluster.refresh());
   const unhandled = types ? queued.filter((r) => !types!.has(r.type)) : [];
-  const { store } = d.jobs();
+  const { store } = deps.jobs();
   await Promise.allSettled(unhandled.map((r) =>
     store.apply(r.id, () => ({
       type: 'job.reject',
@@ -45,8 +45,8 @@ async function rejectUnhandled({ d, cluster, clock }: Placer, queued: JobRecord[
  * node's slots (its advert) less its load (the jobs its index shows assigned to
  * or running there, and the assignments written since that it does not show yet).
  */
-function ownView({ d, cluster, awarded }: Placer, jobs: OfferedJob[]): NodeBid[] {
-  const { index } = d.jobs();
+function ownView({ deps, cluster, awarded }: Placer, jobs: OfferedJob[]): NodeBid[] {
+  const { index } = deps.jobs();
   const load = new Map<string, { slots: number; usage: Usage }>();
   const count = (node: string | null, r: JobRecord) => {
     if (node === null) return;
@@ -72,8 +72,8 @@ function ownView({ d, cluster, awarded }: Placer, jobs: OfferedJob[]): NodeBid[]
 }
 
 /** One placement round: offer and collect bids (or, without an auction, the leader's own view), award by the policy, assign by CAS, preempt for what is left; returns how many were assigned. */
-async function auction(p: Placer, offered: JobRecord[], epoch: number): Promise<number> {
-  const { d, cluster, clock } = p;
+async function auction(placer: Placer, offered: JobRecord[], epoch: number): Promise<number> {
+  const { deps, cluster, clock } = placer;
   const began = clock.mono();
   const now = clock.now();
   const jobs = offered.map((r) => ({
@@ -83,12 +83,14 @@ async function auction(p: Placer, offered: JobRecord[], epoch: number): Promise<
     lastNode: lastAttempt(r)?.node ?? null,
     ...(r.requires ? { requires: r.requires } : {}),
   }));
-  const bids = d.policy.asks ? await d.transport.auction({ epoch, jobs }, cluster.readyNodes, defaults.bidWindowMs) : ownView(p, jobs);
-  if (!d.leading()) return 0;
-  const { store, index } = d.jobs();
+  const bids = deps.policy.asks
+    ? await deps.transport.auction({ epoch, jobs }, cluster.readyNodes, defaults.bidWindowMs)
+    : ownView(placer, jobs);
+  if (!deps.leading()) return 0;
+  const { store, index } = deps.jobs();
   let count = 0;
   const placed = new Set<string>();
-  await Promise.all([...d.policy.award(jobs, bids)].map(async ([node, ids]) => {
+  await Promise.all([...deps.policy.award(jobs, bids)].map(async ([node, ids]) => {
     // CAS on the revision the index holds (no read first); a stale one is re-read and re-decided.
     const done = await Promise.all(
       ids.map((id) =>
@@ -96,42 +98,42 @@ async function auction(p: Placer, offered: JobRecord[], epoch: number): Promise<
       ),
     );
     const assigned = done.filter((x) => x?.changed).map((x) => ({ value: x!.record, revision: x!.revision }));
-    if (!d.policy.asks) { for (const a of assigned) p.awarded.set(a.value.id, node); }
+    if (!deps.policy.asks) { for (const a of assigned) placer.awarded.set(a.value.id, node); }
     count += assigned.length;
     for (const a of assigned) placed.add(a.value.id);
-    if (assigned.length) d.transport.assign(node, assigned);
+    if (assigned.length) deps.transport.assign(node, assigned);
   }));
-  count += await preempt(p, offered.filter((r) => !placed.has(r.id)), bids);
-  d.onAuction?.(clock.mono() - began, offered.length, count);
+  count += await preempt(placer, offered.filter((r) => !placed.has(r.id)), bids);
+  deps.onAuction?.(clock.mono() - began, offered.length, count);
   return count;
 }
 
 /** Auctions until nothing placeable is left (or every offer found a taker but more wait); returns whether to go again at once. */
-async function placeQueued(p: Placer, epoch: number): Promise<boolean> {
-  const { index } = p.d.jobs();
+async function placeQueued(placer: Placer, epoch: number): Promise<boolean> {
+  const { index } = placer.deps.jobs();
   await index.ready();
-  const queued = offerOrder(index.live.values(), p.clock.now());
+  const queued = offerOrder(index.live.values(), placer.clock.now());
   if (queued.length === 0) return false;
-  const placeable = await settlePending(p, await rejectUnhandled(p, queued));
-  if (p.d.policy.pulls) {
-    await enqueue(p, placeable);
+  const placeable = await settlePending(placer, await rejectUnhandled(placer, queued));
+  if (placer.deps.policy.pulls) {
+    await enqueue(placer, placeable);
     return false;
   }
   const offered = placeable.slice(0, defaults.jobsPerAuction);
   if (offered.length === 0) return false;
-  const awarded = await auction(p, offered, epoch);
+  const awarded = await auction(placer, offered, epoch);
   return awarded === offered.length && queued.length > offered.length;
 }
 
-export function placementLoop(d: DutyDeps, cluster: ClusterCache) {
-  const p: Placer = { d, cluster, clock: d.clock ?? realClock, awarded: new Map(), enqueued: new Set(), yielding: new Map() };
-  const { clock } = p;
+export function placementLoop(deps: DutyDeps, cluster: ClusterCache) {
+  const placer: Placer = { deps, cluster, clock: deps.clock ?? realClock, awarded: new Map(), enqueued: new Set(), yielding: new Map() };
+  const { clock } = placer;
   return fromCallback<CoordinatorEvent, DutyInput>(({ input }) => {
     let stopped = false;
     let timer: unknown;
     let busy = false;
     let again = false;
-    const { index } = d.jobs();
+    const { index } = deps.jobs();
 
     /** Rounds until nothing is left to offer; a round asked for meanwhile runs after this one. */
     const round = async (): Promise<void> => {
@@ -143,11 +145,11 @@ export function placementLoop(d: DutyDeps, cluster: ClusterCache) {
       try {
         do {
           again = false;
-          if (stopped || !d.leading()) return;
-          if (await placeQueued(p, input.epoch)) again = true;
+          if (stopped || !deps.leading()) return;
+          if (await placeQueued(placer, input.epoch)) again = true;
         } while (again && !stopped);
       } catch (err) {
-        d.log(`placement round failed: ${(err as Error).message}`);
+        deps.log(`placement round failed: ${(err as Error).message}`);
       } finally {
         busy = false;
         if (!stopped) {
@@ -158,7 +160,7 @@ export function placementLoop(d: DutyDeps, cluster: ClusterCache) {
     };
 
     const unlisten = index.onChange(() => void round());
-    const unhint = d.transport.onQueued(() => void round());
+    const unhint = deps.transport.onQueued(() => void round());
     void round();
     return () => {
       stopped = true;

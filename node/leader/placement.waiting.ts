@@ -16,13 +16,13 @@ import type { Placer } from './deps.ts';
  * it fails once it has waited its pending timeout); where one can again, the
  * reason goes. Returns the jobs some live node can take, in the same order.
  */
-export async function settlePending(p: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
-  const { d, cluster, clock } = p;
+export async function settlePending(placer: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
+  const { deps, cluster, clock } = placer;
   const reasonOf = (r: JobRecord) =>
     r.requires ? pendingReason(r.requires, cluster.nodes.filter((n) => n.types.includes(r.type)).map(capacityOf)) : null;
   // The cache may predate a node that joined: confirm from the leases (at most every `pendingRecheckMs`) before saying no.
   if (queued.some((r) => reasonOf(r) !== null)) await cluster.fresh(defaults.pendingRecheckMs);
-  const { store } = d.jobs();
+  const { store } = deps.jobs();
   const now = clock.now();
   const writes: Array<Promise<unknown>> = [];
   const placeable: JobRecord[] = [];
@@ -38,7 +38,7 @@ export async function settlePending(p: Placer, queued: JobRecord[]): Promise<Job
     }
   }
   const failed = (await Promise.allSettled(writes)).filter((x) => x.status === 'rejected').length;
-  if (failed) d.log(`placement: ${failed} pending-reason write(s) failed; the next round retries`);
+  if (failed) deps.log(`placement: ${failed} pending-reason write(s) failed; the next round retries`);
   return placeable;
 }
 
@@ -49,17 +49,17 @@ export async function settlePending(p: Placer, queued: JobRecord[]): Promise<Job
  * the node starts it in the victim's slot while the victim checkpoints (its
  * grace) and goes back to the queue. Returns how many were placed so.
  */
-export async function preempt(p: Placer, unplaced: JobRecord[], bids: NodeBid[]): Promise<number> {
-  const { d, cluster, clock } = p;
-  const rules = d.preemption;
+export async function preempt(placer: Placer, unplaced: JobRecord[], bids: NodeBid[]): Promise<number> {
+  const { deps, cluster, clock } = placer;
+  const rules = deps.preemption;
   if (!rules.enabled || unplaced.length === 0) return 0;
-  const { store, index } = d.jobs();
+  const { store, index } = deps.jobs();
   // Victims already told to yield stay excluded until their record moves on.
-  for (const [id, attempt] of p.yielding) {
+  for (const [id, attempt] of placer.yielding) {
     const r = index.live.get(id);
-    if (!r || r.state !== 'running' || r.attempt !== attempt) p.yielding.delete(id);
+    if (!r || r.state !== 'running' || r.attempt !== attempt) placer.yielding.delete(id);
   }
-  const running = [...index.live.values()].filter((r) => r.state === 'running' && r.owner !== null && !p.yielding.has(r.id));
+  const running = [...index.live.values()].filter((r) => r.state === 'running' && r.owner !== null && !placer.yielding.has(r.id));
   if (running.length === 0) return 0;
   const nodes = new Map(cluster.ready.map((n) => [n.id, n]));
   const freeUsage = new Map(bids.map((b) => [b.node, b.freeUsage]));
@@ -81,14 +81,14 @@ export async function preempt(p: Placer, unplaced: JobRecord[], bids: NodeBid[])
       (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now() } : null),
       index.versioned(urgent.id),
     );
-    if (!done?.changed || !d.leading()) continue;
-    p.yielding.set(victim.id, victim.attempt);
-    if (!d.policy.asks) p.awarded.set(urgent.id, node);
-    d.transport.assign(node, [{ value: done.record, revision: done.revision }], {
+    if (!done?.changed || !deps.leading()) continue;
+    placer.yielding.set(victim.id, victim.attempt);
+    if (!deps.policy.asks) placer.awarded.set(urgent.id, node);
+    deps.transport.assign(node, [{ value: done.record, revision: done.revision }], {
       preempt: [{ id: victim.id, attempt: victim.attempt }],
       graceMs: rules.graceMs,
     });
-    d.log(`job ${urgent.id} (priority ${urgent.priority}) preempts ${victim.id} (priority ${victim.priority}) on ${node}`);
+    deps.log(`job ${urgent.id} (priority ${urgent.priority}) preempts ${victim.id} (priority ${victim.priority}) on ${node}`);
     placed++;
   }
   return placed;

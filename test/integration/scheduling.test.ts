@@ -20,10 +20,10 @@ const n = names();
 const run = promisify(execFile);
 
 /** A fresh single-server cluster of real node processes for one describe block, with a client connection. */
-async function cluster(o: Omit<UpOptions, 'cluster' | 'port'>): Promise<{ c: LocalCluster; nc: NatsConnection }> {
-  const c = await startLocalCluster({ cluster: 1, port: 0, leaseTtlMs: 1000, ...o });
+async function cluster(options: Omit<UpOptions, 'cluster' | 'port'>): Promise<{ c: LocalCluster; nc: NatsConnection }> {
+  const c = await startLocalCluster({ cluster: 1, port: 0, leaseTtlMs: 1000, ...options });
   const nc = await connect({ servers: c.urls });
-  await waitForReady(c.urls, o.nodes);
+  await waitForReady(c.urls, options.nodes);
   return { c, nc };
 }
 async function stop(c: LocalCluster | undefined, nc: NatsConnection | undefined): Promise<void> {

@@ -81,7 +81,7 @@ describe('inspection feed', () => {
     await handedOn();
   };
 
-  function feedOn(o: { maxQueue?: number } = {}) {
+  function feedOn(options: { maxQueue?: number } = {}) {
     const clock = new SimClock(1_000);
     const batches: ShoalInspectionEvent[][] = [];
     let dropped = 0;
@@ -92,7 +92,7 @@ describe('inspection feed', () => {
       onDropped: (k) => (dropped += k),
       coalesceMs: 100,
       viewerTtlMs: 1_000,
-      ...o,
+      ...options,
     });
     const actor = createActor(machine, { inspect: feed.inspect, clock });
     actor.start();

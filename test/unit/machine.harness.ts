@@ -22,19 +22,21 @@ export const other = { id: 'n2', instance: 'i-2' };
 export const coordinatorInput = { nodeId: 'n1', lease: { key: 'leader', holder: me, timing } };
 
 /** The node machine with an inert node lease and a fake coordinator that answers `stop` with `coordinator.stopped`. */
-export function nodeHarness(o: { bootstrapFails?: boolean; handBackFails?: boolean; handBackHangs?: boolean; inspect?: Inspect } = {}) {
+export function nodeHarness(
+  options: { bootstrapFails?: boolean; handBackFails?: boolean; handBackHangs?: boolean; inspect?: Inspect } = {},
+) {
   const clock = new SimulatedClock();
   const toCoordinator: string[] = [];
   const toLease: string[] = [];
   const machine = nodeMachine.provide({
     actors: {
       bootstrap: fromPromise<BootstrapOutput, NodeInput>(async () => {
-        if (o.bootstrapFails) throw new Error('lease TTL mismatch');
+        if (options.bootstrapFails) throw new Error('lease TTL mismatch');
         return { timing };
       }),
       handBackJobs: fromPromise(async () => {
-        if (o.handBackFails) throw new Error('hand-back failed');
-        if (o.handBackHangs) await new Promise(() => {});
+        if (options.handBackFails) throw new Error('hand-back failed');
+        if (options.handBackHangs) await new Promise(() => {});
       }),
       nodeLease: fromCallback(({ receive }) => {
         receive((e: AnyEventObject) => void toLease.push(e.type));
@@ -49,7 +51,7 @@ export function nodeHarness(o: { bootstrapFails?: boolean; handBackFails?: boole
   });
   const actor = createActor(machine, {
     clock,
-    inspect: o.inspect,
+    inspect: options.inspect,
     input: { nodeId: 'n1', instance: 'i-1', leaseKeys: { node: 'node.n1', leader: 'leader' } },
   });
   const settle = () => new Promise((r) => setTimeout(r, 0));
@@ -57,7 +59,7 @@ export function nodeHarness(o: { bootstrapFails?: boolean; handBackFails?: boole
 }
 
 /** The coordinator driven by lease reports alone (its lease child is inert); duties recorded. */
-export function coordinatorHarness(o: { leaseValid?: boolean; inspect?: Inspect; clock?: SimulatedClock } = {}) {
+export function coordinatorHarness(options: { leaseValid?: boolean; inspect?: Inspect; clock?: SimulatedClock } = {}) {
   const released: number[] = [];
   const renews: number[] = [];
   const stopped: number[] = [];
@@ -75,17 +77,21 @@ export function coordinatorHarness(o: { leaseValid?: boolean; inspect?: Inspect;
       }),
       place: fromCallback<CoordinatorEvent, DutyInput>(() => () => {}),
     },
-    guards: { leaseValid: () => o.leaseValid ?? true },
+    guards: { leaseValid: () => options.leaseValid ?? true },
     actions: { reportStopped: () => void stopped.push(1) },
   });
-  const actor = createActor(machine, { input: coordinatorInput, inspect: o.inspect, ...(o.clock ? { clock: o.clock } : {}) });
+  const actor = createActor(machine, {
+    input: coordinatorInput,
+    inspect: options.inspect,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   return { actor, released, renews, recovered, stopped };
 }
 
 /** The lease machine with scripted KV outcomes. */
 export type Script<Req, Out> = (req: Req, now: number) => Out;
 
-export function leaseHarness(o: {
+export function leaseHarness(options: {
   acquire: Script<AcquireRequest, AcquireOutcome>;
   renew?: Script<RenewRequest, RenewOutcome>;
   inspect?: Inspect;
@@ -102,11 +108,11 @@ export function leaseHarness(o: {
     actors: {
       acquireLease: fromPromise<AcquireOutcome, AcquireRequest>(async ({ input }) => {
         acquires.push(input);
-        return o.acquire(input, clock.now());
+        return options.acquire(input, clock.now());
       }),
       renewLease: fromPromise<RenewOutcome, RenewRequest>(async ({ input }) => {
         renews.push(input);
-        return (o.renew ?? ((r, now) => ({ type: 'renewed', revision: r.revision + 10, sentAt: now, receivedAt: now })))(
+        return (options.renew ?? ((r, now) => ({ type: 'renewed', revision: r.revision + 10, sentAt: now, receivedAt: now })))(
           input,
           clock.now(),
         );
@@ -126,7 +132,7 @@ export function leaseHarness(o: {
       reportReleased: record('released'),
     },
   });
-  const actor = createActor(machine, { clock, inspect: o.inspect, input: { key: 'leader', holder: me, timing } });
+  const actor = createActor(machine, { clock, inspect: options.inspect, input: { key: 'leader', holder: me, timing } });
   const settle = () => new Promise((r) => setTimeout(r, 0));
   const advance = async (ms: number) => {
     // Step in small increments so promise effects settle between timers.
