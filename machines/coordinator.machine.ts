@@ -1,7 +1,7 @@
 // The coordinator candidate every node hosts: it competes for the `leader`
 // lease and, while it holds it, runs the leader's duties (recovery, placement).
 // It is leader only between its lease reporting `acquired` and `lost`.
-import { assign, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
+import { assertEvent, assign, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
 import { type LeaseInput, leaseMachine, type LeaseReport } from './lease.machine.ts';
 
 export type CoordinatorInput = { nodeId: string; lease: LeaseInput };
@@ -52,12 +52,13 @@ export const coordinatorMachine = setup({
   },
   actions: {
     recordLeadership: assign(({ context, event }) => {
-      const e = event as Extract<LeaseReport, { type: 'lease.acquired' }>;
-      return { epoch: e.epoch, validUntil: e.validUntil, leaderId: context.nodeId };
+      assertEvent(event, 'lease.acquired');
+      return { epoch: event.epoch, validUntil: event.validUntil, leaderId: context.nodeId };
     }),
-    recordRenewal: assign(({ event }) => ({
-      validUntil: (event as Extract<LeaseReport, { type: 'lease.renewed' }>).validUntil,
-    })),
+    recordRenewal: assign(({ event }) => {
+      assertEvent(event, 'lease.renewed');
+      return { validUntil: event.validUntil };
+    }),
     recordFollowing: assign(({ event }) => ({
       epoch: null,
       validUntil: null,

@@ -2,7 +2,7 @@
 // persisted snapshot: every writer (API, leader, the node running it) reads
 // the record, applies one event with the pure `transition`, and writes the
 // result by CAS. Guards on owner and attempt are the fences.
-import { type ActorScope, assign, createActor, setup, type SnapshotFrom } from 'xstate';
+import { type ActorScope, assertEvent, assign, createActor, setup, type SnapshotFrom } from 'xstate';
 
 import type { AttemptEntry, AttemptOutcome, JobPhase, JobRecord, JobStateName, Requirements } from '../api/contract.ts';
 
@@ -36,8 +36,6 @@ export type JobEvent =
   /** Refused before running (no node handles its type). */
   | { type: 'job.reject'; error: string; at: number };
 
-type Ev<T extends JobEvent['type']> = Extract<JobEvent, { type: T }>;
-
 /** Close the current attempt's entry. */
 function endAttempt(ctx: JobContext, outcome: AttemptOutcome, at: number): AttemptEntry[] {
   return ctx.attempts.map((a) => (a.attempt === ctx.attempt && a.endedAt === null ? { ...a, endedAt: at, outcome } : a));
@@ -66,19 +64,19 @@ export const jobMachine = setup({
   },
   actions: {
     assignTo: assign(({ context, event }) => {
-      const e = event as Ev<'job.assign'>;
+      assertEvent(event, 'job.assign');
       const attempt = context.attempt + 1;
       return {
         attempt,
-        owner: e.node,
+        owner: event.node,
         pendingReason: null,
         pendingSince: null,
         checkpointedAt: null,
-        updatedAt: e.at,
+        updatedAt: event.at,
         attempts: [...context.attempts, {
           attempt,
-          node: e.node,
-          assignedAt: e.at,
+          node: event.node,
+          assignedAt: event.at,
           startedAt: null,
           endedAt: null,
           resumedFrom: 0,
@@ -87,65 +85,69 @@ export const jobMachine = setup({
       };
     }),
     recordStart: assign(({ context, event }) => {
-      const e = event as Ev<'job.start'>;
+      assertEvent(event, 'job.start');
       return {
-        progress: e.resumedFrom,
-        updatedAt: e.at,
+        progress: event.resumedFrom,
+        updatedAt: event.at,
         attempts: context.attempts.map((
           a,
-        ) => (a.attempt === e.attempt
+        ) => (a.attempt === event.attempt
           ? {
             ...a,
-            startedAt: e.at,
-            resumedFrom: e.resumedFrom,
+            startedAt: event.at,
+            resumedFrom: event.resumedFrom,
             outcome: 'running' as const,
-            ...(e.nodeEpoch === undefined ? {} : { nodeEpoch: e.nodeEpoch }),
+            ...(event.nodeEpoch === undefined ? {} : { nodeEpoch: event.nodeEpoch }),
           }
           : a)
         ),
       };
     }),
     recordProgress: assign(({ event }) => {
-      const e = event as Ev<'job.progress'>;
-      return { progress: Math.min(1, Math.max(0, e.progress)), updatedAt: e.at, ...(e.checkpoint ? { checkpointedAt: e.at } : {}) };
+      assertEvent(event, 'job.progress');
+      return {
+        progress: Math.min(1, Math.max(0, event.progress)),
+        updatedAt: event.at,
+        ...(event.checkpoint ? { checkpointedAt: event.at } : {}),
+      };
     }),
     recordSuccess: assign(({ context, event }) => {
-      const e = event as Ev<'job.succeed'>;
-      return { result: e.result, error: null, progress: 1, updatedAt: e.at, attempts: endAttempt(context, 'succeeded', e.at) };
+      assertEvent(event, 'job.succeed');
+      return { result: event.result, error: null, progress: 1, updatedAt: event.at, attempts: endAttempt(context, 'succeeded', event.at) };
     }),
     recordFailure: assign(({ context, event }) => {
-      const e = event as Ev<'job.fail'> | Ev<'job.timeout'>;
-      const error = e.type === 'job.fail' ? e.error : `timed out after ${context.timeoutMs} ms`;
+      assertEvent(event, ['job.fail', 'job.timeout']);
+      const error = event.type === 'job.fail' ? event.error : `timed out after ${context.timeoutMs} ms`;
       return {
         error,
         failures: context.failures + 1,
         owner: null,
-        notBefore: e.at + e.backoffMs,
-        updatedAt: e.at,
-        attempts: endAttempt(context, e.type === 'job.fail' ? 'failed' : 'timeout', e.at),
+        notBefore: event.at + event.backoffMs,
+        updatedAt: event.at,
+        attempts: endAttempt(context, event.type === 'job.fail' ? 'failed' : 'timeout', event.at),
       };
     }),
     requeue: assign(({ context, event }) => {
-      const e = event as Ev<'job.orphan'> | Ev<'job.unstarted'> | Ev<'job.preempt'>;
-      const outcome = e.type === 'job.orphan' ? 'orphaned' : e.type === 'job.unstarted' ? 'unstarted' : 'preempted';
-      const preempted = outcome === 'preempted' ? { preemptions: context.preemptions + 1, preemptedAt: e.at } : {};
-      return { owner: null, updatedAt: e.at, attempts: endAttempt(context, outcome, e.at), ...preempted };
+      assertEvent(event, ['job.orphan', 'job.unstarted', 'job.preempt']);
+      const outcome = event.type === 'job.orphan' ? 'orphaned' : event.type === 'job.unstarted' ? 'unstarted' : 'preempted';
+      const preempted = outcome === 'preempted' ? { preemptions: context.preemptions + 1, preemptedAt: event.at } : {};
+      return { owner: null, updatedAt: event.at, attempts: endAttempt(context, outcome, event.at), ...preempted };
     }),
     recordCancel: assign(({ context, event }) => {
-      const e = event as Ev<'job.cancel'>;
-      return { owner: null, error: 'cancelled', updatedAt: e.at, attempts: endAttempt(context, 'cancelled', e.at) };
+      assertEvent(event, 'job.cancel');
+      return { owner: null, error: 'cancelled', updatedAt: event.at, attempts: endAttempt(context, 'cancelled', event.at) };
     }),
     recordPending: assign(({ context, event }) => {
-      const e = event as Ev<'job.pending'>;
+      assertEvent(event, 'job.pending');
       return {
-        pendingReason: e.reason,
-        pendingSince: e.reason === null ? null : context.pendingSince ?? e.at,
-        updatedAt: e.at,
+        pendingReason: event.reason,
+        pendingSince: event.reason === null ? null : context.pendingSince ?? event.at,
+        updatedAt: event.at,
       };
     }),
     recordReject: assign(({ event }) => {
-      const e = event as Ev<'job.reject'>;
-      return { error: e.error, updatedAt: e.at };
+      assertEvent(event, 'job.reject');
+      return { error: event.error, updatedAt: event.at };
     }),
   },
 }).createMachine({

@@ -77,6 +77,22 @@ const notImplemented = (what: string) => () => {
   throw new Error(`lease machine: effect '${what}' must be provided`);
 };
 
+/**
+ * `assertEvent` for an effect's outcome (the output of its done event, which
+ * reaches an action as its params): narrows it to `type`, and throws if the
+ * transition's guard did not check it.
+ */
+function assertOutcome<O extends { type: string }, T extends O['type']>(
+  outcome: O,
+  type: T,
+): asserts outcome is Extract<O, { type: T }> {
+  if (outcome.type !== type) throw new Error(`lease machine: expected a '${type}' outcome, got ${JSON.stringify(outcome)}`);
+}
+
+/** What a failed effect says: the message of a `failed` or `conflict` outcome, or of the error it threw. */
+const outcomeMessage = (outcome: AcquireOutcome | RenewOutcome) => ('message' in outcome ? outcome.message : 'unknown');
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error ?? 'unknown'));
+
 export const leaseMachine = setup({
   types: {
     context: {} as LeaseContext,
@@ -105,51 +121,51 @@ export const leaseMachine = setup({
     untilDeadline: ({ context }) => Math.max(0, (context.validUntil ?? 0) - (context.confirmedAt ?? 0)),
   },
   guards: {
-    acquired: ({ event }) => (event as { output?: AcquireOutcome }).output?.type === 'acquired',
-    heldByStaleSelf: ({ context, event }) => {
-      const out = (event as { output?: AcquireOutcome }).output;
-      return out?.type === 'taken' && out.holder.instance === context.holder.instance;
-    },
-    taken: ({ event }) => (event as { output?: AcquireOutcome }).output?.type === 'taken',
-    renewed: ({ event }) => (event as { output?: RenewOutcome }).output?.type === 'renewed',
-    conflict: ({ event }) => (event as { output?: RenewOutcome }).output?.type === 'conflict',
-    ours: ({ event }) => (event as { output?: RenewOutcome }).output?.type === 'ours',
+    // On an effect's outcome, given as params by the transition (see `acquiring` and `renewing`).
+    acquired: (_, { outcome }: { outcome: AcquireOutcome }) => outcome.type === 'acquired',
+    heldByStaleSelf: ({ context }, { outcome }: { outcome: AcquireOutcome }) =>
+      outcome.type === 'taken' && outcome.holder.instance === context.holder.instance,
+    taken: (_, { outcome }: { outcome: AcquireOutcome }) => outcome.type === 'taken',
+    renewed: (_, { outcome }: { outcome: RenewOutcome }) => outcome.type === 'renewed',
+    conflict: (_, { outcome }: { outcome: RenewOutcome }) => outcome.type === 'conflict',
+    ours: (_, { outcome }: { outcome: RenewOutcome }) => outcome.type === 'ours',
     goneHolderKnown: ({ context, event }) => event.type === 'holder.gone' && context.other !== null,
     /** The key turned out to hold our own value: an acquire that got no answer in time had landed. */
     changedToSelf: ({ context, event }) => event.type === 'holder.changed' && event.holder.instance === context.holder.instance,
   },
   actions: {
-    recordAcquired: assign(({ context, event }) => {
-      const out = (event as unknown as { output: Extract<AcquireOutcome, { type: 'acquired' }> }).output;
+    recordAcquired: assign(({ context }, { outcome }: { outcome: AcquireOutcome }) => {
+      assertOutcome(outcome, 'acquired');
       return {
-        revision: out.revision,
-        epoch: out.revision,
-        validUntil: out.sentAt + context.timing.ttlMs - context.timing.marginMs,
-        confirmedAt: out.receivedAt,
+        revision: outcome.revision,
+        epoch: outcome.revision,
+        validUntil: outcome.sentAt + context.timing.ttlMs - context.timing.marginMs,
+        confirmedAt: outcome.receivedAt,
         takeoverRevision: null,
         other: null,
         lastError: null,
       };
     }),
-    recordRenewed: assign(({ context, event }) => {
-      const out = (event as unknown as { output: Extract<RenewOutcome, { type: 'renewed' }> }).output;
+    recordRenewed: assign(({ context }, { outcome }: { outcome: RenewOutcome }) => {
+      assertOutcome(outcome, 'renewed');
       return {
-        revision: out.revision,
-        validUntil: out.sentAt + context.timing.ttlMs - context.timing.marginMs,
-        confirmedAt: out.receivedAt,
+        revision: outcome.revision,
+        validUntil: outcome.sentAt + context.timing.ttlMs - context.timing.marginMs,
+        confirmedAt: outcome.receivedAt,
         lastError: null,
       };
     }),
-    adoptRevision: assign(({ event }) => ({
-      revision: (event as unknown as { output: Extract<RenewOutcome, { type: 'ours' }> }).output.revision,
-    })),
-    recordTaken: assign(({ event }) => {
-      const out = (event as unknown as { output: Extract<AcquireOutcome, { type: 'taken' }> }).output;
-      return { other: { holder: out.holder, revision: out.revision }, takeoverRevision: null };
+    adoptRevision: assign((_, { outcome }: { outcome: RenewOutcome }) => {
+      assertOutcome(outcome, 'ours');
+      return { revision: outcome.revision };
     }),
-    planSelfTakeover: assign(({ event }) => {
-      const out = (event as unknown as { output: Extract<AcquireOutcome, { type: 'taken' }> }).output;
-      return { takeoverRevision: out.revision };
+    recordTaken: assign((_, { outcome }: { outcome: AcquireOutcome }) => {
+      assertOutcome(outcome, 'taken');
+      return { other: { holder: outcome.holder, revision: outcome.revision }, takeoverRevision: null };
+    }),
+    planSelfTakeover: assign((_, { outcome }: { outcome: AcquireOutcome }) => {
+      assertOutcome(outcome, 'taken');
+      return { takeoverRevision: outcome.revision };
     }),
     /** Take over only the revision the prober saw: a renewal since then wins the CAS. */
     planTakeover: assign(({ event }) => ({
@@ -158,11 +174,8 @@ export const leaseMachine = setup({
     recordChanged: assign((
       { event },
     ) => (event.type === 'holder.changed' ? { other: { holder: event.holder, revision: event.revision } } : {})),
-    recordFailure: assign(({ event }) => {
-      const e = event as { output?: { message?: string }; error?: unknown };
-      const message = e.output?.message ?? (e.error instanceof Error ? e.error.message : String(e.error ?? 'unknown'));
-      return { lastError: message };
-    }),
+    /** The message of a failed outcome (`outcomeMessage`) or of a thrown error (`errorMessage`). */
+    recordFailure: assign((_, { message }: { message: string }) => ({ lastError: message })),
     forget: assign({ revision: null, epoch: null, validUntil: null, confirmedAt: null, takeoverRevision: null, other: null }),
     reportAcquiring: sendParent(({ context }): LeaseReport => ({ type: 'lease.acquiring', key: context.key })),
     reportAcquired: sendParent(({ context }): LeaseReport => ({
@@ -212,13 +225,38 @@ export const leaseMachine = setup({
         src: 'acquireLease',
         input: ({ context }) => ({ key: context.key, holder: context.holder, takeoverRevision: context.takeoverRevision }),
         onDone: [
-          { guard: 'acquired', target: 'held', actions: 'recordAcquired' },
+          {
+            guard: { type: 'acquired', params: ({ event }) => ({ outcome: event.output }) },
+            target: 'held',
+            actions: { type: 'recordAcquired', params: ({ event }) => ({ outcome: event.output }) },
+          },
           // Our own earlier incarnation's value (we were fenced): replace it by CAS.
-          { guard: 'heldByStaleSelf', target: 'acquiring', reenter: true, actions: 'planSelfTakeover' },
-          { guard: 'taken', target: 'standby', actions: 'recordTaken' },
-          { target: 'standby', actions: ['recordFailure', assign({ other: null, takeoverRevision: null })] },
+          {
+            guard: { type: 'heldByStaleSelf', params: ({ event }) => ({ outcome: event.output }) },
+            target: 'acquiring',
+            reenter: true,
+            actions: { type: 'planSelfTakeover', params: ({ event }) => ({ outcome: event.output }) },
+          },
+          {
+            guard: { type: 'taken', params: ({ event }) => ({ outcome: event.output }) },
+            target: 'standby',
+            actions: { type: 'recordTaken', params: ({ event }) => ({ outcome: event.output }) },
+          },
+          {
+            target: 'standby',
+            actions: [
+              { type: 'recordFailure', params: ({ event }) => ({ message: outcomeMessage(event.output) }) },
+              assign({ other: null, takeoverRevision: null }),
+            ],
+          },
         ],
-        onError: { target: 'standby', actions: ['recordFailure', assign({ other: null, takeoverRevision: null })] },
+        onError: {
+          target: 'standby',
+          actions: [
+            { type: 'recordFailure', params: ({ event }) => ({ message: errorMessage(event.error) }) },
+            assign({ other: null, takeoverRevision: null }),
+          ],
+        },
       },
     },
     // Standing by stays one state while the holder lives: polling and pings
@@ -267,12 +305,32 @@ export const leaseMachine = setup({
                   epoch: context.epoch ?? 0,
                 }),
                 onDone: [
-                  { guard: 'renewed', target: '#lease.held.confirmed', reenter: true, actions: ['recordRenewed', 'reportRenewed'] },
-                  { guard: 'conflict', target: '#lease.lost', actions: 'recordFailure' },
-                  { guard: 'ours', target: 'renewing', reenter: true, actions: 'adoptRevision' },
-                  { target: 'backingOff', actions: 'recordFailure' },
+                  {
+                    guard: { type: 'renewed', params: ({ event }) => ({ outcome: event.output }) },
+                    target: '#lease.held.confirmed',
+                    reenter: true,
+                    actions: [{ type: 'recordRenewed', params: ({ event }) => ({ outcome: event.output }) }, 'reportRenewed'],
+                  },
+                  {
+                    guard: { type: 'conflict', params: ({ event }) => ({ outcome: event.output }) },
+                    target: '#lease.lost',
+                    actions: { type: 'recordFailure', params: ({ event }) => ({ message: outcomeMessage(event.output) }) },
+                  },
+                  {
+                    guard: { type: 'ours', params: ({ event }) => ({ outcome: event.output }) },
+                    target: 'renewing',
+                    reenter: true,
+                    actions: { type: 'adoptRevision', params: ({ event }) => ({ outcome: event.output }) },
+                  },
+                  {
+                    target: 'backingOff',
+                    actions: { type: 'recordFailure', params: ({ event }) => ({ message: outcomeMessage(event.output) }) },
+                  },
                 ],
-                onError: { target: 'backingOff', actions: 'recordFailure' },
+                onError: {
+                  target: 'backingOff',
+                  actions: { type: 'recordFailure', params: ({ event }) => ({ message: errorMessage(event.error) }) },
+                },
               },
             },
             backingOff: { after: { retryInterval: 'renewing' } },
@@ -289,7 +347,10 @@ export const leaseMachine = setup({
             }),
             onDone: '#lease.released',
             // The TTL removes it anyway; a release that fails loses nothing.
-            onError: { target: '#lease.released', actions: 'recordFailure' },
+            onError: {
+              target: '#lease.released',
+              actions: { type: 'recordFailure', params: ({ event }) => ({ message: errorMessage(event.error) }) },
+            },
           },
         },
       },

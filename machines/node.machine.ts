@@ -1,7 +1,7 @@
 // The node actor: one per worker process. It holds the node's liveness lease,
 // hosts a coordinator candidate, and (next) the job actors. Losing the lease
 // is fail-stop: the node is fenced, stops its coordinator, then re-joins.
-import { assign, fromPromise, sendTo, setup, type SnapshotFrom } from 'xstate';
+import { assertEvent, assign, fromPromise, sendTo, setup, type SnapshotFrom } from 'xstate';
 import { coordinatorMachine, type CoordinatorReport } from './coordinator.machine.ts';
 import { type LeaseHolder, leaseMachine, type LeaseReport } from './lease.machine.ts';
 import type { LeaseTiming } from './lease.rules.ts';
@@ -56,31 +56,27 @@ export const nodeMachine = setup({
     drainDeadline: ({ context }) => context.timing!.drainDeadlineMs,
   },
   actions: {
-    recordBootstrap: assign(({ event }) => ({
-      timing: (event as unknown as { output: BootstrapOutput }).output.timing,
-    })),
-    recordError: assign(({ event }) => {
-      const e = (event as { error?: unknown }).error;
-      return { error: e instanceof Error ? e.message : String(e) };
+    // Bootstrap's outcome, given as params by `starting` (its done and error events are not NodeEvents).
+    recordBootstrap: assign((_, { timing }: BootstrapOutput) => ({ timing })),
+    recordError: assign((_, { error }: { error: unknown }) => ({ error: error instanceof Error ? error.message : String(error) })),
+    recordJoined: assign(({ event }) => {
+      assertEvent(event, 'lease.acquired');
+      return { epoch: event.epoch, error: null };
     }),
-    recordJoined: assign(({ event }) => ({
-      epoch: (event as Extract<LeaseReport, { type: 'lease.acquired' }>).epoch,
-      error: null,
-    })),
     recordDuplicate: assign(({ context, event }) => {
-      const holder = (event as Extract<LeaseReport, { type: 'lease.standby' }>).holder;
+      assertEvent(event, 'lease.standby');
       return {
-        error: `node id '${context.nodeId}' is in use by a live process (instance ${holder.instance}); pick another --id`,
+        error: `node id '${context.nodeId}' is in use by a live process (instance ${event.holder.instance}); pick another --id`,
       };
     }),
     recordStopping: assign({ stopping: true }),
     recordDrainTimeout: assign(({ context }) => ({
       error: `could not hand back its jobs within ${context.timing!.drainDeadlineMs} ms (the leader requeues what is left)`,
     })),
-    recordFenced: assign(({ event }) => ({
-      epoch: null,
-      error: `node lease lost: ${(event as Extract<LeaseReport, { type: 'lease.lost' }>).reason}`,
-    })),
+    recordFenced: assign(({ event }) => {
+      assertEvent(event, 'lease.lost');
+      return { epoch: null, error: `node lease lost: ${event.reason}` };
+    }),
     /** Lease lost: abort every running job; they write nothing more. */
     abortJobs: () => {},
     startCoordinator: sendTo('coordinator', { type: 'start' }),
@@ -101,8 +97,8 @@ export const nodeMachine = setup({
       invoke: {
         src: 'bootstrap',
         input: ({ context }) => ({ nodeId: context.nodeId, instance: context.instance, leaseKeys: context.leaseKeys }),
-        onDone: { target: 'running', actions: 'recordBootstrap' },
-        onError: { target: 'failed', actions: 'recordError' },
+        onDone: { target: 'running', actions: { type: 'recordBootstrap', params: ({ event }) => ({ timing: event.output.timing }) } },
+        onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
       },
       on: { drain: 'stopped' },
     },

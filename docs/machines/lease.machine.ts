@@ -19,25 +19,39 @@ export const leaseMachine = createMachine({
         "src": "acquireLease",
         "onDone": [
           {
-            "guard": "acquired",
+            "guard": {
+              "type": "acquired"
+            },
             "target": "held",
-            "actions": "recordAcquired"
+            "actions": {
+              "type": "recordAcquired"
+            }
           },
           {
-            "guard": "heldByStaleSelf",
+            "guard": {
+              "type": "heldByStaleSelf"
+            },
             "target": "acquiring",
             "reenter": true,
-            "actions": "planSelfTakeover"
+            "actions": {
+              "type": "planSelfTakeover"
+            }
           },
           {
-            "guard": "taken",
+            "guard": {
+              "type": "taken"
+            },
             "target": "standby",
-            "actions": "recordTaken"
+            "actions": {
+              "type": "recordTaken"
+            }
           },
           {
             "target": "standby",
             "actions": [
-              "recordFailure",
+              {
+                "type": "recordFailure"
+              },
               "xstate.assign"
             ]
           }
@@ -45,7 +59,9 @@ export const leaseMachine = createMachine({
         "onError": {
           "target": "standby",
           "actions": [
-            "recordFailure",
+            {
+              "type": "recordFailure"
+            },
             "xstate.assign"
           ]
         }
@@ -108,33 +124,49 @@ export const leaseMachine = createMachine({
                 "src": "renewLease",
                 "onDone": [
                   {
-                    "guard": "renewed",
+                    "guard": {
+                      "type": "renewed"
+                    },
                     "target": "#lease.held.confirmed",
                     "reenter": true,
                     "actions": [
-                      "recordRenewed",
+                      {
+                        "type": "recordRenewed"
+                      },
                       "reportRenewed"
                     ]
                   },
                   {
-                    "guard": "conflict",
+                    "guard": {
+                      "type": "conflict"
+                    },
                     "target": "#lease.lost",
-                    "actions": "recordFailure"
+                    "actions": {
+                      "type": "recordFailure"
+                    }
                   },
                   {
-                    "guard": "ours",
+                    "guard": {
+                      "type": "ours"
+                    },
                     "target": "renewing",
                     "reenter": true,
-                    "actions": "adoptRevision"
+                    "actions": {
+                      "type": "adoptRevision"
+                    }
                   },
                   {
                     "target": "backingOff",
-                    "actions": "recordFailure"
+                    "actions": {
+                      "type": "recordFailure"
+                    }
                   }
                 ],
                 "onError": {
                   "target": "backingOff",
-                  "actions": "recordFailure"
+                  "actions": {
+                    "type": "recordFailure"
+                  }
                 }
               }
             },
@@ -151,7 +183,9 @@ export const leaseMachine = createMachine({
             "onDone": "#lease.released",
             "onError": {
               "target": "#lease.released",
-              "actions": "recordFailure"
+              "actions": {
+                "type": "recordFailure"
+              }
             }
           }
         }

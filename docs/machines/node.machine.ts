@@ -12,11 +12,15 @@ export const nodeMachine = createMachine({
         "src": "bootstrap",
         "onDone": {
           "target": "running",
-          "actions": "recordBootstrap"
+          "actions": {
+            "type": "recordBootstrap"
+          }
         },
         "onError": {
           "target": "failed",
-          "actions": "recordError"
+          "actions": {
+            "type": "recordError"
+          }
         }
       },
       "on": {
