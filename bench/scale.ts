@@ -100,7 +100,7 @@ async function measureFleet(nodes: number, jobs: number, tick: (what: string) =>
     const cpu0 = cpuSeconds(lead.pid);
     const fleetCpu0 = cpuSeconds(procs[1]!.pid);
     const t0 = performance.now();
-    // 64 in flight, each given 2 min: at 50+ nodes a submit can wait seconds (see the README), and must not fail the run.
+    // 64 in flight, each given 2 min: at 50+ nodes a submit can wait seconds (docs/benchmarks.md, Scale), and must not fail the run.
     // A node whose KV write timed out under the load answers 500; submit is idempotent by id, so send it again (counted).
     let retries = 0;
     const submit = async (i: number): Promise<void> => {

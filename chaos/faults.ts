@@ -1,6 +1,6 @@
 // One fault vocabulary for both layers of the chaos suite: the real-process
 // runs (chaos/real/) and the simulation (chaos/sim/) use these names in their
-// schedules, logs, reports and the README. A fault is plain data, so a
+// schedules, logs, reports and docs/chaos.md. A fault is plain data, so a
 // schedule prints, saves and replays; `describeFault` writes it as a log line.
 
 /** reset: connections drop at once; blackhole: bytes held until heal; drop: bytes lost (see chaos/real/proxy.ts). */

@@ -1,5 +1,5 @@
 // The job invariants: one small function each, over the prepared history and
-// the final records (DESIGN.md, Safety model: per-record CAS, attempts fence
+// the final records (docs/design.md, Safety rules: per-record CAS, attempts fence
 // owners, exactly one terminal state, checkpoints resumed).
 import { handlerStart, type Transition } from '../nats/events.ts';
 import type { Violation } from './history.ts';

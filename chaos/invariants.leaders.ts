@@ -1,6 +1,6 @@
 // The leadership invariants: one leader per epoch, epochs that only grow, no
 // stale leader acting after a newer one began, and a leader soon after the
-// faults stop. Leadership is an optimisation (DESIGN.md), but these show the
+// faults stop. Leadership is an optimisation (docs/design.md), but these show the
 // fencing of leaders works.
 import { isLeaderAction, type Transition } from '../nats/events.ts';
 import type { Violation } from './history.ts';

@@ -122,7 +122,7 @@ export async function runChaosCli(opts: ChaosCliOptions): Promise<number> {
   const o = { ...opts, runs: opts.runs ?? 5, nodes: opts.nodes ?? 3 };
   if (o.leaf && o.servers !== 3) {
     throw new Error(
-      '--leaf needs --servers 3: with a lone core server an edge leader cut off may overlap a new one (README: Leaf-node edges)',
+      '--leaf needs --servers 3: with a lone core server an edge leader cut off may overlap a new one (docs/operations.md, Leaf-node edges)',
     );
   }
   const leaseTtlMs = o.leaseTtl ?? chaosLeaseTtlMs(o.servers);

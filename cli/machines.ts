@@ -49,16 +49,16 @@ export function withDiagrams(markdown: string): string {
   return out;
 }
 
-export function runMachinesExport(o: { format?: string; out: string; markdown?: string }): number {
-  if (o.markdown) {
-    const file = resolve(o.markdown);
+export function runMachinesExport(options: { format?: string; out: string; markdown?: string }): number {
+  if (options.markdown) {
+    const file = resolve(options.markdown);
     const text = readFileSync(file, 'utf8');
     if (!/<!-- machine:\w+ -->/.test(text)) throw new Error(`--markdown ${file} has no <!-- machine:NAME --> markers`);
     writeFileSync(file, withDiagrams(text));
     process.stdout.write(`${file}\n`);
   }
-  const formats = parseFormats(o.format);
-  const dir = resolve(o.out);
+  const formats = parseFormats(options.format);
+  const dir = resolve(options.out);
   try {
     ensureDir(dir);
   } catch (err) {

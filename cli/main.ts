@@ -15,7 +15,7 @@ try {
   if (/permissions? violation/i.test(message)) {
     process.stderr.write(
       'shoal: the credentials you connected with may not do this (a client role calls only shoal.api.jobs.* and shoal.api.status; ' +
-        'draining needs admin): see README, Security\n',
+        'draining needs admin): see docs/security.md\n',
     );
   }
   process.exitCode = process.exitCode || 1;

@@ -172,7 +172,7 @@ function processCommands(p: Command): void {
     .option('--restart', 'supervise the node processes: restart one that exits (a drain, a crash), as systemd Restart=always would')
     .option(
       '--auth <dir>',
-      'secure the servers: refuse anonymous connections; users admin, node and client with their subject permissions (README: Security); ' +
+      'secure the servers: refuse anonymous connections; users admin, node and client with their subject permissions (docs/security.md); ' +
         'writes DIR/admin.json, DIR/node.json, DIR/client.json (connect files: shoal --connect FILE, or any nats.js connect()) and DIR/auth.conf',
     )
     .action(

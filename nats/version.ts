@@ -6,7 +6,7 @@ export function parseNatsServerVersion(text: string): string | null {
   return m ? m[1]! : null;
 }
 
-/** >= 2.10: clustered KV compare-and-swap is broken before 2.9.21 (see README). */
+/** >= 2.10: clustered KV compare-and-swap is broken before 2.9.21 (docs/design.md, nats-server version). */
 export function isSupportedNatsServerVersion(v: string): boolean {
   const [major = 0, minor = 0] = v.split('.').map(Number);
   return major > 2 || (major === 2 && minor >= 10);

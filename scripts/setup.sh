@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 cache="$root/.cache"
-min_minor=10 # 2.10+: clustered KV compare-and-swap is broken before 2.9.21 (see README)
+min_minor=10 # 2.10+: clustered KV compare-and-swap is broken before 2.9.21 (docs/design.md, nats-server version)
 
 say() { printf 'shoal setup: %s\n' "$*" >&2; }
 

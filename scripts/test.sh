@@ -8,8 +8,9 @@ bash scripts/setup.sh --with-old-nats --with-new-nats --with-browser
 export PATH="$PWD/node_modules/.bin:$PATH"
 echo "== tsc --noEmit"
 tsc --noEmit -p .
-echo "== deno fmt --check (npm run fmt formats)"
+echo "== deno fmt --check (npm run fmt formats), deno lint (recommended rules, less require-await: async port implementations stay async so a throw is a rejection)"
 deno fmt --check --quiet
+deno lint --quiet
 echo "== unit tests under Deno"
 deno test -A --quiet test/unit/
 echo "== unit and integration tests under Node"

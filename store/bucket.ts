@@ -1,6 +1,6 @@
 // The one KV port Shoal uses: a small `Bucket` (get, create, update by
 // revision, delete by revision, watch, keys). Per-key compare-and-swap is the
-// law (DESIGN.md, Safety model), so a write that lost a race fails with
+// law (docs/design.md, Safety rules), so a write that lost a race fails with
 // `CasConflictError`, whatever implements the port. `natsBucket` implements it
 // over nats.js KV; the simulation's in-memory KV (chaos/sim/memkv.ts) and its
 // network (chaos/sim/net.ts) implement the same interface.

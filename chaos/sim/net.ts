@@ -1,7 +1,7 @@
 // The simulated network between processes and the one NATS server (which holds
 // the KV buckets): per-message latency from a seeded PRNG, FIFO per connection
 // and direction (one TCP stream each way), and the faults the commands inject.
-// It behaves like the real system does (DESIGN.md, "Failover fast path"; the
+// It behaves like the real system does (docs/design.md, "Failover fast path"; the
 // chaos suite's TCP proxy has the same two partition modes):
 // - a crashed process's connection is closed by the server a few ms later; a
 //   ping to it then answers "no responders" ('gone'), before that it times out;

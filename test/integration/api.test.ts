@@ -1,13 +1,13 @@
 // The public API as any NATS client sees it: micro-service discovery, JSON
 // status, the older `nats` v2 client, and garbage that gets a 4xx while the
 // service keeps serving. Also the node's own start-up refusals.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import '../helpers.ts';
+import { withCluster } from '../helpers.ts';
 import fc from 'fast-check';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { connect as connectV2, StringCodec } from 'nats';
-import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
+import { type LocalCluster, waitForReady } from '../../harness/local.cluster.ts';
 import { spawnNode } from '../../harness/spawn.ts';
 import { callApi } from '../../nats/client.ts';
 import { ApiError } from '../../base/errors.ts';
@@ -21,15 +21,7 @@ describe('public API (micro service, JSON)', () => {
   let c: LocalCluster;
   let nc: NatsConnection;
 
-  before(async () => {
-    c = await startLocalCluster({ nodes: 2, cluster: 1, port: 0, leaseTtlMs: 1000 });
-    nc = await connect({ servers: c.urls });
-    await waitForReady(c.urls, 2);
-  });
-  after(async () => {
-    await nc?.close();
-    await c?.stop();
-  });
+  withCluster({ nodes: 2 }, (fx) => ({ c, nc } = fx));
 
   test('status answers the documented shape', async () => {
     const s = await callApi(nc, n, 'status');

@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import '../helpers.ts';
+import { withCluster } from '../helpers.ts';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { connect as connectV2, StringCodec } from 'nats';
-import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
+import { type LocalCluster, waitForStatus } from '../../harness/local.cluster.ts';
 import { callApi } from '../../nats/client.ts';
 import { runDoctor } from '../../cli/doctor.ts';
 import { encode } from '../../store/codec.ts';
@@ -37,23 +37,20 @@ async function subscribeRefused(nc: NatsConnection, subject: string): Promise<vo
 }
 
 describe('shoal up --auth: roles and subject permissions, 2 node processes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-auth-'));
   let c: LocalCluster;
-  let dir: string;
   let client: NatsConnection;
   let admin: NatsConnection;
   let node: NatsConnection;
 
+  withCluster({ nodes: 2, auth: dir }, (fx) => ({ c } = fx));
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'shoal-auth-'));
-    c = await startLocalCluster({ nodes: 2, cluster: 1, port: 0, leaseTtlMs: 1000, auth: dir });
-    await waitForReady(c.admin, 2);
     client = await connect(file(dir, 'client'));
     admin = await connect(file(dir, 'admin'));
     node = await connect({ ...file(dir, 'node'), inboxPrefix: n.nodeInbox });
   });
   after(async () => {
     await Promise.all([client, admin, node].map((x) => x?.close()));
-    await c?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

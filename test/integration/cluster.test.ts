@@ -2,9 +2,9 @@
 // one nats-server is killed with SIGKILL.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import '../helpers.ts';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
+import { withCluster } from '../helpers.ts';
+import { type NatsConnection } from '@nats-io/transport-node';
+import { type LocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { LeaderWatch } from '../../harness/watch.ts';
 import { names } from '../../nats/subjects.ts';
 
@@ -15,15 +15,15 @@ describe('3-server cluster, replicas 3, lease TTL 20 s (the replicated default)'
   let nc: NatsConnection;
   let watch: LeaderWatch;
 
-  before(async () => {
-    c = await startLocalCluster({ nodes: 3, cluster: 3, port: 0 });
-    nc = await connect({ servers: c.urls, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  withCluster(
+    { nodes: 3, cluster: 3, leaseTtlMs: undefined, ready: false, connect: { maxReconnectAttempts: -1, reconnectTimeWait: 100 } },
+    (fx) => ({ c, nc } = fx),
+  );
+  before(() => {
     watch = new LeaderWatch(nc, n);
   });
   after(async () => {
     watch?.stop();
-    await nc?.close();
-    await c?.stop();
   });
 
   test('kill -9 of one nats-server: a leader remains, every node stays a member, and failover still works', async () => {

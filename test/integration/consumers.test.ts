@@ -2,13 +2,13 @@
 // each nats-server version Shoal supports: the one setup installs (2.10) and
 // the newest Debian packages (setup --with-new-nats; 2.15 caps consumers per
 // stream at 1,000, so a leak there turns into 500s after a thousand waits).
-import { after, before, describe, test } from 'node:test';
+import { withCluster } from '../helpers.ts';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { cachedNewestNatsServer } from '../../harness/launcher.ts';
-import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
 import { callApi } from '../../nats/client.ts';
 import type { ApiError } from '../../base/errors.ts';
 import { names } from '../../nats/subjects.ts';
@@ -26,18 +26,9 @@ const servers: Array<{ label: string; bin?: string; skip: string | false }> = [
 
 for (const server of servers) {
   describe(`consumers on ${server.label}: 2 node processes`, { skip: server.skip }, () => {
-    let c: LocalCluster;
     let nc: NatsConnection;
 
-    before(async () => {
-      c = await startLocalCluster({ nodes: 2, cluster: 1, port: 0, leaseTtlMs: 1000, serverBin: server.bin });
-      nc = await connect({ servers: c.urls });
-      await waitForReady(c.urls, 2);
-    });
-    after(async () => {
-      await nc?.close();
-      await c?.stop();
-    });
+    withCluster({ nodes: 2, serverBin: server.bin }, (fx) => ({ nc } = fx));
 
     test("thousands of waits, lists and status calls leave the server's consumer count flat", async () => {
       const jsm = await jetstreamManager(nc);

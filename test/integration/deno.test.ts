@@ -1,15 +1,15 @@
 // Deno as a first-class runtime: a cluster of Node and Deno node processes
 // (the same source, `deno task node`), a checkpointing job moved Node → Deno →
 // Node by kill -9, and a Deno node leading once the Node nodes are gone.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../node/handlers.ts';
-import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
+import { type LocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import type { NodeProcess } from '../../harness/spawn.ts';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
-import { until } from '../helpers.ts';
+import { until, withCluster } from '../helpers.ts';
 
 const n = names();
 
@@ -24,15 +24,7 @@ describe('a mixed cluster of Node and Deno node processes, lease TTL 1 s', () =>
       return r.state === 'running' && r.owner === node.id && r.progress > past ? r : null;
     }, 60_000);
 
-  before(async () => {
-    c = await startLocalCluster({ nodes: 1, cluster: 1, port: 0, leaseTtlMs: 1000 });
-    nc = await connect({ servers: c.urls });
-    await waitForReady(c.urls, 1);
-  });
-  after(async () => {
-    await nc?.close();
-    await c?.stop();
-  });
+  withCluster({ nodes: 1 }, (fx) => ({ c, nc } = fx));
 
   test('a job killed on a Node node resumes on a Deno node from its checkpoint, and back on a Node node', async () => {
     const limit = 600_000;

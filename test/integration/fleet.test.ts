@@ -2,15 +2,15 @@
 // of its own (lease, slots, coordinator candidate). Killing the process takes
 // all K out of status on the fast path, and their jobs resume elsewhere from
 // their checkpoints.
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../node/handlers.ts';
-import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
+import { type LocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { type NodeProcess, spawnNode } from '../../harness/spawn.ts';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
-import { until } from '../helpers.ts';
+import { until, withCluster } from '../helpers.ts';
 
 const n = names();
 const K = 20;
@@ -20,23 +20,15 @@ describe(`processes hosting 100 and ${K} virtual nodes beside one ordinary node,
   let nc: NatsConnection;
   const fleets: NodeProcess[] = [];
 
-  before(async () => {
-    // A long TTL: the K nodes must leave by the fast path (unanswered pings), not by their leases expiring.
-    c = await startLocalCluster({
-      nodes: 1,
-      cluster: 1,
-      port: 0,
-      leaseTtlMs: 5000,
-      slots: 1,
-      nodeArgs: ['--io-slots', '0', '--no-preempt'],
-    });
-    nc = await connect({ servers: c.urls });
-    await waitForReady(c.urls, 1);
-  });
+  // A long TTL: the K nodes must leave by the fast path (unanswered pings), not by their leases expiring.
+  withCluster({
+    nodes: 1,
+    leaseTtlMs: 5000,
+    slots: 1,
+    nodeArgs: ['--io-slots', '0', '--no-preempt'],
+  }, (fx) => ({ c, nc } = fx));
   after(async () => {
     await Promise.all(fleets.map((p) => p.kill()));
-    await nc?.close();
-    await c?.stop();
   });
 
   test(`100 virtual nodes join with their own ids and leases; kill -9 takes all 100 out of status before their leases expire`, async () => {

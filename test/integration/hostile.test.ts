@@ -8,39 +8,33 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import '../helpers.ts';
 import { connect as connectV2, type NatsConnection as V2Connection, StringCodec } from 'nats';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
+import { type LocalCluster } from '../../harness/local.cluster.ts';
 import type { JobRecord } from '../../api/contract.ts';
 import { callApi } from '../../nats/client.ts';
 import { decodeLease } from '../../store/lease.records.ts';
 import { names } from '../../nats/subjects.ts';
 import { keys } from '../../store/keys.ts';
-import { until } from '../helpers.ts';
+import { until, withCluster } from '../helpers.ts';
 
 const n = names();
 const sc = StringCodec();
 
 describe('a hostile client with the client credential (nats v2 client), 2 node processes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-hostile-'));
   let c: LocalCluster;
-  let dir: string;
   let hostile: V2Connection;
   let admin: NatsConnection;
 
+  withCluster({ nodes: 2, auth: dir }, (fx) => ({ c, nc: admin } = fx));
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'shoal-hostile-'));
-    c = await startLocalCluster({ nodes: 2, cluster: 1, port: 0, leaseTtlMs: 1000, auth: dir });
-    await waitForReady(c.admin, 2);
     hostile = await connectV2(JSON.parse(readFileSync(join(dir, 'client.json'), 'utf8')));
-    admin = await connect(c.auth!.connect('admin', c.urls));
   });
   after(async () => {
     await hostile?.close();
-    await admin?.close();
-    await c?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

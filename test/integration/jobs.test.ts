@@ -2,18 +2,18 @@
 // a node killed mid-job (resume from checkpoint, exactly one completion),
 // idempotent submit, cancel, retries, timeout, unknown type, drain, garbage.
 import type { RequestOf } from '../../api/contract.ts';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../node/handlers.ts';
-import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
+import { type LocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { isTerminal } from '../../machines/job.machine.ts';
 import type { JobRecord } from '../../api/contract.ts';
 import { callApi } from '../../nats/client.ts';
 import { ApiError } from '../../base/errors.ts';
 import { names } from '../../nats/subjects.ts';
-import { until } from '../helpers.ts';
+import { until, withCluster } from '../helpers.ts';
 import { checkHistory } from '../../chaos/checker.ts';
 import { readTransitions } from '../../nats/events.ts';
 
@@ -34,23 +34,12 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
     return c.nodes.find((x) => x.id === running.owner && x.running)!;
   };
 
-  before(async () => {
-    // Slots as plain counters here (a sleep holds its slot, nothing preempts): scheduling.test.ts covers phases and preemption.
-    // --allow-exec: the retry test runs a command (exec is off by default: hostile.test.ts).
-    c = await startLocalCluster({
-      nodes: 3,
-      cluster: 1,
-      port: 0,
-      leaseTtlMs: 1000,
-      nodeArgs: ['--io-slots', '0', '--no-preempt', '--allow-exec'],
-    });
-    nc = await connect({ servers: c.urls });
-    await waitForReady(c.urls, 3);
-  });
-  after(async () => {
-    await nc?.close();
-    await c?.stop();
-  });
+  // Slots as plain counters here (a sleep holds its slot, nothing preempts): scheduling.test.ts covers phases and preemption.
+  // --allow-exec: the retry test runs a command (exec is off by default: hostile.test.ts).
+  withCluster({
+    nodes: 3,
+    nodeArgs: ['--io-slots', '0', '--no-preempt', '--allow-exec'],
+  }, (fx) => ({ c, nc } = fx));
 
   test('primes jobs succeed exactly once with the true count', async () => {
     const limits = [1000, 50_000, 120_000, 7919];

@@ -3,12 +3,12 @@
 // must never act under its stale epoch.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type LocalCluster, startLocalCluster, waitForLeader, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
+import { type NatsConnection } from '@nats-io/transport-node';
+import { type LocalCluster, waitForLeader, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { LeaderWatch } from '../../harness/watch.ts';
 import { isLeaderAction, readTransitions } from '../../nats/events.ts';
 import { names } from '../../nats/subjects.ts';
-import { until } from '../helpers.ts';
+import { until, withCluster } from '../helpers.ts';
 import { sleep } from '../../base/time.ts';
 
 const ttl = 1000;
@@ -19,15 +19,12 @@ describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () =>
   let nc: NatsConnection;
   let watch: LeaderWatch;
 
-  before(async () => {
-    c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: ttl });
-    nc = await connect({ servers: c.urls });
+  withCluster({ nodes: 3, leaseTtlMs: ttl, ready: false }, (fx) => ({ c, nc } = fx));
+  before(() => {
     watch = new LeaderWatch(nc, n);
   });
   after(async () => {
     watch?.stop();
-    await nc?.close();
-    await c?.stop();
   });
 
   test('exactly one leader is elected and every node is ready', async () => {

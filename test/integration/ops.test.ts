@@ -2,18 +2,19 @@
 // cluster at all; `shoal node --config` with a flag beating the file; a rolling
 // restart (`shoal rollout` against supervised nodes) under steady load with
 // zero failed and zero duplicated jobs.
+import { withCluster } from '../helpers.ts';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../node/handlers.ts';
 import { checkHistory } from '../../chaos/checker.ts';
 import { runDoctor } from '../../cli/doctor.ts';
 import { runRollout } from '../../cli/rollout.ts';
 import { freePort } from '../../harness/launcher.ts';
-import { type LocalCluster, startLocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
+import { type LocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { spawnNode } from '../../harness/spawn.ts';
 import { callApi } from '../../nats/client.ts';
 import { readTransitions } from '../../nats/events.ts';
@@ -27,15 +28,11 @@ describe('operations: doctor, config files, rolling restart (3 supervised node p
   let nc: NatsConnection;
   let dir: string;
 
+  withCluster({ nodes: 3, restart: true, slots: 2 }, (fx) => ({ c, nc } = fx));
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'shoal-ops-'));
-    c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: 1000, restart: true, slots: 2 });
-    nc = await connect({ servers: c.urls });
-    await waitForReady(c.urls, 3);
   });
   after(async () => {
-    await nc?.close();
-    await c?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -2,10 +2,10 @@
 // without asking for bids) and pull (nodes take jobs from a JetStream work
 // queue): every job runs once, the work spreads over the nodes, and no node
 // runs more than its slots (phase awareness off: a sleep then holds its slot).
-import { after, before, describe, test } from 'node:test';
+import { withCluster } from '../helpers.ts';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
 
@@ -13,25 +13,13 @@ const n = names();
 
 for (const strategy of ['centralized', 'pull']) {
   describe(`shoal node --placement ${strategy}: 3 node processes with 2 slots each`, () => {
-    let c: LocalCluster;
     let nc: NatsConnection;
 
-    before(async () => {
-      c = await startLocalCluster({
-        nodes: 3,
-        cluster: 1,
-        port: 0,
-        leaseTtlMs: 1000,
-        slots: 2,
-        nodeArgs: ['--placement', strategy, '--io-slots', '0'],
-      });
-      nc = await connect({ servers: c.urls });
-      await waitForReady(c.urls, 3);
-    });
-    after(async () => {
-      await nc?.close();
-      await c?.stop();
-    });
+    withCluster({
+      nodes: 3,
+      slots: 2,
+      nodeArgs: ['--placement', strategy, '--io-slots', '0'],
+    }, (fx) => ({ nc } = fx));
 
     test('12 sleep jobs: each succeeds once, every node gets work, none runs more than its 2 slots at once', async () => {
       const ids = Array.from({ length: 12 }, (_, i) => `${strategy}-${i}`);

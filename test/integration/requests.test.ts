@@ -2,10 +2,11 @@
 // `jobs.get` (no retry, any NATS client) sent the moment a node is SIGKILLed
 // is still answered, because every node answers those reads, not one member
 // of the queue group (which may be the dead one, before the server noticed).
-import { after, before, describe, test } from 'node:test';
+import { withCluster } from '../helpers.ts';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
+import { type LocalCluster } from '../../harness/local.cluster.ts';
 import type { JobRecord } from '../../api/contract.ts';
 import { callApi } from '../../nats/client.ts';
 import { encodeJson } from '../../store/codec.ts';
@@ -19,15 +20,7 @@ describe('one-shot requests sent as a node dies', () => {
   let c: LocalCluster;
   let nc: NatsConnection;
 
-  before(async () => {
-    c = await startLocalCluster({ nodes: 4, cluster: 1, port: 0, leaseTtlMs: 1000 });
-    nc = await connect({ servers: c.urls });
-    await waitForReady(c.urls, 4);
-  });
-  after(async () => {
-    await nc?.close();
-    await c?.stop();
-  });
+  withCluster({ nodes: 4 }, (fx) => ({ c, nc } = fx));
 
   test('30 plain waits and 30 plain gets sent right after a SIGKILL are all answered', async () => {
     const ids = Array.from({ length: 8 }, (_, i) => `ride-${i}`);

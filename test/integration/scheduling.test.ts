@@ -2,34 +2,21 @@
 // a low-priority one (which resumes from its checkpoint), a victim that
 // ignores the abort is fenced, I/O phases free compute slots, and jobs run
 // only where their requirements are met (waiting with a reason meanwhile).
-import '../helpers.ts';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../node/handlers.ts';
-import { type LocalCluster, startLocalCluster, type UpOptions, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
+import { type LocalCluster, waitForStatus } from '../../harness/local.cluster.ts';
 import { shoalCommand } from '../../harness/spawn.ts';
 import { ApiError } from '../../base/errors.ts';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
-import { until } from '../helpers.ts';
+import { until, withCluster } from '../helpers.ts';
 
 const n = names();
 const run = promisify(execFile);
-
-/** A fresh single-server cluster of real node processes for one describe block, with a client connection. */
-async function cluster(options: Omit<UpOptions, 'cluster' | 'port'>): Promise<{ c: LocalCluster; nc: NatsConnection }> {
-  const c = await startLocalCluster({ cluster: 1, port: 0, leaseTtlMs: 1000, ...options });
-  const nc = await connect({ servers: c.urls });
-  await waitForReady(c.urls, options.nodes);
-  return { c, nc };
-}
-async function stop(c: LocalCluster | undefined, nc: NatsConnection | undefined): Promise<void> {
-  await nc?.close();
-  await c?.stop();
-}
 
 const get = (nc: NatsConnection, id: string) => callApi(nc, n, 'jobs.get', { id });
 const waitFor = (nc: NatsConnection, id: string) => callApi(nc, n, 'jobs.wait', { id, timeoutMs: 60_000 }, 65_000);
@@ -39,12 +26,11 @@ const longPrimes = { limit: 400_000, chunk: 10_000, pauseMs: 100 };
 describe('preemption: 2 nodes with 2 compute slots each, every slot busy with priority-1 jobs', () => {
   let c: LocalCluster;
   let nc: NatsConnection;
-  before(async () => ({ c, nc } = await cluster({
+  withCluster({
     nodes: 2,
     slots: 2,
     nodeArgs: ['--io-slots', '0', '--preempt-grace', '500', '--jobs', 'test/fixtures/jobs.ts'],
-  })));
-  after(() => stop(c, nc));
+  }, (fx) => ({ c, nc } = fx));
 
   test("a priority-9 job starts at once in a victim's slot; the victim checkpoints, is requeued and resumes; all finish once", async () => {
     const low = ['low-1', 'low-2', 'low-3', 'low-4'];
@@ -119,14 +105,12 @@ describe('preemption: 2 nodes with 2 compute slots each, every slot busy with pr
 });
 
 describe('phases: a node with 1 compute slot and 4 I/O slots', () => {
-  let c: LocalCluster;
   let nc: NatsConnection;
-  before(async () => ({ c, nc } = await cluster({
+  withCluster({
     nodes: 1,
     slots: 1,
     nodeArgs: ['--io-slots', '4', '--jobs', 'test/fixtures/jobs.ts'],
-  })));
-  after(() => stop(c, nc));
+  }, (fx) => ({ nc } = fx));
 
   test('jobs waiting on I/O overlap on one compute slot; their compute phases never do', async () => {
     const ids = ['io-1', 'io-2', 'io-3', 'io-4'];
@@ -150,15 +134,14 @@ describe('phases: a node with 1 compute slot and 4 I/O slots', () => {
 describe('requirements: n1 has a GPU and zone=edge, n2 has neither', () => {
   let c: LocalCluster;
   let nc: NatsConnection;
-  before(async () => ({ c, nc } = await cluster({
+  withCluster({
     nodes: 2,
     slots: 2,
     // n4 joins later with a GPU (no label); n3 joins later without one.
     perNode: (id) => ({
       args: id === 'n1' ? ['--gpu', '1', '--label', 'zone=edge', '--mem-mb', '4096'] : id === 'n4' ? ['--gpu', '1'] : ['--mem-mb', '2048'],
     }),
-  })));
-  after(() => stop(c, nc));
+  }, (fx) => ({ c, nc } = fx));
 
   test('malformed requirements are a 400 and nothing is stored', async () => {
     for (const requires of [{ gpu: -1 }, { memMb: 'lots' }, { cpu: 2 }, { labels: { zone: 5 } }, { labels: { 'a=b': 'c' } }]) {

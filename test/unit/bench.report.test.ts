@@ -33,7 +33,7 @@ describe('bench report', () => {
     const md = markdown([result], 'Machine: test');
     assert.match(md, /\| p50 \| 4 ms \| 1 ms \(queue\) \| 0\.250 \| ≤ 2 ms ✗ \|/);
     assert.match(md, /\| jobs\/s \| 2500 \/s \| 10000 \/s \(queue\) \| 0\.250 \| ≥ 2,000\/s ✓ \|/);
-    assert.match(md, /\| writes \| 3  \|  \|  \|  \|/);
+    assert.match(md, /\| writes \| 3 {2}\| {2}\| {2}\| {2}\|/);
     assert.match(md, /!\[latency\]\(cdf\.svg\)/);
   });
 
