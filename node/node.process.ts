@@ -173,45 +173,14 @@ export async function runNode(config: NodeConfig): Promise<number> {
   const nc = await connectNats(o.connection, `shoal-node-${nodeId}`, { inboxPrefix: n.nodeInbox });
   log(`connected to ${nc.getServer()} (${runtimeName()}, pid ${process.pid})`);
   const viaLeaf = jsOptions(nc).domain !== undefined; // a JetStream domain: behind a leaf node
-  // Serve pings before any lease exists, so no prober mistakes us for dead.
-  // Every reply this node sends goes to an inbox, never to a subject a caller names otherwise (nats/reply.ts).
+
+  // Serve pings before any lease exists, so no prober mistakes us for dead. Every reply this node sends goes to
+  // an inbox, never to a subject a caller names otherwise (nats/reply.ts).
+  let parts: WiredNode['parts'] = () => null;
+  const link = { connected: true };
+  const { feed, metrics, publisher } = observe(config, { nc, n, instance, log, scorer, link, parts: () => parts() });
   const guard = loggingReplyGuard(log, { extra: o.replyPrefixes, onDrop: () => metrics?.repliesRefused.inc() });
   const ping = servePing(nc, n, { id: nodeId, instance }, guard);
-
-  let parts: WiredNode['parts'] = () => null;
-  let connected = true;
-  const feed = inspectionFeed({
-    nodeId,
-    clock: realClock,
-    // A disconnected client would buffer the batch: drop it instead (viewers resync).
-    publish: (batch) => connected && (nc.publish(n.inspectEvents(nodeId), encode(batch)), true),
-    onPublished: (k) => metrics?.inspect.published.inc(k),
-    onDropped: (k) => metrics?.inspect.dropped.inc(k),
-  });
-  const metrics = o.metrics === null ? null : nodeMetrics({
-    nodeId,
-    liveJobs: () => parts()?.index.live.values() ?? [],
-    policy: scorer.description,
-    policyFallback: scorer.fallback !== null,
-    // Over the nodes that ran work in the window (status, which reads the leases, adds the idle live ones).
-    fairness: () => {
-      const index = parts()?.index;
-      return index ? fairness(index.records(), undefined, Date.now(), defaults.fairnessWindowMs) : null;
-    },
-  });
-  const publisher = transitionPublisher({
-    nc,
-    names: n,
-    node: nodeId,
-    instance,
-    pid: process.pid,
-    onTransition: (t) => {
-      metrics?.transition(t);
-      if (verbose || !isRoutine(t)) log(describeTransition(t));
-    },
-    onError: (err) => log(`event publish failed: ${err.message}`),
-  });
-
   const node = wireNode({
     nodeId,
     instance,
@@ -250,34 +219,7 @@ export async function runNode(config: NodeConfig): Promise<number> {
   if (metricsServer) log(`metrics on http://${o.metrics!.host}:${o.metrics!.port}/metrics`);
   const done = finished(node, log);
 
-  // Connection status feeds the machine; reconnect forever is set in connect.ts.
-  // Up only when connected and in contact (a blackholed connection looks connected for seconds).
-  let natsUp = true;
-  let inContact = true;
-  const onConnection = () => {
-    if (connected === (natsUp && inContact)) return;
-    connected = natsUp && inContact;
-    node.connection(connected);
-    if (connected) publisher.resend();
-  };
-  followConnection(nc, (up) => ((natsUp = up), onConnection()));
-  const stopContact = watchContact(nc, {
-    timeoutMs: defaults.contactTimeoutMs,
-    everyMs: defaults.contactCheckMs,
-    // Behind a leaf node the link that matters is the leaf's to the core: a JetStream round trip crosses it.
-    roundTrip: viaLeaf
-      ? async () => (await jetstreamManager(nc, jsOptions(nc, { timeout: defaults.contactTimeoutMs, checkAPI: false }))).getAccountInfo()
-      : undefined,
-    onChange: (fresh) => {
-      log(
-        fresh
-          ? 'contact with the nats-server regained'
-          : `no round trip to the nats-server for ${defaults.contactTimeoutMs} ms: suspending`,
-      );
-      inContact = fresh;
-      onConnection();
-    },
-  });
+  const stopContact = followLink(nc, { viaLeaf, log, link, node, publisher });
 
   const stopRequests = onStopRequests(node, log);
   const api = await startApi(nc, n, node.api, { version: pkg.version, node: nodeId, guard });
@@ -310,6 +252,93 @@ export async function runNode(config: NodeConfig): Promise<number> {
       stopContact();
     },
     nc,
+  });
+}
+
+/** The node's observability: the live inspection feed, Prometheus metrics (with `metrics` set) and the event publisher. */
+function observe(
+  config: NodeConfig,
+  deps: {
+    nc: NatsConnection;
+    n: Names;
+    instance: string;
+    log: Log;
+    scorer: { description: string; fallback: string | null };
+    link: { connected: boolean };
+    parts: WiredNode['parts'];
+  },
+) {
+  const { nc, n, log, link, parts } = deps;
+  const nodeId = config.id;
+  const feed = inspectionFeed({
+    nodeId,
+    clock: realClock,
+    // A disconnected client would buffer the batch: drop it instead (viewers resync).
+    publish: (batch) => link.connected && (nc.publish(n.inspectEvents(nodeId), encode(batch)), true),
+    onPublished: (k) => metrics?.inspect.published.inc(k),
+    onDropped: (k) => metrics?.inspect.dropped.inc(k),
+  });
+  const metrics = config.metrics === null ? null : nodeMetrics({
+    nodeId,
+    liveJobs: () => parts()?.index.live.values() ?? [],
+    policy: deps.scorer.description,
+    policyFallback: deps.scorer.fallback !== null,
+    // Over the nodes that ran work in the window (status, which reads the leases, adds the idle live ones).
+    fairness: () => {
+      const index = parts()?.index;
+      return index ? fairness(index.records(), undefined, Date.now(), defaults.fairnessWindowMs) : null;
+    },
+  });
+  const publisher = transitionPublisher({
+    nc,
+    names: n,
+    node: nodeId,
+    instance: deps.instance,
+    pid: process.pid,
+    onTransition: (t) => {
+      metrics?.transition(t);
+      if (verbose || !isRoutine(t)) log(describeTransition(t));
+    },
+    onError: (err) => log(`event publish failed: ${err.message}`),
+  });
+
+  return { feed, metrics, publisher };
+}
+
+/**
+ * Connection status feeds the node machine; reconnect forever is set in connect.ts. The link is up only when
+ * connected and in contact (a blackholed connection looks connected for seconds). Returns the stop function.
+ */
+function followLink(
+  nc: NatsConnection,
+  deps: { viaLeaf: boolean; log: Log; link: { connected: boolean }; node: WiredNode; publisher: { resend(): void } },
+): () => void {
+  const { viaLeaf, log, link, node, publisher } = deps;
+  let natsUp = true;
+  let inContact = true;
+  const onConnection = () => {
+    if (link.connected === (natsUp && inContact)) return;
+    link.connected = natsUp && inContact;
+    node.connection(link.connected);
+    if (link.connected) publisher.resend();
+  };
+  followConnection(nc, (up) => ((natsUp = up), onConnection()));
+  return watchContact(nc, {
+    timeoutMs: defaults.contactTimeoutMs,
+    everyMs: defaults.contactCheckMs,
+    // Behind a leaf node the link that matters is the leaf's to the core: a JetStream round trip crosses it.
+    roundTrip: viaLeaf
+      ? async () => (await jetstreamManager(nc, jsOptions(nc, { timeout: defaults.contactTimeoutMs, checkAPI: false }))).getAccountInfo()
+      : undefined,
+    onChange: (fresh) => {
+      log(
+        fresh
+          ? 'contact with the nats-server regained'
+          : `no round trip to the nats-server for ${defaults.contactTimeoutMs} ms: suspending`,
+      );
+      inContact = fresh;
+      onConnection();
+    },
   });
 }
 
