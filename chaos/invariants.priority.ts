@@ -14,7 +14,8 @@ import type { History, Violation } from './history.ts';
  */
 export const priorityBoundMs = 1_000;
 
-type Waiting = { from: number; to: number; entry: Transition };
+/** A stretch in the queue: from its entry to `exit` (the write that ended it; none while it still waits or where the history lacks it). */
+type Waiting = { from: number; to: number; entry: Transition; exit?: Transition };
 type JobFacts = { priority: number; createdAt: number; type: string; constrained: boolean; waits: Waiting[] };
 
 /** Entered the queue ready to be placed (not a retry: that waits out its backoff first). */
@@ -90,7 +91,7 @@ function facts(evs: Transition[], bucket: ReturnType<typeof bucketTimes>): JobFa
     const queued = t.to === 'queued';
     if (queued && open === null && readyEntries.has(t.event)) open = { at: revisions ? bucket.landedBy(t as Write) : t.wall, entry: t };
     if (!queued && open !== null) {
-      waits.push({ from: open.at, to: t.wall, entry: open.entry });
+      waits.push({ from: open.at, to: t.wall, entry: open.entry, exit: t });
       open = null;
     }
   }
@@ -107,7 +108,8 @@ function facts(evs: Transition[], bucket: ReturnType<typeof bucketTimes>): JobFa
 /**
  * No job is assigned while a job of strictly higher effective priority, of
  * the same type and without requirements, has waited in the queue (placeable,
- * its queued record in the bucket) for more than `priorityBoundMs`.
+ * its queued record in the bucket) for more than `priorityBoundMs`, unless the
+ * same placement round assigned that one too.
  */
 export function priorityOrder({ all, jobs }: History): Violation[] {
   const bucket = bucketTimes(all);
@@ -127,7 +129,8 @@ export function priorityOrder({ all, jobs }: History): Violation[] {
       for (const [hid, high] of byJob) {
         if (hid === id || high.constrained || high.type !== low.type || effectivePriority(high, t) <= mine) continue;
         const w = high.waits.find((x) => x.from <= t - priorityBoundMs && x.to > t);
-        if (!w) continue;
+        // Placed in the same round: the leader chose both together; which write landed first says nothing.
+        if (!w || (a.data?.round !== undefined && w.exit?.event === 'job.assign' && w.exit.data?.round === a.data.round)) continue;
         out.push({
           invariant: 'priority-order',
           subject: id,

@@ -16,7 +16,8 @@ export type JobSpec = Pick<JobRecord, 'id' | 'type' | 'input' | 'priority' | 'ma
 export type JobContext = Omit<JobRecord, 'state' | 'phase'>;
 
 export type JobEvent =
-  | { type: 'job.assign'; node: string; at: number }
+  /** `round`: the placement round that decided it (for the history: jobs placed in one round were chosen together). */
+  | { type: 'job.assign'; node: string; at: number; round?: string }
   | { type: 'job.start'; node: string; attempt: number; resumedFrom: number; at: number; nodeEpoch?: number | null }
   | { type: 'job.phase'; attempt: number; phase: JobPhase; at: number }
   /** `checkpoint`: the progress comes from a committed checkpoint. */

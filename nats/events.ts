@@ -162,6 +162,7 @@ export function jobHistory(record: Recorder['record']) {
         revision,
         replaced,
         ...(event.type === 'job.start' ? { resumedFrom: event.resumedFrom } : {}),
+        ...(event.type === 'job.assign' && event.round ? { round: event.round } : {}),
         ...(next.state === 'succeeded' ? { result: next.result } : {}),
         ...(next.type === 'primes' && prev === null ? { input: next.input } : {}),
         // Its priority and requirements, once (the checker's priority order reads them).

@@ -47,4 +47,6 @@ export type Placer = {
   enqueued: Set<string>;
   /** Running jobs this leader told to yield (job → attempt): not picked as victims again while they hand back. */
   yielding: Map<string, number>;
+  /** Placement rounds run so far (a round's id names the leader's instance and this count). */
+  rounds: number;
 };

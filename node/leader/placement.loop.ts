@@ -88,13 +88,14 @@ async function auction(placer: Placer, offered: JobRecord[], epoch: number): Pro
     : ownView(placer, jobs);
   if (!deps.leading()) return 0;
   const { store, index } = deps.jobs();
+  const round = `${deps.self.instance}:${++placer.rounds}`;
   let count = 0;
   const placed = new Set<string>();
   await Promise.all([...deps.policy.award(jobs, bids)].map(async ([node, ids]) => {
     // CAS on the revision the index holds (no read first); a stale one is re-read and re-decided.
     const done = await Promise.all(
       ids.map((id) =>
-        store.apply(id, (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now() } : null), index.versioned(id))
+        store.apply(id, (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now(), round } : null), index.versioned(id))
       ),
     );
     const assigned = done.filter((x) => x?.changed).map((x) => ({ value: x!.record, revision: x!.revision }));
@@ -103,7 +104,7 @@ async function auction(placer: Placer, offered: JobRecord[], epoch: number): Pro
     for (const a of assigned) placed.add(a.value.id);
     if (assigned.length) deps.transport.assign(node, assigned);
   }));
-  count += await preempt(placer, offered.filter((r) => !placed.has(r.id)), bids);
+  count += await preempt(placer, offered.filter((r) => !placed.has(r.id)), bids, round);
   deps.onAuction?.(clock.mono() - began, offered.length, count);
   return count;
 }
@@ -126,7 +127,15 @@ async function placeQueued(placer: Placer, epoch: number): Promise<boolean> {
 }
 
 export function placementLoop(deps: DutyDeps, cluster: ClusterCache) {
-  const placer: Placer = { deps, cluster, clock: deps.clock ?? realClock, awarded: new Map(), enqueued: new Set(), yielding: new Map() };
+  const placer: Placer = {
+    deps,
+    cluster,
+    clock: deps.clock ?? realClock,
+    awarded: new Map(),
+    enqueued: new Set(),
+    yielding: new Map(),
+    rounds: 0,
+  };
   const { clock } = placer;
   return fromCallback<CoordinatorEvent, DutyInput>(({ input }) => {
     let stopped = false;

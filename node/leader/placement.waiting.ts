@@ -49,7 +49,7 @@ export async function settlePending(placer: Placer, queued: JobRecord[]): Promis
  * the node starts it in the victim's slot while the victim checkpoints (its
  * grace) and goes back to the queue. Returns how many were placed so.
  */
-export async function preempt(placer: Placer, unplaced: JobRecord[], bids: NodeBid[]): Promise<number> {
+export async function preempt(placer: Placer, unplaced: JobRecord[], bids: NodeBid[], round: string): Promise<number> {
   const { deps, cluster, clock } = placer;
   const rules = deps.preemption;
   if (!rules.enabled || unplaced.length === 0) return 0;
@@ -78,7 +78,7 @@ export async function preempt(placer: Placer, unplaced: JobRecord[], bids: NodeB
     const node = victim.owner!;
     const done = await store.apply(
       urgent.id,
-      (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now() } : null),
+      (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now(), round } : null),
       index.versioned(urgent.id),
     );
     if (!done?.changed || !deps.leading()) continue;

@@ -240,6 +240,14 @@ describe('history checker', () => {
     assert.deepEqual(priority(history(10_400)), [], 'within the bound: the round that placed lo may predate hi');
     assert.deepEqual(priority(history(11_500, 'sleep')), [], 'another type: maybe no node handles it');
     assert.deepEqual(priority(history(11_500, 'primes', true)), [], 'requirements: maybe no node meets them');
+    // One round placed both (on two nodes): lo's write landed a millisecond before hi's.
+    const round = (loRound: string, hiRound: string) => [
+      ...history(11_500).slice(0, 2),
+      at(ev('job', 'lo', 'n1', 'queued', 'assigned', 'job.assign', 1, { round: loRound }), 11_500),
+      at(ev('job', 'hi', 'n1', 'queued', 'assigned', 'job.assign', 1, { round: hiRound }), 11_501),
+    ];
+    assert.deepEqual(priority(round('i1:7', 'i1:7')), [], 'the same round chose both');
+    assert.equal(priority(round('i1:7', 'i1:8')).length, 1, 'a later round: lo went first');
   });
 
   test('priority order counts a wait from when the queued record was in the bucket, and not across writes the history lacks', () => {
