@@ -14,6 +14,7 @@ import { loadUnderFaults } from './load.faults.ts';
 import { compare } from './compare.ts';
 import { phases, preemption } from './scheduling.ts';
 import { scale } from './scale.ts';
+import { stage0Scenario } from './stage0.ts';
 import { cdfChart, type ScenarioResult, stripChart } from './report.ts';
 
 export type { ScenarioOptions };
@@ -318,5 +319,6 @@ export const scenarios = {
   phases,
   compare,
   scale,
+  stage0: stage0Scenario,
 } as const;
 export type ScenarioName = keyof typeof scenarios;
