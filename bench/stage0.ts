@@ -4,7 +4,7 @@
 // figures decide the per-job message budget (docs/benchmarks.md, Stage 0).
 import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, type JetStreamClient, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { jobRecordSchema } from '../api/contract.ts';
 import { applyJobEvent, newJobRecord } from '../machines/job.machine.ts';
@@ -54,7 +54,10 @@ async function measure(
   };
 }
 
-const record = newJobRecord({ id: 'stage0-job', type: 'noop', input: { a: 1 }, priority: 5, maxAttempts: 3, timeoutMs: 60_000 }, Date.now());
+const record = newJobRecord(
+  { id: 'stage0-job', type: 'noop', input: { a: 1 }, priority: 5, maxAttempts: 3, timeoutMs: 60_000 },
+  Date.now(),
+);
 const assigned = applyJobEvent(record, { type: 'job.assign', node: 'n1', at: Date.now() })!;
 const payload = encode(assigned);
 
@@ -191,13 +194,15 @@ export async function stage0(
   return { servers, local: await inProcess(options.quick) };
 }
 
-
 /** `shoal bench stage0`: the figures on every nats-server at hand (the one setup installs, and the newest). */
 export async function stage0Scenario(options: { quick: boolean; progress: (done: number, total: number, what: string) => void }) {
   const began = performance.now();
   const bins = [...new Set([(await findNatsServer()).path, cachedNewestNatsServer].filter((b) => existsSync(b)))];
   let step = 0;
-  const { servers, local } = await stage0(bins, { quick: options.quick, progress: (what) => options.progress(step++, 6 * bins.length + 1, what) });
+  const { servers, local } = await stage0(bins, {
+    quick: options.quick,
+    progress: (what) => options.progress(step++, 6 * bins.length + 1, what),
+  });
   const columns = ['nats-server µs/op', 'client µs/op', 'ops/s'];
   const table = (title: string, rows: Stage0Row[]) => ({
     title,
@@ -207,7 +212,8 @@ export async function stage0Scenario(options: { quick: boolean; progress: (done:
   return {
     scenario: 'stage0',
     title: 'Stage 0: what a message costs',
-    setup: `CPU per operation of the nats-server process (/proc, 10 ms ticks) and of the client process, one operation at a time and pipelined; in-process figures without a server`,
+    setup:
+      `CPU per operation of the nats-server process (/proc, 10 ms ticks) and of the client process, one operation at a time and pipelined; in-process figures without a server`,
     figures: [],
     samples: {},
     charts: [],
