@@ -79,6 +79,8 @@ export const defaults = {
   bootstrapRetryMaxMs: 2_000,
   /** Largest API request body accepted, bytes (below NATS' default 1 MiB max_payload, so a client can exceed it). */
   apiMaxRequestBytes: 512 * 1024,
+  /** Transitions one stored event message carries at most. */
+  eventBatchMax: 512,
   /** Event publishes retried this often (deduplicated by msg id), this far apart. */
   eventRetries: 20,
   eventRetryDelayMs: 250,
@@ -92,8 +94,30 @@ export const defaults = {
   /** Retry backoff: base * 2^(failures-1), capped. */
   retryBackoffBaseMs: 200,
   retryBackoffMaxMs: 30_000,
-  /** An assigned job not started within this goes back to the queue. */
+  /** An assigned job not started within this goes back to the queue (an assignment that named no lease term). */
   startTimeoutMs: 5_000,
+  /**
+   * A handler's start is written with the attempt's first write of its own (its result, for a short job);
+   * one still running after this long gets its start written alone.
+   */
+  startWriteDelayMs: 50,
+  /** While no dispatcher answers (a failover), a forwarded request is tried again this soon, doubling. */
+  dispatchRetryMs: 25,
+  /** An assignment not acknowledged is sent again this soon, doubling up to the max, while the record still shows it. */
+  assignResendMs: 100,
+  /** How long the dispatcher waits for a node to acknowledge assignments (no answer: sent again). */
+  assignAckTimeoutMs: 500,
+  assignResendMaxMs: 2_000,
+  /**
+   * Prefetch: where jobs run short (lately, on average), a node may hold up to this long of work beyond
+   * its slots, at most `prefetchMaxPerSlot` more jobs per slot, so the next starts as one ends.
+   */
+  prefetchWindowMs: 20,
+  prefetchMaxPerSlot: 16,
+  /** How often a dispatcher checks that it still leads (it stops serving as soon as it does not). */
+  dispatchCheckMs: 50,
+  /** Submits one intake batch carries at most (more wait for the next). */
+  intakeBatchMax: 256,
   /** How long the leader collects bids for one auction round. */
   bidWindowMs: 30,
   /** Placement rounds when nothing wakes the leader earlier. */

@@ -61,7 +61,8 @@ function commitOrder(evs: Transition[]) {
   const claims = new Map<number, number>();
   for (const t of evs) if (t.event === handlerStart && typeof t.data?.claimed === 'number') claims.set(t.epoch ?? 0, t.data.claimed);
   return {
-    starts: evs.filter((t) => t.event === 'job.start'),
+    // A start written on its own, or carried by the attempt's first write of its own (one revision).
+    starts: evs.filter((t) => t.event === 'job.start' || t.data?.started === true),
     checkpoints: evs.filter((t) => t.event === 'job.checkpoint'),
     /** Record write `t` landed after start `s` (job record revisions, else time). */
     recordAfter(t: Transition, s: Transition) {

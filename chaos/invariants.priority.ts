@@ -123,14 +123,15 @@ export function priorityOrder({ all, jobs }: History): Violation[] {
     const low = byJob.get(id);
     if (!low) continue;
     for (const a of evs) {
-      if (a.event !== 'job.assign') continue;
+      // An assignment: of a queued job, or a new job's record created already assigned.
+      if (a.event !== 'job.assign' && !(a.event === 'job.submit' && a.data?.assigned === true)) continue;
       const t = a.wall;
       const mine = effectivePriority(low, t);
       for (const [hid, high] of byJob) {
         if (hid === id || high.constrained || high.type !== low.type || effectivePriority(high, t) <= mine) continue;
         const w = high.waits.find((x) => x.from <= t - priorityBoundMs && x.to > t);
         // Placed in the same round: the leader chose both together; which write landed first says nothing.
-        if (!w || (a.data?.round !== undefined && w.exit?.event === 'job.assign' && w.exit.data?.round === a.data.round)) continue;
+        if (!w || (a.data?.round !== undefined && w.exit?.data?.round === a.data.round)) continue;
         out.push({
           invariant: 'priority-order',
           subject: id,

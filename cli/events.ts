@@ -3,7 +3,7 @@
 // node or kind, from a point in time, and followed live with --follow.
 import { parseDuration } from '../base/time.ts';
 import type { StoredTransition } from '../nats/events.ts';
-import { tailTransitions } from '../nats/events.ts';
+import { tailTransitions, type Transition } from '../nats/events.ts';
 import { type Common, print, withApi } from './client.ts';
 
 export type EventsOptions = Common & { follow?: boolean; job?: string; node?: string; kind?: string; since?: string; json?: boolean };
@@ -34,12 +34,13 @@ export function runEvents(options: EventsOptions): Promise<number> {
   }
   const since = options.since === undefined ? undefined : new Date(Date.now() - parseDuration(options.since, '--since'));
   return withApi(options, async (nc, n) => {
-    const subject = options.job ? n.event('job', options.job) : options.kind ? `${n.prefix}.evt.${options.kind}.>` : undefined;
+    const filter = (t: Transition) =>
+      (!options.job || (t.kind === 'job' && t.actor === options.job)) && (!options.kind || t.kind === options.kind) &&
+      (!options.node || t.node === options.node);
     const stop = new AbortController();
     process.once('SIGINT', () => stop.abort());
     let count = 0;
-    for await (const t of tailTransitions(nc, n, { subject, since, follow: options.follow, signal: stop.signal })) {
-      if (options.node && t.node !== options.node) continue;
+    for await (const t of tailTransitions(nc, n, { filter, since, follow: options.follow, signal: stop.signal })) {
       count++;
       print(options.json ? JSON.stringify(t) : formatTransition(t));
     }

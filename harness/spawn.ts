@@ -28,10 +28,11 @@ export function denoBinary(): string {
   return 'deno';
 }
 
-/** argv that runs a TypeScript file of the project with Node (through tsx). */
+/** argv that runs a TypeScript file of the project with Node (through tsx); with SHOAL_CPU_PROF=DIR each process writes a CPU profile there. */
 export function tsCommand(script: string, args: string[]): [string, string[]] {
   const node = (globalThis as { Deno?: unknown }).Deno ? 'node' : process.execPath;
-  return [node, ['--import', import.meta.resolve('tsx'), script, ...args]];
+  const prof = process.env.SHOAL_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SHOAL_CPU_PROF}`] : [];
+  return [node, [...prof, '--import', import.meta.resolve('tsx'), script, ...args]];
 }
 
 /** argv that runs `shoal <args>` in one process of the given runtime; under Deno, what `deno task shoal` runs (cwd: the project). */

@@ -1,8 +1,7 @@
 // Following the cluster from outside through its event stream: who leads,
 // and when a new leader first acts. Used by the demo, tests and benches.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { decode } from '../store/codec.ts';
-import { isLeaderAction, type Transition, transitionSchema } from '../nats/events.ts';
+import { isLeaderAction, type Transition, transitionsOf } from '../nats/events.ts';
 import type { Names } from '../nats/subjects.ts';
 
 export class LeaderWatch {
@@ -11,16 +10,19 @@ export class LeaderWatch {
   #waiters: Array<{ pred: (t: Transition) => boolean; resolve: (t: Transition) => void }> = [];
 
   constructor(nc: NatsConnection, n: Names) {
-    this.#sub = nc.subscribe(n.event('coordinator', '*'), {
+    this.#sub = nc.subscribe(n.allEvents, {
       callback: (_err, msg) => {
-        let t: Transition;
+        let ts: Transition[];
         try {
-          t = decode(transitionSchema, msg.data, 'transition');
+          ts = transitionsOf(msg.data);
         } catch {
           return;
         }
-        this.seen.push(t);
-        this.#waiters = this.#waiters.filter((w) => (w.pred(t) ? (w.resolve(t), false) : true));
+        for (const t of ts) {
+          if (t.kind !== 'coordinator') continue;
+          this.seen.push(t);
+          this.#waiters = this.#waiters.filter((w) => (w.pred(t) ? (w.resolve(t), false) : true));
+        }
       },
     });
   }

@@ -21,7 +21,7 @@ import type { JobRecord } from '../api/contract.ts';
 import { callApi } from '../nats/client.ts';
 import { decode } from '../store/codec.ts';
 import { connectNats } from '../nats/connect.ts';
-import { tailTransitions, type Transition, transitionSchema } from '../nats/events.ts';
+import { tailTransitions, type Transition, transitionSchema, transitionsOf } from '../nats/events.ts';
 import { type Names, names } from '../nats/subjects.ts';
 import type { ConnectionFlags } from '../nats/connect.ts';
 import { parseDuration } from '../base/time.ts';
@@ -146,7 +146,7 @@ async function follow(nc: NatsConnection, n: Names, hub: Hub, since: Date): Prom
   const live = nc.subscribe(n.allEvents, {
     callback: (_err, m) => {
       try {
-        hub.transitions([decode(transitionSchema, m.data, 'transition')]);
+        hub.transitions(transitionsOf(m.data));
       } catch {
         // not an event
       }

@@ -16,8 +16,11 @@ export type JobSpec = Pick<JobRecord, 'id' | 'type' | 'input' | 'priority' | 'ma
 export type JobContext = Omit<JobRecord, 'state' | 'phase'>;
 
 export type JobEvent =
-  /** `round`: the placement round that decided it (for the history: jobs placed in one round were chosen together). */
-  | { type: 'job.assign'; node: string; at: number; round?: string }
+  /**
+   * `round`: the placement round that decided it (for the history: jobs placed in one round were chosen
+   * together). `nodeEpoch`: the owner's node-lease term the assignment names; the attempt lives in that term only.
+   */
+  | { type: 'job.assign'; node: string; at: number; round?: string; nodeEpoch?: number | null }
   | { type: 'job.start'; node: string; attempt: number; resumedFrom: number; at: number; nodeEpoch?: number | null }
   | { type: 'job.phase'; attempt: number; phase: JobPhase; at: number }
   /** `checkpoint`: the progress comes from a committed checkpoint. */
@@ -51,7 +54,12 @@ export const jobMachine = setup({
   guards: {
     /** An event from the owner of the current attempt (the fence). */
     currentAttempt: ({ context, event }) => 'attempt' in event && event.attempt === context.attempt,
-    ownerStarts: ({ context, event }) => event.type === 'job.start' && event.node === context.owner && event.attempt === context.attempt,
+    /** The owner starts the current attempt, within the lease term its assignment named (if it named one). */
+    ownerStarts: ({ context, event }) => {
+      if (event.type !== 'job.start' || event.node !== context.owner || event.attempt !== context.attempt) return false;
+      const term = context.attempts[context.attempts.length - 1]?.nodeEpoch;
+      return typeof term !== 'number' || event.nodeEpoch === term;
+    },
     /** This failure leaves attempts to retry. */
     retryLeft: ({ context, event }) =>
       'attempt' in event && event.attempt === context.attempt && context.failures + 1 < context.maxAttempts &&
@@ -82,6 +90,7 @@ export const jobMachine = setup({
           endedAt: null,
           resumedFrom: 0,
           outcome: null,
+          ...(event.nodeEpoch === undefined ? {} : { nodeEpoch: event.nodeEpoch }),
         }],
       };
     }),

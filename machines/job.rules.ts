@@ -11,10 +11,12 @@ export type Requeue = { event: Extract<JobEvent, { type: 'job.orphan' | 'job.uns
  * Recovery's rule for one live record. `nodeEpochs` holds the node-lease
  * epoch of every node that holds a lease now. An owned job goes back
  * (`job.orphan`, resumed later from its checkpoint) when its owner has no
- * lease, or runs it under another lease term than the attempt started in (it
- * was fenced or restarted and re-joined: lease loss is fail-stop, nothing runs
- * that attempt any more). An assignment nobody started within
- * `startTimeoutMs` goes back as `job.unstarted`.
+ * lease, or holds another lease term than the one its attempt lives in (named
+ * by the assignment, or recorded at its start): lease loss is fail-stop, so
+ * nothing runs that attempt any more. While that term lives, only the owner
+ * moves the job. An assignment that named no term (the auction, centralized
+ * and pull modes) and that nobody started within `startTimeoutMs` goes back as
+ * `job.unstarted`.
  */
 export function requeueDecision(
   r: JobRecord,
@@ -24,14 +26,14 @@ export function requeueDecision(
 ): Requeue | null {
   if ((r.state !== 'assigned' && r.state !== 'running') || !r.owner) return null;
   const attempt = lastAttempt(r);
-  const startedIn = r.state === 'running' ? attempt?.nodeEpoch : null;
+  const term = attempt?.nodeEpoch;
   const why = !nodeEpochs.has(r.owner)
     ? `owner ${r.owner} is gone`
-    : typeof startedIn === 'number' && nodeEpochs.get(r.owner) !== startedIn
-    ? `owner ${r.owner} lost the lease term (epoch ${startedIn}) it ran under`
+    : typeof term === 'number' && nodeEpochs.get(r.owner) !== term
+    ? `owner ${r.owner} lost the lease term (epoch ${term}) it ${r.state === 'running' ? 'ran' : 'was assigned'} under`
     : null;
   if (why) return { event: { type: 'job.orphan', attempt: r.attempt, at: now }, why };
-  if (r.state === 'assigned' && attempt && now - attempt.assignedAt > startTimeoutMs) {
+  if (r.state === 'assigned' && typeof term !== 'number' && attempt && now - attempt.assignedAt > startTimeoutMs) {
     return { event: { type: 'job.unstarted', attempt: r.attempt, at: now }, why: `not started within ${startTimeoutMs} ms` };
   }
   return null;

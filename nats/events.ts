@@ -12,6 +12,7 @@ import type { JobRecord } from '../api/contract.ts';
 import type { JobChange } from '../store/job.store.ts';
 import { type Clock, realClock, sleep } from '../base/time.ts';
 import { jsOptions } from './connect.ts';
+import { Batcher } from '../base/batcher.ts';
 
 export const transitionSchema = z.object({
   /** Machine id: node, coordinator, lease. */
@@ -144,7 +145,9 @@ const jobStateOf = (r: JobRecord) => (r.phase ? `${r.state}.${r.phase}` : r.stat
  */
 export function jobHistory(record: Recorder['record']) {
   // Revisions give the commit order of a job's writes (a paused writer reports late; its write was fenced, or not, when it landed).
-  const onChange: JobChange = (prev, next, event, revision, replaced) =>
+  const onChange: JobChange = (prev, next, event, revision, replaced, before = []) => {
+    const start = before.find((e) => e.type === 'job.start');
+    const assign = before.find((e) => e.type === 'job.assign');
     record({
       kind: 'job',
       actor: next.id,
@@ -162,13 +165,17 @@ export function jobHistory(record: Recorder['record']) {
         revision,
         replaced,
         ...(event.type === 'job.start' ? { resumedFrom: event.resumedFrom } : {}),
-        ...(event.type === 'job.assign' && event.round ? { round: event.round } : {}),
+        // One write that also started the attempt (its first write of its own) or assigned a new job (created assigned).
+        ...(start ? { started: true, resumedFrom: start.resumedFrom } : {}),
+        ...(assign ? { assigned: true } : {}),
+        ...((event.type === 'job.assign' ? event : assign)?.round ? { round: (event.type === 'job.assign' ? event : assign)!.round } : {}),
         ...(next.state === 'succeeded' ? { result: next.result } : {}),
         ...(next.type === 'primes' && prev === null ? { input: next.input } : {}),
         // Its priority and requirements, once (the checker's priority order reads them).
         ...(prev === null ? { priority: next.priority, ...(next.requires ? { requires: true } : {}) } : {}),
       },
     });
+  };
   /** `revision`: of the checkpoint key, so checkpoints order against the claims of later attempts. */
   const onCheckpoint = (id: string, attempt: number, progress: number, revision: number) =>
     record({
@@ -227,52 +234,65 @@ export type PublisherOptions = {
   publishTimeoutMs?: number;
 };
 
-/** An XState `inspect` callback that publishes transitions, and a flush for shutdown. */
+/** Many transitions in one stored message: what a node publishes (group commit: at once when none is in flight). */
+export const eventBatchSchema = z.object({ events: z.array(transitionSchema) });
+
+/** The transitions a stored or live event message holds: a batch, or one transition (as older nodes sent). */
+export function transitionsOf(data: Uint8Array): Transition[] {
+  const v = decode(z.union([eventBatchSchema, transitionSchema]), data, 'event message');
+  return 'events' in v ? v.events : [v];
+}
+
+/** An XState `inspect` callback that publishes transitions in batches, and a flush for shutdown. */
 export function transitionPublisher(options: PublisherOptions) {
   const js: JetStreamClient = jetstream(
     options.nc,
     jsOptions(options.nc, options.publishTimeoutMs ? { timeout: options.publishTimeoutMs } : {}),
   );
-  /** Published but not yet acknowledged (or given up), by message id; `settled` resolves then. */
-  const unacked = new Map<string, { subject: string; data: Uint8Array; settle: () => void; settled: Promise<void> }>();
+  const subject = options.names.eventBatch(options.node);
+  /** Published but not yet acknowledged (or given up), by message id. */
+  const unacked = new Map<string, Uint8Array>();
   // Until the stream exists (the node bootstraps it), transitions wait here.
   let backlog: Transition[] | null = [];
-  const settle = (msgID: string) => {
-    unacked.get(msgID)?.settle();
-    return unacked.delete(msgID);
-  };
-  const publish = (msgID: string, m: { subject: string; data: Uint8Array }) =>
-    js.publish(m.subject, m.data, { msgID }).then(() => void settle(msgID));
-  const send = (t: Transition) => {
-    // The message id (instance and seq) makes an event sent again land once; `seq` restores one process's order.
-    const msgID = `${t.instance}-${t.seq}`;
-    let done = () => {};
-    const settled = new Promise<void>((resolve) => (done = resolve));
-    const m = { subject: options.names.event(t.kind, t.actor), data: encode(t), settle: done, settled };
-    unacked.set(msgID, m);
-    // A replicated stream can be between leaders for seconds: retry.
-    const attempt = async (left: number): Promise<void> => {
-      try {
-        await publish(msgID, m);
-      } catch (err) {
-        if (left <= 0 || !unacked.has(msgID)) throw err;
-        await sleep(defaults.eventRetryDelayMs);
-        return attempt(left - 1);
+  const publish = (msgID: string, data: Uint8Array) => js.publish(subject, data, { msgID });
+  /** One batch: stored once (its message id is its first and last sequence), retried while a replicated stream elects a leader. */
+  const send = async (events: Transition[]): Promise<void[]> => {
+    const msgID = `${options.instance}-${events[0]!.seq}-${events[events.length - 1]!.seq}`;
+    const data = encode({ events });
+    unacked.set(msgID, data);
+    try {
+      for (let left = defaults.eventRetries;; left--) {
+        try {
+          await publish(msgID, data);
+          break;
+        } catch (err) {
+          if (left <= 0 || !unacked.has(msgID)) throw err;
+          await sleep(defaults.eventRetryDelayMs);
+        }
       }
-    };
-    attempt(defaults.eventRetries).catch((err: Error) => {
-      if (settle(msgID)) options.onError?.(err);
-    });
+    } catch (err) {
+      if (unacked.has(msgID)) options.onError?.(err as Error);
+    } finally {
+      unacked.delete(msgID);
+    }
+    return events.map(() => undefined);
+  };
+  const batcher = new Batcher<Transition, void>(send, { max: defaults.eventBatchMax });
+  const pending = new Set<Promise<void>>();
+  const queue = (t: Transition) => {
+    const p = batcher.add(t);
+    pending.add(p);
+    void p.finally(() => pending.delete(p));
   };
 
   /**
-   * After a reconnect: send again every event not yet acknowledged. Those
+   * After a reconnect: send again every batch not yet acknowledged. Those
    * written to a connection that was already dead are lost, and their retry
    * would wait for a whole publish timeout, which a process killed meanwhile
    * never reaches. The message id makes the duplicates harmless.
    */
   const resend = () => {
-    for (const [msgID, m] of unacked) void publish(msgID, m).catch(() => {});
+    for (const [msgID, data] of unacked) void publish(msgID, data).catch(() => {});
   };
 
   const { inspect, record } = transitionRecorder({
@@ -281,7 +301,7 @@ export function transitionPublisher(options: PublisherOptions) {
     pid: options.pid,
     sink: (t) => {
       if (backlog) backlog.push(t);
-      else send(t);
+      else queue(t);
       options.onTransition?.(t);
     },
   });
@@ -290,19 +310,19 @@ export function transitionPublisher(options: PublisherOptions) {
   const open = () => {
     const waiting = backlog ?? [];
     backlog = null;
-    waiting.forEach(send);
+    waiting.forEach(queue);
   };
 
   /** Wait until every event is acknowledged or given up. */
   const flush = async () => {
-    await Promise.all([...unacked.values()].map((m) => m.settled));
+    await Promise.all([...pending]);
   };
   return { inspect, record, open, flush, resend };
 }
 
 export type TailOptions = {
-  /** One subject filter (a job: `names.event('job', id)`; a kind: `<prefix>.evt.<kind>.>`); default every event. */
-  subject?: string;
+  /** Only the transitions this accepts (default: every one). */
+  filter?: (t: Transition) => boolean;
   /** Start at this time instead of the stream's start. */
   since?: Date;
   /** Keep following new events after the stored ones. */
@@ -315,7 +335,6 @@ export type StoredTransition = Transition & { streamSeq: number };
 /** The stored history (from its start, or `since`), then, with `follow`, every new transition as it lands. */
 export async function* tailTransitions(nc: NatsConnection, n: Names, options: TailOptions = {}): AsyncGenerator<StoredTransition> {
   const consumer = await jetstream(nc, jsOptions(nc)).consumers.get(n.eventsStream, {
-    filter_subjects: options.subject ? [options.subject] : undefined,
     ...(options.since
       ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: options.since.toISOString() }
       : { deliver_policy: DeliverPolicy.All }),
@@ -326,13 +345,13 @@ export async function* tailTransitions(nc: NatsConnection, n: Names, options: Ta
   options.signal?.addEventListener('abort', stop, { once: true });
   try {
     for await (const m of iter) {
-      let t: Transition | null = null;
+      let ts: Transition[] = [];
       try {
-        t = decode(transitionSchema, m.data, 'transition event');
+        ts = transitionsOf(m.data);
       } catch {
         // a malformed event is skipped, not fatal to a reader
       }
-      if (t) yield { ...t, streamSeq: m.seq };
+      for (const t of ts) if (!options.filter || options.filter(t)) yield { ...t, streamSeq: m.seq };
       if (!options.follow && m.info.pending === 0) break;
     }
   } finally {
@@ -341,8 +360,8 @@ export async function* tailTransitions(nc: NatsConnection, n: Names, options: Ta
   }
 }
 
-/** Read the stored history (optionally one subject filter) from its start. */
-export async function readTransitions(nc: NatsConnection, n: Names, opts: { subject?: string } = {}): Promise<StoredTransition[]> {
+/** Read the stored history (optionally filtered) from its start. */
+export async function readTransitions(nc: NatsConnection, n: Names, opts: Pick<TailOptions, 'filter'> = {}): Promise<StoredTransition[]> {
   const out: StoredTransition[] = [];
   for await (const t of tailTransitions(nc, n, opts)) out.push(t);
   return out;

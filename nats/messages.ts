@@ -1,7 +1,7 @@
 // Internal CBOR messages between leader and nodes (placement). KV stays the
 // truth: losing any of these only delays work.
 import { z } from 'zod';
-import { jobRecordSchema, requirementsSchema } from '../api/contract.ts';
+import { jobRecordSchema, jobStates, requirementsSchema } from '../api/contract.ts';
 
 export const offerSchema = z.object({
   epoch: z.number(),
@@ -32,5 +32,37 @@ export const assignmentSchema = z.object({
   /** Preemption: running attempts that give their slots to these jobs at once, each allowed `graceMs` to checkpoint. */
   preempt: z.array(z.object({ id: z.string(), attempt: z.number() })).optional(),
   graceMs: z.number().optional(),
+  /** `dispatch`: the owner's lease term the jobs were assigned in (a node in another term refuses them). */
+  epoch: z.number().nullable().optional(),
 });
 export type Assignment = z.infer<typeof assignmentSchema>;
+
+/** A node's answer to an assignment it was asked to acknowledge: the jobs it took, and those it refused with why. */
+export const assignAckSchema = z.object({
+  accepted: z.array(z.string()),
+  refused: z.array(z.object({ id: z.string(), reason: z.string() })),
+});
+export type AssignAck = z.infer<typeof assignAckSchema>;
+
+/** A submit as an API node validated it, forwarded to the dispatcher (`at`: when the API node got it). */
+export const intakeItemSchema = z.object({
+  id: z.string(),
+  type: z.string(),
+  input: z.unknown(),
+  priority: z.number(),
+  maxAttempts: z.number(),
+  timeoutMs: z.number(),
+  requires: requirementsSchema.nullable(),
+  pendingTimeoutMs: z.number().nullable(),
+  at: z.number(),
+});
+export type IntakeItem = z.infer<typeof intakeItemSchema>;
+export const intakeSchema = z.object({ jobs: z.array(intakeItemSchema) });
+
+/** The dispatcher's answer per submit: as the API answers it, or the error to answer with. */
+export const intakeResultSchema = z.union([
+  z.object({ id: z.string(), state: z.enum(jobStates), created: z.boolean() }),
+  z.object({ id: z.string(), error: z.object({ status: z.number(), code: z.string(), message: z.string() }) }),
+]);
+export type IntakeResult = z.infer<typeof intakeResultSchema>;
+export const intakeReplySchema = z.object({ results: z.array(intakeResultSchema) });

@@ -6,7 +6,18 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decode, encode } from '../store/codec.ts';
 import type { z } from 'zod';
-import { type Assignment, assignmentSchema, type Bid, bidSchema, jobIdsSchema, type Offer, offerSchema } from './messages.ts';
+import {
+  type AssignAck,
+  assignAckSchema,
+  type Assignment,
+  assignmentSchema,
+  type Bid,
+  bidSchema,
+  jobIdsSchema,
+  type Offer,
+  offerSchema,
+} from './messages.ts';
+import { defaults } from '../base/defaults.ts';
 import type { JobRecord } from '../api/contract.ts';
 import type { Versioned } from '../store/job.store.ts';
 import type { Names } from './subjects.ts';
@@ -23,6 +34,11 @@ export type PlacementTransport = {
   onQueued(fn: () => void): () => void;
   /** `--placement pull`: put queued jobs on the work queue (once per job and attempt); not in the simulation. */
   enqueue?(jobs: WorkItem[]): Promise<void>;
+  /**
+   * `dispatch`: send a node its assignments (all named in its lease term `epoch`) and wait for its
+   * acknowledgement; null when it did not answer in time (the dispatcher sends them again).
+   */
+  deliver?(node: string, batch: { jobs: Array<Versioned<JobRecord>>; epoch: number | null }): Promise<AssignAck | null>;
 };
 
 /** What the API tells the rest of the cluster (the endpoints' side of these messages). */
@@ -37,7 +53,8 @@ export type Notify = {
 export type NodeInbox = {
   /** A bid for an offer, or null to stay silent (not ready); a promise where the scorer is async (ONNX). */
   offer(offer: Offer): Bid | null | Promise<Bid | null>;
-  assign(jobs: Array<Versioned<JobRecord>>, preempt?: Pick<Assignment, 'preempt' | 'graceMs'>): void;
+  /** Take assignments; with `epoch` (the lease term they name), answer which it took and which it refused. */
+  assign(jobs: Array<Versioned<JobRecord>>, preempt?: Pick<Assignment, 'preempt' | 'graceMs'>, epoch?: number | null): AssignAck;
   cancel(ids: string[]): void;
 };
 
@@ -68,6 +85,14 @@ export function natsPlacement(nc: NatsConnection, n: Names): PlacementTransport 
       return () => sub.unsubscribe();
     },
     enqueue: (jobs) => enqueueWork(nc, n, jobs),
+    async deliver(node, batch) {
+      try {
+        const reply = await nc.request(n.nodeAssign(node), encode(batch), { timeout: defaults.assignAckTimeoutMs });
+        return decode(assignAckSchema, reply.data, 'assignment ack');
+      } catch {
+        return null; // no answer (or no such node now): sent again when due
+      }
+    },
   };
 }
 
@@ -101,7 +126,19 @@ export function serveInbox(
         else answer(bid);
       },
     }),
-    onMessage(n.nodeAssign(nodeId), assignmentSchema, 'assignment', (m) => inbox.assign(m.jobs as Array<Versioned<JobRecord>>, m)),
+    // A published assignment (auction, centralized) is taken as it is; a request (dispatch) is acknowledged.
+    nc.subscribe(n.nodeAssign(nodeId), {
+      callback: (_err, msg) => {
+        let m: Assignment;
+        try {
+          m = decode(assignmentSchema, msg.data, 'assignment');
+        } catch (err) {
+          return log(`bad assignment message: ${(err as Error).message}`);
+        }
+        const ack = inbox.assign(m.jobs as Array<Versioned<JobRecord>>, m, m.epoch);
+        if (msg.reply && guard.allows(msg.reply, 'assignment')) msg.respond(encode(ack));
+      },
+    }),
     onMessage(n.nodeCancel(nodeId), jobIdsSchema, 'cancel', (m) => inbox.cancel(m.ids)),
   ];
 

@@ -4,7 +4,7 @@
 // reads that every node answers (`everyNode`: a get or a wait sent the moment
 // a node died is answered by the live ones; the first reply wins).
 import { type Service, type ServiceMsg, Svcm } from '@nats-io/services';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { z } from 'zod';
 import { type EndpointName, endpoints, type ParsedRequestOf, type ReplyOf } from '../api/contract.ts';
 import { decode, decodeJson, encode, encodeJson } from '../store/codec.ts';
@@ -60,7 +60,10 @@ export async function serveRequest(name: string, ep: Endpoint, data: Uint8Array,
   }
 }
 
-async function answer(name: string, ep: Endpoint, msg: ServiceMsg): Promise<void> {
+/** What answering needs of a request: the micro service's message, or a plain one (`serveEndpoints`). */
+type Answerable = Pick<ServiceMsg, 'data' | 'respond' | 'respondError'> & { headers?: { get(k: string): string } };
+
+async function answer(name: string, ep: Endpoint, msg: Answerable): Promise<void> {
   const reply = await serveRequest(name, ep, msg.data, msg.headers?.get('Content-Type') === cborContentType);
   try {
     if (reply.ok) {
@@ -109,7 +112,7 @@ function guarded(nc: NatsConnection, guard: ReplyGuard): NatsConnection {
 export async function startApi(
   nc: NatsConnection,
   n: Names,
-  served: Record<EndpointName, Endpoint>,
+  served: Partial<Record<EndpointName, Endpoint>>,
   meta: { version: string; node: string; guard: ReplyGuard },
 ): Promise<Service> {
   // @nats-io/services pins an older nats-core whose connection type differs only nominally.
@@ -120,7 +123,7 @@ export async function startApi(
     metadata: { node: meta.node },
   });
   const group = svc.addGroup(n.apiGroup);
-  for (const [name, ep] of Object.entries(served)) {
+  for (const [name, ep] of Object.entries(served) as Array<[string, Endpoint]>) {
     // Endpoint names are single tokens; the subject keeps the dots (shoal.api.jobs.submit).
     group.addEndpoint(name.replaceAll('.', '-'), {
       subject: name,
@@ -131,4 +134,32 @@ export async function startApi(
     });
   }
   return svc;
+}
+
+/**
+ * Serve some endpoints outside the micro service, for as long as a role lasts (the dispatcher's waits and
+ * status): each subscriber gets every request (no queue group), answers as the service does, and replies
+ * only to inboxes. Returns the stop.
+ */
+export function serveEndpoints(
+  nc: NatsConnection,
+  n: Names,
+  served: Partial<Record<EndpointName, Endpoint>>,
+  guard: ReplyGuard,
+): () => void {
+  const subs = (Object.entries(served) as Array<[string, Endpoint]>).map(([name, ep]) =>
+    nc.subscribe(n.api(name), {
+      callback: (_err, msg) => {
+        if (!guard.allows(msg.reply, name)) return;
+        const respondError = (code: number, description: string, data?: Uint8Array) => {
+          const h = headers();
+          h.set('Nats-Service-Error-Code', String(code));
+          h.set('Nats-Service-Error', description);
+          return msg.respond(data, { headers: h });
+        };
+        void answer(name, ep, { data: msg.data, headers: msg.headers, respond: (data) => msg.respond(data), respondError });
+      },
+    })
+  );
+  return () => subs.forEach((s) => s.unsubscribe());
 }

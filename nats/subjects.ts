@@ -22,7 +22,8 @@ export function names(prefix: string = defaults.prefix) {
     eventsStream: `${prefix}_events`,
     /** Every transition of every actor. */
     allEvents: `${prefix}.evt.>`,
-    event: (kind: string, actorId: string) => `${prefix}.evt.${kind}.${actorId}`,
+    /** A node's transitions, many per message (what nodes publish; readers unpack them). */
+    eventBatch: (nodeId: string) => `${prefix}.evt.batch.${nodeId}`,
     /** Where node processes get their replies (KV reads among them): not `_INBOX`, which a client may subscribe to. */
     nodeInbox: `_INBOX_${prefix}`,
     /** Where admin tools get their replies (admin.json sets it): out of a client's sight too. */
@@ -40,6 +41,8 @@ export function names(prefix: string = defaults.prefix) {
     /** Hint that jobs were queued: wakes the leader's placement early. */
     jobsQueued: `${prefix}.jobs.queued`,
     nodeAssign: (nodeId: string) => `${prefix}.node.${nodeId}.assign`,
+    /** Served by the dispatcher alone (`dispatch` placement): batched submits from the API nodes. */
+    dispatchIntake: `${prefix}.dispatch.intake`,
     nodeCancel: (nodeId: string) => `${prefix}.node.${nodeId}.cancel`,
     /** Served only by one process incarnation: "no responders" means it is gone. */
     nodePing: (nodeId: string, instance: string) => `${prefix}.node.${nodeId}.ping.${instance}`,

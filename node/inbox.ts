@@ -20,8 +20,10 @@ export type InboxDeps = {
   capacity: NodeCapacity;
   /** Job types this node handles. */
   handles: (type: string) => boolean;
-  /** Only a ready node bids. */
+  /** Only a ready node bids, or takes assignments. */
   ready: () => boolean;
+  /** This node's lease term now (null: it holds none). */
+  epoch: () => number | null;
   runner: () => {
     readonly free: number;
     readonly running: number;
@@ -63,14 +65,25 @@ export function nodeInbox(deps: InboxDeps): NodeInbox {
       const bids = deps.policy.bid(offer.jobs, self);
       return Array.isArray(bids) ? bid(bids) : bids.then(bid);
     },
-    assign(jobs, preempt) {
+    assign(jobs, preempt, epoch) {
+      const runner = deps.runner();
+      // Not ready (joining, reconnecting, draining): no answer yet; the dispatcher sends them again.
+      if (!runner || !deps.ready()) return { accepted: [], refused: [] };
+      // Assigned in a lease term of ours that has ended (we were fenced and re-joined): recovery requeues them.
+      if (epoch !== undefined && epoch !== null && epoch !== deps.epoch()) {
+        return {
+          accepted: [],
+          refused: jobs.map((j) => ({ id: j.value.id, reason: `assigned in lease term ${epoch}, now ${deps.epoch()}` })),
+        };
+      }
       for (const _ of jobs) {
         lastWin = deps.clock.now();
         wins.push(lastWin);
       }
       // A preemption: the jobs that yield free the slots these start in.
-      if (preempt?.preempt?.length) return deps.runner()?.handOver(preempt.preempt, jobs, preempt.graceMs);
-      for (const job of jobs) void deps.runner()?.start(job.value.id, job);
+      if (preempt?.preempt?.length) runner.handOver(preempt.preempt, jobs, preempt.graceMs);
+      else for (const job of jobs) void runner.start(job.value.id, job);
+      return { accepted: jobs.map((j) => j.value.id), refused: [] };
     },
     cancel(ids) {
       for (const id of ids) deps.runner()?.stop(id, 'cancelled');

@@ -18,6 +18,7 @@ export class JobIndex {
   /** The KV revision of each live record, so a writer can CAS on it without reading first. */
   readonly #revisions = new Map<string, number>();
   #listeners = new Set<() => void>();
+  #recordListeners = new Set<(r: JobRecord) => void>();
   /** Every stored job's state, and how many are in each: what `status` reports, without reading the records. */
   readonly #states = new Map<string, JobRecord['state']>();
   readonly counts: Record<JobRecord['state'], number> = { queued: 0, assigned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
@@ -81,22 +82,14 @@ export class JobIndex {
             this.#count(id, null);
             continue;
           }
+          let r: JobRecord;
           try {
-            const r = decodeJob(e.value, id);
-            this.#count(id, r.state);
-            if (isTerminal(r)) {
-              this.#forget(id);
-              this.#finished.set(id, r);
-              if (this.#finished.size > defaults.indexFinishedMax) this.#finished.delete(this.#finished.keys().next().value!);
-            } else {
-              this.live.set(id, r);
-              this.#revisions.set(id, e.revision);
-            }
-            this.#followers.get(id)?.forEach((f) => f(r));
+            r = decodeJob(e.value, id);
           } catch {
             this.#forget(id); // unreadable records are not placed
+            continue;
           }
-          this.#listeners.forEach((l) => l());
+          this.#see(r, e.revision);
         }
         if (this.#stopped) return;
         log(`job index: watch ended; watching again in ${delay} ms`);
@@ -108,6 +101,35 @@ export class JobIndex {
       }
       await sleep(delay, undefined, clock);
     }
+  }
+
+  /** A stored version of a record: the index holds it unless it holds a later one already. */
+  #see(r: JobRecord, revision: number): void {
+    const id = r.id;
+    if ((this.#revisions.get(id) ?? 0) > revision) return;
+    this.#count(id, r.state);
+    // The revision is kept for finished records too (while they are remembered): an older version delivered late changes nothing.
+    this.#revisions.set(id, revision);
+    if (isTerminal(r)) {
+      this.live.delete(id);
+      this.#finished.set(id, r);
+      if (this.#finished.size > defaults.indexFinishedMax) {
+        const oldest = this.#finished.keys().next().value!;
+        this.#finished.delete(oldest);
+        if (!this.live.has(oldest)) this.#revisions.delete(oldest);
+      }
+    } else {
+      this.#finished.delete(id);
+      this.live.set(id, r);
+    }
+    this.#followers.get(id)?.forEach((f) => f(r));
+    this.#recordListeners.forEach((l) => l(r));
+    this.#listeners.forEach((l) => l());
+  }
+
+  /** A version this node wrote itself: seen now rather than when the watch brings it back (then it changes nothing). */
+  note(v: Versioned<JobRecord>): void {
+    this.#see(v.value, v.revision);
   }
 
   /** A version of `id` arrived (null: deleted); a re-watch delivering it again changes nothing. */
@@ -158,6 +180,11 @@ export class JobIndex {
       set.delete(fn);
       if (set.size === 0 && this.#followers.get(id) === set) this.#followers.delete(id);
     };
+  }
+  /** Call `fn` with every version the index takes (from the watch, or noted); returns the unsubscribe. */
+  onRecord(fn: (r: JobRecord) => void): () => void {
+    this.#recordListeners.add(fn);
+    return () => this.#recordListeners.delete(fn);
   }
   onChange(fn: () => void): () => void {
     this.#listeners.add(fn);

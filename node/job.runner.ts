@@ -4,36 +4,17 @@
 import type { CapacityConfig } from './config.ts';
 import { type JobEvent, lastAttempt } from '../machines/job.machine.ts';
 import type { JobRecord } from '../api/contract.ts';
-import { type HandlerOutcome, outcomeEvent, type StopReason } from '../machines/job.rules.ts';
+import { type HandlerOutcome, outcomeEvent } from '../machines/job.rules.ts';
 import type { Bucket } from '../store/bucket.ts';
 import { defaults, retryBackoffMs } from '../base/defaults.ts';
 import { CheckpointTooLargeError, CodecError, FencedError } from '../base/errors.ts';
-import { CheckpointSlot, type JobStore, type Versioned } from '../store/job.store.ts';
+import { CheckpointSlot, type Decision, type JobStore, type Versioned } from '../store/job.store.ts';
 import { type Clock, realClock, sleep } from '../base/time.ts';
-import { type Handler, type JobCtx, JobInputError } from './handlers.ts';
+import { type Handler, JobInputError } from './handlers.ts';
 import type { Log } from './log.ts';
 import { Slots } from './slots.ts';
+import { attemptContext, type Running, Stop } from './job.context.ts';
 import { usageOf } from '../policies/requirements.ts';
-
-class Stop extends Error {
-  readonly reason: StopReason;
-  constructor(reason: StopReason, message: string) {
-    super(message);
-    this.name = 'Stop';
-    this.reason = reason;
-  }
-}
-
-type Running = {
-  attempt: number;
-  abort: AbortController;
-  done: Promise<void>;
-  /** Handed back (preempted, draining): its slot is someone else's already; it may checkpoint until `graceUntil` (monotonic ms). */
-  yielding: boolean;
-  graceUntil: number;
-  /** The record as this runner last wrote it: the next write CASes on it without reading first. */
-  known: Versioned<JobRecord> | undefined;
-};
 
 export type RunnerDeps = {
   store: JobStore;
@@ -78,6 +59,8 @@ export class JobRunner {
    */
   readonly #starting = new Map<string, { again: boolean }>();
   readonly #clock: Clock;
+  /** The last attempt of each job this node ran (lately, bounded): an assignment sent again is not run twice. */
+  readonly #ran = new Map<string, number>();
 
   constructor(deps: RunnerDeps) {
     this.deps = deps;
@@ -111,6 +94,8 @@ export class JobRunner {
    * starts without reading it first.
    */
   async start(id: string, known?: Versioned<JobRecord>): Promise<void> {
+    // An attempt this node already ran (an assignment sent again): never twice.
+    if (known && known.value.attempt <= (this.#ran.get(id) ?? 0)) return;
     const current = this.#running.get(id);
     if (current) {
       // A newer attempt assigned while the old one is still handing back: start it once that one is gone.
@@ -143,42 +128,44 @@ export class JobRunner {
         return;
       }
       usage = usageOf(r.requires); // reserved: given back in `finally` unless the job runs
+      // The attempt lives in one lease term of ours: the one its assignment named, else the one we hold now.
+      // An assignment that names another term (we were fenced and re-joined since) is not ours to run:
+      // recovery requeues it.
+      const named = lastAttempt(r)?.nodeEpoch;
+      const term = typeof named === 'number' ? named : this.#epoch();
+      if (!this.#mayWrite(term)) {
+        this.deps.log(`job ${id}#${r.attempt}: assigned in lease term ${named}, not ours now; not running it (the leader requeues it)`);
+        return;
+      }
       const slot = await CheckpointSlot.claim(this.deps.checkpoints, id, r.attempt);
-      const resumedFrom = slot.restored?.progress ?? 0;
-      const started = await this.#write(id, () => ({
+      if (!this.#mayWrite(term)) return;
+      // No write before the handler: its start rides on the attempt's first write of its own (progress, a
+      // phase, its result), or is written alone once the handler has run `startWriteDelayMs`.
+      const startEvent: JobEvent = {
         type: 'job.start',
         node: this.deps.nodeId,
         attempt: r.attempt,
-        resumedFrom,
+        resumedFrom: slot.restored?.progress ?? 0,
         at: this.#clock.now(),
-        nodeEpoch: this.#epoch(),
-      }), { retry: true, known: cur! });
-      // Our start may have landed on an earlier try whose reply was lost: then the record already shows it.
-      const ours = (x: JobRecord) =>
-        x.state === 'running' && x.attempt === r.attempt && x.owner === this.deps.nodeId &&
-        (lastAttempt(x)?.nodeEpoch ?? null) === this.#epoch();
-      if (!started || !(started.changed || ours(started.record))) return;
-      // The attempt lives in the lease term it was started under. A start that landed late (sent before
-      // our lease was lost, applied after) must not run under a later term: recovery requeues it.
-      const term = lastAttempt(started.record)?.nodeEpoch ?? null;
-      if (!this.#mayWrite(term)) {
-        this.deps.log(`job ${id}#${r.attempt}: its start landed after lease term ${term} ended; not running it (the leader requeues it)`);
-        return;
-      }
+        nodeEpoch: term,
+      };
       const entry: Running = {
         attempt: r.attempt,
         abort: new AbortController(),
         done: Promise.resolve(),
         yielding: false,
         graceUntil: 0,
-        known: { value: started.record, revision: started.revision },
+        known: cur!,
+        startEvent,
       };
       this.#slots.hold(id, usage);
       held = true;
       this.#running.set(id, entry);
-      entry.done = this.#execute(entry, started.record, slot, term).finally(() => {
+      entry.done = this.#execute(entry, r, slot, term).finally(() => {
         this.#running.delete(id);
         this.#slots.release(id);
+        this.#ran.set(id, entry.attempt);
+        if (this.#ran.size > defaults.indexFinishedMax) this.#ran.delete(this.#ran.keys().next().value!);
       });
     } catch (err) {
       this.deps.log(`job ${id}: could not start: ${(err as Error).message}`);
@@ -190,10 +177,12 @@ export class JobRunner {
     }
   }
 
-  /** Start what waits, in order, while slots (and, when `resources`, memory or GPUs) may allow. */
+  /** Start what waits, highest priority first (then in order), while slots (and, when `resources`, memory or GPUs) may allow. */
   #startPending(resources: boolean): void {
     if (this.#handingOver) return;
-    for (const [id, p] of [...this.#pending]) {
+    const priority = (p: { known?: Versioned<JobRecord> }) => p.known?.value.priority ?? 0;
+    const waiting = [...this.#pending].map((e, i) => ({ e, i })).sort((a, b) => priority(b.e[1]) - priority(a.e[1]) || a.i - b.i);
+    for (const { e: [id, p] } of waiting) {
       if (this.#slots.computeFree <= 0) return;
       if (p.resources && !resources) continue;
       this.#pending.delete(id);
@@ -250,9 +239,21 @@ export class JobRunner {
 
   /** Drain: hand every running job back to the queue (each may checkpoint within the grace) and wait. */
   async handBack(): Promise<void> {
-    this.#pending.clear(); // still 'assigned': the leader requeues them after the start timeout
+    // Assigned to us but not started: back to the queue now (while our lease term lives, only we may move them).
+    const waiting = [...this.#pending].map(([id, p]) =>
+      this.#write(
+        id,
+        (r) => (r.state === 'assigned' && r.owner === this.deps.nodeId
+          ? { type: 'job.unstarted', attempt: r.attempt, at: this.#clock.now() }
+          : null),
+        { retry: true, known: p.known },
+      ).catch(() =>
+        null
+      )
+    );
+    this.#pending.clear();
     this.yieldJobs([...this.#running].map(([id, r]) => ({ id, attempt: r.attempt })), undefined, 'the node is draining');
-    await Promise.allSettled([...this.#running.values()].map((r) => r.done));
+    await Promise.allSettled([...waiting, ...[...this.#running.values()].map((r) => r.done)]);
   }
 
   #epoch(): number | null {
@@ -272,7 +273,7 @@ export class JobRunner {
    */
   async #write(
     id: string,
-    decide: (r: JobRecord) => JobEvent | null,
+    decide: (r: JobRecord) => Decision,
     options: { retry?: boolean; term?: number | null; known?: Versioned<JobRecord> } = {},
   ) {
     let known = options.known;
@@ -290,14 +291,22 @@ export class JobRunner {
     }
   }
 
-  /** A write by the running attempt: CAS on the version it last wrote, and remember the new one. */
+  /**
+   * A write by the running attempt: CAS on the version it last wrote, and remember the new one. While the
+   * record still shows the attempt only assigned, the write starts it too (one write, one revision).
+   */
   async #ownWrite(
     id: string,
     entry: Running,
-    decide: (r: JobRecord) => JobEvent | null,
+    decide: (r: JobRecord) => Decision,
     options: { retry?: boolean; term: number | null },
   ) {
-    const done = await this.#write(id, decide, { ...options, known: entry.known });
+    const withStart = (r: JobRecord): Decision => {
+      const d = decide(r);
+      if (d === null || r.state !== 'assigned' || r.attempt !== entry.attempt) return d;
+      return [entry.startEvent, ...(Array.isArray(d) ? d : [d])];
+    };
+    const done = await this.#write(id, withStart, { ...options, known: entry.known });
     if (done && done.revision > (entry.known?.revision ?? 0)) entry.known = { value: done.record, revision: done.revision };
     return done;
   }
@@ -308,44 +317,24 @@ export class JobRunner {
     const handler = this.deps.handlers[job.type];
     const clock = this.#clock;
     const timer = clock.setTimeout(() => abort.abort(new Stop('timeout', `timed out after ${job.timeoutMs} ms`)), job.timeoutMs);
-    let lastProgressWrite = 0;
-    const writeProgress = (p: number, checkpoint = false) => {
-      const now = clock.now();
-      if (now - lastProgressWrite < defaults.progressIntervalMs) return; // the result write sets 1 anyway
-      lastProgressWrite = now;
-      void this.#ownWrite(id, entry, () => ({ type: 'job.progress', attempt, progress: p, at: now, checkpoint }), { term }).catch(() => {});
-    };
-    const writePhase = (phase: 'ioWait' | 'computing') =>
-      void this.#ownWrite(id, entry, () => ({ type: 'job.phase', attempt, phase, at: clock.now() }), { term }).catch(() => {});
-    /** Preempted (or draining) and within its grace: it may still checkpoint. */
-    const inGrace = () => entry.yielding && clock.mono() < entry.graceUntil;
-    const ctx: JobCtx = {
-      restored: slot.restored?.state,
-      signal: abort.signal,
-      fence: { jobId: id, attempt, token: `${id}:${attempt}` },
-      log: (msg) => this.deps.log(`job ${id}#${attempt}: ${msg}`),
-      progress: (p) => writeProgress(p),
-      phase: async (p) => {
-        if (abort.signal.aborted) return;
-        if (p === 'io') {
-          this.#slots.toIo(id);
-          writePhase('ioWait');
-        } else {
-          await this.#slots.toCompute(id, abort.signal);
-          writePhase('computing');
-        }
-      },
-      sleep: (ms) => sleep(ms / this.deps.speed, abort.signal, clock),
-      checkpoint: async (state, progress) => {
-        if (entry.yielding && !inGrace()) throw new FencedError('preempted: past its checkpoint deadline');
-        if (abort.signal.aborted && !inGrace()) throw abort.signal.reason;
-        if (!this.#mayWrite(term)) throw new FencedError('node lease lost');
-        const began = clock.mono();
-        const bytes = await slot.save(state, progress);
-        this.deps.onCheckpoint?.(id, attempt, progress, slot.revision, bytes, clock.mono() - began);
-        writeProgress(progress, true);
-      },
-    };
+    // A handler still running after a moment gets its start written alone (a short one's rides on its result).
+    const startTimer = clock.setTimeout(
+      () => void this.#ownWrite(id, entry, () => [], { retry: true, term }).catch(() => {}),
+      defaults.startWriteDelayMs,
+    );
+    const ctx = attemptContext({
+      id,
+      attempt,
+      entry,
+      slot,
+      clock,
+      speed: this.deps.speed,
+      log: this.deps.log,
+      slots: this.#slots,
+      mayWrite: () => this.#mayWrite(term),
+      write: (decide) => void this.#ownWrite(id, entry, decide, { term }).catch(() => {}),
+      onCheckpoint: this.deps.onCheckpoint,
+    });
     let outcome: HandlerOutcome;
     let graceTimer: unknown;
     this.deps.onHandler?.(id, attempt, 'start', slot.claimed ? slot.revision : undefined);
@@ -368,6 +357,7 @@ export class JobRunner {
       outcome = { ok: false, error: (err as Error)?.message ?? String(err), retryable, fenced: err instanceof FencedError };
     } finally {
       clock.clearTimeout(timer);
+      clock.clearTimeout(startTimer);
       if (graceTimer !== undefined) clock.clearTimeout(graceTimer);
       this.deps.onHandler?.(id, attempt, 'end');
     }

@@ -111,7 +111,8 @@ export function nodeMetrics(options: {
   const observer: NodeObserver = {
     jobWritten(prev, next) {
       const a = lastAttempt(next);
-      if (next.state === 'running' && prev?.state === 'assigned' && a?.startedAt) {
+      // Started: by a write of its own, or by the attempt's first write that also finished it.
+      if (prev?.state === 'assigned' && next.attempt === prev.attempt && a?.startedAt && next.state !== 'assigned') {
         m.started.inc({ resumed: a.resumedFrom > 0 ? 'yes' : 'no' });
         m.startLatency.observe(Math.max(0, a.startedAt - next.createdAt) / 1000);
       }

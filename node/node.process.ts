@@ -8,7 +8,8 @@ import type { SnapshotFrom } from 'xstate';
 import pkg from '../package.json' with { type: 'json' };
 import { type nodeMachine, nodeStateName } from '../machines/node.machine.ts';
 import type { JobRecord } from '../api/contract.ts';
-import { startApi } from '../nats/service.ts';
+import { serveEndpoints, startApi } from '../nats/service.ts';
+import { natsIntakeWire } from '../nats/dispatch.ts';
 import { encode } from '../store/codec.ts';
 import { bootstrap } from '../nats/bootstrap.ts';
 import { connectNats, jsOptions } from '../nats/connect.ts';
@@ -198,6 +199,9 @@ export async function runNode(config: NodeConfig): Promise<number> {
     speed: o.speed,
     placement: natsPlacement(nc, n),
     notify: natsNotify(nc, n),
+    dispatch: o.placement === 'dispatch'
+      ? { wire: natsIntakeWire(nc, n, guard, log), serveReads: (endpoints) => serveEndpoints(nc, n, endpoints, guard) }
+      : undefined,
     onDrainRequest: () => stopRequests.drainRequest(),
     checkInput: inputChecker(schemas, { ask: askSchema(nc, n), clock: realClock }),
     recorder: publisher,
@@ -280,12 +284,12 @@ function observe(
   });
   const metrics = config.metrics === null ? null : nodeMetrics({
     nodeId,
-    liveJobs: () => parts()?.index.live.values() ?? [],
+    liveJobs: () => parts()?.indexIfAny()?.live.values() ?? [],
     policy: deps.scorer.description,
     policyFallback: deps.scorer.fallback !== null,
     // Over the nodes that ran work in the window (status, which reads the leases, adds the idle live ones).
     fairness: () => {
-      const index = parts()?.index;
+      const index = parts()?.indexIfAny();
       return index ? fairness(index.records(), undefined, Date.now(), defaults.fairnessWindowMs) : null;
     },
   });
@@ -356,14 +360,14 @@ function startPulling(nc: NatsConnection, n: Names, options: NodeConfig, nodeId:
     take: async (job) => {
       const p = node.parts();
       if (!p) throw new Error('not bootstrapped yet');
-      const requires = p.index.latest(job.id)?.requires;
+      const requires = p.index().latest(job.id)?.requires;
       if (requires && !canRunNow(requires, capacity, p.runner.freeUsage)) {
         throw new Error(`it requires ${describeRequirements(requires)}: left for another node`);
       }
       const decide = (
         c: JobRecord,
       ) => (c.state === 'queued' && c.attempt === job.attempt ? { type: 'job.assign' as const, node: nodeId, at: Date.now() } : null);
-      const r = await p.store.apply(job.id, decide, p.index.versioned(job.id));
+      const r = await p.store.apply(job.id, decide, p.index().versioned(job.id));
       // Taken by another node, or an older attempt's item: nothing to do, the item is done.
       if (r?.changed) void p.runner.start(job.id, { value: r.record, revision: r.revision });
     },

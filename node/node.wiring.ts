@@ -26,7 +26,9 @@ import type { Clock } from '../base/time.ts';
 import type { Endpoint } from '../nats/service.ts';
 import type { EndpointName } from '../api/contract.ts';
 import { ApiError } from '../base/errors.ts';
-import { apiEndpoints } from './api.endpoints.ts';
+import { apiEndpoints, readEndpoints } from './api.endpoints.ts';
+import { intakeClient, type IntakeWire } from '../nats/dispatch.ts';
+import type { DispatchHost, DispatchServing } from './leader/dispatch.loop.ts';
 import type { Handler } from './handlers.ts';
 import { nodeInbox } from './inbox.ts';
 import { JobIndex } from './job.index.ts';
@@ -45,7 +47,26 @@ export type NodeObserver = {
   auction?(ms: number, offered: number, awarded: number): void;
 };
 
-export type NodeParts = { leases: Bucket; jobs: Bucket; store: JobStore; index: JobIndex; runner: JobRunner };
+export type NodeParts = {
+  leases: Bucket;
+  jobs: Bucket;
+  store: JobStore;
+  runner: JobRunner;
+  /** The job index (a watch of every record), started on first use: on every node without a dispatcher, else on the dispatcher only. */
+  index: () => JobIndex;
+  /** The index if it runs (metrics read it without starting one). */
+  indexIfAny: () => JobIndex | null;
+  /** Stop the index (a dispatcher's term ended). */
+  dropIndex: () => void;
+};
+
+/** `dispatch` placement: how the dispatcher is reached and serves. */
+export type DispatchWiring = {
+  /** The intake subject (API nodes forward submits on it; the dispatcher serves it). */
+  wire: IntakeWire;
+  /** Serve these public endpoints (status, jobs.wait) while dispatching, every answering node in a queue group of its own; returns the stop. */
+  serveReads: (endpoints: Partial<Record<EndpointName, Endpoint>>) => () => void;
+};
 
 export type NodeWiringOptions = {
   nodeId: string;
@@ -67,6 +88,10 @@ export type NodeWiringOptions = {
   placement: PlacementTransport;
   /** How this node bids and, while it leads, awards. */
   policy: PlacementPolicy;
+  /** With a dispatching policy: how submits reach the dispatcher and how it serves (required then). */
+  dispatch?: DispatchWiring;
+  /** The dispatcher's sampling randomness (default Math.random; the simulation's is seeded). */
+  random?: () => number;
   /** What the API endpoints tell other nodes. */
   notify: Notify;
   /** A drain request for this node (default: the node machine's `drain`). */
@@ -105,7 +130,7 @@ export type WiredNode = {
   /** The node's answers to placement messages. */
   inbox: NodeInbox;
   /** The public API's endpoints as this node serves them (503 until bootstrapped). */
-  api: Record<EndpointName, Endpoint>;
+  api: Partial<Record<EndpointName, Endpoint>>;
   /** Null until bootstrapped. */
   parts: () => NodeParts | null;
   /** Release what the actor does not own (the index's watch). */
@@ -119,6 +144,8 @@ class NodeView {
   readonly options: NodeWiringOptions;
   parts: NodeParts | null = null;
   actor: NodeActor | null = null;
+  /** The dispatcher's host (`dispatch` placement). */
+  host: DispatchHost | null = null;
   constructor(options: NodeWiringOptions) {
     this.options = options;
   }
@@ -200,10 +227,46 @@ function bootstrapActor(view: NodeView) {
       },
       onHandler: history.onHandler,
     });
-    view.parts = { leases: b.leases, jobs: b.jobs, store, index: new JobIndex(b.jobs, { clock: options.clock, log: options.log }), runner };
+    let index: JobIndex | null = null;
+    view.parts = {
+      leases: b.leases,
+      jobs: b.jobs,
+      store,
+      runner,
+      index: () => (index ??= new JobIndex(b.jobs, { clock: options.clock, log: options.log })),
+      indexIfAny: () => index,
+      dropIndex: () => {
+        index?.stop();
+        index = null;
+      },
+    };
+    // Without a dispatcher every node answers waits and status from its own index: start it now.
+    if (!options.policy.dispatches) view.parts.index();
     options.onBootstrapped?.(b);
     return { timing: leaseTiming(b.leaseTtlMs) };
   });
+}
+
+/** What a dispatching node serves while it leads: the intake subject and the API's waits and status, from its index. */
+function dispatchServing(view: NodeView, dispatch: DispatchWiring): DispatchServing {
+  return {
+    serve(intake) {
+      const stopIntake = dispatch.wire.serve(intake);
+      const stopReads = dispatch.serveReads(readEndpoints({ kv: () => apiKv(view) }, view.options.clock));
+      return () => {
+        stopIntake();
+        stopReads();
+      };
+    },
+    release: () => view.parts?.dropIndex(),
+  };
+}
+
+/** The buckets and index the API endpoints read (503 until bootstrapped). */
+function apiKv(view: NodeView) {
+  const parts = view.parts;
+  if (!parts) throw new ApiError(503, 'starting', `node ${view.options.nodeId} is still starting`);
+  return { leases: parts.leases, jobs: parts.jobs, store: parts.store, index: () => parts.index() };
 }
 
 /** The node machine with every effect provided: lease effects for both leases, the leader's duties, the runner. */
@@ -220,7 +283,8 @@ function provideNode(view: NodeView, policy: PlacementPolicy) {
   });
   const duties = leaderDuties({
     leases: () => view.need().leases,
-    jobs: () => view.need(),
+    jobs: () => ({ store: view.need().store, index: view.need().index() }),
+    random: options.random,
     self: { id: options.nodeId, instance: options.instance },
     log: options.log,
     fastPath: options.fastPath,
@@ -232,7 +296,8 @@ function provideNode(view: NodeView, policy: PlacementPolicy) {
     preemption: options.preemption,
     onReap: (h, epoch) => recordReap(options.recorder.record, h, epoch),
     onAuction: (ms, offered, awarded) => options.observer?.auction?.(ms, offered, awarded),
-  });
+  }, options.dispatch && dispatchServing(view, options.dispatch));
+  view.host = duties.host;
   return nodeMachine.provide({
     actions: { abortJobs: () => view.parts?.runner.abortAll() },
     actors: {
@@ -269,18 +334,22 @@ export function wireNode(options: NodeWiringOptions): WiredNode {
     policy,
     handles: (type) => !!options.handlers[type],
     ready: () => nodeStateName(actor.getSnapshot()) === 'ready',
+    epoch: () => view.nodeLease()?.context.epoch ?? null,
     runner: () => view.parts?.runner ?? null,
   });
+  const dispatch = options.dispatch;
   const api = apiEndpoints({
     notify: options.notify,
     self: { id: nodeId, drain: options.onDrainRequest ?? (() => actor.send({ type: 'drain' })) },
     checkInput: options.checkInput,
     clock,
-    kv: () => {
-      if (!view.parts) throw new ApiError(503, 'starting', `node ${nodeId} is still starting`);
-      return view.parts;
-    },
+    kv: () => apiKv(view),
+    intake: dispatch && policy.dispatches ? intakeClient(dispatch.wire, { local: () => view.host?.local() ?? null, clock }) : undefined,
   });
   const connection = (up: boolean) => actor.send({ type: up ? 'nats.reconnected' : 'nats.disconnected' });
-  return { actor, connection, inbox, api, parts: () => view.parts, stop: () => view.parts?.index.stop() };
+  const stop = () => {
+    view.host?.stop();
+    view.parts?.dropIndex();
+  };
+  return { actor, connection, inbox, api, parts: () => view.parts, stop };
 }

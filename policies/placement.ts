@@ -60,6 +60,8 @@ export interface PlacementPolicy {
   readonly asks: boolean;
   /** The nodes pull queued jobs from a work queue (the leader only publishes them there; no award). */
   readonly pulls?: boolean;
+  /** The leader places jobs itself, scoring sampled candidates with this scorer (policies/dispatch.ts); no offers, no bids. */
+  readonly dispatches?: Scorer;
   /** Node side: a score per offered job this node can run (none without a free slot); async where the scorer is. */
   bid(jobs: OfferedJob[], self: BidderState): NodeBid['bids'] | Promise<NodeBid['bids']>;
   /** Leader side: which node gets which jobs, given the bids (node → job ids, in offer order). */
@@ -183,10 +185,16 @@ export function pullPolicy(): PlacementPolicy {
   return { name: 'pull', asks: false, pulls: true, bid: () => [], award: () => new Map() };
 }
 
-export const placementStrategies = ['auction', 'centralized', 'pull'] as const;
+/** Dispatch (the default): the leader holds the job and node tables and places each job itself with `scorer`. */
+export function dispatchPolicy(scorer: Scorer = heuristicScorer): PlacementPolicy {
+  return { name: `dispatch+${scorer.name}`, asks: false, dispatches: scorer, bid: () => [], award: () => new Map() };
+}
+
+export const placementStrategies = ['dispatch', 'auction', 'centralized', 'pull'] as const;
 export type PlacementStrategy = typeof placementStrategies[number];
 
 export function placementPolicy(strategy: PlacementStrategy, scorer: Scorer = heuristicScorer): PlacementPolicy {
+  if (strategy === 'dispatch') return dispatchPolicy(scorer);
   if (strategy === 'centralized') return centralizedPolicy();
   if (strategy === 'pull') return pullPolicy();
   return auctionPolicy(scorer);

@@ -25,13 +25,16 @@ function validate<S extends z.ZodType>(schema: S, raw: unknown, what: string): z
 }
 
 export function decode<S extends z.ZodType>(schema: S, bytes: Uint8Array, what: string): z.infer<S> {
-  let raw: unknown;
+  return validate(schema, decodeRaw(bytes, what), what);
+}
+
+/** CBOR without the schema check: for what Shoal itself wrote where only it may write (its own buckets); callers check the shape they rely on. */
+export function decodeRaw(bytes: Uint8Array, what: string): unknown {
   try {
-    raw = cbor.decode(bytes);
+    return cbor.decode(bytes);
   } catch (cause) {
     throw new CodecError(`${what}: not valid CBOR`, { cause });
   }
-  return validate(schema, raw, what);
 }
 
 export function encodeJson(value: unknown): Uint8Array {

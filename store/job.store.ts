@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { applyJobEvent, type JobEvent } from '../machines/job.machine.ts';
 import type { JobRecord } from '../api/contract.ts';
 import { jobRecordSchema } from '../api/contract.ts';
-import { decode, encode } from './codec.ts';
+import { decode, decodeRaw, encode } from './codec.ts';
 import { defaults } from '../base/defaults.ts';
 import { CheckpointTooLargeError, FencedError } from '../base/errors.ts';
 import { type Bucket, isCasConflict } from './bucket.ts';
@@ -13,14 +13,36 @@ import { keys } from './keys.ts';
 
 export type Versioned<T> = { value: T; revision: number };
 
+/** Fields a record has had since the first release, and those added later (read with their neutral values from older records). */
+const lateFields = [
+  'requires',
+  'pendingTimeoutMs',
+  'pendingReason',
+  'pendingSince',
+  'preemptions',
+  'preemptedAt',
+  'checkpointedAt',
+] as const;
+
+/**
+ * A record as the jobs bucket holds it. Only Shoal writes that bucket (its roles let no client), so a record
+ * of the current shape is taken as it is; the full schema check (and the defaults of fields added later)
+ * runs only for one that looks otherwise: an older record, or damage.
+ */
 export function decodeJob(bytes: Uint8Array, id = '?'): JobRecord {
-  return decode(jobRecordSchema, bytes, `job record '${id}'`);
+  const what = `job record '${id}'`;
+  const raw = decodeRaw(bytes, what) as Partial<JobRecord> | null;
+  const current = typeof raw === 'object' && raw !== null && typeof raw.id === 'string' && typeof raw.state === 'string' &&
+    Array.isArray(raw.attempts) && lateFields.every((k) => k in raw);
+  return current ? raw as JobRecord : decode(jobRecordSchema, bytes, what);
 }
 
 /**
  * Told of every record this store wrote (after the CAS succeeded), with the
  * revision it got and the one it replaced (0 for a create): two writes that
  * replaced one revision mean compare-and-swap let a lost update through.
+ * `event` is what the write did last; `before` the events one write applied
+ * ahead of it (a start carried by an attempt's first write of its own).
  */
 export type JobChange = (
   prev: JobRecord | null,
@@ -28,7 +50,23 @@ export type JobChange = (
   event: JobEvent | { type: 'job.submit' },
   revision: number,
   replaced: number,
+  before?: JobEvent[],
 ) => void;
+
+/** What a writer decides for a record: one event, several applied in order by one write (all or none), or nothing. */
+export type Decision = JobEvent | JobEvent[] | null;
+
+/** Apply a decision: the record after every event, or null when the machine refuses any of them. */
+export function applyDecision(r: JobRecord, decision: Decision): { next: JobRecord; events: JobEvent[] } | null {
+  const events = decision === null ? [] : Array.isArray(decision) ? decision : [decision];
+  if (events.length === 0) return null;
+  let next: JobRecord | null = r;
+  for (const e of events) {
+    next = applyJobEvent(next, e);
+    if (!next) return null;
+  }
+  return { next, events };
+}
 
 export class JobStore {
   readonly kv: Bucket;
@@ -44,17 +82,17 @@ export class JobStore {
     return { value: decodeJob(e.value, id), revision: e.revision };
   }
 
-  /** Create; when the id exists, returns the existing record instead. */
-  async create(record: JobRecord): Promise<{ created: boolean; record: JobRecord }> {
+  /** Create (`events`: what the new record already went through, e.g. its assignment); when the id exists, returns the existing record instead. */
+  async create(record: JobRecord, events: JobEvent[] = []): Promise<{ created: boolean; record: JobRecord; revision: number }> {
     try {
       const revision = await this.kv.create(keys.job(record.id), encode(record));
-      this.onChange(null, record, { type: 'job.submit' }, revision, 0);
-      return { created: true, record };
+      this.onChange(null, record, { type: 'job.submit' }, revision, 0, events);
+      return { created: true, record, revision };
     } catch (err) {
       if (!isCasConflict(err)) throw err;
       const existing = await this.get(record.id);
       if (!existing) throw err;
-      return { created: false, record: existing.value };
+      return { created: false, record: existing.value, revision: existing.revision };
     }
   }
 
@@ -68,17 +106,17 @@ export class JobStore {
    */
   async apply(
     id: string,
-    decide: (r: JobRecord) => JobEvent | null,
+    decide: (r: JobRecord) => Decision,
     known?: Versioned<JobRecord>,
   ): Promise<{ record: JobRecord; revision: number; changed: boolean } | null> {
     for (let cur = known ?? await this.get(id);; cur = await this.get(id)) {
       if (!cur) return null;
-      const event = decide(cur.value);
-      const next = event ? applyJobEvent(cur.value, event) : null;
-      if (!next) return { record: cur.value, revision: cur.revision, changed: false };
+      const applied = applyDecision(cur.value, decide(cur.value));
+      if (!applied) return { record: cur.value, revision: cur.revision, changed: false };
+      const { next, events } = applied;
       try {
         const revision = await this.kv.update(keys.job(id), encode(next), cur.revision);
-        this.onChange(cur.value, next, event!, revision, cur.revision);
+        this.onChange(cur.value, next, events[events.length - 1]!, revision, cur.revision, events.slice(0, -1));
         return { record: next, revision, changed: true };
       } catch (err) {
         if (!isCasConflict(err)) throw err;

@@ -31,6 +31,8 @@ export type DutyDeps = {
   preemption: PreemptionRules;
   /** Event times and the placement timer. */
   clock?: Clock;
+  /** Where the dispatcher's candidate sampling draws from (default Math.random; the simulation's is seeded). */
+  random?: () => number;
   /** Told of each auction run: ms from offer to assignments written, jobs offered, jobs assigned (metrics). */
   onAuction?: (ms: number, offered: number, awarded: number) => void;
   /** Told of each dead node's lease this leader deleted (for the history). */

@@ -13,11 +13,20 @@ import { keys } from '../../store/keys.ts';
 import { realClock } from '../../base/time.ts';
 import { ClusterCache } from './cluster.cache.ts';
 import { placementLoop } from './placement.loop.ts';
+import { DispatchHost, dispatchLoop, type DispatchServing } from './dispatch.loop.ts';
 import type { DutyDeps } from './deps.ts';
 
-export function leaderDuties(deps: DutyDeps) {
+/**
+ * The leader's duties, as the coordinator's actors: recovery and placement. With `dispatch` placement
+ * (`serving` given) placement is the dispatcher's, whose host lives beside them for the whole term.
+ */
+export function leaderDuties(deps: DutyDeps, serving?: DispatchServing) {
   const cluster = new ClusterCache(deps.leases, () => (deps.clock ?? realClock).mono());
-  return { recover: recoverDuty(deps, cluster), place: placementLoop(deps, cluster) };
+  if (deps.policy.dispatches && serving) {
+    const host = new DispatchHost(deps, cluster, serving);
+    return { recover: recoverDuty(deps, cluster), place: dispatchLoop(deps, host), host };
+  }
+  return { recover: recoverDuty(deps, cluster), place: placementLoop(deps, cluster), host: null };
 }
 
 /**

@@ -9,8 +9,8 @@ import type { JobRecord } from '../../api/contract.ts';
 import { effectivePriority, type NodeBid, type OfferedJob, offerOrder } from '../../policies/placement.ts';
 import { defaults } from '../../base/defaults.ts';
 import { realClock } from '../../base/time.ts';
-import { capacityOf, type ClusterCache, typesOf } from './cluster.cache.ts';
-import { preempt, settlePending } from './placement.waiting.ts';
+import { capacityOf, type ClusterCache } from './cluster.cache.ts';
+import { preempt, rejectUnhandled, settlePending } from './placement.waiting.ts';
 import { addUsage, noUsage, satisfies, type Usage, usageOf } from '../../policies/requirements.ts';
 import type { DutyDeps, Placer } from './deps.ts';
 
@@ -21,23 +21,6 @@ async function enqueue(placer: Placer, queued: JobRecord[]): Promise<void> {
   await placer.deps.transport.enqueue!(fresh);
   for (const j of fresh) placer.enqueued.add(`${j.id}:${j.attempt}`);
   if (placer.enqueued.size > 100_000) placer.enqueued.clear(); // the stream's duplicate window catches what this forgets
-}
-
-/** Fail the queued jobs whose type no live node handles (confirmed from the leases: the cache may predate a new node); returns the rest. */
-async function rejectUnhandled({ deps, cluster, clock }: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
-  let types = cluster.types;
-  // Judge by the view this call read: a recovery pass may meanwhile store an older one in the cache.
-  if (types && queued.some((r) => !types!.has(r.type))) types = typesOf(await cluster.refresh());
-  const unhandled = types ? queued.filter((r) => !types!.has(r.type)) : [];
-  const { store } = deps.jobs();
-  await Promise.allSettled(unhandled.map((r) =>
-    store.apply(r.id, () => ({
-      type: 'job.reject',
-      error: `unknown job type '${r.type}': no live node handles it`,
-      at: clock.now(),
-    }))
-  ));
-  return queued.filter((r) => !unhandled.includes(r));
 }
 
 /**

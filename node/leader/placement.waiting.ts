@@ -7,7 +7,7 @@ import type { NodeBid } from '../../policies/placement.ts';
 import { chooseVictim } from '../../policies/preemption.ts';
 import { addUsage, fitsFree, pendingReason, satisfies, usageOf } from '../../policies/requirements.ts';
 import { defaults } from '../../base/defaults.ts';
-import { capacityOf } from './cluster.cache.ts';
+import { capacityOf, typesOf } from './cluster.cache.ts';
 import type { Placer } from './deps.ts';
 
 /**
@@ -92,4 +92,21 @@ export async function preempt(placer: Placer, unplaced: JobRecord[], bids: NodeB
     placed++;
   }
   return placed;
+}
+
+/** Fail the queued jobs whose type no live node handles (confirmed from the leases: the cache may predate a new node); returns the rest. */
+export async function rejectUnhandled({ deps, cluster, clock }: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
+  let types = cluster.types;
+  // Judge by the view this call read: a recovery pass may meanwhile store an older one in the cache.
+  if (types && queued.some((r) => !types!.has(r.type))) types = typesOf(await cluster.refresh());
+  const unhandled = types ? queued.filter((r) => !types!.has(r.type)) : [];
+  const { store } = deps.jobs();
+  await Promise.allSettled(unhandled.map((r) =>
+    store.apply(r.id, () => ({
+      type: 'job.reject',
+      error: `unknown job type '${r.type}': no live node handles it`,
+      at: clock.now(),
+    }))
+  ));
+  return queued.filter((r) => !unhandled.includes(r));
 }

@@ -84,7 +84,7 @@ describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () =>
     );
     assert.ok(steppedDown);
 
-    const history = await readTransitions(nc, n, { subject: n.event('coordinator', '*') });
+    const history = await readTransitions(nc, n, { filter: (t) => t.kind === 'coordinator' });
     const firstNew = history.find((t) => t.node === next.node && t.epoch === next.epoch && t.to.startsWith('active.leader'))!;
     assert.ok(firstNew, 'the new leader is in the stored history');
     // Judge by when each transition happened (wall clock, one host), not by when its event reached the
@@ -95,7 +95,7 @@ describe('leadership on one nats-server, 3 node processes, lease TTL 1 s', () =>
     assert.deepEqual(staleActs, [], 'no action under the stale epoch after the new leader started');
     // Its leader lease ended; a renewal it had sent before the freeze may confirm on waking, but its
     // deadline (counted from the send) has passed, so it is lost at once and never acted on.
-    const leaseHistory = await readTransitions(nc, n, { subject: n.event('lease', `${zombie.id}-leader`) });
+    const leaseHistory = await readTransitions(nc, n, { filter: (t) => t.kind === 'lease' && t.actor === `${zombie.id}-leader` });
     const afterTakeover = leaseHistory.filter((t) => t.wall > firstNew.wall);
     assert.ok(afterTakeover.some((t) => t.to === 'lost' || t.to === 'released'), 'the stale lease ended');
     const renewals = afterTakeover.filter((t) => t.from === 'held.confirmed.renewing' && t.to === 'held.confirmed.waiting');

@@ -125,7 +125,7 @@ describe('node settings, resolved once', () => {
     assert.throws(() => resolveNodeConfig({ slots: 0 }), /slots must be a whole number ≥ 1/);
     assert.throws(() => resolveNodeConfig({ ioSlots: 1.5 }), /ioSlots must be a whole number ≥ 0/);
     assert.throws(() => resolveNodeConfig({ id: 'a.b' }), /node id must be letters/);
-    assert.throws(() => resolveNodeConfig({ placement: 'magic' as never }), /placement must be auction, centralized, pull/);
+    assert.throws(() => resolveNodeConfig({ placement: 'magic' as never }), /placement must be dispatch, auction, centralized, pull/);
     assert.throws(() => resolveNodeConfig({ preemption: { graceMs: -1 } }), /preemption.graceMs/);
     assert.throws(() => resolveNodeConfig({ speed: 0 }), /speed must be a positive number/);
   });

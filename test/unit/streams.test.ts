@@ -55,7 +55,7 @@ describe('names, timing, connection options', () => {
     const n = names('blue');
     assert.equal(n.leasesBucket, 'blue_leases');
     assert.equal(n.api('status'), 'blue.api.status');
-    assert.equal(n.event('lease', 'n1-leader'), 'blue.evt.lease.n1-leader');
+    assert.equal(n.eventBatch('n1'), 'blue.evt.batch.n1');
     assert.equal(n.nodePing('n1', 'abc'), 'blue.node.n1.ping.abc');
     assert.throws(() => names('a.b'), /subject token/);
   });

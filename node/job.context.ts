@@ -1,0 +1,96 @@
+// What a handler gets for one attempt (`ctx`): its restored checkpoint, its
+// signal, progress, phases, sleeps and checkpoints. Every write is the running
+// attempt's own (the runner's `write`), made only while its lease term lives.
+import type { JobEvent } from '../machines/job.machine.ts';
+import type { StopReason } from '../machines/job.rules.ts';
+import type { JobRecord } from '../api/contract.ts';
+import { defaults } from '../base/defaults.ts';
+import { FencedError } from '../base/errors.ts';
+import type { CheckpointSlot, Decision, Versioned } from '../store/job.store.ts';
+import { type Clock, sleep } from '../base/time.ts';
+import type { JobCtx } from './handlers.ts';
+import type { Log } from './log.ts';
+import type { Slots } from './slots.ts';
+
+/** Why a running attempt's handler was stopped (its signal's reason). */
+export class Stop extends Error {
+  readonly reason: StopReason;
+  constructor(reason: StopReason, message: string) {
+    super(message);
+    this.name = 'Stop';
+    this.reason = reason;
+  }
+}
+
+/** An attempt this node runs now. */
+export type Running = {
+  attempt: number;
+  abort: AbortController;
+  done: Promise<void>;
+  /** Handed back (preempted, draining): its slot is someone else's already; it may checkpoint until `graceUntil` (monotonic ms). */
+  yielding: boolean;
+  graceUntil: number;
+  /** The record as this runner last wrote it (first: as assigned): the next write CASes on it without reading first. */
+  known: Versioned<JobRecord> | undefined;
+  /** The attempt's start, written with its first write of its own (while the record still says `assigned`). */
+  startEvent: JobEvent;
+};
+
+export type AttemptDeps = {
+  id: string;
+  attempt: number;
+  /** The running attempt: its abort, and whether it yields (preempted, draining) until `graceUntil` (monotonic ms). */
+  entry: { abort: AbortController; yielding: boolean; graceUntil: number };
+  slot: CheckpointSlot;
+  clock: Clock;
+  speed: number;
+  log: Log;
+  slots: Pick<Slots, 'toIo' | 'toCompute'>;
+  /** The attempt's lease term lives: it may still write. */
+  mayWrite: () => boolean;
+  /** A write of the attempt's own, best effort (progress, phase). */
+  write: (decide: (r: JobRecord) => Decision) => void;
+  onCheckpoint?: (id: string, attempt: number, progress: number, revision: number, bytes: number, ms: number) => void;
+};
+
+export function attemptContext(deps: AttemptDeps): JobCtx {
+  const { id, attempt, entry, slot, clock } = deps;
+  const { abort } = entry;
+  let lastProgressWrite = 0;
+  const writeProgress = (p: number, checkpoint = false) => {
+    const now = clock.now();
+    if (now - lastProgressWrite < defaults.progressIntervalMs) return; // the result write sets 1 anyway
+    lastProgressWrite = now;
+    deps.write(() => ({ type: 'job.progress', attempt, progress: p, at: now, checkpoint }) satisfies JobEvent);
+  };
+  const writePhase = (phase: 'ioWait' | 'computing') => deps.write(() => ({ type: 'job.phase', attempt, phase, at: clock.now() }));
+  /** Preempted (or draining) and within its grace: it may still checkpoint. */
+  const inGrace = () => entry.yielding && clock.mono() < entry.graceUntil;
+  return {
+    restored: slot.restored?.state,
+    signal: abort.signal,
+    fence: { jobId: id, attempt, token: `${id}:${attempt}` },
+    log: (msg) => deps.log(`job ${id}#${attempt}: ${msg}`),
+    progress: (p) => writeProgress(p),
+    phase: async (p) => {
+      if (abort.signal.aborted) return;
+      if (p === 'io') {
+        deps.slots.toIo(id);
+        writePhase('ioWait');
+      } else {
+        await deps.slots.toCompute(id, abort.signal);
+        writePhase('computing');
+      }
+    },
+    sleep: (ms) => sleep(ms / deps.speed, abort.signal, clock),
+    checkpoint: async (state, progress) => {
+      if (entry.yielding && !inGrace()) throw new FencedError('preempted: past its checkpoint deadline');
+      if (abort.signal.aborted && !inGrace()) throw abort.signal.reason;
+      if (!deps.mayWrite()) throw new FencedError('node lease lost');
+      const began = clock.mono();
+      const bytes = await slot.save(state, progress);
+      deps.onCheckpoint?.(id, attempt, progress, slot.revision, bytes, clock.mono() - began);
+      writeProgress(progress, true);
+    },
+  };
+}

@@ -1,0 +1,82 @@
+// The dispatcher's assignments on their way to the nodes: one message per node
+// per round (all its new jobs), acknowledged; what is not acknowledged is sent
+// again, backing off, for as long as the record still shows that assignment.
+// A node takes each (job, attempt) once, so a resend costs it nothing.
+import type { JobRecord } from '../../api/contract.ts';
+import { lastAttempt } from '../../machines/job.machine.ts';
+import { defaults } from '../../base/defaults.ts';
+import type { Versioned } from '../../store/job.store.ts';
+import type { Placer } from './deps.ts';
+
+type Unacked = { job: Versioned<JobRecord>; tries: number; dueAt: number };
+
+export class Deliveries {
+  readonly #placer: Placer;
+  /** New assignments by node, not sent yet (this round's). */
+  readonly #fresh = new Map<string, Array<Versioned<JobRecord>>>();
+  /** Sent and not acknowledged yet, by node, then job id. */
+  readonly #unacked = new Map<string, Map<string, Unacked>>();
+  #timer: unknown = null;
+  #stopped = false;
+
+  constructor(placer: Placer) {
+    this.#placer = placer;
+  }
+
+  add(node: string, job: Versioned<JobRecord>): void {
+    this.#fresh.set(node, [...(this.#fresh.get(node) ?? []), job]);
+  }
+
+  /** Send what this round assigned: one message per node. */
+  flush(): void {
+    for (const [node, jobs] of this.#fresh) this.#send(node, jobs);
+    this.#fresh.clear();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== null) this.#placer.clock.clearTimeout(this.#timer);
+  }
+
+  #send(node: string, jobs: Array<Versioned<JobRecord>>): void {
+    const { deps, clock } = this.#placer;
+    const pending = this.#unacked.get(node) ?? new Map<string, Unacked>();
+    this.#unacked.set(node, pending);
+    for (const job of jobs) {
+      const tries = (pending.get(job.value.id)?.tries ?? 0) + 1;
+      const backoff = Math.min(defaults.assignResendMaxMs, defaults.assignResendMs * 2 ** (tries - 1));
+      pending.set(job.value.id, { job, tries, dueAt: clock.mono() + backoff });
+    }
+    const epoch = lastAttempt(jobs[0]!.value)?.nodeEpoch ?? null;
+    void deps.transport.deliver!(node, { jobs, epoch }).then((ack) => {
+      if (!ack) return; // no answer: sent again when due
+      for (const id of [...ack.accepted, ...ack.refused.map((r) => r.id)]) pending.delete(id);
+      for (const r of ack.refused) deps.log(`dispatch: ${node} refused job ${r.id}: ${r.reason}`);
+    }, () => {});
+    this.#arm();
+  }
+
+  /** Send again, per node in one message, what is due and still assigned as it was. */
+  #resend(): void {
+    this.#timer = null;
+    if (this.#stopped || !this.#placer.deps.leading()) return;
+    const { index } = this.#placer.deps.jobs();
+    const now = this.#placer.clock.mono();
+    for (const [node, pending] of this.#unacked) {
+      const due: Array<Versioned<JobRecord>> = [];
+      for (const [id, u] of pending) {
+        const r = index.live.get(id);
+        if (!r || r.state !== 'assigned' || r.owner !== node || r.attempt !== u.job.value.attempt) pending.delete(id);
+        else if (u.dueAt <= now) due.push(index.versioned(id) ?? u.job);
+      }
+      if (due.length > 0) this.#send(node, due);
+      if (pending.size === 0) this.#unacked.delete(node);
+    }
+    this.#arm();
+  }
+
+  #arm(): void {
+    if (this.#timer !== null || this.#stopped || this.#unacked.size === 0) return;
+    this.#timer = this.#placer.clock.setTimeout(() => this.#resend(), defaults.assignResendMs);
+  }
+}
