@@ -250,8 +250,8 @@ export function transitionPublisher(options: PublisherOptions) {
     jsOptions(options.nc, options.publishTimeoutMs ? { timeout: options.publishTimeoutMs } : {}),
   );
   const subject = options.names.eventBatch(options.node);
-  /** Published but not yet acknowledged (or given up), by message id. */
-  const unacked = new Map<string, Uint8Array>();
+  /** Published but not yet acknowledged (or given up), by message id; `acked` settles its send (a resend's ack counts). */
+  const unacked = new Map<string, { data: Uint8Array; acked: () => void }>();
   // Until the stream exists (the node bootstraps it), transitions wait here.
   let backlog: Transition[] | null = [];
   const publish = (msgID: string, data: Uint8Array) => js.publish(subject, data, { msgID });
@@ -259,11 +259,13 @@ export function transitionPublisher(options: PublisherOptions) {
   const send = async (events: Transition[]): Promise<void[]> => {
     const msgID = `${options.instance}-${events[0]!.seq}-${events[events.length - 1]!.seq}`;
     const data = encode({ events });
-    unacked.set(msgID, data);
+    let acked = () => {};
+    const resent = new Promise<void>((resolve) => (acked = resolve));
+    unacked.set(msgID, { data, acked });
     try {
       for (let left = defaults.eventRetries;; left--) {
         try {
-          await publish(msgID, data);
+          await Promise.race([publish(msgID, data), resent]);
           break;
         } catch (err) {
           if (left <= 0 || !unacked.has(msgID)) throw err;
@@ -292,7 +294,7 @@ export function transitionPublisher(options: PublisherOptions) {
    * never reaches. The message id makes the duplicates harmless.
    */
   const resend = () => {
-    for (const [msgID, data] of unacked) void publish(msgID, data).catch(() => {});
+    for (const [msgID, m] of unacked) void publish(msgID, m.data).then(() => m.acked(), () => {});
   };
 
   const { inspect, record } = transitionRecorder({

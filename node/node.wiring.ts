@@ -170,6 +170,19 @@ class NodeView {
     return !!c && (c.matches({ active: { leader: 'recovering' } }) || c.matches({ active: { leader: 'placing' } })) &&
       leaseValidAt(c.context, this.options.clock.mono());
   }
+  /** What this node, leading, names in the leader lease: its standby. */
+  standby(): Pick<LeaseValue, 'standby'> {
+    const standby = this.host?.standby();
+    return standby ? { standby } : {};
+  }
+
+  /** The leader lease as a follower's poll read it: the standby named there keeps a warm job index; a node no longer named drops its own. */
+  leaderRead(v: LeaseValue): void {
+    if (!this.options.policy.dispatches || !this.parts || v.holder.id === this.options.nodeId) return;
+    if (v.standby === this.options.nodeId) this.parts.index();
+    else if (!this.leading()) this.parts.dropIndex();
+  }
+
   /** The node's advert, written with every put of its lease. */
   advert(): Pick<LeaseValue, 'node'> {
     const { options } = this;
@@ -279,7 +292,10 @@ function provideNode(view: NodeView, policy: PlacementPolicy) {
     probe,
     clock: options.clock,
     fastPath: options.fastPath,
-    extras: (key) => (key === keys.node(options.nodeId) ? view.advert() : {}),
+    extras: (key) => (key === keys.node(options.nodeId) ? view.advert() : key === keys.leader ? view.standby() : {}),
+    // With a dispatcher: only its standby pings it (the others poll the key), and the standby keeps its table warm.
+    pings: options.policy.dispatches ? (v) => v.standby === undefined || v.standby === options.nodeId : undefined,
+    onRead: (key, v) => key === keys.leader && view.leaderRead(v),
   });
   const duties = leaderDuties({
     leases: () => view.need().leases,

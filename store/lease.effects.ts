@@ -28,7 +28,14 @@ export type LeaseStoreOptions = {
   /** Monotonic time for lease deadlines, wall time for `since`, timers for the prober. */
   clock?: Clock;
   /** Extra fields written with every put of a given key (a node's advert). */
-  extras?: (key: string) => Pick<LeaseValue, 'node'>;
+  extras?: (key: string) => Pick<LeaseValue, 'node' | 'standby'>;
+  /**
+   * Whether this process pings a key's holder, given the key's value as it last read it (default: always).
+   * With a standby named in the leader lease, only the standby does; the others poll the key.
+   */
+  pings?: (value: LeaseValue) => boolean;
+  /** Told of a key's value each time a poll reads it (a standby learns it is one). */
+  onRead?: (key: string, value: LeaseValue) => void;
   probeIntervalMs?: number;
   /** Off: followers never ping, they wait for the TTL (for benchmarks). */
   fastPath?: boolean;
@@ -158,6 +165,8 @@ function probeHolder(c: EffectContext, input: ProbeRequest, sendBack: (e: LeaseE
       const current = await readLease(c.options.kv(), input.key);
       if (stopped) return;
       if (!current) return sendBack({ type: 'key.freed' });
+      c.options.onRead?.(input.key, current.value);
+      mayPing = c.options.pings?.(current.value) ?? true;
       if (!other || current.value.holder.instance !== other.holder.instance) {
         return sendBack({ type: 'holder.changed', holder: current.value.holder, revision: current.revision });
       }
@@ -172,8 +181,11 @@ function probeHolder(c: EffectContext, input: ProbeRequest, sendBack: (e: LeaseE
   };
 
   let reportedAlive = false;
+  /** Whether this process pings the holder (by the key's value as last read); until a poll has read it, yes. */
+  let mayPing = true;
   const ping = async () => {
     if (!other || c.options.fastPath === false) return;
+    if (!mayPing) return later(ping, input.pollIntervalMs);
     const l = await c.options.probe(other.holder);
     if (stopped) return;
     if (l === 'gone') return sendBack({ type: 'holder.gone', revision: other.revision });

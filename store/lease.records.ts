@@ -45,6 +45,8 @@ export const leaseValueSchema = z.object({
   /** Wall-clock ms when this holder acquired the lease. */
   since: z.number(),
   node: nodeAdvertSchema.optional(),
+  /** The leader's warm standby (`dispatch` placement): it keeps a copy of the job table and alone pings the leader. */
+  standby: z.string().optional(),
 });
 export type LeaseValue = z.infer<typeof leaseValueSchema>;
 

@@ -7,7 +7,8 @@ import { defaults, leaseRequestTimeoutMs } from '../../base/defaults.ts';
 import type { Bid, Offer } from '../../nats/messages.ts';
 import type { Notify, PlacementTransport } from '../../nats/placement.ts';
 import { type MemKv, pushQueue } from './memkv.ts';
-import type { Conn, SimNet } from './net.ts';
+import { type Conn, type SimNet, SimNoResponders } from './net.ts';
+import { type IntakeWire, NoDispatcher } from '../../nats/dispatch.ts';
 
 /** The leader's side of placement over this network. */
 export function simPlacement(net: SimNet, from: Conn): PlacementTransport {
@@ -36,7 +37,16 @@ export function simPlacement(net: SimNet, from: Conn): PlacementTransport {
           }
         });
       }),
-    assign: (node, jobs, preempt) => net.publish(from, (c) => c.node === node && c.inbox !== null, (c) => c.inbox!.assign(jobs, preempt)),
+    assign: (node, jobs, preempt) =>
+      net.publish(from, (c) => c.node === node && c.inbox !== null, (c) => void c.inbox!.assign(jobs, preempt)),
+    deliver: (node, batch) =>
+      net.ask(
+        from,
+        (c) => c.node === node && c.inbox !== null,
+        async (c) => c.inbox!.assign(batch.jobs, undefined, batch.epoch),
+        defaults.assignAckTimeoutMs,
+        `assign ${node}`,
+      ).catch(() => null),
     onQueued: (fn) => {
       from.queued.add(fn);
       return () => from.queued.delete(fn);
@@ -95,4 +105,20 @@ async function simWatch(net: SimNet, c: Conn, mem: MemKv, filter: string): Promi
       }
     },
   });
+}
+
+/** The dispatcher's intake over this network: served by the connection of the node that dispatches. */
+export function simIntakeWire(net: SimNet, from: Conn): IntakeWire {
+  return {
+    send: (items, timeoutMs) =>
+      net.ask(from, (c) => c.intake !== null, (c) => c.intake!(items), timeoutMs, 'intake').catch((err) => {
+        throw err instanceof SimNoResponders ? new NoDispatcher({ cause: err }) : err;
+      }),
+    serve(intake) {
+      from.intake = intake;
+      return () => {
+        if (from.intake === intake) from.intake = null;
+      };
+    },
+  };
 }

@@ -22,6 +22,7 @@
 import { defaults } from '../../base/defaults.ts';
 import type { Liveness } from '../../store/lease.records.ts';
 import type { NodeInbox } from '../../nats/placement.ts';
+import type { Intake } from '../../nats/dispatch.ts';
 import type { ClockView, SimClock } from './clock.ts';
 
 /** A seeded PRNG (mulberry32, shared with the trainer): the simulation never calls Math.random. */
@@ -31,6 +32,13 @@ export class SimTimeoutError extends Error {
   constructor(what: string) {
     super(`${what}: TIMEOUT`);
     this.name = 'TimeoutError';
+  }
+}
+
+export class SimNoResponders extends Error {
+  constructor(what: string) {
+    super(`${what}: no responders`);
+    this.name = 'NoRespondersError';
   }
 }
 
@@ -69,6 +77,8 @@ export class Conn {
   /** Watch entries the server could not push yet: the ordered consumer catches up after a reconnect. */
   backlog: Array<() => void> = [];
   inbox: NodeInbox | null = null;
+  /** The dispatcher's intake, while this process dispatches. */
+  intake: Intake | null = null;
   readonly queued = new Set<() => void>();
   readonly watches = new Set<{ stop(): void }>();
   onStatus: (s: 'disconnected' | 'reconnected') => void = () => {};
@@ -190,6 +200,31 @@ export class SimNet {
             if (r.ok) resolve(r.v);
             else reject(r.e);
           });
+        });
+      });
+    });
+  }
+
+  /**
+   * A request to another process (core NATS request/reply): to the first open connection `to` selects,
+   * handled there, answered back. "No responders" (`SimNoResponders`) when none is subscribed; a timeout
+   * on the caller's clock when the answer does not come in time.
+   */
+  ask<T>(from: Conn, to: (c: Conn) => boolean, handle: (c: Conn) => Promise<T>, timeoutMs: number, what: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      const settle = (fn: () => void) => {
+        if (done) return;
+        done = true;
+        from.view.clearTimeout(timer);
+        fn();
+      };
+      const timer = from.view.setTimeout(() => settle(() => reject(new SimTimeoutError(what))), timeoutMs);
+      this.up(from, () => {
+        const target = [...this.conns].find((c) => c.server === 'open' && to(c));
+        if (!target) return this.down(from, () => settle(() => reject(new SimNoResponders(what))));
+        this.down(target, () => {
+          void handle(target).then((v) => this.up(target, () => this.down(from, () => settle(() => resolve(v)))), () => {});
         });
       });
     });

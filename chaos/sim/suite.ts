@@ -21,6 +21,8 @@ export type SimShape = CommandShape & {
   /** Job slots per node. */
   slots: number;
   variant?: SimVariant;
+  /** How the leader places jobs (default: dispatch, as real nodes do). */
+  placement?: 'dispatch' | 'auction';
   /** Told of every inspection event of every node's actors (the coverage test). */
   inspect?: (ev: InspectionEvent) => void;
 };
@@ -97,7 +99,15 @@ export async function runCase(
   cmds: Iterable<fc.AsyncCommand<ReturnType<typeof initialModel>, SimReal>>,
 ): Promise<CaseSummary> {
   const started = performance.now();
-  const world = new SimWorld({ seed, nodes, ttlMs: shape.ttlMs, slots: shape.slots, variant: shape.variant, inspect: shape.inspect });
+  const world = new SimWorld({
+    seed,
+    nodes,
+    ttlMs: shape.ttlMs,
+    slots: shape.slots,
+    variant: shape.variant,
+    inspect: shape.inspect,
+    placement: shape.placement,
+  });
   const release = catchUnhandled((reason) => world.errors.push(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`));
   const real: SimReal = { world, executed: [], faults: {} };
   try {

@@ -5,7 +5,7 @@
 // them, lets the cluster converge and judges the history with the checker.
 import { simDefaults } from '../defaults.ts';
 import { defaultPreemption } from '../../policies/preemption.ts';
-import { auctionPolicy } from '../../policies/placement.ts';
+import { auctionPolicy, dispatchPolicy } from '../../policies/placement.ts';
 import { heuristicScorer } from '../../policies/scorer.ts';
 import type { InspectionEvent, SnapshotFrom } from 'xstate';
 import { coordinatorMachine } from '../../machines/coordinator.machine.ts';
@@ -23,7 +23,7 @@ import { MemKv } from './memkv.ts';
 import { type ClockView, SimClock } from './clock.ts';
 import type { SimPartitionMode } from '../faults.ts';
 import { type Conn, prng, SimNet } from './net.ts';
-import { simBucket, simNotify, simPlacement } from './net.messages.ts';
+import { simBucket, simIntakeWire, simNotify, simPlacement } from './net.messages.ts';
 
 /** Deliberately broken variants, to show the simulation catches and shrinks them. */
 export type SimVariant = {
@@ -40,6 +40,8 @@ export type WorldOptions = {
   variant?: SimVariant;
   /** Told of every inspection event of every node's actors (the coverage test). */
   inspect?: (ev: InspectionEvent) => void;
+  /** How the leader places jobs (default: dispatch). */
+  placement?: 'dispatch' | 'auction';
 };
 
 class BrokenCasKv extends MemKv {
@@ -84,6 +86,7 @@ export class SimWorld {
       nodes: options.nodes,
       variant: options.variant ?? {},
       inspect: options.inspect,
+      placement: options.placement ?? 'dispatch',
     };
     this.clock = new SimClock(epochMs);
     this.clock.onError = (err) => this.errors.push(`timer threw: ${(err as Error)?.stack ?? String(err)}`);
@@ -146,7 +149,9 @@ export class SimWorld {
         labels: slot.id === simGpuNode ? { zone: 'edge' } : {},
       },
       preemption: defaultPreemption,
-      policy: auctionPolicy(),
+      policy: this.options.placement === 'dispatch' ? dispatchPolicy(heuristicScorer) : auctionPolicy(),
+      ...(this.options.placement === 'dispatch' ? { dispatch: { wire: simIntakeWire(this.net, conn), serveReads: () => () => {} } } : {}),
+      random: this.rng,
       speed: 1,
       probeConfirmMs: defaults.probeConfirmMs,
       inspect: this.options.inspect,

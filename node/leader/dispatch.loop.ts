@@ -26,11 +26,23 @@ export class DispatchHost {
   readonly #cluster: ClusterCache;
   readonly #serving: DispatchServing;
   #current: { epoch: number; dispatcher: Dispatcher; stopServing: () => void; watch: unknown } | null = null;
+  #standby: string | undefined;
 
   constructor(deps: DutyDeps, cluster: ClusterCache, serving: DispatchServing) {
     this.#deps = deps;
     this.#cluster = cluster;
     this.#serving = serving;
+  }
+
+  /**
+   * The warm standby this dispatcher names in its lease: a ready node (the same one while it stays ready)
+   * that keeps a copy of the job table and alone pings the leader, so it takes over with nothing to rebuild.
+   */
+  standby(): string | undefined {
+    if (!this.#current) return undefined;
+    const ready = this.#cluster.ready.map((n) => n.id).filter((id) => id !== this.#deps.self.id).sort();
+    if (!this.#standby || !ready.includes(this.#standby)) this.#standby = ready[0];
+    return this.#standby;
   }
 
   /** This node's dispatcher's intake while it dispatches (submits it gets itself skip the network). */
