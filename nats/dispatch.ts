@@ -37,8 +37,9 @@ export class NoDispatcher extends Error {
 
 /**
  * API nodes' side: submits go out batched (at once when no batch is in flight, else with the next); the
- * node's own dispatcher is called directly. While no dispatcher answers (a failover), a batch is tried
- * again until `defaults.apiTimeoutMs` has passed, then its submits fail as 503 (the client retries).
+ * node's own dispatcher is called directly. While no dispatcher answers (a failover), or a batch got no
+ * answer in time (it may have landed: sending it again is safe, a submit is idempotent by its job id), it
+ * is tried again until `defaults.apiTimeoutMs` has passed, then its submits fail as 503 (the client retries).
  */
 export function intakeClient(wire: IntakeWire, options: { local: () => Intake | null; clock?: Clock }) {
   const clock = options.clock ?? realClock;
@@ -47,10 +48,13 @@ export function intakeClient(wire: IntakeWire, options: { local: () => Intake | 
     for (let delay: number = defaults.dispatchRetryMs;; delay = Math.min(defaults.retryMaxMs, delay * 2)) {
       try {
         const local = options.local();
-        return local ? await local(items) : await wire.send(items, Math.max(1, deadline - clock.mono()));
+        const attemptMs = Math.max(1, Math.min(defaults.apiAttemptMs, deadline - clock.mono()));
+        return local ? await local(items) : await wire.send(items, attemptMs);
       } catch (err) {
-        if (!(err instanceof NoDispatcher)) throw err;
-        if (clock.mono() + delay >= deadline) throw new ApiError(503, 'starting', err.message, { cause: err });
+        if (err instanceof ApiError) throw err;
+        if (clock.mono() + delay >= deadline) {
+          throw new ApiError(503, 'starting', `no dispatcher took the submit: ${(err as Error).message}`, { cause: err });
+        }
         await sleep(delay, undefined, clock);
       }
     }

@@ -59,6 +59,8 @@ export class JobRunner {
    */
   readonly #starting = new Map<string, { again: boolean }>();
   readonly #clock: Clock;
+  /** Starts that failed for want of an answer, by job: the next try waits longer. */
+  readonly #startTries = new Map<string, number>();
   /** The last attempt of each job this node ran (lately, bounded): an assignment sent again is not run twice. */
   readonly #ran = new Map<string, number>();
 
@@ -117,6 +119,7 @@ export class JobRunner {
     this.#starting.set(id, flight);
     let usage = usageOf(null);
     let held = false;
+    let retrying = false;
     try {
       // A first attempt starts on the version the leader sent; a later one claims the checkpoint slot
       // first, so it reads the record fresh (never claiming on a stale assignment).
@@ -168,8 +171,18 @@ export class JobRunner {
         if (this.#ran.size > defaults.indexFinishedMax) this.#ran.delete(this.#ran.keys().next().value!);
       });
     } catch (err) {
-      this.deps.log(`job ${id}: could not start: ${(err as Error).message}`);
+      // A read or claim that got no answer: the job is still ours to start (while our lease term lives, nobody
+      // else moves it), so try again, backing off; a fenced claim is final (a newer attempt owns the job).
+      const again = !(err instanceof FencedError || err instanceof CodecError) && this.deps.mayWrite();
+      const delay = Math.min(defaults.jobWriteRetryMaxMs, defaults.jobWriteRetryMs * 2 ** (this.#startTries.get(id) ?? 0));
+      this.deps.log(`job ${id}: could not start: ${(err as Error).message}${again ? `; trying again in ${delay} ms` : ''}`);
+      if (again) {
+        retrying = true;
+        this.#startTries.set(id, (this.#startTries.get(id) ?? 0) + 1);
+        this.#clock.setTimeout(() => void this.start(id, known), delay);
+      }
     } finally {
+      if (!retrying) this.#startTries.delete(id);
       if (!held) this.#slots.unreserve(usage);
       this.#starting.delete(id);
       // Another assignment came meanwhile (maybe a newer attempt): look again.

@@ -73,7 +73,8 @@ export async function finishCase(w: SimWorld): Promise<CaseResult> {
     const terminal = !submitting && records.every(isTerminal);
     if (terminal && allTerminalAt === null) allTerminalAt = w.clock.now();
     if (!terminal) allTerminalAt = null;
-    else if (leaderSeenAt(w.history, faultsEndedAt) !== null) break;
+    // Settled for a while: a submit whose API node died may have reached the dispatcher, whose create lands later.
+    else if (w.clock.now() - allTerminalAt! >= 2 * defaults.placeIntervalMs && leaderSeenAt(w.history, faultsEndedAt) !== null) break;
   }
   // A little longer: late writes of resumed zombies land (and must be fenced).
   await w.clock.advance(2 * w.timing.pollIntervalMs);

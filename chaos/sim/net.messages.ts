@@ -111,9 +111,11 @@ async function simWatch(net: SimNet, c: Conn, mem: MemKv, filter: string): Promi
 export function simIntakeWire(net: SimNet, from: Conn): IntakeWire {
   return {
     send: (items, timeoutMs) =>
-      net.ask(from, (c) => c.intake !== null, (c) => c.intake!(items), timeoutMs, 'intake').catch((err) => {
-        throw err instanceof SimNoResponders ? new NoDispatcher({ cause: err }) : err;
-      }),
+      // Unsubscribed by the time it arrives: the request is lost (as over NATS) and the caller times out.
+      net.ask(from, (c) => c.intake !== null, (c) => (c.intake ? c.intake(items) : new Promise<never>(() => {})), timeoutMs, 'intake')
+        .catch((err) => {
+          throw err instanceof SimNoResponders ? new NoDispatcher({ cause: err }) : err;
+        }),
     serve(intake) {
       from.intake = intake;
       return () => {

@@ -12,8 +12,8 @@ type Unacked = { job: Versioned<JobRecord>; tries: number; dueAt: number };
 
 export class Deliveries {
   readonly #placer: Placer;
-  /** New assignments by node, not sent yet (this round's). */
-  readonly #fresh = new Map<string, Array<Versioned<JobRecord>>>();
+  /** New assignments by node, then job id, not sent yet (this round's). */
+  readonly #fresh = new Map<string, Map<string, Versioned<JobRecord>>>();
   /** Sent and not acknowledged yet, by node, then job id. */
   readonly #unacked = new Map<string, Map<string, Unacked>>();
   #timer: unknown = null;
@@ -23,13 +23,18 @@ export class Deliveries {
     this.#placer = placer;
   }
 
-  add(node: string, job: Versioned<JobRecord>): void {
-    this.#fresh.set(node, [...(this.#fresh.get(node) ?? []), job]);
+  /** Send this assignment with the next flush, unless it is on its way already (sent, not yet acknowledged). */
+  add(node: string, job: Versioned<JobRecord>): boolean {
+    const sent = this.#unacked.get(node)?.get(job.value.id);
+    if (sent && sent.job.value.attempt === job.value.attempt) return false;
+    const fresh = this.#fresh.get(node) ?? new Map<string, Versioned<JobRecord>>();
+    this.#fresh.set(node, fresh.set(job.value.id, job));
+    return true;
   }
 
-  /** Send what this round assigned: one message per node. */
+  /** Send what is new: one message per node. */
   flush(): void {
-    for (const [node, jobs] of this.#fresh) this.#send(node, jobs);
+    for (const [node, jobs] of this.#fresh) this.#send(node, [...jobs.values()]);
     this.#fresh.clear();
   }
 

@@ -86,6 +86,9 @@ export class Dispatcher {
       this.#held.set(now, h.set(r.id, usageOf(r.requires)));
       this.#holder.set(r.id, now);
     }
+    // An assignment this dispatcher has not sent (another's, whose message may never have gone out): send it.
+    const v = r.state === 'assigned' && r.owner ? this.placer.deps.jobs().index.versioned(r.id) : undefined;
+    if (v && v.value === r && this.#deliveries.add(r.owner!, v)) placeable = true;
     return placeable;
   }
 
@@ -107,10 +110,8 @@ export class Dispatcher {
   async resume(): Promise<void> {
     const { index } = this.placer.deps.jobs();
     await index.ready();
-    for (const r of index.live.values()) {
-      const v = index.versioned(r.id);
-      if (r.state === 'assigned' && r.owner && v) this.#deliveries.add(r.owner, v);
-    }
+    for (const r of index.live.values()) this.#see(r);
+    this.#wake();
   }
 
   stop(): void {
