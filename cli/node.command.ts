@@ -101,7 +101,7 @@ export function nodeCommand(cmd: Command): void {
     .addOption(
       new Option(
         '--placement <strategy>',
-        'how this node places jobs while it leads: auction (nodes bid by the policy), centralized (the leader gives each job to the least-loaded ready node; no bids) or pull (the leader puts queued jobs on a JetStream work queue, nodes with free slots take them); the last two are baselines; give every node the same (default: auction)',
+        'how this node places jobs while it leads: dispatch (the leader places every job itself, scoring a few sampled nodes by the policy; nodes get only their own assignments), auction (every node bids by the policy), centralized (the leader gives each job to the least-loaded ready node) or pull (the leader puts queued jobs on a JetStream work queue, nodes with free slots take them); the last three are baselines to compare with; give every node the same (default: dispatch)',
       ).choices(placementStrategies),
     )
     .option(

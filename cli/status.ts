@@ -37,7 +37,7 @@ export function formatStatus(s: StatusView): string {
   });
   for (const n of s.nodes) {
     const speed = n.speed !== undefined && n.speed !== 1 ? ` ×${n.speed}` : '';
-    const policy = n.placement && n.placement !== 'auction' ? `${n.placement} (no bids)` : n.policy;
+    const policy = n.placement === 'centralized' || n.placement === 'pull' ? `${n.placement} (no bids)` : n.policy;
     t.push([
       n.id + (s.leader?.nodeId === n.id ? ' *' : ''),
       n.state,

@@ -4,6 +4,7 @@
 // submit is checked here and stored by the dispatcher (forwarded in batches),
 // and waits and status are the dispatcher's (node/leader/dispatcher.ts).
 import type { EndpointName, ParsedRequestOf } from '../api/contract.ts';
+import { isTerminal } from '../machines/job.machine.ts';
 import { type Endpoint, endpoint } from '../nats/service.ts';
 import type { Bucket } from '../store/bucket.ts';
 import { defaults } from '../base/defaults.ts';
@@ -32,21 +33,16 @@ export type ApiDeps = {
 
 /**
  * The endpoints every node serves, by the subject suffix they answer on (`shoal.api.<name>`): all of them
- * without a dispatcher; with one, all but `status` and `jobs.wait`, which the dispatcher serves.
+ * without a dispatcher; with one, all but the reads (`status`, `jobs.get`, `jobs.wait`), which the
+ * dispatcher and its standby serve from their job tables.
  */
 export function apiEndpoints(deps: ApiDeps): Partial<Record<EndpointName, Endpoint>> {
   const clock = deps.clock ?? realClock;
   // Without a dispatcher every node answers gets and waits from its own watch (a request sent the moment a
   // node died is answered by the others); with one, a get is one read by whichever node has the request.
-  const everyNode = !deps.intake;
   return {
     ...(deps.intake ? {} : readEndpoints(deps, clock)),
     'jobs.submit': endpoint('jobs.submit', (req) => submit(deps, clock, req)),
-    'jobs.get': endpoint('jobs.get', async (req) => {
-      const r = await deps.kv().store.get(req.id);
-      if (!r) throw notFound(req.id);
-      return r.value;
-    }, { everyNode }),
     'jobs.list': endpoint('jobs.list', (req) => list(deps, req)),
     'jobs.cancel': endpoint('jobs.cancel', (req) => cancel(deps, clock, req.id)),
     // Every node hears it; the named node drains itself and answers, so no node ever tells another to drain
@@ -66,15 +62,23 @@ export function apiEndpoints(deps: ApiDeps): Partial<Record<EndpointName, Endpoi
 }
 
 /**
- * `status` and `jobs.wait`, answered from a job index: on every node without a dispatcher, by the dispatcher
- * alone with one (it holds the only index; every node answers: the first reply wins).
+ * The reads, answered from a job index: on every node without a dispatcher, by the dispatcher and its
+ * standby with one (they hold the only indexes). Every node that serves them answers; the first reply wins,
+ * so a request sent the moment one of them died is still answered.
  */
 export function readEndpoints(
   deps: Pick<ApiDeps, 'kv'>,
   clock: Clock = realClock,
-): Pick<Record<EndpointName, Endpoint>, 'status' | 'jobs.wait'> {
+): Pick<Record<EndpointName, Endpoint>, 'status' | 'jobs.get' | 'jobs.wait'> {
   return {
     status: endpoint('status', () => statusFrom(deps.kv().leases, deps.kv().index(), clock)),
+    // A finished record never changes: from the index; a live one is read (the index may trail the bucket a moment).
+    'jobs.get': endpoint('jobs.get', async (req) => {
+      const known = deps.kv().index().latest(req.id);
+      const r = known && isTerminal(known) ? known : (await deps.kv().store.get(req.id))?.value;
+      if (!r) throw notFound(req.id);
+      return r;
+    }, { everyNode: true }),
     'jobs.wait': endpoint(
       'jobs.wait',
       (req) => waitFor(deps.kv().store, deps.kv().index(), clock, req.id, req.timeoutMs ?? defaults.waitTimeoutMs),

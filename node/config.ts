@@ -35,7 +35,7 @@ export type NodeOptions = ConnectionFlags & {
   replicas?: number;
   /** Ping lease holders for fast failover; off: wait for a lease to expire (a benchmark baseline). @default true */
   fastPath?: boolean;
-  /** How this node places jobs while it leads. @default 'auction' */
+  /** How this node places jobs while it leads. @default 'dispatch' */
   placement?: PlacementStrategy;
   /** Bid scorer: 'onnx' (the shipped model), 'heuristic', or a path to a .onnx model with its spec beside it. @default 'onnx' */
   policy?: string;
@@ -128,8 +128,8 @@ export function resolveNodeConfig(options: NodeOptions): NodeConfig {
     leaseTtlMs: leaseTtlMs === undefined ? null : int(leaseTtlMs, 'leaseTtlMs', 1),
     replicas: int(replicas ?? defaults.replicas, 'replicas', 1),
     fastPath: fastPath ?? true,
-    placement: check(placementStrategies.includes(placement ?? 'auction'), placement, 'placement', placementStrategies.join(', ')) ??
-      'auction',
+    placement: check(placementStrategies.includes(placement ?? 'dispatch'), placement, 'placement', placementStrategies.join(', ')) ??
+      'dispatch',
     policy: policy ?? 'onnx',
     speed: positive(speed ?? 1, 'speed'),
     jobs: jobs ?? null,

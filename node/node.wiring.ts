@@ -176,11 +176,26 @@ class NodeView {
     return standby ? { standby } : {};
   }
 
-  /** The leader lease as a follower's poll read it: the standby named there keeps a warm job index; a node no longer named drops its own. */
+  /** While this node is the standby: the stop of the reads it serves beside the dispatcher. */
+  standbyReads: (() => void) | null = null;
+
+  /**
+   * The leader lease as a follower's poll read it: the standby named there keeps a warm job index and serves
+   * the reads beside the dispatcher; a node no longer named lets both go.
+   */
   leaderRead(v: LeaseValue): void {
-    if (!this.options.policy.dispatches || !this.parts || v.holder.id === this.options.nodeId) return;
-    if (v.standby === this.options.nodeId) this.parts.index();
-    else if (!this.leading()) this.parts.dropIndex();
+    const dispatch = this.options.dispatch;
+    if (!dispatch || !this.parts || v.holder.id === this.options.nodeId) return;
+    if (v.standby === this.options.nodeId) {
+      this.parts.index();
+      this.standbyReads ??= dispatch.serveReads(readEndpoints({ kv: () => apiKv(this) }, this.options.clock));
+    } else if (!this.leading()) this.stopStandby();
+  }
+
+  stopStandby(): void {
+    this.standbyReads?.();
+    this.standbyReads = null;
+    this.parts?.dropIndex();
   }
 
   /** The node's advert, written with every put of its lease. */
@@ -264,6 +279,9 @@ function bootstrapActor(view: NodeView) {
 function dispatchServing(view: NodeView, dispatch: DispatchWiring): DispatchServing {
   return {
     serve(intake) {
+      // A standby taking over serves the reads as the dispatcher now.
+      view.standbyReads?.();
+      view.standbyReads = null;
       const stopIntake = dispatch.wire.serve(intake);
       const stopReads = dispatch.serveReads(readEndpoints({ kv: () => apiKv(view) }, view.options.clock));
       return () => {
@@ -365,7 +383,7 @@ export function wireNode(options: NodeWiringOptions): WiredNode {
   const connection = (up: boolean) => actor.send({ type: up ? 'nats.reconnected' : 'nats.disconnected' });
   const stop = () => {
     view.host?.stop();
-    view.parts?.dropIndex();
+    view.stopStandby();
   };
   return { actor, connection, inbox, api, parts: () => view.parts, stop };
 }

@@ -82,7 +82,6 @@ export class Conn {
   readonly queued = new Set<() => void>();
   readonly watches = new Set<{ stop(): void }>();
   onStatus: (s: 'disconnected' | 'reconnected') => void = () => {};
-  /** A drain request reached this process. */
 
   constructor(node: string, instance: string, view: ClockView) {
     this.node = node;

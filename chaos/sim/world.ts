@@ -169,7 +169,7 @@ export class SimWorld {
       placement: simPlacement(this.net, conn),
       notify: simNotify(this.net, conn),
       recorder,
-      advert: { pid, host: 'sim', runtime: 'sim', startedAt: view.now(), policy: heuristicScorer.name, placement: 'auction' },
+      advert: { pid, host: 'sim', runtime: 'sim', startedAt: view.now(), policy: heuristicScorer.name, placement: this.options.placement },
     });
     const node: SimNode = { instance, conn, view, wired };
     conn.inbox = wired.inbox;

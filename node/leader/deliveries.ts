@@ -32,10 +32,20 @@ export class Deliveries {
     return true;
   }
 
-  /** Send what is new: one message per node. */
+  /** Send what is new: one message per node (and per lease term of it the assignments name). */
   flush(): void {
     for (const [node, jobs] of this.#fresh) this.#send(node, [...jobs.values()]);
     this.#fresh.clear();
+  }
+
+  /** A node's assignments, one message per term they name: a node refuses a term not its own, never a batch for another's sake. */
+  #send(node: string, jobs: Array<Versioned<JobRecord>>): void {
+    const byTerm = new Map<number | null, Array<Versioned<JobRecord>>>();
+    for (const j of jobs) {
+      const term = lastAttempt(j.value)?.nodeEpoch ?? null;
+      byTerm.set(term, [...(byTerm.get(term) ?? []), j]);
+    }
+    for (const [epoch, batch] of byTerm) this.#sendTerm(node, epoch, batch);
   }
 
   stop(): void {
@@ -43,7 +53,7 @@ export class Deliveries {
     if (this.#timer !== null) this.#placer.clock.clearTimeout(this.#timer);
   }
 
-  #send(node: string, jobs: Array<Versioned<JobRecord>>): void {
+  #sendTerm(node: string, epoch: number | null, jobs: Array<Versioned<JobRecord>>): void {
     const { deps, clock } = this.#placer;
     const pending = this.#unacked.get(node) ?? new Map<string, Unacked>();
     this.#unacked.set(node, pending);
@@ -52,7 +62,6 @@ export class Deliveries {
       const backoff = Math.min(defaults.assignResendMaxMs, defaults.assignResendMs * 2 ** (tries - 1));
       pending.set(job.value.id, { job, tries, dueAt: clock.mono() + backoff });
     }
-    const epoch = lastAttempt(jobs[0]!.value)?.nodeEpoch ?? null;
     void deps.transport.deliver!(node, { jobs, epoch }).then((ack) => {
       if (!ack) return; // no answer: sent again when due
       for (const id of [...ack.accepted, ...ack.refused.map((r) => r.id)]) pending.delete(id);

@@ -109,7 +109,7 @@ describe('node settings, resolved once', () => {
     const c = resolveNodeConfig(await nodeOptions(['--config', settings, '--slots', '3']));
     assert.deepEqual(c.capacity, { slots: 3, ioSlots: 2, memMb: Math.floor(totalmem() / 2 ** 20), gpu: 0, labels: { zone: 'edge' } });
     assert.deepEqual(c.preemption, { ...defaultPreemption, graceMs: 500 });
-    assert.equal(c.placement, 'auction');
+    assert.equal(c.placement, 'dispatch');
     assert.equal(c.policy, 'onnx');
     assert.equal(c.leaseTtlMs, null, 'adopt the bucket');
     assert.equal(c.metrics, null);
