@@ -55,6 +55,8 @@ export class Dispatcher {
   readonly #queued = new Map<string, JobRecord>();
   readonly #held = new Map<string, Map<string, Usage>>();
   readonly #holder = new Map<string, string>();
+  /** Held jobs waiting on I/O (their record says `ioWait`): within a node's I/O slots they hold no compute slot. */
+  readonly #inIo = new Set<string>();
 
   constructor(placer: Placer) {
     this.placer = placer;
@@ -80,6 +82,13 @@ export class Dispatcher {
       this.#held.get(was)?.delete(r.id);
       this.#holder.delete(r.id);
       placeable = true; // a node has room again
+    }
+    const io = now !== null && r.state === 'running' && r.phase === 'ioWait';
+    if (io !== this.#inIo.has(r.id)) {
+      if (io) {
+        this.#inIo.add(r.id);
+        placeable = true; // its compute slot is free for another
+      } else this.#inIo.delete(r.id);
     }
     if (now) {
       const h = this.#held.get(now) ?? new Map<string, Usage>();
@@ -208,12 +217,15 @@ export class Dispatcher {
     const perSlot = this.#runTimes.perSlot;
     return this.placer.cluster.ready.map((n) => {
       const holdings = this.#held.get(n.id);
+      const inIo = [...(holdings?.keys() ?? [])].filter((id) => this.#inIo.has(id)).length;
+      // Jobs waiting on I/O within the node's I/O slots hold no compute slot.
+      const computing = (holdings?.size ?? 0) - Math.min(inIo, n.ioSlots);
       const h = { count: holdings?.size ?? 0, usage: [...(holdings?.values() ?? [])].reduce((a, u) => addUsage(a, u), noUsage) };
       const capacity = capacityOf(n);
       return {
         id: n.id,
         slots: n.slots,
-        credit: Math.max(0, n.slots * perSlot - h.count),
+        credit: Math.max(0, n.slots * perSlot - computing),
         running: h.count,
         speed: n.speed,
         types: new Set(n.types),

@@ -104,7 +104,7 @@ describe(
       await stop(up);
     });
 
-    test('three nodes appear; a job goes running → succeeded live; scrubbing back shows it queued; only loopback, no errors', async () => {
+    test('three nodes appear; a job goes running → succeeded live; scrubbing back shows it as created; only loopback, no errors', async () => {
       const { page, hosts, errors } = await open(browser, url);
       await page.waitForFunction(() => document.querySelectorAll('[data-actor-kind="node"]').length === 3, undefined, { timeout: 30_000 });
       assert.equal(await page.locator('[data-actor-kind="coordinator"]').count(), 3);
@@ -135,9 +135,9 @@ describe(
       await active(page, 'job:insp-1', 'job.succeeded');
       assert.equal(await page.getAttribute('[data-actor-id="job:insp-1"] [data-state-id="job.running"]', 'data-active'), 'false');
 
-      // Time travel: the job's first event (its submit) shows it queued, nothing later active.
+      // Time travel: the job's first event (its submit: the dispatcher creates it already assigned) shows it so, nothing later active.
       await page.click('#events tr.event:last-child');
-      await active(page, 'job:insp-1', 'job.queued');
+      await active(page, 'job:insp-1', 'job.assigned');
       assert.equal(await page.getAttribute('[data-actor-id="job:insp-1"] [data-state-id="job.succeeded"]', 'data-active'), 'false');
       await page.click('#live');
       await active(page, 'job:insp-1', 'job.succeeded');

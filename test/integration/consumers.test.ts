@@ -2,7 +2,7 @@
 // each nats-server version Shoal supports: the one setup installs (2.10) and
 // the newest Debian packages (setup --with-new-nats; 2.15 caps consumers per
 // stream at 1,000, so a leak there turns into 500s after a thousand waits).
-import { withCluster } from '../helpers.ts';
+import { until, withCluster } from '../helpers.ts';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -36,7 +36,12 @@ for (const server of servers) {
       await callApi(nc, n, 'jobs.submit', { type: 'noop', id: 'flat-done' });
       await callApi(nc, n, 'jobs.wait', { id: 'flat-done', timeoutMs: 10_000 });
       await callApi(nc, n, 'jobs.submit', { type: 'sleep', id: 'flat-long', input: { ms: 600_000 } });
-      const before = await consumers();
+      // The job records are watched by the dispatcher and its standby only: one consumer each, once the standby is named.
+      const before = await until(
+        'the dispatcher and its standby watch the records',
+        async () => ((await consumers()) === 2 ? 2 : null),
+        10_000,
+      );
       const batch = async (count: number, call: (i: number) => Promise<unknown>) => {
         for (let i = 0; i < count; i += 100) await Promise.all(Array.from({ length: Math.min(100, count - i) }, (_, k) => call(i + k)));
       };

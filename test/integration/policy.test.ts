@@ -49,7 +49,7 @@ describe('shoal node --policy: onnx (default), heuristic, and a corrupt model', 
     const s = await callApi(nc, n, 'status');
     const by = Object.fromEntries(s.nodes.map((x) => [x.id, x]));
     assert.equal(by.p1!.policy, `onnx:${version}`);
-    assert.equal(by.p1!.placement, 'auction');
+    assert.equal(by.p1!.placement, 'dispatch');
     assert.equal(by.p2!.policy, 'heuristic');
     assert.equal(by.p2!.speed, 2);
     assert.match(by.p3!.policy, /^heuristic \(fallback: cannot load ONNX model .*broken\.onnx/);
