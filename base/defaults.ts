@@ -44,6 +44,17 @@ export const defaults = {
    * after its own pings (seconds), so there the first "no responders" stands.
    */
   clusterProbeConfirmMs: 1_500,
+  /**
+   * A node whose link to NATS has been down this long (disconnected, or no round trip for contactTimeoutMs) stops
+   * its running handlers and starts none until the link is back: the leader may have reaped its lease term.
+   */
+  cutOffFenceMs: 250,
+  /**
+   * Recovery moves the jobs of a node lease term it saw end (reaped, expired, gone) no sooner than this after: a
+   * holder cut off but alive notices within contactTimeoutMs + contactCheckMs of its last round trip and stops its
+   * handlers cutOffFenceMs later, so no handler of a job overlaps the next attempt's (a 250 ms margin on top).
+   */
+  reapGraceMs: 1_700,
   reconnectTimeWaitMs: 250,
   pingIntervalMs: 2_000,
   maxPingOut: 2,

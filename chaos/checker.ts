@@ -15,7 +15,8 @@ import {
   resumeFromCheckpoint,
 } from './invariants.jobs.ts';
 import { epochsIncrease, noLeader, oneLeaderPerEpoch, staleLeaderActed } from './invariants.leaders.ts';
-import { handlerOverlap } from './invariants.overlap.ts';
+import { handlerInTerm, handlerOverlap, slotsBound, startCitesAssignment } from './invariants.handlers.ts';
+import { createdHasRecord, waitEqualsFinal } from './invariants.client.ts';
 import { priorityOrder } from './invariants.priority.ts';
 
 /** The function that judges each invariant the history can show. */
@@ -30,6 +31,11 @@ const checks: Record<Exclude<Invariant, 'uncaught-error'>, (h: History, options:
   'epochs-increase': epochsIncrease,
   'stale-leader-acted': staleLeaderActed,
   'handler-overlap': handlerOverlap,
+  'handler-in-term': handlerInTerm,
+  'start-cites-assignment': startCitesAssignment,
+  'slots-bound': slotsBound,
+  'created-has-record': createdHasRecord,
+  'wait-equals-final': waitEqualsFinal,
   'priority-order': priorityOrder,
   'no-leader': noLeader,
   'not-terminal': notTerminal,

@@ -1,8 +1,11 @@
 // The chaos suite's own settings (the runtime's are in base/defaults.ts): the
 // simulated cluster's and the real-process runs'.
 
-/** The simulated cluster's lease TTL (virtual ms) and each node's compute slots (1, so slots fill and priorities matter). */
-export const simDefaults = { leaseTtlMs: 1_000, slots: 1 };
+/**
+ * The simulated cluster's lease TTL (virtual ms), each node's compute slots (1, so slots fill and priorities matter),
+ * and how long the simulated client's wait for each job it submitted lasts.
+ */
+export const simDefaults = { leaseTtlMs: 1_000, slots: 1, waitTimeoutMs: 60_000 };
 
 /**
  * Chaos runs on real processes: a lease TTL short enough to see many failovers, long enough (on 3 servers) to

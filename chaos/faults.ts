@@ -35,7 +35,29 @@ export const faultCatalog = {
   drain: { does: 'SIGTERM a node: it hands its jobs back, steps down, releases its lease and exits', real: false, sim: true },
   'drop-requests': { does: "lose a node's next `count` KV requests before the server applies them", real: false, sim: true },
   'drop-replies': { does: "lose the replies to a node's next `count` KV requests after the server applied them", real: false, sim: true },
-  duplicate: { does: 'deliver the next bus message to a node (offer, assignment, cancel) twice', real: false, sim: true },
+  duplicate: { does: 'deliver the next bus message to a node (offer, assignment, cancel, intake) twice', real: false, sim: true },
+  'drop-messages': {
+    does:
+      "lose a node's next `count` core messages (assignments it is sent, intakes it sends or serves), each before or after it is handled",
+    real: false,
+    sim: true,
+  },
+  'delay-messages': {
+    does: "hold a node's next core message (an assignment or intake it sends) back `delayMs`, so later ones overtake it",
+    real: false,
+    sim: true,
+  },
+  'crash-dispatcher': {
+    does: 'SIGKILL the dispatcher (the leader) between committing records and sending their assignments',
+    real: false,
+    sim: true,
+  },
+  'kill-standby': { does: "SIGKILL the dispatcher's warm standby (the node the leader lease names)", real: true, sim: true },
+  'pause-leader': {
+    does: 'SIGSTOP whichever node leads (a stale dispatcher once its lease is gone); real runs send SIGCONT after `ms`',
+    real: true,
+    sim: true,
+  },
 } as const;
 
 export type FaultKind = keyof typeof faultCatalog;
@@ -56,7 +78,12 @@ export type Fault =
   | { kind: 'drain'; node: number }
   | { kind: 'drop-requests'; node: number; count: number }
   | { kind: 'drop-replies'; node: number; count: number }
-  | { kind: 'duplicate'; node: number };
+  | { kind: 'duplicate'; node: number }
+  | { kind: 'drop-messages'; node: number; count: number }
+  | { kind: 'delay-messages'; node: number; delayMs: number }
+  | { kind: 'crash-dispatcher' }
+  | { kind: 'kill-standby' }
+  | { kind: 'pause-leader'; ms?: number };
 
 export const nodeName = (i: number) => `n${i + 1}`;
 export const serverName = (i: number) => `s${i + 1}`;

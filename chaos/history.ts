@@ -42,6 +42,36 @@ export function byTime(a: Transition, b: Transition): number {
   return a.wall - b.wall || (a.instance === b.instance ? a.seq - b.seq : 0);
 }
 
+/**
+ * What the harness itself saw, as transitions of the pseudo-process `harness`: a process it killed (`process.killed`,
+ * `data.pid`), and what a client was answered (`client.submit`: the reply; `client.wait`: the record a wait returned).
+ */
+export function harnessRecorder(now: () => number) {
+  let seq = 0;
+  return (f: { kind: 'process' | 'client'; actor: string; event: string; data: Record<string, unknown> }): Transition => ({
+    ...f,
+    node: 'harness',
+    instance: 'harness',
+    pid: 0,
+    from: null,
+    to: f.event.split('.')[1]!,
+    epoch: null,
+    wall: now(),
+    mono: now(),
+    seq: ++seq,
+  });
+}
+export const processKilled = 'process.killed';
+export const clientSubmit = 'client.submit';
+export const clientWait = 'client.wait';
+
+/** When each killed process (by pid) died, as the harness recorded it. */
+export function killTimes(h: History): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const t of h.all) if (t.event === processKilled && typeof t.data?.pid === 'number') out.set(t.data.pid, t.wall);
+  return out;
+}
+
 /** The KV revision a write got (job records, checkpoints), when the history has it. */
 export const revisionOf = (t: Transition): number | null => (typeof t.data?.revision === 'number' ? t.data.revision : null);
 
@@ -57,6 +87,11 @@ export const invariants = [
   'epochs-increase',
   'stale-leader-acted',
   'handler-overlap',
+  'handler-in-term',
+  'start-cites-assignment',
+  'slots-bound',
+  'created-has-record',
+  'wait-equals-final',
   'priority-order',
   'no-leader',
   'not-terminal',

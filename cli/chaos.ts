@@ -1,7 +1,7 @@
 // `shoal chaos`: generated fault schedules against real processes (or, with
 // --sim, the model-based simulation), a progress bar per run, a summary table,
 // and on failure the seed, the shrunk schedule and a file to replay it from.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
@@ -163,6 +163,7 @@ function reportFailure(f: ChaosFailure, options: ChaosCliOptions & { runs: numbe
   describeSchedule(f.schedule).forEach((l) => say(`  ${l}`));
   say('Violations:');
   printViolations(f.result.violations);
+  mkdirSync(options.out, { recursive: true });
   const file = resolve(options.out, `chaos-failure-${f.seed}.json`);
   writeFileSync(
     file,
@@ -257,6 +258,7 @@ async function simulate(options: ChaosCliOptions): Promise<number> {
   f.commands.forEach((c) => say(`  ${c}`));
   say('Violations:');
   printViolations(f.violations);
+  mkdirSync(options.out, { recursive: true });
   const file = resolve(options.out, `chaos-sim-failure-${f.seed}.json`);
   const saved: SimFailureFile = { kind: 'shoal-sim-failure', ...f, options: options.nodes === undefined ? {} : { nodes: options.nodes } };
   writeFileSync(file, JSON.stringify(saved, null, 1));

@@ -39,8 +39,8 @@ export function requeueDecision(
   return null;
 }
 
-/** Why a handler was stopped before it returned. */
-export type StopReason = 'cancelled' | 'preempted' | 'fenced' | 'timeout';
+/** Why a handler was stopped before it returned (`cut-off`: its node lost its link to NATS for a while). */
+export type StopReason = 'cancelled' | 'preempted' | 'fenced' | 'timeout' | 'cut-off';
 
 /** How an attempt's handler ended. */
 export type HandlerOutcome =
@@ -62,6 +62,8 @@ export function outcomeEvent(
   at: number,
 ): JobEvent | null {
   if (stop === 'fenced' || stop === 'cancelled') return null;
+  // Stopped while cut off: the owner hands the attempt back (no failure) once it can write, if its term still lives.
+  if (stop === 'cut-off') return { type: 'job.orphan', attempt, at };
   if (stop === 'preempted' && !outcome.ok) return { type: 'job.preempt', attempt, at };
   if (stop === 'timeout') return { type: 'job.timeout', attempt, backoffMs, at };
   if (outcome.ok) return { type: 'job.succeed', attempt, result: outcome.result, at };

@@ -54,6 +54,8 @@ export const nodeMachine = setup({
     rejoinDelay: ({ context }) => context.timing!.pollIntervalMs,
     releaseTimeout: ({ context }) => context.timing!.ttlMs,
     drainDeadline: ({ context }) => context.timing!.drainDeadlineMs,
+    /** How long the link may be down before running handlers are stopped (the caller provides it with its recovery grace). */
+    cutOffFence: 250,
   },
   actions: {
     // Bootstrap's outcome, given as params by `starting` (its done and error events are not NodeEvents).
@@ -79,6 +81,14 @@ export const nodeMachine = setup({
     }),
     /** Lease lost: abort every running job; they write nothing more. */
     abortJobs: () => {},
+    /**
+     * Cut off from NATS for `cutOffFence`: stop every running handler (each hands its attempt back once it can
+     * write). The leader may have reaped this node's lease term meanwhile and moves its jobs after a grace longer
+     * than this, so a cut-off node's handler never overlaps the next attempt's.
+     */
+    stopJobsCutOff: () => {},
+    /** Back in contact: start the jobs assigned to this node that waited for the link. */
+    resumeJobs: () => {},
     startCoordinator: sendTo('coordinator', { type: 'start' }),
     stopCoordinator: sendTo('coordinator', { type: 'stop' }),
     releaseNodeLease: sendTo('nodeLease', { type: 'release' }),
@@ -136,13 +146,14 @@ export const nodeMachine = setup({
               },
             },
             ready: {
-              entry: ['startCoordinator', 'advertise'],
+              entry: ['startCoordinator', 'advertise', 'resumeJobs'],
               on: { 'nats.disconnected': { target: 'reconnecting', actions: 'tellCoordinatorDisconnected' } },
             },
             // No advertise here: a renewal sent without a connection is buffered by the
             // client and lands late (or never), and would only write a stale state.
             reconnecting: {
               on: { 'nats.reconnected': { target: 'ready', actions: 'tellCoordinatorReconnected' } },
+              after: { cutOffFence: { actions: 'stopJobsCutOff' } },
             },
             // Hand running jobs back first (a new owner resumes them from their
             // checkpoints), then step down, then release the node lease.

@@ -148,6 +148,7 @@ export function jobHistory(record: Recorder['record']) {
   const onChange: JobChange = (prev, next, event, revision, replaced, before = []) => {
     const start = before.find((e) => e.type === 'job.start');
     const assign = before.find((e) => e.type === 'job.assign');
+    const assigned = event.type === 'job.assign' ? event : assign?.type === 'job.assign' ? assign : undefined;
     record({
       kind: 'job',
       actor: next.id,
@@ -168,7 +169,9 @@ export function jobHistory(record: Recorder['record']) {
         // One write that also started the attempt (its first write of its own) or assigned a new job (created assigned).
         ...(start ? { started: true, resumedFrom: start.resumedFrom } : {}),
         ...(assign ? { assigned: true } : {}),
-        ...((event.type === 'job.assign' ? event : assign)?.round ? { round: (event.type === 'job.assign' ? event : assign)!.round } : {}),
+        ...(assigned?.round ? { round: assigned.round } : {}),
+        // The lease term the assignment names: the handler must run in it (the checker's handler-in-term).
+        ...(typeof assigned?.nodeEpoch === 'number' ? { term: assigned.nodeEpoch } : {}),
         ...(next.state === 'succeeded' ? { result: next.result } : {}),
         ...(next.type === 'primes' && prev === null ? { input: next.input } : {}),
         // Its priority and requirements, once (the checker's priority order reads them).
@@ -187,22 +190,40 @@ export function jobHistory(record: Recorder['record']) {
       epoch: attempt,
       data: { progress, revision },
     });
-  /** The handler of `attempt` began (`start`, with the checkpoint revision its claim got) or this node stopped waiting for it (`end`). */
-  const onHandler = (id: string, attempt: number, phase: 'start' | 'end', claimed?: number) =>
+  /**
+   * The handler of `attempt` here: began (citing its claim's checkpoint revision, its lease term, the assignment's
+   * record revision and this node's slots), gave its compute slot back for I/O or took one again, yielded its slot,
+   * or this node stopped waiting for it (`end`).
+   */
+  const onHandler = (id: string, attempt: number, phase: HandlerPhase, facts?: HandlerFacts) =>
     record({
       kind: 'job',
       actor: id,
       from: 'running',
       to: 'running',
-      event: phase === 'start' ? handlerStart : handlerEnd,
+      event: handlerEvents[phase],
       epoch: attempt,
-      data: claimed === undefined ? undefined : { claimed },
+      data: facts,
     });
   return { onChange, onCheckpoint, onHandler };
 }
 
+/** A handler's life on a node: started, into I/O (its compute slot given back), computing again, yielded its slot (preempted, draining), ended. */
+export type HandlerPhase = 'start' | 'io' | 'compute' | 'yield' | 'end';
+
+/** What a handler's start cites: its checkpoint claim's revision, its lease term, the assignment's record revision, and the node's slots. */
+export type HandlerFacts = { claimed?: number; term: number | null; assigned: number; slots: number; ioSlots: number };
+
 export const handlerStart = 'job.handler.start';
 export const handlerEnd = 'job.handler.end';
+/** The history's event for each phase of a handler's life on a node. */
+export const handlerEvents = {
+  start: handlerStart,
+  io: 'job.handler.io',
+  compute: 'job.handler.compute',
+  yield: 'job.handler.yield',
+  end: handlerEnd,
+} as const satisfies Record<HandlerPhase, string>;
 export const leaseReaped = 'lease.reaped';
 
 /**

@@ -2,13 +2,13 @@
 // signal, progress, phases, sleeps and checkpoints. Every write is the running
 // attempt's own (the runner's `write`), made only while its lease term lives.
 import type { JobEvent } from '../machines/job.machine.ts';
-import type { StopReason } from '../machines/job.rules.ts';
+import type { HandlerOutcome, StopReason } from '../machines/job.rules.ts';
 import type { JobRecord } from '../api/contract.ts';
 import { defaults } from '../base/defaults.ts';
-import { FencedError } from '../base/errors.ts';
+import { CheckpointTooLargeError, FencedError } from '../base/errors.ts';
 import type { CheckpointSlot, Decision, Versioned } from '../store/job.store.ts';
 import { type Clock, sleep } from '../base/time.ts';
-import type { JobCtx } from './handlers.ts';
+import { type Handler, type JobCtx, JobInputError } from './handlers.ts';
 import type { Log } from './log.ts';
 import type { Slots } from './slots.ts';
 
@@ -51,6 +51,8 @@ export type AttemptDeps = {
   /** A write of the attempt's own, best effort (progress, phase). */
   write: (decide: (r: JobRecord) => Decision) => void;
   onCheckpoint?: (id: string, attempt: number, progress: number, revision: number, bytes: number, ms: number) => void;
+  /** The handler gave its compute slot back for I/O, or holds one again. */
+  onPhase?: (phase: 'io' | 'compute') => void;
 };
 
 export function attemptContext(deps: AttemptDeps): JobCtx {
@@ -75,10 +77,10 @@ export function attemptContext(deps: AttemptDeps): JobCtx {
     phase: async (p) => {
       if (abort.signal.aborted) return;
       if (p === 'io') {
-        deps.slots.toIo(id);
+        if (deps.slots.toIo(id)) deps.onPhase?.('io');
         writePhase('ioWait');
       } else {
-        await deps.slots.toCompute(id, abort.signal);
+        if (await deps.slots.toCompute(id, abort.signal)) deps.onPhase?.('compute');
         writePhase('computing');
       }
     },
@@ -93,4 +95,39 @@ export function attemptContext(deps: AttemptDeps): JobCtx {
       writeProgress(progress, true);
     },
   };
+}
+
+/**
+ * Call an attempt's handler and say how it ended. A handler that ignores its signal still loses its slot when
+ * aborted; a yielding one (preempted, drained) only once its grace is over.
+ */
+export async function callHandler(
+  handler: Handler | undefined,
+  job: JobRecord,
+  ctx: JobCtx,
+  entry: Pick<Running, 'abort' | 'yielding' | 'graceUntil'>,
+  clock: Clock,
+  types: string[],
+): Promise<HandlerOutcome> {
+  const { signal } = entry.abort;
+  let graceTimer: unknown;
+  try {
+    if (!handler) throw new JobInputError(`unknown job type '${job.type}' (this node handles: ${types.join(', ')})`);
+    const result = await Promise.race([
+      handler(job.input, ctx),
+      new Promise<never>((_, rej) =>
+        signal.addEventListener('abort', () => {
+          if (!entry.yielding) return rej(signal.reason);
+          graceTimer = clock.setTimeout(() => rej(signal.reason), Math.max(0, entry.graceUntil - clock.mono()));
+        }, { once: true })
+      ),
+    ]);
+    return { ok: true, result: result ?? null };
+  } catch (err) {
+    // Bad input and oversize checkpoints fail the same way every time: no retry.
+    const retryable = !(err instanceof JobInputError || err instanceof CheckpointTooLargeError);
+    return { ok: false, error: (err as Error)?.message ?? String(err), retryable, fenced: err instanceof FencedError };
+  } finally {
+    if (graceTimer !== undefined) clock.clearTimeout(graceTimer);
+  }
 }

@@ -4,17 +4,18 @@
 import type { CapacityConfig } from './config.ts';
 import { type JobEvent, lastAttempt } from '../machines/job.machine.ts';
 import type { JobRecord } from '../api/contract.ts';
-import { type HandlerOutcome, outcomeEvent } from '../machines/job.rules.ts';
+import { outcomeEvent } from '../machines/job.rules.ts';
 import type { Bucket } from '../store/bucket.ts';
 import { defaults, retryBackoffMs } from '../base/defaults.ts';
-import { CheckpointTooLargeError, CodecError, FencedError } from '../base/errors.ts';
+import { CodecError, FencedError } from '../base/errors.ts';
 import { CheckpointSlot, type Decision, type JobStore, type Versioned } from '../store/job.store.ts';
 import { type Clock, realClock, sleep } from '../base/time.ts';
-import { type Handler, JobInputError } from './handlers.ts';
+import type { Handler } from './handlers.ts';
 import type { Log } from './log.ts';
 import { Slots } from './slots.ts';
-import { attemptContext, type Running, Stop } from './job.context.ts';
+import { attemptContext, callHandler, type Running, Stop } from './job.context.ts';
 import { usageOf } from '../policies/requirements.ts';
+import type { HandlerFacts, HandlerPhase } from '../nats/events.ts';
 
 export type RunnerDeps = {
   store: JobStore;
@@ -34,8 +35,10 @@ export type RunnerDeps = {
   nodeEpoch?: () => number | null;
   /** Called after a checkpoint is committed, with its revision (for the history). */
   onCheckpoint?: (id: string, attempt: number, progress: number, revision: number, bytes: number, ms: number) => void;
-  /** Called when an attempt's handler starts here (with the revision its checkpoint claim got), and when this node stops running it (for the history). */
-  onHandler?: (id: string, attempt: number, phase: 'start' | 'end', claimed?: number) => void;
+  /** False while this node is cut off from NATS: no handler starts then (one may not get to write, and its term may be reaped). */
+  linked?: () => boolean;
+  /** Each attempt's handler as it starts, changes phase, yields its slot and ends here (for the history). */
+  onHandler?: (id: string, attempt: number, phase: HandlerPhase, facts?: HandlerFacts) => void;
   /** Event times, progress throttling, timeouts and handlers' sleeps. */
   clock?: Clock;
 };
@@ -105,6 +108,10 @@ export class JobRunner {
       return;
     }
     if (!this.deps.mayWrite()) return;
+    if (!(this.deps.linked?.() ?? true)) {
+      this.#pending.set(id, { known: known ?? this.#pending.get(id)?.known, resources: false });
+      return;
+    }
     const inFlight = this.#starting.get(id);
     if (inFlight) {
       inFlight.again = true;
@@ -135,13 +142,17 @@ export class JobRunner {
       // An assignment that names another term (we were fenced and re-joined since) is not ours to run:
       // recovery requeues it.
       const named = lastAttempt(r)?.nodeEpoch;
-      const term = typeof named === 'number' ? named : this.#epoch();
+      const term = typeof named === 'number' ? named : (this.deps.nodeEpoch?.() ?? null);
       if (!this.#mayWrite(term)) {
         this.deps.log(`job ${id}#${r.attempt}: assigned in lease term ${named}, not ours now; not running it (the leader requeues it)`);
         return;
       }
       const slot = await CheckpointSlot.claim(this.deps.checkpoints, id, r.attempt);
       if (!this.#mayWrite(term)) return;
+      if (!(this.deps.linked?.() ?? true)) {
+        this.#pending.set(id, { known: cur!, resources: false }); // started once the link is back
+        return;
+      }
       // No write before the handler: its start rides on the attempt's first write of its own (progress, a
       // phase, its result), or is written alone once the handler has run `startWriteDelayMs`.
       const startEvent: JobEvent = {
@@ -164,7 +175,8 @@ export class JobRunner {
       this.#slots.hold(id, usage);
       held = true;
       this.#running.set(id, entry);
-      entry.done = this.#execute(entry, r, slot, term).finally(() => {
+      const facts = { term, assigned: cur!.revision, slots: this.deps.capacity.slots, ioSlots: this.deps.capacity.ioSlots };
+      entry.done = this.#execute(entry, r, slot, facts).finally(() => {
         this.#running.delete(id);
         this.#slots.release(id);
         this.#ran.set(id, entry.attempt);
@@ -225,6 +237,7 @@ export class JobRunner {
       entry.yielding = true;
       entry.graceUntil = this.#clock.mono() + graceMs;
       this.#slots.release(id);
+      this.deps.onHandler?.(id, attempt, 'yield');
       entry.abort.abort(new Stop('preempted', `${why}: checkpoint within ${graceMs} ms`));
     }
   }
@@ -241,6 +254,18 @@ export class JobRunner {
     } finally {
       this.#handingOver = false;
     }
+    this.#startPending(true);
+  }
+
+  /** Cut off from NATS a while: stop every handler; each hands its attempt back once it can write (if its term lives). */
+  cutOff(): void {
+    for (const r of this.#running.values()) {
+      if (!r.yielding) r.abort.abort(new Stop('cut-off', 'cut off from NATS: handing the attempt back'));
+    }
+  }
+
+  /** The link is back: start what was assigned meanwhile. */
+  relinked(): void {
     this.#startPending(true);
   }
 
@@ -269,13 +294,9 @@ export class JobRunner {
     await Promise.allSettled([...waiting, ...[...this.#running.values()].map((r) => r.done)]);
   }
 
-  #epoch(): number | null {
-    return this.deps.nodeEpoch?.() ?? null;
-  }
-
   /** Our node lease is valid (and, given a term, it is still that lease term). */
   #mayWrite(term?: number | null): boolean {
-    return this.deps.mayWrite() && (term === undefined || this.#epoch() === term);
+    return this.deps.mayWrite() && (term === undefined || (this.deps.nodeEpoch?.() ?? null) === term);
   }
 
   /**
@@ -324,7 +345,8 @@ export class JobRunner {
     return done;
   }
 
-  async #execute(entry: Running, job: JobRecord, slot: CheckpointSlot, term: number | null): Promise<void> {
+  async #execute(entry: Running, job: JobRecord, slot: CheckpointSlot, facts: HandlerFacts): Promise<void> {
+    const { term } = facts;
     const { id, attempt } = job;
     const { abort } = entry;
     const handler = this.deps.handlers[job.type];
@@ -347,33 +369,14 @@ export class JobRunner {
       mayWrite: () => this.#mayWrite(term),
       write: (decide) => void this.#ownWrite(id, entry, decide, { term }).catch(() => {}),
       onCheckpoint: this.deps.onCheckpoint,
+      onPhase: (phase) => this.deps.onHandler?.(id, attempt, phase),
     });
-    let outcome: HandlerOutcome;
-    let graceTimer: unknown;
-    this.deps.onHandler?.(id, attempt, 'start', slot.claimed ? slot.revision : undefined);
-    try {
-      if (!handler) throw new JobInputError(`unknown job type '${job.type}' (this node handles: ${this.types().join(', ')})`);
-      const result = await Promise.race([
-        handler(job.input, ctx),
-        // A handler that ignores its signal still loses its slot when aborted; a preempted one after its grace.
-        new Promise<never>((_, rej) =>
-          abort.signal.addEventListener('abort', () => {
-            if (!entry.yielding) return rej(abort.signal.reason);
-            graceTimer = clock.setTimeout(() => rej(abort.signal.reason), Math.max(0, entry.graceUntil - clock.mono()));
-          }, { once: true })
-        ),
-      ]);
-      outcome = { ok: true, result: result ?? null };
-    } catch (err) {
-      // Bad input and oversize checkpoints fail the same way every time: no retry.
-      const retryable = !(err instanceof JobInputError || err instanceof CheckpointTooLargeError);
-      outcome = { ok: false, error: (err as Error)?.message ?? String(err), retryable, fenced: err instanceof FencedError };
-    } finally {
+    this.deps.onHandler?.(id, attempt, 'start', { ...facts, ...(slot.claimed ? { claimed: slot.revision } : {}) });
+    const outcome = await callHandler(handler, job, ctx, entry, clock, this.types()).finally(() => {
       clock.clearTimeout(timer);
       clock.clearTimeout(startTimer);
-      if (graceTimer !== undefined) clock.clearTimeout(graceTimer);
       this.deps.onHandler?.(id, attempt, 'end');
-    }
+    });
 
     const stop = abort.signal.aborted ? (abort.signal.reason as Stop).reason : null;
     const event = outcomeEvent(attempt, stop, outcome, retryBackoffMs(job.failures + 1), clock.now());

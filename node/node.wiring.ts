@@ -3,141 +3,31 @@
 // store, runner and index, and the job history wiring. Transport-free: a real
 // process (node.process.ts) passes NATS-backed buckets, probe, placement and
 // event sink; the simulation (chaos/sim/world.ts) passes its own.
-import type { CapacityConfig } from './config.ts';
-import { createActor, fromPromise, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import { defaults } from '../base/defaults.ts';
+import type { DispatchWiring, NodeActor, NodeBuckets, NodeObserver, NodeParts, NodeWiringOptions, WiredNode } from './node.parts.ts';
+import { createActor, fromPromise, type SnapshotFrom } from 'xstate';
 import { coordinatorMachine } from '../machines/coordinator.machine.ts';
-import type { JobRecord } from '../api/contract.ts';
 import { leaseMachine } from '../machines/lease.machine.ts';
 import { leaseTiming, leaseValidAt } from '../machines/lease.rules.ts';
 import { type BootstrapOutput, type NodeInput, nodeMachine, nodeStateName } from '../machines/node.machine.ts';
 import { type PlacementPolicy } from '../policies/placement.ts';
-import { type PreemptionRules } from '../policies/preemption.ts';
 import { type NodeCapacity, nodeCapacity } from '../policies/requirements.ts';
-import type { Bucket } from '../store/bucket.ts';
-import { jobHistory, type Recorder, recordReap } from '../nats/events.ts';
+import { jobHistory, recordReap } from '../nats/events.ts';
 import { JobStore } from '../store/job.store.ts';
 import { leaseEffects } from '../store/lease.effects.ts';
 import type { LeaseValue } from '../store/lease.records.ts';
 import { confirmGone } from '../nats/probe.ts';
-import { type Probe } from '../store/lease.records.ts';
-import type { NodeInbox, Notify, PlacementTransport } from '../nats/placement.ts';
 import { keys } from '../store/keys.ts';
-import type { Clock } from '../base/time.ts';
-import type { Endpoint } from '../nats/service.ts';
-import type { EndpointName } from '../api/contract.ts';
 import { ApiError } from '../base/errors.ts';
 import { apiEndpoints, readEndpoints } from './api.endpoints.ts';
-import { intakeClient, type IntakeWire } from '../nats/dispatch.ts';
+import { intakeClient } from '../nats/dispatch.ts';
 import type { DispatchHost, DispatchServing } from './leader/dispatch.loop.ts';
-import type { Handler } from './handlers.ts';
 import { nodeInbox } from './inbox.ts';
 import { JobIndex } from './job.index.ts';
 import { JobRunner } from './job.runner.ts';
 import { leaderDuties } from './leader/duties.ts';
-import type { Log } from './log.ts';
 
-export type NodeBuckets = { leases: Bucket; jobs: Bucket; checkpoints: Bucket; leaseTtlMs: number };
-
-/** What a node tells its metrics, beside its transitions. */
-export type NodeObserver = {
-  /** A record this node wrote by CAS (`prev` null for a create). */
-  jobWritten?(prev: JobRecord | null, next: JobRecord): void;
-  checkpointSaved?(bytes: number, ms: number): void;
-  /** One auction this node ran as leader: how long from offer to assignments written, jobs offered and assigned. */
-  auction?(ms: number, offered: number, awarded: number): void;
-};
-
-export type NodeParts = {
-  leases: Bucket;
-  jobs: Bucket;
-  store: JobStore;
-  runner: JobRunner;
-  /** The job index (a watch of every record), started on first use: on every node without a dispatcher, else on the dispatcher only. */
-  index: () => JobIndex;
-  /** The index if it runs (metrics read it without starting one). */
-  indexIfAny: () => JobIndex | null;
-  /** Stop the index (a dispatcher's term ended). */
-  dropIndex: () => void;
-};
-
-/** `dispatch` placement: how the dispatcher is reached and serves. */
-export type DispatchWiring = {
-  /** The intake subject (API nodes forward submits on it; the dispatcher serves it). */
-  wire: IntakeWire;
-  /** Serve these public endpoints (status, jobs.wait) while dispatching, every answering node in a queue group of its own; returns the stop. */
-  serveReads: (endpoints: Partial<Record<EndpointName, Endpoint>>) => () => void;
-};
-
-export type NodeWiringOptions = {
-  nodeId: string;
-  instance: string;
-  /** What this node offers jobs (node/config.ts). */
-  capacity: CapacityConfig;
-  /** How this node preempts while it leads. */
-  preemption: PreemptionRules;
-  handlers: Record<string, Handler>;
-  log: Log;
-  clock: Clock;
-  /** Find or create the buckets (a real node waits for JetStream here). */
-  bootstrap: () => Promise<NodeBuckets>;
-  probe: Probe;
-  /** Whether a first "no responders" is already final (a lone server); otherwise it is confirmed by a second ping. */
-  goneIsFinal?: () => boolean;
-  /** How much later a second "no responders" confirms the first where it is not final. */
-  probeConfirmMs: number;
-  placement: PlacementTransport;
-  /** How this node bids and, while it leads, awards. */
-  policy: PlacementPolicy;
-  /** With a dispatching policy: how submits reach the dispatcher and how it serves (required then). */
-  dispatch?: DispatchWiring;
-  /** The dispatcher's sampling randomness (default Math.random; the simulation's is seeded). */
-  random?: () => number;
-  /** What the API endpoints tell other nodes. */
-  notify: Notify;
-  /** A drain request for this node (default: the node machine's `drain`). */
-  onDrainRequest?: () => void;
-  /** Checks a submit's input against its type's schema (none: every input is accepted). */
-  checkInput?: (type: string, input: unknown) => Promise<string[] | null>;
-  /** Told of what metrics count (records written, checkpoints saved, auctions run). */
-  observer?: NodeObserver;
-  /** Also told of every inspection event of the node's actors (the live inspector feed, coverage). */
-  inspect?: (ev: InspectionEvent) => void;
-  /** Turns transitions and job writes into the history. */
-  recorder: Recorder;
-  /** Off: no pings, so failover waits for the lease TTL (benchmark baseline). */
-  fastPath: boolean;
-  /** The advert's facts about the process. */
-  advert: {
-    pid: number;
-    host: string;
-    runtime: string;
-    startedAt: number;
-    /** Its bid scorer as status shows it (`onnx:<version>`, `heuristic`, `heuristic (fallback: …)`). */
-    policy: string;
-    /** How it places while it leads: auction, centralized, pull. */
-    placement: string;
-  };
-  /** This node's speed factor: scales handlers' sleeps and is a bid feature. */
-  speed: number;
-  /** Called once the node has its buckets (a real node opens its event stream). */
-  onBootstrapped?: (b: NodeBuckets) => void;
-};
-
-export type WiredNode = {
-  actor: NodeActor;
-  /** The NATS connection dropped (false) or came back (true): the node machine suspends leadership meanwhile. */
-  connection(up: boolean): void;
-  /** The node's answers to placement messages. */
-  inbox: NodeInbox;
-  /** The public API's endpoints as this node serves them (503 until bootstrapped). */
-  api: Partial<Record<EndpointName, Endpoint>>;
-  /** Null until bootstrapped. */
-  parts: () => NodeParts | null;
-  /** Release what the actor does not own (the index's watch). */
-  stop(): void;
-};
-
-type NodeActor = ReturnType<typeof createActor<typeof nodeMachine>>;
+export type { DispatchWiring, NodeBuckets, NodeObserver, NodeParts, NodeWiringOptions, WiredNode };
 
 /** What the node's effects read of the running node: its parts once bootstrapped, and its machines' snapshots. */
 class NodeView {
@@ -159,6 +49,8 @@ class NodeView {
   coordinator() {
     return this.actor?.getSnapshot().children.coordinator?.getSnapshot() as SnapshotFrom<typeof coordinatorMachine> | undefined;
   }
+  /** The link to NATS is up (connected and in contact): handlers may start. */
+  linked = true;
   /** The node lease is held and valid by the real clock: the runner may write. */
   mayWrite(): boolean {
     const lease = this.nodeLease();
@@ -248,6 +140,7 @@ function bootstrapActor(view: NodeView) {
       log: options.log,
       clock: options.clock,
       mayWrite: () => view.mayWrite(),
+      linked: () => view.linked,
       nodeEpoch: () => view.nodeLease()?.context.epoch ?? null,
       onCheckpoint: (id, attempt, progress, revision, bytes, ms) => {
         history.onCheckpoint(id, attempt, progress, revision);
@@ -322,6 +215,7 @@ function provideNode(view: NodeView, policy: PlacementPolicy) {
     self: { id: options.nodeId, instance: options.instance },
     log: options.log,
     fastPath: options.fastPath,
+    reapGraceMs: options.fence?.reapGraceMs ?? defaults.reapGraceMs,
     leading: () => view.leading(),
     probe,
     transport: options.placement,
@@ -333,7 +227,12 @@ function provideNode(view: NodeView, policy: PlacementPolicy) {
   }, options.dispatch && dispatchServing(view, options.dispatch));
   view.host = duties.host;
   return nodeMachine.provide({
-    actions: { abortJobs: () => view.parts?.runner.abortAll() },
+    actions: {
+      abortJobs: () => view.parts?.runner.abortAll(),
+      stopJobsCutOff: () => view.parts?.runner.cutOff(),
+      resumeJobs: () => view.parts?.runner.relinked(),
+    },
+    delays: { cutOffFence: options.fence?.cutOffMs ?? defaults.cutOffFenceMs },
     actors: {
       bootstrap: bootstrapActor(view),
       handBackJobs: fromPromise(async () => {
@@ -380,7 +279,10 @@ export function wireNode(options: NodeWiringOptions): WiredNode {
     kv: () => apiKv(view),
     intake: dispatch && policy.dispatches ? intakeClient(dispatch.wire, { local: () => view.host?.local() ?? null, clock }) : undefined,
   });
-  const connection = (up: boolean) => actor.send({ type: up ? 'nats.reconnected' : 'nats.disconnected' });
+  const connection = (up: boolean) => {
+    view.linked = up;
+    actor.send({ type: up ? 'nats.reconnected' : 'nats.disconnected' });
+  };
   const stop = () => {
     view.host?.stop();
     view.stopStandby();

@@ -93,17 +93,17 @@ export class Slots {
     return true;
   }
 
-  /** Back to computing: resolves once it holds a compute slot again; rejects if `signal` aborts first. */
-  toCompute(id: string, signal: AbortSignal): Promise<void> {
+  /** Back to computing: resolves once it holds a compute slot again (true: it had given its slot up); rejects if `signal` aborts first. */
+  toCompute(id: string, signal: AbortSignal): Promise<boolean> {
     const h = this.#holders.get(id);
-    if (!h || h.phase === 'compute') return Promise.resolve();
+    if (!h || h.phase === 'compute') return Promise.resolve(false);
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         id,
         grant: () => {
           signal.removeEventListener('abort', onAbort);
           h.phase = 'compute';
-          resolve();
+          resolve(true);
         },
       };
       const onAbort = () => {

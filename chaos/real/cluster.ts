@@ -17,6 +17,8 @@ import { keys } from '../../store/keys.ts';
 import { allowOldServerEnv } from '../../nats/version.ts';
 import { sleep, until } from '../../base/time.ts';
 import { TcpProxy } from './proxy.ts';
+import type { Transition } from '../../nats/events.ts';
+import { clientSubmit, clientWait, harnessRecorder, processKilled } from '../history.ts';
 import type { ChaosJob } from './schedule.ts';
 
 export type ClusterOptions = {
@@ -95,6 +97,11 @@ export class ChaosCluster {
   readonly timeline: Timeline;
   /** Job ids some node accepted. */
   readonly accepted = new Set<string>();
+  /** What the harness saw itself (processes it killed, what the client was answered): added to the history. */
+  readonly observed: Transition[] = [];
+  readonly #observe = harnessRecorder(() => Date.now());
+  /** Set by `stop()`: the client's waits stop asking. */
+  #stopping = false;
   /** nats-servers killed and not yet restarted. */
   downServers = 0;
   /** With `leaf`: the edge site's leaf server and its link to the core. */
@@ -189,15 +196,40 @@ export class ChaosCluster {
     return this.slots.find((x) => x.id === l?.value.holder.id && x.proc.running) ?? null;
   }
 
+  /** The leader's warm standby, as the leader lease names it. */
+  async standbySlot(): Promise<Slot | null> {
+    const l = await readLease(this.buckets.leases, keys.leader).catch(() => null);
+    return this.slots.find((x) => x.id === l?.value.standby && x.proc.running) ?? null;
+  }
+
   /** Submit through the API, retrying until some node answers (nodes may be dead, cut off or between leaders); cancels are scheduled. */
   async submit(jobs: ChaosJob[]): Promise<void> {
     const call = <E extends EndpointName>(what: string, endpoint: E, body: RequestOf<E>) =>
       until(what, () => callApi(this.nc, this.names, endpoint, body, 2_000), 60_000, 100);
     await Promise.all(jobs.map(async (j) => {
-      await call(`submit of ${j.id}`, 'jobs.submit', submitBody(j));
+      const reply = await call(`submit of ${j.id}`, 'jobs.submit', submitBody(j));
+      this.observed.push(this.#observe({ kind: 'client', actor: j.id, event: clientSubmit, data: reply }));
       this.accepted.add(j.id);
+      void this.#wait(j.id);
       if (j.kind === 'cancel') this.timeline.later(j.afterMs, () => call(`cancel of ${j.id}`, 'jobs.cancel', { id: j.id }));
     }));
+  }
+
+  /** A client waits for the job (asking again after a timeout or a fault) and records what the wait answered once it is final. */
+  async #wait(id: string): Promise<void> {
+    while (!this.#stopping) {
+      const r = await callApi(this.nc, this.names, 'jobs.wait', { id, timeoutMs: 10_000 }, 12_000).catch(() => null);
+      if (r && ['succeeded', 'failed', 'cancelled'].includes(r.state)) {
+        this.observed.push(this.#observe({ kind: 'client', actor: id, event: clientWait, data: { record: r } }));
+        return;
+      }
+      if (!r) await sleep(250);
+    }
+  }
+
+  /** A node process is about to be killed: its handlers end there (the history's handler-overlap reads it). */
+  noteKill(slot: Slot): void {
+    this.observed.push(this.#observe({ kind: 'process', actor: slot.id, event: processKilled, data: { pid: slot.proc.pid } }));
   }
 
   /** The tail of each node's log, for failure reports. */
@@ -206,6 +238,7 @@ export class ChaosCluster {
   }
 
   async stop(): Promise<void> {
+    this.#stopping = true;
     this.timeline.cancel();
     await Promise.allSettled(this.slots.map((s) => s.proc.kill()));
     await Promise.allSettled(this.slots.flatMap((s) => s.proxies.map((p) => p.close())));

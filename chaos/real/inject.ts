@@ -20,13 +20,30 @@ const injectors: { [K in RealFault['kind']]: Injector<K> } = {
   async kill(c, f) {
     const s = slot(c, f.node);
     if (!s.proc.running) return false;
+    c.noteKill(s);
     await s.proc.kill();
     return true;
   },
   async 'kill-leader'(c) {
     const s = await c.leaderSlot();
     if (!s) return false;
+    c.noteKill(s);
     await s.proc.kill();
+    return true;
+  },
+  async 'kill-standby'(c) {
+    const s = await c.standbySlot();
+    if (!s) return false;
+    c.noteKill(s);
+    await s.proc.kill();
+    return true;
+  },
+  async 'pause-leader'(c, f) {
+    const s = await c.leaderSlot();
+    if (!s) return false;
+    const proc = s.proc;
+    proc.pause();
+    c.timeline.later(f.ms, () => proc.resume());
     return true;
   },
   async restart(c, f) {

@@ -190,7 +190,7 @@ export async function runSchedule(schedule: Schedule, options: RunOptions): Prom
     const logs = c.logs();
     await Promise.all(c.slots.map((s) => s.proc.stop()));
     const records = await new JobStore(c.buckets.jobs).all();
-    const history = (await readTransitions(c.nc, c.names)).map(({ streamSeq: _, ...t }) => t);
+    const history = [...(await readTransitions(c.nc, c.names)).map(({ streamSeq: _, ...t }) => t), ...c.observed];
     const jobs = allJobs(schedule).filter((j) => c!.accepted.has(j.id));
     const violations = [
       ...checkHistory(history, { records, expected: expectedResult, expectAllTerminal: true, faultsEndedAt, leaderWithinMs }),

@@ -19,8 +19,8 @@ export type ChaosJob =
 
 /** The faults a real run injects (timed ones carry how long they last), and job bursts. */
 export type RealFault =
-  | Extract<Fault, { kind: 'kill' | 'kill-leader' | 'restart' | 'kill-server' }>
-  | (Extract<Fault, { kind: 'pause' | 'partition' | 'partition-leader' | 'latency' | 'cut-leaf' }> & { ms: number });
+  | Extract<Fault, { kind: 'kill' | 'kill-leader' | 'kill-standby' | 'restart' | 'kill-server' }>
+  | (Extract<Fault, { kind: 'pause' | 'pause-leader' | 'partition' | 'partition-leader' | 'latency' | 'cut-leaf' }> & { ms: number });
 
 export type Submit = { kind: 'submit'; jobs: ChaosJob[] };
 
@@ -30,8 +30,10 @@ const partitionMode = fc.constantFrom<PartitionMode>('reset', 'blackhole', 'drop
 export const realFaultKinds: readonly FaultKind[] = [
   'kill',
   'kill-leader',
+  'kill-standby',
   'restart',
   'pause',
+  'pause-leader',
   'kill-server',
   'partition',
   'partition-leader',
@@ -142,6 +144,15 @@ export function faultArb(shape: ScheduleShape): fc.Arbitrary<Step['fault']> {
   const kinds: Array<{ weight: number; arbitrary: fc.Arbitrary<Step['fault']> }> = [
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('kill' as const), node }) },
     { weight: 3, arbitrary: fc.constant({ kind: 'kill-leader' as const }) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'kill-standby' as const }) },
+    // A leader frozen past its lease wakes as a stale dispatcher.
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('pause-leader' as const),
+        ms: fc.integer({ min: Math.round(ttl * 0.2), max: Math.round(ttl * 2) }),
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('restart' as const), node }) },
     // Shorter and longer than the lease TTL: a short pause must not cost the lease, a long one must fence.
     {
@@ -225,8 +236,8 @@ export function normalize(s: Schedule, shape: ScheduleShape): Schedule {
     const f = x.fault;
     const target = f.kind === 'kill-server'
       ? 'servers'
-      : f.kind === 'partition-leader'
-      ? 'partition-leader'
+      : f.kind === 'partition-leader' || f.kind === 'pause-leader'
+      ? f.kind
       : f.kind === 'partition' || f.kind === 'latency' || f.kind === 'pause'
       ? `${f.kind}:${f.node}`
       : null;

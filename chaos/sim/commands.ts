@@ -6,46 +6,23 @@
 // off, and which job ids were submitted.
 import fc from 'fast-check';
 import { defaults } from '../../base/defaults.ts';
-import { describeFault, type Fault, nodeName, type SimPartitionMode } from '../faults.ts';
+import { describeFault, type Fault, nodeName } from '../faults.ts';
+import { down, NodeCommand, note, type SimCommand, type SimModel, type SimReal } from './commands.base.ts';
+import {
+  CrashDispatcher,
+  DelayMessage,
+  Drop,
+  DropMessages,
+  Duplicate,
+  Heal,
+  KillStandby,
+  Latency,
+  Partition,
+  PauseLeader,
+} from './commands.faults.ts';
 
-/** The simulated network models reset and blackhole partitions (not 'drop'). */
-import type { SimWorld } from './world.ts';
-
-export type SimModel = {
-  nodes: number;
-  state: Array<'up' | 'down'>;
-  paused: boolean[];
-  split: boolean[];
-  submitted: Set<string>;
-};
-
-/** The system under test plus what the run did (for the report). */
-export type SimReal = {
-  world: SimWorld;
-  /** Commands that ran, as log lines. */
-  executed: string[];
-  /** Faults injected, by kind. */
-  faults: Record<string, number>;
-};
-
-export type SimCommand = fc.AsyncCommand<SimModel, SimReal>;
-
-export function initialModel(nodes: number): SimModel {
-  return {
-    nodes,
-    state: Array.from({ length: nodes }, () => 'up' as const),
-    paused: Array.from({ length: nodes }, () => false),
-    split: Array.from({ length: nodes }, () => false),
-    submitted: new Set(),
-  };
-}
-
-const isUp = (m: SimModel, i: number) => i < m.nodes && m.state[i] === 'up';
-
-function note(r: SimReal, line: string, fault?: string): void {
-  r.executed.push(line);
-  if (fault) r.faults[fault] = (r.faults[fault] ?? 0) + 1;
-}
+export * from './commands.base.ts';
+export * from './commands.faults.ts';
 
 /** Let virtual time pass: timers fire, messages arrive. */
 export class Advance implements SimCommand {
@@ -132,36 +109,6 @@ export class Cancel implements SimCommand {
   }
 }
 
-/** A fault on one node that is up (the shared vocabulary of chaos/faults.ts). */
-abstract class NodeCommand implements SimCommand {
-  readonly i: number;
-  constructor(i: number) {
-    this.i = i;
-  }
-  /** The fault as data: its kind names it in logs and reports. */
-  abstract fault(): Fault;
-  /** Counted as an injected fault (resume and heal end one). */
-  readonly counts: boolean = true;
-  check(m: Readonly<SimModel>): boolean {
-    return isUp(m as SimModel, this.i);
-  }
-  abstract apply(m: SimModel, r: SimReal): boolean;
-  async run(m: SimModel, r: SimReal) {
-    const did = this.apply(m, r);
-    note(r, `${this.toString()}${did ? '' : ' (no effect)'}`, did && this.counts ? this.fault().kind : undefined);
-    await r.world.clock.settle();
-  }
-  toString() {
-    return describeFault(this.fault());
-  }
-}
-
-const down = (m: SimModel, i: number) => {
-  m.state[i] = 'down';
-  m.paused[i] = false;
-  m.split[i] = false;
-};
-
 /** SIGKILL. */
 export class Kill extends NodeCommand {
   fault(): Fault {
@@ -233,44 +180,6 @@ export class Resume extends NodeCommand {
   }
 }
 
-/**
- * Cut the node off: `blackhole` holds every byte both ways until healed (or
- * until the server gives up on it, ~6 s); `reset` kills the connection now
- * and refuses reconnects until healed.
- */
-export class Partition extends NodeCommand {
-  readonly mode: SimPartitionMode;
-  constructor(i: number, mode: SimPartitionMode) {
-    super(i);
-    this.mode = mode;
-  }
-  fault(): Fault {
-    return { kind: 'partition', node: this.i, mode: this.mode };
-  }
-  override check(m: Readonly<SimModel>) {
-    return super.check(m) && !m.split[this.i];
-  }
-  apply(m: SimModel, r: SimReal) {
-    m.split[this.i] = true;
-    return r.world.partition(this.i, this.mode);
-  }
-}
-
-/** End a partition. */
-export class Heal extends NodeCommand {
-  fault(): Fault {
-    return { kind: 'heal', node: this.i };
-  }
-  override readonly counts = false;
-  override check(m: Readonly<SimModel>) {
-    return super.check(m) && m.split[this.i]!;
-  }
-  apply(m: SimModel, r: SimReal) {
-    m.split[this.i] = false;
-    return r.world.heal(this.i);
-  }
-}
-
 /** SIGTERM: hand jobs back, step down, release, exit. */
 export class Drain extends NodeCommand {
   fault(): Fault {
@@ -279,54 +188,6 @@ export class Drain extends NodeCommand {
   apply(m: SimModel, r: SimReal) {
     down(m, this.i);
     return r.world.drain(this.i);
-  }
-}
-
-/**
- * The node's next `count` KV requests are lost before the server applies them
- * (`requests`), or their replies after it applied them (`replies`: the ambiguous outcome).
- */
-export class Drop extends NodeCommand {
-  readonly what: 'requests' | 'replies';
-  readonly count: number;
-  constructor(i: number, what: 'requests' | 'replies', count: number) {
-    super(i);
-    this.what = what;
-    this.count = count;
-  }
-  fault(): Fault {
-    return { kind: this.what === 'requests' ? 'drop-requests' : 'drop-replies', node: this.i, count: this.count };
-  }
-  apply(_m: SimModel, r: SimReal) {
-    return r.world.faultLink(this.i, (c) => {
-      if (this.what === 'requests') c.dropRequests += this.count;
-      else c.dropReplies += this.count;
-    });
-  }
-}
-
-/** The next bus message to the node (offer, assignment, cancel) arrives twice. */
-export class Duplicate extends NodeCommand {
-  fault(): Fault {
-    return { kind: 'duplicate', node: this.i };
-  }
-  apply(_m: SimModel, r: SimReal) {
-    return r.world.faultLink(this.i, (c) => void (c.duplicates += 1));
-  }
-}
-
-/** Extra latency on the node's link: its messages are overtaken by everyone else's. */
-export class Latency extends NodeCommand {
-  readonly ms: number;
-  constructor(i: number, ms: number) {
-    super(i);
-    this.ms = ms;
-  }
-  fault(): Fault {
-    return { kind: 'latency', node: this.i, delayMs: this.ms };
-  }
-  apply(_m: SimModel, r: SimReal) {
-    return r.world.faultLink(this.i, (c) => void (c.slowMs = this.ms));
   }
 }
 
@@ -379,6 +240,11 @@ export function simCommands(s: CommandShape) {
     fc.tuple(node, fc.integer({ min: 1, max: 3 })).map(([i, k]) => new Drop(i, 'requests', k)),
     fc.tuple(node, fc.integer({ min: 1, max: 3 })).map(([i, k]) => new Drop(i, 'replies', k)),
     node.map((i) => new Duplicate(i)),
+    fc.tuple(node, fc.integer({ min: 1, max: 3 })).map(([i, k]) => new DropMessages(i, k)),
+    fc.tuple(node, fc.integer({ min: 50, max: 3_000 })).map(([i, ms]) => new DelayMessage(i, ms)),
+    fc.constant(new CrashDispatcher()),
+    fc.constant(new KillStandby()),
+    fc.constant(new PauseLeader()),
     fc.tuple(node, fc.integer({ min: 5, max: 80 })).map(([i, ms]) => new Latency(i, ms)),
   ];
   return fc.commands(arbs, { maxCommands: s.maxCommands, size: 'max', replayPath: s.replayPath });

@@ -39,14 +39,21 @@ export function simPlacement(net: SimNet, from: Conn): PlacementTransport {
       }),
     assign: (node, jobs, preempt) =>
       net.publish(from, (c) => c.node === node && c.inbox !== null, (c) => void c.inbox!.assign(jobs, preempt)),
-    deliver: (node, batch) =>
-      net.ask(
+    deliver: (node, batch) => {
+      // The dispatcher dies between committing records and sending their assignments.
+      if (from.crashBeforeAssign) {
+        from.crashBeforeAssign = false;
+        from.crash();
+        return Promise.resolve(null);
+      }
+      return net.ask(
         from,
         (c) => c.node === node && c.inbox !== null,
         async (c) => c.inbox!.assign(batch.jobs, undefined, batch.epoch),
         defaults.assignAckTimeoutMs,
         `assign ${node}`,
-      ).catch(() => null),
+      ).catch(() => null);
+    },
     onQueued: (fn) => {
       from.queued.add(fn);
       return () => from.queued.delete(fn);

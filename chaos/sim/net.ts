@@ -21,84 +21,20 @@
 //   after (the ambiguous outcome).
 import { defaults } from '../../base/defaults.ts';
 import type { Liveness } from '../../store/lease.records.ts';
-import type { NodeInbox } from '../../nats/placement.ts';
-import type { Intake } from '../../nats/dispatch.ts';
 import type { ClockView, SimClock } from './clock.ts';
 
 /** A seeded PRNG (mulberry32, shared with the trainer): the simulation never calls Math.random. */
 export { rng as prng } from '../../training/random.ts';
 
-export class SimTimeoutError extends Error {
-  constructor(what: string) {
-    super(`${what}: TIMEOUT`);
-    this.name = 'TimeoutError';
-  }
-}
+import { Conn, type NetStats, SimNoResponders, SimTimeoutError } from './net.conn.ts';
 
-export class SimNoResponders extends Error {
-  constructor(what: string) {
-    super(`${what}: no responders`);
-    this.name = 'NoRespondersError';
-  }
-}
-
-export type NetStats = { messages: number; droppedRequests: number; droppedReplies: number; duplicated: number; lost: number };
-
-/** One process incarnation's connection to the server. */
-export class Conn {
-  readonly node: string;
-  readonly instance: string;
-  readonly view: ClockView;
-  /** As the server sees it: 'closed' once it dropped the connection (or the process died or left). */
-  server: 'open' | 'closed' = 'open';
-  /** As the client sees it. */
-  client: 'connected' | 'reconnecting' | 'gone' = 'connected';
-  /** Blackhole: bytes held both ways until heal. */
-  split = false;
-  /** Reset: the link refuses connections until heal. */
-  cut = false;
-  dead = false;
-  /** Bumped whenever the connection closes: bytes in flight on the old one are lost. */
-  generation = 0;
-  /** Extra one-way latency (ms). */
-  slowMs = 0;
-  dropRequests = 0;
-  dropReplies = 0;
-  duplicates = 0;
-  lastUp = 0;
-  lastDown = 0;
-  silentSince: number | null = null;
-  reconnects = 0;
-  /** Sent while the client knew it was disconnected: flushed on reconnect (nats.js buffers them). */
-  outbox: Array<() => void> = [];
-  /** What a blackhole holds, in order. */
-  heldUp: Array<() => void> = [];
-  heldDown: Array<{ fn: () => void; reliable: boolean }> = [];
-  /** Watch entries the server could not push yet: the ordered consumer catches up after a reconnect. */
-  backlog: Array<() => void> = [];
-  inbox: NodeInbox | null = null;
-  /** The dispatcher's intake, while this process dispatches. */
-  intake: Intake | null = null;
-  readonly queued = new Set<() => void>();
-  readonly watches = new Set<{ stop(): void }>();
-  onStatus: (s: 'disconnected' | 'reconnected') => void = () => {};
-
-  constructor(node: string, instance: string, view: ClockView) {
-    this.node = node;
-    this.instance = instance;
-    this.view = view;
-  }
-  /** Both ends hold the connection open. */
-  get open(): boolean {
-    return !this.dead && this.server === 'open' && this.client === 'connected';
-  }
-}
+export { Conn, type NetStats, SimNoResponders, SimTimeoutError };
 
 export class SimNet {
   readonly clock: SimClock;
   readonly rng: () => number;
   readonly conns = new Set<Conn>();
-  readonly stats: NetStats = { messages: 0, droppedRequests: 0, droppedReplies: 0, duplicated: 0, lost: 0 };
+  readonly stats: NetStats = { messages: 0, droppedRequests: 0, droppedReplies: 0, droppedMessages: 0, delayed: 0, duplicated: 0, lost: 0 };
   /** How long a silent client stays connected as far as the server knows. */
   readonly silenceMs = defaults.pingIntervalMs * (defaults.maxPingOut + 1);
 
@@ -219,14 +155,39 @@ export class SimNet {
         fn();
       };
       const timer = from.view.setTimeout(() => settle(() => reject(new SimTimeoutError(what))), timeoutMs);
-      this.up(from, () => {
-        const target = [...this.conns].find((c) => c.server === 'open' && to(c));
-        if (!target) return this.down(from, () => settle(() => reject(new SimNoResponders(what))));
-        this.down(target, () => {
-          void handle(target).then((v) => this.up(target, () => this.down(from, () => settle(() => resolve(v)))), () => {});
+      const send = () =>
+        this.up(from, () => {
+          const target = [...this.conns].find((c) => c.server === 'open' && to(c));
+          if (!target) return this.down(from, () => settle(() => reject(new SimNoResponders(what))));
+          // A lost message: the request before it is handled, or its answer after (the ambiguous outcome).
+          const lost = this.#take(from, 'dropMessages') || this.#take(target, 'dropMessages');
+          if (lost && this.rng() < 0.5) return void this.stats.droppedMessages++;
+          const deliver = () =>
+            this.down(target, () => {
+              void handle(target).then((v) => {
+                if (lost) return void this.stats.droppedMessages++;
+                this.up(target, () => this.down(from, () => settle(() => resolve(v))));
+              }, () => {});
+            });
+          deliver();
+          if (this.#take(target, 'duplicates')) {
+            this.stats.duplicated++;
+            deliver();
+          }
         });
-      });
+      // A held-back message: everything sent after it overtakes it.
+      const hold = from.delayMessages.shift();
+      if (hold === undefined) return send();
+      this.stats.delayed++;
+      this.clock.setTimeout(send, hold);
     });
+  }
+
+  /** Use up one of a connection's pending faults of this kind; true if there was one. */
+  #take(c: Conn, fault: 'dropMessages' | 'duplicates'): boolean {
+    if (c[fault] <= 0) return false;
+    c[fault]--;
+    return true;
   }
 
   /** Ping a holder's own subject: 'gone' (no responders) only once the server has closed its connection. */
@@ -395,5 +356,8 @@ export class SimNet {
     c.dropRequests = 0;
     c.dropReplies = 0;
     c.duplicates = 0;
+    c.dropMessages = 0;
+    c.delayMessages = [];
+    c.crashBeforeAssign = false;
   }
 }

@@ -7,50 +7,31 @@ import { simDefaults } from '../defaults.ts';
 import { defaultPreemption } from '../../policies/preemption.ts';
 import { auctionPolicy, dispatchPolicy } from '../../policies/placement.ts';
 import { heuristicScorer } from '../../policies/scorer.ts';
-import type { InspectionEvent, SnapshotFrom } from 'xstate';
+import type { SnapshotFrom } from 'xstate';
 import { coordinatorMachine } from '../../machines/coordinator.machine.ts';
 import type { JobSpec } from '../../machines/job.machine.ts';
 import { leaseTiming, leaseValidAt } from '../../machines/lease.rules.ts';
 import { type WiredNode, wireNode } from '../../node/node.wiring.ts';
 import { defaults } from '../../base/defaults.ts';
 import { type Reply, serveRequest } from '../../nats/service.ts';
-import type { EndpointName } from '../../api/contract.ts';
-import { encodeJson } from '../../store/codec.ts';
+import { type EndpointName, jobRecordSchema, submitReply } from '../../api/contract.ts';
+import { decodeJson, encodeJson } from '../../store/codec.ts';
 import { type Transition, transitionRecorder } from '../../nats/events.ts';
 import { names } from '../../nats/subjects.ts';
+import { keys } from '../../store/keys.ts';
+import { readLease } from '../../store/lease.records.ts';
 import { simHandlers } from './handlers.ts';
 import { MemKv } from './memkv.ts';
+import { BrokenCasKv, type SimVariant, type WorldOptions } from './world.options.ts';
 import { type ClockView, SimClock } from './clock.ts';
 import type { SimPartitionMode } from '../faults.ts';
+import { clientSubmit, clientWait, harnessRecorder, processKilled } from '../history.ts';
 import { type Conn, prng, SimNet } from './net.ts';
 import { simBucket, simIntakeWire, simNotify, simPlacement } from './net.messages.ts';
 
-/** Deliberately broken variants, to show the simulation catches and shrinks them. */
-export type SimVariant = {
-  /** KV update ignores the expected revision (nats-server 2.9.10's clustered CAS bug). */
-  casIgnoresRevision?: boolean;
-};
+export type { SimVariant, WorldOptions };
 
-export type WorldOptions = {
-  seed: number;
-  nodes: number;
-  /** Lease TTL (cluster-wide); the other lease timings derive from it. */
-  ttlMs?: number;
-  slots?: number;
-  variant?: SimVariant;
-  /** Told of every inspection event of every node's actors (the coverage test). */
-  inspect?: (ev: InspectionEvent) => void;
-  /** How the leader places jobs (default: dispatch). */
-  placement?: 'dispatch' | 'auction';
-};
-
-class BrokenCasKv extends MemKv {
-  override async update(key: string, value: Uint8Array, _revision: number): Promise<number> {
-    return this.put(key, value);
-  }
-}
-
-type SimNode = { instance: string; conn: Conn; view: ClockView; wired: WiredNode };
+type SimNode = { instance: string; pid: number; conn: Conn; view: ClockView; wired: WiredNode };
 type Slot = { id: string; incarnations: number; node: SimNode | null; state: 'up' | 'crashed' | 'exited' };
 
 /** The one simulated node with a GPU. */
@@ -73,6 +54,8 @@ export class SimWorld {
   readonly slots: Slot[];
   /** Job specs submitted (accepted or not). */
   readonly submitted = new Map<string, JobSpec>();
+  /** What the harness itself saw (kills, answers to the client), as history transitions. */
+  readonly #observe = harnessRecorder(() => this.clock.now());
   /** Submits whose create has not answered yet (it may still land), by the connection of the node serving them. */
   readonly #submitting = new Set<{ conn: Conn }>();
   /** Once faults stop, a process that exits (a drain in progress) is started again, as a supervisor would. */
@@ -158,6 +141,7 @@ export class SimWorld {
       handlers: simHandlers,
       clock: view,
       fastPath: true,
+      ...(this.options.variant.noCutOffFence ? { fence: { cutOffMs: 1e9, reapGraceMs: 0 } } : {}),
       log: (msg) => this.log(`${instance}: ${msg}`),
       bootstrap: async () => ({
         leases: kv(this.buckets.leases),
@@ -171,8 +155,9 @@ export class SimWorld {
       recorder,
       advert: { pid, host: 'sim', runtime: 'sim', startedAt: view.now(), policy: heuristicScorer.name, placement: this.options.placement },
     });
-    const node: SimNode = { instance, conn, view, wired };
+    const node: SimNode = { instance, pid, conn, view, wired };
     conn.inbox = wired.inbox;
+    conn.crash = () => this.kill(this.slots.indexOf(slot));
     conn.onStatus = (s) => wired.connection(s === 'reconnected');
     wired.actor.subscribe({
       next: (snap) => {
@@ -215,6 +200,7 @@ export class SimWorld {
     const n = this.live(i);
     if (!s || !n) return false;
     this.net.kill(n.conn);
+    this.history.push(this.#observe({ kind: 'process', actor: n.instance, event: processKilled, data: { pid: n.pid } }));
     n.wired.actor.stop();
     n.wired.stop();
     s.state = 'crashed';
@@ -235,6 +221,21 @@ export class SimWorld {
       }
     });
     return (best as { i: number } | null)?.i ?? null;
+  }
+
+  /** The node the leader lease names as its warm standby, if it is up. */
+  async standbyIndex(): Promise<number | null> {
+    const lease = await readLease(this.buckets.leases, keys.leader);
+    const i = this.slots.findIndex((s) => s.id === lease?.value.standby);
+    return i >= 0 && this.live(i) ? i : null;
+  }
+
+  /** Arm the leader: it dies as it is about to send the assignments of records it just committed. */
+  crashDispatcher(): number | null {
+    const i = this.leaderIndex();
+    if (i === null) return null;
+    this.live(i)!.conn.crashBeforeAssign = true;
+    return i;
   }
 
   /** A supervisor starts the node again: a new instance of the same node id. */
@@ -324,7 +325,23 @@ export class SimWorld {
     const { id, type, input, priority, maxAttempts, timeoutMs, requires } = spec;
     void this.#request(n, 'jobs.submit', { id, type, input, priority, maxAttempts, timeoutMs, ...(requires ? { requires } : {}) }).then(
       (r) => {
-        if (!r.ok) this.log(`${n.instance}: submit of ${id} answered ${r.error.status}: ${r.error.message}`);
+        if (!r.ok) return this.log(`${n.instance}: submit of ${id} answered ${r.error.status}: ${r.error.message}`);
+        this.history.push(
+          this.#observe({ kind: 'client', actor: id, event: clientSubmit, data: decodeJson(submitReply, r.data, 'submit reply') }),
+        );
+        // A client waits for it (through the node it submitted to): what the wait says must be what was committed.
+        void this.#request(n, 'jobs.wait', { id, timeoutMs: simDefaults.waitTimeoutMs }).then((w) => {
+          if (w.ok) {
+            this.history.push(
+              this.#observe({
+                kind: 'client',
+                actor: id,
+                event: clientWait,
+                data: { record: decodeJson(jobRecordSchema, w.data, 'wait reply') },
+              }),
+            );
+          }
+        });
       },
     ).finally(() => this.#submitting.delete(pending));
     return true;

@@ -74,7 +74,8 @@ export const nodeMachine = createMachine({
             "ready": {
               "entry": [
                 "startCoordinator",
-                "advertise"
+                "advertise",
+                "resumeJobs"
               ],
               "on": {
                 "nats.disconnected": {
@@ -88,6 +89,11 @@ export const nodeMachine = createMachine({
                 "nats.reconnected": {
                   "target": "ready",
                   "actions": "tellCoordinatorReconnected"
+                }
+              },
+              "after": {
+                "cutOffFence": {
+                  "actions": "stopJobsCutOff"
                 }
               }
             },

@@ -20,6 +20,8 @@ export type DutyDeps = {
   self: LeaseHolder;
   log: Log;
   fastPath: boolean;
+  /** How long after a node lease term is seen ended its jobs move (`defaults.reapGraceMs`). */
+  reapGraceMs: number;
   /** Our leader lease is still valid, by the real clock, right now. */
   leading: () => boolean;
   /** Liveness of a node lease's holder (the fast path's evidence). */

@@ -164,6 +164,11 @@ export class Dispatcher {
     this.#deliveries.flush();
     const unplaced = queued.filter((r) => !placed.has(r.id));
     if (unplaced.length > 0) await preempt(this.placer, unplaced, this.#bids(nodes), round);
+    // Jobs wait for credit: a node that joined since the view was read may have it (read again, at most so often).
+    const cluster = this.placer.cluster;
+    if ((unplaced.length > 0 || fresh.some((x) => !placed.has(x.item.id))) && clock.mono() - cluster.readAt >= defaults.placeIntervalMs) {
+      void cluster.refresh().then(() => this.#wake(), () => {});
+    }
     deps.onAuction?.(0, offered.length, placed.size);
     return this.#incoming.length > 0 || (placed.size > 0 && queued.length > defaults.jobsPerAuction);
   }

@@ -6,6 +6,7 @@
 import { fromPromise } from 'xstate';
 import type { DutyInput } from '../../machines/coordinator.machine.ts';
 import { requeueDecision } from '../../machines/job.rules.ts';
+import { lastAttempt } from '../../machines/job.machine.ts';
 import { isCasConflict } from '../../store/bucket.ts';
 import { defaults } from '../../base/defaults.ts';
 import { readLease } from '../../store/lease.records.ts';
@@ -31,29 +32,53 @@ export function leaderDuties(deps: DutyDeps, serving?: DispatchServing) {
 
 /**
  * One recovery pass: reap the leases of nodes whose connection is gone ("no
- * responders"), so their jobs move at once instead of a TTL later; then send
+ * responders"), so their jobs move soon instead of a TTL later; then send
  * back to the queue what `requeueDecision` says (dead or re-joined owners,
- * assignments nobody started in time).
+ * assignments nobody started in time). An owner's jobs move only once its
+ * lease term has been seen ended for `reapGraceMs` (a holder cut off but alive
+ * stops its handlers before that); a timer moves them when the grace is over.
  */
 function recoverDuty(deps: DutyDeps, cluster: ClusterCache) {
   const clock = deps.clock ?? realClock;
-  return fromPromise<void, DutyInput>(async () => {
-    await reapDeadNodes(deps);
+  const grace = new TermGrace(deps.reapGraceMs);
+  let wake: { at: number; timer: unknown } | null = null;
+  const requeue = async (leaderEpoch: number): Promise<void> => {
     const view = await cluster.refresh();
     const epochs = new Map(view.nodes.map((x) => [x.id, x.epoch]));
     const { store, index } = deps.jobs();
     await index.ready();
+    grace.begin(leaderEpoch, clock.mono());
+    let nextDue = Infinity;
     const moves: Array<Promise<unknown>> = [];
     for (const r of index.live.values()) {
       if (!deps.leading()) return;
       const q = requeueDecision(r, epochs, clock.now(), defaults.startTimeoutMs);
       if (!q) continue;
+      if (q.event.type === 'job.orphan') {
+        const wait = grace.remaining(`${r.owner}@${lastAttempt(r)?.nodeEpoch ?? '-'}`);
+        if (wait > 0) {
+          nextDue = Math.min(nextDue, wait);
+          continue;
+        }
+      }
       // Decided on the index's copy: write only if the record still holds that attempt.
       moves.push(
         store.apply(r.id, (c) => (c.attempt === r.attempt ? { ...q.event, at: clock.now() } : null)).then((x) => {
           if (x?.changed && q.event.type === 'job.orphan') deps.log(`job ${r.id}: ${q.why}, requeued`);
         }),
       );
+    }
+    grace.end();
+    if (nextDue < Infinity) {
+      const at = clock.mono() + nextDue;
+      if (!wake || wake.at > at) {
+        if (wake) clock.clearTimeout(wake.timer);
+        const timer = clock.setTimeout(() => {
+          wake = null;
+          if (deps.leading()) void requeue(leaderEpoch).catch((err) => deps.log(`recovery: ${(err as Error).message}`));
+        }, nextDue);
+        wake = { at, timer };
+      }
     }
     // A write that failed is tried again on the next pass; say so, or a bucket that refuses writes looks like an idle leader.
     const failed = (await Promise.allSettled(moves)).filter((x) => x.status === 'rejected');
@@ -62,7 +87,45 @@ function recoverDuty(deps: DutyDeps, cluster: ClusterCache) {
         `recovery: ${failed.length} requeue write(s) failed (${(failed[0] as PromiseRejectedResult).reason?.message}); next pass retries`,
       );
     }
+  };
+  return fromPromise<void, DutyInput>(async ({ input }) => {
+    await reapDeadNodes(deps);
+    await requeue(input.epoch);
   });
+}
+
+/**
+ * When this leader first saw each owner's lease term ended (by `owner@term`, monotonic ms): a term's jobs move
+ * once it has been seen ended for `graceMs`. A new leadership starts every clock afresh (it cannot know when the
+ * former leader saw them end); a term no longer seen is forgotten.
+ */
+export class TermGrace {
+  readonly graceMs: number;
+  #leaderEpoch: number | null = null;
+  #firstSeen = new Map<string, number>();
+  #seen = new Set<string>();
+  #now = 0;
+  constructor(graceMs: number) {
+    this.graceMs = graceMs;
+  }
+  /** A pass begins, at `now`, under this leadership. */
+  begin(leaderEpoch: number, now: number): void {
+    if (leaderEpoch !== this.#leaderEpoch) this.#firstSeen.clear();
+    this.#leaderEpoch = leaderEpoch;
+    this.#now = now;
+    this.#seen.clear();
+  }
+  /** How long `term`'s jobs must still wait (0: move them). */
+  remaining(term: string): number {
+    this.#seen.add(term);
+    const first = this.#firstSeen.get(term) ?? this.#now;
+    this.#firstSeen.set(term, first);
+    return Math.max(0, first + this.graceMs - this.#now);
+  }
+  /** The pass is over: forget terms it did not see. */
+  end(): void {
+    for (const k of this.#firstSeen.keys()) if (!this.#seen.has(k)) this.#firstSeen.delete(k);
+  }
 }
 
 async function reapDeadNodes(deps: DutyDeps): Promise<void> {

@@ -58,7 +58,7 @@ describe('shoal node --policy: onnx (default), heuristic, and a corrupt model', 
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     assert.match(metrics, /^shoal_policy_fallback\{node="p3"\} 1$/m);
     const ids = Array.from({ length: 12 }, (_, i) => `pol-${i}`);
-    await Promise.all(ids.map((id) => callApi(nc, n, 'jobs.submit', { id, type: 'sleep', input: { ms: 200 } })));
+    await Promise.all(ids.map((id) => callApi(nc, n, 'jobs.submit', { id, type: 'sleep', input: { ms: 600 } })));
     const done = await Promise.all(ids.map((id) => callApi(nc, n, 'jobs.wait', { id, timeoutMs: 20_000 }, 25_000)));
     assert.ok(done.every((r) => r.state === 'succeeded'));
     assert.equal(new Set(done.map((r) => r.owner)).size, 3, 'every node ran some');

@@ -181,48 +181,95 @@ describe('history checker', () => {
       );
     });
 
-    test('a lease reaped by the leader, or taken over by a restarted process, ends there', () => {
-      assert.deepEqual(
-        kinds(overlap((h) => {
-          h.push({ ...ev('lease', 'n1-node', 'n2', 'held', 'reaped', 'lease.reaped', 3, { holder: 'n1-i' }) });
-        })),
-        [],
-      );
-      assert.deepEqual(
-        kinds(overlap((h) => {
-          h.push({
-            ...ev('lease', 'n1-node', 'n1', 'standby', 'held.confirmed.waiting', 'xstate.done.actor', 7, { validUntil: wall + 10_000 }),
-            instance: 'n1-j',
-          });
-        })),
-        [],
-      );
+    test("a reap or a takeover of a cut-off node's key does not end its handler: the node must stop it itself", () => {
+      const reaped = (h: Transition[]) =>
+        h.push({ ...ev('lease', 'n1-node', 'n2', 'held', 'reaped', 'lease.reaped', 3, { holder: 'n1-i' }) });
+      assert.deepEqual(kinds(overlap(reaped)), ['handler-overlap']);
+      const takenOver = (h: Transition[]) =>
+        h.push({
+          ...ev('lease', 'n1-node', 'n1', 'standby', 'held.confirmed.waiting', 'xstate.done.actor', 7, { validUntil: wall + 10_000 }),
+          instance: 'n1-j',
+        });
+      assert.deepEqual(kinds(overlap(takenOver)), ['handler-overlap']);
     });
 
-    test('renewals the reaped holder still attempts do not revive its term (found by the simulation: a disconnected node)', () => {
-      assert.deepEqual(
-        kinds(overlap((h) => {
-          h.push({ ...ev('lease', 'n1-node', 'n2', 'held', 'reaped', 'lease.reaped', 3, { holder: 'n1-i' }) });
-          h.push(
-            ev('lease', 'n1-node', 'n1', 'held.confirmed.waiting', 'held.confirmed.renewing', 'xstate.after', 3, {
-              validUntil: wall + 10_000,
-            }),
-          );
-        })),
-        [],
-      );
-      // A new term (acquired again) is live again.
-      assert.deepEqual(
-        kinds(overlap((h) => {
-          h.push({ ...ev('lease', 'n1-node', 'n2', 'held', 'reaped', 'lease.reaped', 3, { holder: 'n1-i' }) });
-          h.push(
-            ev('lease', 'n1-node', 'n1', 'acquiring', 'held.confirmed.waiting', 'xstate.done.actor', 8, { validUntil: wall + 10_000 }),
-          );
-        })),
-        ['handler-overlap'],
-      );
+    test("a killed process's handler ends at its death (the harness records the kill)", () => {
+      const killed = (h: Transition[]) =>
+        h.push({ ...ev('process', 'n1-i', 'harness', null, 'killed', 'process.killed', null, { pid: 1 }) });
+      // pid 1 is every process in these histories: give n2's handler another.
+      const h = overlap(killed).map((t) => (t.node === 'n2' ? { ...t, pid: 2 } : t));
+      assert.deepEqual(kinds(h), []);
     });
   });
+
+  describe('handlers: term, assignment, slots', () => {
+    /** n1 holds its node lease in term 3; j1 is assigned to it (revision 10, naming `term`); its handler starts citing `cites`. */
+    function started(o: { term?: number; runsIn?: number; cites?: number; slots?: number; extra?: number }) {
+      const h: Transition[] = [
+        ev('lease', 'n1-node', 'n1', 'acquiring', 'held.confirmed.waiting', 'xstate.done.actor', 3, { validUntil: wall + 10_000 }),
+        ev('job', 'j1', 'n1', null, 'assigned', 'job.submit', 1, { owner: 'n1', assigned: true, revision: 10, term: o.term ?? 3 }),
+      ];
+      const facts = { term: o.runsIn ?? 3, assigned: o.cites ?? 10, slots: o.slots ?? 1, ioSlots: 0 };
+      h.push(ev('job', 'j1', 'n1', 'running', 'running', 'job.handler.start', 1, facts));
+      for (let i = 0; i < (o.extra ?? 0); i++) {
+        h.push(ev('job', `k${i}`, 'n1', null, 'assigned', 'job.submit', 1, { owner: 'n1', assigned: true, revision: 20 + i, term: 3 }));
+        h.push(ev('job', `k${i}`, 'n1', 'running', 'running', 'job.handler.start', 1, { ...facts, assigned: 20 + i }));
+      }
+      return h;
+    }
+    const kinds = (h: Transition[]) => checkHistory(h).map((v) => v.invariant);
+
+    test('a handler started on a committed assignment, in the term it named, within the slots, passes', () => {
+      assert.deepEqual(kinds(started({})), []);
+      assert.deepEqual(kinds(started({ slots: 2, extra: 1 })), []);
+    });
+    test('a handler run in another lease term than its assignment named is reported', () => {
+      assert.deepEqual(kinds(started({ runsIn: 4 })), ['handler-in-term']);
+    });
+    test('a handler started while its node held no lease in that term is reported', () => {
+      assert.deepEqual(kinds(started({ term: 5, runsIn: 5 })), ['handler-in-term']);
+    });
+    test('a handler citing a revision no assignment committed is reported', () => {
+      const v = checkHistory(started({ cites: 11 }));
+      assert.deepEqual(v.map((x) => x.invariant), ['start-cites-assignment']);
+      assert.match(v[0]!.message, /citing record revision 11/);
+    });
+    test('a cited assignment whose writer died before recording it counts when a later write replaced it and the record agrees', () => {
+      const h = started({ cites: 12 });
+      h.push(ev('job', 'j1', 'n1', 'assigned', 'running', 'job.start', 1, { owner: 'n1', revision: 13, replaced: 12, started: true }));
+      const rec = record({ attempts: [{ attempt: 1, node: 'n1', assignedAt: 0, outcome: 'succeeded' }] } as Partial<JobRecord>);
+      assert.deepEqual(checkHistory(h, { records: [rec] }).map((v) => v.invariant), []);
+      const elsewhere = record({ attempts: [{ attempt: 1, node: 'n2', assignedAt: 0, outcome: 'succeeded' }] } as Partial<JobRecord>);
+      assert.deepEqual(checkHistory(h, { records: [elsewhere] }).map((v) => v.invariant), ['start-cites-assignment']);
+    });
+    test('more handlers than slots on one node is reported; one that yielded or went to I/O its slot does not count', () => {
+      assert.deepEqual(kinds(started({ slots: 1, extra: 1 })), ['slots-bound']);
+      const yielded = started({ slots: 1 });
+      yielded.push(ev('job', 'j1', 'n1', 'running', 'running', 'job.handler.yield', 1));
+      yielded.push(...started({ slots: 1, extra: 1 }).slice(-2));
+      assert.deepEqual(kinds(yielded), []);
+    });
+  });
+
+  describe('what clients were told', () => {
+    const client = (id: string, event: string, data: Record<string, unknown>) => ({
+      ...ev('client', id, 'harness', null, event.split('.')[1]!, event, null, data),
+    });
+    test('a submit answered created with no record is reported', () => {
+      const h = [...cleanJob(), client('j2', 'client.submit', { id: 'j2', state: 'queued', created: true })];
+      assert.deepEqual(invariants(h), ['created-has-record']);
+      assert.deepEqual(invariants([...cleanJob(), client('j1', 'client.submit', { id: 'j1', state: 'queued', created: true })]), []);
+    });
+    test('a wait that answered other than the committed final record is reported', () => {
+      const final = record({ attempt: 2 });
+      const waited = (r: JobRecord) => [...cleanJob(), client('j1', 'client.wait', { record: r })];
+      assert.deepEqual(invariants(waited(final), [final]), []);
+      assert.deepEqual(invariants(waited({ ...final, result: { count: 24 } }), [final]), ['wait-equals-final']);
+      assert.deepEqual(invariants(waited({ ...final, attempt: 1 }), [final]), ['wait-equals-final']);
+      assert.deepEqual(invariants(waited({ ...final, state: 'running' }), [final]), [], 'a wait that timed out says nothing final');
+    });
+  });
+
   test('priority order: a low-priority job assigned while a higher one waited past the bound is reported; within it, not', () => {
     const at = (t: Transition, w: number) => ({ ...t, wall: w, mono: w });
     const history = (lowAssignedAt: number, highType = 'primes', requires = false) => [

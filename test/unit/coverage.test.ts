@@ -146,6 +146,17 @@ async function exerciseEdges(inspect: (ev: InspectionEvent) => void) {
   );
   await settle();
   await r.advance(timing.renewIntervalMs + 5);
+  // Lease: a renewal that finds the key moved on (lost), then the poll that tries again.
+  const moved = run(
+    leaseHarness({
+      acquire: (_req, now) => ({ type: 'acquired', revision: 1, sentAt: now, receivedAt: now }),
+      renew: () => ({ type: 'conflict', message: 'the key moved on' }),
+      inspect,
+    }),
+  );
+  await settle();
+  await moved.advance(timing.renewIntervalMs + 5);
+  await moved.advance(timing.pollIntervalMs + 5);
   started.forEach((a) => a.stop());
 }
 

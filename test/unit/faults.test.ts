@@ -39,13 +39,14 @@ describe('fault schedules', () => {
         };
         windows((f) => (f.kind === 'kill-server' ? 'server' : null));
         windows((f) => (f.kind === 'partition-leader' ? 'leader' : null));
+        windows((f) => (f.kind === 'pause-leader' ? 'paused leader' : null));
         windows((f) => (f.kind === 'pause' || f.kind === 'partition' || f.kind === 'latency' ? `${f.kind}${f.node}` : null));
         for (const x of s.steps) {
           const f = x.fault;
           if ('node' in f) assert.ok(f.node >= 0 && f.node < shape.nodes);
           if (f.kind === 'kill-server') assert.ok(f.server >= 0 && f.server < shape.servers);
           // Pauses and partitions straddle the lease TTL: some must cost the lease, some must not.
-          if (f.kind === 'pause' || f.kind === 'partition' || f.kind === 'partition-leader') {
+          if (f.kind === 'pause' || f.kind === 'pause-leader' || f.kind === 'partition' || f.kind === 'partition-leader') {
             assert.ok(f.ms >= shape.leaseTtlMs * 0.2 && f.ms <= shape.leaseTtlMs * 2);
           }
         }

@@ -87,6 +87,29 @@ describe('simulation', () => {
   });
 
   describe('regressions (bugs the simulation found)', () => {
+    // Found with the cut-off fence taken out (seed 1, case 646): kill-leader (n1), submit(j1 sum 17/2 p1 via n1),
+    // drop-replies(n2, 1), drop-replies(n3, 3), expire-leases, partition(n2, reset), kill-leader (n3) →
+    // handler-overlap: n2, cut off but alive, kept running j1 after the leader reaped its lease and j1 started on n1.
+    // A node cut off for cutOffFenceMs now stops its handlers, and recovery waits reapGraceMs before moving them.
+    const cutOff = () => [
+      new KillLeader(),
+      new Submit('j1', 'sum', 17, 2, 0, 1),
+      new Drop(1, 'replies', 1),
+      new Drop(2, 'replies', 3),
+      new ExpireLeases(),
+      new Partition(1, 'reset'),
+      new KillLeader(),
+    ];
+    test('a node cut off from NATS stops its handlers before the job can start elsewhere (no overlap in real time)', async () => {
+      await passes(3, cutOff, seeds(10));
+    });
+    test('without the cut-off fence the same story overlaps two handlers (the checker sees it)', async () => {
+      const shape = { ...defaultShape, variant: { noCutOffFence: true } };
+      const found: string[] = [];
+      for (const s of seeds(10)) found.push(...(await runCase(shape, s, 3, cutOff())).violations.map((v) => v.invariant));
+      assert.ok(found.includes('handler-overlap'), JSON.stringify(found));
+    });
+
     // Found as (seed 777123, case 844): pause(n2), kill-leader (n1), submit(j1 p1 via n1), submit(j2 p9 via n1),
     // partition(n3, blackhole), advance(977ms) → priority-order: j1 assigned while j2 had waited 1000 ms. Not a
     // leader bug: both submits were served by n3, stamped at 300 ms, and their creates held by n3's blackholed link
