@@ -155,7 +155,13 @@ export const nodeViewSchema = z.object({
 
 /** Who leads and which nodes are alive, from the leases bucket. */
 export const clusterViewSchema = z.object({
-  leader: z.object({ nodeId: z.string(), epoch: z.number(), since: z.string() }).nullable(),
+  leader: z.object({
+    nodeId: z.string(),
+    epoch: z.number(),
+    since: z.string(),
+    /** The dispatcher's warm standby (dispatch placement), once it names one: it serves reads too and takes over first. */
+    standby: z.string().optional(),
+  }).nullable(),
   nodes: z.array(nodeViewSchema),
 });
 export type ClusterView = z.infer<typeof clusterViewSchema>;

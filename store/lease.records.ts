@@ -73,32 +73,44 @@ export async function readCluster(kv: Bucket): Promise<ClusterView> {
   const leader = await readLease(kv, keys.leader);
   const nodes: ClusterView['nodes'] = [];
   for (const key of (await kv.keys(keys.nodes)).sort()) {
-    const l = await readLease(kv, key);
-    if (!l?.value.node) continue;
-    const a = l.value.node;
-    nodes.push({
-      id: l.value.holder.id,
-      pid: a.pid,
-      host: a.host,
-      runtime: a.runtime,
-      state: a.state,
-      slots: a.slots,
-      running: a.running,
-      types: a.types,
-      labels: a.labels,
-      policy: a.policy ?? 'unknown',
-      placement: a.placement ?? 'auction',
-      speed: a.speed ?? 1,
-      ioSlots: a.ioSlots ?? 0,
-      memMb: a.memMb ?? null,
-      gpu: a.gpu ?? 0,
-      lastSeen: l.written.toISOString(),
-      clockSkewMs: a.writtenAt === undefined ? null : a.writtenAt - l.written.getTime(),
-      epoch: l.epoch,
-    });
+    const node = clusterNodeOf(await readLease(kv, key));
+    if (node) nodes.push(node);
   }
   return {
-    leader: leader ? { nodeId: leader.value.holder.id, epoch: leader.epoch, since: new Date(leader.value.since).toISOString() } : null,
+    leader: leader
+      ? {
+        nodeId: leader.value.holder.id,
+        epoch: leader.epoch,
+        since: new Date(leader.value.since).toISOString(),
+        ...(leader.value.standby ? { standby: leader.value.standby } : {}),
+      }
+      : null,
     nodes,
+  };
+}
+
+/** A live node as status shows it, from its lease (null: no lease, or one without an advert). */
+export function clusterNodeOf(l: LeaseRecord | null): ClusterView['nodes'][number] | null {
+  if (!l?.value.node) return null;
+  const a = l.value.node;
+  return {
+    id: l.value.holder.id,
+    pid: a.pid,
+    host: a.host,
+    runtime: a.runtime,
+    state: a.state,
+    slots: a.slots,
+    running: a.running,
+    types: a.types,
+    labels: a.labels,
+    policy: a.policy ?? 'unknown',
+    placement: a.placement ?? 'auction',
+    speed: a.speed ?? 1,
+    ioSlots: a.ioSlots ?? 0,
+    memMb: a.memMb ?? null,
+    gpu: a.gpu ?? 0,
+    lastSeen: l.written.toISOString(),
+    clockSkewMs: a.writtenAt === undefined ? null : a.writtenAt - l.written.getTime(),
+    epoch: l.epoch,
   };
 }

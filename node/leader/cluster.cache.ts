@@ -1,8 +1,9 @@
 // The leader's cached view of the live nodes (from their lease adverts): the
 // job types they handle and how many are ready. Recovery refreshes it; the
 // placement loop reads it and confirms from the leases before acting on a miss.
-import type { Bucket } from '../../store/bucket.ts';
-import { readCluster } from '../../store/lease.records.ts';
+import { type Bucket, caughtUp, type Watch } from '../../store/bucket.ts';
+import { clusterNodeOf, decodeLease, readCluster } from '../../store/lease.records.ts';
+import { keys } from '../../store/keys.ts';
 import type { ClusterView } from '../../api/contract.ts';
 import { type NodeCapacity, nodeCapacity } from '../../policies/requirements.ts';
 
@@ -38,6 +39,40 @@ export class ClusterCache {
   }
   async refresh(): Promise<ClusterView> {
     return this.note(await readCluster(this.#leases()));
+  }
+  /**
+   * Follow the node leases (the dispatcher, while it dispatches): each renewal's advert updates the view, and
+   * a node that becomes ready, stops being ready or comes back under a new lease term calls `changed` (a
+   * joining node gets work at once, not at the next read). A lease that expires shows no event: recovery's
+   * reads drop it. Returns the stop.
+   */
+  follow(changed: () => void): () => void {
+    let stopped = false;
+    let watch: Watch | null = null;
+    void this.#leases().watch(keys.nodes).then(async (w) => {
+      if (stopped) return w.stop();
+      watch = w;
+      for await (const e of w) {
+        if (e === caughtUp) continue;
+        let node: ClusterView['nodes'][number] | null = null;
+        try {
+          node = e.operation === 'PUT' ? clusterNodeOf(decodeLease(e.key, e.value, e.revision, e.created)) : null;
+        } catch {
+          continue; // an unreadable lease: the next read says what it is
+        }
+        const id = node?.id ?? e.key.slice(keys.node('').length);
+        const before = this.ready.find((x) => x.id === id);
+        this.nodes = [...this.nodes.filter((x) => x.id !== id), ...(node ? [node] : [])].sort((a, b) => a.id.localeCompare(b.id));
+        this.ready = this.nodes.filter((x) => x.state === 'ready');
+        this.types = new Set(this.nodes.flatMap((x) => x.types));
+        const now = node?.state === 'ready' ? node : undefined;
+        if (!before !== !now || (before && now && before.epoch !== now.epoch)) changed();
+      }
+    }).catch(() => {});
+    return () => {
+      stopped = true;
+      watch?.stop();
+    };
   }
   /** Read the leases again unless the view is younger than `maxAgeMs`. */
   async fresh(maxAgeMs: number): Promise<void> {

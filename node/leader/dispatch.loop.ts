@@ -25,7 +25,7 @@ export class DispatchHost {
   readonly #deps: DutyDeps;
   readonly #cluster: ClusterCache;
   readonly #serving: DispatchServing;
-  #current: { epoch: number; dispatcher: Dispatcher; stopServing: () => void; watch: unknown } | null = null;
+  #current: { epoch: number; dispatcher: Dispatcher; stopServing: () => void; unfollow: () => void; watch: unknown } | null = null;
   #standby: string | undefined;
 
   constructor(deps: DutyDeps, cluster: ClusterCache, serving: DispatchServing) {
@@ -67,12 +67,13 @@ export class DispatchHost {
     };
     const dispatcher = new Dispatcher(placer);
     const stopServing = this.#serving.serve((items) => dispatcher.intake(items));
+    const unfollow = this.#cluster.follow(() => dispatcher.poke());
     // Leadership can end in any state; look every so often and stop serving as soon as it has.
     const check = () => {
       if (!this.#deps.leading()) return this.stop();
       if (this.#current) this.#current.watch = clock.setTimeout(check, defaults.dispatchCheckMs);
     };
-    this.#current = { epoch, dispatcher, stopServing, watch: clock.setTimeout(check, defaults.dispatchCheckMs) };
+    this.#current = { epoch, dispatcher, stopServing, unfollow, watch: clock.setTimeout(check, defaults.dispatchCheckMs) };
     void dispatcher.resume().catch((err) => this.#deps.log(`dispatch: could not resume assignments: ${(err as Error).message}`));
     return dispatcher;
   }
@@ -83,6 +84,7 @@ export class DispatchHost {
     this.#current = null;
     (this.#deps.clock ?? realClock).clearTimeout(c.watch);
     c.stopServing();
+    c.unfollow();
     c.dispatcher.stop();
     this.#serving.release();
   }

@@ -105,6 +105,10 @@ export class Dispatcher {
   set wake(fn: () => void) {
     this.#wake = fn;
   }
+  /** Run a round soon (a node joined or left). */
+  poke(): void {
+    this.#wake();
+  }
 
   /** A batch of submits: each resolves once its record is stored (created, or found from an earlier submit). */
   intake(items: IntakeItem[]): Promise<IntakeResult[]> {

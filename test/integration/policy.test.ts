@@ -61,7 +61,8 @@ describe('shoal node --policy: onnx (default), heuristic, and a corrupt model', 
     await Promise.all(ids.map((id) => callApi(nc, n, 'jobs.submit', { id, type: 'sleep', input: { ms: 600 } })));
     const done = await Promise.all(ids.map((id) => callApi(nc, n, 'jobs.wait', { id, timeoutMs: 20_000 }, 25_000)));
     assert.ok(done.every((r) => r.state === 'succeeded'));
-    assert.equal(new Set(done.map((r) => r.owner)).size, 3, 'every node ran some');
+    const owners = done.map((r) => r.owner).join(', ');
+    assert.equal(new Set(done.map((r) => r.owner)).size, 3, `every node ran some (owners: ${owners})`);
     // Status counts that work per node over its window, and its Gini.
     const after = await callApi(
       nc,

@@ -1,7 +1,8 @@
 // Requests that ride through a node's death: a plain one-shot `jobs.wait` or
-// `jobs.get` (no retry, any NATS client) sent the moment a node is SIGKILLed
-// is still answered, because every node answers those reads, not one member
-// of the queue group (which may be the dead one, before the server noticed).
+// `jobs.get` (no retry, any NATS client) sent the moment the dispatcher or its
+// standby is SIGKILLed is still answered, because both answer every read (no
+// queue group), so whichever lives answers. (A read sent while the dispatcher
+// dies before it has named a standby has no second reader: `callApi` retries.)
 import { withCluster } from '../helpers.ts';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,11 +23,29 @@ describe('one-shot requests sent as a node dies', () => {
 
   withCluster({ nodes: 4 }, (fx) => ({ c, nc } = fx));
 
-  test('30 plain waits and 30 plain gets sent right after a SIGKILL are all answered', async () => {
-    const ids = Array.from({ length: 8 }, (_, i) => `ride-${i}`);
-    for (const id of ids) await callApi(nc, n, 'jobs.submit', { type: 'sleep', id, input: { ms: 1_500 } });
-    const victim = c.nodes.find((x) => x.id !== 'n1')!;
-    const killed = victim.kill();
+  /** Both readers (dispatcher and standby) are serving once a get is answered twice; returns who leads and who stands by. */
+  async function twoReaders(id: string): Promise<{ leader: string; standby: string }> {
+    for (let tries = 0; tries < 60; tries++) {
+      const status = await callApi(nc, n, 'status', {});
+      const answers = await nc.requestMany(n.api('jobs.get'), encodeJson({ id }), { strategy: 'count', maxMessages: 2, maxWait: 500 });
+      let count = 0;
+      for await (const _ of answers) count++;
+      if (count === 2 && status.leader?.standby) return { leader: status.leader.nodeId, standby: status.leader.standby };
+    }
+    throw new Error(`no dispatcher and standby both answering reads within 60 tries\n${c.logs(20)}`);
+  }
+
+  for (const role of ['dispatcher', 'standby'] as const) {
+    test(`30 plain waits and 30 plain gets sent right after a SIGKILL of the ${role} are all answered`, async () => {
+      const ids = Array.from({ length: 8 }, (_, i) => `ride-${role}-${i}`);
+      for (const id of ids) await callApi(nc, n, 'jobs.submit', { type: 'sleep', id, input: { ms: 1_500 } });
+      const roles = await twoReaders(ids[0]!);
+      const victim = c.nodes.find((x) => x.id === (role === 'dispatcher' ? roles.leader : roles.standby))!;
+      await oneShotReadsSurvive(ids, victim.kill());
+    });
+  }
+
+  async function oneShotReadsSurvive(ids: string[], killed: Promise<unknown>) {
     // At once, before the server has noticed the connection is gone: one request each, no retry.
     const waits = Array.from(
       { length: 30 },
@@ -44,7 +63,7 @@ describe('one-shot requests sent as a node dies', () => {
     const waited = await Promise.allSettled(waits);
     assert.deepEqual(waited.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), []);
     for (const r of waited) assert.equal((r as PromiseFulfilledResult<JobRecord>).value.state, 'succeeded');
-  });
+  }
 
   test('the client retries idempotent calls in short attempts, asks waits in slices, and never repeats a submit without an id', async () => {
     // A stand-in for nodes that lose requests, on its own prefix: it drops what `drop` says, answers the rest.
