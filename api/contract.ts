@@ -76,6 +76,7 @@ export const jobRecordSchema = z.object({
   notBefore: z.number(),
   createdAt: z.number(),
   updatedAt: z.number(),
+  /** Its last 20 attempts (the job machine's `attemptsKept`), oldest first. */
   attempts: z.array(attemptSchema),
   /** Placed only on a node that satisfies these (null: any node that handles the type). */
   requires: requirementsSchema.nullable().default(null),
@@ -87,6 +88,8 @@ export const jobRecordSchema = z.object({
   /** Attempts that ended preempted (handed back for a higher-priority job, or by a drain), and when the last did. */
   preemptions: z.number().default(0),
   preemptedAt: z.number().nullable().default(null),
+  /** Running attempts that ended orphaned (their node gone under them); the job fails as a poison job at the job machine's `orphanLimit` (10). */
+  orphans: z.number().default(0),
   /** Wall ms of the current attempt's last checkpoint (null: none yet). */
   checkpointedAt: z.number().nullable().default(null),
   state: z.enum(jobStates),
@@ -98,9 +101,14 @@ export type JobRecord = z.infer<typeof jobRecordSchema>;
 
 export const statusRequest = z.object({}).strict();
 
+const jsonData = z.json();
+
 export const submitRequest = z.object({
   type: z.string().min(1).max(128),
-  input: z.unknown().optional(),
+  /** Plain JSON data, whichever encoding the request came in: records are read back as JSON too. */
+  input: z.unknown().refine((v) => jsonData.safeParse(v).success, {
+    message: 'must be plain JSON data (objects, arrays, strings, finite numbers, booleans, null)',
+  }).optional(),
   priority: z.number().int().min(0).max(9).optional(),
   id: jobId.optional(),
   maxAttempts: z.number().int().min(1).max(100).optional(),

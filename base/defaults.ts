@@ -16,6 +16,13 @@ export const defaults = {
   slots: 4,
   /** Jobs a node lets wait on I/O (`ctx.phase('io')`) without a compute slot; 0 turns phase awareness off. */
   ioSlots: 16,
+  /**
+   * A handler thread whose handler has not ended this long after its signal
+   * aborted (plus any checkpoint grace) is terminated and replaced.
+   */
+  handlerStopMs: 500,
+  /** Handler threads kept warm beyond the running ones (each holds a loaded job module). */
+  handlerThreadsIdle: 4,
   /** How often followers ping the lease holder (the failover fast path). */
   probeIntervalMs: 25,
   /** A ping that times out is not evidence of death; only "no responders" is. */
@@ -88,6 +95,8 @@ export const defaults = {
   retryFirstMs: 250,
   retryMaxMs: 5_000,
   bootstrapRetryMaxMs: 2_000,
+  /** Room a core message leaves below the server's max_payload for its subject, reply and headers. */
+  messageHeadroomBytes: 16 * 1024,
   /** Largest API request body accepted, bytes (below NATS' default 1 MiB max_payload, so a client can exceed it). */
   apiMaxRequestBytes: 512 * 1024,
   /** Transitions one stored event message carries at most. */
@@ -138,6 +147,12 @@ export const defaults = {
   recentWinsMs: 5_000,
   /** A job no live node can satisfy: the leader confirms that from the leases at most this often. */
   pendingRecheckMs: 500,
+  /**
+   * A queued job whose type no live node handles waits this long (unless its
+   * own `pendingTimeoutMs` says otherwise) before it fails as an unknown type:
+   * long enough for a rolling restart of the only nodes that load its module.
+   */
+  typeMissingTimeoutMs: 60_000,
   /** Progress writes per running job are at most this frequent. */
   progressIntervalMs: 250,
   /** A runner's job write that got no verdict (timeout) is retried this soon, doubling up to the max, while its lease holds. */
@@ -145,11 +160,18 @@ export const defaults = {
   jobWriteRetryMaxMs: 2_000,
   /** Encoded checkpoint limit (the KV value limit is the server's max_payload, 1 MiB by default). */
   checkpointMaxBytes: 512 * 1024,
+  /**
+   * Encoded result limit: a record holds its input (≤ `jobInputMaxBytes`), its result and its last attempts,
+   * and must stay below the KV value limit. A bigger result fails the job at once (not retried).
+   */
+  resultMaxBytes: 512 * 1024,
+  /** A failed attempt's error message is cut to this many characters on the record. */
+  errorMaxChars: 4_096,
   /** How long a node keeps another node's answer about a job type's input schema (or that none has one). */
   schemaCacheMs: 10_000,
   /** How long a node waits for another node to say a job type's input schema. */
   schemaAskTimeoutMs: 500,
-  /** Largest job input accepted at submit, bytes of JSON. */
+  /** Largest job input accepted at submit, bytes encoded (CBOR, as stored). */
   jobInputMaxBytes: 256 * 1024,
   /** Grace for a process asked to stop before it is killed. */
   stopGraceMs: 10_000,

@@ -92,6 +92,12 @@ function inspectCommand(p: Command): void {
       )
       .option('--port <port>', 'port of the page (0: a free one)', (v) => Number(v), 8470)
       .option('--host <host>', 'address to listen on (loopback by default: the page is for you)', '127.0.0.1')
+      .option(
+        '--allow-host <name>',
+        'a DNS name the page may be reached under besides localhost and IP addresses (requests naming any other host ' +
+          'are refused: DNS rebinding); repeatable',
+        (v: string, acc: string[] = []) => [...acc, v],
+      )
       .option('--open', 'open the page in the default browser')
       .option('--replay <file>', 'a saved history to replay (chaos failure files, or `shoal events --json` output as a JSON array)')
       .option(

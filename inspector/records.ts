@@ -26,13 +26,20 @@ export const recordPath = (
 ) => (r.state === 'running' ? `running.${r.phase ?? 'computing'}` : r.state);
 
 /** The last job state each transition put a job in, so records can be checked against it. */
+/** Jobs whose last state the inspector remembers (the least recently changed go first). */
+const jobStatesMax = 200_000;
+
 export class JobStates {
   readonly #last = new Map<string, { to: string; wall: number }>();
   see(items: Transition[]): void {
     for (const t of items) {
       if (t.kind !== 'job') continue;
       const last = this.#last.get(t.actor);
-      if (!last || t.wall >= last.wall) this.#last.set(t.actor, { to: t.to, wall: t.wall });
+      if (!last || t.wall >= last.wall) {
+        this.#last.delete(t.actor);
+        this.#last.set(t.actor, { to: t.to, wall: t.wall });
+        if (this.#last.size > jobStatesMax) this.#last.delete(this.#last.keys().next().value!);
+      }
     }
   }
   /** A transition for the record when no event has shown its state, else null. */

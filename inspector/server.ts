@@ -10,6 +10,7 @@ import { inspectorDefaults } from './defaults.ts';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { requestAllowed } from './guard.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -40,6 +41,8 @@ export type InspectOptions = ConnectionFlags & {
   /** How far back the history starts (a duration: 15m, 2h). */
   history: string;
   keepFinished: string;
+  /** DNS names besides localhost and IP literals that the page may be reached under. */
+  allowHost?: string[];
 };
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -107,11 +110,21 @@ class Hub {
   constructor(hello: ServerMessage) {
     this.hello = hello;
   }
-  static write(c: Client, m: ServerMessage): void {
+  /** Pages dropped for falling behind (their buffered bytes past the limit). */
+  dropped = 0;
+  write(c: Client, m: ServerMessage): void {
+    if (!this.clients.has(c) && m.type !== 'hello') return;
     c.res.write(`data: ${JSON.stringify(m)}\n\n`);
+    // A page that does not read (a stalled tab, a slow link) is let go rather than buffered for without
+    // bound; its EventSource reconnects and gets the whole state again.
+    if (c.res.writableLength > inspectorDefaults.pageBufferMaxBytes) {
+      this.clients.delete(c);
+      this.dropped++;
+      c.res.end();
+    }
   }
   broadcast(m: ServerMessage): void {
-    for (const c of this.clients) Hub.write(c, m);
+    for (const c of this.clients) this.write(c, m);
   }
   transitions(items: Transition[]): void {
     this.history.push(...items);
@@ -124,18 +137,24 @@ class Hub {
       if (e.type === '@xstate.event') {
         this.recent.push(e);
         if (this.recent.length > 500) this.recent.shift();
-      } else this.actors.set(e.sessionId, e);
+      } else {
+        this.actors.delete(e.sessionId); // re-inserted: the map's order is the last update's
+        this.actors.set(e.sessionId, e);
+        if (this.actors.size > inspectorDefaults.actorsMax) this.actors.delete(this.actors.keys().next().value!);
+      }
     }
     this.broadcast({ type: 'inspection', items });
   }
   join(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     const c: Client = { res };
-    Hub.write(c, this.hello);
-    for (let i = 0; i < this.history.length; i += 5_000) Hub.write(c, { type: 'transitions', items: this.history.slice(i, i + 5_000) });
-    Hub.write(c, { type: 'inspection', items: [...this.actors.values(), ...this.recent] });
-    if (this.status) Hub.write(c, this.status);
     this.clients.add(c);
+    this.write(c, this.hello);
+    for (let i = 0; i < this.history.length && this.clients.has(c); i += 5_000) {
+      this.write(c, { type: 'transitions', items: this.history.slice(i, i + 5_000) });
+    }
+    this.write(c, { type: 'inspection', items: [...this.actors.values(), ...this.recent] });
+    if (this.status) this.write(c, this.status);
     req.on('close', () => this.clients.delete(c));
   }
 }
@@ -214,10 +233,14 @@ export async function runInspect(options: InspectOptions): Promise<number> {
   const jobs = async (id: string): Promise<unknown> =>
     replay ? replay.records.find((r) => r.id === id) ?? null : await callApi(nc!, n, 'jobs.get', { id }, 2_000).catch(() => null);
 
+  const allowHost = [options.host, ...(options.allowHost ?? [])];
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const send = (code: number, type: string, body: string) =>
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
+    if (!requestAllowed({ host: req.headers.host, origin: req.headers.origin }, allowHost)) {
+      return send(403, 'text/plain', `host ${req.headers.host ?? '(none)'} or origin not allowed; start with --allow-host NAME\n`);
+    }
     if (url.pathname === '/') return send(200, 'text/html; charset=utf-8', pageHtml);
     if (url.pathname === '/app.js') return send(200, 'text/javascript; charset=utf-8', script);
     if (url.pathname === '/api/stream') return hub.join(req, res);

@@ -40,6 +40,15 @@ export type JobEvent =
   /** Refused before running (no node handles its type). */
   | { type: 'job.reject'; error: string; at: number };
 
+/**
+ * A job whose running attempts ended orphaned this many times (their node died
+ * or lost its lease under them) fails as a poison job instead of touring the
+ * fleet: the handler may be what takes its nodes down.
+ */
+export const orphanLimit = 10;
+/** A record keeps its last this-many attempts (the first ones are dropped): records stay small. */
+export const attemptsKept = 20;
+
 /** Close the current attempt's entry. */
 function endAttempt(ctx: JobContext, outcome: AttemptOutcome, at: number): AttemptEntry[] {
   return ctx.attempts.map((a) => (a.attempt === ctx.attempt && a.endedAt === null ? { ...a, endedAt: at, outcome } : a));
@@ -64,6 +73,8 @@ export const jobMachine = setup({
     retryLeft: ({ context, event }) =>
       'attempt' in event && event.attempt === context.attempt && context.failures + 1 < context.maxAttempts &&
       (event.type !== 'job.fail' || event.retryable),
+    /** This orphaned attempt is the job's `orphanLimit`th: a poison job. */
+    poisoned: ({ context, event }) => 'attempt' in event && event.attempt === context.attempt && (context.orphans ?? 0) + 1 >= orphanLimit,
     /** Not before its retry backoff ends, whatever a stale offer said. */
     backoffOver: ({ context, event }) => event.type === 'job.assign' && event.at >= context.notBefore,
     /** The leader's reason changes what the record says. */
@@ -82,7 +93,7 @@ export const jobMachine = setup({
         pendingSince: null,
         checkpointedAt: null,
         updatedAt: event.at,
-        attempts: [...context.attempts, {
+        attempts: [...context.attempts.slice(1 - attemptsKept), {
           attempt,
           node: event.node,
           assignedAt: event.at,
@@ -143,6 +154,19 @@ export const jobMachine = setup({
       const preempted = outcome === 'preempted' ? { preemptions: context.preemptions + 1, preemptedAt: event.at } : {};
       return { owner: null, updatedAt: event.at, attempts: endAttempt(context, outcome, event.at), ...preempted };
     }),
+    countOrphan: assign(({ context }) => ({ orphans: (context.orphans ?? 0) + 1 })),
+    recordPoison: assign(({ context, event }) => {
+      assertEvent(event, 'job.orphan');
+      const orphans = (context.orphans ?? 0) + 1;
+      return {
+        orphans,
+        owner: null,
+        error: `poison job: ${orphans} attempts ended with their node gone while running it (last on ${context.owner}); ` +
+          'its handler may be what stops its nodes',
+        updatedAt: event.at,
+        attempts: endAttempt(context, 'orphaned', event.at),
+      };
+    }),
     recordCancel: assign(({ context, event }) => {
       assertEvent(event, 'job.cancel');
       return { owner: null, error: 'cancelled', updatedAt: event.at, attempts: endAttempt(context, 'cancelled', event.at) };
@@ -175,6 +199,7 @@ export const jobMachine = setup({
     pendingSince: null,
     preemptions: 0,
     preemptedAt: null,
+    orphans: 0,
     checkpointedAt: null,
     attempt: 0,
     owner: null,
@@ -225,7 +250,10 @@ export const jobMachine = setup({
           { guard: { type: 'isPhase', params: 'ioWait' }, target: '.ioWait' },
           { guard: { type: 'isPhase', params: 'checkpointing' }, target: '.checkpointing' },
         ],
-        'job.orphan': { guard: 'currentAttempt', target: 'orphaned', actions: 'requeue' },
+        'job.orphan': [
+          { guard: 'poisoned', target: 'failed', actions: 'recordPoison' },
+          { guard: 'currentAttempt', target: 'orphaned', actions: ['requeue', 'countOrphan'] },
+        ],
         'job.preempt': { guard: 'currentAttempt', target: 'preempted', actions: 'requeue' },
       },
       states: {

@@ -49,8 +49,8 @@ export type HandlerOutcome =
   | { ok: false; error: string; retryable: boolean; fenced: boolean };
 
 /**
- * The event an attempt's end writes, or null when it must write nothing: a
- * fenced or cancelled attempt (someone else already moved the record on).
+ * The event an attempt's end writes, or null when it must write nothing: an
+ * attempt stopped as fenced or cancelled (someone else already moved the record on).
  * A stop takes precedence over what the handler returned, except that a
  * preempted handler that still finished within its grace keeps its result.
  */
@@ -67,6 +67,8 @@ export function outcomeEvent(
   if (stop === 'preempted' && !outcome.ok) return { type: 'job.preempt', attempt, at };
   if (stop === 'timeout') return { type: 'job.timeout', attempt, backoffMs, at };
   if (outcome.ok) return { type: 'job.succeed', attempt, result: outcome.result, at };
-  if (outcome.fenced) return null;
+  // A handler fenced by a write of its own (a checkpoint refused): fail the attempt, retryably. Were the record
+  // someone else's now, the job machine refuses this for a stale attempt; were it still ours, it must not stay running.
+  if (outcome.fenced) return { type: 'job.fail', attempt, error: `fenced: ${outcome.error}`, retryable: true, backoffMs, at };
   return { type: 'job.fail', attempt, error: outcome.error, retryable: outcome.retryable, backoffMs, at };
 }

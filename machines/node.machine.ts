@@ -147,7 +147,12 @@ export const nodeMachine = setup({
             },
             ready: {
               entry: ['startCoordinator', 'advertise', 'resumeJobs'],
-              on: { 'nats.disconnected': { target: 'reconnecting', actions: 'tellCoordinatorDisconnected' } },
+              on: {
+                'nats.disconnected': { target: 'reconnecting', actions: 'tellCoordinatorDisconnected' },
+                // Re-joined before the link was confirmed (a fenced node's new lease lands first): what was
+                // assigned meanwhile waits for the link, so start it now.
+                'nats.reconnected': { actions: ['tellCoordinatorReconnected', 'resumeJobs'] },
+              },
             },
             // No advertise here: a renewal sent without a connection is buffered by the
             // client and lands late (or never), and would only write a stale state.

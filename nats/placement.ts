@@ -3,7 +3,7 @@
 // API's (jobs queued, cancel, drain) and the node's (answer offers, take
 // assignments and cancels).
 // The simulation implements the same two shapes over its own network.
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decode, encode } from '../store/codec.ts';
 import type { z } from 'zod';
 import {
@@ -39,6 +39,8 @@ export type PlacementTransport = {
    * acknowledgement; null when it did not answer in time (the dispatcher sends them again).
    */
   deliver?(node: string, batch: { jobs: Array<Versioned<JobRecord>>; epoch: number | null }): Promise<AssignAck | null>;
+  /** `dispatch`: tell a node to stop these cancelled jobs and wait for its acknowledgement (false: none in time). */
+  stop?(node: string, ids: string[]): Promise<boolean>;
 };
 
 /** What the API tells the rest of the cluster (the endpoints' side of these messages). */
@@ -58,7 +60,20 @@ export type NodeInbox = {
   cancel(ids: string[]): void;
 };
 
+/**
+ * `jobs` in groups whose message (`message` encodes one) stays below `maxBytes`, halving a batch until it
+ * fits: four jobs with 256 KiB inputs must not make one message the server refuses and is sent forever. A
+ * job that does not fit alone goes alone (a record is smaller than the server's limit).
+ */
+export function splitBelow<T>(jobs: T[], message: (jobs: T[]) => Uint8Array, maxBytes: number): T[][] {
+  if (jobs.length <= 1 || message(jobs).length <= maxBytes) return [jobs];
+  const half = Math.ceil(jobs.length / 2);
+  return [...splitBelow(jobs.slice(0, half), message, maxBytes), ...splitBelow(jobs.slice(half), message, maxBytes)];
+}
+
 export function natsPlacement(nc: NatsConnection, n: Names): PlacementTransport {
+  // Headroom below the server's max_payload for the subject, reply and headers.
+  const maxBytes = () => (nc.info?.max_payload ?? 1024 * 1024) - defaults.messageHeadroomBytes;
   return {
     async auction(offer, expect, maxWaitMs) {
       const bids: Bid[] = [];
@@ -78,19 +93,36 @@ export function natsPlacement(nc: NatsConnection, n: Names): PlacementTransport 
       return bids;
     },
     assign(node, jobs, preempt) {
-      nc.publish(n.nodeAssign(node), encode({ jobs, ...preempt }));
+      // A preemption (one job taking its victims' slots) goes whole with the first message.
+      splitBelow(jobs, (js) => encode({ jobs: js, ...preempt }), maxBytes()).forEach((group, i) => {
+        nc.publish(n.nodeAssign(node), encode({ jobs: group, ...(i === 0 ? preempt : {}) }));
+      });
     },
     onQueued(fn) {
       const sub = nc.subscribe(n.jobsQueued, { callback: () => fn() });
       return () => sub.unsubscribe();
     },
     enqueue: (jobs) => enqueueWork(nc, n, jobs),
-    async deliver(node, batch) {
+    async deliver(node, { jobs, epoch }) {
+      const groups = splitBelow(jobs, (js) => encode({ jobs: js, epoch }), maxBytes());
+      const acks = await Promise.all(groups.map(async (group) => {
+        try {
+          const reply = await nc.request(n.nodeAssign(node), encode({ jobs: group, epoch }), { timeout: defaults.assignAckTimeoutMs });
+          return decode(assignAckSchema, reply.data, 'assignment ack');
+        } catch {
+          return null; // no answer (or no such node now): sent again when due
+        }
+      }));
+      const answered = acks.filter((a): a is AssignAck => a !== null);
+      if (answered.length === 0) return null;
+      return { accepted: answered.flatMap((a) => a.accepted), refused: answered.flatMap((a) => a.refused) };
+    },
+    async stop(node, ids) {
       try {
-        const reply = await nc.request(n.nodeAssign(node), encode(batch), { timeout: defaults.assignAckTimeoutMs });
-        return decode(assignAckSchema, reply.data, 'assignment ack');
+        await nc.request(n.nodeCancel(node), encode({ ids }), { timeout: defaults.assignAckTimeoutMs });
+        return true;
       } catch {
-        return null; // no answer (or no such node now): sent again when due
+        return false; // sent again when due
       }
     },
   };
@@ -139,15 +171,24 @@ export function serveInbox(
         if (msg.reply && guard.allows(msg.reply, 'assignment')) msg.respond(encode(ack));
       },
     }),
-    onMessage(n.nodeCancel(nodeId), jobIdsSchema, 'cancel', (m) => inbox.cancel(m.ids)),
+    // A cancel: published by the API, or requested (and acknowledged) by the dispatcher until it is heard.
+    onMessage(n.nodeCancel(nodeId), jobIdsSchema, 'cancel', (m, msg) => {
+      inbox.cancel(m.ids);
+      if (msg.reply && guard.allows(msg.reply, 'cancel')) msg.respond();
+    }),
   ];
 
   /** A subject carrying one kind of message: a malformed one is logged and dropped. */
-  function onMessage<S extends z.ZodType>(subject: string, schema: S, what: string, act: (m: z.infer<S>) => void): Subscription {
+  function onMessage<S extends z.ZodType>(
+    subject: string,
+    schema: S,
+    what: string,
+    act: (m: z.infer<S>, msg: Msg) => void,
+  ): Subscription {
     return nc.subscribe(subject, {
       callback: (_err, msg) => {
         try {
-          act(decode(schema, msg.data, what));
+          act(decode(schema, msg.data, what), msg);
         } catch (err) {
           log(`bad ${what} message: ${(err as Error).message}`);
         }

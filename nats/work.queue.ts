@@ -56,19 +56,23 @@ export function pullWork(
   options: { ensure: () => Promise<void>; free: () => number; take: (job: WorkItem) => Promise<void>; log: (msg: string) => void },
 ): () => void {
   let stopped = false;
-  void (async () => {
-    for (let delay = 250; !stopped; delay = Math.min(5_000, 2 * delay)) {
+  /** The queue and its consumer, made (or found) again until they are there. */
+  const consumerOf = async () => {
+    for (let delay = 250;; delay = Math.min(5_000, 2 * delay)) {
       try {
         await options.ensure();
-        break;
+        return await jetstream(nc, jsOptions(nc)).consumers.get(n.workStream, n.workConsumer);
       } catch (err) {
+        if (stopped) return null;
         options.log(`work queue not ready (${(err as Error).message}); trying again in ${delay} ms`);
         await sleep(delay);
       }
     }
-    if (stopped) return;
-    const consumer = await jetstream(nc, jsOptions(nc)).consumers.get(n.workStream, n.workConsumer);
-    while (!stopped) {
+  };
+  void (async () => {
+    let consumer = await consumerOf();
+    let failures = 0;
+    while (!stopped && consumer) {
       const k = options.free();
       if (k <= 0) {
         await sleep(20);
@@ -84,14 +88,20 @@ export function pullWork(
             m.term();
             continue;
           }
-          await options.take(job).then(() => m.ack(), (err: Error) => {
+          await options.take(job).then(() => m.ack(), (err: Error & { retryInMs?: number }) => {
             options.log(`work item ${job.id}#${job.attempt}: ${err.message}; back on the queue`);
-            m.nak(500);
+            m.nak(err.retryInMs ?? 500);
           });
         }
+        failures = 0;
       } catch (err) {
         if (!stopped) options.log(`work queue fetch failed: ${(err as Error).message}`);
         await sleep(250);
+        // The consumer (or its stream) may be gone: an operator deleted it, a cluster lost it. Make it again.
+        if (++failures >= 3) {
+          failures = 0;
+          consumer = await consumerOf();
+        }
       }
     }
   })().catch((err: Error) => options.log(`work queue: ${err.message}`));

@@ -11,6 +11,7 @@ import { defaults } from '../base/defaults.ts';
 import { ApiError } from '../base/errors.ts';
 import type { JobStore } from '../store/job.store.ts';
 import { readCluster } from '../store/lease.records.ts';
+import { encode } from '../store/codec.ts';
 import type { Notify } from '../nats/placement.ts';
 import type { IntakeItem, IntakeResult } from '../nats/messages.ts';
 import { type Clock, realClock } from '../base/time.ts';
@@ -89,9 +90,15 @@ export function readEndpoints(
 
 /** Idempotent by id: the same id and body returns the stored job, another body is 409. */
 async function submit(deps: ApiDeps, clock: Clock, req: ParsedRequestOf<'jobs.submit'>) {
-  const inputBytes = JSON.stringify(req.input ?? null).length;
+  // Measured as stored (CBOR): a JSON measure would miss what JSON cannot show (Maps, Sets, typed arrays).
+  let inputBytes: number;
+  try {
+    inputBytes = encode(req.input ?? null).length;
+  } catch (err) {
+    throw new ApiError(400, 'bad_request', `input cannot be stored: ${(err as Error).message}`);
+  }
   if (inputBytes > defaults.jobInputMaxBytes) {
-    throw new ApiError(413, 'too_large', `input is ${inputBytes} bytes of JSON; the limit is ${defaults.jobInputMaxBytes}`);
+    throw new ApiError(413, 'too_large', `input is ${inputBytes} bytes encoded; the limit is ${defaults.jobInputMaxBytes}`);
   }
   const problems = await deps.checkInput?.(req.type, req.input ?? null);
   if (problems) {

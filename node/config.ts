@@ -51,6 +51,8 @@ export type NodeOptions = ConnectionFlags & {
   replyPrefixes?: string[];
   /** Register the `exec` built-in (runs commands for whoever may submit). @default false */
   allowExec?: boolean;
+  /** Run every handler on the node's own thread (no handler threads): a handler that never yields then stalls the node. @default false */
+  inlineHandlers?: boolean;
 };
 
 /** What a node offers jobs: compute slots, the I/O limit beside them, memory (null: no limit), GPUs and labels. */
@@ -73,6 +75,7 @@ export type NodeConfig = {
   metrics: { port: number; host: string } | null;
   replyPrefixes: string[];
   allowExec: boolean;
+  inlineHandlers: boolean;
 };
 
 const token = /^[A-Za-z0-9_-]+$/;
@@ -106,6 +109,7 @@ export function resolveNodeConfig(options: NodeOptions): NodeConfig {
     metricsHost,
     replyPrefixes,
     allowExec,
+    inlineHandlers,
     ...connection
   } = options;
   const set = Object.fromEntries(Object.entries(preemption ?? {}).filter(([, v]) => v !== undefined));
@@ -136,5 +140,6 @@ export function resolveNodeConfig(options: NodeOptions): NodeConfig {
     metrics: metricsPort === undefined ? null : { port: int(metricsPort, 'metricsPort', 1), host: metricsHost ?? defaults.metricsHost },
     replyPrefixes: [...(replyPrefixes ?? [])],
     allowExec: allowExec ?? false,
+    inlineHandlers: inlineHandlers ?? false,
   };
 }

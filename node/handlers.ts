@@ -30,8 +30,14 @@ export type JobCtx = {
   log(msg: string): void;
 };
 
+/** What the runner tells a handler's host beside `ctx` (handlers themselves ignore it). */
+export type HandlerControl = {
+  /** After the signal aborted: how long the attempt may still checkpoint (preempted or draining), else 0. */
+  graceLeftMs(): number;
+};
+
 // deno-lint-ignore no-explicit-any
-export type Handler = (input: any, ctx: JobCtx) => Promise<unknown>;
+export type Handler = (input: any, ctx: JobCtx, control?: HandlerControl) => Promise<unknown>;
 
 export class JobInputError extends Error {
   readonly code = 'BAD_JOB_INPUT';

@@ -10,6 +10,7 @@ import type { CheckpointSlot, Decision, Versioned } from '../store/job.store.ts'
 import { type Clock, sleep } from '../base/time.ts';
 import { type Handler, type JobCtx, JobInputError } from './handlers.ts';
 import type { Log } from './log.ts';
+import { encode } from '../store/codec.ts';
 import type { Slots } from './slots.ts';
 
 /** Why a running attempt's handler was stopped (its signal's reason). */
@@ -97,6 +98,20 @@ export function attemptContext(deps: AttemptDeps): JobCtx {
   };
 }
 
+/** A result the record can hold, or a failure that says why not (the same every time: not retried). */
+function resultOutcome(result: unknown): HandlerOutcome {
+  let bytes: number;
+  try {
+    bytes = encode(result).length;
+  } catch (err) {
+    return { ok: false, error: `the handler's result cannot be encoded: ${(err as Error).message}`, retryable: false, fenced: false };
+  }
+  if (bytes <= defaults.resultMaxBytes) return { ok: true, result };
+  const error = `the handler's result is ${bytes} bytes encoded; the limit is ${defaults.resultMaxBytes} ` +
+    '(store big results elsewhere and return a reference)';
+  return { ok: false, error, retryable: false, fenced: false };
+}
+
 /**
  * Call an attempt's handler and say how it ended. A handler that ignores its signal still loses its slot when
  * aborted; a yielding one (preempted, drained) only once its grace is over.
@@ -114,7 +129,7 @@ export async function callHandler(
   try {
     if (!handler) throw new JobInputError(`unknown job type '${job.type}' (this node handles: ${types.join(', ')})`);
     const result = await Promise.race([
-      handler(job.input, ctx),
+      handler(job.input, ctx, { graceLeftMs: () => entry.yielding ? Math.max(0, entry.graceUntil - clock.mono()) : 0 }),
       new Promise<never>((_, rej) =>
         signal.addEventListener('abort', () => {
           if (!entry.yielding) return rej(signal.reason);
@@ -122,11 +137,12 @@ export async function callHandler(
         }, { once: true })
       ),
     ]);
-    return { ok: true, result: result ?? null };
+    return resultOutcome(result ?? null);
   } catch (err) {
     // Bad input and oversize checkpoints fail the same way every time: no retry.
     const retryable = !(err instanceof JobInputError || err instanceof CheckpointTooLargeError);
-    return { ok: false, error: (err as Error)?.message ?? String(err), retryable, fenced: err instanceof FencedError };
+    const error = String((err as Error)?.message ?? err).slice(0, defaults.errorMaxChars);
+    return { ok: false, error, retryable, fenced: err instanceof FencedError };
   } finally {
     if (graceTimer !== undefined) clock.clearTimeout(graceTimer);
   }

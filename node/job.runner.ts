@@ -217,6 +217,7 @@ export class JobRunner {
 
   /** Abort one job (cancelled elsewhere). */
   stop(id: string, reason: 'cancelled'): void {
+    this.#pending.delete(id); // assigned, not started yet: it never will be
     this.#running.get(id)?.abort.abort(new Stop(reason, reason));
   }
 

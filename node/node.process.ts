@@ -3,7 +3,7 @@
 // placement messages, the event stream); node.wiring.ts assembles the rest.
 // SIGTERM/SIGINT drain: step down, release leases, exit 0.
 import { type NodeConfig, type NodeOptions, resolveNodeConfig } from './config.ts';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { SnapshotFrom } from 'xstate';
 import pkg from '../package.json' with { type: 'json' };
 import { type nodeMachine, nodeStateName } from '../machines/node.machine.ts';
@@ -16,7 +16,6 @@ import { connectNats, jsOptions } from '../nats/connect.ts';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { defaults } from '../base/defaults.ts';
 import { LeaseTtlMismatchError } from '../base/errors.ts';
-import { isNoResponders } from '../nats/probe.ts';
 import { type Transition, transitionPublisher } from '../nats/events.ts';
 import { natsNotify, natsPlacement, serveInbox } from '../nats/placement.ts';
 import { loneServer, natsProbe, servePing, watchContact } from '../nats/probe.ts';
@@ -27,14 +26,16 @@ import { canRunNow, describeRequirements, nodeCapacity } from '../policies/requi
 import { fairness } from '../policies/fairness.ts';
 import { type Names, names } from '../nats/subjects.ts';
 import { realClock, sleep, within } from '../base/time.ts';
-import { type JobTypes, loadJobTypes } from './handlers.ts';
-import { inputChecker, jsonSchemaOf } from './input.schemas.ts';
+import { loadJobTypes } from './handlers.ts';
+import { threadedHandlers } from './handler.pool.ts';
+import { inputChecker } from './input.schemas.ts';
+import { askSchema, serveSchemas } from './schema.service.ts';
 import { type Log, logger } from './log.ts';
 import { type NodeBuckets, type WiredNode, wireNode } from './node.wiring.ts';
 import { inspectionFeed } from './inspection.ts';
 import { nodeMetrics, serveMetrics } from './metrics.ts';
 import { hostName, runtimeName } from './runtime.ts';
-import { loggingReplyGuard, type ReplyGuard } from '../nats/reply.ts';
+import { loggingReplyGuard } from '../nats/reply.ts';
 
 const verbose = process.env.SHOAL_LOG === 'debug';
 
@@ -115,28 +116,6 @@ function followConnection(nc: NatsConnection, fn: (up: boolean) => void): void {
   })();
 }
 
-/** Answer other nodes' questions about this node's job types' input schemas (those that have a JSON Schema). */
-function serveSchemas(nc: NatsConnection, n: Names, schemas: JobTypes['schemas'], guard: ReplyGuard): Subscription[] {
-  return Object.entries(schemas).flatMap(([type, schema]) => {
-    const json = jsonSchemaOf(schema);
-    if (!json) return [];
-    const body = new TextEncoder().encode(JSON.stringify(json));
-    return [nc.subscribe(n.typeSchema(type), { callback: (_err, msg) => void guard.respond(msg, 'type schema', body) })];
-  });
-}
-
-/** Ask the cluster for a job type's input JSON Schema: null when no node has one ("no responders"). */
-function askSchema(nc: NatsConnection, n: Names) {
-  return async (type: string): Promise<Record<string, unknown> | null> => {
-    try {
-      return (await nc.request(n.typeSchema(type), undefined, { timeout: defaults.schemaAskTimeoutMs })).json();
-    } catch (err) {
-      if (isNoResponders(err)) return null;
-      throw err;
-    }
-  };
-}
-
 /**
  * `--count K`: K node actors in this process, `<id>-1` … `<id>-K`, each with its own connection, lease,
  * slots and coordinator candidate, as if each were a process (a fleet on one host). SIGTERM drains them
@@ -167,7 +146,10 @@ export async function runNode(config: NodeConfig): Promise<number> {
   const nodeId = o.id;
   const log = logger(nodeId);
   const n = names(o.prefix);
-  const { handlers, schemas } = await loadJobTypes(o.jobs ?? undefined, { allowExec: o.allowExec });
+  const loaded = await loadJobTypes(o.jobs ?? undefined, { allowExec: o.allowExec });
+  const { schemas } = loaded;
+  // Computing handlers run in threads of their own, so one that never yields cannot starve this thread (leases, pings, API).
+  const { handlers, pool } = threadedHandlers(loaded, o, log);
   if (o.allowExec) log('--allow-exec: any caller that may submit jobs can run commands on this node (docs/operations.md, Security)');
   const scorer = await chooseScorer(o.policy, log);
 
@@ -254,6 +236,7 @@ export async function runNode(config: NodeConfig): Promise<number> {
       metricsServer?.close();
       ping.unsubscribe();
       stopContact();
+      void pool?.close();
     },
     nc,
   });
@@ -368,8 +351,14 @@ function startPulling(nc: NatsConnection, n: Names, options: NodeConfig, nodeId:
         c: JobRecord,
       ) => (c.state === 'queued' && c.attempt === job.attempt ? { type: 'job.assign' as const, node: nodeId, at: Date.now() } : null);
       const r = await p.store.apply(job.id, decide, p.index().versioned(job.id));
+      if (r?.changed) return void p.runner.start(job.id, { value: r.record, revision: r.revision });
+      // Still queued for this attempt: refused for its retry backoff, which the node that failed it set by its
+      // own clock (ours may be behind): back on the queue until then, never dropped.
+      if (r && r.record.state === 'queued' && r.record.attempt === job.attempt) {
+        const wait = Math.min(defaults.retryMaxMs, Math.max(100, r.record.notBefore - Date.now()));
+        throw Object.assign(new Error(`its retry backoff has ${wait} ms to go here`), { retryInMs: wait });
+      }
       // Taken by another node, or an older attempt's item: nothing to do, the item is done.
-      if (r?.changed) void p.runner.start(job.id, { value: r.record, revision: r.revision });
     },
   });
 }

@@ -108,11 +108,21 @@ export const jobMachine = createMachine({
             "target": ".checkpointing"
           }
         ],
-        "job.orphan": {
-          "guard": "currentAttempt",
-          "target": "orphaned",
-          "actions": "requeue"
-        },
+        "job.orphan": [
+          {
+            "guard": "poisoned",
+            "target": "failed",
+            "actions": "recordPoison"
+          },
+          {
+            "guard": "currentAttempt",
+            "target": "orphaned",
+            "actions": [
+              "requeue",
+              "countOrphan"
+            ]
+          }
+        ],
         "job.preempt": {
           "guard": "currentAttempt",
           "target": "preempted",

@@ -81,6 +81,12 @@ export const nodeMachine = createMachine({
                 "nats.disconnected": {
                   "target": "reconnecting",
                   "actions": "tellCoordinatorDisconnected"
+                },
+                "nats.reconnected": {
+                  "actions": [
+                    "tellCoordinatorReconnected",
+                    "resumeJobs"
+                  ]
                 }
               }
             },

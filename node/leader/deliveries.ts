@@ -9,6 +9,8 @@ import type { Versioned } from '../../store/job.store.ts';
 import type { Placer } from './deps.ts';
 
 type Unacked = { job: Versioned<JobRecord>; tries: number; dueAt: number };
+/** A cancel on its way to the node that held the job: sent until acknowledged, or its lease is gone. */
+type Stop = { tries: number; dueAt: number };
 
 export class Deliveries {
   readonly #placer: Placer;
@@ -16,6 +18,8 @@ export class Deliveries {
   readonly #fresh = new Map<string, Map<string, Versioned<JobRecord>>>();
   /** Sent and not acknowledged yet, by node, then job id. */
   readonly #unacked = new Map<string, Map<string, Unacked>>();
+  /** Cancels not acknowledged yet, by node, then job id. */
+  readonly #stops = new Map<string, Map<string, Stop>>();
   #timer: unknown = null;
   #stopped = false;
 
@@ -30,6 +34,29 @@ export class Deliveries {
     const fresh = this.#fresh.get(node) ?? new Map<string, Versioned<JobRecord>>();
     this.#fresh.set(node, fresh.set(job.value.id, job));
     return true;
+  }
+
+  /**
+   * A job `node` held was cancelled: tell it, and again until it says it heard (the API's own word may be
+   * lost, or go to a node that no longer has the job), so the handler stops and checkpoints no more.
+   */
+  cancel(node: string, id: string): void {
+    if (!this.#placer.deps.transport.stop) return;
+    const stops = this.#stops.get(node) ?? new Map<string, Stop>();
+    this.#stops.set(node, stops);
+    if (!stops.has(id)) this.#sendStops(node, [id], stops);
+  }
+
+  #sendStops(node: string, ids: string[], stops: Map<string, Stop>): void {
+    const { deps, clock } = this.#placer;
+    for (const id of ids) {
+      const tries = (stops.get(id)?.tries ?? 0) + 1;
+      stops.set(id, { tries, dueAt: clock.mono() + Math.min(defaults.assignResendMaxMs, defaults.assignResendMs * 2 ** (tries - 1)) });
+    }
+    void deps.transport.stop!(node, ids).then((heard) => {
+      if (heard) { for (const id of ids) stops.delete(id); }
+    }, () => {});
+    this.#arm();
   }
 
   /** Send what is new: one message per node (and per lease term of it the assignments name). */
@@ -86,11 +113,19 @@ export class Deliveries {
       if (due.length > 0) this.#send(node, due);
       if (pending.size === 0) this.#unacked.delete(node);
     }
+    // Cancels go again while the node lives: once its lease is gone, so are its handlers.
+    const live = new Set(this.#placer.cluster.nodes.map((x) => x.id));
+    for (const [node, stops] of this.#stops) {
+      const due = [...stops].filter(([, s]) => s.dueAt <= now).map(([id]) => id);
+      if (!live.has(node)) stops.clear();
+      else if (due.length > 0) this.#sendStops(node, due, stops);
+      if (stops.size === 0) this.#stops.delete(node);
+    }
     this.#arm();
   }
 
   #arm(): void {
-    if (this.#timer !== null || this.#stopped || this.#unacked.size === 0) return;
+    if (this.#timer !== null || this.#stopped || (this.#unacked.size === 0 && this.#stops.size === 0)) return;
     this.#timer = this.#placer.clock.setTimeout(() => this.#resend(), defaults.assignResendMs);
   }
 }

@@ -17,7 +17,7 @@ import type { Versioned } from '../../store/job.store.ts';
 import { capacityOf } from './cluster.cache.ts';
 import type { Placer } from './deps.ts';
 import { Deliveries } from './deliveries.ts';
-import { preempt, rejectUnhandled, settlePending } from './placement.waiting.ts';
+import { preempt, settlePending, settleUnhandled } from './placement.waiting.ts';
 import { recordOfIntake, sameSubmit } from '../job.queries.ts';
 
 type Incoming = { item: IntakeItem; resolve: (r: IntakeResult) => void };
@@ -82,6 +82,7 @@ export class Dispatcher {
       this.#held.get(was)?.delete(r.id);
       this.#holder.delete(r.id);
       placeable = true; // a node has room again
+      if (r.state === 'cancelled') this.#deliveries.cancel(was, r.id);
     }
     const io = now !== null && r.state === 'running' && r.phase === 'ioWait';
     if (io !== this.#inIo.has(r.id)) {
@@ -141,7 +142,7 @@ export class Dispatcher {
     const now = clock.now();
     const incoming = this.#incoming.splice(0, defaults.jobsPerAuction);
     for (const id of this.#queued.keys()) if (!index.live.has(id)) this.#queued.delete(id); // deleted meanwhile
-    const queued = await settlePending(this.placer, await rejectUnhandled(this.placer, offerOrder(this.#queued.values(), now)));
+    const queued = await settlePending(this.placer, await settleUnhandled(this.placer, offerOrder(this.#queued.values(), now)));
     const fresh = incoming.filter((x) => !this.#known(x));
     const offered = [
       ...fresh.map(({ item }) => offeredOf(recordOfIntake(item), now)),

@@ -7,7 +7,7 @@ import type { NodeBid } from '../../policies/placement.ts';
 import { chooseVictim } from '../../policies/preemption.ts';
 import { addUsage, fitsFree, pendingReason, satisfies, usageOf } from '../../policies/requirements.ts';
 import { defaults } from '../../base/defaults.ts';
-import { capacityOf, typesOf } from './cluster.cache.ts';
+import { capacityOf } from './cluster.cache.ts';
 import type { Placer } from './deps.ts';
 
 /**
@@ -94,19 +94,31 @@ export async function preempt(placer: Placer, unplaced: JobRecord[], bids: NodeB
   return placed;
 }
 
-/** Fail the queued jobs whose type no live node handles (confirmed from the leases: the cache may predate a new node); returns the rest. */
-export async function rejectUnhandled({ deps, cluster, clock }: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
-  let types = cluster.types;
-  // Judge by the view this call read: a recovery pass may meanwhile store an older one in the cache.
-  if (types && queued.some((r) => !types!.has(r.type))) types = typesOf(await cluster.refresh());
-  const unhandled = types ? queued.filter((r) => !types!.has(r.type)) : [];
+/**
+ * Queued jobs whose type no live node handles (confirmed from the leases: the
+ * cache may predate a new node) wait, with the reason on their record: the
+ * only nodes that load a module may be restarting. They fail once they have
+ * waited their `pendingTimeoutMs` (or `typeMissingTimeoutMs` when unset), so a
+ * mistyped type still ends with a clear error. Returns the rest.
+ */
+export async function settleUnhandled({ deps, cluster, clock }: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
+  if (cluster.types && queued.some((r) => !cluster.types!.has(r.type))) await cluster.fresh(defaults.pendingRecheckMs);
+  const known = cluster.types;
+  if (!known) return queued;
+  const unhandled = queued.filter((r) => !known.has(r.type));
+  if (unhandled.length === 0) return queued;
   const { store } = deps.jobs();
-  await Promise.allSettled(unhandled.map((r) =>
-    store.apply(r.id, () => ({
-      type: 'job.reject',
-      error: `unknown job type '${r.type}': no live node handles it`,
-      at: clock.now(),
-    }))
-  ));
-  return queued.filter((r) => !unhandled.includes(r));
+  const now = clock.now();
+  const handled = [...known].sort().join(', ') || 'none';
+  await Promise.allSettled(unhandled.map((r) => {
+    const limit = r.pendingTimeoutMs ?? defaults.typeMissingTimeoutMs;
+    const reason = `no live node handles type '${r.type}' (live nodes handle: ${handled})`;
+    if (now - (r.pendingSince ?? now) >= limit) {
+      const error = `unknown job type '${r.type}': no live node handled it within ${limit} ms (live nodes handle: ${handled})`;
+      return store.apply(r.id, (c) => (c.state === 'queued' ? { type: 'job.reject', error, at: clock.now() } : null));
+    }
+    if (reason === r.pendingReason) return null;
+    return store.apply(r.id, (c) => (c.state === 'queued' ? { type: 'job.pending', reason, at: clock.now() } : null));
+  }));
+  return queued.filter((r) => known.has(r.type));
 }

@@ -114,7 +114,9 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
 
   test('cancel: a running job stops and frees its slot; a finished job is left alone', async () => {
     await submit({ type: 'sleep', input: { ms: 60_000 }, id: 'long' });
-    await until('the sleep job to run', async () => (await get('long')).state === 'running', 10_000);
+    await until('the sleep job to run', async () => (await get('long')).state === 'running', 10_000).catch(async (err) => {
+      throw new Error(`${(err as Error).message}: ${JSON.stringify(await get('long'))}\n${c.logs(300)}`);
+    });
     const res = await callApi(nc, n, 'jobs.cancel', { id: 'long' });
     assert.deepEqual([res.cancelled, res.state], [true, 'cancelled']);
     assert.equal((await wait('long')).state, 'cancelled');
@@ -130,7 +132,14 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
   test('priorities: with every slot busy, a queued job can be cancelled and the highest priority runs first', async () => {
     const fill = Array.from({ length: 12 }, (_, i) => `fill-${i}`);
     await Promise.all(fill.map((id) => submit({ type: 'sleep', input: { ms: 60_000 }, id })));
-    await until('all 12 slots busy', async () => (await Promise.all(fill.map(get))).every((r) => r.state === 'running'), 15_000);
+    await until('all 12 slots busy', async () => (await Promise.all(fill.map(get))).every((r) => r.state === 'running'), 15_000)
+      .catch(async (err) => {
+        const seen = (await Promise.all(fill.map(get))).map((r) =>
+          `${r.id}:${r.state}@${r.owner}${r.pendingReason ? ` (${r.pendingReason})` : ''}`
+        );
+        const status = (await callApi(nc, n, 'status')).nodes.map((x) => `${x.id} ${JSON.stringify(x)}`);
+        throw new Error(`${(err as Error).message}: ${seen.join(', ')}; nodes: ${status.join('; ')}\n${c.logs(300)}`);
+      });
     await submit({ type: 'noop', id: 'p-low', priority: 1 });
     await submit({ type: 'noop', id: 'q-cancel', priority: 5 });
     await submit({ type: 'noop', id: 'p-high', priority: 9 });
@@ -166,11 +175,18 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
     assert.equal(r.attempts[0]!.outcome, 'timeout');
   });
 
-  test('an unknown job type fails with a clear error instead of hanging', async () => {
-    await submit({ type: 'no-such-type', id: 'unknown' });
+  test('an unknown job type waits with its reason, then fails with a clear error after its pending timeout', async () => {
+    await submit({ type: 'no-such-type', id: 'unknown', pendingTimeoutMs: 1_500 });
+    const waiting = await until('its pending reason', async () => {
+      const r = await get('unknown');
+      return r.pendingReason ? r : null;
+    }, 5_000);
+    assert.equal(waiting.state, 'queued');
+    assert.match(waiting.pendingReason!, /no live node handles type 'no-such-type' \(live nodes handle: .*noop/);
     const r = await wait('unknown', 10_000);
     assert.equal(r.state, 'failed');
-    assert.match(r.error ?? '', /unknown job type 'no-such-type'/);
+    assert.match(r.error ?? '', /unknown job type 'no-such-type': no live node handled it within 1500 ms/);
+    assert.ok(r.updatedAt - r.createdAt >= 1_500, 'not before its pending timeout');
   });
 
   test('list, get 404, and wait 408', async () => {

@@ -8,6 +8,11 @@ import assert from 'node:assert/strict';
 import { type NatsConnection } from '@nats-io/transport-node';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
+import { Kvm } from '@nats-io/kv';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { natsBucket } from '../../store/bucket.ts';
+import { JobStore } from '../../store/job.store.ts';
+import { newJobRecord } from '../../machines/job.machine.ts';
 
 const n = names();
 
@@ -38,5 +43,20 @@ for (const strategy of ['centralized', 'pull']) {
         assert.ok(most <= 2, `${node} ran ${most} at once`);
       }
     });
+
+    if (strategy === 'pull') {
+      test("a retry whose backoff was set by a clock ahead of the puller's waits on the queue, never dropped", async () => {
+        // As a failing node whose clock runs 2 s ahead would leave it: queued, not before 2 s from now here.
+        const jobs = natsBucket(await new Kvm(nc).open(n.jobsBucket), n.jobsBucket, await jetstreamManager(nc));
+        const record = {
+          ...newJobRecord({ id: 'skewed', type: 'noop', input: null, priority: 5, maxAttempts: 3, timeoutMs: 10_000 }, Date.now()),
+        };
+        record.notBefore = Date.now() + 2_000;
+        await new JobStore(jobs).create(record);
+        const r = await callApi(nc, n, 'jobs.wait', { id: 'skewed', timeoutMs: 15_000 }, 20_000);
+        assert.equal(r.state, 'succeeded');
+        assert.ok(r.attempts[0]!.assignedAt >= record.notBefore, 'not before its backoff');
+      });
+    }
   });
 }

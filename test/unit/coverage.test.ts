@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { type AnyTransitionDefinition, createActor, type InspectionEvent, SimulatedClock, type StateValue } from 'xstate';
 import { defaultShape, simProperty } from '../../chaos/sim/suite.ts';
-import { type JobEvent, jobMachine, newJobRecord, recordOf, snapshotOf } from '../../machines/job.machine.ts';
+import { type JobEvent, jobMachine, newJobRecord, orphanLimit, recordOf, snapshotOf } from '../../machines/job.machine.ts';
 import type { JobRecord } from '../../api/contract.ts';
 import { coordinatorHarness, leaseHarness, nodeHarness, other, timing } from './machine.harness.ts';
 import { edgeIdOf, machineGraph, machines, stateIds, stateIdsOfValue } from '../../machines/graph.ts';
@@ -64,6 +64,8 @@ function exerciseJobs(inspect: (ev: InspectionEvent) => void) {
     [assign, start, fail, assign, start, fail],
     [assign, start, timeout, assign, start, timeout],
     [assign, start, cur('job.orphan'), assign, start, cur('job.preempt'), assign, cur('job.unstarted'), assign, cur('job.orphan')],
+    // A poison job: its running attempts end orphaned until the limit.
+    [...Array.from({ length: orphanLimit }, () => [assign, start, cur('job.orphan')]).flat()],
     [() => ({ type: 'job.reject', error: 'unknown type', at })],
     [() => ({ type: 'job.pending', reason: 'no live node has 1 GPU', at }), () => ({ type: 'job.pending', reason: null, at }), assign],
     [assign, start, () => ({ type: 'job.cancel', at })],
@@ -96,6 +98,11 @@ async function exerciseEdges(inspect: (ev: InspectionEvent) => void) {
   await settle();
   dup.actor.send({ type: 'nats.disconnected' });
   dup.actor.send({ type: 'lease.standby', key: 'node.n1', holder: { id: 'n1', instance: 'other' } });
+  // Ready before the link was confirmed: the link's return starts what was parked.
+  const early = run(nodeHarness({ inspect }));
+  await settle();
+  early.actor.send(acquired);
+  early.actor.send({ type: 'nats.reconnected' });
   for (const handBackFails of [false, true]) {
     const n = run(nodeHarness({ inspect, handBackFails }));
     await settle();

@@ -4,7 +4,17 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { getNextSnapshot, initialTransition } from 'xstate';
-import { applyJobEvent, isTerminal, type JobEvent, jobMachine, newJobRecord, recordOf, snapshotOf } from '../../machines/job.machine.ts';
+import {
+  applyJobEvent,
+  attemptsKept,
+  isTerminal,
+  type JobEvent,
+  jobMachine,
+  newJobRecord,
+  orphanLimit,
+  recordOf,
+  snapshotOf,
+} from '../../machines/job.machine.ts';
 import type { JobRecord } from '../../api/contract.ts';
 import { outcomeEvent, requeueDecision } from '../../machines/job.rules.ts';
 
@@ -43,6 +53,41 @@ describe('job machine', () => {
       resumedFrom: 0,
       outcome: 'succeeded',
     }]);
+  });
+
+  test('a job whose running attempts keep ending orphaned fails as a poison job at orphanLimit; unstarted orphans do not count', () => {
+    let r = newJobRecord(spec, at);
+    let t = at;
+    // Orphaned before it started (its node died while it was only assigned): not the job's fault.
+    r = apply(r, { type: 'job.assign', node: 'n0', at: ++t }, { type: 'job.orphan', attempt: 1, at: ++t });
+    assert.equal(r.orphans, 0);
+    for (let k = 1; k < orphanLimit; k++) {
+      const attempt = r.attempt + 1;
+      r = apply(r, { type: 'job.assign', node: `n${k}`, at: ++t }, { type: 'job.start', node: `n${k}`, attempt, resumedFrom: 0, at: ++t });
+      r = apply(r, { type: 'job.orphan', attempt, at: ++t });
+      assert.equal(r.state, 'queued', `orphan ${k} requeues it`);
+      assert.equal(r.orphans, k);
+    }
+    const attempt = r.attempt + 1;
+    r = apply(r, { type: 'job.assign', node: 'nx', at: ++t }, { type: 'job.start', node: 'nx', attempt, resumedFrom: 0, at: ++t });
+    r = apply(r, { type: 'job.orphan', attempt, at: ++t });
+    assert.equal(r.state, 'failed');
+    assert.equal(r.owner, null);
+    assert.match(r.error ?? '', new RegExp(`poison job: ${orphanLimit} attempts ended with their node gone .*last on nx`));
+    assert.equal(r.attempts.at(-1)!.outcome, 'orphaned');
+    assert.equal(r.failures, 0, 'orphans are not failures: maxAttempts alone would never have stopped it');
+  });
+
+  test(`a record keeps its last ${attemptsKept} attempts`, () => {
+    let r = newJobRecord({ ...spec, maxAttempts: 100 }, at);
+    for (let k = 1; k <= attemptsKept + 5; k++) {
+      r = apply(r, { type: 'job.assign', node: 'n1', at: at + k }, { type: 'job.unstarted', attempt: k, at: at + k });
+    }
+    assert.equal(r.attempts.length, attemptsKept);
+    assert.deepEqual(r.attempts.map((a) => a.attempt), Array.from({ length: attemptsKept }, (_, i) => i + 6));
+    r = apply(r, { type: 'job.assign', node: 'n2', at: at + 99 });
+    assert.equal(r.attempts.length, attemptsKept);
+    assert.equal(r.attempts.at(-1)!.attempt, attemptsKept + 6);
   });
 
   test('a stale attempt is fenced: its start, progress and result are refused', () => {
@@ -238,7 +283,13 @@ describe('job rules', () => {
       backoffMs: 100,
       at: 5,
     });
-    assert.equal(outcomeEvent(2, null, { ...bad, fenced: true }, 100, 5), null);
+    // A handler that hit a fence of its own: its attempt fails (retryably); the machine refuses it if the record moved on.
+    const fenced = outcomeEvent(2, null, { ...bad, fenced: true }, 100, 5);
+    assert.deepEqual(fenced, { type: 'job.fail', attempt: 2, error: 'fenced: boom', retryable: true, backoffMs: 100, at: 5 });
+    const mine = running('n1', 7);
+    assert.equal(apply(mine, { ...fenced!, attempt: 1 }).state, 'queued', 'still ours: back to the queue, not running forever');
+    const moved = apply(mine, { type: 'job.orphan', attempt: 1, at: 6 }, { type: 'job.assign', node: 'n2', at: 7 });
+    assert.equal(applyJobEvent(moved, { ...fenced!, attempt: 1 }), null, "someone else's now: refused");
   });
 
   test('outcome: a non-retryable failure fails the job at once; a retryable one goes back to the queue with its backoff', () => {

@@ -28,7 +28,9 @@ export function nodeHarness(
   const clock = new SimulatedClock();
   const toCoordinator: string[] = [];
   const toLease: string[] = [];
+  const resumed: number[] = [];
   const machine = nodeMachine.provide({
+    actions: { resumeJobs: () => void resumed.push(clock.now()) },
     actors: {
       bootstrap: fromPromise<BootstrapOutput, NodeInput>(async () => {
         if (options.bootstrapFails) throw new Error('lease TTL mismatch');
@@ -55,7 +57,7 @@ export function nodeHarness(
     input: { nodeId: 'n1', instance: 'i-1', leaseKeys: { node: 'node.n1', leader: 'leader' } },
   });
   const settle = () => new Promise((r) => setTimeout(r, 0));
-  return { actor, clock, toCoordinator, toLease, settle };
+  return { actor, clock, toCoordinator, toLease, resumed, settle };
 }
 
 /** The coordinator driven by lease reports alone (its lease child is inert); duties recorded. */

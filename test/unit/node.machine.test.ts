@@ -104,4 +104,20 @@ describe('node machine', () => {
     h.actor.send({ type: 'nats.reconnected' });
     assert.equal(nodeStateName(h.actor.getSnapshot()), 'ready');
   });
+
+  test('re-joined while the link was still down: jobs parked for the link start once it is back', async () => {
+    const h = node();
+    h.actor.start();
+    await h.settle();
+    h.actor.send(acquired);
+    h.actor.send({ type: 'nats.disconnected' });
+    h.actor.send({ type: 'lease.lost', key: 'node.n1', epoch: 3, reason: 'deadline passed' });
+    h.clock.increment(timing.pollIntervalMs);
+    h.actor.send({ ...acquired, epoch: 9 }); // the new lease landed before the link was confirmed
+    assert.equal(nodeStateName(h.actor.getSnapshot()), 'ready');
+    const before = h.resumed.length;
+    h.actor.send({ type: 'nats.reconnected' });
+    assert.equal(h.resumed.length, before + 1, 'assignments parked while unlinked are started');
+    assert.equal(nodeStateName(h.actor.getSnapshot()), 'ready');
+  });
 });

@@ -1,0 +1,112 @@
+// Handlers off the node's thread: a handler that never yields (a synchronous
+// busy loop far past its timeout) is timed out on a node that stays a member
+// (same lease epoch throughout, answering status), its thread is replaced, and
+// other jobs keep finishing within a second meanwhile. And a type no live node
+// handles for a moment (its only nodes restarting) is waited for, not failed.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { type LocalCluster } from '../../harness/local.cluster.ts';
+import type { JobRecord } from '../../api/contract.ts';
+import { callApi } from '../../nats/client.ts';
+import { names } from '../../nats/subjects.ts';
+import { until, withCluster } from '../helpers.ts';
+import { Kvm } from '@nats-io/kv';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { natsBucket } from '../../store/bucket.ts';
+import { checkpointSchema, JobStore } from '../../store/job.store.ts';
+import { decode } from '../../store/codec.ts';
+import { keys } from '../../store/keys.ts';
+import { sleep } from '../../base/time.ts';
+
+const n = names();
+
+describe('a handler that never yields, 2 node processes with a job module', () => {
+  let c: LocalCluster;
+  let nc: NatsConnection;
+  withCluster({ nodes: 2, nodeArgs: ['--jobs', 'test/fixtures/jobs.ts'] }, (fx) => ({ c, nc } = fx));
+
+  test('is timed out on each attempt and fails; both nodes keep their leases; other jobs finish meanwhile', async () => {
+    const epochs = async () =>
+      Object.fromEntries((await callApi(nc, n, 'status')).nodes.map((x) => [x.id, x.epoch] as const)) as Record<string, number>;
+    const before = await epochs();
+    assert.equal(Object.keys(before).length, 2);
+
+    const { id } = await callApi(nc, n, 'jobs.submit', { type: 'spin', input: { ms: 8_000 }, timeoutMs: 1_500, maxAttempts: 2 });
+    // While it spins (on one node, then the other): short jobs keep finishing, and status keeps both nodes.
+    const began = Date.now();
+    const lags: number[] = [];
+    let final: JobRecord | null = null;
+    const waiting = callApi(nc, n, 'jobs.wait', { id, timeoutMs: 30_000 }, 35_000).then((r) => (final = r));
+    let i = 0;
+    while (final === null && Date.now() - began < 30_000) {
+      const sent = Date.now();
+      const r = await callApi(nc, n, 'jobs.submit', { type: 'double', input: { x: i }, id: `beside-${i++}` });
+      const done = await callApi(nc, n, 'jobs.wait', { id: r.id, timeoutMs: 5_000 });
+      assert.equal(done.state, 'succeeded');
+      assert.deepEqual(done.result, { y: 2 * (i - 1) });
+      lags.push(Date.now() - sent);
+      assert.deepEqual(await epochs(), before, 'no node lost its lease or dropped out of status');
+    }
+    await waiting;
+    const job = final as JobRecord | null;
+    assert.ok(job, 'the spinning job ended');
+    assert.equal(job.state, 'failed');
+    assert.match(job.error ?? '', /timed out after 1500 ms/);
+    assert.deepEqual(job.attempts.map((a) => a.outcome), ['timeout', 'timeout'], 'each attempt timed out; none was orphaned');
+    assert.ok(Date.now() - began < 8_000, 'it ended by its timeouts, not when the loop gave up');
+    assert.ok(lags.length >= 5, `jobs ran beside it (${lags.length})`);
+    assert.ok(Math.max(...lags) < 1_000, `every job beside it finished within a second (slowest ${Math.max(...lags)} ms)`);
+    assert.match(c.logs(2_000), /its handler ignored its signal/, 'the spinning thread was replaced');
+
+    // The replaced thread's successor runs the module's handlers on both nodes.
+    const after = await Promise.all(
+      [1, 2, 3, 4].map(async (x) => await callApi(nc, n, 'jobs.submit', { type: 'double', input: { x } }).then(({ id }) => id)),
+    );
+    for (const a of after) assert.equal((await callApi(nc, n, 'jobs.wait', { id: a, timeoutMs: 10_000 })).state, 'succeeded');
+  });
+
+  test("a cancel whose stop message is lost still stops the handler (the dispatcher's word); no checkpoint after it", async () => {
+    const { id } = await callApi(nc, n, 'jobs.submit', { type: 'primes', input: { limit: 5_000_000, chunk: 2_000, pauseMs: 20 } });
+    await until('it checkpoints', async () => (await callApi(nc, n, 'jobs.get', { id })).checkpointedAt !== null, 10_000);
+    // The API's cancel is a record write and a message to the owner; write only the record, as if the message were lost.
+    const jobs = natsBucket(await new Kvm(nc).open(n.jobsBucket), n.jobsBucket, await jetstreamManager(nc));
+    const done = await new JobStore(jobs).apply(id, () => ({ type: 'job.cancel', at: Date.now() }));
+    assert.equal(done?.record.state, 'cancelled');
+    const cancelledAt = Date.now();
+    await until('no node running it', async () => (await callApi(nc, n, 'status')).nodes.every((x) => x.running === 0), 5_000);
+    const stoppedWithin = Date.now() - cancelledAt;
+    const ckpts = await new Kvm(nc).open(n.checkpointsBucket);
+    const seqAt = async () => decode(checkpointSchema, (await ckpts.get(keys.job(id)))!.value, 'checkpoint').seq;
+    const seq = await seqAt();
+    await sleep(500); // it checkpointed every ~20 ms while it ran: half a second would show one more
+    assert.equal(await seqAt(), seq, 'no checkpoint after the handler was stopped');
+    assert.ok(stoppedWithin < 5_000, `stopped ${stoppedWithin} ms after the cancel`);
+    assert.equal((await callApi(nc, n, 'jobs.get', { id })).state, 'cancelled');
+  });
+});
+
+describe('a job type no live node handles for a moment', () => {
+  let c: LocalCluster;
+  let nc: NatsConnection;
+  // n1 has the built-ins only; n2, started later, loads the module.
+  withCluster(
+    { nodes: 1, perNode: (id) => (id === 'n2' ? { args: ['--jobs', 'test/fixtures/jobs.ts'] } : {}) },
+    (fx) => ({ c, nc } = fx),
+  );
+
+  test('waits queued with a pending reason and runs once a node that handles it joins', async () => {
+    const { id } = await callApi(nc, n, 'jobs.submit', { type: 'double', input: { x: 21 } });
+    const waiting = await until('its pending reason', async () => {
+      const r = await callApi(nc, n, 'jobs.get', { id });
+      return r.pendingReason ? r : null;
+    }, 5_000);
+    assert.equal(waiting.state, 'queued');
+    assert.match(waiting.pendingReason!, /no live node handles type 'double'/);
+    c.addNode('n2');
+    const r = await callApi(nc, n, 'jobs.wait', { id, timeoutMs: 20_000 }, 25_000);
+    assert.equal(r.state, 'succeeded');
+    assert.deepEqual(r.result, { y: 42 });
+    assert.equal(r.pendingReason, null);
+  });
+});
