@@ -88,6 +88,8 @@ export const jobRecordSchema = z.object({
   /** Attempts that ended preempted (handed back for a higher-priority job, or by a drain), and when the last did. */
   preemptions: z.number().default(0),
   preemptedAt: z.number().nullable().default(null),
+  /** How long the record and its checkpoint stay once the job has finished (null: the cluster's retention). */
+  retentionMs: z.number().nullable().default(null),
   /** Running attempts that ended orphaned (their node gone under them); the job fails as a poison job at the job machine's `orphanLimit` (10). */
   orphans: z.number().default(0),
   /** Wall ms of the current attempt's last checkpoint (null: none yet). */
@@ -117,6 +119,8 @@ export const submitRequest = z.object({
   requires: requirementsSchema.optional(),
   /** Fail when no live node could satisfy `requires` for this long (default: wait forever). */
   pendingTimeoutMs: z.number().int().min(1).max(30 * 24 * 3_600_000).optional(),
+  /** Keep the record this long after the job finished (default: the cluster's, `shoal node --retention`). */
+  retentionMs: z.number().int().min(1_000).max(365 * 24 * 3_600_000).optional(),
 }).strict();
 
 export const idRequest = z.object({ id: jobId }).strict();
@@ -124,7 +128,7 @@ export const idRequest = z.object({ id: jobId }).strict();
 export const listRequest = z.object({
   state: z.enum(jobStates).optional(),
   limit: z.number().int().min(1).max(1000).optional(),
-  cursor: z.string().regex(/^\d+$/, 'a cursor from a previous reply').optional(),
+  cursor: z.string().regex(/^\d+\.[A-Za-z0-9_-]+$/, 'a cursor from a previous reply').optional(),
 }).strict();
 
 export const waitRequest = z.object({ id: jobId, timeoutMs: z.number().int().min(1).max(3_600_000).optional() }).strict();

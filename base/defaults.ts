@@ -158,6 +158,17 @@ export const defaults = {
   /** A runner's job write that got no verdict (timeout) is retried this soon, doubling up to the max, while its lease holds. */
   jobWriteRetryMs: 100,
   jobWriteRetryMaxMs: 2_000,
+  /** How long a finished job's record and checkpoint stay (the cluster's; a job's `retentionMs` wins). */
+  retentionMs: 7 * 24 * 3_600_000,
+  /** The jobs and checkpoints buckets' byte limits, set when a cluster first creates them (change with `nats stream edit`). */
+  jobsBucketMaxBytes: 1024 * 1024 * 1024,
+  checkpointsBucketMaxBytes: 1024 * 1024 * 1024,
+  /** `--placement pull`: the work queue's limits, and how often one item is delivered at most. */
+  workQueueMaxMsgs: 1_000_000,
+  workQueueMaxBytes: 256 * 1024 * 1024,
+  workQueueMaxDeliver: 1_000,
+  /** Records the leader deletes per recovery pass at most (retention). */
+  expireBatch: 512,
   /** Encoded checkpoint limit (the KV value limit is the server's max_payload, 1 MiB by default). */
   checkpointMaxBytes: 512 * 1024,
   /**

@@ -9,7 +9,7 @@ export class CodecError extends Error {
   }
 }
 
-/** A public API failure: `status` is the micro-service error code (400, 404, 409, 413, 500, 503). */
+/** A public API failure: `status` is the micro-service error code (400, 404, 409, 413, 500, 503, 507). */
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;

@@ -38,15 +38,18 @@ type NodeFlags = Common & {
   count?: number;
   allowExec?: boolean;
   inlineHandlers?: boolean;
+  retention?: number;
   replyPrefix?: string[];
 };
 
 /** The flags as node options (undefined: not set, so resolveNodeConfig gives the default). */
 export function nodeOptionsOf(options: NodeFlags): NodeOptions {
-  const { leaseTtl, label: labels, replyPrefix, preempt, preemptGrace, preemptMax, preemptCooldown, count: _count, ...rest } = options;
+  const { leaseTtl, retention, label: labels, replyPrefix, preempt, preemptGrace, preemptMax, preemptCooldown, count: _count, ...rest } =
+    options;
   return {
     ...rest,
     leaseTtlMs: leaseTtl,
+    retentionMs: retention,
     labels,
     replyPrefixes: replyPrefix,
     preemption: { enabled: preempt, graceMs: preemptGrace, maxPreemptions: preemptMax, cooldownMs: preemptCooldown },
@@ -91,6 +94,12 @@ export function nodeCommand(cmd: Command): void {
       '--allow-exec',
       'register the exec built-in: any caller that may submit jobs can then run commands on this node as its user ' +
         "(with a clean environment: PATH and the job's own env only). Off by default; see docs/operations.md, Security",
+    )
+    .option(
+      '--retention <ms>',
+      "how long a finished job's record and checkpoint stay before the leader deletes them (a job's own retentionMs wins; " +
+        `the leader's setting applies) (default: ${defaults.retentionMs} = 7 days)`,
+      positiveInt('--retention'),
     )
     .option(
       '--inline-handlers',

@@ -10,6 +10,7 @@ import type { AttemptEntry, AttemptOutcome, JobPhase, JobRecord, JobStateName, R
 export type JobSpec = Pick<JobRecord, 'id' | 'type' | 'input' | 'priority' | 'maxAttempts' | 'timeoutMs'> & {
   requires?: Requirements | null;
   pendingTimeoutMs?: number | null;
+  retentionMs?: number | null;
 };
 
 /** The machine's context: the record (api/contract.ts) less its state, which is the machine's state value. */
@@ -195,6 +196,7 @@ export const jobMachine = setup({
     timeoutMs: input.timeoutMs,
     requires: input.requires ?? null,
     pendingTimeoutMs: input.pendingTimeoutMs ?? null,
+    retentionMs: input.retentionMs ?? null,
     pendingReason: null,
     pendingSince: null,
     preemptions: 0,

@@ -62,16 +62,17 @@ export async function bootstrap(nc: NatsConnection, n: Names, opts: BootstrapOpt
   );
 
   // Concurrent first starts race to create: the loser opens what the winner made.
-  const ensureKv = async (name: string) => {
+  const ensureKv = async (name: string, maxBytes: number) => {
     try {
-      return await kvm.create(name, { history: 1, replicas });
+      // Bounded: a full bucket refuses new keys (submits answer 507) while existing ones still update.
+      return await kvm.create(name, { history: 1, replicas, max_bytes: maxBytes });
     } catch (err) {
       if ((await streamMaxAgeMs(jsm, `KV_${name}`)) === null) throw err;
       return kvm.open(name);
     }
   };
-  const jobs = natsBucket(await ensureKv(n.jobsBucket), n.jobsBucket, jsm);
-  const checkpoints = natsBucket(await ensureKv(n.checkpointsBucket), n.checkpointsBucket, jsm);
+  const jobs = natsBucket(await ensureKv(n.jobsBucket, defaults.jobsBucketMaxBytes), n.jobsBucket, jsm);
+  const checkpoints = natsBucket(await ensureKv(n.checkpointsBucket, defaults.checkpointsBucketMaxBytes), n.checkpointsBucket, jsm);
 
   const eventsConfig = {
     name: n.eventsStream,

@@ -54,6 +54,7 @@ export const intakeItemSchema = z.object({
   timeoutMs: z.number(),
   requires: requirementsSchema.nullable(),
   pendingTimeoutMs: z.number().nullable(),
+  retentionMs: z.number().nullable().optional(),
   at: z.number(),
 });
 export type IntakeItem = z.infer<typeof intakeItemSchema>;

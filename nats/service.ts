@@ -10,6 +10,7 @@ import { type EndpointName, endpoints, type ParsedRequestOf, type ReplyOf } from
 import { decode, decodeJson, encode, encodeJson } from '../store/codec.ts';
 import { defaults } from '../base/defaults.ts';
 import { ApiError, CodecError } from '../base/errors.ts';
+import { isStorageFull } from '../store/bucket.ts';
 import type { Names } from './subjects.ts';
 import type { ReplyGuard } from './reply.ts';
 
@@ -35,6 +36,15 @@ export function endpoint<E extends EndpointName>(
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof CodecError) return new ApiError(400, 'bad_request', err.message, { cause: err });
+  if (isStorageFull(err)) {
+    const why = (err as Error).message;
+    return new ApiError(
+      507,
+      'storage_full',
+      `JetStream storage for jobs is full (${why}): nothing was stored; finished jobs are deleted after the retention, or raise the bucket's max_bytes`,
+      { cause: err },
+    );
+  }
   return new ApiError(500, 'internal', (err as Error)?.message ?? String(err), { cause: err });
 }
 

@@ -3,7 +3,8 @@
 // shared pull consumer that nodes with free slots fetch from. A message is
 // acked once the node's assignment write (CAS on the queued record) has been
 // decided; a node that dies holding one lets it be redelivered after ack_wait.
-import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { defaults } from '../base/defaults.ts';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { decode, encode } from '../store/codec.ts';
@@ -32,6 +33,10 @@ export async function ensureWorkQueue(nc: NatsConnection, n: Names, replicas: nu
     storage: StorageType.File,
     num_replicas: replicas,
     duplicate_window: nanos(120_000),
+    // Bounded: a full queue refuses new items (the leader says so and tries again); an item is one job attempt.
+    max_msgs: defaults.workQueueMaxMsgs,
+    max_bytes: defaults.workQueueMaxBytes,
+    discard: DiscardPolicy.New,
   }).catch(async (err) => {
     if (!(await jsm.streams.info(n.workStream).then(() => true, () => false))) throw err;
   });
@@ -40,6 +45,8 @@ export async function ensureWorkQueue(nc: NatsConnection, n: Names, replicas: nu
     ack_policy: AckPolicy.Explicit,
     ack_wait: nanos(10_000),
     max_ack_pending: 10_000,
+    // An item naked this often (its job's requirements fit no puller for long) stops circulating.
+    max_deliver: defaults.workQueueMaxDeliver,
   }).catch(async (err) => {
     if (!(await jsm.consumers.info(n.workStream, n.workConsumer).then(() => true, () => false))) throw err;
   });

@@ -34,7 +34,7 @@ export type ApiDeps = {
 
 /**
  * The endpoints every node serves, by the subject suffix they answer on (`shoal.api.<name>`): all of them
- * without a dispatcher; with one, all but the reads (`status`, `jobs.get`, `jobs.wait`), which the
+ * without a dispatcher; with one, all but the reads (`status`, `jobs.get`, `jobs.wait`, `jobs.list`), which the
  * dispatcher and its standby serve from their job tables.
  */
 export function apiEndpoints(deps: ApiDeps): Partial<Record<EndpointName, Endpoint>> {
@@ -44,7 +44,6 @@ export function apiEndpoints(deps: ApiDeps): Partial<Record<EndpointName, Endpoi
   return {
     ...(deps.intake ? {} : readEndpoints(deps, clock)),
     'jobs.submit': endpoint('jobs.submit', (req) => submit(deps, clock, req)),
-    'jobs.list': endpoint('jobs.list', (req) => list(deps, req)),
     'jobs.cancel': endpoint('jobs.cancel', (req) => cancel(deps, clock, req.id)),
     // Every node hears it; the named node drains itself and answers, so no node ever tells another to drain
     // (a node's permissions may not: see nats/roles.ts). For an id that is not live every node answers 404.
@@ -70,8 +69,9 @@ export function apiEndpoints(deps: ApiDeps): Partial<Record<EndpointName, Endpoi
 export function readEndpoints(
   deps: Pick<ApiDeps, 'kv'>,
   clock: Clock = realClock,
-): Pick<Record<EndpointName, Endpoint>, 'status' | 'jobs.get' | 'jobs.wait'> {
+): Pick<Record<EndpointName, Endpoint>, 'status' | 'jobs.get' | 'jobs.wait' | 'jobs.list'> {
   return {
+    'jobs.list': endpoint('jobs.list', (req) => list(deps, req)),
     status: endpoint('status', () => statusFrom(deps.kv().leases, deps.kv().index(), clock)),
     // A finished record never changes: from the index; a live one is read (the index may trail the bucket a moment).
     'jobs.get': endpoint('jobs.get', async (req) => {
@@ -117,15 +117,27 @@ async function submit(deps: ApiDeps, clock: Clock, req: ParsedRequestOf<'jobs.su
 }
 
 /** Oldest first; `cursor` is the offset of the next page. */
-async function list(deps: ApiDeps, req: ParsedRequestOf<'jobs.list'>) {
-  const all = (await deps.kv().store.all())
-    .filter((r) => !req.state || r.state === req.state)
-    .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
-  const from = Number(req.cursor ?? 0);
+/**
+ * A page of jobs, oldest first: which ids from the job index (in memory), then only the page's records
+ * (from the index when it holds them, else one read each). The cursor names the last job of the page, so
+ * paging is stable while jobs come and go.
+ */
+async function list(deps: Pick<ApiDeps, 'kv'>, req: ParsedRequestOf<'jobs.list'>) {
+  const index = deps.kv().index();
+  await index.ready();
   const limit = req.limit ?? defaults.listLimit;
-  const jobs = all.slice(from, from + limit);
-  return from + limit < all.length ? { jobs, cursor: String(from + limit) } : { jobs };
+  const { ids, more } = index.page(req.state, cursorOf(req.cursor), limit);
+  const jobs = (await Promise.all(ids.map(async (id) => index.latest(id) ?? (await deps.kv().store.get(id))?.value)))
+    .filter((r): r is NonNullable<typeof r> => r !== undefined && (!req.state || r.state === req.state));
+  const last = jobs[jobs.length - 1];
+  return more && last ? { jobs, cursor: `${last.createdAt}.${last.id}` } : { jobs };
 }
+
+const cursorOf = (c: string | undefined) => {
+  if (!c) return null;
+  const dot = c.indexOf('.');
+  return { createdAt: Number(c.slice(0, dot)), id: c.slice(dot + 1) };
+};
 
 /** Cancel by CAS (a finished job is left alone), then tell the owner to stop its handler. */
 async function cancel(deps: ApiDeps, clock: Clock, id: string) {

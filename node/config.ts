@@ -51,6 +51,8 @@ export type NodeOptions = ConnectionFlags & {
   replyPrefixes?: string[];
   /** Register the `exec` built-in (runs commands for whoever may submit). @default false */
   allowExec?: boolean;
+  /** How long finished jobs' records and checkpoints stay, ms (applied by the leader; a job's own `retentionMs` wins). @default 7 days */
+  retentionMs?: number;
   /** Run every handler on the node's own thread (no handler threads): a handler that never yields then stalls the node. @default false */
   inlineHandlers?: boolean;
 };
@@ -76,6 +78,7 @@ export type NodeConfig = {
   replyPrefixes: string[];
   allowExec: boolean;
   inlineHandlers: boolean;
+  retentionMs: number;
 };
 
 const token = /^[A-Za-z0-9_-]+$/;
@@ -110,6 +113,7 @@ export function resolveNodeConfig(options: NodeOptions): NodeConfig {
     replyPrefixes,
     allowExec,
     inlineHandlers,
+    retentionMs,
     ...connection
   } = options;
   const set = Object.fromEntries(Object.entries(preemption ?? {}).filter(([, v]) => v !== undefined));
@@ -141,5 +145,6 @@ export function resolveNodeConfig(options: NodeOptions): NodeConfig {
     replyPrefixes: [...(replyPrefixes ?? [])],
     allowExec: allowExec ?? false,
     inlineHandlers: inlineHandlers ?? false,
+    retentionMs: int(retentionMs ?? defaults.retentionMs, 'retentionMs', 1_000),
   };
 }

@@ -1,21 +1,23 @@
-// Handlers off the node's event loop. A job module's handlers (and the
-// computing built-in `primes`) run in worker threads, one attempt per thread,
+// Handlers off the node's event loop. A job module's handlers run in worker
+// threads, one attempt per thread,
 // so a handler that never yields cannot starve the node's lease renewals,
 // pings and API service: its timeout still fires on the node's thread, the
 // attempt ends, and a thread that does not stop within `handlerStopMs` of its
-// signal is terminated and replaced. The built-ins that only wait (noop,
-// sleep, fail, exec) stay on the node's thread: a thread round trip costs
-// ~60 µs and noop should not pay it. Threads start on first use and up to
-// `keepIdle` stay warm; `ctx` calls cross as messages (node/handler.wire.ts).
+// signal is terminated and replaced. The built-ins stay on the node's thread
+// (a thread round trip costs ~60 µs, and noop should not pay it): they only
+// wait, or (`primes`) compute in bounded chunks between checkpoints. A node
+// with a module starts `keepIdle` threads at once (a thread takes ~0.5 s to
+// load its module from TypeScript) and keeps that many warm; `ctx` calls cross
+// as messages (node/handler.wire.ts).
 import { Worker } from 'node:worker_threads';
 import { type Clock, realClock } from '../base/time.ts';
 import { defaults } from '../base/defaults.ts';
-import type { Handler, HandlerControl, JobCtx, JobTypes } from './handlers.ts';
+import { builtinHandlers, execHandler, type Handler, type HandlerControl, type JobCtx, type JobTypes } from './handlers.ts';
 import { errorFromWire, errorToWire, type ToNode, type ToWorker } from './handler.wire.ts';
 import type { Log } from './log.ts';
 
-/** Built-ins that never compute: they run on the node's thread. */
-export const inlineBuiltins: ReadonlySet<string> = new Set(['noop', 'sleep', 'fail', 'exec']);
+/** The built-ins' own functions: they run on the node's thread (a module's function of the same name does not). */
+const inline: ReadonlySet<Handler> = new Set([...Object.values(builtinHandlers), execHandler]);
 
 type Thread = {
   worker: Worker;
@@ -43,12 +45,13 @@ function startWorker(data: unknown): Worker {
 /** A node's handlers as it runs them: through a pool of threads unless `inlineHandlers`. */
 export function threadedHandlers(
   types: JobTypes,
-  o: { jobs: string | null; allowExec: boolean; inlineHandlers: boolean; capacity: { slots: number } },
+  o: { jobs: string | null; allowExec: boolean; inlineHandlers: boolean; capacity: { slots: number; ioSlots: number } },
   log: Log,
 ): { handlers: Record<string, Handler>; pool: HandlerPool | null } {
-  if (o.inlineHandlers) return { handlers: types.handlers, pool: null };
-  const keepIdle = Math.min(o.capacity.slots, defaults.handlerThreadsIdle);
-  const pool = new HandlerPool({ modulePath: o.jobs ?? undefined, allowExec: o.allowExec, keepIdle, clock: realClock, log });
+  if (o.inlineHandlers || !o.jobs) return { handlers: types.handlers, pool: null }; // the built-ins run inline
+  const keepIdle = Math.min(o.capacity.slots + o.capacity.ioSlots, defaults.handlerThreadsIdle);
+  const pool = new HandlerPool({ modulePath: o.jobs, allowExec: o.allowExec, keepIdle, clock: realClock, log });
+  pool.warm();
   return { handlers: pool.route(types.handlers), pool };
 }
 
@@ -65,15 +68,18 @@ export class HandlerPool {
     this.#o = options;
   }
 
-  /** The node's handlers: `inlineBuiltins` as they are, every other type through a thread. */
+  /** The node's handlers: the built-ins as they are, every module type through a thread. */
   route(handlers: Record<string, Handler>): Record<string, Handler> {
-    return Object.fromEntries(
-      Object.entries(handlers).map(([type, h]) => [type, inlineBuiltins.has(type) ? h : this.handler(type)]),
-    );
+    return Object.fromEntries(Object.entries(handlers).map(([type, h]) => [type, inline.has(h) ? h : this.handler(type)]));
   }
 
   handler(type: string): Handler {
     return (input, ctx, control) => this.#run(type, input, ctx, control);
+  }
+
+  /** Start threads up to `keepIdle` now, so the first attempts do not wait for a module to load. */
+  warm(): void {
+    while (!this.#closed && this.#idle.length < this.#o.keepIdle) this.#idle.push(this.#spawn());
   }
 
   get threads(): number {

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { builtinSchemas, isStandardSchema, moduleSchemas, type StandardSchema } from './input.schemas.ts';
+import { builtinSchemas, isStandardSchema, moduleSchemas, primesMax, type StandardSchema } from './input.schemas.ts';
 
 export type JobCtx = {
   /** Save state and progress (0..1); a resumed attempt gets it back as `restored`. */
@@ -85,6 +85,10 @@ export const builtinHandlers: Record<string, Handler> = {
   primes: async (input, ctx) => {
     const limit = num(input, 'limit');
     const chunk = Math.max(1, num(input, 'chunk', 10_000));
+    // Checked at submit too; here for a record that predates the bounds: each chunk must end soon (it yields only between).
+    if (limit > primesMax.limit || chunk > primesMax.chunk) {
+      throw new JobInputError(`primes: limit ≤ ${primesMax.limit} and chunk ≤ ${primesMax.chunk}`);
+    }
     const pauseMs = num(input, 'pauseMs', 0);
     const r = ctx.restored as { next: number; count: number } | undefined;
     let next = r?.next ?? 2;

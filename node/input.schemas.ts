@@ -7,6 +7,9 @@ import { z } from 'zod';
 import { defaults } from '../base/defaults.ts';
 import type { Clock } from '../base/time.ts';
 
+/** The built-in `primes`' bounds: each chunk ends soon (it yields only between chunks), and so does the job. */
+export const primesMax = { limit: 100_000_000, chunk: 50_000 }; // a chunk near the limit: ~30 ms here
+
 /** The Standard Schema interface (standardschema.dev), the part Shoal calls. */
 export type StandardSchema = {
   readonly '~standard': {
@@ -28,9 +31,10 @@ const week = 7 * 24 * 3_600_000;
 /** The built-in types' inputs. */
 export const builtinSchemas: Record<string, z.ZodType> = {
   sleep: z.object({ ms: z.number().int().min(0).max(week) }).strict(),
+  // Bounded so the handler yields (a checkpoint per chunk) and ends: it runs on the node's own thread.
   primes: z.object({
-    limit: z.number().int().min(2),
-    chunk: z.number().int().min(1).optional(),
+    limit: z.number().int().min(2).max(primesMax.limit),
+    chunk: z.number().int().min(1).max(primesMax.chunk).optional(),
     pauseMs: z.number().min(0).max(week).optional(),
   }).strict(),
   fail: z.object({ message: z.string().max(4096).optional() }).strict(),

@@ -24,6 +24,10 @@ export class JobIndex {
   readonly counts: Record<JobRecord['state'], number> = { queued: 0, assigned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
   /** Jobs that finished lately, oldest first (bounded): a wait for one is answered without a read. */
   readonly #finished = new Map<string, JobRecord>();
+  /** Every stored job's creation time: `jobs.list` pages in (createdAt, id) order without reading every record. */
+  readonly #created = new Map<string, number>();
+  /** Every stored finished job, in the order they finished: when, how long it is kept (null: the cluster's), its revision. */
+  readonly #ended = new Map<string, { at: number; keepMs: number | null; revision: number }>();
   /** Per job id: who wants every stored version of that record (terminal ones too). */
   #followers = new Map<string, Set<(r: JobRecord) => void>>();
   #stop: (() => void) | null = null;
@@ -108,10 +112,13 @@ export class JobIndex {
     const id = r.id;
     if ((this.#revisions.get(id) ?? 0) > revision) return;
     this.#count(id, r.state);
+    this.#created.set(id, r.createdAt);
     // The revision is kept for finished records too (while they are remembered): an older version delivered late changes nothing.
     this.#revisions.set(id, revision);
     if (isTerminal(r)) {
       this.live.delete(id);
+      this.#ended.delete(id);
+      this.#ended.set(id, { at: r.updatedAt, keepMs: r.retentionMs ?? null, revision });
       this.#finished.set(id, r);
       if (this.#finished.size > defaults.indexFinishedMax) {
         const oldest = this.#finished.keys().next().value!;
@@ -143,8 +150,35 @@ export class JobIndex {
   }
 
   #forget(id: string): void {
+    this.#created.delete(id);
     this.live.delete(id);
+    this.#finished.delete(id);
+    this.#ended.delete(id);
     this.#revisions.delete(id);
+  }
+
+  /**
+   * One page of stored job ids in (createdAt, id) order, after the job `after` names (its createdAt and id),
+   * of jobs in `state` if given; `more`: whether any follow. From memory: the records are read only for the page.
+   */
+  page(state: JobRecord['state'] | undefined, after: { createdAt: number; id: string } | null, limit: number) {
+    const later = (at: number, id: string) => !after || at > after.createdAt || (at === after.createdAt && id > after.id);
+    const ids: Array<[number, string]> = [];
+    for (const [id, at] of this.#created) {
+      if ((!state || this.#states.get(id) === state) && later(at, id)) ids.push([at, id]);
+    }
+    ids.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+    return { ids: ids.slice(0, limit).map(([, id]) => id), more: ids.length > limit };
+  }
+
+  /** Finished jobs past their retention at `now` (at most `max`, the longest finished first), with their revisions. */
+  expired(now: number, retentionMs: number, max: number): Array<{ id: string; revision: number }> {
+    const out: Array<{ id: string; revision: number }> = [];
+    for (const [id, e] of this.#ended) {
+      if (out.length >= max) break;
+      if (e.at + (e.keepMs ?? retentionMs) <= now) out.push({ id, revision: e.revision });
+    }
+    return out;
   }
 
   /** Every record it holds: the live ones and the lately finished (at most `indexFinishedMax` of those). */

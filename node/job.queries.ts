@@ -14,12 +14,25 @@ import type { JobIndex } from './job.index.ts';
 import { fairness } from '../policies/fairness.ts';
 import type { IntakeItem } from '../nats/messages.ts';
 
-export type IndexView = Pick<JobIndex, 'follow' | 'latest' | 'counts' | 'ready' | 'records'>;
+export type IndexView = Pick<JobIndex, 'follow' | 'latest' | 'counts' | 'ready' | 'records' | 'page'>;
 
 export const notFound = (id: string) => new ApiError(404, 'not_found', `no job with id '${id}'`);
 
-function specOf(r: Pick<JobRecord, 'type' | 'input' | 'priority' | 'maxAttempts' | 'timeoutMs' | 'requires' | 'pendingTimeoutMs'>) {
-  return JSON.stringify([r.type, r.input ?? null, r.priority, r.maxAttempts, r.timeoutMs, r.requires ?? null, r.pendingTimeoutMs ?? null]);
+type Spec = Pick<JobRecord, 'type' | 'input' | 'priority' | 'maxAttempts' | 'timeoutMs' | 'requires' | 'pendingTimeoutMs'> & {
+  retentionMs?: number | null;
+};
+function specOf(r: Spec) {
+  const { type, input, priority, maxAttempts, timeoutMs, requires, pendingTimeoutMs, retentionMs } = r;
+  return JSON.stringify([
+    type,
+    input ?? null,
+    priority,
+    maxAttempts,
+    timeoutMs,
+    requires ?? null,
+    pendingTimeoutMs ?? null,
+    retentionMs ?? null,
+  ]);
 }
 
 /** What a submit asks for, with every default filled in (`at`: when it was received). */
@@ -33,6 +46,7 @@ export function intakeItemOf(req: ParsedRequestOf<'jobs.submit'>, at: number): I
     timeoutMs: req.timeoutMs ?? defaults.jobTimeoutMs,
     requires: req.requires && Object.keys(req.requires).length > 0 ? req.requires : null,
     pendingTimeoutMs: req.pendingTimeoutMs ?? null,
+    retentionMs: req.retentionMs ?? null,
     at,
   };
 }

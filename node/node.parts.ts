@@ -36,6 +36,7 @@ export type NodeObserver = {
 export type NodeParts = {
   leases: Bucket;
   jobs: Bucket;
+  checkpoints: Bucket;
   store: JobStore;
   runner: JobRunner;
   /** The job index (a watch of every record), started on first use: on every node without a dispatcher, else on the dispatcher only. */
@@ -94,6 +95,8 @@ export type NodeWiringOptions = {
   fastPath: boolean;
   /** How long a cut-off node keeps its handlers, and how long recovery waits before moving an ended term's jobs (defaults: base/defaults.ts). */
   fence?: { cutOffMs: number; reapGraceMs: number };
+  /** How long finished jobs' records stay, when this node leads (`defaults.retentionMs`). */
+  retentionMs?: number;
   /** The advert's facts about the process. */
   advert: {
     pid: number;

@@ -173,6 +173,7 @@ export async function runNode(config: NodeConfig): Promise<number> {
     log,
     clock: realClock,
     fastPath: o.fastPath,
+    retentionMs: o.retentionMs,
     probe: natsProbe(nc, n),
     // Behind a leaf node, "no responders" may mean only that the leaf link is down: never final.
     goneIsFinal: viaLeaf ? () => false : loneServer(nc),

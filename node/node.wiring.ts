@@ -152,6 +152,7 @@ function bootstrapActor(view: NodeView) {
     view.parts = {
       leases: b.leases,
       jobs: b.jobs,
+      checkpoints: b.checkpoints,
       store,
       runner,
       index: () => (index ??= new JobIndex(b.jobs, { clock: options.clock, log: options.log })),
@@ -211,6 +212,8 @@ function provideNode(view: NodeView, policy: PlacementPolicy) {
   const duties = leaderDuties({
     leases: () => view.need().leases,
     jobs: () => ({ store: view.need().store, index: view.need().index() }),
+    checkpoints: () => view.need().checkpoints,
+    retentionMs: options.retentionMs ?? defaults.retentionMs,
     random: options.random,
     self: { id: options.nodeId, instance: options.instance },
     log: options.log,

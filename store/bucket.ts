@@ -62,6 +62,15 @@ export function isCasConflict(err: unknown): err is CasConflictError {
   return err instanceof CasConflictError;
 }
 
+/**
+ * JetStream refused a write for space: the stream's byte limit (10077, "maximum bytes exceeded") or the
+ * server's or account's storage (10047, 10023). New keys are refused; the API answers 507.
+ */
+export function isStorageFull(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return [10077, 10047, 10023].includes(err.code);
+  return err instanceof Error && /maximum bytes exceeded|insufficient (storage )?resources/i.test(err.message);
+}
+
 /** JetStream's "wrong last sequence" (API error 10071): the expected revision did not hold. */
 const wrongLastSequence = 10071;
 

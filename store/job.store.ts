@@ -22,6 +22,8 @@ const lateFields = [
   'preemptions',
   'preemptedAt',
   'checkpointedAt',
+  'orphans',
+  'retentionMs',
 ] as const;
 
 /**

@@ -17,6 +17,9 @@ import type { ClusterCache } from './cluster.cache.ts';
 export type DutyDeps = {
   leases: () => Bucket;
   jobs: () => { store: JobStore; index: JobIndex };
+  checkpoints: () => Bucket;
+  /** How long a finished job's record and checkpoint stay (a job's own `retentionMs` wins). */
+  retentionMs: number;
   self: LeaseHolder;
   log: Log;
   fastPath: boolean;

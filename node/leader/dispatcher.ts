@@ -19,6 +19,7 @@ import type { Placer } from './deps.ts';
 import { Deliveries } from './deliveries.ts';
 import { preempt, settlePending, settleUnhandled } from './placement.waiting.ts';
 import { recordOfIntake, sameSubmit } from '../job.queries.ts';
+import { toApiError } from '../../nats/service.ts';
 
 type Incoming = { item: IntakeItem; resolve: (r: IntakeResult) => void };
 
@@ -199,7 +200,7 @@ export class Dispatcher {
       }
       resolve(resultOf(c.record, c.created, item));
     } catch (err) {
-      resolve(errorOf(item.id, err instanceof ApiError ? err : new ApiError(500, 'internal', (err as Error).message)));
+      resolve(errorOf(item.id, toApiError(err)));
     }
   }
 

@@ -91,7 +91,25 @@ function recoverDuty(deps: DutyDeps, cluster: ClusterCache) {
   return fromPromise<void, DutyInput>(async ({ input }) => {
     await reapDeadNodes(deps);
     await requeue(input.epoch);
+    await expireFinished(deps);
   });
+}
+
+/**
+ * Retention: delete the records (and checkpoints) of jobs finished longer ago than they are kept, a batch per
+ * pass. The checkpoint goes first; a record is deleted only at the revision the index saw finish, so a job
+ * submitted again under the same id meanwhile is left alone.
+ */
+async function expireFinished(deps: DutyDeps): Promise<void> {
+  const { store, index } = deps.jobs();
+  const expired = index.expired((deps.clock ?? realClock).now(), deps.retentionMs, defaults.expireBatch);
+  const done = await Promise.allSettled(expired.map(async ({ id, revision }) => {
+    if (!deps.leading()) return;
+    await deps.checkpoints().delete(keys.job(id));
+    await store.kv.delete(keys.job(id), revision);
+  }));
+  const failed = done.filter((x) => x.status === 'rejected' && !isCasConflict(x.reason));
+  if (failed.length) deps.log(`retention: ${failed.length} delete(s) failed (${(failed[0] as PromiseRejectedResult).reason?.message})`);
 }
 
 /**

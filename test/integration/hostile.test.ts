@@ -43,10 +43,16 @@ describe('a hostile client with the client credential (nats v2 client), 2 node p
     JSON.parse(sc.decode((await hostile.request(n.api(endpoint), sc.encode(JSON.stringify(body)), { timeout })).data)) as T;
 
   test('exec is not a job type unless a node was started with --allow-exec: the command never runs', async () => {
-    const sub = await request<{ id: string; created: boolean }>('jobs.submit', { id: 'env-dump', type: 'exec', input: { cmd: 'env' } });
+    const sub = await request<{ id: string; created: boolean }>('jobs.submit', {
+      id: 'env-dump',
+      type: 'exec',
+      input: { cmd: 'env' },
+      pendingTimeoutMs: 1_000,
+    });
     assert.equal(sub.created, true);
     const r = await request<JobRecord>('jobs.wait', { id: 'env-dump', timeoutMs: 15_000 }, 20_000);
-    assert.notEqual(r.state, 'succeeded');
+    assert.equal(r.state, 'failed');
+    assert.match(r.error ?? '', /unknown job type 'exec'/);
     assert.equal(r.result, null, 'no output of the command anywhere in the record');
     assert.equal(r.attempts.filter((a) => a.startedAt !== null).length, 0, 'no node started it');
     const status = await callApi(admin, n, 'status');

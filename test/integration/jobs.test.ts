@@ -194,6 +194,17 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
     assert.equal(page.jobs.length, 2);
     assert.ok(page.cursor);
     assert.ok(page.jobs.every((j) => j.state === 'succeeded'));
+    // Paging by 2 gives what one page of all gives, in the same order (oldest first), each once.
+    const all = (await callApi(nc, n, 'jobs.list', { state: 'succeeded', limit: 1000 })).jobs.map((j) => j.id);
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const p = await callApi(nc, n, 'jobs.list', { state: 'succeeded', limit: 2, ...(cursor ? { cursor } : {}) });
+      paged.push(...p.jobs.map((j) => j.id));
+      cursor = p.cursor;
+    } while (cursor);
+    assert.deepEqual(paged, all);
+    assert.ok(all.length >= 4, `${all.length} succeeded jobs listed`);
     await assert.rejects(get('missing'), (e: unknown) => e instanceof ApiError && e.status === 404);
     await submit({ type: 'sleep', input: { ms: 5_000 }, id: 'waited' });
     await assert.rejects(
