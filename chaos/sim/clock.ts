@@ -139,28 +139,30 @@ export class SimClock implements Clock {
     this.#now = target;
   }
 
-  /** A process's view of this clock. */
-  view(): ClockView {
-    return new ClockView(this);
+  /** A process's view of this clock; its wall time off the true time by `skewMs` (its host's clock). */
+  view(skewMs = 0): ClockView {
+    return new ClockView(this, skewMs);
   }
 }
 
 type Held = { due: number; order: number; fn: () => void; timer: Timer | null; done: boolean };
 
 /**
- * One process's clock. Its monotonic and wall time are the shared clock's (a
- * stopped process's clock keeps running); its timers and deliveries wait while
- * it is paused.
+ * One process's clock. Its monotonic time is the shared clock's and its wall
+ * time the shared one plus its host's skew (a stopped process's clock keeps
+ * running); its timers and deliveries wait while it is paused.
  */
 export class ClockView implements Clock {
   readonly clock: SimClock;
+  readonly skewMs: number;
   #paused = false;
   #dead = false;
   #order = 0;
   #held: Held[] = [];
 
-  constructor(clock: SimClock) {
+  constructor(clock: SimClock, skewMs = 0) {
     this.clock = clock;
+    this.skewMs = skewMs;
   }
 
   get paused(): boolean {
@@ -171,7 +173,7 @@ export class ClockView implements Clock {
   }
 
   now(): number {
-    return this.clock.now();
+    return this.clock.now() + this.skewMs;
   }
   mono(): number {
     return this.clock.mono();

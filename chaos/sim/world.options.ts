@@ -22,6 +22,8 @@ export type WorldOptions = {
   inspect?: (ev: InspectionEvent) => void;
   /** How the leader places jobs (default: dispatch). */
   placement?: 'dispatch' | 'auction';
+  /** Nodes' wall clocks are off by up to this much each way (default `simDefaults.clockSkewMs`; 0: none). */
+  clockSkewMs?: number;
 };
 
 export class BrokenCasKv extends MemKv {

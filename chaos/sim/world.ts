@@ -32,7 +32,8 @@ import { simBucket, simIntakeWire, simNotify, simPlacement } from './net.message
 export type { SimVariant, WorldOptions };
 
 type SimNode = { instance: string; pid: number; conn: Conn; view: ClockView; wired: WiredNode };
-type Slot = { id: string; incarnations: number; node: SimNode | null; state: 'up' | 'crashed' | 'exited' };
+/** A node's host: its id, its processes so far, and its wall clock's skew (it outlives restarts). */
+type Slot = { id: string; incarnations: number; node: SimNode | null; state: 'up' | 'crashed' | 'exited'; skewMs: number };
 
 /** The one simulated node with a GPU. */
 export const simGpuNode = 'n1';
@@ -70,6 +71,7 @@ export class SimWorld {
       variant: options.variant ?? {},
       inspect: options.inspect,
       placement: options.placement ?? 'dispatch',
+      clockSkewMs: options.clockSkewMs ?? simDefaults.clockSkewMs,
     };
     this.clock = new SimClock(epochMs);
     this.clock.onError = (err) => this.errors.push(`timer threw: ${(err as Error)?.stack ?? String(err)}`);
@@ -82,9 +84,18 @@ export class SimWorld {
       jobs: new Kv(n.jobsBucket, { clock: this.clock }),
       checkpoints: new Kv(n.checkpointsBucket, { clock: this.clock }),
     };
+    // Skews from their own generator: the network's draws stay as they were for a seed.
+    const skew = prng(options.seed ^ 0x5eed);
+    const maxSkew = this.options.clockSkewMs;
     this.slots = Array.from(
       { length: options.nodes },
-      (_, i) => ({ id: `n${i + 1}`, incarnations: 0, node: null, state: 'crashed' as const }),
+      (_, i) => ({
+        id: `n${i + 1}`,
+        incarnations: 0,
+        node: null,
+        state: 'crashed' as const,
+        skewMs: Math.round((2 * skew() - 1) * maxSkew),
+      }),
     );
   }
 
@@ -107,16 +118,17 @@ export class SimWorld {
   spawn(slot: Slot): void {
     const k = ++slot.incarnations;
     const instance = `${slot.id}-${k}`;
-    const view = this.clock.view();
+    const view = this.clock.view(slot.skewMs);
     const conn = this.net.connect(slot.id, instance, view);
     const pid = 1000 + 100 * Number(slot.id.slice(1)) + k;
     const recorder = transitionRecorder({
       node: slot.id,
       instance,
       pid,
+      // Stamped by the node's own clock (a write carries its writer's decision time), judged in true time.
       clock: view,
       sink: (t) => {
-        if (!conn.dead) this.history.push(t);
+        if (!conn.dead) this.history.push(slot.skewMs === 0 ? t : { ...t, wall: t.wall - slot.skewMs });
       },
     });
     const kv = (m: MemKv) => simBucket(this.net, conn, m);

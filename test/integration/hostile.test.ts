@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as connectV2, type NatsConnection as V2Connection, StringCodec } from 'nats';
+import { connect as connectV2, headers as headersV2, type NatsConnection as V2Connection, StringCodec } from 'nats';
 import { type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -125,5 +125,63 @@ describe('a hostile client with the client credential (nats v2 client), 2 node p
     assert.ok(list.jobs.every((j) => j.id !== 'via-spoof'), 'a submit whose reply was not an inbox stored nothing');
     assert.equal((await callApi(admin, n, 'status')).nodes.length, 2, 'both nodes still members');
     assert.ok(refusedBoth, `both nodes log the refusals:\n${c.logs(5)}`);
+  });
+
+  test('oversized and hostile CBOR bodies are answered 4xx (never 500), store nothing, and the API keeps serving', async () => {
+    const jsm = await jetstreamManager(admin);
+    const before = (await jsm.streams.info(`KV_${n.jobsBucket}`)).state.last_seq;
+    const cbor = headersV2();
+    cbor.set('Content-Type', 'application/cbor');
+    const bodies: Array<[string, Uint8Array]> = [
+      ['a body over the request limit', new Uint8Array(600 * 1024)],
+      ['an input over the input limit (JSON)', sc.encode(JSON.stringify({ type: 'noop', input: 'x'.repeat(300 * 1024) }))],
+      ['a reference to nothing (CBOR tag 29)', Uint8Array.from([0xd8, 0x1d, 0x05])],
+      ['a record definition tag (cbor-x)', Uint8Array.from([0xd9, 0xdf, 0xff, 0x83, 0x00, 0x01, 0x02])],
+      ['a truncated CBOR map', Uint8Array.from([0xbf, 0x64, 0x74, 0x79])],
+      [
+        'a bignum input (CBOR tag 2)',
+        Uint8Array.from([
+          0xa2,
+          0x64,
+          0x74,
+          0x79,
+          0x70,
+          0x65,
+          0x64,
+          0x6e,
+          0x6f,
+          0x6f,
+          0x70,
+          0x65,
+          0x69,
+          0x6e,
+          0x70,
+          0x75,
+          0x74,
+          0xc2,
+          0x49,
+          1,
+          0,
+          0,
+          0,
+          0,
+          0,
+          0,
+          0,
+          0,
+        ]),
+      ],
+    ];
+    for (const [what, body] of bodies) {
+      const m = await hostile.request(n.api('jobs.submit'), body, {
+        timeout: 5_000,
+        headers: what.includes('JSON') || what.includes('limit') ? undefined : cbor,
+      });
+      const code = m.headers?.get('Nats-Service-Error-Code') ?? '';
+      assert.match(code, /^4\d\d$/, `${what}: answered ${code || 'ok'}`);
+    }
+    assert.equal((await jsm.streams.info(`KV_${n.jobsBucket}`)).state.last_seq, before, 'nothing stored');
+    const ok = await request<{ id: string }>('jobs.submit', { type: 'noop' });
+    assert.equal((await request<JobRecord>('jobs.wait', { id: ok.id, timeoutMs: 10_000 })).state, 'succeeded');
   });
 });

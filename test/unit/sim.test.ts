@@ -7,6 +7,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { defaultShape, replaySimulation, runCase, runSimulation, simProperty } from '../../chaos/sim/suite.ts';
+import { SimWorld } from '../../chaos/sim/world.ts';
+import { simDefaults } from '../../chaos/defaults.ts';
 import {
   Advance,
   Drop,
@@ -44,6 +46,17 @@ describe('simulation', () => {
     await fc.assert(simProperty(defaultShape), { numRuns: runs, seed });
     const ms = performance.now() - started;
     console.log(`simulation: ${runs} cases in ${(ms / 1000).toFixed(1)} s (${(runs / ms * 1000).toFixed(0)} cases/s)`);
+  });
+
+  test("nodes' wall clocks are skewed (up to ±500 ms, fixed per node), and a case with them passes the checker", async () => {
+    const world = new SimWorld({ seed: 3, nodes: 4 });
+    const skews = world.slots.map((s) => s.skewMs);
+    assert.ok(skews.every((s) => Math.abs(s) <= simDefaults.clockSkewMs), JSON.stringify(skews));
+    assert.ok(new Set(skews).size > 1 && skews.some((s) => Math.abs(s) >= 50), `skews differ: ${JSON.stringify(skews)}`);
+    const c = await runCase(defaultShape, 3, 4, [new Submit('j1', 'sum', 20, 5, 0), new Advance(500)]);
+    assert.deepEqual(c.violations, []);
+    const writes = c.history.filter((t) => t.kind === 'job' && t.event === 'job.succeed');
+    assert.equal(writes.length, 1);
   });
 
   test('a case is deterministic: the same seed and commands give the same history', async () => {
