@@ -89,6 +89,8 @@ export const defaults = {
   fairnessWindowMs: 60_000,
   /** How many lately finished jobs a node's index keeps, so waits for them need no read. */
   indexFinishedMax: 10_000,
+  /** `jobs.wait`s one process holds open at once at most (each a follower and a timer); more are answered 503. */
+  waitsMax: 10_000,
   /** `jobs.wait` gives up (408) after this when the request names no timeout. */
   waitTimeoutMs: 30_000,
   /** A watch (the job index) or bootstrap that failed is retried this soon, doubling up to the max. */

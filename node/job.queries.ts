@@ -77,11 +77,27 @@ export async function statusFrom(leases: Bucket, index: IndexView, clock: Clock)
   return { ...view, jobs, queueDepth: jobs.queued, pending, fairness: fair };
 }
 
+/** Waits this process holds open now (each a follower and a timer): at `defaults.waitsMax`, more are refused. */
+let openWaits = 0;
+
 /**
  * The record once it is terminal; 408 on timeout. Followed through the node's
  * one watch of the jobs bucket (its job index), never a watch per request.
+ * At most `defaults.waitsMax` at once per process: beyond, 503 `busy`.
  */
 export async function waitFor(store: JobStore, index: IndexView, clock: Clock, id: string, timeoutMs: number): Promise<JobRecord> {
+  if (openWaits >= defaults.waitsMax) {
+    throw new ApiError(503, 'busy', `${openWaits} waits are open on this node (the limit); try again, or poll with jobs.get`);
+  }
+  openWaits++;
+  try {
+    return await waitOpen(store, index, clock, id, timeoutMs);
+  } finally {
+    openWaits--;
+  }
+}
+
+async function waitOpen(store: JobStore, index: IndexView, clock: Clock, id: string, timeoutMs: number): Promise<JobRecord> {
   let settle: (r: JobRecord | null) => void = () => {};
   const done = new Promise<JobRecord | null>((resolve) => (settle = resolve));
   // Follow first, then read: a write after the read reaches the follower.

@@ -44,11 +44,14 @@ function start(args: string[], re: RegExp): { child: ChildProcess; found: Promis
   return { child, found };
 }
 
+/** SIGTERM, and SIGKILL if it has not exited 5 s later: a stuck process fails its test rather than hanging the suite. */
 async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null) return;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
   await exited;
+  clearTimeout(killer);
 }
 
 async function open(browser: Browser, url: string) {
@@ -67,7 +70,8 @@ const active = (page: Page, actor: string, state: string) =>
 
 describe(
   'shoal inspect in a browser',
-  { skip: !existsSync(chromiumPath) && `no Chromium at ${chromiumPath} (npm test installs Debian's)` },
+  // A bounded suite: a stuck page or process fails here in minutes instead of holding the whole run.
+  { skip: !existsSync(chromiumPath) && `no Chromium at ${chromiumPath} (npm test installs Debian's)`, timeout: 300_000 },
   () => {
     let browser: Browser;
     let up: ChildProcess;

@@ -1,6 +1,7 @@
 // Deno as a first-class runtime: a cluster of Node and Deno node processes
 // (the same source, `deno task node`), a checkpointing job moved Node → Deno →
-// Node by kill -9, and a Deno node leading once the Node nodes are gone.
+// Node by kill -9, a Deno node leading once the Node nodes are gone, and a
+// Deno node's module handlers in worker threads (a spinning one timed out).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type NatsConnection } from '@nats-io/transport-node';
@@ -62,5 +63,24 @@ describe('a mixed cluster of Node and Deno node processes, lease TTL 1 s', () =>
     const led = await waitForStatus(c.urls, (v) => v.leader?.nodeId === 'd2', { what: 'the Deno node leading', timeoutMs: 10_000 });
     assert.deepEqual(led.nodes.map((x) => x.id), ['d2'], `the drained nodes released their leases\n${c.logs(15)}`);
     assert.equal((await d2.stop()).code, 0);
+  });
+});
+
+describe('a Deno node with a job module: its handlers run in worker threads', () => {
+  let nc: NatsConnection;
+  withCluster({ nodes: 1, runtime: 'deno', nodeArgs: ['--jobs', 'test/fixtures/jobs.ts'] }, (fx) => ({ nc } = fx));
+
+  test('a handler that never yields is timed out while the node keeps its lease; the next job runs on a fresh thread', async () => {
+    const before = (await callApi(nc, n, 'status')).nodes[0]!;
+    assert.match(before.runtime, /^deno 2/);
+    const { id } = await callApi(nc, n, 'jobs.submit', { type: 'spin', input: { ms: 5_000 }, timeoutMs: 1_000, maxAttempts: 1 });
+    const r = await callApi(nc, n, 'jobs.wait', { id, timeoutMs: 10_000 }, 15_000);
+    assert.equal(r.state, 'failed');
+    assert.match(r.error ?? '', /timed out after 1000 ms/);
+    assert.ok(r.updatedAt - r.createdAt < 4_000, 'ended by its timeout, not by the loop');
+    const after = (await callApi(nc, n, 'status')).nodes[0]!;
+    assert.equal(after.epoch, before.epoch, 'the node kept its lease');
+    const ok = await callApi(nc, n, 'jobs.submit', { type: 'double', input: { x: 4 } });
+    assert.deepEqual((await callApi(nc, n, 'jobs.wait', { id: ok.id, timeoutMs: 10_000 })).result, { y: 8 });
   });
 });

@@ -7,7 +7,8 @@ import { SimulatedClock } from 'xstate';
 import { MemKv } from '../../chaos/sim/memkv.ts';
 import { newJobRecord } from '../../machines/job.machine.ts';
 import { CheckpointSlot, JobStore } from '../../store/job.store.ts';
-import { FencedError } from '../../base/errors.ts';
+import { ApiError, FencedError } from '../../base/errors.ts';
+import { waitFor } from '../../node/job.queries.ts';
 import { JobIndex } from '../../node/job.index.ts';
 import { SimClock } from '../../chaos/sim/clock.ts';
 import { defaults } from '../../base/defaults.ts';
@@ -168,6 +169,24 @@ describe('in-memory KV', () => {
     await until('the watch delivers', async () => index.latest('a')?.state === 'cancelled', 1_000);
     assert.deepEqual(seen, ['assigned', 'cancelled']);
     assert.deepEqual(index.counts, { queued: 0, assigned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 2 });
+    index.stop();
+  });
+
+  test('waits are capped per process: past defaults.waitsMax open ones, 503 busy; they free as they end', async () => {
+    const mem = new MemKv('jobs', { clock: new SimulatedClock() });
+    const store = new JobStore(mem);
+    await store.create(newJobRecord({ id: 'w', type: 'noop', input: null, priority: 5, maxAttempts: 3, timeoutMs: 1000 }, 0));
+    const index = new JobIndex(mem);
+    await index.ready();
+    const clock = new SimClock();
+    const open = Array.from({ length: defaults.waitsMax }, () => waitFor(store, index, clock, 'w', 1_000).catch((e) => e));
+    await assert.rejects(waitFor(store, index, clock, 'w', 1_000), (e: unknown) => e instanceof ApiError && e.status === 503);
+    await clock.advance(1_000);
+    const ended = await Promise.all(open);
+    assert.ok(ended.every((e) => e instanceof ApiError && e.status === 408), 'each timed out as asked');
+    await store.apply('w', () => ({ type: 'job.cancel', at: 1 }));
+    await until('the watch delivers', async () => index.latest('w')?.state === 'cancelled', 1_000);
+    assert.equal((await waitFor(store, index, clock, 'w', 1_000)).state, 'cancelled', 'room again');
     index.stop();
   });
 
