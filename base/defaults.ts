@@ -169,8 +169,9 @@ export const defaults = {
   workQueueMaxMsgs: 1_000_000,
   workQueueMaxBytes: 256 * 1024 * 1024,
   workQueueMaxDeliver: 1_000,
-  /** Records the leader deletes per recovery pass at most (retention). */
+  /** Retention deletes this many records at once, batch after batch, for at most `expirePassMs` per recovery pass. */
   expireBatch: 512,
+  expirePassMs: 1_000,
   /** Encoded checkpoint limit (the KV value limit is the server's max_payload, 1 MiB by default). */
   checkpointMaxBytes: 512 * 1024,
   /**

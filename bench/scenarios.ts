@@ -12,6 +12,7 @@ import { loadUnderFaults } from './load.faults.ts';
 import { compare } from './compare.ts';
 import { phases, preemption } from './scheduling.ts';
 import { scale } from './scale.ts';
+import { memory } from './memory.ts';
 import { overhead } from './overhead.ts';
 import { stage0Scenario } from './stage0.ts';
 import { type ScenarioResult, stripChart } from './report.ts';
@@ -150,6 +151,7 @@ export const scenarios = {
   phases,
   compare,
   scale,
+  memory,
   stage0: stage0Scenario,
 } as const;
 export type ScenarioName = keyof typeof scenarios;

@@ -12,8 +12,8 @@ import { type ScenarioResult, writeReport } from './report.ts';
 import { type ScenarioName, scenarios } from './scenarios.ts';
 
 export const scenarioNames = Object.keys(scenarios) as ScenarioName[];
-/** What `shoal bench` runs without names: all but `scale` (11 minutes on its own) and `stage0` (the message costs); run those by name. */
-export const defaultScenarios = scenarioNames.filter((s) => s !== 'scale' && s !== 'stage0');
+/** What `shoal bench` runs without names: all but `scale`, `memory` (minutes each on their own) and `stage0` (the message costs); run those by name. */
+export const defaultScenarios = scenarioNames.filter((s) => s !== 'scale' && s !== 'memory' && s !== 'stage0');
 
 function runScenario(name: ScenarioName, quick: boolean, bar: cliProgress.SingleBar): Promise<ScenarioResult> {
   const file = join(mkdtempSync(join(tmpdir(), 'shoal-bench-')), `${name}.json`);

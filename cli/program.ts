@@ -66,10 +66,11 @@ function benchCommand(p: Command): void {
         'noop jobs/s beside a plain JetStream work queue and centralized placement), failover (leader killed and stopped), ' +
         'recovery (a checkpointing job killed at 25/50/75 %), load-under-faults (a steady stream while the leader is killed ' +
         'and a worker paused; exactly-once checked), preemption, phases, compare (placement strategies side by side), and, ' +
-        'by name only, scale (10/50/100 nodes, 10,000 jobs: how each figure grows with the fleet); writes report.md, ' +
+        'by name only, scale (10/50/100 nodes, 10,000 jobs: how each figure grows with the fleet) and memory (1,000,000 jobs: ' +
+        "each node's RSS as they pass); writes report.md, " +
         'samples.csv, samples.json and SVG charts into --out',
     )
-    .argument('[scenario...]', 'which scenarios (default: all but scale)')
+    .argument('[scenario...]', 'which scenarios (default: all but scale, memory and stage0)')
     .option('--quick', 'fewer jobs and rounds: the whole suite in under 3 minutes')
     .option('--out <dir>', 'where the report goes', 'bench-report')
     .action(async (names: string[], options: { quick?: boolean; out: string }) => {

@@ -127,6 +127,7 @@ export class JobIndex {
       }
     } else {
       this.#finished.delete(id);
+      this.#ended.delete(id);
       this.live.set(id, r);
     }
     this.#followers.get(id)?.forEach((f) => f(r));

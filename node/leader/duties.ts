@@ -96,20 +96,27 @@ function recoverDuty(deps: DutyDeps, cluster: ClusterCache) {
 }
 
 /**
- * Retention: delete the records (and checkpoints) of jobs finished longer ago than they are kept, a batch per
- * pass. The checkpoint goes first; a record is deleted only at the revision the index saw finish, so a job
- * submitted again under the same id meanwhile is left alone.
+ * Retention: delete the records (and checkpoints) of jobs finished longer ago than they are kept, in batches,
+ * for at most `expirePassMs` a pass (so deletions keep up with the rate jobs finish). The checkpoint goes
+ * first; a record is deleted only at the revision the index saw finish, so a job submitted again under the
+ * same id meanwhile is left alone.
  */
 async function expireFinished(deps: DutyDeps): Promise<void> {
   const { store, index } = deps.jobs();
-  const expired = index.expired((deps.clock ?? realClock).now(), deps.retentionMs, defaults.expireBatch);
-  const done = await Promise.allSettled(expired.map(async ({ id, revision }) => {
-    if (!deps.leading()) return;
-    await deps.checkpoints().delete(keys.job(id));
-    await store.kv.delete(keys.job(id), revision);
-  }));
-  const failed = done.filter((x) => x.status === 'rejected' && !isCasConflict(x.reason));
-  if (failed.length) deps.log(`retention: ${failed.length} delete(s) failed (${(failed[0] as PromiseRejectedResult).reason?.message})`);
+  const clock = deps.clock ?? realClock;
+  const until = clock.mono() + defaults.expirePassMs;
+  while (deps.leading() && clock.mono() < until) {
+    const expired = index.expired(clock.now(), deps.retentionMs, defaults.expireBatch);
+    if (expired.length === 0) return;
+    const done = await Promise.allSettled(expired.map(async ({ id, revision }) => {
+      await deps.checkpoints().delete(keys.job(id));
+      await store.kv.delete(keys.job(id), revision);
+    }));
+    const refused = done.filter((x): x is PromiseRejectedResult => x.status === 'rejected');
+    const failed = refused.filter((x) => !isCasConflict(x.reason));
+    if (failed.length) deps.log(`retention: ${failed.length} delete(s) failed (${failed[0]!.reason?.message})`);
+    if (refused.length) return; // failed, or the record moved on meanwhile: the next pass sees it as it is now
+  }
 }
 
 /**
