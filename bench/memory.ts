@@ -52,7 +52,7 @@ export async function memory(options: ScenarioOptions): Promise<ScenarioResult> 
     ]);
     figures.push(
       { figure: 'jobs/s over the run', unit: '/s', shoal: Math.round(total / seconds) },
-      { figure: 'jobs still stored at the end (retention 10 s)', unit: '', shoal: stored },
+      { figure: `jobs still stored at the end (retention ${retentionMs / 1000} s)`, unit: '', shoal: stored },
     );
     const chart: Chart = {
       name: 'memory-rss',

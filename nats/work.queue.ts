@@ -65,7 +65,7 @@ export function pullWork(
   let stopped = false;
   /** The queue and its consumer, made (or found) again until they are there. */
   const consumerOf = async () => {
-    for (let delay = 250;; delay = Math.min(5_000, 2 * delay)) {
+    for (let delay: number = defaults.retryFirstMs;; delay = Math.min(defaults.retryMaxMs, 2 * delay)) {
       try {
         await options.ensure();
         return await jetstream(nc, jsOptions(nc)).consumers.get(n.workStream, n.workConsumer);

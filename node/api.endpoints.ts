@@ -116,7 +116,6 @@ async function submit(deps: ApiDeps, clock: Clock, req: ParsedRequestOf<'jobs.su
   return { id: stored.id, state: stored.state, created };
 }
 
-/** Oldest first; `cursor` is the offset of the next page. */
 /**
  * A page of jobs, oldest first: which ids from the job index (in memory), then only the page's records
  * (from the index when it holds them, else one read each). The cursor names the last job of the page, so

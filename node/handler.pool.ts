@@ -27,7 +27,7 @@ type Thread = {
   onGone?: (why: string) => void;
 };
 
-export type PoolOptions = { modulePath?: string; allowExec: boolean; keepIdle: number; clock: Clock; log: Log; stopMs?: number };
+export type PoolOptions = { modulePath?: string; allowExec: boolean; keepIdle: number; clock: Clock; log: Log };
 
 const self = import.meta.url;
 const entry = new URL(`./handler.worker${self.slice(self.lastIndexOf('.'))}`, self);
@@ -61,8 +61,6 @@ export class HandlerPool {
   #live = new Set<Thread>();
   #calls = 0;
   #closed = false;
-  /** Threads terminated because their handler ignored its signal (a metric and a test's witness). */
-  killed = 0;
 
   constructor(options: PoolOptions) {
     this.#o = options;
@@ -80,10 +78,6 @@ export class HandlerPool {
   /** Start threads up to `keepIdle` now, so the first attempts do not wait for a module to load. */
   warm(): void {
     while (!this.#closed && this.#idle.length < this.#o.keepIdle) this.#idle.push(this.#spawn());
-  }
-
-  get threads(): number {
-    return this.#live.size;
   }
 
   async close(): Promise<void> {
@@ -142,9 +136,8 @@ export class HandlerPool {
     let killTimer: unknown;
     const onAbort = () => {
       post({ t: 'abort', call, reason: errorToWire(ctx.signal.reason) });
-      const within = (control?.graceLeftMs() ?? 0) + (this.#o.stopMs ?? defaults.handlerStopMs);
+      const within = (control?.graceLeftMs() ?? 0) + defaults.handlerStopMs;
       killTimer = clock.setTimeout(() => {
-        this.killed++;
         this.#o.log(`job ${ctx.fence.jobId}#${ctx.fence.attempt}: its handler ignored its signal for ${within} ms; its thread is replaced`);
         void thread.worker.terminate();
       }, within);

@@ -19,13 +19,14 @@ export class JobIndex {
   readonly #revisions = new Map<string, number>();
   #listeners = new Set<() => void>();
   #recordListeners = new Set<(r: JobRecord) => void>();
-  /** Every stored job's state, and how many are in each: what `status` reports, without reading the records. */
-  readonly #states = new Map<string, JobRecord['state']>();
+  /**
+   * Every stored job's state and creation time: how many are in each state (what `status` reports), and
+   * `jobs.list`'s pages in (createdAt, id) order, without reading the records.
+   */
+  readonly #stored = new Map<string, { state: JobRecord['state']; createdAt: number }>();
   readonly counts: Record<JobRecord['state'], number> = { queued: 0, assigned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
   /** Jobs that finished lately, oldest first (bounded): a wait for one is answered without a read. */
   readonly #finished = new Map<string, JobRecord>();
-  /** Every stored job's creation time: `jobs.list` pages in (createdAt, id) order without reading every record. */
-  readonly #created = new Map<string, number>();
   /** Every stored finished job, in the order they finished: when, how long it is kept (null: the cluster's), its revision. */
   readonly #ended = new Map<string, { at: number; keepMs: number | null; revision: number }>();
   /** Per job id: who wants every stored version of that record (terminal ones too). */
@@ -111,8 +112,7 @@ export class JobIndex {
   #see(r: JobRecord, revision: number): void {
     const id = r.id;
     if ((this.#revisions.get(id) ?? 0) > revision) return;
-    this.#count(id, r.state);
-    this.#created.set(id, r.createdAt);
+    this.#count(id, r);
     // The revision is kept for finished records too (while they are remembered): an older version delivered late changes nothing.
     this.#revisions.set(id, revision);
     if (isTerminal(r)) {
@@ -141,17 +141,16 @@ export class JobIndex {
   }
 
   /** A version of `id` arrived (null: deleted); a re-watch delivering it again changes nothing. */
-  #count(id: string, state: JobRecord['state'] | null): void {
-    const was = this.#states.get(id);
-    if (was) this.counts[was]--;
-    if (state) {
-      this.counts[state]++;
-      this.#states.set(id, state);
-    } else this.#states.delete(id);
+  #count(id: string, r: JobRecord | null): void {
+    const was = this.#stored.get(id);
+    if (was) this.counts[was.state]--;
+    if (r) {
+      this.counts[r.state]++;
+      this.#stored.set(id, { state: r.state, createdAt: r.createdAt });
+    } else this.#stored.delete(id);
   }
 
   #forget(id: string): void {
-    this.#created.delete(id);
     this.live.delete(id);
     this.#finished.delete(id);
     this.#ended.delete(id);
@@ -165,8 +164,8 @@ export class JobIndex {
   page(state: JobRecord['state'] | undefined, after: { createdAt: number; id: string } | null, limit: number) {
     const later = (at: number, id: string) => !after || at > after.createdAt || (at === after.createdAt && id > after.id);
     const ids: Array<[number, string]> = [];
-    for (const [id, at] of this.#created) {
-      if ((!state || this.#states.get(id) === state) && later(at, id)) ids.push([at, id]);
+    for (const [id, e] of this.#stored) {
+      if ((!state || e.state === state) && later(e.createdAt, id)) ids.push([e.createdAt, id]);
     }
     ids.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
     return { ids: ids.slice(0, limit).map(([, id]) => id), more: ids.length > limit };

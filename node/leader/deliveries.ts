@@ -8,6 +8,9 @@ import { defaults } from '../../base/defaults.ts';
 import type { Versioned } from '../../store/job.store.ts';
 import type { Placer } from './deps.ts';
 
+/** How long after its `tries`th sending a message goes again, unacknowledged: doubling, capped. */
+const resendAfter = (tries: number) => Math.min(defaults.assignResendMaxMs, defaults.assignResendMs * 2 ** (tries - 1));
+
 type Unacked = { job: Versioned<JobRecord>; tries: number; dueAt: number };
 /** A cancel on its way to the node that held the job: sent until acknowledged, or its lease is gone. */
 type Stop = { tries: number; dueAt: number };
@@ -51,7 +54,7 @@ export class Deliveries {
     const { deps, clock } = this.#placer;
     for (const id of ids) {
       const tries = (stops.get(id)?.tries ?? 0) + 1;
-      stops.set(id, { tries, dueAt: clock.mono() + Math.min(defaults.assignResendMaxMs, defaults.assignResendMs * 2 ** (tries - 1)) });
+      stops.set(id, { tries, dueAt: clock.mono() + resendAfter(tries) });
     }
     void deps.transport.stop!(node, ids).then((heard) => {
       if (heard) { for (const id of ids) stops.delete(id); }
@@ -86,8 +89,7 @@ export class Deliveries {
     this.#unacked.set(node, pending);
     for (const job of jobs) {
       const tries = (pending.get(job.value.id)?.tries ?? 0) + 1;
-      const backoff = Math.min(defaults.assignResendMaxMs, defaults.assignResendMs * 2 ** (tries - 1));
-      pending.set(job.value.id, { job, tries, dueAt: clock.mono() + backoff });
+      pending.set(job.value.id, { job, tries, dueAt: clock.mono() + resendAfter(tries) });
     }
     void deps.transport.deliver!(node, { jobs, epoch }).then((ack) => {
       if (!ack) return; // no answer: sent again when due

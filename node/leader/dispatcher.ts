@@ -17,7 +17,7 @@ import type { Versioned } from '../../store/job.store.ts';
 import { capacityOf } from './cluster.cache.ts';
 import type { Placer } from './deps.ts';
 import { Deliveries } from './deliveries.ts';
-import { preempt, settlePending, settleUnhandled } from './placement.waiting.ts';
+import { preempt, settlePending } from './placement.waiting.ts';
 import { recordOfIntake, sameSubmit } from '../job.queries.ts';
 import { toApiError } from '../../nats/service.ts';
 
@@ -143,7 +143,7 @@ export class Dispatcher {
     const now = clock.now();
     const incoming = this.#incoming.splice(0, defaults.jobsPerAuction);
     for (const id of this.#queued.keys()) if (!index.live.has(id)) this.#queued.delete(id); // deleted meanwhile
-    const queued = await settlePending(this.placer, await settleUnhandled(this.placer, offerOrder(this.#queued.values(), now)));
+    const queued = await settlePending(this.placer, offerOrder(this.#queued.values(), now));
     const fresh = incoming.filter((x) => !this.#known(x));
     const offered = [
       ...fresh.map(({ item }) => offeredOf(recordOfIntake(item), now)),

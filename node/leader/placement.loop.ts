@@ -10,7 +10,7 @@ import { effectivePriority, type NodeBid, type OfferedJob, offerOrder } from '..
 import { defaults } from '../../base/defaults.ts';
 import { realClock } from '../../base/time.ts';
 import { capacityOf, type ClusterCache } from './cluster.cache.ts';
-import { preempt, settlePending, settleUnhandled } from './placement.waiting.ts';
+import { preempt, settlePending } from './placement.waiting.ts';
 import { addUsage, noUsage, satisfies, type Usage, usageOf } from '../../policies/requirements.ts';
 import type { DutyDeps, Placer } from './deps.ts';
 
@@ -98,7 +98,7 @@ async function placeQueued(placer: Placer, epoch: number): Promise<boolean> {
   await index.ready();
   const queued = offerOrder(index.live.values(), placer.clock.now());
   if (queued.length === 0) return false;
-  const placeable = await settlePending(placer, await settleUnhandled(placer, queued));
+  const placeable = await settlePending(placer, queued);
   if (placer.deps.policy.pulls) {
     await enqueue(placer, placeable);
     return false;

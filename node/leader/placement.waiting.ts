@@ -11,29 +11,45 @@ import { capacityOf } from './cluster.cache.ts';
 import type { Placer } from './deps.ts';
 
 /**
- * For each queued job with requirements: whether some live node that handles
- * its type could ever run it. Where none can, its record gets the reason (and
- * it fails once it has waited its pending timeout); where one can again, the
- * reason goes. Returns the jobs some live node can take, in the same order.
+ * For each queued job: whether some live node could ever run it — one that handles its type (the only
+ * nodes that load a module may be restarting) and, with requirements, one that satisfies them. Where none
+ * can, its record gets the reason, and it fails once it has waited its `pendingTimeoutMs` (for a missing
+ * type, `typeMissingTimeoutMs` when unset, so a mistyped type still ends with a clear error); where one
+ * can again, the reason goes. Returns the jobs some live node can take, in the same order.
  */
 export async function settlePending(placer: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
   const { deps, cluster, clock } = placer;
-  const reasonOf = (r: JobRecord) =>
-    r.requires ? pendingReason(r.requires, cluster.nodes.filter((n) => n.types.includes(r.type)).map(capacityOf)) : null;
+  /** Why no live node can take `r` (null: one can), how long it may wait (null: for ever), and the error after. */
+  const waitOf = (r: JobRecord) => {
+    const types = cluster.types;
+    if (types && !types.has(r.type)) {
+      const handled = `live nodes handle: ${[...types].sort().join(', ') || 'none'}`;
+      const limitMs = r.pendingTimeoutMs ?? defaults.typeMissingTimeoutMs;
+      return {
+        reason: `no live node handles type '${r.type}' (${handled})`,
+        limitMs,
+        error: `unknown job type '${r.type}': no live node handled it within ${limitMs} ms (${handled})`,
+      };
+    }
+    const reason = r.requires ? pendingReason(r.requires, cluster.nodes.filter((n) => n.types.includes(r.type)).map(capacityOf)) : null;
+    if (reason === null) return null;
+    return { reason, limitMs: r.pendingTimeoutMs, error: `could not be placed within ${r.pendingTimeoutMs} ms: ${reason}` };
+  };
   // The cache may predate a node that joined: confirm from the leases (at most every `pendingRecheckMs`) before saying no.
-  if (queued.some((r) => reasonOf(r) !== null)) await cluster.fresh(defaults.pendingRecheckMs);
+  if (queued.some((r) => waitOf(r) !== null)) await cluster.fresh(defaults.pendingRecheckMs);
   const { store } = deps.jobs();
   const now = clock.now();
   const writes: Array<Promise<unknown>> = [];
   const placeable: JobRecord[] = [];
   for (const r of queued) {
-    const reason = reasonOf(r);
-    if (reason === null) placeable.push(r);
+    const wait = waitOf(r);
+    if (wait === null) placeable.push(r);
     const since = r.pendingSince ?? now;
-    if (reason !== null && r.pendingTimeoutMs !== null && now - since >= r.pendingTimeoutMs) {
-      const error = `could not be placed within ${r.pendingTimeoutMs} ms: ${reason}`;
+    if (wait !== null && wait.limitMs !== null && now - since >= wait.limitMs) {
+      const { error } = wait;
       writes.push(store.apply(r.id, (c) => (c.state === 'queued' ? { type: 'job.reject', error, at: clock.now() } : null)));
-    } else if (reason !== r.pendingReason) {
+    } else if ((wait?.reason ?? null) !== r.pendingReason) {
+      const reason = wait?.reason ?? null;
       writes.push(store.apply(r.id, (c) => (c.state === 'queued' ? { type: 'job.pending', reason, at: clock.now() } : null)));
     }
   }
@@ -92,33 +108,4 @@ export async function preempt(placer: Placer, unplaced: JobRecord[], bids: NodeB
     placed++;
   }
   return placed;
-}
-
-/**
- * Queued jobs whose type no live node handles (confirmed from the leases: the
- * cache may predate a new node) wait, with the reason on their record: the
- * only nodes that load a module may be restarting. They fail once they have
- * waited their `pendingTimeoutMs` (or `typeMissingTimeoutMs` when unset), so a
- * mistyped type still ends with a clear error. Returns the rest.
- */
-export async function settleUnhandled({ deps, cluster, clock }: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
-  if (cluster.types && queued.some((r) => !cluster.types!.has(r.type))) await cluster.fresh(defaults.pendingRecheckMs);
-  const known = cluster.types;
-  if (!known) return queued;
-  const unhandled = queued.filter((r) => !known.has(r.type));
-  if (unhandled.length === 0) return queued;
-  const { store } = deps.jobs();
-  const now = clock.now();
-  const handled = [...known].sort().join(', ') || 'none';
-  await Promise.allSettled(unhandled.map((r) => {
-    const limit = r.pendingTimeoutMs ?? defaults.typeMissingTimeoutMs;
-    const reason = `no live node handles type '${r.type}' (live nodes handle: ${handled})`;
-    if (now - (r.pendingSince ?? now) >= limit) {
-      const error = `unknown job type '${r.type}': no live node handled it within ${limit} ms (live nodes handle: ${handled})`;
-      return store.apply(r.id, (c) => (c.state === 'queued' ? { type: 'job.reject', error, at: clock.now() } : null));
-    }
-    if (reason === r.pendingReason) return null;
-    return store.apply(r.id, (c) => (c.state === 'queued' ? { type: 'job.pending', reason, at: clock.now() } : null));
-  }));
-  return queued.filter((r) => known.has(r.type));
 }
