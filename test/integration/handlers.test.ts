@@ -1,8 +1,8 @@
 // Handlers off the node's thread: a handler that never yields (a synchronous
 // busy loop far past its timeout) is timed out on a node that stays a member
 // (same lease epoch throughout, answering status), its thread is replaced, and
-// other jobs keep finishing within a second meanwhile. And a type no live node
-// handles for a moment (its only nodes restarting) is waited for, not failed.
+// other jobs keep finishing meanwhile (within 3 s, where a blocked node would
+// hold them 8 s). And a type no live node handles for a moment (its only nodes restarting) is waited for, not failed.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -56,7 +56,9 @@ describe('a handler that never yields, 2 node processes with a job module', () =
     assert.deepEqual(job.attempts.map((a) => a.outcome), ['timeout', 'timeout'], 'each attempt timed out; none was orphaned');
     assert.ok(Date.now() - began < 8_000, 'it ended by its timeouts, not when the loop gave up');
     assert.ok(lags.length >= 5, `jobs ran beside it (${lags.length})`);
-    assert.ok(Math.max(...lags) < 1_000, `every job beside it finished within a second (slowest ${Math.max(...lags)} ms)`);
+    // The loop spins 8 s: a node it blocked would hold a job beside it that long. A replaced thread
+    // loads the module again (~0.5 s, more on a busy CI machine), so the guard is generous.
+    assert.ok(Math.max(...lags) < 3_000, `every job beside it finished within 3 s, not after the 8 s spin (${lags.join(', ')} ms)`);
     assert.match(c.logs(2_000), /its handler ignored its signal/, 'the spinning thread was replaced');
 
     // The replaced thread's successor runs the module's handlers on both nodes.
