@@ -2,7 +2,8 @@
 // busy loop far past its timeout) is timed out on a node that stays a member
 // (same lease epoch throughout, answering status), its thread is replaced, and
 // other jobs keep finishing meanwhile (within 3 s, where a blocked node would
-// hold them 8 s). And a type no live node handles for a moment (its only nodes restarting) is waited for, not failed.
+// hold them 8 s). And a type no live node handles for a moment (its only nodes
+// restarting) is waited for, not failed.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NatsConnection } from '@nats-io/transport-node';
