@@ -99,6 +99,29 @@ export const jobRecordSchema = z.object({
 });
 export type JobRecord = z.infer<typeof jobRecordSchema>;
 
+// ── Job types ──────────────────────────────────────────────────────────────
+
+/** How a job type retries: attempts in all, and the wait before each retry. */
+export const retryPolicySchema = z.object({
+  /** Attempts in all (a submit's own `maxAttempts` wins). */
+  maxAttempts: z.number().int().min(1).max(100).optional(),
+  /** exponential: baseMs · 2^(failures-1); fixed: baseMs every time. Capped at maxMs. */
+  backoff: z.enum(['exponential', 'fixed']).optional(),
+  baseMs: z.number().int().min(0).max(3_600_000).optional(),
+  maxMs: z.number().int().min(0).max(24 * 3_600_000).optional(),
+  /** Each wait drawn from half of it to all of it. */
+  jitter: z.boolean().optional(),
+}).strict();
+export type RetryPolicy = z.infer<typeof retryPolicySchema>;
+
+/** A job type's settings, declared with its handler (`defineJob`): defaults for the jobs submitted for it. */
+export const typeSettingsSchema = z.object({
+  retry: retryPolicySchema.optional(),
+  /** Each attempt's timeout (a submit's own `timeoutMs` wins). */
+  timeoutMs: z.number().int().min(1).max(7 * 24 * 3_600_000).optional(),
+}).strict();
+export type TypeSettings = z.infer<typeof typeSettingsSchema>;
+
 // ── Requests ───────────────────────────────────────────────────────────────
 
 export const statusRequest = z.object({}).strict();

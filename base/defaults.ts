@@ -75,6 +75,10 @@ export const defaults = {
   apiAttemptMs: 1_000,
   /** A client's wait asks for the job in slices this long, so a wait lost with a dying node is asked again. */
   waitSliceMs: 5_000,
+  /** A client's `job.wait()` without a bound asks in waits this long (each itself in `waitSliceMs` requests). */
+  clientWaitSliceMs: 60_000,
+  /** How often a client's `job.progress()` reads the job. */
+  progressPollMs: 250,
   /** Live inspection: at most one snapshot per actor per this many ms, a bounded queue (dropped beyond, never blocking), and how long a viewer's last sync keeps the feed on. */
   inspectCoalesceMs: 100,
   inspectMaxQueue: 500,
@@ -201,8 +205,18 @@ export function defaultLeaseTtlMs(replicas: number): number {
   return replicas > 1 ? defaults.replicatedLeaseTtlMs : defaults.leaseTtlMs;
 }
 
-export function retryBackoffMs(failures: number): number {
-  return Math.min(defaults.retryBackoffMaxMs, defaults.retryBackoffBaseMs * 2 ** Math.max(0, failures - 1));
+/** A job type's retry backoff (the API contract's `retryPolicySchema`; what is left out takes the defaults above). */
+export type BackoffPolicy = { backoff?: 'exponential' | 'fixed'; baseMs?: number; maxMs?: number; jitter?: boolean };
+
+/**
+ * The wait before the retry after `failures` failures: base · 2^(failures-1) (or base when fixed), capped; with
+ * jitter, a uniform draw from half of it to all of it, so jobs that failed together do not retry together.
+ */
+export function retryBackoffMs(failures: number, policy: BackoffPolicy = {}, random: () => number = Math.random): number {
+  const base = policy.baseMs ?? defaults.retryBackoffBaseMs;
+  const growth = policy.backoff === 'fixed' ? 1 : 2 ** Math.max(0, failures - 1);
+  const ms = Math.min(policy.maxMs ?? defaults.retryBackoffMaxMs, base * growth);
+  return policy.jitter ? Math.round(ms * (0.5 + random() / 2)) : ms;
 }
 
 /**

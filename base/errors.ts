@@ -90,6 +90,18 @@ export class CheckpointTooLargeError extends Error {
   }
 }
 
+/**
+ * Thrown by a handler: the attempt fails and the job fails with it, no retry (bad data, a refused request).
+ * Recognised by name too, so a copy of the class from another install of the package counts.
+ */
+export class NonRetryableError extends Error {
+  readonly code = 'NON_RETRYABLE';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'NonRetryableError';
+  }
+}
+
 /** A setting that is out of range or of the wrong kind (node options, a config file): the message names it. */
 export class ConfigError extends Error {
   readonly code = 'BAD_CONFIG';

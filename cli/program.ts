@@ -78,6 +78,10 @@ function benchCommand(p: Command): void {
       const { fileURLToPath } = await import('node:url');
       const { tsCommand } = await import('../harness/spawn.ts');
       const suite = fileURLToPath(new URL('../bench/suite.ts', import.meta.url));
+      const { existsSync } = await import('node:fs');
+      if (!existsSync(suite)) {
+        throw new InvalidArgumentError('the benchmarks run from a clone of the repository (the package ships no bench/)');
+      }
       const [cmd, args] = tsCommand(suite, [...names, ...(options.quick ? ['--quick'] : []), '--out', options.out]);
       const child = spawn(cmd, args, { stdio: 'inherit' });
       process.exitCode = await new Promise<number>((r) => child.once('exit', (code) => r(code ?? 1)));
@@ -364,8 +368,21 @@ function chaosCommand(p: Command): void {
           leaf?: boolean;
         },
       ) => {
-        const { runChaosCli } = await import('./chaos.ts');
+        const { runChaosCli } = await optional(() => import('./chaos.ts'), 'fast-check', 'shoal chaos');
         process.exitCode = await runChaosCli({ ...options, servers: options.servers === '1' ? 1 : 3 });
       },
     );
+}
+
+/** Loads the code of a command that needs an optional dependency; when it is not installed, says which and how to add it. */
+async function optional<T>(load: () => Promise<T>, pkg: string, command: string): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message.includes(`'${pkg}'`)) {
+      throw new Error(`${command} needs the optional dependency ${pkg}, which is not installed (npm install ${pkg})`, { cause: err });
+    }
+    throw err;
+  }
 }

@@ -1,6 +1,7 @@
 // Starts node processes (Node via tsx's loader, or Deno) as single OS
 // processes, so a pid we report is the pid that `kill -9` hits. Used by
-// `shoal up`, the demo, tests, benches and the chaos suite.
+// `shoal up`, the demo, tests, benches and the chaos suite. Compiled (an
+// installed package's dist/), it starts the compiled CLI with plain Node.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -9,8 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { defaults } from '../base/defaults.ts';
 import denoConfig from '../deno.json' with { type: 'json' };
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'cli', 'main.ts');
+const self = import.meta.url;
+/** `.ts` in a clone, `.js` in the compiled package. */
+const ext = self.slice(self.lastIndexOf('.'));
+const root = join(dirname(fileURLToPath(self)), '..');
+const cli = join(root, 'cli', `main${ext}`);
 
 export type Runtime = 'node' | 'deno';
 
@@ -28,11 +32,15 @@ export function denoBinary(): string {
   return 'deno';
 }
 
-/** argv that runs a TypeScript file of the project with Node (through tsx); with SHOAL_CPU_PROF=DIR each process writes a CPU profile there. */
+/**
+ * argv that runs a script of the project with Node (a TypeScript one through tsx); with SHOAL_CPU_PROF=DIR each
+ * process writes a CPU profile there.
+ */
 export function tsCommand(script: string, args: string[]): [string, string[]] {
   const node = (globalThis as { Deno?: unknown }).Deno ? 'node' : process.execPath;
   const prof = process.env.SHOAL_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SHOAL_CPU_PROF}`] : [];
-  return [node, [...prof, '--import', import.meta.resolve('tsx'), script, ...args]];
+  const loader = script.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : [];
+  return [node, [...prof, ...loader, script, ...args]];
 }
 
 /** argv that runs `shoal <args>` in one process of the given runtime; under Deno, what `deno task shoal` runs (cwd: the project). */

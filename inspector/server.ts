@@ -1,5 +1,5 @@
 // `shoal inspect`: a local web page that draws every actor of the cluster as
-// its statechart (laid out by elkjs), live, with a timeline to travel back.
+// its statechart (laid out by elkjs: assets.ts), live, with a timeline to travel back.
 // The server reads the events stream (history, then live), the job records
 // (a KV watch: the authority for a job's state, see records.ts), the nodes'
 // inspection feed (it asks every node to sync every few seconds, which is
@@ -11,13 +11,9 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { requestAllowed } from './guard.ts';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { build } from 'esbuild';
 import { z } from 'zod';
 import type { ShoalInspectionEvent } from '../node/inspection.ts';
-import { machineGraph, machines } from '../machines/graph.ts';
 import type { JobRecord } from '../api/contract.ts';
 import { callApi } from '../nats/client.ts';
 import { decode } from '../store/codec.ts';
@@ -26,8 +22,8 @@ import { tailTransitions, type Transition, transitionSchema, transitionsOf } fro
 import { type Names, names } from '../nats/subjects.ts';
 import type { ConnectionFlags } from '../nats/connect.ts';
 import { parseDuration } from '../base/time.ts';
-import { type ChartLayout, layoutMachine } from './layout.ts';
-import { actorKey, type Kind, kinds, type ServerMessage, type ViolationMark } from './model.ts';
+import { pageAssets } from './assets.ts';
+import { actorKey, type ServerMessage, type ViolationMark } from './model.ts';
 import { pageHtml } from './page/html.ts';
 import { JobStates, watchRecords } from './records.ts';
 
@@ -44,27 +40,6 @@ export type InspectOptions = ConnectionFlags & {
   /** DNS names besides localhost and IP literals that the page may be reached under. */
   allowHost?: string[];
 };
-
-const here = dirname(fileURLToPath(import.meta.url));
-
-/** The page's script: the page's TypeScript bundled by esbuild, in memory. */
-async function pageScript(): Promise<string> {
-  const r = await build({
-    entryPoints: [join(here, 'page', 'app.ts')],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-  });
-  return r.outputFiles[0]!.text;
-}
-
-async function charts(): Promise<Record<Kind, ChartLayout>> {
-  const out = {} as Record<Kind, ChartLayout>;
-  for (const k of kinds) out[k] = await layoutMachine(machineGraph(machines[k]));
-  return out;
-}
 
 /** What a replay file holds: a chaos failure file (real or simulated) or a plain array of transitions. */
 function readReplay(file: string): { history: Transition[]; violations: ViolationMark[]; records: JobRecord[] } {
@@ -217,7 +192,7 @@ async function follow(nc: NatsConnection, n: Names, hub: Hub, since: Date): Prom
 
 export async function runInspect(options: InspectOptions): Promise<number> {
   const keepFinishedMs = parseDuration(options.keepFinished, '--keep-finished');
-  const [script, layouts] = await Promise.all([pageScript(), charts()]);
+  const { script, charts: layouts } = await pageAssets();
   const replay = options.replay ? readReplay(options.replay) : null;
   const nc = replay ? null : await connectNats(options, 'shoal-inspect');
   const n = names(options.prefix);

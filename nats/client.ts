@@ -4,7 +4,7 @@
 // with short attempts, so a request lost with a node that just died costs
 // one attempt, not the whole timeout.
 import { type NatsConnection, TimeoutError } from '@nats-io/transport-node';
-import { encodeJson } from '../store/codec.ts';
+import { encodeJson } from '../store/json.ts';
 import { defaults } from '../base/defaults.ts';
 import { ApiError } from '../base/errors.ts';
 import { isNoResponders } from './probe.ts';

@@ -15,6 +15,7 @@ import { encode } from '../store/codec.ts';
 import type { Notify } from '../nats/placement.ts';
 import type { IntakeItem, IntakeResult } from '../nats/messages.ts';
 import { type Clock, realClock } from '../base/time.ts';
+import type { TypeCatalog } from './input.schemas.ts';
 import { type IndexView, intakeItemOf, notFound, recordOfIntake, sameSubmit, statusFrom, waitFor } from './job.queries.ts';
 
 /** The endpoints' port: buckets, notifications and time; no NATS connection, so the simulation serves the same code. */
@@ -27,8 +28,8 @@ export type ApiDeps = {
   intake?: (item: IntakeItem) => Promise<IntakeResult>;
   /** The node serving these endpoints: a drain request for it drains it. */
   self: { id: string; drain: () => void };
-  /** The problems with a submit's input for its type (null: it fits, or the type has no schema). */
-  checkInput?: (type: string, input: unknown) => Promise<string[] | null>;
+  /** Job types as a submit sees them: the problems with its input (null: it fits, or no schema) and the type's settings. */
+  types?: TypeCatalog;
   clock?: Clock;
 };
 
@@ -100,11 +101,17 @@ async function submit(deps: ApiDeps, clock: Clock, req: ParsedRequestOf<'jobs.su
   if (inputBytes > defaults.jobInputMaxBytes) {
     throw new ApiError(413, 'too_large', `input is ${inputBytes} bytes encoded; the limit is ${defaults.jobInputMaxBytes}`);
   }
-  const problems = await deps.checkInput?.(req.type, req.input ?? null);
+  const problems = await deps.types?.check(req.type, req.input ?? null);
   if (problems) {
     throw new ApiError(400, 'bad_input', `input does not match job type '${req.type}': ${problems.slice(0, 5).join('; ')}`);
   }
-  const item = intakeItemOf(req, clock.now());
+  // The type's own settings (defineJob) fill what the submit left out; then the cluster's defaults.
+  const settings = (await deps.types?.settings(req.type)) ?? {};
+  const item = intakeItemOf({
+    ...req,
+    maxAttempts: req.maxAttempts ?? settings.retry?.maxAttempts,
+    timeoutMs: req.timeoutMs ?? settings.timeoutMs,
+  }, clock.now());
   if (deps.intake) {
     const r = await deps.intake(item);
     if ('error' in r) throw new ApiError(r.error.status, r.error.code, r.error.message);

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { TypeSettings } from '../api/contract.ts';
 import { builtinSchemas, isStandardSchema, moduleSchemas, primesMax, type StandardSchema } from './input.schemas.ts';
 
 export type JobCtx = {
@@ -141,7 +142,12 @@ export const execHandler: Handler = async (input, ctx) => {
   });
 };
 
-export type JobTypes = { handlers: Record<string, Handler>; schemas: Record<string, StandardSchema | Record<string, unknown>> };
+export type JobTypes = {
+  handlers: Record<string, Handler>;
+  schemas: Record<string, StandardSchema | Record<string, unknown>>;
+  /** Types' settings (retry, timeout), from `defineJob`. */
+  settings?: Record<string, TypeSettings>;
+};
 
 /** The built-ins, with `exec` only when the operator allowed it. */
 function builtins(allowExec: boolean): JobTypes {

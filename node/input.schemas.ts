@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { defaults } from '../base/defaults.ts';
 import type { Clock } from '../base/time.ts';
+import type { TypeSettings } from '../api/contract.ts';
 
 /** The built-in `primes`' bounds: each chunk ends soon (it yields only between chunks), and so does the job. */
 export const primesMax = { limit: 100_000_000, chunk: 50_000 }; // a chunk near the limit: ~30 ms here
@@ -55,10 +56,16 @@ function pathOf(path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }>
   return ['input', ...(path ?? []).map((p) => String(typeof p === 'object' ? p.key : p))].join('.');
 }
 
+/** The input as the schema parses it (defaults filled, transforms applied), or each problem as `input.<path>: <message>`. */
+export async function standardParse(schema: StandardSchema, input: unknown): Promise<{ value: unknown } | { problems: string[] }> {
+  const r = await schema['~standard'].validate(input);
+  return r.issues?.length ? { problems: r.issues.map((i) => `${pathOf(i.path)}: ${i.message}`) } : { value: r.value };
+}
+
 export function standardCheck(schema: StandardSchema): InputCheck {
   return async (input) => {
-    const r = await schema['~standard'].validate(input);
-    return r.issues?.length ? r.issues.map((i) => `${pathOf(i.path)}: ${i.message}`) : null;
+    const r = await standardParse(schema, input);
+    return 'problems' in r ? r.problems : null;
   };
 }
 
@@ -104,31 +111,47 @@ export function checkOf(schema: StandardSchema | Record<string, unknown>): Input
 /** Job type names that can be asked about on a subject (every exported handler's name is one). */
 const askable = /^[A-Za-z0-9_$-]{1,128}$/;
 
+/** What a node tells others about a job type it loads: its input's JSON Schema (null: none to tell) and its settings. */
+export type TypeInfo = { schema: Record<string, unknown> | null; settings: TypeSettings };
+
+/** A submit's view of the job types: its input's check and the type's settings (defaults for the job). */
+export type TypeCatalog = {
+  check(type: string, input: unknown): Promise<string[] | null>;
+  settings(type: string): Promise<TypeSettings>;
+};
+
 /**
- * Checks a submit's input against its type's schema: this node's own, else the
- * JSON Schema another node answers with (`ask`, cached for a while, misses too).
- * No schema anywhere: the input is accepted as it is.
+ * The job types as a submit sees them: this node's own, else what another node answers (`ask`, cached for a
+ * while, misses too). A type nobody describes: any input is accepted and the cluster's defaults apply.
  */
-export function inputChecker(
-  local: Record<string, StandardSchema | Record<string, unknown>>,
-  options: { ask?: (type: string) => Promise<Record<string, unknown> | null>; clock: Clock },
-): (type: string, input: unknown) => Promise<string[] | null> {
-  const own = new Map(Object.entries(local).map(([t, s]) => [t, checkOf(s)]));
-  const remote = new Map<string, { check: InputCheck | null; until: number }>();
-  const lookup = async (type: string): Promise<InputCheck | null> => {
+export function typeCatalog(
+  local: { schemas: Record<string, StandardSchema | Record<string, unknown>>; settings?: Record<string, TypeSettings> },
+  options: { ask?: (type: string) => Promise<TypeInfo | null>; clock: Clock },
+): TypeCatalog {
+  type Known = { check: InputCheck | null; settings: TypeSettings };
+  const own = new Map<string, Known>();
+  for (const type of new Set([...Object.keys(local.schemas), ...Object.keys(local.settings ?? {})])) {
+    const schema = local.schemas[type];
+    own.set(type, { check: schema ? checkOf(schema) : null, settings: local.settings?.[type] ?? {} });
+  }
+  const remote = new Map<string, Known & { until: number }>();
+  const lookup = async (type: string): Promise<Known | null> => {
     if (own.has(type)) return own.get(type)!;
     if (!options.ask || !askable.test(type)) return null;
     const hit = remote.get(type);
-    if (hit && hit.until > options.clock.now()) return hit.check;
-    let check: InputCheck | null = null;
+    if (hit && hit.until > options.clock.now()) return hit;
+    let known: Known = { check: null, settings: {} };
     try {
-      const schema = await options.ask(type);
-      check = schema ? jsonSchemaCheck(schema) : null;
+      const info = await options.ask(type);
+      if (info) known = { check: info.schema ? jsonSchemaCheck(info.schema) : null, settings: info.settings };
     } catch {
-      check = null; // no answer, or a schema this zod cannot read: accepted as before schemas existed
+      // no answer, or a schema this zod cannot read: accepted as before schemas existed
     }
-    remote.set(type, { check, until: options.clock.now() + defaults.schemaCacheMs });
-    return check;
+    remote.set(type, { ...known, until: options.clock.now() + defaults.schemaCacheMs });
+    return known;
   };
-  return async (type, input) => (await lookup(type))?.(input) ?? null;
+  return {
+    check: async (type, input) => (await lookup(type))?.check?.(input) ?? null,
+    settings: async (type) => (await lookup(type))?.settings ?? {},
+  };
 }

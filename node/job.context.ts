@@ -5,7 +5,7 @@ import type { JobEvent } from '../machines/job.machine.ts';
 import type { HandlerOutcome, StopReason } from '../machines/job.rules.ts';
 import type { JobRecord } from '../api/contract.ts';
 import { defaults } from '../base/defaults.ts';
-import { CheckpointTooLargeError, FencedError } from '../base/errors.ts';
+import { CheckpointTooLargeError, FencedError, NonRetryableError } from '../base/errors.ts';
 import type { CheckpointSlot, Decision, Versioned } from '../store/job.store.ts';
 import { type Clock, sleep } from '../base/time.ts';
 import { type Handler, type JobCtx, JobInputError } from './handlers.ts';
@@ -139,11 +139,16 @@ export async function callHandler(
     ]);
     return resultOutcome(result ?? null);
   } catch (err) {
-    // Bad input and oversize checkpoints fail the same way every time: no retry.
-    const retryable = !(err instanceof JobInputError || err instanceof CheckpointTooLargeError);
+    // Bad input and oversize checkpoints fail the same way every time, and the handler may say so itself: no retry.
+    const retryable = !(err instanceof JobInputError || err instanceof CheckpointTooLargeError || isNonRetryable(err));
     const error = String((err as Error)?.message ?? err).slice(0, defaults.errorMaxChars);
     return { ok: false, error, retryable, fenced: err instanceof FencedError };
   } finally {
     if (graceTimer !== undefined) clock.clearTimeout(graceTimer);
   }
+}
+
+/** The class, or its name (a handler thread's error, or the class from another copy of the package). */
+function isNonRetryable(err: unknown): boolean {
+  return err instanceof NonRetryableError || (err as Error | null)?.name === 'NonRetryableError';
 }

@@ -3,7 +3,7 @@
 // the attempt; after lease loss the runner aborts its handlers and writes nothing.
 import type { CapacityConfig } from './config.ts';
 import { type JobEvent, lastAttempt } from '../machines/job.machine.ts';
-import type { JobRecord } from '../api/contract.ts';
+import type { JobRecord, TypeSettings } from '../api/contract.ts';
 import { outcomeEvent } from '../machines/job.rules.ts';
 import type { Bucket } from '../store/bucket.ts';
 import { defaults, retryBackoffMs } from '../base/defaults.ts';
@@ -28,6 +28,7 @@ export type RunnerDeps = {
   /** Handlers' sleeps take 1/speed of the time asked (a node's speed factor: sleep-style work runs faster or slower). */
   speed: number;
   handlers: Record<string, Handler>;
+  settings?: Record<string, TypeSettings>; // job types' settings (`defineJob`): their retry backoff
   log: Log;
   /** False once this node's lease may be gone: then nothing more is written. */
   mayWrite: () => boolean;
@@ -243,10 +244,7 @@ export class JobRunner {
     }
   }
 
-  /**
-   * A preemption: yield `victims` and start `jobs` in the slots they free
-   * (each start takes its slot before anything that waited here may).
-   */
+  /** A preemption: yield `victims` and start `jobs` in the slots they free (each start takes its slot before anything that waited here may). */
   handOver(victims: Array<{ id: string; attempt: number }>, jobs: Array<Versioned<JobRecord>>, graceMs?: number): void {
     this.#handingOver = true;
     try {
@@ -380,7 +378,8 @@ export class JobRunner {
     });
 
     const stop = abort.signal.aborted ? (abort.signal.reason as Stop).reason : null;
-    const event = outcomeEvent(attempt, stop, outcome, retryBackoffMs(job.failures + 1), clock.now());
+    const backoff = retryBackoffMs(job.failures + 1, this.deps.settings?.[job.type]?.retry);
+    const event = outcomeEvent(attempt, stop, outcome, backoff, clock.now());
     if (!event) return; // fenced or cancelled: nothing more to write
     try {
       const done = await this.#ownWrite(id, entry, () => event, { retry: true, term });

@@ -3,7 +3,8 @@
 // the parts it exposes once bootstrapped.
 import type { CapacityConfig } from './config.ts';
 import type { InspectionEvent } from 'xstate';
-import type { JobRecord } from '../api/contract.ts';
+import type { JobRecord, TypeSettings } from '../api/contract.ts';
+import type { TypeCatalog } from './input.schemas.ts';
 import type { PlacementPolicy } from '../policies/placement.ts';
 import type { PreemptionRules } from '../policies/preemption.ts';
 import type { Bucket } from '../store/bucket.ts';
@@ -83,8 +84,10 @@ export type NodeWiringOptions = {
   notify: Notify;
   /** A drain request for this node (default: the node machine's `drain`). */
   onDrainRequest?: () => void;
-  /** Checks a submit's input against its type's schema (none: every input is accepted). */
-  checkInput?: (type: string, input: unknown) => Promise<string[] | null>;
+  /** Job types as a submit sees them: input checks and settings (none: every input accepted, the defaults apply). */
+  types?: TypeCatalog;
+  /** Job types' settings this node's runner applies (their retry backoff). */
+  settings?: Record<string, TypeSettings>;
   /** Told of what metrics count (records written, checkpoints saved, auctions run). */
   observer?: NodeObserver;
   /** Also told of every inspection event of the node's actors (the live inspector feed, coverage). */

@@ -1,7 +1,8 @@
 // A node process: one node actor (which hosts a coordinator candidate),
 // wired to NATS. The NATS-backed effects are provided here (buckets, pings,
 // placement messages, the event stream); node.wiring.ts assembles the rest.
-// SIGTERM/SIGINT drain: step down, release leases, exit 0.
+// SIGTERM/SIGINT (or an embedding application's stop) drain: step down,
+// release leases, exit 0.
 import { type NodeConfig, type NodeOptions, resolveNodeConfig } from './config.ts';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { SnapshotFrom } from 'xstate';
@@ -13,12 +14,11 @@ import { natsIntakeWire } from '../nats/dispatch.ts';
 import { encode } from '../store/codec.ts';
 import { bootstrap } from '../nats/bootstrap.ts';
 import { connectNats, jsOptions } from '../nats/connect.ts';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { defaults } from '../base/defaults.ts';
 import { LeaseTtlMismatchError } from '../base/errors.ts';
 import { type Transition, transitionPublisher } from '../nats/events.ts';
 import { natsNotify, natsPlacement, serveInbox } from '../nats/placement.ts';
-import { loneServer, natsProbe, servePing, watchContact } from '../nats/probe.ts';
+import { loneServer, natsProbe, servePing } from '../nats/probe.ts';
 import { ensureWorkQueue, pullWork } from '../nats/work.queue.ts';
 import { placementPolicy } from '../policies/placement.ts';
 import { chooseScorer } from './policy.ts';
@@ -26,16 +26,17 @@ import { canRunNow, describeRequirements, nodeCapacity } from '../policies/requi
 import { fairness } from '../policies/fairness.ts';
 import { type Names, names } from '../nats/subjects.ts';
 import { realClock, sleep, within } from '../base/time.ts';
-import { loadJobTypes } from './handlers.ts';
+import { type JobTypes, loadJobTypes } from './handlers.ts';
 import { threadedHandlers } from './handler.pool.ts';
-import { inputChecker } from './input.schemas.ts';
-import { askSchema, serveSchemas } from './schema.service.ts';
+import { typeCatalog } from './input.schemas.ts';
+import { askType, serveSchemas } from './schema.service.ts';
 import { type Log, logger } from './log.ts';
 import { type NodeBuckets, type WiredNode, wireNode } from './node.wiring.ts';
 import { inspectionFeed } from './inspection.ts';
 import { nodeMetrics, serveMetrics } from './metrics.ts';
 import { hostName, runtimeName } from './runtime.ts';
 import { loggingReplyGuard } from '../nats/reply.ts';
+import { followLink, stopRequests } from './node.lifecycle.ts';
 
 const verbose = process.env.SHOAL_LOG === 'debug';
 
@@ -82,38 +83,8 @@ function finished(node: WiredNode, log: Log): Promise<SnapshotFrom<typeof nodeMa
   });
 }
 
-/** SIGTERM, SIGINT and a drain request drain the node; a second signal exits at once (a repeated drain request does not). */
-function onStopRequests(node: WiredNode, log: Log): { drainRequest: () => void } {
-  let signals = 0;
-  let draining = false;
-  const onSignal = (why: string, signal = true) => {
-    if (signal) signals++;
-    if (!signal && draining) return;
-    draining = true;
-    if (signals > 1) {
-      log(`${why} again: exiting without draining`);
-      process.exit(1);
-    }
-    log(`${why}: draining`);
-    node.actor.send({ type: 'drain' });
-  };
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  return { drainRequest: () => onSignal('drain request', false) };
-}
-
 function describeTransition(t: Transition): string {
   return `${t.kind}${t.kind === 'lease' ? ` ${t.actor}` : ''}: ${t.from ?? '∅'} → ${t.to}${t.epoch !== null ? ` (epoch ${t.epoch})` : ''}`;
-}
-
-/** Calls `fn(false)` on each disconnect and `fn(true)` on each reconnect. */
-function followConnection(nc: NatsConnection, fn: (up: boolean) => void): void {
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'disconnect') fn(false);
-      else if (s.type === 'reconnect') fn(true);
-    }
-  })();
 }
 
 /**
@@ -139,15 +110,41 @@ export async function runNodes(options: NodeOptions, count: number): Promise<num
   return Math.max(...codes);
 }
 
-/** Runs a node until it stops; resolves with the process exit code. */
+/** Runs a node that owns the process (SIGTERM/SIGINT drain it) until it stops; resolves with the process exit code. */
 export async function runNode(config: NodeConfig): Promise<number> {
+  return await (await startNode(config, { signals: true })).done;
+}
+
+/** A running node, as an application that embeds one sees it. */
+export type NodeHandle = {
+  id: string;
+  /** Resolves once the node is a member (its lease held, ready for work); rejects if it stops first. */
+  ready: Promise<void>;
+  /** Drain (hand running jobs back, release the leases) and stop; resolves with the exit code `done` gives. */
+  stop(): Promise<number>;
+  /** Resolves when the node has stopped: 0, or 1 when it failed or could not drain cleanly. */
+  done: Promise<number>;
+};
+
+/** What an application embedding a node gives besides its config (`shoal/worker`). */
+export type Embedding = {
+  /** Job types beside the built-ins (and the config's `jobs` module); their handlers run on this thread. */
+  types?: JobTypes;
+  /** Drain on SIGTERM/SIGINT (a process of its own). @default false */
+  signals?: boolean;
+  /** Where log lines go. @default stderr, prefixed with time and node id */
+  log?: Log;
+};
+
+/** Starts a node; resolves once it is connected and serving (`ready` says when it has joined). */
+export async function startNode(config: NodeConfig, embed: Embedding = {}): Promise<NodeHandle> {
   const o = config;
   const instance = crypto.randomUUID();
   const nodeId = o.id;
-  const log = logger(nodeId);
+  const log = embed.log ?? logger(nodeId);
   const n = names(o.prefix);
-  const loaded = await loadJobTypes(o.jobs ?? undefined, { allowExec: o.allowExec });
-  const { schemas } = loaded;
+  const loaded = withTypes(await loadJobTypes(o.jobs ?? undefined, { allowExec: o.allowExec }), embed.types);
+  const { schemas, settings } = loaded;
   // Computing handlers run in threads of their own, so one that never yields cannot starve this thread (leases, pings, API).
   const { handlers, pool } = threadedHandlers(loaded, o, log);
   if (o.allowExec) log('--allow-exec: any caller that may submit jobs can run commands on this node (docs/operations.md, Security)');
@@ -170,6 +167,7 @@ export async function runNode(config: NodeConfig): Promise<number> {
     capacity: o.capacity,
     preemption: o.preemption,
     handlers,
+    settings,
     log,
     clock: realClock,
     fastPath: o.fastPath,
@@ -185,8 +183,8 @@ export async function runNode(config: NodeConfig): Promise<number> {
     dispatch: o.placement === 'dispatch'
       ? { wire: natsIntakeWire(nc, n, guard, log), serveReads: (endpoints) => serveEndpoints(nc, n, endpoints, guard) }
       : undefined,
-    onDrainRequest: () => stopRequests.drainRequest(),
-    checkInput: inputChecker(schemas, { ask: askSchema(nc, n), clock: realClock }),
+    onDrainRequest: () => stops.request('drain request'),
+    types: typeCatalog({ schemas, settings }, { ask: askType(nc, n), clock: realClock }),
     recorder: publisher,
     advert: {
       pid: process.pid,
@@ -208,12 +206,12 @@ export async function runNode(config: NodeConfig): Promise<number> {
 
   const stopContact = followLink(nc, { viaLeaf, log, link, node, publisher });
 
-  const stopRequests = onStopRequests(node, log);
+  const stops = stopRequests(node, log, { signals: embed.signals === true });
   const api = await startApi(nc, n, node.api, { version: pkg.version, node: nodeId, guard });
   // Placement, the fast path: offers from the leader, assignments, cancels. KV is the truth.
   const subs = [
     ...serveInbox(nc, n, { nodeId, inbox: node.inbox, log, guard }),
-    ...serveSchemas(nc, n, schemas, guard),
+    ...serveSchemas(nc, n, loaded, guard),
     // A viewer's sync (and heartbeat): this node's actors as they are now.
     nc.subscribe(n.inspectSync, {
       callback: (_err, msg) => {
@@ -222,24 +220,49 @@ export async function runNode(config: NodeConfig): Promise<number> {
     }),
   ];
 
+  const ready = joined(node, nodeId, done);
+  ready.catch(() => {}); // for whoever awaits it; a process of its own (runNode) does not
   node.actor.start();
   const stopPulling = o.placement === 'pull' ? startPulling(nc, n, o, nodeId, node, log) : () => {};
-  const final = await done;
-  stopPulling();
-  node.actor.stop();
-  return await shutdown(final, log, {
-    flush: () => publisher.flush(),
-    stopApi: () => api.stop(),
-    release: () => {
-      subs.forEach((x) => x.unsubscribe());
-      node.stop();
-      feed.stop();
-      metricsServer?.close();
-      ping.unsubscribe();
-      stopContact();
-      void pool?.close();
-    },
-    nc,
+  const exited = done.then(async (final) => {
+    stopPulling();
+    node.actor.stop();
+    stops.dispose();
+    return await shutdown(final, log, {
+      flush: () => publisher.flush(),
+      stopApi: () => api.stop(),
+      release: () => {
+        subs.forEach((x) => x.unsubscribe());
+        node.stop();
+        feed.stop();
+        metricsServer?.close();
+        ping.unsubscribe();
+        stopContact();
+        void pool?.close();
+      },
+      nc,
+    });
+  });
+  return { id: nodeId, ready, done: exited, stop: () => (stops.request('stop requested'), exited) };
+}
+
+/** The types a module or application adds: their handlers, schemas and settings (theirs win over the built-ins'). */
+function withTypes(base: JobTypes, more: JobTypes | undefined): JobTypes {
+  if (!more) return base;
+  return {
+    handlers: { ...base.handlers, ...more.handlers },
+    schemas: { ...base.schemas, ...more.schemas },
+    settings: { ...base.settings, ...more.settings },
+  };
+}
+
+/** Resolves the first time the node is ready (a member with its lease); rejects if it stops before. */
+function joined(node: WiredNode, id: string, done: Promise<unknown>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sub = node.actor.subscribe((s) => {
+      if (nodeStateName(s) === 'ready') (sub.unsubscribe(), resolve());
+    });
+    void done.then(() => (sub.unsubscribe(), reject(new Error(`node ${id} stopped before it joined the cluster`))));
   });
 }
 
@@ -291,43 +314,6 @@ function observe(
   });
 
   return { feed, metrics, publisher };
-}
-
-/**
- * Connection status feeds the node machine; reconnect forever is set in connect.ts. The link is up only when
- * connected and in contact (a blackholed connection looks connected for seconds). Returns the stop function.
- */
-function followLink(
-  nc: NatsConnection,
-  deps: { viaLeaf: boolean; log: Log; link: { connected: boolean }; node: WiredNode; publisher: { resend(): void } },
-): () => void {
-  const { viaLeaf, log, link, node, publisher } = deps;
-  let natsUp = true;
-  let inContact = true;
-  const onConnection = () => {
-    if (link.connected === (natsUp && inContact)) return;
-    link.connected = natsUp && inContact;
-    node.connection(link.connected);
-    if (link.connected) publisher.resend();
-  };
-  followConnection(nc, (up) => ((natsUp = up), onConnection()));
-  return watchContact(nc, {
-    timeoutMs: defaults.contactTimeoutMs,
-    everyMs: defaults.contactCheckMs,
-    // Behind a leaf node the link that matters is the leaf's to the core: a JetStream round trip crosses it.
-    roundTrip: viaLeaf
-      ? async () => (await jetstreamManager(nc, jsOptions(nc, { timeout: defaults.contactTimeoutMs, checkAPI: false }))).getAccountInfo()
-      : undefined,
-    onChange: (fresh) => {
-      log(
-        fresh
-          ? 'contact with the nats-server regained'
-          : `no round trip to the nats-server for ${defaults.contactTimeoutMs} ms: suspending`,
-      );
-      inContact = fresh;
-      onConnection();
-    },
-  });
 }
 
 /**

@@ -137,6 +137,7 @@ function bootstrapActor(view: NodeView) {
       graceMs: options.preemption.graceMs,
       speed: options.speed,
       handlers: options.handlers,
+      settings: options.settings,
       log: options.log,
       clock: options.clock,
       mayWrite: () => view.mayWrite(),
@@ -277,7 +278,7 @@ export function wireNode(options: NodeWiringOptions): WiredNode {
   const api = apiEndpoints({
     notify: options.notify,
     self: { id: nodeId, drain: options.onDrainRequest ?? (() => actor.send({ type: 'drain' })) },
-    checkInput: options.checkInput,
+    types: options.types,
     clock,
     kv: () => apiKv(view),
     intake: dispatch && policy.dispatches ? intakeClient(dispatch.wire, { local: () => view.host?.local() ?? null, clock }) : undefined,

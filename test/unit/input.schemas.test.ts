@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { builtinSchemas, checkOf, inputChecker, jsonSchemaOf, moduleSchemas } from '../../node/input.schemas.ts';
+import { builtinSchemas, checkOf, jsonSchemaOf, moduleSchemas, typeCatalog } from '../../node/input.schemas.ts';
 import type { Clock } from '../../base/time.ts';
 import { defaults } from '../../base/defaults.ts';
 
@@ -43,16 +43,22 @@ describe('job input schemas', () => {
     assert.throws(() => moduleSchemas([1], ['a'], 'm.ts'), /schemas\.0 names no exported handler/);
   });
 
-  test('the checker uses its own schema, else asks once per type and remembers the answer, a miss too', async () => {
+  test('the catalog uses its own schema, else asks once per type and remembers the answer, a miss too', async () => {
     const { clock, advance } = fakeClock();
     const asked: string[] = [];
-    const check = inputChecker({ primes: builtinSchemas.primes! }, {
+    const types = typeCatalog({ schemas: { primes: builtinSchemas.primes! }, settings: { noop: { timeoutMs: 5 } } }, {
       clock,
       ask: async (type) => {
         asked.push(type);
-        return type === 'resize' ? { type: 'object', required: ['url'], properties: { url: { type: 'string' } } } : null;
+        return type === 'resize'
+          ? {
+            schema: { type: 'object', required: ['url'], properties: { url: { type: 'string' } } },
+            settings: { retry: { maxAttempts: 5 } },
+          }
+          : null;
       },
     });
+    const check = types.check;
     assert.match((await check('primes', {}))!.join(), /input\.limit/);
     assert.match((await check('resize', { url: 3 }))!.join(), /input\.url/);
     assert.equal(await check('resize', { url: 'x' }), null);
@@ -60,13 +66,18 @@ describe('job input schemas', () => {
     assert.equal(await check('mystery', 1), null);
     assert.equal(await check('no.such type', 1), null, 'a name no handler can have is not asked about');
     assert.deepEqual(asked, ['resize', 'mystery']);
+    assert.deepEqual(await types.settings('resize'), { retry: { maxAttempts: 5 } }, "another node's settings for its type");
+    assert.deepEqual(await types.settings('noop'), { timeoutMs: 5 }, 'its own');
+    assert.deepEqual(await types.settings('mystery'), {}, 'none known: the defaults');
+    assert.deepEqual(asked, ['resize', 'mystery'], 'settings come from the same cached answer');
     advance(defaults.schemaCacheMs);
     await check('mystery', 1);
     assert.deepEqual(asked, ['resize', 'mystery', 'mystery']);
   });
 
   test('no answer (a timeout) accepts the input rather than refusing work', async () => {
-    const check = inputChecker({}, { clock: fakeClock().clock, ask: () => Promise.reject(new Error('timeout')) });
-    assert.equal(await check('resize', { url: 3 }), null);
+    const types = typeCatalog({ schemas: {} }, { clock: fakeClock().clock, ask: () => Promise.reject(new Error('timeout')) });
+    assert.equal(await types.check('resize', { url: 3 }), null);
+    assert.deepEqual(await types.settings('resize'), {});
   });
 });

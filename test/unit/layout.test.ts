@@ -44,6 +44,10 @@ const folders: Record<string, { holds: string; may: string[] }> = {
     holds: 'fault schedules, the simulation and real-process runs, the history checker',
     may: ['base', 'store', 'nats', 'node', 'machines', 'policies', 'harness', 'training', 'api'],
   },
+  sdk: {
+    holds: "the package's public entries: shoal/client, shoal/worker and the root",
+    may: ['base', 'store', 'nats', 'node', 'machines', 'policies', 'api'],
+  },
   cli: {
     holds: 'the shoal command',
     may: ['base', 'store', 'nats', 'node', 'machines', 'policies', 'harness', 'training', 'inspector', 'chaos', 'api'],
@@ -98,7 +102,7 @@ describe('layout', () => {
 
   test('every top-level folder of source is in the list, and every listed folder exists', () => {
     const onDisk = readdirSync(root).filter((f) =>
-      !f.startsWith('.') && !['node_modules', 'test', 'docs', 'scripts', 'bin', 'examples'].includes(f) &&
+      !f.startsWith('.') && !['node_modules', 'dist', 'test', 'docs', 'scripts', 'bin', 'examples'].includes(f) &&
       statSync(join(root, f)).isDirectory() && sources(join(root, f)).length > 0
     );
     assert.deepEqual(onDisk.sort(), Object.keys(folders).filter((d) => existsSync(join(root, d))).sort());
@@ -151,6 +155,26 @@ describe('layout', () => {
     };
     for (const f of files) visit(f, []);
     assert.deepEqual(cycles, []);
+  });
+
+  test('shoal/client loads the NATS client and zod only (no CBOR, no node runtime, no XState)', () => {
+    const reached = new Set<string>();
+    const seen = new Set<string>();
+    const walk = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(file, 'utf8');
+      // What runs: type-only imports and re-exports are erased.
+      const erased = new Set([...text.matchAll(/(?:^|\n)\s*(?:import|export)\s+type\s[^'";]*?from\s*['"]([^'"]+)['"]/g)].map((m) => m[1]!));
+      for (const spec of importsOf(text)) {
+        if (erased.has(spec)) continue;
+        if (spec.startsWith('.')) walk(resolve(dirname(file), spec));
+        else if (!spec.startsWith('node:')) reached.add(spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/'));
+      }
+    };
+    walk(join(root, 'sdk', 'client.ts'));
+    assert.deepEqual([...reached].sort(), ['@nats-io/transport-node', 'zod']);
+    assert.ok(![...seen].some((f) => /[\\/](machines|store[\\/]codec)/.test(f)), 'no machine and no CBOR codec on the way');
   });
 
   test('no source file is over 400 lines', () => {
