@@ -77,6 +77,8 @@ export const defaults = {
   waitSliceMs: 5_000,
   /** A client's `job.wait()` without a bound asks in waits this long (each itself in `waitSliceMs` requests). */
   clientWaitSliceMs: 60_000,
+  /** A client's wait or progress that finds no node answering (a leader handing over) asks again after this. */
+  clientNoNodesRetryMs: 250,
   /** How often a client's `job.progress()` reads the job. */
   progressPollMs: 250,
   /** Live inspection: at most one snapshot per actor per this many ms, a bounded queue (dropped beyond, never blocking), and how long a viewer's last sync keeps the feed on. */

@@ -17,7 +17,11 @@ export async function chooseScorer(policy: string, warn: (msg: string) => void):
     const scorer = await loadOnnxScorer(path);
     return { scorer, description: scorer.name, fallback: null };
   } catch (err) {
-    const reason = (err as Error).message;
+    const missing = (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && /'onnxruntime-node'/.test((err as Error).message);
+    // An optional dependency: a package installed with --omit=optional (or whose install script failed) has none.
+    const reason = missing
+      ? 'onnxruntime-node is not installed (npm install onnxruntime-node --onnxruntime-node-install=skip)'
+      : (err as Error).message;
     warn(`policy ${policy}: ${reason}; scoring bids with the heuristic instead`);
     return { scorer: heuristicScorer, description: `heuristic (fallback: ${reason})`, fallback: reason };
   }

@@ -72,7 +72,11 @@ export class Client {
    * Submit a job of a defined type (typed input and result; its input checked here first, its retry and timeout
    * as defaults) or of a type by name. Resolves once the job is stored (queued, or placed at once).
    */
-  submit<D extends AnyJobDefinition>(job: D, input: InputOfJob<D>, options?: SubmitOptions): Promise<JobHandle<ResultOfJob<D>>>;
+  submit<D extends AnyJobDefinition>(
+    job: D,
+    ...args: undefined extends InputOfJob<D> ? [input?: InputOfJob<D>, options?: SubmitOptions]
+      : [input: InputOfJob<D>, options?: SubmitOptions]
+  ): Promise<JobHandle<ResultOfJob<D>>>;
   submit<R = unknown>(type: string, input?: unknown, options?: SubmitOptions): Promise<JobHandle<R>>;
   async submit(job: string | AnyJobDefinition, input?: unknown, options: SubmitOptions = {}): Promise<JobHandle<unknown>> {
     let body: RequestOf<'jobs.submit'>;
@@ -170,7 +174,10 @@ export class JobHandle<R = unknown> {
       try {
         return await this.#client.call('jobs.wait', { id: this.id, timeoutMs: Math.ceil(slice) }, slice + defaults.apiTimeoutMs);
       } catch (err) {
-        if (!(err instanceof ApiError && err.status === 408)) throw err;
+        if (err instanceof ApiError && err.status === 408) continue;
+        // No node answers for a moment (a leader handing over, a rolling restart): ask again, within the bound.
+        if (isNoNodes(err) && until - Date.now() > defaults.clientNoNodesRetryMs) await sleep(defaults.clientNoNodesRetryMs);
+        else throw err;
       }
     }
   }
@@ -190,7 +197,12 @@ export class JobHandle<R = unknown> {
   async *progress(options: { intervalMs?: number } = {}): AsyncGenerator<JobProgress> {
     let last = '';
     for (;;) {
-      const r = await this.get();
+      const r = await this.get().catch(async (err) => {
+        if (!isNoNodes(err)) throw err;
+        await sleep(defaults.clientNoNodesRetryMs); // a leader handing over: ask again
+        return null;
+      });
+      if (r === null) continue;
       const p: JobProgress = { state: r.state, progress: r.progress, attempt: r.attempt, phase: r.phase, owner: r.owner };
       const key = JSON.stringify(p);
       if (key !== last) yield p;
@@ -200,3 +212,5 @@ export class JobHandle<R = unknown> {
     }
   }
 }
+
+const isNoNodes = (err: unknown) => err instanceof ApiError && err.code === 'no_nodes';

@@ -42,9 +42,9 @@ export type JobDefinition<Input = unknown, Result = unknown, Parsed = Input> = {
 // deno-lint-ignore no-explicit-any
 export type AnyJobDefinition = JobDefinition<any, any, any>;
 /** The input a submit of this definition takes. */
-export type InputOfJob<D> = D extends JobDefinition<infer I, unknown, unknown> ? I : unknown;
+export type InputOfJob<D> = D extends { readonly '~types'?: { input: infer I } } ? I : unknown;
 /** The result a job of this definition resolves with. */
-export type ResultOfJob<D> = D extends JobDefinition<unknown, infer R, unknown> ? Awaited<R> : unknown;
+export type ResultOfJob<D> = D extends { readonly '~types'?: { result: infer R } } ? Awaited<R> : unknown;
 
 /** Job type names become NATS subject tokens: letters, digits, `_`, `$` or `-`. */
 const typeName = /^[A-Za-z0-9_$-]{1,128}$/;

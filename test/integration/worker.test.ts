@@ -1,0 +1,102 @@
+// The package's Worker and client in this process against a real nats-server:
+// a type's retry policy and timeout apply to submits by name too, a handler's
+// NonRetryableError ends the job at once, a worker installs no signal
+// handlers, and stopping one hands its running job to another worker, which
+// resumes it from its checkpoint.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { z } from 'zod';
+import { type NatsServer, startServer } from '../../harness/launcher.ts';
+import { type Client, createClient, JobFailedError } from '../../sdk/client.ts';
+import { defineJob, NonRetryableError, Worker } from '../../sdk/worker.ts';
+import { until } from '../helpers.ts';
+
+const calls = new Map<string, number>();
+const flaky = defineJob({
+  type: 'flaky',
+  input: z.object({ key: z.string(), failures: z.number().int() }),
+  retry: { maxAttempts: 4, backoff: 'fixed', baseMs: 300 },
+  timeoutMs: 20_000,
+  handler: async ({ key, failures }) => {
+    const n = (calls.get(key) ?? 0) + 1;
+    calls.set(key, n);
+    if (n <= failures) throw new Error(`failure ${n}`);
+    return { calls: n };
+  },
+});
+const refuse = defineJob({
+  type: 'refuse',
+  handler: () => {
+    throw new NonRetryableError('never');
+  },
+});
+const steps = defineJob({
+  type: 'steps',
+  input: z.object({ n: z.number().int() }),
+  handler: async ({ n }, ctx) => {
+    let i = (ctx.restored as { i: number } | undefined)?.i ?? 0;
+    const from = i;
+    for (; i < n; i++) {
+      await ctx.sleep(100);
+      await ctx.checkpoint({ i: i + 1 }, (i + 1) / n);
+    }
+    return { from };
+  },
+});
+
+describe('Worker and client from the package, in this process', () => {
+  let server: NatsServer;
+  let client: Client;
+  let w1: Worker;
+  const workers: Worker[] = [];
+  const start = async (id: string, jobs: Parameters<typeof Worker.start>[0]['jobs'], slots: number) => {
+    const w = await Worker.start({ servers: server.url, jobs, id, slots, log: false });
+    workers.push(w);
+    return w;
+  };
+  const signalsBefore = process.listenerCount('SIGTERM') + process.listenerCount('SIGINT');
+
+  before(async () => {
+    server = await startServer();
+    w1 = await start('w1', [flaky, refuse, steps], 2);
+    client = await createClient({ servers: server.url });
+  });
+  after(async () => {
+    for (const w of workers) await w.stop().catch(() => {});
+    await client?.close();
+    await server?.stop();
+  });
+
+  test("a submit by name gets the type's attempts, timeout and backoff; the handler gets its input as parsed", async () => {
+    const job = await client.submit('flaky', { key: 'a', failures: 2 });
+    const r = await job.wait({ timeoutMs: 20_000 });
+    assert.equal(r.state, 'succeeded');
+    assert.deepEqual(r.result, { calls: 3 });
+    assert.equal(r.maxAttempts, 4);
+    assert.equal(r.timeoutMs, 20_000);
+    const gaps = r.attempts.slice(1).map((a, i) => a.assignedAt - r.attempts[i]!.endedAt!);
+    assert.ok(gaps.every((g) => g >= 250), `each retry waited the fixed 300 ms backoff (${gaps.join(', ')} ms)`);
+  });
+
+  test('a NonRetryableError fails the job on its first attempt; result() rejects with the record', async () => {
+    const job = await client.submit(refuse);
+    await assert.rejects(job.result({ timeoutMs: 10_000 }), (err: unknown) => {
+      assert.ok(err instanceof JobFailedError);
+      assert.equal(err.record.attempts.length, 1);
+      assert.equal(err.record.error, 'never');
+      return true;
+    });
+  });
+
+  test('a worker adds no signal handlers; stopping it hands its running job to another, which resumes from the checkpoint', async () => {
+    assert.equal(process.listenerCount('SIGTERM') + process.listenerCount('SIGINT'), signalsBefore);
+    const job = await client.submit(steps, { n: 30 });
+    await until('it checkpointed', async () => (await job.get()).checkpointedAt !== null, 10_000);
+    await start('w2', [steps], 1);
+    await w1.stop();
+    assert.equal(await w1.stopped, 0);
+    const r = await job.result({ timeoutMs: 20_000 });
+    assert.ok(r.from > 0, `resumed from step ${r.from}, not from the start`);
+    assert.equal((await job.get()).owner, 'w2');
+  });
+});
