@@ -74,3 +74,16 @@ describe('errors', () => {
     assert.equal(new NonRetryableError('x').name, 'NonRetryableError');
   });
 });
+
+describe('the package manifests', () => {
+  test('deno.json (JSR) exports the same entries as package.json, at the same version', async () => {
+    const pkg = (await import('../../package.json', { with: { type: 'json' } })).default;
+    const deno = (await import('../../deno.json', { with: { type: 'json' } })).default;
+    assert.equal(deno.version, pkg.version);
+    const npmEntries = Object.fromEntries(
+      Object.entries(pkg.exports).filter(([k]) => k !== './package.json').map(([k, v]) => [k, (v as { default: string }).default]),
+    );
+    const asSource = (p: string) => p.replace(/^\.\/dist\//, './').replace(/\.js$/, '.ts');
+    assert.deepEqual(Object.fromEntries(Object.entries(npmEntries).map(([k, v]) => [k, asSource(v)])), deno.exports);
+  });
+});
