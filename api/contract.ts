@@ -144,7 +144,14 @@ export const submitRequest = z.object({
   pendingTimeoutMs: z.number().int().min(1).max(30 * 24 * 3_600_000).optional(),
   /** Keep the record this long after the job finished (default: the cluster's, `shoal node --retention`). */
   retentionMs: z.number().int().min(1_000).max(365 * 24 * 3_600_000).optional(),
-}).strict();
+  /** A delayed job: not placed before this long after the submit (ms). */
+  delayMs: z.number().int().min(0).max(365 * 24 * 3_600_000).optional(),
+  /** A delayed job: not placed before this wall time (ms since the epoch, by the receiving node's clock). */
+  runAt: z.number().int().min(0).max(8.64e15).optional(),
+}).strict().refine((r) => r.delayMs === undefined || r.runAt === undefined, {
+  message: 'give delayMs or runAt, not both',
+  path: ['runAt'],
+});
 
 export const idRequest = z.object({ id: jobId }).strict();
 

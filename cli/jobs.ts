@@ -38,6 +38,8 @@ export async function runSubmit(
     gpu?: number;
     label?: Record<string, string>;
     pendingTimeout?: number;
+    delay?: number;
+    at?: number;
     wait?: boolean;
     json?: boolean;
   },
@@ -53,6 +55,8 @@ export async function runSubmit(
       timeoutMs: options.timeout,
       requires: Object.values(requires).some((v) => v !== undefined) ? requires : undefined,
       pendingTimeoutMs: options.pendingTimeout,
+      delayMs: options.delay,
+      runAt: options.at,
     };
     const sub = await callApi(nc, n, 'jobs.submit', body);
     if (!options.wait) {

@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { jobStates } from '../api/contract.ts';
 import pkg from '../package.json' with { type: 'json' };
 import { defaults } from '../base/defaults.ts';
+import { parseDuration } from '../base/time.ts';
 import { type Common, withConnection } from './client.ts';
 import { label, nonNegativeInt, portNumber, positiveInt } from './args.ts';
 import { nodeCommand } from './node.command.ts';
@@ -247,6 +248,20 @@ function clientCommands(p: Command): void {
         '--pending-timeout <ms>',
         'fail the job when no live node could satisfy its requirements for this long (default: wait for one forever)',
         positiveInt('--pending-timeout'),
+      )
+      .option(
+        '--delay <duration>',
+        'a delayed job: not started before this long from now (30s, 10m, 2h, 1d)',
+        (v) => parseDuration(v, '--delay'),
+      )
+      .option(
+        '--at <time>',
+        'a delayed job: not started before this time (ISO 8601, e.g. 2026-12-24T18:00:00Z)',
+        (v) => {
+          const t = Date.parse(v);
+          if (Number.isNaN(t)) throw new InvalidArgumentError(`'${v}' is not a time: use ISO 8601, e.g. 2026-12-24T18:00:00Z`);
+          return t;
+        },
       )
       .option('--wait', 'wait for the result, with a progress bar')
       .option('--json', 'print JSON'),

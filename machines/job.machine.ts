@@ -11,6 +11,8 @@ export type JobSpec = Pick<JobRecord, 'id' | 'type' | 'input' | 'priority' | 'ma
   requires?: Requirements | null;
   pendingTimeoutMs?: number | null;
   retentionMs?: number | null;
+  /** A delayed job: not placed before (wall ms). */
+  notBefore?: number;
 };
 
 /** The machine's context: the record (api/contract.ts) less its state, which is the machine's state value. */
@@ -209,7 +211,7 @@ export const jobMachine = setup({
     result: null,
     error: null,
     failures: 0,
-    notBefore: 0,
+    notBefore: input.notBefore ?? 0,
     createdAt: input.at,
     updatedAt: input.at,
     attempts: [],

@@ -55,6 +55,8 @@ export const intakeItemSchema = z.object({
   requires: requirementsSchema.nullable(),
   pendingTimeoutMs: z.number().nullable(),
   retentionMs: z.number().nullable().optional(),
+  /** Not placed before (wall ms; 0: at once). */
+  notBefore: z.number().optional(),
   at: z.number(),
 });
 export type IntakeItem = z.infer<typeof intakeItemSchema>;

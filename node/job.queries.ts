@@ -47,6 +47,7 @@ export function intakeItemOf(req: ParsedRequestOf<'jobs.submit'>, at: number): I
     requires: req.requires && Object.keys(req.requires).length > 0 ? req.requires : null,
     pendingTimeoutMs: req.pendingTimeoutMs ?? null,
     retentionMs: req.retentionMs ?? null,
+    notBefore: req.runAt ?? (req.delayMs !== undefined ? at + req.delayMs : 0),
     at,
   };
 }

@@ -146,7 +146,8 @@ export class Dispatcher {
     const queued = await settlePending(this.placer, offerOrder(this.#queued.values(), now));
     const fresh = incoming.filter((x) => !this.#known(x));
     const offered = [
-      ...fresh.map(({ item }) => offeredOf(recordOfIntake(item), now)),
+      // A delayed job is created queued; the rounds place it once it is due.
+      ...fresh.filter(({ item }) => (item.notBefore ?? 0) <= now).map(({ item }) => offeredOf(recordOfIntake(item), now)),
       ...queued.slice(0, defaults.jobsPerAuction).map((r) => offeredOf(r, now)),
     ].sort((a, b) => b.priority - a.priority);
     const nodes = this.#nodes(now);

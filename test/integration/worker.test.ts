@@ -88,6 +88,21 @@ describe('Worker and client from the package, in this process', () => {
     });
   });
 
+  test('a delayed job (delayMs or runAt) waits queued until it is due, then runs', async () => {
+    const delayed = await client.submit('flaky', { key: 'late', failures: 0 }, { delayMs: 1_500 });
+    const early = await delayed.get();
+    assert.equal(early.state, 'queued');
+    assert.ok(early.notBefore >= early.createdAt + 1_500, 'its notBefore is its submit plus the delay');
+    const at = Date.now() + 1_000;
+    const scheduled = await client.submit('flaky', { key: 'at', failures: 0 }, { runAt: at });
+    const [a, b] = [await delayed.wait({ timeoutMs: 10_000 }), await scheduled.wait({ timeoutMs: 10_000 })];
+    assert.equal(a.state, 'succeeded');
+    assert.ok(a.attempts[0]!.assignedAt >= early.notBefore, 'not placed before it was due');
+    assert.equal(b.state, 'succeeded');
+    assert.ok(b.attempts[0]!.assignedAt >= at);
+    await assert.rejects(client.submit('flaky', { key: 'x', failures: 0 }, { delayMs: 1, runAt: at }), /delayMs or runAt, not both/);
+  });
+
   test('a worker adds no signal handlers; stopping it hands its running job to another, which resumes from the checkpoint', async () => {
     assert.equal(process.listenerCount('SIGTERM') + process.listenerCount('SIGINT'), signalsBefore);
     const job = await client.submit(steps, { n: 30 });
