@@ -157,6 +157,11 @@ export const idRequest = z.object({ id: jobId }).strict();
 
 export const listRequest = z.object({
   state: z.enum(jobStates).optional(),
+  type: z.string().min(1).max(128).optional(),
+  /** Jobs created at or after this wall time (ms since the epoch). */
+  since: z.number().int().min(0).optional(),
+  /** `oldest` first (the default) or `newest` first; a cursor pages on in the same order. */
+  order: z.enum(['oldest', 'newest']).optional(),
   limit: z.number().int().min(1).max(1000).optional(),
   cursor: z.string().regex(/^\d+\.[A-Za-z0-9_-]+$/, 'a cursor from a previous reply').optional(),
 }).strict();
@@ -229,6 +234,8 @@ export type StatusReply = z.infer<typeof statusReply>;
 export const submitReply = z.object({ id: z.string(), state: z.enum(jobStates), created: z.boolean() });
 export const listReply = z.object({ jobs: z.array(jobRecordSchema), cursor: z.string().optional() });
 export const cancelReply = z.object({ id: z.string(), state: z.enum(jobStates), cancelled: z.boolean() });
+/** A retry is a new job (`<id>-r<n>`) with the failed one's type, input and options: its result is committed once, like any job's. */
+export const retryReply = submitReply.extend({ retryOf: z.string() });
 export const drainReply = z.object({ id: z.string(), draining: z.boolean() });
 
 /** The body of an error reply (beside the micro service's `Nats-Service-Error-Code` and `Nats-Service-Error` headers). */
@@ -247,6 +254,7 @@ export const endpoints = {
   'jobs.list': { request: listRequest, reply: listReply },
   'jobs.wait': { request: waitRequest, reply: jobRecordSchema },
   'jobs.cancel': { request: idRequest, reply: cancelReply },
+  'jobs.retry': { request: idRequest, reply: retryReply },
   'nodes.drain': { request: drainRequest, reply: drainReply, admin: true },
 } as const;
 

@@ -7,6 +7,8 @@ import { isTerminal } from '../machines/job.machine.ts';
 import type { JobRecord } from '../api/contract.ts';
 import { describeRequirements } from '../policies/requirements.ts';
 import { callApi } from '../nats/client.ts';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Names } from '../nats/subjects.ts';
 import { sleep } from '../base/time.ts';
 import { type Common, print, withApi } from './client.ts';
 
@@ -89,19 +91,30 @@ export async function runSubmit(
   });
 }
 
-export async function runJobs(options: Common & { state?: JobStateName; limit?: number; json?: boolean }): Promise<number> {
+type ListFlags = { state?: JobStateName; type?: string; since?: number; newest?: boolean; limit?: number };
+
+/** Every job the flags select (at most `limit`), page by page. */
+async function listAll(nc: NatsConnection, n: Names, options: ListFlags): Promise<JobRecord[]> {
+  const jobs: JobRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await callApi(nc, n, 'jobs.list', {
+      state: options.state,
+      type: options.type,
+      since: options.since === undefined ? undefined : Date.now() - options.since,
+      order: options.newest ? 'newest' : undefined,
+      limit: Math.min(options.limit ?? 1000, 1000),
+      cursor,
+    });
+    jobs.push(...page.jobs);
+    cursor = page.cursor;
+  } while (cursor && jobs.length < (options.limit ?? Infinity));
+  return jobs.slice(0, options.limit ?? Infinity);
+}
+
+export async function runJobs(options: Common & ListFlags & { json?: boolean }): Promise<number> {
   return withApi(options, async (nc, n) => {
-    const jobs: JobRecord[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await callApi(nc, n, 'jobs.list', {
-        state: options.state,
-        limit: Math.min(options.limit ?? 1000, 1000),
-        cursor,
-      });
-      jobs.push(...page.jobs);
-      cursor = page.cursor;
-    } while (cursor && jobs.length < (options.limit ?? Infinity));
+    const jobs = await listAll(nc, n, options);
     if (options.json) {
       print(JSON.stringify(jobs, null, 2));
       return 0;
@@ -160,6 +173,25 @@ export async function runCancel(id: string, options: Common): Promise<number> {
   return withApi(options, async (nc, n) => {
     const r = await callApi(nc, n, 'jobs.cancel', { id });
     print(r.cancelled ? `${id} cancelled` : `${id} is ${r.state}; nothing to cancel`);
+    return 0;
+  });
+}
+
+/** `shoal retry ID`, or every job `--state failed|cancelled [--type T] [--since D]` selects: each again as a new job. */
+export async function runRetry(id: string | undefined, options: Common & ListFlags & { json?: boolean }): Promise<number> {
+  return withApi(options, async (nc, n) => {
+    if (id === undefined && options.state === undefined) {
+      throw new Error('give a job id, or --state failed (or cancelled) to retry every such job');
+    }
+    if (id !== undefined && (options.state || options.type || options.since !== undefined)) {
+      throw new Error('give a job id or --state/--type/--since, not both');
+    }
+    const ids = id !== undefined ? [id] : (await listAll(nc, n, options)).map((r) => r.id);
+    const results = [];
+    for (const x of ids) results.push(await callApi(nc, n, 'jobs.retry', { id: x }));
+    if (options.json) print(JSON.stringify(results, null, 2));
+    else if (results.length === 0) print('no jobs to retry');
+    else for (const r of results) print(`${r.retryOf} → ${r.id}  ${r.state}${r.created ? '' : '  (retried before)'}`);
     return 0;
   });
 }

@@ -46,6 +46,7 @@ export function apiEndpoints(deps: ApiDeps): Partial<Record<EndpointName, Endpoi
     ...(deps.intake ? {} : readEndpoints(deps, clock)),
     'jobs.submit': endpoint('jobs.submit', (req) => submit(deps, clock, req)),
     'jobs.cancel': endpoint('jobs.cancel', (req) => cancel(deps, clock, req.id)),
+    'jobs.retry': endpoint('jobs.retry', (req) => retry(deps, clock, req.id)),
     // Every node hears it; the named node drains itself and answers, so no node ever tells another to drain
     // (a node's permissions may not: see nats/roles.ts). For an id that is not live every node answers 404.
     'nodes.drain': endpoint('nodes.drain', async (req) => {
@@ -132,7 +133,11 @@ async function list(deps: Pick<ApiDeps, 'kv'>, req: ParsedRequestOf<'jobs.list'>
   const index = deps.kv().index();
   await index.ready();
   const limit = req.limit ?? defaults.listLimit;
-  const { ids, more } = index.page(req.state, cursorOf(req.cursor), limit);
+  const { ids, more } = index.page(
+    { state: req.state, type: req.type, since: req.since, newest: req.order === 'newest' },
+    cursorOf(req.cursor),
+    limit,
+  );
   const jobs = (await Promise.all(ids.map(async (id) => index.latest(id) ?? (await deps.kv().store.get(id))?.value)))
     .filter((r): r is NonNullable<typeof r> => r !== undefined && (!req.state || r.state === req.state));
   const last = jobs[jobs.length - 1];
@@ -146,6 +151,34 @@ const cursorOf = (c: string | undefined) => {
 };
 
 /** Cancel by CAS (a finished job is left alone), then tell the owner to stop its handler. */
+/**
+ * Run a failed or cancelled job again, as a new job `<id>-r<n>` (the next n) with its type, input and options:
+ * a finished record never changes, so its result stays committed once. Idempotent: retrying the same job again
+ * answers the same new job.
+ */
+async function retry(deps: ApiDeps, clock: Clock, id: string) {
+  const r = (await deps.kv().store.get(id))?.value;
+  if (!r) throw notFound(id);
+  if (r.state !== 'failed' && r.state !== 'cancelled') {
+    throw new ApiError(409, 'conflict', `job '${id}' is ${r.state}: only a failed or cancelled job is retried`);
+  }
+  const m = /^(.*)-r(\d+)$/.exec(id);
+  const next = m ? `${m[1]}-r${Number(m[2]) + 1}` : `${id}-r1`;
+  if (next.length > 128) throw new ApiError(400, 'bad_request', `job '${id}': a retry's id '${next}' would be over 128 characters`);
+  const again = await submit(deps, clock, {
+    id: next,
+    type: r.type,
+    ...(r.input !== null ? { input: r.input } : {}),
+    priority: r.priority,
+    maxAttempts: r.maxAttempts,
+    timeoutMs: r.timeoutMs,
+    ...(r.requires ? { requires: r.requires } : {}),
+    ...(r.pendingTimeoutMs !== null ? { pendingTimeoutMs: r.pendingTimeoutMs } : {}),
+    ...(r.retentionMs !== null ? { retentionMs: r.retentionMs } : {}),
+  });
+  return { ...again, retryOf: id };
+}
+
 async function cancel(deps: ApiDeps, clock: Clock, id: string) {
   const before = await deps.kv().store.get(id);
   if (!before) throw notFound(id);

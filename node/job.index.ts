@@ -13,6 +13,9 @@ import { keys } from '../store/keys.ts';
 import { type Clock, realClock, sleep } from '../base/time.ts';
 import type { Log } from './log.ts';
 
+/** Which jobs a page lists: of a state, of a type, created since (wall ms); oldest first unless `newest`. */
+export type PageFilter = { state?: JobRecord['state']; type?: string; since?: number; newest?: boolean };
+
 export class JobIndex {
   readonly live = new Map<string, JobRecord>();
   /** The KV revision of each live record, so a writer can CAS on it without reading first. */
@@ -23,7 +26,7 @@ export class JobIndex {
    * Every stored job's state and creation time: how many are in each state (what `status` reports), and
    * `jobs.list`'s pages in (createdAt, id) order, without reading the records.
    */
-  readonly #stored = new Map<string, { state: JobRecord['state']; createdAt: number }>();
+  readonly #stored = new Map<string, { state: JobRecord['state']; createdAt: number; type: string }>();
   readonly counts: Record<JobRecord['state'], number> = { queued: 0, assigned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
   /** Jobs that finished lately, oldest first (bounded): a wait for one is answered without a read. */
   readonly #finished = new Map<string, JobRecord>();
@@ -146,7 +149,7 @@ export class JobIndex {
     if (was) this.counts[was.state]--;
     if (r) {
       this.counts[r.state]++;
-      this.#stored.set(id, { state: r.state, createdAt: r.createdAt });
+      this.#stored.set(id, { state: r.state, createdAt: r.createdAt, type: r.type });
     } else this.#stored.delete(id);
   }
 
@@ -161,13 +164,17 @@ export class JobIndex {
    * One page of stored job ids in (createdAt, id) order, after the job `after` names (its createdAt and id),
    * of jobs in `state` if given; `more`: whether any follow. From memory: the records are read only for the page.
    */
-  page(state: JobRecord['state'] | undefined, after: { createdAt: number; id: string } | null, limit: number) {
-    const later = (at: number, id: string) => !after || at > after.createdAt || (at === after.createdAt && id > after.id);
+  page(filter: PageFilter, after: { createdAt: number; id: string } | null, limit: number) {
+    const { state, type, since = 0, newest = false } = filter;
+    const sign = newest ? -1 : 1;
+    const order = (at: number, id: string, b: { createdAt: number; id: string }) =>
+      sign * (at - b.createdAt || (id < b.id ? -1 : id > b.id ? 1 : 0));
     const ids: Array<[number, string]> = [];
     for (const [id, e] of this.#stored) {
-      if ((!state || e.state === state) && later(e.createdAt, id)) ids.push([e.createdAt, id]);
+      if (state && e.state !== state || type && e.type !== type || e.createdAt < since) continue;
+      if (!after || order(e.createdAt, id, after) > 0) ids.push([e.createdAt, id]);
     }
-    ids.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+    ids.sort((a, b) => order(a[0], a[1], { createdAt: b[0], id: b[1] }));
     return { ids: ids.slice(0, limit).map(([, id]) => id), more: ids.length > limit };
   }
 

@@ -110,7 +110,7 @@ export class Client {
     return this.call('jobs.get', { id });
   }
 
-  /** One page of jobs, oldest first; pass the reply's `cursor` for the next. */
+  /** One page of jobs (of a state, a type, created since; oldest first unless `order: 'newest'`); pass the reply's `cursor` for the next. */
   list(filter: RequestOf<'jobs.list'> = {}): Promise<ReplyOf<'jobs.list'>> {
     return this.call('jobs.list', filter);
   }
@@ -128,6 +128,16 @@ export class Client {
   /** Cancel a job: a running handler's signal aborts; a finished job stays as it ended (`cancelled: false`). */
   cancel(id: string): Promise<ReplyOf<'jobs.cancel'>> {
     return this.call('jobs.cancel', { id });
+  }
+
+  /**
+   * Run a failed or cancelled job again: a new job `<id>-r<n>` with its type, input and options (the old record
+   * stays as it ended). Retrying the same job again answers the same new job (`created: false`); 409 for a job
+   * that has not failed or been cancelled.
+   */
+  async retry<R = unknown>(id: string): Promise<JobHandle<R>> {
+    const r = await this.call('jobs.retry', { id });
+    return new JobHandle<R>(this, r.id, r.created);
   }
 
   /** The cluster: its leader, live nodes, job counts. */

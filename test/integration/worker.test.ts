@@ -103,6 +103,22 @@ describe('Worker and client from the package, in this process', () => {
     await assert.rejects(client.submit('flaky', { key: 'x', failures: 0 }, { delayMs: 1, runAt: at }), /delayMs or runAt, not both/);
   });
 
+  test('a failed job is retried as a new job <id>-r1 (once, however often asked); the list filters by type, newest first', async () => {
+    const failed = await client.submit('flaky', { key: 'retry-me', failures: 1 }, { id: 'retry-me', maxAttempts: 1 });
+    assert.equal((await failed.wait({ timeoutMs: 10_000 })).state, 'failed');
+    const again = await client.retry<{ calls: number }>('retry-me');
+    assert.equal(again.id, 'retry-me-r1');
+    assert.deepEqual(await again.result({ timeoutMs: 10_000 }), { calls: 2 });
+    assert.equal((await client.retry('retry-me')).created, false, 'asked again: the same new job');
+    assert.equal((await failed.get()).state, 'failed', 'the failed record stays as it ended');
+    await assert.rejects(client.retry('retry-me-r1'), /is succeeded: only a failed or cancelled job is retried/);
+    const page = await client.list({ type: 'flaky', order: 'newest', limit: 2 });
+    assert.deepEqual(page.jobs.map((j) => j.id), ['retry-me-r1', 'retry-me']);
+    assert.ok(page.cursor, 'more flaky jobs on the next page');
+    const rest = await client.list({ type: 'flaky', order: 'newest', cursor: page.cursor });
+    assert.ok(rest.jobs.length > 0 && rest.jobs.every((j) => j.type === 'flaky' && j.createdAt <= page.jobs[1]!.createdAt));
+  });
+
   test('a worker adds no signal handlers; stopping it hands its running job to another, which resumes from the checkpoint', async () => {
     assert.equal(process.listenerCount('SIGTERM') + process.listenerCount('SIGINT'), signalsBefore);
     const job = await client.submit(steps, { n: 30 });
