@@ -170,6 +170,53 @@ export const waitRequest = z.object({ id: jobId, timeoutMs: z.number().int().min
 
 export const drainRequest = z.object({ id: z.string().min(1) }).strict();
 
+// ── Schedules ──────────────────────────────────────────────────────────────
+
+/** Schedule names become KV keys and job ids (`<name>-<tick ms>`). */
+export const scheduleName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, - or _, at most 64');
+
+/** The job a schedule submits at each tick: what `jobs.submit` takes, less the id (each tick's is `<name>-<tick ms>`). */
+const scheduledJob = z.object({
+  type: z.string().min(1).max(128),
+  input: z.json().optional(),
+  priority: z.number().int().min(0).max(9).optional(),
+  maxAttempts: z.number().int().min(1).max(100).optional(),
+  timeoutMs: z.number().int().min(1).max(7 * 24 * 3_600_000).optional(),
+  requires: requirementsSchema.optional(),
+  pendingTimeoutMs: z.number().int().min(1).max(30 * 24 * 3_600_000).optional(),
+  retentionMs: z.number().int().min(1_000).max(365 * 24 * 3_600_000).optional(),
+}).strict();
+
+export const scheduleAddRequest = z.object({
+  name: scheduleName,
+  /** Five fields (minute hour day month weekday), or six with seconds first; `@daily` and the like. */
+  cron: z.string().min(1).max(256),
+  /** An IANA time zone the cron fields are read in (default UTC). */
+  timezone: z.string().min(1).max(64).optional(),
+  job: scheduledJob,
+  /** Replace a schedule of that name (otherwise 409). */
+  replace: z.boolean().optional(),
+}).strict();
+
+export const scheduleNameRequest = z.object({ name: scheduleName }).strict();
+
+/** A schedule as stored and answered. */
+export const scheduleSchema = z.object({
+  name: z.string(),
+  cron: z.string(),
+  timezone: z.string().nullable(),
+  job: scheduledJob,
+  paused: z.boolean(),
+  createdAt: z.number(),
+  /** The last tick a job was submitted for (wall ms; null: none yet): the next is the first after it. */
+  lastTickAt: z.number().nullable(),
+  /** Jobs it submitted. */
+  fired: z.number(),
+  /** The next tick (wall ms), null while paused or when the expression has no more. */
+  nextTickAt: z.number().nullable(),
+});
+export type Schedule = z.infer<typeof scheduleSchema>;
+
 // ── Replies ────────────────────────────────────────────────────────────────
 
 /** A live node as its lease advert says. */
@@ -256,6 +303,11 @@ export const endpoints = {
   'jobs.cancel': { request: idRequest, reply: cancelReply },
   'jobs.retry': { request: idRequest, reply: retryReply },
   'nodes.drain': { request: drainRequest, reply: drainReply, admin: true },
+  'schedules.add': { request: scheduleAddRequest, reply: scheduleSchema },
+  'schedules.list': { request: statusRequest, reply: z.object({ schedules: z.array(scheduleSchema) }) },
+  'schedules.pause': { request: scheduleNameRequest, reply: scheduleSchema },
+  'schedules.resume': { request: scheduleNameRequest, reply: scheduleSchema },
+  'schedules.remove': { request: scheduleNameRequest, reply: z.object({ name: z.string(), removed: z.boolean() }) },
 } as const;
 
 export type EndpointName = keyof typeof endpoints;

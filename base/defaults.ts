@@ -170,6 +170,12 @@ export const defaults = {
   retentionMs: 7 * 24 * 3_600_000,
   /** The jobs and checkpoints buckets' byte limits, set when a cluster first creates them (change with `nats stream edit`). */
   jobsBucketMaxBytes: 1024 * 1024 * 1024,
+  schedulesBucketMaxBytes: 64 * 1024 * 1024,
+  /** The leader looks for due schedule ticks this often. */
+  scheduleCheckMs: 500,
+  /** A leader coming back to a schedule submits the ticks it missed within this window (at most `scheduleCatchUpMax`); older ones are skipped. */
+  scheduleCatchUpMs: 60_000,
+  scheduleCatchUpMax: 60,
   checkpointsBucketMaxBytes: 1024 * 1024 * 1024,
   /** `--placement pull`: the work queue's limits, and how often one item is delivered at most. */
   workQueueMaxMsgs: 1_000_000,

@@ -102,6 +102,15 @@ export class NonRetryableError extends Error {
   }
 }
 
+/** No connection to any of the NATS servers given (or the default one). */
+export class NatsConnectError extends Error {
+  readonly code = 'NATS_CONNECT';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'NatsConnectError';
+  }
+}
+
 /** A setting that is out of range or of the wrong kind (node options, a config file): the message names it. */
 export class ConfigError extends Error {
   readonly code = 'BAD_CONFIG';

@@ -128,6 +128,45 @@ export function clientCommands(p: Command): void {
     });
 }
 
+/** `shoal schedule add|list|pause|resume|remove`: recurring jobs. */
+export function scheduleCommands(p: Command): void {
+  const sched = p.command('schedule').description(
+    "recurring jobs: a cron expression (in a time zone) and the job each tick submits, as job <name>-<tick ms>, exactly once per tick (the leader's; a new leader submits the ticks it missed within 60 s)",
+  );
+  withConnection(
+    sched.command('add <name>')
+      .description('add a schedule; 409 when the name is taken (--replace to change it)')
+      .requiredOption('--cron <expr>', 'five fields (minute hour day month weekday), six with seconds first, or @hourly, @daily, @weekly …')
+      .option('--tz <zone>', 'the IANA time zone the fields are read in (default UTC), e.g. Europe/Berlin')
+      .requiredOption('--type <type>', 'the job type each tick submits')
+      .option('--input <json>', "the job's input as JSON, or @file.json")
+      .option('--priority <0-9>', 'its priority (default 5)', (v) => Number(v))
+      .option('--max-attempts <n>', 'its attempts before it fails', positiveInt('--max-attempts'))
+      .option('--timeout <ms>', 'its per-attempt timeout', positiveInt('--timeout'))
+      .option('--replace', 'replace a schedule of that name')
+      .option('--json', 'print JSON'),
+  ).action(async (name: string, o) => {
+    const { runScheduleAdd } = await import('./schedules.ts');
+    process.exitCode = await runScheduleAdd(name, o);
+  });
+  withConnection(sched.command('list').description('every schedule with its last and next tick').option('--json', 'print JSON'))
+    .action(async (o) => {
+      const { runScheduleList } = await import('./schedules.ts');
+      process.exitCode = await runScheduleList(o);
+    });
+  for (
+    const [verb, what] of [['pause', 'stop submitting (until resume)'], ['resume', 'submit again from the next tick on'], [
+      'remove',
+      'delete it',
+    ]] as const
+  ) {
+    withConnection(sched.command(`${verb} <name>`).description(what).option('--json', 'print JSON')).action(async (name: string, o) => {
+      const { runScheduleChange } = await import('./schedules.ts');
+      process.exitCode = await runScheduleChange(verb, name, o);
+    });
+  }
+}
+
 /** The flags that select jobs (`jobs`, `retry`). */
 function listFlags(c: Command): Command {
   return c

@@ -11,6 +11,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Names } from '../nats/subjects.ts';
 import { sleep } from '../base/time.ts';
 import { type Common, print, withApi } from './client.ts';
+import { exitCodes } from './exit.codes.ts';
 
 /** `--input '{"a":1}'` or `--input @file.json`. */
 export function parseInput(raw: string | undefined): unknown {
@@ -87,7 +88,7 @@ export async function runSubmit(
     bar?.update(Math.round(r.progress * 100), { state: r.state, attempt: r.attempt });
     bar?.stop();
     print(options.json ? JSON.stringify(r, null, 2) : summary(r));
-    return r.state === 'succeeded' ? 0 : 1;
+    return r.state === 'succeeded' ? exitCodes.ok : exitCodes.jobFailed;
   });
 }
 

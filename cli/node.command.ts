@@ -2,13 +2,14 @@
 // handoff to the node process. The flags (with env vars and the config file,
 // layered by cli/config.ts) give the options that were set; the defaults are
 // filled in once, by resolveNodeConfig (node/config.ts), and only shown here.
-import { type Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { resolve } from 'node:path';
 import { placementStrategies, type PlacementStrategy } from '../policies/placement.ts';
 import { defaultPreemption } from '../policies/preemption.ts';
 import { defaults } from '../base/defaults.ts';
 import type { NodeOptions } from '../node/config.ts';
 import { label, nonNegativeInt, portNumber, positiveInt, positiveNumber, tokenList } from './args.ts';
-import type { Common } from './client.ts';
+import { type Common, withConnection } from './client.ts';
 
 const leaseTtlHelp = 'lease TTL in ms. It is the TTL of the leases bucket, so one value for the whole cluster: ' +
   "when the bucket exists with another TTL the node refuses to start with an error; omit the flag to adopt the bucket's " +
@@ -153,4 +154,30 @@ export function nodeCommand(cmd: Command): void {
       // Exit once stopped: a retry or reconnect timer left behind (a nats-server that is gone) must not keep the process up.
       process.exit(await runNodes(nodeOptionsOf(options), options.count ?? 1));
     });
+}
+
+/**
+ * `shoal up`'s flags for its nodes (every `shoal node` flag but the ones `up` sets itself): checked here as
+ * `shoal node` checks them, so a typo fails `up` at once; file paths made absolute (a node runs from elsewhere).
+ */
+export function nodeFlagsForUp(args: string[]): string[] {
+  for (const own of ['--id', '--nats', '--count']) {
+    if (args.some((a) => a === own || a.startsWith(`${own}=`))) {
+      throw new InvalidArgumentError(`shoal up sets ${own} for its nodes itself (it names them n1, n2, … on its own servers)`);
+    }
+  }
+  const probe = new Command('node').exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  nodeCommand(withConnection(probe));
+  const { operands, unknown } = probe.parseOptions(args);
+  if (unknown.length > 0) {
+    throw new InvalidArgumentError(`'${unknown[0]}' is not a node flag, for shoal up to pass on ('shoal node --help' lists them)`);
+  }
+  if (operands.length > 0) throw new InvalidArgumentError(`shoal up: unexpected '${operands[0]}' (node flags start with --)`);
+  const paths = new Set(['--jobs', '--policy', '--creds', '--nkey', '--tls-ca', '--tls-cert', '--tls-key', '--connect']);
+  const absolute = (v: string) => (['onnx', 'heuristic'].includes(v) ? v : resolve(v));
+  return args.map((a, i) => {
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0 && paths.has(a.slice(0, eq))) return `${a.slice(0, eq)}=${absolute(a.slice(eq + 1))}`;
+    return i > 0 && paths.has(args[i - 1]!) ? absolute(a) : a;
+  });
 }

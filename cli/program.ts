@@ -8,19 +8,24 @@ import pkg from '../package.json' with { type: 'json' };
 import { defaults } from '../base/defaults.ts';
 import { withConnection } from './client.ts';
 import { nonNegativeInt, portNumber, positiveInt } from './args.ts';
-import { nodeCommand } from './node.command.ts';
+import { nodeCommand, nodeFlagsForUp } from './node.command.ts';
 import { applyConfig } from './config.ts';
-import { clientCommands } from './client.commands.ts';
+import { commanderOutput, exitCodesHelp } from './exit.codes.ts';
+import { clientCommands, scheduleCommands } from './client.commands.ts';
 
 export function program(): Command {
   const p = new Command('shoal')
     .description('Fault-tolerant job scheduling on NATS: node actors, lease-based leadership, JetStream KV state.')
     .version(pkg.version)
     .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: commanderOutput.writeErr })
+    .addHelpText('after', exitCodesHelp)
     .hook('preAction', (root, cmd) => applyConfig(root, cmd));
 
   processCommands(p);
   clientCommands(p);
+  scheduleCommands(p);
   demoCommand(p);
   chaosCommand(p);
   machinesCommand(p);
@@ -186,8 +191,11 @@ function processCommands(p: Command): void {
       'secure the servers: refuse anonymous connections; users admin, node and client with their subject permissions (docs/security.md); ' +
         'writes DIR/admin.json, DIR/node.json, DIR/client.json (connect files: shoal --connect FILE, or any nats.js connect()) and DIR/auth.conf',
     )
+    .argument('[node flags...]', 'any `shoal node` flag (--jobs, --io-slots, --label, --placement, --allow-exec, …): given to every node')
+    .allowUnknownOption()
     .action(
       async (
+        nodeFlags: string[],
         options: {
           nodes: number;
           cluster: string;
@@ -203,7 +211,8 @@ function processCommands(p: Command): void {
         },
       ) => {
         const { runUp } = await import('./up.ts');
-        process.exitCode = await runUp({ ...options, cluster: Number(options.cluster), leaseTtlMs: options.leaseTtl });
+        const nodeArgs = nodeFlagsForUp(nodeFlags);
+        process.exitCode = await runUp({ ...options, cluster: Number(options.cluster), leaseTtlMs: options.leaseTtl, nodeArgs });
       },
     );
 }

@@ -32,6 +32,24 @@ async function streamMaxAgeMs(jsm: JetStreamManager, stream: string): Promise<nu
   }
 }
 
+/** Open a bucket, creating it (bounded, history 1) when it does not exist: concurrent first starts converge. */
+async function ensureKv(kvm: Kvm, jsm: JetStreamManager, name: string, maxBytes: number, replicas: number) {
+  try {
+    // Bounded: a full bucket refuses new keys (submits answer 507) while existing ones still update.
+    return await kvm.create(name, { history: 1, replicas, max_bytes: maxBytes });
+  } catch (err) {
+    if ((await streamMaxAgeMs(jsm, `KV_${name}`)) === null) throw err;
+    return kvm.open(name);
+  }
+}
+
+/** The schedules bucket, opened (or created) when a schedule is first asked about. */
+export async function schedulesBucket(nc: NatsConnection, n: Names, replicas: number): Promise<Bucket> {
+  const jsm = await jetstreamManager(nc, jsOptions(nc, { timeout: defaults.kvTimeoutMs }));
+  const kvm = new Kvm(jetstream(nc, jsOptions(nc, { timeout: defaults.kvTimeoutMs })));
+  return natsBucket(await ensureKv(kvm, jsm, n.schedulesBucket, defaults.schedulesBucketMaxBytes, replicas), n.schedulesBucket, jsm);
+}
+
 export async function bootstrap(nc: NatsConnection, n: Names, opts: BootstrapOptions = {}): Promise<BootstrapResult> {
   const replicas = opts.replicas ?? defaults.replicas;
   const jsm = await jetstreamManager(nc, jsOptions(nc, { timeout: defaults.kvTimeoutMs }));
@@ -61,18 +79,12 @@ export async function bootstrap(nc: NatsConnection, n: Names, opts: BootstrapOpt
     jsm,
   );
 
-  // Concurrent first starts race to create: the loser opens what the winner made.
-  const ensureKv = async (name: string, maxBytes: number) => {
-    try {
-      // Bounded: a full bucket refuses new keys (submits answer 507) while existing ones still update.
-      return await kvm.create(name, { history: 1, replicas, max_bytes: maxBytes });
-    } catch (err) {
-      if ((await streamMaxAgeMs(jsm, `KV_${name}`)) === null) throw err;
-      return kvm.open(name);
-    }
-  };
-  const jobs = natsBucket(await ensureKv(n.jobsBucket, defaults.jobsBucketMaxBytes), n.jobsBucket, jsm);
-  const checkpoints = natsBucket(await ensureKv(n.checkpointsBucket, defaults.checkpointsBucketMaxBytes), n.checkpointsBucket, jsm);
+  const jobs = natsBucket(await ensureKv(kvm, jsm, n.jobsBucket, defaults.jobsBucketMaxBytes, replicas), n.jobsBucket, jsm);
+  const checkpoints = natsBucket(
+    await ensureKv(kvm, jsm, n.checkpointsBucket, defaults.checkpointsBucketMaxBytes, replicas),
+    n.checkpointsBucket,
+    jsm,
+  );
 
   const eventsConfig = {
     name: n.eventsStream,

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, type NatsConnection, nkeyAuthenticator, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { defaults } from '../base/defaults.ts';
-import { NatsServerVersionError } from '../base/errors.ts';
+import { NatsConnectError, NatsServerVersionError } from '../base/errors.ts';
 import { allowOldServerEnv, isSupportedNatsServerVersion } from './version.ts';
 
 /** What a user may set on the command line; each falls back to an env var, then to the `--connect` file. */
@@ -119,7 +119,7 @@ export async function connectNats(
     nc = await connect(opts);
   } catch (cause) {
     const servers = (opts.servers as string[]).join(', ');
-    throw new Error(
+    throw new NatsConnectError(
       `cannot connect to NATS at ${servers}: ${(cause as Error).message}. ` +
         `Start one with 'shoal up', or pass --nats URL (or set NATS_URL).`,
       { cause },

@@ -1,7 +1,7 @@
 // The three roles a secured cluster gives its connections, as NATS subject
 // permissions derived from the cluster's names (one prefix, one place):
 //
-// - client: the public job and status API and nothing else. Replies come to
+// - client: the public job, schedule and status API and nothing else. Replies come to
 //   `_INBOX.>`, the only subjects it may subscribe to.
 // - node:   what a node process needs: the cluster's own subjects, its buckets
 //   and streams through the JetStream API, replies on its own inbox prefix
@@ -29,7 +29,14 @@ export type SubjectPermissions = {
 
 /** The streams behind the cluster's buckets and streams (KV buckets are streams named KV_<bucket>). */
 function streamsOf(n: Names): string[] {
-  return [`KV_${n.jobsBucket}`, `KV_${n.checkpointsBucket}`, `KV_${n.leasesBucket}`, n.eventsStream, n.workStream];
+  return [
+    `KV_${n.jobsBucket}`,
+    `KV_${n.checkpointsBucket}`,
+    `KV_${n.leasesBucket}`,
+    `KV_${n.schedulesBucket}`,
+    n.eventsStream,
+    n.workStream,
+  ];
 }
 
 /** The endpoints only admin may call. */
@@ -40,7 +47,7 @@ export function adminSubjects(n: Names): string[] {
 export function permissionsFor(role: Role, n: Names): SubjectPermissions {
   if (role === 'admin') return { publish: { allow: ['>'] }, subscribe: { allow: ['>'] } };
   if (role === 'client') {
-    return { publish: { allow: [n.api('jobs.*'), n.api('status')] }, subscribe: { allow: ['_INBOX.>'] } };
+    return { publish: { allow: [n.api('jobs.*'), n.api('schedules.*'), n.api('status')] }, subscribe: { allow: ['_INBOX.>'] } };
   }
   // Only what nodes do: create and read their streams, read messages, run consumers. Never delete, purge
   // or update a stream (a node could otherwise wipe the buckets, or re-create a stream that republishes
@@ -60,7 +67,7 @@ export function permissionsFor(role: Role, n: Names): SubjectPermissions {
     `$JS.ACK.${s}.>`,
     `$JS.FC.${s}.>`,
   ]);
-  const kv = [n.jobsBucket, n.checkpointsBucket, n.leasesBucket].map((b) => `$KV.${b}.>`);
+  const kv = [n.jobsBucket, n.checkpointsBucket, n.leasesBucket, n.schedulesBucket].map((b) => `$KV.${b}.>`);
   return {
     publish: {
       // Replies: to clients, to other nodes, to admin tools.

@@ -19,6 +19,8 @@ export function names(prefix: string = defaults.prefix) {
     jobsBucket: `${prefix}_jobs`,
     checkpointsBucket: `${prefix}_ckpt`,
     leasesBucket: `${prefix}_leases`,
+    /** Recurring jobs (`shoal schedule`). */
+    schedulesBucket: `${prefix}_schedules`,
     eventsStream: `${prefix}_events`,
     /** Every transition of every actor. */
     allEvents: `${prefix}.evt.>`,

@@ -157,10 +157,24 @@ export function nodeMetrics(options: {
 }
 
 /** Serve `/metrics` (Prometheus text format); anything else is 404. */
-export function serveMetrics(registry: Registry, port: number, host: string): Promise<Server> {
+/** What the health endpoints say: the node machine's state, whether it runs at all, and whether it takes work. */
+export type Health = () => { state: string; live: boolean; ready: boolean };
+
+/**
+ * `/metrics` (Prometheus), `/healthz` (200 while the node runs: a liveness probe restarts it otherwise) and
+ * `/readyz` (200 while it is a member taking work; 503 while joining, reconnecting, draining or fenced).
+ */
+export function serveMetrics(registry: Registry, port: number, host: string, health?: Health): Promise<Server> {
   const server = createServer((req, res) => {
-    if (req.url !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
+    const path = (req.url ?? '').split('?')[0];
+    if (health && (path === '/healthz' || path === '/readyz')) {
+      const h = health();
+      const ok = path === '/healthz' ? h.live : h.ready;
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(h)}\n`);
+      return;
+    }
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics, health at /healthz and /readyz\n');
       return;
     }
     registry.metrics().then(

@@ -127,6 +127,8 @@ export type WiredNode = {
   api: Partial<Record<EndpointName, Endpoint>>;
   /** Null until bootstrapped. */
   parts: () => NodeParts | null;
+  /** It holds a valid leader lease now (by the real clock). */
+  leading: () => boolean;
   /** Release what the actor does not own (the index's watch). */
   stop(): void;
 };

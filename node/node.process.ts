@@ -37,6 +37,7 @@ import { nodeMetrics, serveMetrics } from './metrics.ts';
 import { hostName, runtimeName } from './runtime.ts';
 import { loggingReplyGuard } from '../nats/reply.ts';
 import { followLink, stopRequests } from './node.lifecycle.ts';
+import { nodeSchedules } from './schedules.ts';
 
 const verbose = process.env.SHOAL_LOG === 'debug';
 
@@ -151,6 +152,7 @@ export async function startNode(config: NodeConfig, embed: Embedding = {}): Prom
   const scorer = await chooseScorer(o.policy, log);
 
   const nc = await connectNats(o.connection, `shoal-node-${nodeId}`, { inboxPrefix: n.nodeInbox });
+  const types = typeCatalog({ schemas, settings }, { ask: askType(nc, n), clock: realClock });
   log(`connected to ${nc.getServer()} (${runtimeName()}, pid ${process.pid})`);
   const viaLeaf = jsOptions(nc).domain !== undefined; // a JetStream domain: behind a leaf node
 
@@ -184,7 +186,7 @@ export async function startNode(config: NodeConfig, embed: Embedding = {}): Prom
       ? { wire: natsIntakeWire(nc, n, guard, log), serveReads: (endpoints) => serveEndpoints(nc, n, endpoints, guard) }
       : undefined,
     onDrainRequest: () => stops.request('drain request'),
-    types: typeCatalog({ schemas, settings }, { ask: askType(nc, n), clock: realClock }),
+    types,
     recorder: publisher,
     advert: {
       pid: process.pid,
@@ -200,14 +202,20 @@ export async function startNode(config: NodeConfig, embed: Embedding = {}): Prom
     inspect: feed.inspect,
   });
   parts = node.parts;
-  const metricsServer = metrics && o.metrics ? await serveMetrics(metrics.registry, o.metrics.port, o.metrics.host) : null;
+  const health = () => {
+    const s = node.actor.getSnapshot();
+    const state = nodeStateName(s);
+    return { state, live: s.status === 'active', ready: state === 'ready' };
+  };
+  const metricsServer = metrics && o.metrics ? await serveMetrics(metrics.registry, o.metrics.port, o.metrics.host, health) : null;
   if (metricsServer) log(`metrics on http://${o.metrics!.host}:${o.metrics!.port}/metrics`);
   const done = finished(node, log);
 
   const stopContact = followLink(nc, { viaLeaf, log, link, node, publisher });
 
   const stops = stopRequests(node, log, { signals: embed.signals === true });
-  const api = await startApi(nc, n, node.api, { version: pkg.version, node: nodeId, guard });
+  const schedules = nodeSchedules(nc, n, o.replicas, { node, types, log });
+  const api = await startApi(nc, n, { ...node.api, ...schedules.endpoints }, { version: pkg.version, node: nodeId, guard });
   // Placement, the fast path: offers from the leader, assignments, cancels. KV is the truth.
   const subs = [
     ...serveInbox(nc, n, { nodeId, inbox: node.inbox, log, guard }),
@@ -238,6 +246,7 @@ export async function startNode(config: NodeConfig, embed: Embedding = {}): Prom
         metricsServer?.close();
         ping.unsubscribe();
         stopContact();
+        schedules.stop();
         void pool?.close();
       },
       nc,

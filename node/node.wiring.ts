@@ -291,5 +291,5 @@ export function wireNode(options: NodeWiringOptions): WiredNode {
     view.host?.stop();
     view.stopStandby();
   };
-  return { actor, connection, inbox, api, parts: () => view.parts, stop };
+  return { actor, connection, inbox, api, parts: () => view.parts, leading: () => view.leading(), stop };
 }

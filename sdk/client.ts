@@ -11,6 +11,7 @@ import {
   type JobStateName,
   type ReplyOf,
   type RequestOf,
+  type Schedule,
   type StatusReply,
   terminalStates,
 } from '../api/contract.ts';
@@ -26,7 +27,7 @@ import { type AnyJobDefinition, type InputOfJob, parseInput, type ResultOfJob, s
 
 export { ApiError } from '../base/errors.ts';
 export { JobCancelledError, JobFailedError } from './errors.ts';
-export type { AttemptEntry, JobPhase, JobRecord, JobStateName, Requirements, StatusReply } from '../api/contract.ts';
+export type { AttemptEntry, JobPhase, JobRecord, JobStateName, Requirements, Schedule, StatusReply } from '../api/contract.ts';
 export type { ConnectOptions } from './connection.ts';
 export type { InputOfJob, JobDefinition, ResultOfJob } from './job.ts';
 
@@ -138,6 +139,33 @@ export class Client {
   async retry<R = unknown>(id: string): Promise<JobHandle<R>> {
     const r = await this.call('jobs.retry', { id });
     return new JobHandle<R>(this, r.id, r.created);
+  }
+
+  /**
+   * A recurring job: `cron` (five fields, or six with seconds; `@daily` …) read in `timezone` (default UTC); each
+   * tick submits `job` (a type and input, with submit options) as the job `<name>-<tick ms>`, exactly once per
+   * tick. 409 when the name is taken, unless `replace`.
+   */
+  addSchedule(spec: RequestOf<'schedules.add'>): Promise<Schedule> {
+    return this.call('schedules.add', spec);
+  }
+
+  /** Every schedule, with its last and next tick. */
+  async schedules(): Promise<Schedule[]> {
+    return (await this.call('schedules.list')).schedules;
+  }
+
+  pauseSchedule(name: string): Promise<Schedule> {
+    return this.call('schedules.pause', { name });
+  }
+
+  /** Ticks that passed while it was paused are not submitted. */
+  resumeSchedule(name: string): Promise<Schedule> {
+    return this.call('schedules.resume', { name });
+  }
+
+  async removeSchedule(name: string): Promise<boolean> {
+    return (await this.call('schedules.remove', { name })).removed;
   }
 
   /** The cluster: its leader, live nodes, job counts. */

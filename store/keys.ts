@@ -11,4 +11,7 @@ export const keys = {
   /** A node's liveness lease, with its advert (leases bucket). */
   node: (nodeId: string) => `node.${nodeId}`,
   nodes: 'node.>',
+  /** A schedule (schedules bucket). */
+  schedule: (name: string) => `schedule.${name}`,
+  schedules: 'schedule.>',
 };

@@ -8,6 +8,9 @@ import { freePort } from '../../harness/launcher.ts';
 import { type LocalCluster, startLocalCluster, waitForReady } from '../../harness/local.cluster.ts';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
+import { serveMetrics } from '../../node/metrics.ts';
+import { Registry } from 'prom-client';
+import type { AddressInfo } from 'node:net';
 
 const n = names();
 
@@ -71,5 +74,25 @@ describe('metrics', () => {
     assert.ok(total('shoal_leader_terms_total') >= 1);
     assert.ok(total('shoal_lease_renewals_total') >= 1);
     assert.equal((await fetch(`http://127.0.0.1:${base}/other`)).status, 404);
+  });
+
+  test('/healthz and /readyz: 200 with the state while a member; /readyz 503 while it takes no work', async () => {
+    for (const port of [base, base + 1]) {
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      assert.equal(ready.status, 200);
+      assert.deepEqual(await ready.json(), { state: 'ready', live: true, ready: true });
+      assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    }
+    // The same server with a node that is reconnecting (the states come from the node machine).
+    const server = await serveMetrics(new Registry(), 0, '127.0.0.1', () => ({ state: 'reconnecting', live: true, ready: false }));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+      assert.equal(r.status, 503);
+      assert.equal(((await r.json()) as { state: string }).state, 'reconnecting');
+      assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    } finally {
+      server.close();
+    }
   });
 });

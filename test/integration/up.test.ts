@@ -17,7 +17,20 @@ const alive = (pid: number) => {
 };
 
 test('shoal up: prints URL, nodes with pids and the leader; SIGTERM stops everything it started', async () => {
-  const [cmd, args] = shoalCommand('node', ['up', '--port', '0', '--nodes', '2', '--lease-ttl', '1000']);
+  // Node flags it does not take itself go to every node (the module's path relative to here).
+  const [cmd, args] = shoalCommand('node', [
+    'up',
+    '--port',
+    '0',
+    '--nodes',
+    '2',
+    '--lease-ttl',
+    '1000',
+    '--jobs',
+    'examples/jobs.mjs',
+    '--io-slots',
+    '2',
+  ]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -55,6 +68,14 @@ test('shoal up: prints URL, nodes with pids and the leader; SIGTERM stops everyt
     // Created already assigned where a node has room (the dispatcher), queued otherwise.
     assert.match(shoal('submit', 'sleep', '--input', '{"ms":60000}', '--id', 'cli-2').out, /cli-2 {2}(assigned|queued)/);
     assert.match(shoal('cancel', 'cli-2').out, /cli-2 cancelled/);
+    assert.match(shoal('retry', 'cli-2').out, /cli-2 → cli-2-r1 {2}(assigned|queued)/, 'a cancelled job runs again as a new job');
+    assert.match(shoal('cancel', 'cli-2-r1').out, /cli-2-r1 cancelled/);
+    assert.deepEqual(
+      shoal('jobs', '--type', 'sleep', '--newest').out.split('\n').filter((l) => /cli-2/.test(l)).map((l) => /(cli-2\S*)/.exec(l)![1]),
+      ['cli-2-r1', 'cli-2'],
+    );
+    // The module given to `up` runs on its nodes.
+    assert.match(shoal('submit', 'greet', '--input', '{"name":"Ada"}', '--wait').out, /"greeting":"Hello, Ada!"/);
     const bad = shoal('submit', 'noop', '--input', '{nope');
     assert.equal(bad.code, 1);
     assert.match(bad.out, /--input is not valid JSON/);
@@ -68,6 +89,11 @@ test('shoal up: prints URL, nodes with pids and the leader; SIGTERM stops everyt
     assert.match(path.at(-1)!, /running\.computing → succeeded \(job\.succeed, attempt 1\) progress 100% result \{"count":168\}/);
     assert.match(shoal('events', '--kind', 'coordinator', '--since', '10m').out, /coordinator .*→ active\.leader/);
     assert.match(shoal('events', '--since', 'yesterday').out, /--since 'yesterday' is not a duration/);
+
+    const [c3, a3] = shoalCommand('node', ['up', '--port', '0', '--bogus-flag']);
+    const typo = spawnSync(c3, a3, { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(typo.status, 2, 'a usage error');
+    assert.match(typo.stderr, /'--bogus-flag' is not a node flag/);
 
     child.kill('SIGTERM');
     assert.equal(await exited, 0);

@@ -2,6 +2,8 @@
 // machine's states and phases are the contract's, every record the machine
 // makes validates against the record schema, and the nodes serve exactly the
 // contract's endpoints.
+import { scheduleEndpoints } from '../../node/schedules.ts';
+import { realClock } from '../../base/time.ts';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { endpoints, jobPhases, jobRecordSchema, jobStates, terminalStates as contractTerminal } from '../../api/contract.ts';
@@ -41,7 +43,11 @@ describe('API contract', () => {
   });
 
   test("a node serves exactly the contract's endpoints", () => {
-    const served = apiEndpoints({} as ApiDeps);
+    // What node.process serves: the API endpoints and the schedules'.
+    const served = {
+      ...apiEndpoints({} as ApiDeps),
+      ...scheduleEndpoints({ store: () => Promise.reject(new Error('unused')), clock: realClock }),
+    };
     assert.deepEqual(Object.keys(served).sort(), Object.keys(endpoints).sort());
     for (const [name, ep] of Object.entries(served)) assert.equal(ep.schema, endpoints[name as keyof typeof endpoints].request, name);
   });
