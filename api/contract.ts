@@ -119,6 +119,8 @@ export const typeSettingsSchema = z.object({
   retry: retryPolicySchema.optional(),
   /** Each attempt's timeout (a submit's own `timeoutMs` wins). */
   timeoutMs: z.number().int().min(1).max(7 * 24 * 3_600_000).optional(),
+  /** How long a finished job's record stays (a submit's own `retentionMs` wins; default: the cluster's). */
+  retentionMs: z.number().int().min(1_000).max(365 * 24 * 3_600_000).optional(),
 }).strict();
 export type TypeSettings = z.infer<typeof typeSettingsSchema>;
 

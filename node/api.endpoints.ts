@@ -112,6 +112,7 @@ async function submit(deps: ApiDeps, clock: Clock, req: ParsedRequestOf<'jobs.su
     ...req,
     maxAttempts: req.maxAttempts ?? settings.retry?.maxAttempts,
     timeoutMs: req.timeoutMs ?? settings.timeoutMs,
+    retentionMs: req.retentionMs ?? settings.retentionMs,
   }, clock.now());
   if (deps.intake) {
     const r = await deps.intake(item);

@@ -92,6 +92,7 @@ export class Client {
       body = {
         ...(s.retry?.maxAttempts !== undefined ? { maxAttempts: s.retry.maxAttempts } : {}),
         ...(s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}),
+        ...(s.retentionMs !== undefined ? { retentionMs: s.retentionMs } : {}),
         ...options,
         type: job.type,
         ...(input !== undefined ? { input } : {}),

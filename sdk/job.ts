@@ -34,6 +34,7 @@ export type JobDefinition<Input = unknown, Result = unknown, Parsed = Input> = {
   readonly input: StandardSchemaV1<Input, Parsed> | undefined;
   readonly retry: RetryPolicy | undefined;
   readonly timeoutMs: number | undefined;
+  readonly retentionMs: number | undefined;
   readonly handler: (input: Parsed, ctx: JobCtx) => Promise<Result> | Result;
   /** Types only: never set. */
   readonly '~types'?: { input: Input; result: Result };
@@ -58,6 +59,8 @@ export function defineJob<S extends StandardSchemaV1 | undefined = undefined, R 
   input?: S;
   retry?: RetryPolicy;
   timeoutMs?: number;
+  /** How long its finished jobs' records stay (ms, at least 1 s). */
+  retentionMs?: number;
   handler: (input: InferOutput<S>, ctx: JobCtx) => Promise<R> | R;
 }): JobDefinition<InferInput<S>, Awaited<R>, InferOutput<S>> {
   if (!typeName.test(def.type)) throw new TypeError(`defineJob: type '${def.type}' must be 1-128 letters, digits, _, $ or -`);
@@ -65,7 +68,7 @@ export function defineJob<S extends StandardSchemaV1 | undefined = undefined, R 
   if (def.input !== undefined && typeof def.input?.['~standard']?.validate !== 'function') {
     throw new TypeError(`defineJob(${def.type}): input must be a Standard Schema (zod, valibot, arktype…)`);
   }
-  const settings = typeSettingsSchema.safeParse({ retry: def.retry, timeoutMs: def.timeoutMs });
+  const settings = typeSettingsSchema.safeParse({ retry: def.retry, timeoutMs: def.timeoutMs, retentionMs: def.retentionMs });
   if (!settings.success) {
     throw new TypeError(`defineJob(${def.type}): ${settings.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
@@ -74,13 +77,18 @@ export function defineJob<S extends StandardSchemaV1 | undefined = undefined, R 
     input: def.input as StandardSchemaV1<InferInput<S>, InferOutput<S>> | undefined,
     retry: def.retry,
     timeoutMs: def.timeoutMs,
+    retentionMs: def.retentionMs,
     handler: def.handler as (input: InferOutput<S>, ctx: JobCtx) => Promise<Awaited<R>>,
   };
 }
 
 /** A definition's settings as the cluster keeps them. */
 export function settingsOf(def: AnyJobDefinition): TypeSettings {
-  return { ...(def.retry ? { retry: def.retry } : {}), ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}) };
+  return {
+    ...(def.retry ? { retry: def.retry } : {}),
+    ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}),
+    ...(def.retentionMs !== undefined ? { retentionMs: def.retentionMs } : {}),
+  };
 }
 
 /** The input as the definition's schema parses it, or its problems (`input.<path>: <message>`); no schema: as it is. */

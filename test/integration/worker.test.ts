@@ -17,6 +17,7 @@ const flaky = defineJob({
   input: z.object({ key: z.string(), failures: z.number().int() }),
   retry: { maxAttempts: 4, backoff: 'fixed', baseMs: 300 },
   timeoutMs: 20_000,
+  retentionMs: 3_600_000,
   handler: async ({ key, failures }) => {
     const n = (calls.get(key) ?? 0) + 1;
     calls.set(key, n);
@@ -67,13 +68,14 @@ describe('Worker and client from the package, in this process', () => {
     await server?.stop();
   });
 
-  test("a submit by name gets the type's attempts, timeout and backoff; the handler gets its input as parsed", async () => {
+  test("a submit by name gets the type's attempts, timeout, retention and backoff; the handler gets its input as parsed", async () => {
     const job = await client.submit('flaky', { key: 'a', failures: 2 });
     const r = await job.wait({ timeoutMs: 20_000 });
     assert.equal(r.state, 'succeeded');
     assert.deepEqual(r.result, { calls: 3 });
     assert.equal(r.maxAttempts, 4);
     assert.equal(r.timeoutMs, 20_000);
+    assert.equal(r.retentionMs, 3_600_000);
     const gaps = r.attempts.slice(1).map((a, i) => a.assignedAt - r.attempts[i]!.endedAt!);
     assert.ok(gaps.every((g) => g >= 250), `each retry waited the fixed 300 ms backoff (${gaps.join(', ')} ms)`);
   });
