@@ -121,6 +121,8 @@ export const typeSettingsSchema = z.object({
   timeoutMs: z.number().int().min(1).max(7 * 24 * 3_600_000).optional(),
   /** How long a finished job's record stays (a submit's own `retentionMs` wins; default: the cluster's). */
   retentionMs: z.number().int().min(1_000).max(365 * 24 * 3_600_000).optional(),
+  /** At most this many of its jobs assigned or running at once, across the cluster. */
+  concurrency: z.number().int().min(1).max(1_000_000).optional(),
 }).strict();
 export type TypeSettings = z.infer<typeof typeSettingsSchema>;
 
@@ -232,6 +234,8 @@ export const nodeViewSchema = z.object({
   slots: z.number(),
   running: z.number(),
   types: z.array(z.string()),
+  /** Its types' concurrency limits (`defineJob`), by type. */
+  limits: z.record(z.string(), z.number()),
   labels: z.record(z.string(), z.string()),
   /** Its bid scorer: `onnx:<version>`, `heuristic`, or `heuristic (fallback: <reason>)`. */
   policy: z.string(),

@@ -94,16 +94,17 @@ export function transitionRecorder(options: RecorderOptions) {
   const clock = options.clock ?? realClock;
   const last = new Map<string, string>();
   let seq = 0;
-
+  /** When each event reached its actor, before its guards ran: a transition's time (its effects run before its snapshot is reported, and a SIGSTOP there must not date the decision to the wake). */
+  const relayedAt = new WeakMap<object, { wall: number; mono: number }>();
   /** `wall` defaults to now; a job write passes the time its writer decided it (before the CAS), so causes order before effects. */
-  const record = (f: Pick<Transition, 'kind' | 'actor' | 'from' | 'to' | 'event' | 'epoch' | 'data'> & { wall?: number }) => {
+  const record = (f: Omit<Transition, 'node' | 'instance' | 'pid' | 'seq' | 'wall' | 'mono'> & Partial<Transition>) => {
     const t: Transition = {
       ...f,
       node: options.node,
       instance: options.instance,
       pid: options.pid,
       wall: f.wall ?? clock.now(),
-      mono: clock.mono(),
+      mono: f.mono ?? clock.mono(),
       seq: ++seq,
     };
     if (t.data === undefined) delete t.data;
@@ -111,6 +112,10 @@ export function transitionRecorder(options: RecorderOptions) {
   };
 
   const inspect = (ev: InspectionEvent) => {
+    if (ev.type === '@xstate.event') {
+      relayedAt.set(ev.event, { wall: clock.now(), mono: clock.mono() });
+      return;
+    }
     if (ev.type !== '@xstate.snapshot' || !isMachineSnapshot(ev.snapshot)) return;
     const snap = ev.snapshot;
     const session = ev.actorRef.sessionId;
@@ -129,6 +134,7 @@ export function transitionRecorder(options: RecorderOptions) {
       event: ev.event.type,
       epoch,
       data: validUntil === undefined ? undefined : { validUntil },
+      ...relayedAt.get(ev.event),
     });
   };
   return { inspect, record };

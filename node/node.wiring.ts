@@ -103,6 +103,9 @@ class NodeView {
         state: this.actor ? nodeStateName(this.actor.getSnapshot()) : 'starting',
         startedAt: options.advert.startedAt,
         types: Object.keys(options.handlers).sort(),
+        limits: Object.fromEntries(
+          Object.entries(options.settings ?? {}).flatMap(([t, s]) => (s.concurrency === undefined ? [] : [[t, s.concurrency]])),
+        ),
         running: this.parts?.runner.running ?? 0,
         policy: options.advert.policy,
         placement: options.advert.placement,

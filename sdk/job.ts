@@ -35,6 +35,7 @@ export type JobDefinition<Input = unknown, Result = unknown, Parsed = Input> = {
   readonly retry: RetryPolicy | undefined;
   readonly timeoutMs: number | undefined;
   readonly retentionMs: number | undefined;
+  readonly concurrency: number | undefined;
   readonly handler: (input: Parsed, ctx: JobCtx) => Promise<Result> | Result;
   /** Types only: never set. */
   readonly '~types'?: { input: Input; result: Result };
@@ -61,6 +62,8 @@ export function defineJob<S extends StandardSchemaV1 | undefined = undefined, R 
   timeoutMs?: number;
   /** How long its finished jobs' records stay (ms, at least 1 s). */
   retentionMs?: number;
+  /** At most this many of its jobs assigned or running at once across the cluster; the rest wait queued. */
+  concurrency?: number;
   handler: (input: InferOutput<S>, ctx: JobCtx) => Promise<R> | R;
 }): JobDefinition<InferInput<S>, Awaited<R>, InferOutput<S>> {
   if (!typeName.test(def.type)) throw new TypeError(`defineJob: type '${def.type}' must be 1-128 letters, digits, _, $ or -`);
@@ -68,7 +71,12 @@ export function defineJob<S extends StandardSchemaV1 | undefined = undefined, R 
   if (def.input !== undefined && typeof def.input?.['~standard']?.validate !== 'function') {
     throw new TypeError(`defineJob(${def.type}): input must be a Standard Schema (zod, valibot, arktype…)`);
   }
-  const settings = typeSettingsSchema.safeParse({ retry: def.retry, timeoutMs: def.timeoutMs, retentionMs: def.retentionMs });
+  const settings = typeSettingsSchema.safeParse({
+    retry: def.retry,
+    timeoutMs: def.timeoutMs,
+    retentionMs: def.retentionMs,
+    concurrency: def.concurrency,
+  });
   if (!settings.success) {
     throw new TypeError(`defineJob(${def.type}): ${settings.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
@@ -78,6 +86,7 @@ export function defineJob<S extends StandardSchemaV1 | undefined = undefined, R 
     retry: def.retry,
     timeoutMs: def.timeoutMs,
     retentionMs: def.retentionMs,
+    concurrency: def.concurrency,
     handler: def.handler as (input: InferOutput<S>, ctx: JobCtx) => Promise<Awaited<R>>,
   };
 }
@@ -88,6 +97,7 @@ export function settingsOf(def: AnyJobDefinition): TypeSettings {
     ...(def.retry ? { retry: def.retry } : {}),
     ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}),
     ...(def.retentionMs !== undefined ? { retentionMs: def.retentionMs } : {}),
+    ...(def.concurrency !== undefined ? { concurrency: def.concurrency } : {}),
   };
 }
 

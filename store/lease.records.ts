@@ -20,6 +20,8 @@ export const nodeAdvertSchema = z.object({
   startedAt: z.number(),
   /** Job types this node handles. */
   types: z.array(z.string()),
+  /** Their concurrency limits across the cluster, where declared. */
+  limits: z.record(z.string(), z.number()).optional(),
   /** Jobs it runs now. */
   running: z.number(),
   /** How it scores bids: `onnx:<model version>`, `heuristic`, or `heuristic (fallback: <reason>)`. */
@@ -102,6 +104,7 @@ export function clusterNodeOf(l: LeaseRecord | null): ClusterView['nodes'][numbe
     slots: a.slots,
     running: a.running,
     types: a.types,
+    limits: a.limits ?? {},
     labels: a.labels,
     policy: a.policy ?? 'unknown',
     placement: a.placement ?? 'auction',

@@ -30,6 +30,14 @@ export class ClusterCache {
   get readyNodes(): number {
     return this.ready.length;
   }
+  /** Job types' concurrency limits across the cluster, as the live nodes declare them (the lowest where they differ). */
+  get limits(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const n of this.nodes) {
+      for (const [t, l] of Object.entries(n.limits ?? {})) out.set(t, Math.min(l, out.get(t) ?? Infinity));
+    }
+    return out;
+  }
   note(view: ClusterView): ClusterView {
     this.ready = view.nodes.filter((x) => x.state === 'ready');
     this.nodes = view.nodes;

@@ -17,7 +17,7 @@ import type { Versioned } from '../../store/job.store.ts';
 import { capacityOf } from './cluster.cache.ts';
 import type { Placer } from './deps.ts';
 import { Deliveries } from './deliveries.ts';
-import { preempt, settlePending } from './placement.waiting.ts';
+import { atLimit, preempt, settlePending, typeRoom } from './placement.waiting.ts';
 import { recordOfIntake, sameSubmit } from '../job.queries.ts';
 import { toApiError } from '../../nats/service.ts';
 
@@ -145,9 +145,14 @@ export class Dispatcher {
     for (const id of this.#queued.keys()) if (!index.live.has(id)) this.#queued.delete(id); // deleted meanwhile
     const queued = await settlePending(this.placer, offerOrder(this.#queued.values(), now));
     const fresh = incoming.filter((x) => !this.#known(x));
+    // What the queued jobs left under their types' concurrency limits; a new job beyond it is created queued.
+    const room = typeRoom(this.placer);
+    for (const r of queued) if (room.has(r.type)) room.set(r.type, room.get(r.type)! - 1);
+    const limits = this.placer.cluster.limits;
     const offered = [
       // A delayed job is created queued; the rounds place it once it is due.
-      ...fresh.filter(({ item }) => (item.notBefore ?? 0) <= now).map(({ item }) => offeredOf(recordOfIntake(item), now)),
+      ...fresh.filter(({ item }) => (item.notBefore ?? 0) <= now && atLimit(item.type, room, limits) === null)
+        .map(({ item }) => offeredOf(recordOfIntake(item), now)),
       ...queued.slice(0, defaults.jobsPerAuction).map((r) => offeredOf(r, now)),
     ].sort((a, b) => b.priority - a.priority);
     const nodes = this.#nodes(now);

@@ -41,8 +41,9 @@ export async function settlePending(placer: Placer, queued: JobRecord[]): Promis
   const now = clock.now();
   const writes: Array<Promise<unknown>> = [];
   const placeable: JobRecord[] = [];
+  const room = typeRoom(placer);
   for (const r of queued) {
-    const wait = waitOf(r);
+    const wait = waitOf(r) ?? atLimit(r.type, room, cluster.limits);
     if (wait === null) placeable.push(r);
     const since = r.pendingSince ?? now;
     if (wait !== null && wait.limitMs !== null && now - since >= wait.limitMs) {
@@ -56,6 +57,30 @@ export async function settlePending(placer: Placer, queued: JobRecord[]): Promis
   const failed = (await Promise.allSettled(writes)).filter((x) => x.status === 'rejected').length;
   if (failed) deps.log(`placement: ${failed} pending-reason write(s) failed; the next round retries`);
   return placeable;
+}
+
+/**
+ * Room left under each limited job type's concurrency limit (`defineJob` concurrency, from the nodes' adverts):
+ * its limit less its jobs assigned or running now. Types without a limit are absent.
+ */
+export function typeRoom(placer: Placer): Map<string, number> {
+  const room = new Map(placer.cluster.limits);
+  if (room.size === 0) return room;
+  for (const r of placer.deps.jobs().index.live.values()) {
+    if ((r.state === 'assigned' || r.state === 'running') && room.has(r.type)) room.set(r.type, room.get(r.type)! - 1);
+  }
+  return room;
+}
+
+/** Takes one place under `type`'s limit (null: it may be placed), or says why it waits: never a reason to fail it. */
+export function atLimit(type: string, room: Map<string, number>, limits: Map<string, number>) {
+  const left = room.get(type);
+  if (left === undefined) return null;
+  if (left > 0) {
+    room.set(type, left - 1);
+    return null;
+  }
+  return { reason: `type '${type}' is at its concurrency limit (${limits.get(type)} assigned or running)`, limitMs: null, error: '' };
 }
 
 /**

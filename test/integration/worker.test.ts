@@ -45,6 +45,15 @@ const steps = defineJob({
   },
 });
 
+const limited = defineJob({
+  type: 'limited',
+  concurrency: 2,
+  handler: async (_input, ctx) => {
+    await ctx.sleep(400);
+    return null;
+  },
+});
+
 describe('Worker and client from the package, in this process', () => {
   let server: NatsServer;
   let client: Client;
@@ -59,7 +68,7 @@ describe('Worker and client from the package, in this process', () => {
 
   before(async () => {
     server = await startServer();
-    w1 = await start('w1', [flaky, refuse, steps], 2);
+    w1 = await start('w1', [flaky, refuse, steps, limited], 2);
     client = await createClient({ servers: server.url });
   });
   after(async () => {
@@ -119,6 +128,31 @@ describe('Worker and client from the package, in this process', () => {
     assert.ok(page.cursor, 'more flaky jobs on the next page');
     const rest = await client.list({ type: 'flaky', order: 'newest', cursor: page.cursor });
     assert.ok(rest.jobs.length > 0 && rest.jobs.every((j) => j.type === 'flaky' && j.createdAt <= page.jobs[1]!.createdAt));
+  });
+
+  test("a type's concurrency limit holds across workers: the rest wait queued, saying why", async () => {
+    const w3 = await start('w3', [limited], 4);
+    const jobs = await Promise.all(Array.from({ length: 6 }, () => client.submit(limited)));
+    const waiting = await until('a job waits with the limit as its reason', async () => {
+      for (const j of jobs) {
+        const r = await j.get();
+        if (r.state === 'queued' && r.pendingReason) return r.pendingReason;
+      }
+      return null;
+    }, 5_000);
+    assert.equal(waiting, "type 'limited' is at its concurrency limit (2 assigned or running)");
+    const records = await Promise.all(jobs.map((j) => j.wait({ timeoutMs: 20_000 })));
+    assert.ok(records.every((r) => r.state === 'succeeded'));
+    // At no moment were more than 2 running: count overlaps of the attempts' run intervals.
+    const edges = records.flatMap((r) => [[r.attempts[0]!.startedAt!, 1], [r.attempts[0]!.endedAt!, -1]] as const)
+      .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let now = 0;
+    let most = 0;
+    for (const [, d] of edges) most = Math.max(most, now += d);
+    assert.equal(most, 2, 'two at a time, never more');
+    assert.ok(new Set(records.map((r) => r.owner)).size >= 1);
+    assert.equal((await client.status()).nodes.find((x) => x.id === 'w3')?.limits.limited, 2, 'the limit is in the advert');
+    await w3.stop();
   });
 
   test('a worker adds no signal handlers; stopping it hands its running job to another, which resumes from the checkpoint', async () => {
