@@ -5,7 +5,9 @@
 // published .d.ts and run against a real nats-server.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { sleep } from '../../base/time.ts';
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -27,6 +29,7 @@ describe('the package, packed and installed into an empty project with --omit=op
     dir = mkdtempSync(join(tmpdir(), 'shoal-pkg-'));
     app = join(dir, 'app');
     cpSync(join(root, 'examples', 'quickstart'), app, { recursive: true });
+    for (const f of ['jobs.mjs', 'http-app.mjs']) cpSync(join(root, 'examples', f), join(app, f));
     execFileSync(process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(root, 'scripts', 'build.ts')], {
       cwd: root,
       stdio: 'pipe',
@@ -104,5 +107,42 @@ describe('the package, packed and installed into an empty project with --omit=op
     assert.match(run.stdout, /result \{"url":"https:\/\/example\.com\/cat\.png","width":256,"bytes":1234\} width=256/);
     assert.match(run.stdout, /failed failed after 1 attempt\(s\): this input can never work/);
     assert.match(run.stdout, /stopped\n?$/);
+  });
+
+  test('the installed shoal node runs a job module, and the HTTP example submits to it and answers with the result', async () => {
+    const env = { ...process.env, NATS_URL: server.url, PORT: '0' };
+    // The installed command itself (npx would stand between: a signal to it does not reach the node).
+    const bin = join(app, 'node_modules', '.bin', 'shoal');
+    const node = spawn(bin, ['node', '--id', 'pkg-1', '--jobs', './jobs.mjs', '--policy', 'heuristic'], { cwd: app, env });
+    const http = spawn(process.execPath, ['http-app.mjs'], { cwd: app, env });
+    let out = '';
+    node.stderr.on('data', (b: Buffer) => (out += b));
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        http.stdout.on('data', (b: Buffer) => {
+          const m = /listening on (\d+)/.exec(String(b));
+          if (m) resolve(Number(m[1]));
+        });
+        http.once('exit', (code) => reject(new Error(`the HTTP app exited (${code})`)));
+      });
+      const post = async (path: string, body: string) => {
+        for (;;) {
+          const r = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', body });
+          if (r.status !== 503) return { status: r.status, body: await r.json() as Record<string, unknown> };
+          await sleep(200); // the node is still joining
+        }
+      };
+      const ok = await post('/jobs/greet', '{"name":"Ada"}');
+      assert.equal(ok.status, 200, JSON.stringify(ok.body) + out);
+      assert.deepEqual(ok.body.result, { greeting: 'Hello, Ada!' });
+      const bad = await post('/jobs/greet', '{}');
+      assert.equal(bad.status, 400);
+      assert.match(String(bad.body.error), /input\.name/);
+      assert.equal((await post('/jobs/fail', '{"message":"no"}')).status, 502);
+    } finally {
+      http.kill('SIGTERM');
+      node.kill('SIGTERM');
+      await Promise.all([once(http, 'exit'), once(node, 'exit')]);
+    }
   });
 });
