@@ -14,11 +14,11 @@ export function clientCommands(p: Command): void {
       'check a cluster and say what is wrong and how to fix it: connection, server version, JetStream, bucket settings ' +
         '(TTL, replicas, history), live nodes and a leader, clock skew between nodes and the server, and what these credentials ' +
         'may do (public API, JetStream API, admin endpoints); exit 1 when a check fails',
-    ),
-  ).action(async (options: Common) => {
+    ).option('--json', 'print the checks as JSON'),
+  ).action(async (options: Common & { json?: boolean }) => {
     const { formatChecks, runDoctor } = await import('./doctor.ts');
     const { checks, code } = await runDoctor(options);
-    process.stdout.write(`${formatChecks(checks)}\n`);
+    process.stdout.write(`${options.json ? JSON.stringify({ checks, ok: code === 0 }, null, 2) : formatChecks(checks)}\n`);
     process.exitCode = code;
   });
   withConnection(
@@ -100,15 +100,17 @@ export function clientCommands(p: Command): void {
     process.exitCode = await runJob(id, o);
   });
 
-  withConnection(p.command('cancel <id>').description('cancel a queued or running job')).action(async (id: string, o) => {
-    const { runCancel } = await import('./jobs.ts');
-    process.exitCode = await runCancel(id, o);
-  });
+  withConnection(p.command('cancel <id>').description('cancel a queued or running job').option('--json', 'print JSON')).action(
+    async (id: string, o) => {
+      const { runCancel } = await import('./jobs.ts');
+      process.exitCode = await runCancel(id, o);
+    },
+  );
 
   withConnection(
     p.command('drain <node>').description(
       'ask a node to hand its running jobs back (they resume from checkpoints elsewhere), step down and exit',
-    ),
+    ).option('--json', 'print JSON'),
   ).action(async (id: string, o) => {
     const { runDrain } = await import('./jobs.ts');
     process.exitCode = await runDrain(id, o);

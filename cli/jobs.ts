@@ -170,10 +170,10 @@ export async function runJob(id: string, options: Common & { json?: boolean }): 
   });
 }
 
-export async function runCancel(id: string, options: Common): Promise<number> {
+export async function runCancel(id: string, options: Common & { json?: boolean }): Promise<number> {
   return withApi(options, async (nc, n) => {
     const r = await callApi(nc, n, 'jobs.cancel', { id });
-    print(r.cancelled ? `${id} cancelled` : `${id} is ${r.state}; nothing to cancel`);
+    print(options.json ? JSON.stringify(r) : r.cancelled ? `${id} cancelled` : `${id} is ${r.state}; nothing to cancel`);
     return 0;
   });
 }
@@ -197,10 +197,10 @@ export async function runRetry(id: string | undefined, options: Common & ListFla
   });
 }
 
-export async function runDrain(id: string, options: Common): Promise<number> {
+export async function runDrain(id: string, options: Common & { json?: boolean }): Promise<number> {
   return withApi(options, async (nc, n) => {
-    await callApi(nc, n, 'nodes.drain', { id });
-    print(`${id} draining: it hands its jobs back to the queue, steps down, and exits`);
+    const r = await callApi(nc, n, 'nodes.drain', { id });
+    print(options.json ? JSON.stringify(r) : `${id} draining: it hands its jobs back to the queue, steps down, and exits`);
     return 0;
   });
 }
