@@ -7,12 +7,16 @@ import assert from 'node:assert/strict';
 import { type NatsConnection } from '@nats-io/transport-node';
 import { countPrimes } from '../../node/handlers.ts';
 import { type LocalCluster, waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
-import type { NodeProcess } from '../../harness/spawn.ts';
+import { denoBinary, type NodeProcess } from '../../harness/spawn.ts';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
 import { until, withCluster } from '../helpers.ts';
 
 const n = names();
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 describe('a mixed cluster of Node and Deno node processes, lease TTL 1 s', () => {
   let c: LocalCluster;
@@ -54,6 +58,17 @@ describe('a mixed cluster of Node and Deno node processes, lease TTL 1 s', () =>
     assert.deepEqual(byNode, ['n1', 'd1', 'n2'], JSON.stringify(r.attempts));
     assert.deepEqual(r.attempts.map((a) => a.outcome), ['orphaned', 'orphaned', 'succeeded']);
     assert.ok(r.attempts[1]!.resumedFrom > 0 && r.attempts[2]!.resumedFrom > r.attempts[1]!.resumedFrom, JSON.stringify(r.attempts));
+  });
+
+  test("the package's Worker and client run under Deno from the same sources", async () => {
+    const r = spawnSync(denoBinary(), ['run', '-A', '--quiet', 'test/fixtures/sdk.app.ts'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, NATS_URL: c.urls.join(',') },
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /result \{"y":42,"runtime":"deno"\} owner (deno-worker|n1)/);
   });
 
   test('a Deno node leads once every Node node has left', async () => {

@@ -97,6 +97,21 @@ describe('docs', () => {
     assert.deepEqual(broken, []);
   });
 
+  test('every name the package exports is documented in client.md or writing-jobs.md', () => {
+    const exported = new Set<string>();
+    for (const f of ['client.ts', 'worker.ts']) {
+      const src = text(join(root, 'sdk', f));
+      for (const m of src.matchAll(/^export (?:async )?(?:function|class|const|type) ([A-Za-z]+)/gm)) exported.add(m[1]!);
+      for (const m of src.matchAll(/^export (?:type )?\{([^}]*)\}/gm)) {
+        for (const part of m[1]!.split(',')) exported.add(part.trim().replace(/^type /, ''));
+      }
+    }
+    exported.delete('');
+    const documented = text(join(docsDir, 'client.md')) + text(join(docsDir, 'writing-jobs.md'));
+    assert.ok(exported.size > 20, `found the exports (${exported.size})`);
+    assert.deepEqual([...exported].filter((x) => !documented.includes(`\`${x}`)).sort(), [], 'each named in backquotes');
+  });
+
   test('no user doc mentions internal issue or bug numbers (history belongs to git log)', () => {
     const found: string[] = [];
     for (const file of docs) {
