@@ -19,6 +19,13 @@ export type JobPhase = (typeof jobPhases)[number];
 export const attemptOutcomes = ['running', 'succeeded', 'failed', 'timeout', 'orphaned', 'preempted', 'unstarted', 'cancelled'] as const;
 export type AttemptOutcome = (typeof attemptOutcomes)[number];
 
+/** W3C trace context (traceparent and tracestate) carried from a submit to each attempt's span. */
+export const traceSchema = z.object({
+  traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/, 'a W3C traceparent'),
+  tracestate: z.string().max(512).optional(),
+}).strict();
+export type TraceContext = z.infer<typeof traceSchema>;
+
 /** Job ids: letters, digits, - or _ (they become NATS subject tokens and KV keys). */
 export const jobId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'letters, digits, - or _, at most 128');
 
@@ -94,6 +101,8 @@ export const jobRecordSchema = z.object({
   orphans: z.number().default(0),
   /** Wall ms of the current attempt's last checkpoint (null: none yet). */
   checkpointedAt: z.number().nullable().default(null),
+  /** The submitter's trace context (OpenTelemetry), the parent of each attempt's span; null: none. */
+  trace: traceSchema.nullable().default(null),
   state: z.enum(jobStates),
   phase: z.enum(jobPhases).nullable(),
 });
@@ -152,6 +161,8 @@ export const submitRequest = z.object({
   delayMs: z.number().int().min(0).max(365 * 24 * 3_600_000).optional(),
   /** A delayed job: not placed before this wall time (ms since the epoch, by the receiving node's clock). */
   runAt: z.number().int().min(0).max(8.64e15).optional(),
+  /** The submitter's trace context: each attempt's span is its child (the package's client sets it from the active span). */
+  trace: traceSchema.optional(),
 }).strict().refine((r) => r.delayMs === undefined || r.runAt === undefined, {
   message: 'give delayMs or runAt, not both',
   path: ['runAt'],

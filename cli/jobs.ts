@@ -2,6 +2,7 @@
 import type { JobStateName } from '../api/contract.ts';
 import { readFileSync } from 'node:fs';
 import Table from 'cli-table3';
+import { InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { isTerminal } from '../machines/job.machine.ts';
 import type { JobRecord } from '../api/contract.ts';
@@ -185,7 +186,7 @@ export async function runRetry(id: string | undefined, options: Common & ListFla
       throw new Error('give a job id, or --state failed (or cancelled) to retry every such job');
     }
     if (id !== undefined && (options.state || options.type || options.since !== undefined)) {
-      throw new Error('give a job id or --state/--type/--since, not both');
+      throw new InvalidArgumentError('give a job id or --state/--type/--since, not both');
     }
     const ids = id !== undefined ? [id] : (await listAll(nc, n, options)).map((r) => r.id);
     const results = [];

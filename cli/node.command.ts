@@ -173,7 +173,7 @@ export function nodeFlagsForUp(args: string[]): string[] {
     throw new InvalidArgumentError(`'${unknown[0]}' is not a node flag, for shoal up to pass on ('shoal node --help' lists them)`);
   }
   if (operands.length > 0) throw new InvalidArgumentError(`shoal up: unexpected '${operands[0]}' (node flags start with --)`);
-  const paths = new Set(['--jobs', '--policy', '--creds', '--nkey', '--tls-ca', '--tls-cert', '--tls-key', '--connect']);
+  const paths = new Set(['--jobs', '--policy', '--config', '--creds', '--nkey', '--tls-ca', '--tls-cert', '--tls-key', '--connect']);
   const absolute = (v: string) => (['onnx', 'heuristic'].includes(v) ? v : resolve(v));
   return args.map((a, i) => {
     const eq = a.indexOf('=');

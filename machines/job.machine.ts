@@ -13,6 +13,8 @@ export type JobSpec = Pick<JobRecord, 'id' | 'type' | 'input' | 'priority' | 'ma
   retentionMs?: number | null;
   /** A delayed job: not placed before (wall ms). */
   notBefore?: number;
+  /** The submitter's trace context. */
+  trace?: JobRecord['trace'];
 };
 
 /** The machine's context: the record (api/contract.ts) less its state, which is the machine's state value. */
@@ -205,6 +207,7 @@ export const jobMachine = setup({
     preemptedAt: null,
     orphans: 0,
     checkpointedAt: null,
+    trace: input.trace ?? null,
     attempt: 0,
     owner: null,
     progress: 0,

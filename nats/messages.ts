@@ -1,7 +1,7 @@
 // Internal CBOR messages between leader and nodes (placement). KV stays the
 // truth: losing any of these only delays work.
 import { z } from 'zod';
-import { jobRecordSchema, jobStates, requirementsSchema } from '../api/contract.ts';
+import { jobRecordSchema, jobStates, requirementsSchema, traceSchema } from '../api/contract.ts';
 
 export const offerSchema = z.object({
   epoch: z.number(),
@@ -57,6 +57,7 @@ export const intakeItemSchema = z.object({
   retentionMs: z.number().nullable().optional(),
   /** Not placed before (wall ms; 0: at once). */
   notBefore: z.number().optional(),
+  trace: traceSchema.nullable().optional(),
   at: z.number(),
 });
 export type IntakeItem = z.infer<typeof intakeItemSchema>;

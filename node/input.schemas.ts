@@ -21,7 +21,9 @@ export type StandardSchema = {
 };
 type StandardResult = {
   readonly value?: unknown;
-  readonly issues?: ReadonlyArray<{ readonly message: string; readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> }>;
+  readonly issues?: ReadonlyArray<
+    { readonly message: string; readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined }
+  >;
 };
 
 /** A job type's input check: null when the input fits, else each problem as `input.<path>: <what was expected>`. */
@@ -76,7 +78,13 @@ export function jsonSchemaCheck(schema: Record<string, unknown>): InputCheck {
 
 /** The JSON Schema of a type's input, to tell other nodes; null when the schema cannot say (a non-zod Standard Schema without one). */
 export function jsonSchemaOf(schema: StandardSchema | Record<string, unknown>): Record<string, unknown> | null {
-  if (schema instanceof z.ZodType) return z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
+  if (schema instanceof z.ZodType) {
+    try {
+      return z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
+    } catch {
+      return null; // a schema JSON Schema cannot say (dates, custom checks): only nodes that load the type check it
+    }
+  }
   if (!isStandardSchema(schema)) return schema;
   return null;
 }

@@ -18,21 +18,15 @@ export type IndexView = Pick<JobIndex, 'follow' | 'latest' | 'counts' | 'ready' 
 
 export const notFound = (id: string) => new ApiError(404, 'not_found', `no job with id '${id}'`);
 
-type Spec = Pick<JobRecord, 'type' | 'input' | 'priority' | 'maxAttempts' | 'timeoutMs' | 'requires' | 'pendingTimeoutMs'> & {
-  retentionMs?: number | null;
-};
+type Spec = Pick<JobRecord, 'type' | 'input' | 'priority' | 'requires' | 'pendingTimeoutMs'>;
+/**
+ * What makes a resubmit the same job: its type, input, priority and placement. Not its attempts, timeout or
+ * retention: those a job type's settings may fill in, and the node that answers a resubmit (a schedule's tick
+ * sent again by a new leader) may know the type's settings differently; the stored job's stay.
+ */
 function specOf(r: Spec) {
-  const { type, input, priority, maxAttempts, timeoutMs, requires, pendingTimeoutMs, retentionMs } = r;
-  return JSON.stringify([
-    type,
-    input ?? null,
-    priority,
-    maxAttempts,
-    timeoutMs,
-    requires ?? null,
-    pendingTimeoutMs ?? null,
-    retentionMs ?? null,
-  ]);
+  const { type, input, priority, requires, pendingTimeoutMs } = r;
+  return JSON.stringify([type, input ?? null, priority, requires ?? null, pendingTimeoutMs ?? null]);
 }
 
 /** What a submit asks for, with every default filled in (`at`: when it was received). */
@@ -48,6 +42,7 @@ export function intakeItemOf(req: ParsedRequestOf<'jobs.submit'>, at: number): I
     pendingTimeoutMs: req.pendingTimeoutMs ?? null,
     retentionMs: req.retentionMs ?? null,
     notBefore: req.runAt ?? (req.delayMs !== undefined ? at + req.delayMs : 0),
+    trace: req.trace ?? null,
     at,
   };
 }

@@ -11,6 +11,7 @@ import { CodecError, FencedError } from '../base/errors.ts';
 import { CheckpointSlot, type Decision, type JobStore, type Versioned } from '../store/job.store.ts';
 import { type Clock, realClock, sleep } from '../base/time.ts';
 import type { Handler } from './handlers.ts';
+import { attemptSpan } from './tracing.ts';
 import type { Log } from './log.ts';
 import { Slots } from './slots.ts';
 import { attemptContext, callHandler, type Running, Stop } from './job.context.ts';
@@ -371,7 +372,8 @@ export class JobRunner {
       onPhase: (phase) => this.deps.onHandler?.(id, attempt, phase),
     });
     this.deps.onHandler?.(id, attempt, 'start', { ...facts, ...(slot.claimed ? { claimed: slot.revision } : {}) });
-    const outcome = await callHandler(handler, job, ctx, entry, clock, this.types()).finally(() => {
+    const call = () => callHandler(handler, job, ctx, entry, clock, this.types());
+    const outcome = await attemptSpan(job, attempt, this.deps.nodeId, call).finally(() => {
       clock.clearTimeout(timer);
       clock.clearTimeout(startTimer);
       this.deps.onHandler?.(id, attempt, 'end');

@@ -24,7 +24,9 @@ import type { Log } from './log.ts';
 /** The expression as croner reads it; throws a 400 naming what is wrong. */
 function cronOf(expr: string, timezone: string | null): Cron {
   try {
-    return new Cron(expr, { paused: true, ...(timezone ? { timezone } : {}), mode: 'auto' });
+    const cron = new Cron(expr, { paused: true, ...(timezone ? { timezone } : {}), mode: 'auto' });
+    cron.nextRun(); // an unknown time zone is found here
+    return cron;
   } catch (err) {
     throw new ApiError(400, 'bad_request', `cron '${expr}'${timezone ? ` in ${timezone}` : ''}: ${(err as Error).message}`);
   }
@@ -97,20 +99,23 @@ export function scheduleEndpoints(
       const store = await deps.store();
       try {
         await store.create(s);
+        return view(s);
       } catch (err) {
         if (!isCasConflict(err)) throw err;
         if (!req.replace) throw new ApiError(409, 'conflict', `a schedule named '${req.name}' exists (replace: true, or remove it first)`);
-        const cur = await store.get(req.name);
-        await store.update({ ...s, fired: cur?.value.fired ?? 0, lastTickAt: clock.now() }, cur?.revision ?? 0);
       }
-      return view(s);
+      // Replaced: from now on (no tick before the change is submitted under the new expression).
+      return await change(req.name, (cur) => ({ ...s, createdAt: cur.createdAt, fired: cur.fired, lastTickAt: clock.now() }));
     }),
     'schedules.list': endpoint('schedules.list', async () => ({
       schedules: (await (await deps.store()).list()).map((s) => view(s.value)),
     })),
     'schedules.pause': endpoint('schedules.pause', (req) => change(req.name, (s) => ({ ...s, paused: true }))),
     // Ticks that passed while paused are not submitted.
-    'schedules.resume': endpoint('schedules.resume', (req) => change(req.name, (s) => ({ ...s, paused: false, lastTickAt: clock.now() }))),
+    'schedules.resume': endpoint(
+      'schedules.resume',
+      (req) => change(req.name, (s) => ({ ...s, paused: false, lastTickAt: s.paused ? clock.now() : s.lastTickAt })),
+    ),
     'schedules.remove': endpoint('schedules.remove', async (req) => {
       const store = await deps.store();
       const had = (await store.get(req.name)) !== null;

@@ -4,7 +4,7 @@
 // that names its id) are retried in short attempts, so a request lost with a
 // node that just died costs one attempt; waits go in slices, so no single
 // request outlives a node.
-import type { NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection, TimeoutError } from '@nats-io/transport-node';
 import {
   type EndpointName,
   type JobRecord,
@@ -22,6 +22,7 @@ import { callApi } from '../nats/client.ts';
 import { connectNats } from '../nats/connect.ts';
 import { type Names, names } from '../nats/subjects.ts';
 import { connectionFlags, type ConnectOptions } from './connection.ts';
+import { activeTrace } from '../node/tracing.ts';
 import { JobCancelledError, JobFailedError } from './errors.ts';
 import { type AnyJobDefinition, type InputOfJob, parseInput, type ResultOfJob, settingsOf } from './job.ts';
 
@@ -98,7 +99,8 @@ export class Client {
         ...(input !== undefined ? { input } : {}),
       };
     }
-    const r = await this.call('jobs.submit', body);
+    const trace = body.trace ?? (await activeTrace());
+    const r = await this.call('jobs.submit', trace ? { ...body, trace } : body);
     return new JobHandle(this, r.id, r.created);
   }
 
@@ -214,8 +216,9 @@ export class JobHandle<R = unknown> {
         return await this.#client.call('jobs.wait', { id: this.id, timeoutMs: Math.ceil(slice) }, slice + defaults.apiTimeoutMs);
       } catch (err) {
         if (err instanceof ApiError && err.status === 408) continue;
-        // No node answers for a moment (a leader handing over, a rolling restart): ask again, within the bound.
-        if (isNoNodes(err) && until - Date.now() > defaults.clientNoNodesRetryMs) await sleep(defaults.clientNoNodesRetryMs);
+        // No node answers for a moment (a leader handing over, a rolling restart), or the one asked died mid-slice:
+        // ask again, within the bound.
+        if (isTransient(err) && until - Date.now() > defaults.clientNoNodesRetryMs) await sleep(defaults.clientNoNodesRetryMs);
         else throw err;
       }
     }
@@ -237,7 +240,7 @@ export class JobHandle<R = unknown> {
     let last = '';
     for (;;) {
       const r = await this.get().catch(async (err) => {
-        if (!isNoNodes(err)) throw err;
+        if (!isTransient(err)) throw err;
         await sleep(defaults.clientNoNodesRetryMs); // a leader handing over: ask again
         return null;
       });
@@ -252,4 +255,5 @@ export class JobHandle<R = unknown> {
   }
 }
 
-const isNoNodes = (err: unknown) => err instanceof ApiError && err.code === 'no_nodes';
+/** Worth asking again: no node answered (a leader handing over), or no answer in time (the one asked died). */
+const isTransient = (err: unknown) => (err instanceof ApiError && err.code === 'no_nodes') || err instanceof TimeoutError;

@@ -19,7 +19,7 @@ type StandardResult<Output> =
   | { readonly value: Output; readonly issues?: undefined }
   | {
     readonly issues: ReadonlyArray<
-      { readonly message: string; readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> }
+      { readonly message: string; readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined }
     >;
   };
 

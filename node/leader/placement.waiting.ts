@@ -42,8 +42,9 @@ export async function settlePending(placer: Placer, queued: JobRecord[]): Promis
   const writes: Array<Promise<unknown>> = [];
   const placeable: JobRecord[] = [];
   const room = typeRoom(placer);
+  const limits = cluster.limits;
   for (const r of queued) {
-    const wait = waitOf(r) ?? atLimit(r.type, room, cluster.limits);
+    const wait = waitOf(r) ?? atLimit(r.type, room, limits);
     if (wait === null) placeable.push(r);
     const since = r.pendingSince ?? now;
     if (wait !== null && wait.limitMs !== null && now - since >= wait.limitMs) {

@@ -109,6 +109,9 @@ describe('jobs on 3 node processes, one nats-server, lease TTL 1 s', () => {
     assert.equal(b.created, false);
     assert.equal(b.id, 'idem');
     await assert.rejects(submit({ ...body, input: { x: 2 } }), (e: unknown) => e instanceof ApiError && e.status === 409);
+    await assert.rejects(submit({ ...body, priority: 9 }), (e: unknown) => e instanceof ApiError && e.status === 409);
+    // Attempts and timeout may come from the type's settings, which the answering node may know differently: not a conflict.
+    assert.equal((await submit({ ...body, maxAttempts: 7, timeoutMs: 1_000 })).created, false);
     assert.equal((await wait('idem')).state, 'succeeded');
   });
 

@@ -10,6 +10,10 @@ import { type NatsServer, startServer } from '../../harness/launcher.ts';
 import { type Client, createClient, JobFailedError } from '../../sdk/client.ts';
 import { defineJob, NonRetryableError, Worker } from '../../sdk/worker.ts';
 import { until } from '../helpers.ts';
+import { context as otelContext, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 
 const calls = new Map<string, number>();
 const flaky = defineJob({
@@ -153,6 +157,37 @@ describe('Worker and client from the package, in this process', () => {
     assert.ok(new Set(records.map((r) => r.owner)).size >= 1);
     assert.equal((await client.status()).nodes.find((x) => x.id === 'w3')?.limits.limited, 2, 'the limit is in the advert');
     await w3.stop();
+  });
+
+  test('with OpenTelemetry in the application, each attempt is a span whose parent is the span that submitted it', async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    otelContext.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    trace.setGlobalTracerProvider(provider);
+    try {
+      const checkout = trace.getTracer('test').startSpan('checkout');
+      const job = await otelContext.with(
+        trace.setSpan(otelContext.active(), checkout),
+        () => client.submit('flaky', { key: 'traced', failures: 1 }),
+      );
+      assert.ok((await job.get()).trace?.traceparent.includes(checkout.spanContext().traceId), 'the record carries the trace');
+      await job.result({ timeoutMs: 10_000 });
+      checkout.end();
+      const attempts = exporter.getFinishedSpans().filter((s) => s.name === 'shoal.job flaky' && s.attributes['shoal.job.id'] === job.id);
+      assert.equal(attempts.length, 2, 'a span per attempt (the first failed)');
+      for (const s of attempts) {
+        assert.equal(s.spanContext().traceId, checkout.spanContext().traceId);
+        assert.equal(s.parentSpanContext?.spanId, checkout.spanContext().spanId);
+      }
+      assert.deepEqual(attempts.map((s) => s.attributes['shoal.job.attempt']).sort(), [1, 2]);
+      assert.deepEqual(attempts.map((s) => s.status.code).sort(), [SpanStatusCode.UNSET, SpanStatusCode.ERROR].sort());
+    } finally {
+      trace.disable();
+      propagation.disable();
+      otelContext.disable();
+      await provider.shutdown();
+    }
   });
 
   test('a worker adds no signal handlers; stopping it hands its running job to another, which resumes from the checkpoint', async () => {
