@@ -72,13 +72,18 @@ export interface PlacementPolicy {
  * Fairness for jobs: a queued job's priority counts one level higher for every
  * `jobAgingStepMs` it has waited since it was submitted, up to the top (9).
  * So a job waits at most (9 − priority) × 10 s before only older jobs go
- * first: none starves behind a stream of higher-priority ones.
+ * first: none starves behind a stream of higher-priority ones. A delayed job
+ * (never assigned yet, `notBefore` ahead of its submit) waits from when it is due.
  */
 export const jobAgingStepMs = 10_000;
 export const topPriority = 9;
 
-export function effectivePriority(r: Pick<JobRecord, 'priority' | 'createdAt'>, now: number): number {
-  return Math.max(r.priority, Math.min(topPriority, r.priority + Math.floor(Math.max(0, now - r.createdAt) / jobAgingStepMs)));
+export function effectivePriority(
+  r: Pick<JobRecord, 'priority' | 'createdAt'> & Partial<Pick<JobRecord, 'notBefore' | 'attempt'>>,
+  now: number,
+): number {
+  const since = r.attempt === 0 && r.notBefore !== undefined ? Math.max(r.createdAt, r.notBefore) : r.createdAt;
+  return Math.max(r.priority, Math.min(topPriority, r.priority + Math.floor(Math.max(0, now - since) / jobAgingStepMs)));
 }
 
 /** Queued jobs in the order they are offered: highest effective priority, then oldest; none before its retry backoff ends. */

@@ -133,6 +133,10 @@ describe('fairness', () => {
     assert.equal(effectivePriority(low, 30_000), 4);
     assert.equal(effectivePriority(low, 10 * 60_000), 9);
     assert.equal(effectivePriority(job('top', 9, 0), 60_000), 9);
+    // A delayed job ages from when it is due, not from its submit; a retry's backoff does not reset its age.
+    assert.equal(effectivePriority({ ...low, notBefore: 3_600_000, attempt: 0 }, 3_600_000 + 9_999), 1);
+    assert.equal(effectivePriority({ ...low, notBefore: 3_600_000, attempt: 0 }, 3_600_000 + 20_000), 3);
+    assert.equal(effectivePriority({ ...low, notBefore: 25_000, attempt: 2 }, 30_000), 4);
     // An old priority-1 job goes before a fresh priority-5 one once it has waited 40 s.
     assert.deepEqual(offerOrder([job('fresh', 5, 40_000), low], 40_000).map((r) => r.id), ['low', 'fresh']);
     assert.deepEqual(offerOrder([job('fresh', 5, 30_000), low], 30_000).map((r) => r.id), ['fresh', 'low']);
