@@ -15,7 +15,7 @@ import { encode } from '../store/codec.ts';
 import type { Notify } from '../nats/placement.ts';
 import type { IntakeItem, IntakeResult } from '../nats/messages.ts';
 import { type Clock, realClock } from '../base/time.ts';
-import type { TypeCatalog } from './input.schemas.ts';
+import { badInput, type TypeCatalog, withTypeSettings } from './input.schemas.ts';
 import { type IndexView, intakeItemOf, notFound, recordOfIntake, sameSubmit, statusFrom, waitFor } from './job.queries.ts';
 
 /** The endpoints' port: buckets, notifications and time; no NATS connection, so the simulation serves the same code. */
@@ -103,17 +103,8 @@ async function submit(deps: ApiDeps, clock: Clock, req: ParsedRequestOf<'jobs.su
     throw new ApiError(413, 'too_large', `input is ${inputBytes} bytes encoded; the limit is ${defaults.jobInputMaxBytes}`);
   }
   const problems = await deps.types?.check(req.type, req.input ?? null);
-  if (problems) {
-    throw new ApiError(400, 'bad_input', `input does not match job type '${req.type}': ${problems.slice(0, 5).join('; ')}`);
-  }
-  // The type's own settings (defineJob) fill what the submit left out; then the cluster's defaults.
-  const settings = (await deps.types?.settings(req.type)) ?? {};
-  const item = intakeItemOf({
-    ...req,
-    maxAttempts: req.maxAttempts ?? settings.retry?.maxAttempts,
-    timeoutMs: req.timeoutMs ?? settings.timeoutMs,
-    retentionMs: req.retentionMs ?? settings.retentionMs,
-  }, clock.now());
+  if (problems) throw badInput(req.type, problems);
+  const item = intakeItemOf(withTypeSettings(req, (await deps.types?.settings(req.type)) ?? {}), clock.now());
   if (deps.intake) {
     const r = await deps.intake(item);
     if ('error' in r) throw new ApiError(r.error.status, r.error.code, r.error.message);

@@ -6,25 +6,47 @@
 import { z } from 'zod';
 import { defaults } from '../base/defaults.ts';
 import type { Clock } from '../base/time.ts';
+import { ApiError } from '../base/errors.ts';
 import type { TypeSettings } from '../api/contract.ts';
 
 /** The built-in `primes`' bounds: each chunk ends soon (it yields only between chunks), and so does the job. */
 export const primesMax = { limit: 100_000_000, chunk: 50_000 }; // a chunk near the limit: ~30 ms here
 
-/** The Standard Schema interface (standardschema.dev), the part Shoal calls. */
-export type StandardSchema = {
+/** The Standard Schema interface (standardschema.dev) with its inferred types: what Shoal calls, and what `defineJob` infers from. */
+export type StandardSchemaV1<Input = unknown, Output = Input> = {
   readonly '~standard': {
     readonly version: 1;
     readonly vendor: string;
-    readonly validate: (value: unknown) => StandardResult | Promise<StandardResult>;
+    readonly validate: (value: unknown) => StandardResult<Output> | Promise<StandardResult<Output>>;
+    readonly types?: { readonly input: Input; readonly output: Output } | undefined;
   };
 };
-type StandardResult = {
-  readonly value?: unknown;
-  readonly issues?: ReadonlyArray<
-    { readonly message: string; readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined }
-  >;
-};
+type StandardResult<Output> =
+  | { readonly value: Output; readonly issues?: undefined }
+  | {
+    readonly issues: ReadonlyArray<
+      { readonly message: string; readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined }
+    >;
+  };
+/** Any Standard Schema, whatever its types. */
+export type StandardSchema = StandardSchemaV1;
+
+/** Why an input was refused for its type: each problem (the first five) as `input.<path>: <message>`. */
+export const inputMismatch = (type: string, problems: string[]) =>
+  `input does not match job type '${type}': ${problems.slice(0, 5).join('; ')}`;
+
+/** A submit's input refused for its type (400 `bad_input`, nothing stored). */
+export const badInput = (type: string, problems: string[]) => new ApiError(400, 'bad_input', inputMismatch(type, problems));
+
+/** A submit with its type's settings (`defineJob`) filled in where it left them out; the cluster's defaults come after. */
+export function withTypeSettings<R extends { maxAttempts?: number; timeoutMs?: number; retentionMs?: number }>(req: R, s: TypeSettings): R {
+  return {
+    ...req,
+    ...(req.maxAttempts === undefined && s.retry?.maxAttempts !== undefined ? { maxAttempts: s.retry.maxAttempts } : {}),
+    ...(req.timeoutMs === undefined && s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}),
+    ...(req.retentionMs === undefined && s.retentionMs !== undefined ? { retentionMs: s.retentionMs } : {}),
+  };
+}
 
 /** A job type's input check: null when the input fits, else each problem as `input.<path>: <what was expected>`. */
 export type InputCheck = (input: unknown) => Promise<string[] | null>;
@@ -61,7 +83,8 @@ function pathOf(path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }>
 /** The input as the schema parses it (defaults filled, transforms applied), or each problem as `input.<path>: <message>`. */
 export async function standardParse(schema: StandardSchema, input: unknown): Promise<{ value: unknown } | { problems: string[] }> {
   const r = await schema['~standard'].validate(input);
-  return r.issues?.length ? { problems: r.issues.map((i) => `${pathOf(i.path)}: ${i.message}`) } : { value: r.value };
+  if (r.issues) return { problems: r.issues.map((i) => `${pathOf(i.path)}: ${i.message}`) };
+  return { value: r.value };
 }
 
 export function standardCheck(schema: StandardSchema): InputCheck {

@@ -18,7 +18,7 @@ import { schedulesBucket } from '../nats/bootstrap.ts';
 import type { Names } from '../nats/subjects.ts';
 import type { WiredNode } from './node.parts.ts';
 import { type Endpoint, endpoint } from '../nats/service.ts';
-import type { TypeCatalog } from './input.schemas.ts';
+import { badInput, type TypeCatalog } from './input.schemas.ts';
 import type { Log } from './log.ts';
 
 /** The expression as croner reads it; throws a 400 naming what is wrong. */
@@ -83,9 +83,7 @@ export function scheduleEndpoints(
         throw new ApiError(400, 'bad_request', `cron '${req.cron}' has no tick after now`);
       }
       const problems = await deps.types?.check(req.job.type, req.job.input ?? null);
-      if (problems) {
-        throw new ApiError(400, 'bad_input', `input does not match job type '${req.job.type}': ${problems.slice(0, 5).join('; ')}`);
-      }
+      if (problems) throw badInput(req.job.type, problems);
       const s: StoredSchedule = {
         name: req.name,
         cron: req.cron,

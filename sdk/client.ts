@@ -23,6 +23,7 @@ import { connectNats } from '../nats/connect.ts';
 import { type Names, names } from '../nats/subjects.ts';
 import { connectionFlags, type ConnectOptions } from './connection.ts';
 import { activeTrace } from '../node/tracing.ts';
+import { badInput, withTypeSettings } from '../node/input.schemas.ts';
 import { JobCancelledError, JobFailedError } from './errors.ts';
 import { type AnyJobDefinition, type InputOfJob, parseInput, type ResultOfJob, settingsOf } from './job.ts';
 
@@ -86,18 +87,8 @@ export class Client {
       body = { ...options, type: job, ...(input !== undefined ? { input } : {}) };
     } else {
       const parsed = await parseInput(job, input);
-      if ('problems' in parsed) {
-        throw new ApiError(400, 'bad_input', `input does not match job type '${job.type}': ${parsed.problems.slice(0, 5).join('; ')}`);
-      }
-      const s = settingsOf(job);
-      body = {
-        ...(s.retry?.maxAttempts !== undefined ? { maxAttempts: s.retry.maxAttempts } : {}),
-        ...(s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}),
-        ...(s.retentionMs !== undefined ? { retentionMs: s.retentionMs } : {}),
-        ...options,
-        type: job.type,
-        ...(input !== undefined ? { input } : {}),
-      };
+      if ('problems' in parsed) throw badInput(job.type, parsed.problems);
+      body = withTypeSettings({ ...options, type: job.type, ...(input !== undefined ? { input } : {}) }, settingsOf(job));
     }
     const trace = body.trace ?? (await activeTrace());
     const r = await this.call('jobs.submit', trace ? { ...body, trace } : body);

@@ -4,24 +4,9 @@
 // a submit and its result; the worker runs it.
 import { type RetryPolicy, type TypeSettings, typeSettingsSchema } from '../api/contract.ts';
 import type { JobCtx } from '../node/handlers.ts';
-import { standardParse } from '../node/input.schemas.ts';
+import { standardParse, type StandardSchemaV1 } from '../node/input.schemas.ts';
 
-/** The Standard Schema interface (standardschema.dev) with its inferred types. */
-export type StandardSchemaV1<Input = unknown, Output = Input> = {
-  readonly '~standard': {
-    readonly version: 1;
-    readonly vendor: string;
-    readonly validate: (value: unknown) => StandardResult<Output> | Promise<StandardResult<Output>>;
-    readonly types?: { readonly input: Input; readonly output: Output } | undefined;
-  };
-};
-type StandardResult<Output> =
-  | { readonly value: Output; readonly issues?: undefined }
-  | {
-    readonly issues: ReadonlyArray<
-      { readonly message: string; readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined }
-    >;
-  };
+export type { StandardSchemaV1 };
 
 /** What a schema gives a handler (its output type); `unknown` without a schema. */
 export type InferOutput<S> = S extends StandardSchemaV1<unknown, infer O> ? O : unknown;

@@ -7,6 +7,7 @@
 import { type NodeOptions, resolveNodeConfig } from '../node/config.ts';
 import type { Handler, JobTypes } from '../node/handlers.ts';
 import { JobInputError } from '../node/handlers.ts';
+import { inputMismatch } from '../node/input.schemas.ts';
 import { type NodeHandle, startNode } from '../node/node.process.ts';
 import { connectionFlags, type ConnectOptions } from './connection.ts';
 import { type AnyJobDefinition, parseInput, settingsOf } from './job.ts';
@@ -40,7 +41,7 @@ function jobTypes(defs: AnyJobDefinition[]): JobTypes {
     seen.add(def.type);
     handlers[def.type] = async (input, ctx) => {
       const parsed = await parseInput(def, input);
-      if ('problems' in parsed) throw new JobInputError(`input does not match job type '${def.type}': ${parsed.problems.join('; ')}`);
+      if ('problems' in parsed) throw new JobInputError(inputMismatch(def.type, parsed.problems));
       return await def.handler(parsed.value, ctx);
     };
   }

@@ -143,11 +143,11 @@ export class Dispatcher {
     const now = clock.now();
     const incoming = this.#incoming.splice(0, defaults.jobsPerAuction);
     for (const id of this.#queued.keys()) if (!index.live.has(id)) this.#queued.delete(id); // deleted meanwhile
-    const queued = await settlePending(this.placer, offerOrder(this.#queued.values(), now));
-    const fresh = incoming.filter((x) => !this.#known(x));
-    // What the queued jobs left under their types' concurrency limits; a new job beyond it is created queued.
+    // The queued jobs take their places under their types' concurrency limits first; a new job beyond what they
+    // left is created queued.
     const room = typeRoom(this.placer);
-    for (const r of queued) if (room.has(r.type)) room.set(r.type, room.get(r.type)! - 1);
+    const queued = await settlePending(this.placer, offerOrder(this.#queued.values(), now), room);
+    const fresh = incoming.filter((x) => !this.#known(x));
     const limits = this.placer.cluster.limits;
     const offered = [
       // A delayed job is created queued; the rounds place it once it is due.

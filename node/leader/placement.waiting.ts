@@ -15,9 +15,11 @@ import type { Placer } from './deps.ts';
  * nodes that load a module may be restarting) and, with requirements, one that satisfies them. Where none
  * can, its record gets the reason, and it fails once it has waited its `pendingTimeoutMs` (for a missing
  * type, `typeMissingTimeoutMs` when unset, so a mistyped type still ends with a clear error); where one
- * can again, the reason goes. Returns the jobs some live node can take, in the same order.
+ * can again, the reason goes. A type at its concurrency limit waits too (never failing for it): the jobs
+ * returned take their places in `room` (`typeRoom`), so a caller placing more after them sees what is left.
+ * Returns the jobs some live node can take, in the same order.
  */
-export async function settlePending(placer: Placer, queued: JobRecord[]): Promise<JobRecord[]> {
+export async function settlePending(placer: Placer, queued: JobRecord[], room = typeRoom(placer)): Promise<JobRecord[]> {
   const { deps, cluster, clock } = placer;
   /** Why no live node can take `r` (null: one can), how long it may wait (null: for ever), and the error after. */
   const waitOf = (r: JobRecord) => {
@@ -41,7 +43,6 @@ export async function settlePending(placer: Placer, queued: JobRecord[]): Promis
   const now = clock.now();
   const writes: Array<Promise<unknown>> = [];
   const placeable: JobRecord[] = [];
-  const room = typeRoom(placer);
   const limits = cluster.limits;
   for (const r of queued) {
     const wait = waitOf(r) ?? atLimit(r.type, room, limits);
