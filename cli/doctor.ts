@@ -8,7 +8,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { callApi } from '../nats/client.ts';
 import { connectNats, jsOptions } from '../nats/connect.ts';
 import { defaults } from '../base/defaults.ts';
-import { isNoResponders } from '../nats/probe.ts';
+import { credentialsRole, isNoResponders, isPermissionDenied } from '../nats/probe.ts';
 import type { ClusterView } from '../api/contract.ts';
 import { type Names, names } from '../nats/subjects.ts';
 import type { Common } from './client.ts';
@@ -18,7 +18,6 @@ export type Check = { level: 'ok' | 'warn' | 'fail'; what: string; fix?: string 
 const ok = (what: string): Check => ({ level: 'ok', what });
 const warn = (what: string, fix?: string): Check => ({ level: 'warn', what, fix });
 const fail = (what: string, fix: string): Check => ({ level: 'fail', what, fix });
-const denied = (err: unknown) => /permissions? violation/i.test((err as Error)?.message ?? '');
 const message = (err: unknown) => (err as Error)?.message ?? String(err);
 
 /** Clocks further apart than this skew job timestamps (backoff, pending timeouts, `events --since`); leases use monotonic time. */
@@ -31,7 +30,7 @@ async function checkJetStream(nc: NatsConnection, n: Names, replicasExpected: nu
     const info = await jsm.getAccountInfo();
     out.push(ok(`JetStream is enabled (${info.streams} streams in this account)`));
   } catch (err) {
-    if (denied(err)) return [warn('these credentials may not use the JetStream API (a client role): bucket checks skipped')];
+    if (isPermissionDenied(err)) return [warn('these credentials may not use the JetStream API (a client role): bucket checks skipped')];
     return [
       fail(
         `JetStream does not answer: ${message(err)}`,
@@ -67,7 +66,7 @@ async function checkJetStream(nc: NatsConnection, n: Names, replicasExpected: nu
       }
     } catch (err) {
       out.push(
-        denied(err)
+        isPermissionDenied(err)
           ? warn(`bucket ${name}: these credentials may not read it`)
           : warn(`bucket ${name} does not exist yet (${message(err)})`, 'start a node (shoal node): it creates the buckets'),
       );
@@ -81,7 +80,9 @@ async function checkNodes(nc: NatsConnection, n: Names): Promise<Check[]> {
   try {
     s = await callApi(nc, n, 'status', {}, 3_000);
   } catch (err) {
-    if (denied(err)) return [fail('these credentials may not call shoal.api.status', 'use credentials of the client, node or admin role')];
+    if (isPermissionDenied(err)) {
+      return [fail('these credentials may not call shoal.api.status', 'use credentials of the client, node or admin role')];
+    }
     if (isNoResponders(err) || /no responders|503|timeout/i.test(message(err))) {
       return [fail(`no node answers the API (${message(err)})`, 'start a node: shoal node --nats URL (or shoal up for a local cluster)')];
     }
@@ -109,19 +110,9 @@ async function checkNodes(nc: NatsConnection, n: Names): Promise<Check[]> {
   return out;
 }
 
-/** What these credentials may do: the API, the JetStream API, the admin endpoints. Nothing is changed: the admin probe is an empty request every node refuses. */
+/** What these credentials may do: the API, the JetStream API, the admin endpoints (nothing is changed). */
 async function checkPermissions(nc: NatsConnection, n: Names): Promise<Check> {
-  // Yes only on an answer (an error reply included); no on a permissions error; unknown on silence.
-  const may = async (subject: string, body = '{}'): Promise<boolean | null> => {
-    try {
-      await nc.request(subject, body, { timeout: 2_000 });
-      return true;
-    } catch (err) {
-      return denied(err) ? false : null;
-    }
-  };
-  const [api, js, admin] = [await may(n.api('status')), await may('$JS.API.INFO'), await may(n.api('nodes.drain'))];
-  const role = admin && js ? 'admin' : js ? 'node' : api ? 'client' : 'none';
+  const { role, api, js, admin } = await credentialsRole(nc, n);
   const word = (x: boolean | null) => (x === null ? 'unknown (no answer)' : x ? 'yes' : 'no');
   const text = `credentials: ${role} — public API ${word(api)}, JetStream API ${word(js)}, admin endpoints ${word(admin)}`;
   if (api === false) {

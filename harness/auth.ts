@@ -35,7 +35,9 @@ export function prepareAuth(dir: string, n: Names): ClusterAuth {
   const file = (role: Role) => join(dir, `${role}.json`);
   const connect = (role: Role, servers: string[]) => {
     const u = users.find((x) => x.role === role)!;
-    return { servers, user: u.user, pass: u.password, ...(role === 'admin' ? { inboxPrefix: n.adminInbox } : {}) };
+    // Each role's replies on the inbox its permissions allow (a tool connecting as a node, such as shoal inspect, too).
+    const inboxPrefix = role === 'admin' ? n.adminInbox : role === 'node' ? n.nodeInbox : undefined;
+    return { servers, user: u.user, pass: u.password, ...(inboxPrefix ? { inboxPrefix } : {}) };
   };
   return {
     dir,

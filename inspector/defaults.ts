@@ -8,6 +8,11 @@ export const inspectorDefaults = {
   pageBufferMaxBytes: 16 * 1024 * 1024,
   /** Live actors whose latest snapshot the server keeps for pages that join later (the oldest go first). */
   actorsMax: 20_000,
+  /** Jobs the table keeps (the least recently updated go first), and how often changed rows go to the pages. */
+  jobsMax: 50_000,
+  rowsFlushMs: 250,
+  /** Transitions the server and each page keep for the timeline (the oldest go first). */
+  historyMax: 200_000,
 };
 
 /** How long the inspector waits for a job record's write to show up as an event before it draws the record's state itself. */

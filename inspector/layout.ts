@@ -51,7 +51,9 @@ export async function layoutMachine(g: MachineGraph): Promise<ChartLayout> {
     if (e.source === g.id) continue;
     for (const t of e.targets) {
       if (t === e.source || !infos.has(t)) continue;
-      const label = `${e.label}${e.guard ? ` [${e.guard}]` : ''}`;
+      // `timeout`, not `job.timeout`, inside the job chart: narrower labels, a narrower chart.
+      const event = e.label.startsWith(`${g.id}.`) ? e.label.slice(g.id.length + 1) : e.label;
+      const label = `${event}${e.guard ? ` [${e.guard}]` : ''}`;
       edges.push({
         id: `${e.id}>${t}`,
         sources: [e.source],

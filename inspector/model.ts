@@ -8,6 +8,8 @@ import type { ShoalInspectionEvent } from '../node/inspection.ts';
 import type { Transition } from '../nats/events.ts';
 import type { ClusterView } from '../api/contract.ts';
 import type { ChartLayout } from './layout.ts';
+import type { JobRow } from './jobs.ts';
+import { inspectorDefaults } from './defaults.ts';
 
 export type Kind = 'node' | 'coordinator' | 'lease' | 'job';
 export const kinds: readonly Kind[] = ['node', 'coordinator', 'lease', 'job'];
@@ -28,16 +30,21 @@ export type ServerMessage =
     violations: ViolationMark[];
     /** Offer the relay to Stately's hosted inspector (shoal inspect --stately). */
     stately: boolean;
+    /** Sent back with every action (cancel, retry): a page on another origin never sees it. */
+    token: string;
   }
+  /** The jobs table: rows new or changed, and jobs whose records are gone. */
+  | { type: 'jobs'; rows: JobRow[]; removed: string[] }
+  /** The present has been sent (the page fetches the history from /api/history next). */
+  | { type: 'synced' }
+  /** Whether the page may cancel and retry jobs (the inspector's credentials are admin), and why not. */
+  | { type: 'actions'; enabled: boolean; why: string }
   | { type: 'transitions'; items: Transition[] }
   | { type: 'inspection'; items: ShoalInspectionEvent[] }
   | { type: 'status'; status: StatusView | null; error?: string };
 
 /** The page's id of the actor a transition belongs to: `node:n1`, `coordinator:n1`, `lease:n1-leader`, `job:<job id>`. */
 export const actorKey = (t: Pick<Transition, 'kind' | 'actor'>) => `${t.kind}:${t.actor}`;
-
-const terminal = new Set(['succeeded', 'failed', 'cancelled']);
-export const isTerminalState = (to: string) => terminal.has(to.split('.')[0]!);
 
 /**
  * The XState state ids active for a state written as the history records it
@@ -57,12 +64,23 @@ function byTime(a: Transition, b: Transition): number {
 
 export type ActorTimeline = { key: string; kind: Kind; actor: string; node: string; steps: number[] };
 
-/** Every transition once, in time order, with each actor's steps as indexes into that order. */
+/**
+ * Every transition once, in time order, with each actor's steps as indexes
+ * into that order; at most `max` of them (the oldest go first). Out-of-order
+ * arrivals are sorted in once, when the timeline is next read, so a burst of
+ * batches costs one sort.
+ */
 export class Timeline {
   readonly #seen = new Set<string>();
   #events: Transition[] = [];
   #dirty = false;
   #actors = new Map<string, ActorTimeline>();
+  /** The actors that are not jobs (nodes, coordinators, leases): few, drawn every frame. */
+  #machines = new Map<string, ActorTimeline>();
+  readonly max: number;
+  constructor(max: number = inspectorDefaults.historyMax) {
+    this.max = max;
+  }
 
   /** Returns how many were new. */
   add(items: Transition[]): number {
@@ -71,28 +89,71 @@ export class Timeline {
       const id = `${t.instance}:${t.seq}`;
       if (this.#seen.has(id)) continue;
       this.#seen.add(id);
+      added++;
       const last = this.#events.at(-1);
-      if (last && byTime(last, t) > 0) this.#dirty = true;
+      if (!this.#dirty && last && byTime(last, t) > 0) {
+        if (this.#insert(t)) continue;
+        this.#dirty = true;
+      }
       this.#events.push(t);
       if (!this.#dirty) this.#index(t, this.#events.length - 1);
-      added++;
     }
-    // Out of order (a paused process reports late, history arrives after live events): sort and index again.
-    if (this.#dirty) this.#reindex();
+    if (this.#events.length > this.max) {
+      // Drop the oldest tenth at once, so trimming is rare.
+      this.#settle();
+      const gone = this.#events.splice(0, this.#events.length - Math.floor(this.max * 0.9));
+      for (const t of gone) this.#seen.delete(`${t.instance}:${t.seq}`);
+      this.#dirty = true;
+    }
     return added;
   }
 
   #index(t: Transition, i: number): void {
     const key = actorKey(t);
     let a = this.#actors.get(key);
-    if (!a) this.#actors.set(key, a = { key, kind: t.kind as Kind, actor: t.actor, node: t.node, steps: [] });
+    if (!a) {
+      this.#actors.set(key, a = { key, kind: t.kind as Kind, actor: t.actor, node: t.node, steps: [] });
+      if (a.kind !== 'job') this.#machines.set(key, a);
+    }
     a.steps.push(i);
   }
 
-  #reindex(): void {
+  /**
+   * A transition a little out of order (a process reporting a moment late) goes in at its place,
+   * the few events after it moved one on. False when too many would move: the caller sorts instead.
+   */
+  #insert(t: Transition): boolean {
+    let lo = 0;
+    let hi = this.#events.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (byTime(this.#events[mid]!, t) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (this.#events.length - lo > 200) return false;
+    this.#events.splice(lo, 0, t);
+    for (let j = this.#events.length - 1; j > lo; j--) {
+      const steps = this.#actors.get(actorKey(this.#events[j]!))!.steps;
+      steps[steps.lastIndexOf(j - 1)] = j;
+    }
+    const key = actorKey(t);
+    if (!this.#actors.has(key)) this.#index(t, lo);
+    else {
+      const steps = this.#actors.get(key)!.steps;
+      let k = steps.length;
+      while (k > 0 && steps[k - 1]! > lo) k--;
+      steps.splice(k, 0, lo);
+    }
+    return true;
+  }
+
+  /** Sort and index again after out-of-order arrivals (a paused process reports late, history arrives after live events) or a trim. */
+  #settle(): void {
+    if (!this.#dirty) return;
     this.#events.sort(byTime);
     this.#dirty = false;
     this.#actors = new Map();
+    this.#machines = new Map();
     this.#events.forEach((t, i) => this.#index(t, i));
   }
 
@@ -100,17 +161,25 @@ export class Timeline {
     return this.#events.length;
   }
   event(i: number): Transition | undefined {
+    this.#settle();
     return this.#events[i];
   }
   actors(): Iterable<ActorTimeline> {
+    this.#settle();
     return this.#actors.values();
   }
+  machineActors(): Iterable<ActorTimeline> {
+    this.#settle();
+    return this.#machines.values();
+  }
   actor(key: string): ActorTimeline | undefined {
+    this.#settle();
     return this.#actors.get(key);
   }
 
   /** The actor's last transition at or before `cursor` (an index into the timeline), or null if it did not exist yet. */
   stateAt(a: ActorTimeline, cursor: number): Transition | null {
+    this.#settle();
     let lo = 0;
     let hi = a.steps.length - 1;
     let found = -1;
@@ -126,7 +195,14 @@ export class Timeline {
 
   /** The first index whose event happened at or after `wall` (for violations and times), or the last index. */
   indexAt(wall: number): number {
-    const i = this.#events.findIndex((t) => t.wall >= wall);
-    return i < 0 ? this.#events.length - 1 : i;
+    this.#settle();
+    let lo = 0;
+    let hi = this.#events.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#events[mid]!.wall < wall) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < this.#events.length ? lo : this.#events.length - 1;
   }
 }

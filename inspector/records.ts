@@ -6,7 +6,7 @@
 // publish: this KV watch on the records is the authority for a job's state.
 // When a record's state has not shown up as a transition within a grace
 // period, the inspector adds it as one (`event: 'record'`, instance `kv`).
-import { recordGraceMs } from './defaults.ts';
+import { inspectorDefaults, recordGraceMs } from './defaults.ts';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -19,15 +19,10 @@ import { type Names } from '../nats/subjects.ts';
 import { keys } from '../store/keys.ts';
 import { sleep } from '../base/time.ts';
 import { jsOptions } from '../nats/connect.ts';
+import { isTerminalState, recordPath } from './jobs.ts';
 
-/** The job machine's state path a record is in: `running.computing`, `queued`, … */
-export const recordPath = (
-  r: Pick<JobRecord, 'state' | 'phase'>,
-) => (r.state === 'running' ? `running.${r.phase ?? 'computing'}` : r.state);
-
-/** The last job state each transition put a job in, so records can be checked against it. */
 /** Jobs whose last state the inspector remembers (the least recently changed go first). */
-const jobStatesMax = 200_000;
+const jobStatesMax = inspectorDefaults.historyMax;
 
 export class JobStates {
   readonly #last = new Map<string, { to: string; wall: number }>();
@@ -65,12 +60,24 @@ export class JobStates {
   }
 }
 
-/** Watch the job records written since `since`; report each one whose state no event showed within the grace period. Returns a stop. */
+export type RecordSink = {
+  /** A transition for a record whose state no event showed within the grace period. */
+  add: (t: Transition) => void;
+  /** Every record as it is written (the jobs table), and each one deleted or purged. */
+  row?: (r: JobRecord) => void;
+  removed?: (id: string) => void;
+};
+
+/**
+ * Watch the job records: each one written since `since`, or not finished, goes
+ * to `row`; one whose state no event showed within the grace period also to
+ * `add`. Returns a stop.
+ */
 export function watchRecords(
   nc: NatsConnection,
   n: Names,
   states: JobStates,
-  add: (t: Transition) => void,
+  sink: RecordSink,
   since: number,
   graceMs: number = recordGraceMs,
 ): () => void {
@@ -86,18 +93,24 @@ export function watchRecords(
         stopWatch = () => w.stop();
         if (stopped) return w.stop();
         for await (const e of w) {
-          if (e === caughtUp || e.operation !== 'PUT') continue;
+          if (e === caughtUp) continue;
+          if (e.operation !== 'PUT') {
+            sink.removed?.(keys.jobIdOf(e.key));
+            continue;
+          }
           let r: JobRecord;
           try {
             r = decodeJob(e.value, keys.jobIdOf(e.key));
           } catch {
             continue; // not a record the page could draw
           }
-          if (r.updatedAt < since) continue; // older than the history shown
+          const recent = r.updatedAt >= since;
+          if (recent || !isTerminalState(r.state)) sink.row?.(r);
+          if (!recent) continue; // older than the history shown
           const t = setTimeout(() => {
             timers.delete(t);
             const missing = states.missing(r, e.revision);
-            if (missing) add(missing);
+            if (missing) sink.add(missing);
           }, graceMs);
           timers.add(t);
         }

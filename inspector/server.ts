@@ -8,6 +8,7 @@
 // asks no host but this one. `--replay FILE` opens a saved history instead.
 import { inspectorDefaults } from './defaults.ts';
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { requestAllowed } from './guard.ts';
@@ -26,6 +27,8 @@ import { pageAssets } from './assets.ts';
 import { actorKey, type ServerMessage, type ViolationMark } from './model.ts';
 import { pageHtml } from './page/html.ts';
 import { JobStates, watchRecords } from './records.ts';
+import { type JobRow, jobRow, JobRows } from './jobs.ts';
+import { type CredentialsRole, credentialsRole } from '../nats/probe.ts';
 
 export type InspectOptions = ConnectionFlags & {
   prefix: string;
@@ -70,7 +73,30 @@ function readReplay(file: string): { history: Transition[]; violations: Violatio
   };
 }
 
-type Client = { res: ServerResponse };
+/** Resolves once the page has read what was written (or has gone). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/** A page reading the stream; `joining` while the current state is still being sent. */
+type Client = { res: ServerResponse; joining: boolean };
+
+function actionsAllowed(role: CredentialsRole): { enabled: boolean; why: string } {
+  if (role.role === 'admin') return { enabled: true, why: "cancel and retry run with the inspector's admin credentials" };
+  if (role.admin === null) return { enabled: false, why: 'no node has answered yet: cancel and retry wait for one' };
+  return {
+    enabled: false,
+    why: `cancel and retry need the admin credential; these are ${role.role}: start shoal inspect with --connect admin.json`,
+  };
+}
 
 /** Streams `ServerMessage`s to every page as server-sent events. */
 class Hub {
@@ -80,7 +106,12 @@ class Hub {
   readonly actors = new Map<string, ShoalInspectionEvent>();
   readonly recent: ShoalInspectionEvent[] = [];
   readonly jobStates = new JobStates();
+  readonly rows = new JobRows(inspectorDefaults.jobsMax);
+  /** Rows changed since the last flush to the pages (they go out together, a few times a second). */
+  readonly #changed = new Map<string, JobRow>();
+  readonly #removed = new Set<string>();
   status: ServerMessage | null = null;
+  actions: ServerMessage = { type: 'actions', enabled: false, why: 'checking what these credentials may do' };
   hello: ServerMessage;
   constructor(hello: ServerMessage) {
     this.hello = hello;
@@ -92,7 +123,7 @@ class Hub {
     c.res.write(`data: ${JSON.stringify(m)}\n\n`);
     // A page that does not read (a stalled tab, a slow link) is let go rather than buffered for without
     // bound; its EventSource reconnects and gets the whole state again.
-    if (c.res.writableLength > inspectorDefaults.pageBufferMaxBytes) {
+    if (c.res.writableLength > inspectorDefaults.pageBufferMaxBytes * (c.joining ? 4 : 1)) {
       this.clients.delete(c);
       this.dropped++;
       c.res.end();
@@ -104,8 +135,26 @@ class Hub {
   transitions(items: Transition[]): void {
     this.history.push(...items);
     this.jobStates.see(items);
-    if (this.history.length > 200_000) this.history.splice(0, this.history.length - 200_000);
+    if (this.history.length > inspectorDefaults.historyMax) this.history.splice(0, this.history.length - inspectorDefaults.historyMax);
     this.broadcast({ type: 'transitions', items });
+  }
+  row(r: JobRecord): void {
+    const row = jobRow(r);
+    if (!this.rows.put(row)) return;
+    this.#removed.delete(row.id);
+    this.#changed.set(row.id, row);
+  }
+  removed(id: string): void {
+    if (!this.rows.remove(id)) return;
+    this.#changed.delete(id);
+    this.#removed.add(id);
+  }
+  /** Send the rows changed since the last flush. */
+  flushRows(): void {
+    if (this.#changed.size === 0 && this.#removed.size === 0) return;
+    this.broadcast({ type: 'jobs', rows: [...this.#changed.values()], removed: [...this.#removed] });
+    this.#changed.clear();
+    this.#removed.clear();
   }
   inspection(items: ShoalInspectionEvent[]): void {
     for (const e of items) {
@@ -120,17 +169,39 @@ class Hub {
     }
     this.broadcast({ type: 'inspection', items });
   }
+  /**
+   * A new page: the current state (charts, status, actors, the jobs table), each chunk once the page
+   * has read the last, then live events. The page fetches the history itself (`/api/history`) once it
+   * has drawn the present, so a long history never delays the first paint.
+   */
   join(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    const c: Client = { res };
+    const c: Client = { res, joining: true };
     this.clients.add(c);
-    this.write(c, this.hello);
-    for (let i = 0; i < this.history.length && this.clients.has(c); i += 5_000) {
-      this.write(c, { type: 'transitions', items: this.history.slice(i, i + 5_000) });
-    }
-    this.write(c, { type: 'inspection', items: [...this.actors.values(), ...this.recent] });
-    if (this.status) this.write(c, this.status);
     req.on('close', () => this.clients.delete(c));
+    this.write(c, this.hello);
+    if (this.status) this.write(c, this.status);
+    this.write(c, this.actions);
+    this.write(c, { type: 'inspection', items: [...this.actors.values(), ...this.recent] });
+    const rows = [...this.rows.values()];
+    // Bounded by the table's size (jobsMax rows, ~200 bytes each): no need to wait for the page between chunks.
+    // Small chunks: the page parses each in its own task.
+    for (let i = 0; i < rows.length && this.clients.has(c); i += 2_000) {
+      this.write(c, { type: 'jobs', rows: rows.slice(i, i + 2_000), removed: [] });
+    }
+    this.write(c, { type: 'synced' });
+    c.joining = false;
+  }
+
+  /** The history, newest first, as lines of JSON arrays of transitions, written as the page reads them (it parses a line at a time). */
+  async sendHistory(res: ServerResponse): Promise<void> {
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    const history = this.history.slice();
+    for (let i = history.length; i > 0 && !res.destroyed; i -= 2_000) {
+      res.write(`${JSON.stringify(history.slice(Math.max(0, i - 2_000), i))}\n`);
+      if (res.writableLength > 1024 * 1024) await drained(res);
+    }
+    res.end();
   }
 }
 
@@ -177,10 +248,26 @@ async function follow(nc: NatsConnection, n: Names, hub: Hub, since: Date): Prom
     }
     hub.broadcast(hub.status);
   };
-  const stopRecords = watchRecords(nc, n, hub.jobStates, (t) => hub.transitions([t]), since.getTime());
+  const stopRecords = watchRecords(nc, n, hub.jobStates, {
+    add: (t) => hub.transitions([t]),
+    row: (r) => hub.row(r),
+    removed: (id) => hub.removed(id),
+  }, since.getTime());
+  // Actions need admin credentials; until a node has answered the probe, ask again.
+  let role: CredentialsRole | null = null;
+  const probe = async () => {
+    if (role && role.admin !== null) return;
+    role = await credentialsRole(nc, n);
+    hub.actions = { type: 'actions', ...actionsAllowed(role) };
+    hub.broadcast(hub.actions);
+  };
   void sync();
-  void status();
-  const timers = [setInterval(() => void sync(), inspectorDefaults.syncIntervalMs), setInterval(() => void status(), 1_000)];
+  void status().then(probe);
+  const timers = [
+    setInterval(() => void sync(), inspectorDefaults.syncIntervalMs),
+    setInterval(() => void status().then(probe), 1_000),
+    setInterval(() => hub.flushRows(), inspectorDefaults.rowsFlushMs),
+  ];
   return () => {
     stop.abort();
     stopRecords();
@@ -196,6 +283,7 @@ export async function runInspect(options: InspectOptions): Promise<number> {
   const replay = options.replay ? readReplay(options.replay) : null;
   const nc = replay ? null : await connectNats(options, 'shoal-inspect');
   const n = names(options.prefix);
+  const token = randomUUID();
   const hub = new Hub({
     type: 'hello',
     mode: replay ? 'replay' : 'live',
@@ -204,9 +292,37 @@ export async function runInspect(options: InspectOptions): Promise<number> {
     charts: layouts,
     violations: replay?.violations ?? [],
     stately: options.stately === true,
+    token,
   });
+  if (replay) {
+    for (const r of replay.records) hub.rows.put(jobRow(r));
+    hub.actions = { type: 'actions', enabled: false, why: 'a replay: nothing to cancel or retry' };
+  }
   const jobs = async (id: string): Promise<unknown> =>
     replay ? replay.records.find((r) => r.id === id) ?? null : await callApi(nc!, n, 'jobs.get', { id }, 2_000).catch(() => null);
+
+  /** Cancel or retry a job for the page: a POST with the page's token, only with admin credentials, never in a replay. */
+  const act = async (req: IncomingMessage, endpoint: 'jobs.cancel' | 'jobs.retry'): Promise<[number, unknown]> => {
+    if (req.method !== 'POST') return [405, { error: 'POST only' }];
+    if (req.headers['x-shoal-token'] !== token) return [403, { error: "not this page's token" }];
+    if (!nc) return [409, { error: 'a replay cannot change jobs' }];
+    const allowed = hub.actions.type === 'actions' && hub.actions.enabled;
+    if (!allowed) return [403, { error: hub.actions.type === 'actions' ? hub.actions.why : 'not allowed' }];
+    let body: { id?: unknown };
+    try {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+    } catch {
+      return [400, { error: 'the body is not JSON' }];
+    }
+    if (typeof body.id !== 'string') return [400, { error: 'body.id: a job id' }];
+    try {
+      return [200, await callApi(nc, n, endpoint, { id: body.id }, 5_000)];
+    } catch (err) {
+      return [409, { error: (err as Error).message }];
+    }
+  };
 
   const allowHost = [options.host, ...(options.allowHost ?? [])];
   const server = createServer((req, res) => {
@@ -219,6 +335,13 @@ export async function runInspect(options: InspectOptions): Promise<number> {
     if (url.pathname === '/') return send(200, 'text/html; charset=utf-8', pageHtml);
     if (url.pathname === '/app.js') return send(200, 'text/javascript; charset=utf-8', script);
     if (url.pathname === '/api/stream') return hub.join(req, res);
+    if (url.pathname === '/api/history') return void hub.sendHistory(res);
+    if (url.pathname === '/api/jobs/cancel' || url.pathname === '/api/jobs/retry') {
+      void act(req, url.pathname.endsWith('cancel') ? 'jobs.cancel' : 'jobs.retry').then(([code, body]) =>
+        send(code, 'application/json', JSON.stringify(body))
+      );
+      return;
+    }
     if (url.pathname === '/api/job') {
       // null, not 404, for a job without a record here (a replay without records): the page shows that.
       void jobs(url.searchParams.get('id') ?? '').then((r) => send(200, 'application/json', JSON.stringify(r)));

@@ -86,3 +86,32 @@ export function watchContact(
 export function servePing(nc: NatsConnection, n: Names, holder: LeaseHolder, guard: ReplyGuard) {
   return nc.subscribe(n.nodePing(holder.id, holder.instance), { callback: (_err, msg) => void guard.respond(msg, 'ping') });
 }
+
+/** A request or subscription the server refused for these credentials. */
+export const isPermissionDenied = (err: unknown) => /permissions? violation/i.test((err as Error)?.message ?? '');
+
+export type CredentialsRole = {
+  role: 'admin' | 'node' | 'client' | 'none';
+  api: boolean | null;
+  js: boolean | null;
+  admin: boolean | null;
+};
+
+/**
+ * What these credentials may do: the public API, the JetStream API, the admin
+ * endpoints. Yes on any answer (an error reply included), no on a permissions
+ * error, null on silence. Nothing is changed: the admin probe is an empty
+ * drain request every node refuses.
+ */
+export async function credentialsRole(nc: NatsConnection, n: Names, timeoutMs = 2_000): Promise<CredentialsRole> {
+  const may = async (subject: string): Promise<boolean | null> => {
+    try {
+      await nc.request(subject, '{}', { timeout: timeoutMs });
+      return true;
+    } catch (err) {
+      return isPermissionDenied(err) ? false : null;
+    }
+  };
+  const [api, js, admin] = [await may(n.api('status')), await may('$JS.API.INFO'), await may(n.api('nodes.drain'))];
+  return { role: admin && js ? 'admin' : js ? 'node' : api ? 'client' : 'none', api, js, admin };
+}

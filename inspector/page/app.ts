@@ -1,132 +1,71 @@
-// The inspector page: every actor as its statechart (the layout comes from
-// the server), the active states marked, a timeline to travel back to any
-// event, the selected actor's events and context. DOM contract: each actor's
-// container has `data-actor-id` and `data-actor-kind`; each drawn state has
-// `data-state-id` (the XState state id) and `data-active` ("true"/"false").
+// The inspector page, built for a cluster an operator keeps open: the nodes as
+// a compact grid (each with its coordinator and leases), the jobs as a table
+// with search, filters and actions, and one selected actor's statechart drawn
+// full size with its events and context. The timeline at the top travels the
+// whole page back to any event. DOM contract: every actor shown has
+// `data-actor-id` and `data-actor-kind`, and its current state as
+// `[data-state-id][data-active="true"]` elements (compact in the grid and the
+// table; the selected actor's full chart in #detail marks every state).
 import type { ShoalInspectionEvent } from '../../node/inspection.ts';
 import type { Transition } from '../../nats/events.ts';
-import type { ChartLayout } from '../layout.ts';
-import {
-  activeStateIds,
-  type ActorTimeline,
-  isStateChange,
-  isTerminalState,
-  type Kind,
-  kinds,
-  type ServerMessage,
-  type StatusView,
-  Timeline,
-  type ViolationMark,
-} from '../model.ts';
+import { inspectorDefaults } from '../defaults.ts';
+import { isTerminalState, type JobRow, JobRows } from '../jobs.ts';
+import { isStateChange, type Kind, kinds, type ServerMessage, type StatusView, Timeline, type ViolationMark } from '../model.ts';
+import { chartTemplate, markActive } from './chart.ts';
+import { $, byName, clock, el } from './dom.ts';
+import { renderJobs, setupJobsTable } from './jobs.table.ts';
+import { type ActorAt, renderNodes } from './nodes.ts';
+import { pathOf, rowsFromTimeline } from './derive.ts';
 import { statelyRelay } from './stately.ts';
 
-const svgNS = 'http://www.w3.org/2000/svg';
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const el = <K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-};
-const svg = (tag: string, attrs: Record<string, string | number>) => {
-  const e = document.createElementNS(svgNS, tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
-  return e;
-};
-const clock = (wall: number) => new Date(wall).toISOString().replace('T', ' ').slice(0, 23);
-
 const timeline = new Timeline();
-let charts: Record<Kind, ChartLayout> | null = null;
+const rows = new JobRows(inspectorDefaults.jobsMax);
 let templates = new Map<Kind, SVGSVGElement>();
-let keepFinishedMs = 5 * 60_000;
+let token = '';
+let actions = { enabled: false, why: 'waiting for the inspector' };
 let cursor = -1;
 let live = true;
 let selected: string | null = null;
 let violations: ViolationMark[] = [];
 let status: StatusView | null = null;
-/** Latest context and recent XState events of machine actors, from the nodes' inspection feed. */
+/** Latest context, state path and recent XState events of machine actors, from the nodes' inspection feed. */
 const contexts = new Map<string, unknown>();
+const livePaths = new Map<string, { path: string; node: string; kind: Kind; actor: string }>();
 const xstateEvents = new Map<string, Array<{ at: number; type: string }>>();
 let stately: ReturnType<typeof statelyRelay> | null = null;
-const cards = new Map<string, { root: HTMLElement; states: Map<string, Element>; label: HTMLElement; shown: string }>();
+let replay = false;
+/** 'none' until the present is drawn, then the history is fetched. */
+let history: 'none' | 'loading' | 'loaded' = 'none';
 
-/** One SVG per machine, cloned for each of its actors. */
-function template(kind: Kind, layout: ChartLayout): SVGSVGElement {
-  const s = svg('svg', {
-    viewBox: `0 0 ${Math.ceil(layout.width)} ${Math.ceil(layout.height)}`,
-    role: 'img',
-    'aria-label': `${kind} statechart`,
-  }) as SVGSVGElement;
-  const defs = svg('defs', {});
-  const marker = svg('marker', {
-    id: `arrow-${kind}`,
-    viewBox: '0 0 10 10',
-    refX: 9,
-    refY: 5,
-    markerWidth: 7,
-    markerHeight: 7,
-    orient: 'auto-start-reverse',
-  });
-  marker.append(svg('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill: '#8d96a0' }));
-  defs.append(marker);
-  s.append(defs);
-  // Outer states first, so inner ones are drawn on top.
-  for (const b of [...layout.states].sort((a, b) => a.id.split('.').length - b.id.split('.').length)) {
-    const g = svg('g', { 'data-state-id': b.id, 'data-active': 'false', class: b.compound ? 'compound' : 'leaf' });
-    g.append(svg('rect', { x: b.x, y: b.y, width: b.w, height: b.h, rx: 7, ...(b.final ? { 'stroke-dasharray': '4 2' } : {}) }));
-    const t = svg('text', b.compound ? { x: b.x + 8, y: b.y + 16 } : { x: b.x + b.w / 2, y: b.y + b.h / 2 + 4, 'text-anchor': 'middle' });
-    t.textContent = b.key;
-    g.append(t);
-    s.append(g);
-  }
-  for (const e of layout.edges) {
-    s.append(svg('polyline', { class: 'edge', points: e.points.map((p) => p.join(',')).join(' '), 'marker-end': `url(#arrow-${kind})` }));
-    if (e.labelAt) {
-      const t = svg('text', { class: 'edge-label', x: e.labelAt[0], y: e.labelAt[1] });
-      t.textContent = e.label;
-      s.append(t);
+/** Read the history a line (a batch of transitions) at a time, yielding between lines: no long task however long it is. */
+async function loadHistory(): Promise<void> {
+  history = 'loading';
+  const r = await fetch('/api/history');
+  const reader = r.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let rest = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    rest += value ?? '';
+    const lines = rest.split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) {
+      if (!line) continue;
+      timeline.add(JSON.parse(line) as Transition[]);
+      schedule();
+      await new Promise((resolve) => setTimeout(resolve));
     }
+    if (done) break;
   }
-  return s;
-}
-
-function section(kind: Kind): HTMLElement {
-  let s = document.querySelector<HTMLElement>(`.kind[data-kind="${kind}"]`);
-  if (!s) {
-    s = el('section', { class: 'kind', 'data-kind': kind });
-    s.append(el('h2', {}, kind === 'coordinator' ? 'coordinators' : `${kind}s`), el('div', { class: 'grid' }));
-    $('charts').append(s);
-  }
-  return s.querySelector('.grid') as HTMLElement;
-}
-
-function card(a: ActorTimeline) {
-  let c = cards.get(a.key);
-  if (c) return c;
-  const root = el('div', { class: 'actor', 'data-actor-id': a.key, 'data-actor-kind': a.kind });
-  const label = el('span', { class: 'state' });
-  const head = el('header');
-  head.append(el('span', {}, a.kind === 'job' ? a.actor : a.kind === 'lease' ? `lease ${a.actor}` : `${a.kind} ${a.actor}`), label);
-  const chart = templates.get(a.kind)!.cloneNode(true) as SVGSVGElement;
-  root.append(head, chart);
-  root.addEventListener('click', () => select(a.key));
-  const states = new Map<string, Element>();
-  chart.querySelectorAll('[data-state-id]').forEach((g) => states.set(g.getAttribute('data-state-id')!, g));
-  c = { root, states, label, shown: '' };
-  cards.set(a.key, c);
-  // Kinds in order; actors sorted within their kind.
-  kinds.forEach(section);
-  const grid = section(a.kind);
-  const after = [...grid.children].find((x) => (x.getAttribute('data-actor-id') ?? '') > a.key);
-  grid.insertBefore(root, after ?? null);
-  return c;
+  history = 'loaded';
+  if (violations.length) renderMarks();
+  schedule(true);
 }
 
 function select(key: string): void {
   selected = key;
-  cards.forEach((c, k) => c.root.classList.toggle('selected', k === key));
+  detailShown = '';
   void refreshContext();
-  schedule();
+  schedule(true);
 }
 
 async function refreshContext(): Promise<void> {
@@ -143,10 +82,62 @@ async function refreshContext(): Promise<void> {
   }
 }
 
-function renderSide(cursorWall: number): void {
+async function act(action: 'cancel' | 'retry', id: string): Promise<void> {
+  const r = await fetch(`/api/jobs/${action}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-shoal-token': token },
+    body: JSON.stringify({ id }),
+  });
+  const body = await r.json().catch(() => ({})) as { error?: string | { message?: string }; id?: string };
+  const error = typeof body.error === 'string' ? body.error : body.error?.message;
+  toast(
+    r.ok ? (action === 'retry' ? `retrying ${id} as ${body.id}` : `cancel sent for ${id}`) : `${action} ${id}: ${error ?? r.status}`,
+    !r.ok,
+  );
+}
+
+function toast(text: string, bad = false): void {
+  const t = $('toast');
+  t.textContent = text;
+  t.className = bad ? 'bad' : '';
+  t.hidden = false;
+}
+
+/** The state of the selected actor at the cursor, drawn full size, with its events. */
+let detailShown = '';
+function renderDetail(cursorWall: number): void {
+  const box = $('detail');
   if (!selected) return;
-  $('selected').textContent = selected;
+  const kind = selected.slice(0, selected.indexOf(':')) as Kind;
   const a = timeline.actor(selected);
+  const step = a ? timeline.stateAt(a, cursor) : null;
+  // Live, a job's record is the authority (as in the table); back in time, the timeline.
+  const record = live && kind === 'job' ? rows.get(selected.slice(4))?.state : undefined;
+  const path = record ?? step?.to ?? (live ? livePaths.get(selected)?.path : undefined) ?? '';
+  if (box.getAttribute('data-selected') !== selected) {
+    box.setAttribute('data-selected', selected);
+    box.setAttribute('data-kind', kind);
+    $('chart').replaceChildren(templates.get(kind)?.cloneNode(true) ?? el('span', {}, '(no chart)'));
+    $('selected').textContent = selected;
+  }
+  if (detailShown !== `${path}|${cursor}|${actions.enabled}`) {
+    detailShown = `${path}|${cursor}|${actions.enabled}`;
+    $('state').textContent = path || '(not yet)';
+    const [cancel, retry] = document.querySelectorAll<HTMLButtonElement>('#detail-actions button');
+    cancel!.hidden = !(live && kind === 'job' && path && !isTerminalState(path));
+    retry!.hidden = !(live && kind === 'job' && /^(failed|cancelled)/.test(path));
+    for (const b of [cancel!, retry!]) {
+      b.disabled = !actions.enabled;
+      b.title = actions.enabled ? '' : actions.why;
+    }
+    const chart = $('chart').firstElementChild;
+    if (chart) markActive(chart, kind, path);
+    renderEvents(cursorWall);
+  }
+}
+
+function renderEvents(cursorWall: number): void {
+  const a = selected ? timeline.actor(selected) : undefined;
   const table = $('events');
   table.replaceChildren();
   const steps = (a?.steps ?? []).filter((i) => i <= cursor).slice(-40).reverse();
@@ -157,7 +148,7 @@ function renderSide(cursorWall: number): void {
     row.addEventListener('click', () => goTo(i));
     table.append(row);
   }
-  for (const e of (xstateEvents.get(selected) ?? []).filter((x) => x.at <= cursorWall).slice(-10).reverse()) {
+  for (const e of (xstateEvents.get(selected ?? '') ?? []).filter((x) => x.at <= cursorWall).slice(-10).reverse()) {
     const row = el('tr', { class: 'muted' });
     row.append(el('td', {}, clock(e.at).slice(11)), el('td', { colspan: '2' }, `xstate event ${e.type}`));
     table.append(row);
@@ -169,10 +160,15 @@ function renderStatus(): void {
   box.replaceChildren();
   if (!status) return;
   box.append(el('span', {}, status.leader ? `leader ${status.leader.nodeId} (epoch ${status.leader.epoch})` : 'no leader'));
-  const nodes = el('span', { class: 'nodes' });
-  for (const n of status.nodes) nodes.append(el('span', {}, `${n.id}: ${n.state}, ${n.runtime}, ${n.running}/${n.slots}`));
-  box.append(nodes);
-  if (status.jobs) box.append(el('span', {}, Object.entries(status.jobs).map(([k, v]) => `${k} ${v}`).join(' · ')));
+  const byState = new Map<string, number>();
+  for (const n of status.nodes) byState.set(n.state, (byState.get(n.state) ?? 0) + 1);
+  box.append(el('span', {}, `${status.nodes.length} nodes: ${[...byState].map(([k, v]) => `${v} ${k}`).join(', ')}`));
+  const busy = status.nodes.reduce((s, n) => s + n.running, 0);
+  const slots = status.nodes.reduce((s, n) => s + n.slots, 0);
+  box.append(el('span', {}, `${busy}/${slots} slots busy`));
+  if (status.jobs) {
+    box.append(el('span', {}, Object.entries(status.jobs).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(' · ')));
+  }
 }
 
 function renderMarks(): void {
@@ -195,58 +191,103 @@ function renderMarks(): void {
   }
 }
 
-let pending = false;
-function schedule(): void {
-  if (pending) return;
-  pending = true;
-  requestAnimationFrame(render);
+let pending: ReturnType<typeof setTimeout> | null = null;
+let renderedAt = 0;
+let tableAt = 0;
+let forceTable = true;
+/**
+ * Draw soon: at once for a person's action (`now`: a click, a filter), else at most ten times a second
+ * however fast events stream in (each draw costs the browser a layout); the table at most four times.
+ */
+function schedule(now = false): void {
+  forceTable ||= now;
+  if (pending !== null && !now) return;
+  if (pending !== null) clearTimeout(pending);
+  pending = setTimeout(() => requestAnimationFrame(render), now ? 0 : Math.max(0, renderedAt + 100 - performance.now()));
 }
 
+/** Set a text or property only when it changes: an unchanged page needs no layout. */
+const put = (e: HTMLElement, text: string) => e.textContent !== text && (e.textContent = text);
+
 function render(): void {
-  pending = false;
-  if (!charts || timeline.length === 0) return;
+  pending = null;
+  renderedAt = performance.now();
   const last = timeline.length - 1;
   if (live || cursor > last || cursor < 0) cursor = last;
   const scrub = $<HTMLInputElement>('scrub');
-  scrub.max = String(last);
-  scrub.value = String(cursor);
-  const at = timeline.event(cursor)!;
-  $('when').textContent = `${clock(at.wall)} · event ${cursor + 1} of ${timeline.length}${live ? ' · live' : ''}`;
+  if (scrub.max !== String(Math.max(0, last))) scrub.max = String(Math.max(0, last));
+  if (scrub.value !== String(Math.max(0, cursor))) scrub.value = String(Math.max(0, cursor));
+  const at = timeline.event(cursor);
+  const wall = live || !at ? Date.now() : at.wall;
+  put($('when'), at ? `${clock(at.wall)} · event ${cursor + 1} of ${timeline.length}${live ? ' · live' : ''}` : 'no events yet');
   $('live').classList.toggle('on', live);
-  const alive = status ? new Set(status.nodes.map((n) => n.id)) : null;
   const flagged = new Set(violations.flatMap((v) => v.actors));
-  for (const a of timeline.actors()) {
+
+  const machines: ActorAt[] = [];
+  const seen = new Set<string>();
+  for (const a of timeline.machineActors()) {
     const step = timeline.stateAt(a, cursor);
-    const finishedLongAgo = a.kind === 'job' && step !== null && isTerminalState(step.to) && step.wall < at.wall - keepFinishedMs;
-    const existing = cards.get(a.key);
-    if (!step || finishedLongAgo) {
-      if (existing) existing.root.hidden = true;
-      continue;
-    }
-    const c = card(a);
-    c.root.hidden = false;
-    c.root.classList.toggle('gone', live && a.kind !== 'job' && alive !== null && !alive.has(a.node));
-    c.root.classList.toggle('violating', flagged.has(a.key));
-    if (c.shown === step.to) continue;
-    c.shown = step.to;
-    c.label.textContent = step.to;
-    const active = new Set(activeStateIds(a.kind, step.to));
-    c.states.forEach((g, id) => g.setAttribute('data-active', active.has(id) ? 'true' : 'false'));
+    const path = step?.to ?? (live ? livePaths.get(a.key)?.path : undefined);
+    if (path === undefined) continue;
+    seen.add(a.key);
+    machines.push({ a, path, wall: step?.wall ?? wall });
   }
-  renderSide(at.wall);
+  if (live) {
+    for (const [key, x] of livePaths) if (!seen.has(key) && x.path) machines.push({ a: { key, ...x }, path: x.path, wall });
+  }
+  const nodeCount = renderNodes($('nodes'), { actors: machines, status, live, selected, flagged, select });
+  put($('nodes-count'), String(nodeCount));
+
+  const since = performance.now() - tableAt;
+  if (forceTable || since >= 250) {
+    forceTable = false;
+    tableAt = performance.now();
+    const all = replay ? [...rows.values(), ...rowsFromTimeline(timeline, rows)] : [...rows.values()];
+    // Live, the record is the authority (a handler may still report checkpoints after its job was cancelled);
+    // back in time, the timeline.
+    const stateAt = (row: JobRow): string | null => {
+      if (live) return row.state;
+      const a = timeline.actor(`job:${row.id}`);
+      const step = a ? timeline.stateAt(a, cursor) : null;
+      if (step) return step.to;
+      return a || row.createdAt > wall ? null : row.state;
+    };
+    const nodes = [...new Set([...(status?.nodes.map((x) => x.id) ?? []), ...all.flatMap((r) => r.owner ?? [])])]
+      .sort(byName);
+    const matched = renderJobs({
+      rows: all,
+      now: wall,
+      stateAt,
+      live,
+      selected,
+      flagged,
+      nodes,
+      actions,
+      select,
+      act: (x, id) => void act(x, id),
+    });
+    put($('jobs-count'), matched.toLocaleString('en'));
+    // The present drawn: what `performance.getEntriesByName('shoal:first-paint')` reports (the browser tests read it).
+    if (history !== 'none' && performance.getEntriesByName('shoal:first-paint').length === 0) performance.mark('shoal:first-paint');
+  } else schedule();
+  if (at) renderDetail(at.wall);
 }
 
 function goTo(i: number): void {
   live = false;
   cursor = Math.max(0, Math.min(timeline.length - 1, i));
-  schedule();
+  schedule(true);
 }
 
 function onInspection(items: ShoalInspectionEvent[]): void {
   stately?.feed(items);
   for (const e of items) {
     const key = `${e.shoal.kind}:${e.shoal.actor}`;
-    if ('snapshot' in e && e.snapshot) contexts.set(key, (e.snapshot as { context?: unknown }).context);
+    if ('snapshot' in e && e.snapshot) {
+      const snap = e.snapshot as { context?: unknown; value?: unknown };
+      contexts.set(key, snap.context);
+      livePaths.set(key, { path: pathOf(snap.value), node: e.shoal.node, kind: e.shoal.kind as Kind, actor: e.shoal.actor });
+    }
     if (e.type === '@xstate.event') {
       const list = xstateEvents.get(key) ?? [];
       list.push({ at: Number(e.createdAt), type: (e.event as { type: string }).type });
@@ -260,11 +301,11 @@ function onInspection(items: ShoalInspectionEvent[]): void {
 function onMessage(m: ServerMessage): void {
   switch (m.type) {
     case 'hello':
-      charts = m.charts;
-      templates = new Map(kinds.map((k) => [k, template(k, m.charts[k])]));
-      keepFinishedMs = m.keepFinishedMs;
+      templates = new Map(kinds.map((k) => [k, chartTemplate(k, m.charts[k])]));
       violations = m.violations;
+      token = m.token;
       live = m.mode === 'live';
+      replay = m.mode === 'replay';
       $('mode').textContent = m.mode === 'live' ? `live · ${m.source}` : `replay · ${m.source}`;
       if (m.stately && !stately) stately = statelyRelay($<HTMLButtonElement>('stately'));
       break;
@@ -274,6 +315,21 @@ function onMessage(m: ServerMessage): void {
         m.items.some((t) => `job:${t.actor}` === selected && isStateChange(t))
       ) void refreshContext();
       if (violations.length) renderMarks();
+      break;
+    case 'jobs':
+      for (const r of m.rows) rows.put(r);
+      for (const id of m.removed) rows.remove(id);
+      if (history === 'none') forceTable = true; // the first rows draw at once
+      break;
+    case 'synced':
+      // The present is here: draw it, then fetch the history (again after a reconnect: what was missed).
+      schedule(true);
+      if (history !== 'loading') requestAnimationFrame(() => setTimeout(() => void loadHistory()));
+      history = history === 'none' ? 'loading' : history;
+      break;
+    case 'actions':
+      actions = { enabled: m.enabled, why: m.why };
+      schedule(true);
       break;
     case 'inspection':
       onInspection(m.items);
@@ -291,10 +347,22 @@ $('prev').addEventListener('click', () => goTo(cursor - 1));
 $('next').addEventListener('click', () => goTo(cursor + 1));
 $('live').addEventListener('click', () => {
   live = true;
-  schedule();
+  schedule(true);
 });
+$('toast').addEventListener('click', () => ($('toast').hidden = true));
+const enlarge = (on: boolean) => {
+  $('detail').classList.toggle('big', on);
+  $('enlarge').textContent = on ? '✕ close' : '⤢ enlarge';
+};
+$('enlarge').addEventListener('click', () => enlarge(!$('detail').classList.contains('big')));
 document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') enlarge(false);
+  if ((e.target as HTMLElement).closest('input, select')) return;
   if (e.key === 'ArrowLeft') goTo(cursor - 1);
   if (e.key === 'ArrowRight') goTo(cursor + 1);
 });
+for (const b of document.querySelectorAll<HTMLButtonElement>('#detail-actions button')) {
+  b.addEventListener('click', () => selected?.startsWith('job:') && void act(b.dataset.action as 'cancel' | 'retry', selected.slice(4)));
+}
+setupJobsTable(() => schedule(true));
 new EventSource('/api/stream').onmessage = (e) => onMessage(JSON.parse(e.data) as ServerMessage);

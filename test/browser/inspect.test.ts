@@ -6,67 +6,19 @@
 // A saved chaos failure opens with its findings on the timeline.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import '../helpers.ts';
-import { shoalCommand } from '../../harness/spawn.ts';
+import { active, chromiumPath, launchChromium, open, start, stop } from './browser.ts';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
 
-const chromiumPath = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 const n = names();
 const dir = mkdtempSync(join(tmpdir(), 'shoal-inspect-test-'));
-
-/** Start `shoal <args>` and resolve with the first match of `re` in its output. */
-function start(args: string[], re: RegExp): { child: ChildProcess; found: Promise<RegExpExecArray> } {
-  const [cmd, argv] = shoalCommand('node', args);
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const found = new Promise<RegExpExecArray>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`shoal ${args[0]}: no ${re} within 60 s:\n${out}`)), 60_000);
-    const on = (b: Buffer) => {
-      out += b.toString();
-      const m = re.exec(out);
-      if (m) {
-        clearTimeout(t);
-        resolve(m);
-      }
-    };
-    child.stdout!.on('data', on);
-    child.stderr!.on('data', on);
-    child.on('exit', (code) => reject(new Error(`shoal ${args[0]} exited (${code}):\n${out}`)));
-  });
-  found.catch(() => {});
-  return { child, found };
-}
-
-/** SIGTERM, and SIGKILL if it has not exited 5 s later: a stuck process fails its test rather than hanging the suite. */
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(killer);
-}
-
-async function open(browser: Browser, url: string) {
-  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-  const hosts = new Set<string>();
-  const errors: string[] = [];
-  page.on('request', (r) => hosts.add(new URL(r.url()).hostname));
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  await page.goto(url);
-  return { page, hosts, errors };
-}
-
-const active = (page: Page, actor: string, state: string) =>
-  page.waitForSelector(`[data-actor-id="${actor}"] [data-state-id="${state}"][data-active="true"]`, { timeout: 30_000 });
 
 describe(
   'shoal inspect in a browser',
@@ -88,18 +40,7 @@ describe(
       const i = start(['inspect', '--nats', nats, '--port', '0'], /Shoal inspector: (http:\/\/\S+)/);
       inspect = i.child;
       url = (await i.found)[1]!;
-      browser = await chromium.launch({
-        executablePath: chromiumPath,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      });
+      browser = await launchChromium();
     });
     after(async () => {
       await browser?.close();
@@ -136,13 +77,23 @@ describe(
       await page.setViewportSize({ width: viewport.width, height: await page.evaluate(() => document.body.scrollHeight) });
       await page.screenshot({ path: shot });
       await page.setViewportSize(viewport);
+      // The chart enlarged over the page, and Esc back.
+      await page.click('#enlarge');
+      await page.waitForSelector('#detail.big');
+      if (process.env.SHOAL_SCREENSHOT_CHART) await page.screenshot({ path: process.env.SHOAL_SCREENSHOT_CHART });
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('#detail:not(.big)');
       await active(page, 'job:insp-1', 'job.succeeded');
-      assert.equal(await page.getAttribute('[data-actor-id="job:insp-1"] [data-state-id="job.running"]', 'data-active'), 'false');
+      // The row is compact (only its active states); the selected job's full chart marks every state.
+      assert.equal(await page.locator('[data-actor-id="job:insp-1"] [data-state-id="job.running"]').count(), 0);
+      await page.waitForSelector('#detail[data-selected="job:insp-1"] [data-state-id="job.succeeded"][data-active="true"]');
+      assert.equal(await page.getAttribute('#detail [data-state-id="job.running"]', 'data-active'), 'false');
 
       // Time travel: the job's first event (its submit: the dispatcher creates it already assigned) shows it so, nothing later active.
       await page.click('#events tr.event:last-child');
       await active(page, 'job:insp-1', 'job.assigned');
-      assert.equal(await page.getAttribute('[data-actor-id="job:insp-1"] [data-state-id="job.succeeded"]', 'data-active'), 'false');
+      await page.waitForSelector('#detail [data-state-id="job.assigned"][data-active="true"]');
+      assert.equal(await page.getAttribute('#detail [data-state-id="job.succeeded"]', 'data-active'), 'false');
       await page.click('#live');
       await active(page, 'job:insp-1', 'job.succeeded');
 
@@ -179,6 +130,53 @@ describe(
       } finally {
         await context.close();
         await stop(r.child);
+      }
+    });
+
+    test('cancel and retry need the admin credential: with node credentials they are off and the server refuses them', async () => {
+      const authDir = join(dir, 'auth');
+      const u = start(['up', '--port', '0', '--nodes', '1', '--auth', authDir], /Try: shoal status --connect (\S+)/);
+      const inspectAs = async (role: 'node' | 'admin') => {
+        const i = start(['inspect', '--connect', join(authDir, `${role}.json`), '--port', '0'], /Shoal inspector: (http:\/\/\S+)/);
+        const { page, errors } = await open(browser, (await i.found)[1]!);
+        return { i, page, errors };
+      };
+      try {
+        await u.found;
+        const asNode = await inspectAs('node');
+        try {
+          await asNode.page.waitForSelector('#actions-why:has-text("need the admin credential")', { timeout: 30_000 });
+          // The page's own token, sent by hand: still refused, by the server.
+          const refused = await asNode.page.evaluate(async () => {
+            const token = await new Promise<string>((resolve) => {
+              new EventSource('/api/stream').onmessage = (e) => {
+                const m = JSON.parse(e.data);
+                if (m.type === 'hello') resolve(m.token);
+              };
+            });
+            const r = await fetch('/api/jobs/cancel', { method: 'POST', headers: { 'x-shoal-token': token }, body: '{"id":"x"}' });
+            return [r.status, await r.text()];
+          });
+          assert.equal(refused[0], 403);
+          assert.match(String(refused[1]), /admin credential/);
+          assert.deepEqual(asNode.errors.filter((e) => !/403/.test(e)), []);
+        } finally {
+          await stop(asNode.i.child);
+        }
+        const asAdmin = await inspectAs('admin');
+        try {
+          await asAdmin.page.waitForFunction(() => document.getElementById('actions-why')?.textContent === '', undefined, {
+            timeout: 30_000,
+          });
+          const noToken = await asAdmin.page.evaluate(async () =>
+            (await fetch('/api/jobs/cancel', { method: 'POST', body: '{"id":"x"}' })).status
+          );
+          assert.equal(noToken, 403, 'a POST without the page token is refused');
+        } finally {
+          await stop(asAdmin.i.child);
+        }
+      } finally {
+        await stop(u.child);
       }
     });
 

@@ -7,7 +7,8 @@ import { createActor, setup } from 'xstate';
 import { inspectionFeed, type ShoalInspectionEvent } from '../../node/inspection.ts';
 import { SimClock } from '../../chaos/sim/clock.ts';
 import { activeStateIds, Timeline } from '../../inspector/model.ts';
-import { JobStates, recordPath } from '../../inspector/records.ts';
+import { JobStates } from '../../inspector/records.ts';
+import { isTerminalState, type JobFilter, type JobRow, JobRows, noFilter, recordPath, selectJobs } from '../../inspector/jobs.ts';
 import { newJobRecord } from '../../machines/job.machine.ts';
 import type { Transition } from '../../nats/events.ts';
 
@@ -37,6 +38,78 @@ describe('inspector model', () => {
     assert.equal(t.indexAt(250), 2);
     assert.equal(t.add([tr(2, 'b', null, 'queued', 50)]), 1);
     assert.equal(t.stateAt(t.actor('job:a')!, 0), null, 'a did not exist before its first event');
+  });
+
+  test('events arriving in any order, in batches, index like the same events sorted at once; the oldest go past the cap', () => {
+    let seed = 7;
+    const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const events = Array.from(
+      { length: 3_000 },
+      (_, i) => tr(i, `j${Math.floor(rand() * 40)}`, null, `s${i}`, 1_000 + i * 10, `p${i % 3}`),
+    );
+    // Mostly in order, a few a little late, now and then a batch from long ago (a history line).
+    const arrival = events.map((e, i) => ({ e, at: rand() < 0.1 ? i + rand() * 50 : rand() < 0.01 ? i + 2_000 : i })).sort((a, b) =>
+      a.at - b.at
+    );
+    const t = new Timeline();
+    const sorted = new Timeline();
+    sorted.add([...events]);
+    for (let i = 0; i < arrival.length; i += 1 + Math.floor(rand() * 20)) {
+      t.add(arrival.slice(i, i + 1 + Math.floor(rand() * 20)).map((x) => x.e));
+    }
+    t.add(arrival.map((x) => x.e)); // every one again: each counted once
+    assert.equal(t.length, events.length);
+    for (const a of sorted.actors()) {
+      const b = t.actor(a.key)!;
+      assert.deepEqual(b.steps, a.steps, a.key);
+      for (const i of [0, 500, 1_500, 2_999]) assert.equal(t.stateAt(b, i)?.to, sorted.stateAt(a, i)?.to);
+    }
+    assert.deepEqual([...t.machineActors()], []);
+    const capped = new Timeline(1_000);
+    capped.add(events);
+    assert.ok(capped.length <= 1_000 && capped.length >= 900, `${capped.length} kept`);
+    assert.equal(capped.event(capped.length - 1)!.seq, 2_999, 'the newest kept');
+  });
+
+  test('the jobs table keeps the newest row of each job, at most its size, and filters, sorts and travels back in time', () => {
+    const row = (id: string, over: Partial<JobRow> = {}): JobRow => ({
+      id,
+      type: 'noop',
+      state: 'succeeded',
+      owner: 'n1',
+      priority: 0,
+      attempt: 1,
+      progress: 1,
+      createdAt: 1_000,
+      updatedAt: 2_000,
+      error: null,
+      pendingReason: null,
+      ...over,
+    });
+    const rows = new JobRows(3);
+    assert.ok(rows.put(row('a', { updatedAt: 5_000 })));
+    assert.equal(rows.put(row('a', { updatedAt: 4_000, state: 'queued' })), false, 'an older write does not replace a newer one');
+    rows.put(row('b', { type: 'resize', priority: 9, owner: 'n2', createdAt: 3_000, state: 'running.computing' }));
+    rows.put(row('c', { createdAt: 9_000, state: 'failed' }));
+    rows.put(row('d', { createdAt: 9_500, state: 'queued' }));
+    assert.equal(rows.size, 3);
+    assert.equal(rows.get('a'), undefined, 'the least recently updated went first');
+    const ids = (f: Partial<JobFilter>, now = 10_000, at?: (r: JobRow) => string | null) =>
+      selectJobs(rows.values(), { ...noFilter, ...f }, now, at).map((x) => x.row.id);
+    assert.deepEqual(ids({ sort: 'created' }), ['d', 'c', 'b']);
+    assert.deepEqual(ids({ sort: 'priority' }), ['b', 'd', 'c']);
+    assert.deepEqual(ids({ state: 'active' }).sort(), ['b', 'd']);
+    assert.deepEqual(ids({ state: 'running' }), ['b']);
+    assert.deepEqual(ids({ type: 'resize' }), ['b']);
+    assert.deepEqual(ids({ text: 'RES' }), ['b'], 'the search matches the type, any case');
+    assert.deepEqual(ids({ node: 'n2' }), ['b']);
+    assert.deepEqual(ids({ minPriority: 5 }), ['b']);
+    assert.deepEqual(ids({ sinceMs: 2_000, sort: 'created' }), ['d', 'c']);
+    // Back in time: a job the timeline had not seen yet is left out; the others show their state then.
+    const then = selectJobs(rows.values(), noFilter, 9_200, (r) => (r.id === 'd' ? null : 'queued'));
+    assert.deepEqual(then.map((x) => [x.row.id, x.state]).sort(), [['b', 'queued'], ['c', 'queued']]);
+    assert.equal(recordPath({ state: 'running', phase: null }), 'running.computing');
+    assert.ok(isTerminalState('cancelled') && !isTerminalState('running.computing'));
   });
 
   test('a state path activates every prefix under the machine id', () => {
