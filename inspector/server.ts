@@ -73,6 +73,14 @@ function readReplay(file: string): { history: Transition[]; violations: Violatio
   };
 }
 
+/** An inspection event without what the page does not draw: the context, the machine's definition, an event's payload. */
+function slim(e: ShoalInspectionEvent): ShoalInspectionEvent {
+  if (e.type === '@xstate.event') return { ...e, event: { type: (e.event as { type: string }).type } } as ShoalInspectionEvent;
+  const { definition: _definition, ...rest } = e as ShoalInspectionEvent & { definition?: unknown };
+  const snapshot = (e as { snapshot?: { value?: unknown } }).snapshot;
+  return { ...rest, ...(snapshot ? { snapshot: { value: snapshot.value } } : {}) } as ShoalInspectionEvent;
+}
+
 /** Resolves once the page has read what was written (or has gone). */
 function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
@@ -167,7 +175,17 @@ class Hub {
         if (this.actors.size > inspectorDefaults.actorsMax) this.actors.delete(this.actors.keys().next().value!);
       }
     }
-    this.broadcast({ type: 'inspection', items });
+    this.broadcast({ type: 'inspection', items: this.forPage(items) });
+  }
+  /** Pages get the states, not the contexts (fetched for the one selected actor) nor the definitions; all of it when relaying to Stately's inspector. */
+  forPage(items: ShoalInspectionEvent[]): ShoalInspectionEvent[] {
+    return this.hello.type === 'hello' && this.hello.stately ? items : items.map(slim);
+  }
+  /** The latest context of an actor (`coordinator:n1`) the nodes reported, or null. */
+  context(key: string): unknown {
+    let found: ShoalInspectionEvent | undefined;
+    for (const e of this.actors.values()) if (`${e.shoal.kind}:${e.shoal.actor}` === key) found = e;
+    return (found as { snapshot?: { context?: unknown } } | undefined)?.snapshot?.context ?? null;
   }
   /**
    * A new page: the current state (charts, status, actors, the jobs table), each chunk once the page
@@ -182,7 +200,7 @@ class Hub {
     this.write(c, this.hello);
     if (this.status) this.write(c, this.status);
     this.write(c, this.actions);
-    this.write(c, { type: 'inspection', items: [...this.actors.values(), ...this.recent] });
+    this.write(c, { type: 'inspection', items: this.forPage([...this.actors.values(), ...this.recent]) });
     const rows = [...this.rows.values()];
     // Bounded by the table's size (jobsMax rows, ~200 bytes each): no need to wait for the page between chunks.
     // Small chunks: the page parses each in its own task.
@@ -341,6 +359,9 @@ export async function runInspect(options: InspectOptions): Promise<number> {
         send(code, 'application/json', JSON.stringify(body))
       );
       return;
+    }
+    if (url.pathname === '/api/context') {
+      return send(200, 'application/json', JSON.stringify(hub.context(url.searchParams.get('actor') ?? '') ?? null));
     }
     if (url.pathname === '/api/job') {
       // null, not 404, for a job without a record here (a replay without records): the page shows that.

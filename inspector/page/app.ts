@@ -28,8 +28,7 @@ let live = true;
 let selected: string | null = null;
 let violations: ViolationMark[] = [];
 let status: StatusView | null = null;
-/** Latest context, state path and recent XState events of machine actors, from the nodes' inspection feed. */
-const contexts = new Map<string, unknown>();
+/** Latest state path and recent XState events of machine actors, from the nodes' inspection feed (contexts are fetched for the selected one). */
 const livePaths = new Map<string, { path: string; node: string; kind: Kind; actor: string }>();
 const xstateEvents = new Map<string, Array<{ at: number; type: string }>>();
 let stately: ReturnType<typeof statelyRelay> | null = null;
@@ -76,9 +75,12 @@ async function refreshContext(): Promise<void> {
     const record = r.ok ? await r.json() : null;
     if (key === selected) $('context').textContent = record ? JSON.stringify(record, null, 2) : '(no record)';
   } else {
-    $('context').textContent = contexts.has(key)
-      ? JSON.stringify(contexts.get(key), null, 2)
-      : '(no live snapshot yet: the nodes send them while this page is open)';
+    const context = await fetch(`/api/context?actor=${encodeURIComponent(key)}`).then((r) => r.json()).catch(() => null);
+    if (key === selected) {
+      $('context').textContent = context !== null
+        ? JSON.stringify(context, null, 2)
+        : '(no live snapshot yet: the nodes send them while this page is open)';
+    }
   }
 }
 
@@ -281,11 +283,12 @@ function goTo(i: number): void {
 
 function onInspection(items: ShoalInspectionEvent[]): void {
   stately?.feed(items);
+  let changed = false;
   for (const e of items) {
     const key = `${e.shoal.kind}:${e.shoal.actor}`;
     if ('snapshot' in e && e.snapshot) {
-      const snap = e.snapshot as { context?: unknown; value?: unknown };
-      contexts.set(key, snap.context);
+      const snap = e.snapshot as { value?: unknown };
+      if (key === selected) changed = true;
       livePaths.set(key, { path: pathOf(snap.value), node: e.shoal.node, kind: e.shoal.kind as Kind, actor: e.shoal.actor });
     }
     if (e.type === '@xstate.event') {
@@ -295,7 +298,7 @@ function onInspection(items: ShoalInspectionEvent[]): void {
       xstateEvents.set(key, list);
     }
   }
-  if (selected && !selected.startsWith('job:')) void refreshContext();
+  if (changed && !selected!.startsWith('job:')) void refreshContext();
 }
 
 function onMessage(m: ServerMessage): void {
