@@ -43,7 +43,10 @@ export async function runSuite(options: { scenarios: ScenarioName[]; quick: bool
   const bin = await findNatsServer();
   const machine = `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB; ` +
     `Node ${process.versions.node}; nats-server ${bin.version}; ${new Date().toISOString()}; ${options.quick ? '--quick' : 'full run'}.`;
-  const bar = new cliProgress.SingleBar({ format: '{bar} {value}/{total} {what}', hideCursor: true }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    { format: '{bar} {value}/{total} {what}', hideCursor: true, stream: process.stderr },
+    cliProgress.Presets.shades_classic,
+  );
   bar.start(1, 0, { what: '' });
   const results: ScenarioResult[] = [];
   try {
@@ -68,7 +71,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   try {
     const files = await runSuite({ scenarios: asked.length ? asked as ScenarioName[] : defaultScenarios, quick, out });
-    process.stdout.write(`${files.join('\n')}\n`);
+    process.stdout.write(args.includes('--json') ? `${JSON.stringify({ files })}\n` : `${files.join('\n')}\n`);
   } catch (err) {
     process.stderr.write(`shoal bench: ${(err as Error).message}\n`);
     process.exit(1);

@@ -1,6 +1,7 @@
 // `shoal chaos`: generated fault schedules against real processes (or, with
 // --sim, the model-based simulation), a progress bar per run, a summary table,
 // and on failure the seed, the shrunk schedule and a file to replay it from.
+import { result, say } from '../base/output.ts';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -30,8 +31,6 @@ export type ChaosCliOptions = {
   /** The last node is an edge node behind a leaf-node server; schedules also cut the leaf link. */
   leaf?: boolean;
 };
-
-const say = (s: string) => process.stdout.write(`${s}\n`);
 
 function percentile(xs: number[], p: number): number | null {
   if (xs.length === 0) return null;
@@ -153,12 +152,20 @@ export async function runChaosCli(opts: ChaosCliOptions): Promise<number> {
   });
   say(summaryTable(report.results, report.failure ? 1 : 0));
   say(`seed ${report.seed}`);
-  if (!report.failure) return 0;
-  reportFailure(report.failure, o, leaseTtlMs);
-  return 1;
+  const file = report.failure ? reportFailure(report.failure, o, leaseTtlMs) : null;
+  result({
+    seed: report.seed,
+    runs: report.results.length,
+    failed: report.failure ? 1 : 0,
+    jobs: report.results.reduce((a, r) => a + r.jobs, 0),
+    violations: report.failure?.result.violations.map((v) => ({ invariant: v.invariant, subject: v.subject, message: v.message })) ?? [],
+    failureFile: file,
+  });
+  return report.failure ? 1 : 0;
 }
 
-function reportFailure(f: ChaosFailure, options: ChaosCliOptions & { runs: number; nodes: number }, leaseTtlMs: number): void {
+/** Say what failed and save it; returns the failure file. */
+function reportFailure(f: ChaosFailure, options: ChaosCliOptions & { runs: number; nodes: number }, leaseTtlMs: number): string {
   say(`\nFAILED (seed ${f.seed}, path "${f.path}", shrunk ${f.shrinks} time(s)). The smallest failing schedule:`);
   describeSchedule(f.schedule).forEach((l) => say(`  ${l}`));
   say('Violations:');
@@ -179,12 +186,13 @@ function reportFailure(f: ChaosFailure, options: ChaosCliOptions & { runs: numbe
   say(
     `Re-generate the same runs: shoal chaos --seed ${f.seed} --runs ${options.runs} --nodes ${options.nodes} --servers ${options.servers} --duration ${options.duration}`,
   );
+  return file;
 }
 
 async function replay(options: ChaosCliOptions): Promise<number> {
   const file = resolve(options.replay!);
   const text = readFileSync(file, 'utf8');
-  if (text.includes('"shoal-sim-failure"')) return replaySim(parseSimFailureFile(text, file));
+  if (text.includes('"shoal-sim-failure"')) return replaySim(parseSimFailureFile(text, file), file);
   const f = parseFailureFile(text, file);
   say(`Replaying the schedule from ${file} (seed ${f.seed}); real timing varies, so a replay is best effort:`);
   describeSchedule(f.schedule).forEach((l) => say(`  ${l}`));
@@ -200,6 +208,7 @@ async function replay(options: ChaosCliOptions): Promise<number> {
   });
   view.end(r);
   say(summaryTable([r], r.violations.length ? 1 : 0));
+  result({ replay: file, violations: r.violations.map((v) => ({ invariant: v.invariant, subject: v.subject, message: v.message })) });
   if (r.violations.length === 0) {
     say('The replay found no violation this time.');
     return 0;
@@ -253,7 +262,20 @@ async function simulate(options: ChaosCliOptions): Promise<number> {
   say(simSummaryTable(report));
   say(`seed ${report.seed}`);
   const f = report.failure;
-  if (!f) return 0;
+  const simResult = (file: string | null) =>
+    result({
+      seed: report.seed,
+      cases: report.runs,
+      failed: report.checks.failed,
+      jobs: report.jobs,
+      faults: report.faults,
+      violations: f?.violations.map((v) => ({ invariant: v.invariant, subject: v.subject, message: v.message })) ?? [],
+      failureFile: file,
+    });
+  if (!f) {
+    simResult(null);
+    return 0;
+  }
   say(`\nFAILED (seed ${f.seed}, path "${f.path}", ${f.shrinks} shrinking case(s)). The smallest failing command list (${f.nodes} nodes):`);
   f.commands.forEach((c) => say(`  ${c}`));
   say('Violations:');
@@ -264,10 +286,11 @@ async function simulate(options: ChaosCliOptions): Promise<number> {
   writeFileSync(file, JSON.stringify(saved, null, 1));
   say(`\nHistory and node logs written to ${file}`);
   say(`Replay exactly this case: shoal chaos --replay ${file}`);
+  simResult(file);
   return 1;
 }
 
-async function replaySim(f: SimFailureFile): Promise<number> {
+async function replaySim(f: SimFailureFile, file: string): Promise<number> {
   say(`Replaying simulated case (seed ${f.seed}, path "${f.path}"):`);
   f.commands.forEach((c) => say(`  ${c}`));
   const r = await replaySimulation({ seed: f.seed, path: f.path, replayPath: f.replayPath, nodes: f.options?.nodes });
@@ -276,6 +299,12 @@ async function replaySim(f: SimFailureFile): Promise<number> {
   if (r.commands.join('\n') !== f.commands.join('\n')) {
     throw new Error(`the replay ran another case (${r.commands.join(', ')}): this file's options or simulation version differ`);
   }
+  result({
+    replay: file,
+    path: f.path,
+    seed: f.seed,
+    violations: r.violations.map((v) => ({ invariant: v.invariant, subject: v.subject, message: v.message })),
+  });
   if (r.violations.length === 0) {
     say('No violation: the case passes now.');
     return 0;

@@ -124,7 +124,8 @@ export function clientCommands(p: Command): void {
   )
     .argument('[node...]', 'only these nodes, in this order (default: every live node)')
     .option('--timeout <ms>', 'how long to wait for a node to leave, and again to come back', positiveInt('--timeout'), 120_000)
-    .action(async (nodes: string[], options: Common & { timeout: number }) => {
+    .option('--json', 'print the nodes restarted as JSON ({restarted}); progress goes to stderr')
+    .action(async (nodes: string[], options: Common & { timeout: number; json?: boolean }) => {
       const { runRollout } = await import('./rollout.ts');
       process.exitCode = await runRollout({ ...options, nodes });
     });

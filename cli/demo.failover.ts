@@ -1,6 +1,7 @@
 // `shoal demo`: the walking skeleton end to end. Start a local cluster, kill
 // the leader with SIGKILL, then stop the next one with SIGTERM, and check
 // that leadership moved each time to a live node under a higher epoch.
+import { say } from '../base/output.ts';
 import { connect } from '@nats-io/transport-node';
 import { names } from '../nats/subjects.ts';
 import { callApi } from '../nats/client.ts';
@@ -10,7 +11,6 @@ import { formatStatus } from './status.ts';
 import { LeaderWatch } from '../harness/watch.ts';
 
 export async function runDemo(options: { leaseTtlMs: number }): Promise<number> {
-  const say = (s: string) => process.stdout.write(`${s}\n`);
   const started = Date.now();
   say(`Starting 1 nats-server and 3 node processes (lease TTL ${options.leaseTtlMs} ms)...`);
   const c = await startLocalCluster({ nodes: 3, cluster: 1, port: 0, leaseTtlMs: options.leaseTtlMs, echo: false });

@@ -2,6 +2,7 @@
 // jobs; the leader and then a busy worker are killed with SIGKILL mid-run
 // (a supervisor restarts them); every job must finish exactly once with the
 // true count. Exits non-zero if any check fails.
+import { say } from '../base/output.ts';
 import Table from 'cli-table3';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { JobRecord } from '../api/contract.ts';
@@ -13,8 +14,6 @@ import { formatStatus } from './status.ts';
 import { type LocalCluster, startLocalCluster, waitForReady } from '../harness/local.cluster.ts';
 import { LeaderWatch } from '../harness/watch.ts';
 import { sleep } from '../base/time.ts';
-
-const say = (s: string) => process.stdout.write(`${s}\n`);
 
 type Demo = { c: LocalCluster; nc: NatsConnection; n: Names; watch: LeaderWatch; leaseTtlMs: number };
 

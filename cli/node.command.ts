@@ -41,12 +41,25 @@ type NodeFlags = Common & {
   inlineHandlers?: boolean;
   retention?: number;
   replyPrefix?: string[];
+  /** Log lines as JSON objects (set for the process by the command's hook, base/output.ts). */
+  json?: boolean;
 };
 
 /** The flags as node options (undefined: not set, so resolveNodeConfig gives the default). */
 export function nodeOptionsOf(options: NodeFlags): NodeOptions {
-  const { leaseTtl, retention, label: labels, replyPrefix, preempt, preemptGrace, preemptMax, preemptCooldown, count: _count, ...rest } =
-    options;
+  const {
+    leaseTtl,
+    retention,
+    label: labels,
+    replyPrefix,
+    preempt,
+    preemptGrace,
+    preemptMax,
+    preemptCooldown,
+    count: _count,
+    json: _json,
+    ...rest
+  } = options;
   return {
     ...rest,
     leaseTtlMs: leaseTtl,
@@ -149,6 +162,7 @@ export function nodeCommand(cmd: Command): void {
       '--metrics-host <host>',
       `address the metrics server listens on (0.0.0.0 for a remote Prometheus) (default: ${defaults.metricsHost})`,
     )
+    .option('--json', 'log lines as JSON objects ({at, source, msg}) on stderr, for a log collector')
     .action(async (options: NodeFlags) => {
       const { runNodes } = await import('../node/node.process.ts');
       // Exit once stopped: a retry or reconnect timer left behind (a nats-server that is gone) must not keep the process up.

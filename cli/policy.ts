@@ -26,7 +26,7 @@ export function trainModel(options: TrainCommandOptions): { model: string; spec:
   const model = resolve(options.out ?? shippedModel);
   if (!model.endsWith('.onnx')) throw new Error(`--out must name a .onnx file (its spec goes beside it as .json): ${model}`);
   const bar = options.quiet ? null : new cliProgress.SingleBar(
-    { format: 'training {bar} {value}/{total} iterations | best loss {best}', hideCursor: true },
+    { format: 'training {bar} {value}/{total} iterations | best loss {best}', hideCursor: true, stream: process.stderr },
     cliProgress.Presets.shades_classic,
   );
   bar?.start(opts.iterations, 0, { best: '-' });

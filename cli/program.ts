@@ -12,6 +12,7 @@ import { nodeCommand, nodeFlagsForUp } from './node.command.ts';
 import { applyConfig } from './config.ts';
 import { commanderOutput, exitCodesHelp } from './exit.codes.ts';
 import { clientCommands, scheduleCommands } from './client.commands.ts';
+import { result, say, setJson } from '../base/output.ts';
 
 export function program(): Command {
   const p = new Command('shoal')
@@ -21,7 +22,10 @@ export function program(): Command {
     .exitOverride()
     .configureOutput({ writeErr: commanderOutput.writeErr })
     .addHelpText('after', exitCodesHelp)
-    .hook('preAction', (root, cmd) => applyConfig(root, cmd));
+    .hook('preAction', (root, cmd) => {
+      applyConfig(root, cmd);
+      setJson(cmd.opts().json === true);
+    });
 
   processCommands(p);
   clientCommands(p);
@@ -48,19 +52,21 @@ function policyCommand(p: Command): void {
     .option('--out <file.onnx>', 'where to write the model (its spec goes beside it as .json)')
     .option('--iterations <n>', 'cross-entropy iterations (default 30)', positiveInt('--iterations'))
     .option('--population <n>', 'candidates per iteration (default 32)', positiveInt('--population'))
+    .option('--json', 'print the model, its version and its losses as JSON')
     .action(async (options: { seed: number; out?: string; iterations?: number; population?: number }) => {
       const { trainModel } = await import('./policy.ts');
       const { model, spec } = trainModel(options);
       const t = spec.training;
-      console.log(`wrote ${model} (${spec.version}) and its spec; ${t.episodes} simulated episodes`);
-      console.log(
+      say(`wrote ${model} (${spec.version}) and its spec; ${t.episodes} simulated episodes`);
+      say(
         `held-out loss (mean slowdown + 2 × Gini; lower is better): model ${t.loss.toFixed(3)}, heuristic ${
           t.heuristicLoss.toFixed(3)
         }, random network ${t.randomLoss.toFixed(3)}`,
       );
       for (const [w, x] of Object.entries(t.byWorkload)) {
-        console.log(`  ${w}: model ${x.model.toFixed(3)}, heuristic ${x.heuristic.toFixed(3)}, random ${x.random.toFixed(3)}`);
+        say(`  ${w}: model ${x.model.toFixed(3)}, heuristic ${x.heuristic.toFixed(3)}, random ${x.random.toFixed(3)}`);
       }
+      result({ model, version: spec.version, training: t });
     });
 }
 
@@ -78,7 +84,8 @@ function benchCommand(p: Command): void {
     .argument('[scenario...]', 'which scenarios (default: all but scale, memory and stage0)')
     .option('--quick', 'fewer jobs and rounds: the whole suite in under 3 minutes')
     .option('--out <dir>', 'where the report goes', 'bench-report')
-    .action(async (names: string[], options: { quick?: boolean; out: string }) => {
+    .option('--json', 'print the files written as JSON (progress goes to stderr)')
+    .action(async (names: string[], options: { quick?: boolean; out: string; json?: boolean }) => {
       const { spawn } = await import('node:child_process');
       const { fileURLToPath } = await import('node:url');
       const { tsCommand } = await import('../harness/spawn.ts');
@@ -87,7 +94,13 @@ function benchCommand(p: Command): void {
       if (!existsSync(suite)) {
         throw new InvalidArgumentError('the benchmarks run from a clone of the repository (the package ships no bench/)');
       }
-      const [cmd, args] = tsCommand(suite, [...names, ...(options.quick ? ['--quick'] : []), '--out', options.out]);
+      const [cmd, args] = tsCommand(suite, [
+        ...names,
+        ...(options.quick ? ['--quick'] : []),
+        ...(options.json ? ['--json'] : []),
+        '--out',
+        options.out,
+      ]);
       const child = spawn(cmd, args, { stdio: 'inherit' });
       process.exitCode = await new Promise<number>((r) => child.once('exit', (code) => r(code ?? 1)));
     });
@@ -115,7 +128,12 @@ function inspectCommand(p: Command): void {
         "add a button that opens Stately's hosted inspector (stately.ai/inspect, needs internet) and relays the nodes' machines to it",
       )
       .option('--history <duration>', 'how far back the live history starts', '15m')
-      .option('--keep-finished <duration>', 'how long finished jobs stay on the page', `${inspectorDefaults.keepFinishedMs / 60_000}m`),
+      .option(
+        '--keep-finished <duration>',
+        'how long finished jobs stay in the jobs table after they finished',
+        `${inspectorDefaults.keepFinishedMs / 60_000}m`,
+      )
+      .option('--json', 'print the page URL as JSON ({url, source}) once it is served'),
   ).action(async (o) => {
     const { runInspect } = await import('../inspector/server.ts');
     process.exitCode = await runInspect(o);
@@ -151,6 +169,7 @@ function machinesCommand(p: Command): void {
     .option('--format <formats>', 'json, ts, mermaid, dot, or all; comma-separated', 'all')
     .option('--out <dir>', 'directory to write into (created if missing)', 'machines-export')
     .option('--markdown <file>', 'also refresh the Mermaid diagrams between <!-- machine:NAME --> and <!-- /machine:NAME --> in this file')
+    .option('--json', 'print the files written as JSON')
     .action(async (options: { format: string; out: string; markdown?: string }) => {
       const { runMachinesExport } = await import('./machines.ts');
       process.exitCode = runMachinesExport(options);
@@ -191,6 +210,10 @@ function processCommands(p: Command): void {
       'secure the servers: refuse anonymous connections; users admin, node and client with their subject permissions (docs/security.md); ' +
         'writes DIR/admin.json, DIR/node.json, DIR/client.json (connect files: shoal --connect FILE, or any nats.js connect()) and DIR/auth.conf',
     )
+    .option(
+      '--json',
+      'print a JSON line when the cluster is ready ({event: ready, nats, connect, nodes, status}) and one per node that exits; log lines as JSON',
+    )
     .argument('[node flags...]', 'any `shoal node` flag (--jobs, --io-slots, --label, --placement, --allow-exec, …): given to every node')
     .allowUnknownOption()
     .action(
@@ -208,11 +231,13 @@ function processCommands(p: Command): void {
           auth?: string;
           restart?: boolean;
           leaf?: number;
+          json?: boolean;
         },
       ) => {
         const { runUp } = await import('./up.ts');
-        const nodeArgs = nodeFlagsForUp(nodeFlags);
-        process.exitCode = await runUp({ ...options, cluster: Number(options.cluster), leaseTtlMs: options.leaseTtl, nodeArgs });
+        const nodeArgs = [...nodeFlagsForUp(nodeFlags), ...(options.json ? ['--json'] : [])];
+        const { json: _json, ...up } = options;
+        process.exitCode = await runUp({ ...up, cluster: Number(options.cluster), leaseTtlMs: options.leaseTtl, nodeArgs });
       },
     );
 }
@@ -225,6 +250,7 @@ function demoCommand(p: Command): void {
     .argument('[scenario]', 'jobs or failover', 'jobs')
     .option('--lease-ttl <ms>', 'lease TTL in ms', positiveInt('--lease-ttl'), demoLeaseTtlMs)
     .option('--jobs <n>', 'jobs to run (jobs scenario)', positiveInt('--jobs'), 30)
+    .option('--json', 'print the checks as JSON ({passed, failed, totalMs, checks}); progress goes to stderr')
     .action(async (scenario: string, options: { leaseTtl: number; jobs: number }) => {
       if (scenario === 'failover') {
         const { runDemo } = await import('./demo.failover.ts');
@@ -263,6 +289,7 @@ function chaosCommand(p: Command): void {
     .option('--replay <file>', 'replay the schedule saved in a failure file')
     .option('--out <dir>', 'where a failure file is written', '.')
     .option('--verbose', 'print each schedule and every fault as it is injected')
+    .option('--json', 'print the outcome as JSON ({seed, runs or cases, failed, violations, failureFile}); the tables go to stderr')
     .option(
       '--leaf',
       'the last node runs at an edge site behind a leaf-node nats-server; schedules also cut the leaf link (cut-leaf); needs --servers 3',

@@ -9,7 +9,8 @@ import { callApi } from '../nats/client.ts';
 import type { ClusterView } from '../api/contract.ts';
 import type { Names } from '../nats/subjects.ts';
 import { sleep } from '../base/time.ts';
-import { type Common, print, withApi } from './client.ts';
+import { type Common, withApi } from './client.ts';
+import { result, say as sayLine } from '../base/output.ts';
 
 export type RolloutOptions = Common & { timeout: number; nodes?: string[] };
 
@@ -31,7 +32,7 @@ async function until(nc: NatsConnection, n: Names, what: string, timeoutMs: numb
 }
 
 /** Restart every live node (or those named), one at a time. Resolves with the exit code. */
-export async function runRollout(options: RolloutOptions, say: (line: string) => void = print): Promise<number> {
+export async function runRollout(options: RolloutOptions, say: (line: string) => void = sayLine): Promise<number> {
   return withApi(options, async (nc, n) => {
     const first = await callApi(nc, n, 'status', {});
     const ids = options.nodes?.length ? options.nodes : first.nodes.map((x) => x.id);
@@ -66,6 +67,7 @@ export async function runRollout(options: RolloutOptions, say: (line: string) =>
       say(`[${i + 1}/${ids.length}] ${id}: back (pid ${back.pid}) after ${Date.now() - t0} ms`);
     }
     say(`rollout done: ${ids.length} node(s) restarted one at a time`);
+    result({ restarted: ids });
     return 0;
   });
 }

@@ -3,6 +3,7 @@
 import { logger } from '../node/log.ts';
 import { startLocalCluster, type UpOptions, waitForReady } from '../harness/local.cluster.ts';
 import { formatStatus } from './status.ts';
+import { result, say } from '../base/output.ts';
 
 export async function runUp(options: UpOptions): Promise<number> {
   const log = logger('up');
@@ -19,32 +20,42 @@ export async function runUp(options: UpOptions): Promise<number> {
     process.once('SIGINT', () => void shutdown('SIGINT').then(resolve));
     process.once('SIGTERM', () => void shutdown('SIGTERM').then(resolve));
   });
-  process.stdout.write(`NATS: ${c.urls.join(',')}\n`);
+  say(`NATS: ${c.urls.join(',')}`);
   for (const [i, l] of c.leaves.entries()) {
-    process.stdout.write(
+    say(
       `edge site ${i + 1}: leaf nats-server ${l.url} (no JetStream; linked to the core, JetStream domain 'core'), node e${
         i + 1
-      } (label zone=edge)\n`,
+      } (label zone=edge)`,
     );
   }
   if (c.auth) {
-    process.stdout.write(`auth: anonymous connections are refused; connect files (user + password per role) in ${c.auth.dir}:\n`);
-    for (const role of ['admin', 'node', 'client'] as const) process.stdout.write(`  ${role}: ${c.auth.file(role)}\n`);
+    say(`auth: anonymous connections are refused; connect files (user + password per role) in ${c.auth.dir}:`);
+    for (const role of ['admin', 'node', 'client'] as const) say(`  ${role}: ${c.auth.file(role)}`);
   }
   for (const p of c.nodes) {
     const port = c.metricsPortOf(p.id);
-    process.stdout.write(`node ${p.id}: pid ${p.pid}${port === null ? '' : `, metrics http://127.0.0.1:${port}/metrics`}\n`);
+    say(`node ${p.id}: pid ${p.pid}${port === null ? '' : `, metrics http://127.0.0.1:${port}/metrics`}`);
   }
   for (const p of c.nodes) {
     void p.exited.then((e) => {
-      if (!stopping) log(`node ${p.id} (pid ${p.pid}) exited: ${e.code ?? e.signal}`);
+      if (stopping) return;
+      log(`node ${p.id} (pid ${p.pid}) exited: ${e.code ?? e.signal}`);
+      result({ event: 'exited', node: p.id, pid: p.pid, code: e.code, signal: e.signal });
     });
   }
   try {
     const s = await waitForReady(c.admin, options.nodes + (options.leaf ?? 0), { prefix: options.prefix, timeoutMs: 60_000 });
-    process.stdout.write(`${formatStatus(s)}\n`);
+    say(formatStatus(s));
     const how = c.auth ? `--connect ${c.auth.file('client')}` : `--nats ${c.urls[0]}`;
-    process.stdout.write(`\nTry: shoal status ${how}   (Ctrl-C stops everything)\n`);
+    say(`\nTry: shoal status ${how}   (Ctrl-C stops everything)`);
+    result({
+      event: 'ready',
+      nats: c.urls,
+      leaves: c.leaves.map((l) => l.url),
+      connect: c.auth ? { admin: c.auth.file('admin'), node: c.auth.file('node'), client: c.auth.file('client') } : null,
+      nodes: c.nodes.map((p) => ({ id: p.id, pid: p.pid, metricsPort: c.metricsPortOf(p.id) })),
+      status: s,
+    });
   } catch (err) {
     log((err as Error).message);
   }

@@ -61,6 +61,9 @@ export class JobRows {
   remove(id: string): boolean {
     return this.#rows.delete(id);
   }
+  clear(): void {
+    this.#rows.clear();
+  }
   get(id: string): JobRow | undefined {
     return this.#rows.get(id);
   }

@@ -30,8 +30,6 @@ export type ServerMessage =
     violations: ViolationMark[];
     /** Offer the relay to Stately's hosted inspector (shoal inspect --stately). */
     stately: boolean;
-    /** Sent back with every action (cancel, retry): a page on another origin never sees it. */
-    token: string;
   }
   /** The jobs table: rows new or changed, and jobs whose records are gone. */
   | { type: 'jobs'; rows: JobRow[]; removed: string[] }
@@ -191,6 +189,14 @@ export class Timeline {
       } else hi = mid - 1;
     }
     return found < 0 ? null : this.#events[a.steps[found]!]!;
+  }
+
+  /** Where an event is now (events before it may have arrived late, or the oldest been trimmed), or -1 if gone. */
+  indexOf(t: Transition): number {
+    for (let i = this.indexAt(t.wall); i < this.#events.length && this.#events[i]!.wall <= t.wall; i++) {
+      if (this.#events[i] === t) return i;
+    }
+    return -1;
   }
 
   /** The first index whose event happened at or after `wall` (for violations and times), or the last index. */

@@ -7,10 +7,11 @@
 // page over server-sent events. Every asset comes from the package; the page
 // asks no host but this one. `--replay FILE` opens a saved history instead.
 import { inspectorDefaults } from './defaults.ts';
+import { result, say } from '../base/output.ts';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import { requestAllowed } from './guard.ts';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
@@ -24,10 +25,11 @@ import { type Names, names } from '../nats/subjects.ts';
 import type { ConnectionFlags } from '../nats/connect.ts';
 import { parseDuration } from '../base/time.ts';
 import { pageAssets } from './assets.ts';
-import { actorKey, type ServerMessage, type ViolationMark } from './model.ts';
+import { actorKey, type ViolationMark } from './model.ts';
 import { pageHtml } from './page/html.ts';
-import { JobStates, watchRecords } from './records.ts';
-import { type JobRow, jobRow, JobRows } from './jobs.ts';
+import { watchRecords } from './records.ts';
+import { Hub } from './hub.ts';
+import { jobRow } from './jobs.ts';
 import { type CredentialsRole, credentialsRole } from '../nats/probe.ts';
 
 export type InspectOptions = ConnectionFlags & {
@@ -73,30 +75,6 @@ function readReplay(file: string): { history: Transition[]; violations: Violatio
   };
 }
 
-/** An inspection event without what the page does not draw: the context, the machine's definition, an event's payload. */
-function slim(e: ShoalInspectionEvent): ShoalInspectionEvent {
-  if (e.type === '@xstate.event') return { ...e, event: { type: (e.event as { type: string }).type } } as ShoalInspectionEvent;
-  const { definition: _definition, ...rest } = e as ShoalInspectionEvent & { definition?: unknown };
-  const snapshot = (e as { snapshot?: { value?: unknown } }).snapshot;
-  return { ...rest, ...(snapshot ? { snapshot: { value: snapshot.value } } : {}) } as ShoalInspectionEvent;
-}
-
-/** Resolves once the page has read what was written (or has gone). */
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
-
-/** A page reading the stream; `joining` while the current state is still being sent. */
-type Client = { res: ServerResponse; joining: boolean };
-
 function actionsAllowed(role: CredentialsRole): { enabled: boolean; why: string } {
   if (role.role === 'admin') return { enabled: true, why: "cancel and retry run with the inspector's admin credentials" };
   if (role.admin === null) return { enabled: false, why: 'no node has answered yet: cancel and retry wait for one' };
@@ -104,123 +82,6 @@ function actionsAllowed(role: CredentialsRole): { enabled: boolean; why: string 
     enabled: false,
     why: `cancel and retry need the admin credential; these are ${role.role}: start shoal inspect with --connect admin.json`,
   };
-}
-
-/** Streams `ServerMessage`s to every page as server-sent events. */
-class Hub {
-  readonly clients = new Set<Client>();
-  readonly history: Transition[] = [];
-  /** The latest snapshot of each live actor, and its recent events, for pages that join later. */
-  readonly actors = new Map<string, ShoalInspectionEvent>();
-  readonly recent: ShoalInspectionEvent[] = [];
-  readonly jobStates = new JobStates();
-  readonly rows = new JobRows(inspectorDefaults.jobsMax);
-  /** Rows changed since the last flush to the pages (they go out together, a few times a second). */
-  readonly #changed = new Map<string, JobRow>();
-  readonly #removed = new Set<string>();
-  status: ServerMessage | null = null;
-  actions: ServerMessage = { type: 'actions', enabled: false, why: 'checking what these credentials may do' };
-  hello: ServerMessage;
-  constructor(hello: ServerMessage) {
-    this.hello = hello;
-  }
-  /** Pages dropped for falling behind (their buffered bytes past the limit). */
-  dropped = 0;
-  write(c: Client, m: ServerMessage): void {
-    if (!this.clients.has(c) && m.type !== 'hello') return;
-    c.res.write(`data: ${JSON.stringify(m)}\n\n`);
-    // A page that does not read (a stalled tab, a slow link) is let go rather than buffered for without
-    // bound; its EventSource reconnects and gets the whole state again.
-    if (c.res.writableLength > inspectorDefaults.pageBufferMaxBytes * (c.joining ? 4 : 1)) {
-      this.clients.delete(c);
-      this.dropped++;
-      c.res.end();
-    }
-  }
-  broadcast(m: ServerMessage): void {
-    for (const c of this.clients) this.write(c, m);
-  }
-  transitions(items: Transition[]): void {
-    this.history.push(...items);
-    this.jobStates.see(items);
-    if (this.history.length > inspectorDefaults.historyMax) this.history.splice(0, this.history.length - inspectorDefaults.historyMax);
-    this.broadcast({ type: 'transitions', items });
-  }
-  row(r: JobRecord): void {
-    const row = jobRow(r);
-    if (!this.rows.put(row)) return;
-    this.#removed.delete(row.id);
-    this.#changed.set(row.id, row);
-  }
-  removed(id: string): void {
-    if (!this.rows.remove(id)) return;
-    this.#changed.delete(id);
-    this.#removed.add(id);
-  }
-  /** Send the rows changed since the last flush. */
-  flushRows(): void {
-    if (this.#changed.size === 0 && this.#removed.size === 0) return;
-    this.broadcast({ type: 'jobs', rows: [...this.#changed.values()], removed: [...this.#removed] });
-    this.#changed.clear();
-    this.#removed.clear();
-  }
-  inspection(items: ShoalInspectionEvent[]): void {
-    for (const e of items) {
-      if (e.type === '@xstate.event') {
-        this.recent.push(e);
-        if (this.recent.length > 500) this.recent.shift();
-      } else {
-        this.actors.delete(e.sessionId); // re-inserted: the map's order is the last update's
-        this.actors.set(e.sessionId, e);
-        if (this.actors.size > inspectorDefaults.actorsMax) this.actors.delete(this.actors.keys().next().value!);
-      }
-    }
-    this.broadcast({ type: 'inspection', items: this.forPage(items) });
-  }
-  /** Pages get the states, not the contexts (fetched for the one selected actor) nor the definitions; all of it when relaying to Stately's inspector. */
-  forPage(items: ShoalInspectionEvent[]): ShoalInspectionEvent[] {
-    return this.hello.type === 'hello' && this.hello.stately ? items : items.map(slim);
-  }
-  /** The latest context of an actor (`coordinator:n1`) the nodes reported, or null. */
-  context(key: string): unknown {
-    let found: ShoalInspectionEvent | undefined;
-    for (const e of this.actors.values()) if (`${e.shoal.kind}:${e.shoal.actor}` === key) found = e;
-    return (found as { snapshot?: { context?: unknown } } | undefined)?.snapshot?.context ?? null;
-  }
-  /**
-   * A new page: the current state (charts, status, actors, the jobs table), each chunk once the page
-   * has read the last, then live events. The page fetches the history itself (`/api/history`) once it
-   * has drawn the present, so a long history never delays the first paint.
-   */
-  join(req: IncomingMessage, res: ServerResponse): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    const c: Client = { res, joining: true };
-    this.clients.add(c);
-    req.on('close', () => this.clients.delete(c));
-    this.write(c, this.hello);
-    if (this.status) this.write(c, this.status);
-    this.write(c, this.actions);
-    this.write(c, { type: 'inspection', items: this.forPage([...this.actors.values(), ...this.recent]) });
-    const rows = [...this.rows.values()];
-    // Bounded by the table's size (jobsMax rows, ~200 bytes each): no need to wait for the page between chunks.
-    // Small chunks: the page parses each in its own task.
-    for (let i = 0; i < rows.length && this.clients.has(c); i += 2_000) {
-      this.write(c, { type: 'jobs', rows: rows.slice(i, i + 2_000), removed: [] });
-    }
-    this.write(c, { type: 'synced' });
-    c.joining = false;
-  }
-
-  /** The history, newest first, as lines of JSON arrays of transitions, written as the page reads them (it parses a line at a time). */
-  async sendHistory(res: ServerResponse): Promise<void> {
-    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-    const history = this.history.slice();
-    for (let i = history.length; i > 0 && !res.destroyed; i -= 2_000) {
-      res.write(`${JSON.stringify(history.slice(Math.max(0, i - 2_000), i))}\n`);
-      if (res.writableLength > 1024 * 1024) await drained(res);
-    }
-    res.end();
-  }
 }
 
 /** Follow the cluster: history then live transitions, the inspection feed (with periodic syncs), status. Returns a stop. */
@@ -273,11 +134,17 @@ async function follow(nc: NatsConnection, n: Names, hub: Hub, since: Date): Prom
   }, since.getTime());
   // Actions need admin credentials; until a node has answered the probe, ask again.
   let role: CredentialsRole | null = null;
+  let probing = false;
   const probe = async () => {
-    if (role && role.admin !== null) return;
-    role = await credentialsRole(nc, n);
-    hub.actions = { type: 'actions', ...actionsAllowed(role) };
-    hub.broadcast(hub.actions);
+    if ((role && role.admin !== null) || probing) return;
+    probing = true;
+    try {
+      role = await credentialsRole(nc, n);
+      hub.actions = { type: 'actions', ...actionsAllowed(role) };
+      hub.broadcast(hub.actions);
+    } finally {
+      probing = false;
+    }
   };
   void sync();
   void status().then(probe);
@@ -310,7 +177,6 @@ export async function runInspect(options: InspectOptions): Promise<number> {
     charts: layouts,
     violations: replay?.violations ?? [],
     stately: options.stately === true,
-    token,
   });
   if (replay) {
     for (const r of replay.records) hub.rows.put(jobRow(r));
@@ -319,24 +185,32 @@ export async function runInspect(options: InspectOptions): Promise<number> {
   const jobs = async (id: string): Promise<unknown> =>
     replay ? replay.records.find((r) => r.id === id) ?? null : await callApi(nc!, n, 'jobs.get', { id }, 2_000).catch(() => null);
 
-  /** Cancel or retry a job for the page: a POST with the page's token, only with admin credentials, never in a replay. */
+  /** Cancel or retry a job for the page: a POST with the token from the printed URL, only with admin credentials, never in a replay. */
   const act = async (req: IncomingMessage, endpoint: 'jobs.cancel' | 'jobs.retry'): Promise<[number, unknown]> => {
     if (req.method !== 'POST') return [405, { error: 'POST only' }];
-    if (req.headers['x-shoal-token'] !== token) return [403, { error: "not this page's token" }];
+    if (req.headers['x-shoal-token'] !== token) {
+      return [403, { error: 'no token or a wrong one: open the URL shoal inspect printed (it carries the token)' }];
+    }
     if (!nc) return [409, { error: 'a replay cannot change jobs' }];
     const allowed = hub.actions.type === 'actions' && hub.actions.enabled;
     if (!allowed) return [403, { error: hub.actions.type === 'actions' ? hub.actions.why : 'not allowed' }];
-    let body: { id?: unknown };
+    let body: unknown;
     try {
       const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
+      let size = 0;
+      for await (const c of req) {
+        size += (c as Buffer).length;
+        if (size > 4096) return [413, { error: 'the body is over 4 KiB: send {"id": "<job id>"}' }];
+        chunks.push(c as Buffer);
+      }
       body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
     } catch {
       return [400, { error: 'the body is not JSON' }];
     }
-    if (typeof body.id !== 'string') return [400, { error: 'body.id: a job id' }];
+    const id = typeof body === 'object' && body !== null ? (body as { id?: unknown }).id : undefined;
+    if (typeof id !== 'string') return [400, { error: 'body.id: a job id' }];
     try {
-      return [200, await callApi(nc, n, endpoint, { id: body.id }, 5_000)];
+      return [200, await callApi(nc, n, endpoint, { id }, 5_000)];
     } catch (err) {
       return [409, { error: (err as Error).message }];
     }
@@ -355,8 +229,9 @@ export async function runInspect(options: InspectOptions): Promise<number> {
     if (url.pathname === '/api/stream') return hub.join(req, res);
     if (url.pathname === '/api/history') return void hub.sendHistory(res);
     if (url.pathname === '/api/jobs/cancel' || url.pathname === '/api/jobs/retry') {
-      void act(req, url.pathname.endsWith('cancel') ? 'jobs.cancel' : 'jobs.retry').then(([code, body]) =>
-        send(code, 'application/json', JSON.stringify(body))
+      void act(req, url.pathname.endsWith('cancel') ? 'jobs.cancel' : 'jobs.retry').then(
+        ([code, body]) => send(code, 'application/json', JSON.stringify(body)),
+        (err) => send(500, 'application/json', JSON.stringify({ error: (err as Error).message })),
       );
       return;
     }
@@ -375,13 +250,14 @@ export async function runInspect(options: InspectOptions): Promise<number> {
     server.listen(options.port, options.host, () => resolve());
   });
   const address = server.address() as { port: number };
-  const pageUrl = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${address.port}/`;
+  // The URL carries the token for cancel and retry (as Jupyter's does): whoever has the URL from this terminal
+  // may act; a page opened without it, or anything else that reaches the port, may only look.
+  const pageUrl = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${address.port}/?token=${token}`;
   let stopFollowing = () => {};
   if (replay) hub.transitions(replay.history);
   else stopFollowing = await follow(nc!, n, hub, new Date(Date.now() - parseDuration(options.history, '--history')));
-  process.stdout.write(
-    `Shoal inspector: ${pageUrl}  (${replay ? `replaying ${options.replay}` : `live from ${nc!.getServer()}`}; Ctrl-C stops)\n`,
-  );
+  say(`Shoal inspector: ${pageUrl}  (${replay ? `replaying ${options.replay}` : `live from ${nc!.getServer()}`}; Ctrl-C stops)`);
+  result({ url: pageUrl, source: replay ? options.replay : nc!.getServer() });
   if (options.open) {
     spawn(process.platform === 'darwin' ? 'open' : 'xdg-open', [pageUrl], { stdio: 'ignore', detached: true }).on('error', () => {})
       .unref();

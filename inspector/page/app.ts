@@ -14,16 +14,19 @@ import { isStateChange, type Kind, kinds, type ServerMessage, type StatusView, T
 import { chartTemplate, markActive } from './chart.ts';
 import { $, byName, clock, el } from './dom.ts';
 import { renderJobs, setupJobsTable } from './jobs.table.ts';
-import { type ActorAt, renderNodes } from './nodes.ts';
+import { type ActorAt, renderCluster, renderNodes } from './nodes.ts';
 import { pathOf, rowsFromTimeline } from './derive.ts';
 import { statelyRelay } from './stately.ts';
 
 const timeline = new Timeline();
 const rows = new JobRows(inspectorDefaults.jobsMax);
 let templates = new Map<Kind, SVGSVGElement>();
-let token = '';
+/** From the URL shoal inspect printed: cancel and retry send it back (a page opened without it only looks). */
+const token = new URLSearchParams(location.search).get('token') ?? '';
 let actions = { enabled: false, why: 'waiting for the inspector' };
 let cursor = -1;
+/** The event the cursor stands on while travelling back. */
+let atEvent: Transition | null = null;
 let live = true;
 let selected: string | null = null;
 let violations: ViolationMark[] = [];
@@ -39,23 +42,29 @@ let history: 'none' | 'loading' | 'loaded' = 'none';
 /** Read the history a line (a batch of transitions) at a time, yielding between lines: no long task however long it is. */
 async function loadHistory(): Promise<void> {
   history = 'loading';
-  const r = await fetch('/api/history');
-  const reader = r.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let rest = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    rest += value ?? '';
-    const lines = rest.split('\n');
-    rest = lines.pop()!;
-    for (const line of lines) {
-      if (!line) continue;
-      timeline.add(JSON.parse(line) as Transition[]);
-      schedule();
-      await new Promise((resolve) => setTimeout(resolve));
+  try {
+    const r = await fetch('/api/history');
+    if (!r.ok || !r.body) throw new Error(`history: ${r.status}`);
+    const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+    let rest = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      rest += value ?? '';
+      const lines = rest.split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) {
+        if (!line) continue;
+        timeline.add(JSON.parse(line) as Transition[]);
+        schedule();
+        await new Promise((resolve) => setTimeout(resolve));
+      }
+      if (done) break;
     }
-    if (done) break;
+  } catch (err) {
+    toast(`could not read the history (${(err as Error).message}); it is read again on the next reconnect`, true);
+  } finally {
+    history = 'loaded';
   }
-  history = 'loaded';
   if (violations.length) renderMarks();
   schedule(true);
 }
@@ -63,25 +72,38 @@ async function loadHistory(): Promise<void> {
 function select(key: string): void {
   selected = key;
   detailShown = '';
-  void refreshContext();
+  contextShownAt = -Infinity;
+  if (contextTimer !== null) clearTimeout(contextTimer);
+  contextTimer = null;
+  refreshContext();
   schedule(true);
 }
 
-async function refreshContext(): Promise<void> {
+let contextAsked = 0;
+let contextTimer: ReturnType<typeof setTimeout> | null = null;
+/** Show the selected actor's context: at most once a second, and only the answer to the newest question. */
+function refreshContext(): void {
+  if (contextTimer !== null) return;
+  contextTimer = setTimeout(() => {
+    contextTimer = null;
+    void showContext();
+  }, Math.max(0, contextShownAt + 1_000 - performance.now()));
+}
+let contextShownAt = -Infinity;
+
+async function showContext(): Promise<void> {
   const key = selected;
   if (!key) return;
-  if (key.startsWith('job:')) {
-    const r = await fetch(`/api/job?id=${encodeURIComponent(key.slice(4))}`);
-    const record = r.ok ? await r.json() : null;
-    if (key === selected) $('context').textContent = record ? JSON.stringify(record, null, 2) : '(no record)';
-  } else {
-    const context = await fetch(`/api/context?actor=${encodeURIComponent(key)}`).then((r) => r.json()).catch(() => null);
-    if (key === selected) {
-      $('context').textContent = context !== null
-        ? JSON.stringify(context, null, 2)
-        : '(no live snapshot yet: the nodes send them while this page is open)';
-    }
-  }
+  const asked = ++contextAsked;
+  contextShownAt = performance.now();
+  const url = key.startsWith('job:') ? `/api/job?id=${encodeURIComponent(key.slice(4))}` : `/api/context?actor=${encodeURIComponent(key)}`;
+  const value = await fetch(url).then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  if (asked !== contextAsked || key !== selected) return; // a newer question was asked
+  $('context').textContent = value !== null
+    ? JSON.stringify(value, null, 2)
+    : key.startsWith('job:')
+    ? '(no record)'
+    : '(no live snapshot yet: the nodes send them while this page is open)';
 }
 
 async function act(action: 'cancel' | 'retry', id: string): Promise<void> {
@@ -157,22 +179,6 @@ function renderEvents(cursorWall: number): void {
   }
 }
 
-function renderStatus(): void {
-  const box = $('cluster');
-  box.replaceChildren();
-  if (!status) return;
-  box.append(el('span', {}, status.leader ? `leader ${status.leader.nodeId} (epoch ${status.leader.epoch})` : 'no leader'));
-  const byState = new Map<string, number>();
-  for (const n of status.nodes) byState.set(n.state, (byState.get(n.state) ?? 0) + 1);
-  box.append(el('span', {}, `${status.nodes.length} nodes: ${[...byState].map(([k, v]) => `${v} ${k}`).join(', ')}`));
-  const busy = status.nodes.reduce((s, n) => s + n.running, 0);
-  const slots = status.nodes.reduce((s, n) => s + n.slots, 0);
-  box.append(el('span', {}, `${busy}/${slots} slots busy`));
-  if (status.jobs) {
-    box.append(el('span', {}, Object.entries(status.jobs).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(' · ')));
-  }
-}
-
 function renderMarks(): void {
   const marks = $('marks');
   marks.replaceChildren();
@@ -215,6 +221,8 @@ function render(): void {
   pending = null;
   renderedAt = performance.now();
   const last = timeline.length - 1;
+  // Back in time, the moment shown is an event, not an index: late arrivals before it move its index.
+  if (!live && atEvent) cursor = Math.max(0, timeline.indexOf(atEvent));
   if (live || cursor > last || cursor < 0) cursor = last;
   const scrub = $<HTMLInputElement>('scrub');
   if (scrub.max !== String(Math.max(0, last))) scrub.max = String(Math.max(0, last));
@@ -278,6 +286,7 @@ function render(): void {
 function goTo(i: number): void {
   live = false;
   cursor = Math.max(0, Math.min(timeline.length - 1, i));
+  atEvent = timeline.event(cursor) ?? null;
   schedule(true);
 }
 
@@ -298,15 +307,17 @@ function onInspection(items: ShoalInspectionEvent[]): void {
       xstateEvents.set(key, list);
     }
   }
-  if (changed && !selected!.startsWith('job:')) void refreshContext();
+  if (changed && !selected!.startsWith('job:')) refreshContext();
 }
 
 function onMessage(m: ServerMessage): void {
   switch (m.type) {
     case 'hello':
+      // A (re)join: the server sends the present whole; what was removed while away must not linger.
+      rows.clear();
+      livePaths.clear();
       templates = new Map(kinds.map((k) => [k, chartTemplate(k, m.charts[k])]));
       violations = m.violations;
-      token = m.token;
       live = m.mode === 'live';
       replay = m.mode === 'replay';
       $('mode').textContent = m.mode === 'live' ? `live · ${m.source}` : `replay · ${m.source}`;
@@ -316,7 +327,7 @@ function onMessage(m: ServerMessage): void {
       if (
         timeline.add(m.items as Transition[]) > 0 && selected?.startsWith('job:') &&
         m.items.some((t) => `job:${t.actor}` === selected && isStateChange(t))
-      ) void refreshContext();
+      ) refreshContext();
       if (violations.length) renderMarks();
       break;
     case 'jobs':
@@ -331,7 +342,9 @@ function onMessage(m: ServerMessage): void {
       history = history === 'none' ? 'loading' : history;
       break;
     case 'actions':
-      actions = { enabled: m.enabled, why: m.why };
+      actions = token || !m.enabled
+        ? { enabled: m.enabled, why: m.why }
+        : { enabled: false, why: 'open the URL shoal inspect printed (it carries the token) to cancel and retry' };
       schedule(true);
       break;
     case 'inspection':
@@ -339,7 +352,7 @@ function onMessage(m: ServerMessage): void {
       break;
     case 'status':
       status = m.status;
-      renderStatus();
+      renderCluster($('cluster'), status);
       break;
   }
   schedule();

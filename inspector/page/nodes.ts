@@ -141,3 +141,19 @@ export function renderNodes(grid: HTMLElement, input: NodesInput): number {
   }
   return byNode.size;
 }
+
+/** The top bar: leader, nodes by state, slots busy, jobs by state. */
+export function renderCluster(box: HTMLElement, status: StatusView | null): void {
+  box.replaceChildren();
+  if (!status) return;
+  box.append(el('span', {}, status.leader ? `leader ${status.leader.nodeId} (epoch ${status.leader.epoch})` : 'no leader'));
+  const byState = new Map<string, number>();
+  for (const n of status.nodes) byState.set(n.state, (byState.get(n.state) ?? 0) + 1);
+  box.append(el('span', {}, `${status.nodes.length} nodes: ${[...byState].map(([k, v]) => `${v} ${k}`).join(', ')}`));
+  const busy = status.nodes.reduce((s, n) => s + n.running, 0);
+  const slots = status.nodes.reduce((s, n) => s + n.slots, 0);
+  box.append(el('span', {}, `${busy}/${slots} slots busy`));
+  if (status.jobs) {
+    box.append(el('span', {}, Object.entries(status.jobs).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(' · ')));
+  }
+}

@@ -34,6 +34,9 @@ export function start(args: string[], re: RegExp): { child: ChildProcess; found:
       if (m) {
         clearTimeout(t);
         resolve(m);
+        // Found: stop collecting (a long-running fleet logs without end); the pipes are still drained.
+        child.stdout!.off('data', on).resume();
+        child.stderr!.off('data', on).resume();
       }
     };
     child.stdout!.on('data', on);

@@ -68,9 +68,12 @@ describe(
     let url: string;
 
     before(async () => {
-      const u = start(['up', '--port', '0', '--nodes', '1'], /Try: shoal status --nats (\S+)/);
+      // Both with --json: their first JSON line says where they are.
+      const u = start(['up', '--port', '0', '--nodes', '1', '--json'], /^\{"event":"ready".*\}$/m);
       up = u.child;
-      const nats = (await u.found)[1]!;
+      const ready = JSON.parse((await u.found)[0]) as { nats: string[]; nodes: Array<{ id: string }> };
+      assert.deepEqual(ready.nodes.map((x) => x.id), ['n1']);
+      const nats = ready.nats[0]!;
       nc = await connect({ servers: nats });
       const f = start(['node', '--id', 'v', '--count', String(virtualNodes), '--nats', nats, '--slots', '2', '--io-slots', '0'], /./);
       fleet = f.child;
@@ -79,9 +82,9 @@ describe(
       await submitMany(nc, 'f', jobs);
       await waitForStatus([nats], (s) => s.jobs.succeeded >= jobs, { what: `${jobs} jobs succeeded`, timeoutMs: 300_000 });
       process.stdout.write(`# ${jobs} noop jobs on ${virtualNodes + 1} nodes in ${Date.now() - t0} ms\n`);
-      const i = start(['inspect', '--nats', nats, '--port', '0', '--history', '1h'], /Shoal inspector: (http:\/\/\S+)/);
+      const i = start(['inspect', '--nats', nats, '--port', '0', '--history', '1h', '--json'], /^\{"url".*\}$/m);
       inspect = i.child;
-      url = (await i.found)[1]!;
+      url = (JSON.parse((await i.found)[0]) as { url: string }).url;
       browser = await launchChromium();
     });
     after(async () => {

@@ -146,14 +146,9 @@ describe(
         const asNode = await inspectAs('node');
         try {
           await asNode.page.waitForSelector('#actions-why:has-text("need the admin credential")', { timeout: 30_000 });
-          // The page's own token, sent by hand: still refused, by the server.
+          // The token from the printed URL, sent by hand: still refused, by the server.
           const refused = await asNode.page.evaluate(async () => {
-            const token = await new Promise<string>((resolve) => {
-              new EventSource('/api/stream').onmessage = (e) => {
-                const m = JSON.parse(e.data);
-                if (m.type === 'hello') resolve(m.token);
-              };
-            });
+            const token = new URLSearchParams(location.search).get('token')!;
             const r = await fetch('/api/jobs/cancel', { method: 'POST', headers: { 'x-shoal-token': token }, body: '{"id":"x"}' });
             return [r.status, await r.text()];
           });
@@ -171,7 +166,18 @@ describe(
           const noToken = await asAdmin.page.evaluate(async () =>
             (await fetch('/api/jobs/cancel', { method: 'POST', body: '{"id":"x"}' })).status
           );
-          assert.equal(noToken, 403, 'a POST without the page token is refused');
+          assert.equal(noToken, 403, 'a POST without the token is refused');
+          const wrongBody = await asAdmin.page.evaluate(async () => {
+            const headers = { 'x-shoal-token': new URLSearchParams(location.search).get('token')! };
+            const a = await fetch('/api/jobs/cancel', { method: 'POST', headers, body: 'null' });
+            const b = await fetch('/api/jobs/cancel', { method: 'POST', headers, body: 'x'.repeat(10_000) });
+            return [a.status, b.status];
+          });
+          assert.deepEqual(wrongBody, [400, 413]);
+          // The same page opened without the token in its URL only looks.
+          const bare = await open(browser, asAdmin.page.url().replace(/\?token=.*$/, ''));
+          await bare.page.waitForSelector('#actions-why:has-text("carries the token")', { timeout: 30_000 });
+          await bare.page.close();
         } finally {
           await stop(asAdmin.i.child);
         }

@@ -64,6 +64,7 @@ describe('inspector model', () => {
       assert.deepEqual(b.steps, a.steps, a.key);
       for (const i of [0, 500, 1_500, 2_999]) assert.equal(t.stateAt(b, i)?.to, sorted.stateAt(a, i)?.to);
     }
+    for (const i of [0, 1, 999, 2_998, 2_999]) assert.equal(t.indexOf(sorted.event(i)!), i, 'an event is found where it now stands');
     assert.deepEqual([...t.machineActors()], []);
     const capped = new Timeline(1_000);
     capped.add(events);
