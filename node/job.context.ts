@@ -123,13 +123,17 @@ export async function callHandler(
   entry: Pick<Running, 'abort' | 'yielding' | 'graceUntil'>,
   clock: Clock,
   types: string[],
+  /** Given the handler's own promise: the attempt's outcome is decided on abort, but the handler may still run a moment. */
+  onRunning?: (running: Promise<unknown>) => void,
 ): Promise<HandlerOutcome> {
   const { signal } = entry.abort;
   let graceTimer: unknown;
   try {
     if (!handler) throw new JobInputError(`unknown job type '${job.type}' (this node handles: ${types.join(', ')})`);
+    const running = handler(job.input, ctx, { graceLeftMs: () => entry.yielding ? Math.max(0, entry.graceUntil - clock.mono()) : 0 });
+    onRunning?.(running);
     const result = await Promise.race([
-      handler(job.input, ctx, { graceLeftMs: () => entry.yielding ? Math.max(0, entry.graceUntil - clock.mono()) : 0 }),
+      running,
       new Promise<never>((_, rej) =>
         signal.addEventListener('abort', () => {
           if (!entry.yielding) return rej(signal.reason);
@@ -146,6 +150,22 @@ export async function callHandler(
   } finally {
     if (graceTimer !== undefined) clock.clearTimeout(graceTimer);
   }
+}
+
+/**
+ * An aborted handler (timeout, cancel, lease lost, preemption past its grace) is not waited for to decide
+ * its attempt's outcome, but its slot and its job stay held until it has stopped: its thread is terminated
+ * `handlerStopMs` after the abort, so another attempt (here or elsewhere) does not overlap it. Bounded, for
+ * a handler on the node's own thread that ignores its signal.
+ */
+export async function handlerStopped(running: Promise<unknown>, signal: AbortSignal, clock: Clock): Promise<void> {
+  if (!signal.aborted) return;
+  let bound: unknown;
+  await Promise.race([
+    running.then(() => {}, () => {}),
+    new Promise<void>((resolve) => (bound = clock.setTimeout(resolve, defaults.handlerStopMs + 200))),
+  ]);
+  clock.clearTimeout(bound);
 }
 
 /** The class, or its name (a handler thread's error, or the class from another copy of the package). */

@@ -381,4 +381,8 @@ for (const b of document.querySelectorAll<HTMLButtonElement>('#detail-actions bu
   b.addEventListener('click', () => selected?.startsWith('job:') && void act(b.dataset.action as 'cancel' | 'retry', selected.slice(4)));
 }
 setupJobsTable(() => schedule(true));
-new EventSource('/api/stream').onmessage = (e) => onMessage(JSON.parse(e.data) as ServerMessage);
+// The stream the page's first script opened (html.ts): what came before this script ran, then the rest.
+const stream = (window as unknown as { shoalStream?: { source: EventSource; early: string[] } }).shoalStream ??
+  { source: new EventSource('/api/stream'), early: [] };
+for (const data of stream.early.splice(0)) onMessage(JSON.parse(data) as ServerMessage);
+stream.source.onmessage = (e) => onMessage(JSON.parse(e.data) as ServerMessage);

@@ -91,6 +91,11 @@ export const pageHtml = `<!doctype html>
 </style>
 </head>
 <body>
+<script>
+  // Join the stream at once, while the page script loads; it takes over what arrived meanwhile.
+  window.shoalStream = { source: new EventSource('/api/stream'), early: [] };
+  window.shoalStream.source.onmessage = (e) => window.shoalStream.early.push(e.data);
+</script>
 <header><h1>Shoal inspector</h1><span id="mode"></span><div id="cluster"></div><button id="stately" hidden title="open stately.ai/inspect in a new window and relay the nodes' machines to it (needs internet)">Open in Stately's inspector</button></header>
 <div id="timebar">
   <button id="prev" title="previous event (←)">◀</button>

@@ -19,6 +19,7 @@ import { checkpointSchema, JobStore } from '../../store/job.store.ts';
 import { decode } from '../../store/codec.ts';
 import { keys } from '../../store/keys.ts';
 import { sleep } from '../../base/time.ts';
+import { defaults } from '../../base/defaults.ts';
 
 const n = names();
 
@@ -55,6 +56,11 @@ describe('a handler that never yields, 2 node processes with a job module', () =
     assert.equal(job.state, 'failed');
     assert.match(job.error ?? '', /timed out after 1500 ms/);
     assert.deepEqual(job.attempts.map((a) => a.outcome), ['timeout', 'timeout'], 'each attempt timed out; none was orphaned');
+    // Each attempt ended only once its spinning thread was gone (terminated handlerStopMs after the abort), and the
+    // next one was assigned after that: two attempts' handlers never ran at once.
+    const [first, second] = job.attempts;
+    assert.ok(first!.endedAt! - first!.startedAt! >= 1_500 + defaults.handlerStopMs - 100, JSON.stringify(first));
+    assert.ok(second!.assignedAt >= first!.endedAt!, JSON.stringify(job.attempts));
     assert.ok(Date.now() - began < 8_000, 'it ended by its timeouts, not when the loop gave up');
     assert.ok(lags.length >= 5, `jobs ran beside it (${lags.length})`);
     // The loop spins 8 s: a node it blocked would hold a job beside it that long. A replaced thread
