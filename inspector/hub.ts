@@ -42,11 +42,9 @@ type Client = { res: ServerResponse; joining: boolean };
 export class Hub {
   readonly clients = new Set<Client>();
   readonly history: Transition[] = [];
-  /** The latest snapshot of each live actor, and its recent events, for pages that join later. */
+  /** The latest snapshot of each live actor (`coordinator:n1`), and recent events, for pages that join later. */
   readonly actors = new Map<string, ShoalInspectionEvent>();
   readonly recent: ShoalInspectionEvent[] = [];
-  /** The same, by actor (`coordinator:n1`): a restarted process's actor is the same actor. */
-  readonly latest = new Map<string, ShoalInspectionEvent>();
   readonly jobStates = new JobStates();
   readonly rows = new JobRows(inspectorDefaults.jobsMax);
   /** Rows changed since the last flush to the pages (they go out together, a few times a second). */
@@ -116,13 +114,10 @@ export class Hub {
         this.recent.push(e);
         if (this.recent.length > 500) this.recent.shift();
       } else {
-        this.actors.delete(e.sessionId); // re-inserted: the map's order is the last update's
-        this.actors.set(e.sessionId, e);
-        if (this.actors.size > inspectorDefaults.actorsMax) this.actors.delete(this.actors.keys().next().value!);
         const key = `${e.shoal.kind}:${e.shoal.actor}`;
-        this.latest.delete(key);
-        this.latest.set(key, e);
-        if (this.latest.size > inspectorDefaults.actorsMax) this.latest.delete(this.latest.keys().next().value!);
+        this.actors.delete(key); // re-inserted: the map's order is the last update's
+        this.actors.set(key, e);
+        if (this.actors.size > inspectorDefaults.actorsMax) this.actors.delete(this.actors.keys().next().value!);
       }
     }
     this.broadcast({ type: 'inspection', items: this.forPage(items) });
@@ -133,7 +128,7 @@ export class Hub {
   }
   /** The latest context of an actor (`coordinator:n1`) the nodes reported, or null. */
   context(key: string): unknown {
-    return (this.latest.get(key) as { snapshot?: { context?: unknown } } | undefined)?.snapshot?.context ?? null;
+    return (this.actors.get(key) as { snapshot?: { context?: unknown } } | undefined)?.snapshot?.context ?? null;
   }
   /**
    * A new page: the current state (charts, status, actors, the jobs table: bounded, written at once),

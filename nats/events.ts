@@ -4,6 +4,7 @@
 import { DeliverPolicy, jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { InspectionEvent, StateValue } from 'xstate';
+import { stateString } from '../machines/state.value.ts';
 import { z } from 'zod';
 import { decode, encode } from '../store/codec.ts';
 import { defaults } from '../base/defaults.ts';
@@ -43,15 +44,6 @@ export type Transition = z.infer<typeof transitionSchema>;
  * and the placement loop's own per-round lease check, are not new actions.
  */
 export const isLeaderAction = (t: Transition) => t.kind === 'coordinator' && t.to === 'active.leader.recovering' && t.epoch !== null;
-
-export function stateString(value: StateValue): string {
-  if (typeof value === 'string') return value;
-  return Object.entries(value)
-    .map((
-      [k, v],
-    ) => (v === undefined || (typeof v === 'object' && Object.keys(v).length === 0) ? k : `${k}.${stateString(v as StateValue)}`))
-    .join(',');
-}
 
 type MachineLikeSnapshot = {
   value: StateValue;

@@ -123,15 +123,13 @@ export async function callHandler(
   entry: Pick<Running, 'abort' | 'yielding' | 'graceUntil'>,
   clock: Clock,
   types: string[],
-  /** Given the handler's own promise: the attempt's outcome is decided on abort, but the handler may still run a moment. */
-  onRunning?: (running: Promise<unknown>) => void,
 ): Promise<HandlerOutcome> {
   const { signal } = entry.abort;
   let graceTimer: unknown;
+  let running: Promise<unknown> = Promise.resolve();
   try {
     if (!handler) throw new JobInputError(`unknown job type '${job.type}' (this node handles: ${types.join(', ')})`);
-    const running = handler(job.input, ctx, { graceLeftMs: () => entry.yielding ? Math.max(0, entry.graceUntil - clock.mono()) : 0 });
-    onRunning?.(running);
+    running = handler(job.input, ctx, { graceLeftMs: () => entry.yielding ? Math.max(0, entry.graceUntil - clock.mono()) : 0 });
     const result = await Promise.race([
       running,
       new Promise<never>((_, rej) =>
@@ -149,6 +147,7 @@ export async function callHandler(
     return { ok: false, error, retryable, fenced: err instanceof FencedError };
   } finally {
     if (graceTimer !== undefined) clock.clearTimeout(graceTimer);
+    await handlerStopped(running, signal, clock);
   }
 }
 
@@ -158,7 +157,7 @@ export async function callHandler(
  * `handlerStopMs` after the abort, so another attempt (here or elsewhere) does not overlap it. Bounded, for
  * a handler on the node's own thread that ignores its signal.
  */
-export async function handlerStopped(running: Promise<unknown>, signal: AbortSignal, clock: Clock): Promise<void> {
+async function handlerStopped(running: Promise<unknown>, signal: AbortSignal, clock: Clock): Promise<void> {
   if (!signal.aborted) return;
   let bound: unknown;
   await Promise.race([

@@ -14,7 +14,7 @@ import type { Handler } from './handlers.ts';
 import { attemptSpan } from './tracing.ts';
 import type { Log } from './log.ts';
 import { Slots } from './slots.ts';
-import { attemptContext, callHandler, handlerStopped, type Running, Stop } from './job.context.ts';
+import { attemptContext, callHandler, type Running, Stop } from './job.context.ts';
 import { usageOf } from '../policies/requirements.ts';
 import type { HandlerFacts, HandlerPhase } from '../nats/events.ts';
 
@@ -369,14 +369,12 @@ export class JobRunner {
       onPhase: (phase) => this.deps.onHandler?.(id, attempt, phase),
     });
     this.deps.onHandler?.(id, attempt, 'start', { ...facts, ...(slot.claimed ? { claimed: slot.revision } : {}) });
-    let running: Promise<unknown> = Promise.resolve();
-    const call = () => callHandler(handler, job, ctx, entry, clock, this.types(), (p) => (running = p));
+    const call = () => callHandler(handler, job, ctx, entry, clock, this.types());
     const outcome = await attemptSpan(job, attempt, this.deps.nodeId, call).finally(() => {
       clock.clearTimeout(timer);
       clock.clearTimeout(startTimer);
+      this.deps.onHandler?.(id, attempt, 'end');
     });
-    await handlerStopped(running, abort.signal, clock);
-    this.deps.onHandler?.(id, attempt, 'end');
 
     const stop = abort.signal.aborted ? (abort.signal.reason as Stop).reason : null;
     const backoff = retryBackoffMs(job.failures + 1, this.deps.settings?.[job.type]?.retry);

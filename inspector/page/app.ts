@@ -8,6 +8,7 @@
 // table; the selected actor's full chart in #detail marks every state).
 import type { ShoalInspectionEvent } from '../../node/inspection.ts';
 import type { Transition } from '../../nats/events.ts';
+import type { StateValue } from 'xstate';
 import { inspectorDefaults } from '../defaults.ts';
 import { isTerminalState, type JobRow, JobRows } from '../jobs.ts';
 import { isStateChange, type Kind, kinds, type ServerMessage, type StatusView, Timeline, type ViolationMark } from '../model.ts';
@@ -15,7 +16,8 @@ import { chartTemplate, markActive } from './chart.ts';
 import { $, byName, clock, el } from './dom.ts';
 import { renderJobs, setupJobsTable } from './jobs.table.ts';
 import { type ActorAt, renderCluster, renderNodes } from './nodes.ts';
-import { pathOf, rowsFromTimeline } from './derive.ts';
+import { rowsFromTimeline } from './derive.ts';
+import { stateString } from '../../machines/state.value.ts';
 import { statelyRelay } from './stately.ts';
 
 const timeline = new Timeline();
@@ -296,9 +298,9 @@ function onInspection(items: ShoalInspectionEvent[]): void {
   for (const e of items) {
     const key = `${e.shoal.kind}:${e.shoal.actor}`;
     if ('snapshot' in e && e.snapshot) {
-      const snap = e.snapshot as { value?: unknown };
+      const snap = e.snapshot as { value: StateValue };
       if (key === selected) changed = true;
-      livePaths.set(key, { path: pathOf(snap.value), node: e.shoal.node, kind: e.shoal.kind as Kind, actor: e.shoal.actor });
+      livePaths.set(key, { path: stateString(snap.value), node: e.shoal.node, kind: e.shoal.kind as Kind, actor: e.shoal.actor });
     }
     if (e.type === '@xstate.event') {
       const list = xstateEvents.get(key) ?? [];

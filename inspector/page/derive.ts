@@ -1,20 +1,7 @@
-// What the page derives from what it was sent: a state path from an XState
-// snapshot's value, and job rows from the timeline for a replay without records.
+// What the page derives from what it was sent: job rows from the timeline for
+// a replay without records.
 import type { JobRow, JobRows } from '../jobs.ts';
 import type { Timeline } from '../model.ts';
-
-/** `{running: {member: 'ready'}}` → `running.member.ready` (the first region of a parallel state). */
-export function pathOf(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object') {
-    const [k, v] = Object.entries(value)[0] ?? [];
-    if (k !== undefined) {
-      const rest = pathOf(v);
-      return rest ? `${k}.${rest}` : k;
-    }
-  }
-  return '';
-}
 
 /** Jobs the timeline has but no record does (a replay of events only): a row from their transitions. */
 export function rowsFromTimeline(timeline: Timeline, rows: JobRows): JobRow[] {

@@ -3,6 +3,7 @@
 // page opened with its requests and errors recorded.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { shoalCommand } from '../../harness/spawn.ts';
 
 export const chromiumPath = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
@@ -72,3 +73,10 @@ export async function open(browser: Browser, url: string, init?: () => void) {
 
 export const active = (page: Page, actor: string, state: string) =>
   page.waitForSelector(`[data-actor-id="${actor}"] [data-state-id="${state}"][data-active="true"]`, { timeout: 30_000 });
+
+/** After a suite: the browser, the NATS connection, then the processes, last started first. */
+export async function teardown(browser: Browser | undefined, nc: NatsConnection | undefined, ...children: Array<ChildProcess | undefined>) {
+  await browser?.close();
+  await nc?.close();
+  for (const child of children) await stop(child);
+}

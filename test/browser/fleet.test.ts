@@ -15,7 +15,7 @@ import '../helpers.ts';
 import { waitForReady, waitForStatus } from '../../harness/local.cluster.ts';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
-import { active, chromiumPath, launchChromium, open, start, stop } from './browser.ts';
+import { active, chromiumPath, launchChromium, open, start, teardown } from './browser.ts';
 
 const n = names();
 const virtualNodes = 100;
@@ -87,13 +87,7 @@ describe(
       url = (JSON.parse((await i.found)[0]) as { url: string }).url;
       browser = await launchChromium();
     });
-    after(async () => {
-      await browser?.close();
-      await nc?.close();
-      await stop(inspect);
-      await stop(fleet);
-      await stop(up);
-    });
+    after(() => teardown(browser, nc, inspect, fleet, up));
 
     test('first paint, filters, responsiveness while jobs flow, bounded memory, cancel and retry', async () => {
       // The longest task the page runs, from its first script on.

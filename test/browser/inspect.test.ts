@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Browser } from 'playwright-core';
 import '../helpers.ts';
-import { active, chromiumPath, launchChromium, open, start, stop } from './browser.ts';
+import { active, chromiumPath, launchChromium, open, start, stop, teardown } from './browser.ts';
 import { callApi } from '../../nats/client.ts';
 import { names } from '../../nats/subjects.ts';
 
@@ -42,12 +42,7 @@ describe(
       url = (await i.found)[1]!;
       browser = await launchChromium();
     });
-    after(async () => {
-      await browser?.close();
-      await nc?.close();
-      await stop(inspect);
-      await stop(up);
-    });
+    after(() => teardown(browser, nc, inspect, up));
 
     test('three nodes appear; a job goes running → succeeded live; scrubbing back shows it as created; only loopback, no errors', async () => {
       const { page, hosts, errors } = await open(browser, url);
