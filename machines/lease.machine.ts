@@ -91,6 +91,16 @@ function assertOutcome<O extends { type: string }, T extends O['type']>(
 
 /** What a failed effect says: the message of a `failed` or `conflict` outcome, or of the error it threw. */
 const outcomeMessage = (outcome: AcquireOutcome | RenewOutcome) => ('message' in outcome ? outcome.message : 'unknown');
+
+/** Did a confirmed write's answer arrive before the validity it grants (from when it was sent) was over? */
+const inTime = (context: LeaseContext, outcome: { sentAt: number; receivedAt: number }) =>
+  outcome.receivedAt < outcome.sentAt + context.timing.ttlMs - context.timing.marginMs;
+
+/** What a late answer records as the failure. */
+const lateMessage = (outcome: AcquireOutcome | RenewOutcome) =>
+  'receivedAt' in outcome
+    ? `confirmed ${outcome.receivedAt - outcome.sentAt} ms after it was sent, past its validity (paused?)`
+    : 'confirmed too late';
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error ?? 'unknown'));
 
 export const leaseMachine = setup({
@@ -122,11 +132,17 @@ export const leaseMachine = setup({
   },
   guards: {
     // On an effect's outcome, given as params by the transition (see `acquiring` and `renewing`).
-    acquired: (_, { outcome }: { outcome: AcquireOutcome }) => outcome.type === 'acquired',
+    /**
+     * Acquired, and its answer arrived while the term was still valid. An answer that arrives later (the process
+     * was paused while the write landed) names a term that may already be someone else's: it is not acted on.
+     */
+    acquired: ({ context }, { outcome }: { outcome: AcquireOutcome }) => outcome.type === 'acquired' && inTime(context, outcome),
+    acquiredLate: (_, { outcome }: { outcome: AcquireOutcome }) => outcome.type === 'acquired',
     heldByStaleSelf: ({ context }, { outcome }: { outcome: AcquireOutcome }) =>
       outcome.type === 'taken' && outcome.holder.instance === context.holder.instance,
     taken: (_, { outcome }: { outcome: AcquireOutcome }) => outcome.type === 'taken',
-    renewed: (_, { outcome }: { outcome: RenewOutcome }) => outcome.type === 'renewed',
+    renewed: ({ context }, { outcome }: { outcome: RenewOutcome }) => outcome.type === 'renewed' && inTime(context, outcome),
+    renewedLate: (_, { outcome }: { outcome: RenewOutcome }) => outcome.type === 'renewed',
     conflict: (_, { outcome }: { outcome: RenewOutcome }) => outcome.type === 'conflict',
     ours: (_, { outcome }: { outcome: RenewOutcome }) => outcome.type === 'ours',
     goneHolderKnown: ({ context, event }) => event.type === 'holder.gone' && context.other !== null,
@@ -230,6 +246,15 @@ export const leaseMachine = setup({
             target: 'held',
             actions: { type: 'recordAcquired', params: ({ event }) => ({ outcome: event.output }) },
           },
+          // Written, but known only after the term it grants was over: take it over afresh (standby sees our own value).
+          {
+            guard: { type: 'acquiredLate', params: ({ event }) => ({ outcome: event.output }) },
+            target: 'standby',
+            actions: [
+              { type: 'recordFailure', params: ({ event }) => ({ message: lateMessage(event.output) }) },
+              assign({ other: null, takeoverRevision: null }),
+            ],
+          },
           // Our own earlier incarnation's value (we were fenced): replace it by CAS.
           {
             guard: { type: 'heldByStaleSelf', params: ({ event }) => ({ outcome: event.output }) },
@@ -310,6 +335,11 @@ export const leaseMachine = setup({
                     target: '#lease.held.confirmed',
                     reenter: true,
                     actions: [{ type: 'recordRenewed', params: ({ event }) => ({ outcome: event.output }) }, 'reportRenewed'],
+                  },
+                  {
+                    guard: { type: 'renewedLate', params: ({ event }) => ({ outcome: event.output }) },
+                    target: '#lease.lost',
+                    actions: { type: 'recordFailure', params: ({ event }) => ({ message: lateMessage(event.output) }) },
                   },
                   {
                     guard: { type: 'conflict', params: ({ event }) => ({ outcome: event.output }) },

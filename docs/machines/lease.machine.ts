@@ -29,6 +29,18 @@ export const leaseMachine = createMachine({
           },
           {
             "guard": {
+              "type": "acquiredLate"
+            },
+            "target": "standby",
+            "actions": [
+              {
+                "type": "recordFailure"
+              },
+              "xstate.assign"
+            ]
+          },
+          {
+            "guard": {
               "type": "heldByStaleSelf"
             },
             "target": "acquiring",
@@ -135,6 +147,15 @@ export const leaseMachine = createMachine({
                       },
                       "reportRenewed"
                     ]
+                  },
+                  {
+                    "guard": {
+                      "type": "renewedLate"
+                    },
+                    "target": "#lease.lost",
+                    "actions": {
+                      "type": "recordFailure"
+                    }
                   },
                   {
                     "guard": {

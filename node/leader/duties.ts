@@ -42,7 +42,11 @@ function recoverDuty(deps: DutyDeps, cluster: ClusterCache) {
   const clock = deps.clock ?? realClock;
   const grace = new TermGrace(deps.reapGraceMs);
   let wake: { at: number; timer: unknown } | null = null;
-  const requeue = async (leaderEpoch: number): Promise<void> => {
+  // The leadership the latest pass ran under: a wake-up timer armed in an earlier leadership of this node runs
+  // its pass under this one (were it to carry its own, the grace clocks would restart at every alternation).
+  let leadership = 0;
+  const requeue = async (): Promise<void> => {
+    const leaderEpoch = leadership;
     const view = await cluster.refresh();
     const epochs = new Map(view.nodes.map((x) => [x.id, x.epoch]));
     const { store, index } = deps.jobs();
@@ -75,7 +79,7 @@ function recoverDuty(deps: DutyDeps, cluster: ClusterCache) {
         if (wake) clock.clearTimeout(wake.timer);
         const timer = clock.setTimeout(() => {
           wake = null;
-          if (deps.leading()) void requeue(leaderEpoch).catch((err) => deps.log(`recovery: ${(err as Error).message}`));
+          if (deps.leading()) void requeue().catch((err) => deps.log(`recovery: ${(err as Error).message}`));
         }, nextDue);
         wake = { at, timer };
       }
@@ -89,8 +93,9 @@ function recoverDuty(deps: DutyDeps, cluster: ClusterCache) {
     }
   };
   return fromPromise<void, DutyInput>(async ({ input }) => {
+    leadership = input.epoch;
     await reapDeadNodes(deps);
-    await requeue(input.epoch);
+    await requeue();
     await expireFinished(deps);
   });
 }

@@ -164,6 +164,9 @@ async function exerciseEdges(inspect: (ev: InspectionEvent) => void) {
   await settle();
   await moved.advance(timing.renewIntervalMs + 5);
   await moved.advance(timing.pollIntervalMs + 5);
+  // Lease: an acquire whose answer came after the validity it grants (a paused process): stand by instead.
+  run(leaseHarness({ acquire: (_req, now) => ({ type: 'acquired', revision: 1, sentAt: now - timing.ttlMs, receivedAt: now }), inspect }));
+  await settle();
   started.forEach((a) => a.stop());
 }
 

@@ -81,6 +81,39 @@ describe('lease machine', () => {
     );
   });
 
+  test('an acquire confirmed only after the validity it grants is not acted on (a paused process)', async () => {
+    // The write landed, but its answer is read a whole TTL after it was sent: someone may hold a newer term by now.
+    let n = 0;
+    const late = timing.ttlMs - timing.marginMs + 100;
+    const h = harness({
+      acquire: (req, now) => (n++ === 0 ? { type: 'acquired', revision: 7, sentAt: now - late, receivedAt: now } : acquiredAt(9)(req, now)),
+    });
+    h.actor.start();
+    await h.settle();
+    assert.ok(h.actor.getSnapshot().matches('standby'), 'stands by instead of holding');
+    assert.deepEqual(h.reports, ['acquiring'], 'never reports the stale term as acquired');
+    assert.match(h.actor.getSnapshot().context.lastError ?? '', /past its validity/);
+  });
+
+  test('a renewal confirmed only after the validity it grants is a lost lease', async () => {
+    let n = 0;
+    const late = timing.ttlMs - timing.marginMs + 100;
+    const h = harness({
+      acquire: acquiredAt(7),
+      renew: (
+        r,
+        now,
+      ) => (n++ === 0
+        ? { type: 'renewed', revision: r.revision + 1, sentAt: now - late, receivedAt: now }
+        : { type: 'failed', message: 'x' }),
+    });
+    h.actor.start();
+    await h.settle();
+    await h.advance(timing.renewIntervalMs + 5);
+    assert.ok(h.actor.getSnapshot().matches('lost'));
+    assert.ok(!h.reports.includes('renewed@7'), 'the late renewal is not reported as one');
+  });
+
   test('a timed-out renewal that landed after all is adopted (its revision), without extending validity', async () => {
     let n = 0;
     const h = harness({

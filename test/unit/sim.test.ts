@@ -17,6 +17,7 @@ import {
   Heal,
   Kill,
   KillLeader,
+  Latency,
   Partition,
   Pause,
   Restart,
@@ -247,6 +248,37 @@ describe('simulation', () => {
         new Duplicate(0),
       ];
       await passes(4, commands, [2027295374, ...seeds(4)]);
+    });
+
+    // Found (`shoal chaos --sim --runs 3000 --seed 12520`, case 396) as: submit(j1 sum 3/2 p1 via n2), pause(n4),
+    // expire-leases, drop-requests(n1, 3), advance(429ms) → not-terminal: j1 left assigned to n4 under its old lease
+    // term. Recovery waits reapGraceMs before moving a dead term's jobs, counted per leadership; a wake-up timer armed
+    // in n1's earlier leadership (epoch 4) ran its passes under that epoch while n1 led again under epoch 29, so every
+    // other pass restarted the grace clock and the job never moved. Fix: a timer's pass runs under the latest leadership.
+    test("a dead term's jobs move after the grace even when the leader led before (no grace clock restarted)", async () => {
+      await passes(4, () => [
+        new Submit('j1', 'sum', 3, 2, 1, 1),
+        new Pause(3),
+        new ExpireLeases(),
+        new Drop(0, 'requests', 3),
+        new Advance(429),
+      ], [7, ...seeds(4)]);
+    });
+
+    // Found (`--seed 17017`, case 1578) as: latency(n3, +10ms), pause(n2), kill-leader (n1), advance(793ms),
+    // resume(n2), pause(n3), advance(1095ms) → epochs-increase: n3, paused while its leader-lease create landed
+    // (epoch 11), read the answer a second later and led under epoch 11 beside n2's epoch 16. Fix: the lease machine
+    // does not act on an acquire (or renewal) whose answer arrives after the validity it grants.
+    test('a lease acquired while the process was paused is not acted on once the answer comes too late', async () => {
+      await passes(3, () => [
+        new Latency(2, 10),
+        new Pause(1),
+        new KillLeader(),
+        new Advance(793),
+        new Resume(1),
+        new Pause(2),
+        new Advance(1095),
+      ], [0, ...seeds(4).slice(1)]);
     });
   });
 });
