@@ -184,6 +184,11 @@ export const defaults = {
   /** Retention deletes this many records at once, batch after batch, for at most `expirePassMs` per recovery pass. */
   expireBatch: 512,
   expirePassMs: 1_000,
+  /**
+   * What retention deletes leaves behind (a marker per key) expires after this, where the bucket allows
+   * per-message TTL (nats-server 2.11+, buckets created by Shoal 0.x with it); on 2.10 one ~100-byte marker stays.
+   */
+  purgeMarkerTtlMs: 60_000,
   /** Encoded checkpoint limit (the KV value limit is the server's max_payload, 1 MiB by default). */
   checkpointMaxBytes: 512 * 1024,
   /**

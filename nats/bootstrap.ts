@@ -36,7 +36,8 @@ async function streamMaxAgeMs(jsm: JetStreamManager, stream: string): Promise<nu
 async function ensureKv(kvm: Kvm, jsm: JetStreamManager, name: string, maxBytes: number, replicas: number) {
   try {
     // Bounded: a full bucket refuses new keys (submits answer 507) while existing ones still update.
-    return await kvm.create(name, { history: 1, replicas, max_bytes: maxBytes });
+    // markerTTL: retention's purge markers expire (2.11+ servers; a 2.10 server ignores it).
+    return await kvm.create(name, { history: 1, replicas, max_bytes: maxBytes, markerTTL: defaults.purgeMarkerTtlMs });
   } catch (err) {
     if ((await streamMaxAgeMs(jsm, `KV_${name}`)) === null) throw err;
     return kvm.open(name);

@@ -153,6 +153,12 @@ export class JobIndex {
     } else this.#stored.delete(id);
   }
 
+  /** The record is no longer stored (its deletion was not seen by the watch): forget it. */
+  gone(id: string): void {
+    this.#forget(id);
+    this.#count(id, null);
+  }
+
   #forget(id: string): void {
     this.live.delete(id);
     this.#finished.delete(id);

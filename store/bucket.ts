@@ -7,6 +7,7 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV, KvEntry } from '@nats-io/kv';
+import { defaults } from '../base/defaults.ts';
 
 /** One stored value (or, from a watch, a delete marker). `revision` is the bucket's sequence: it only grows. */
 export type Entry = {
@@ -37,6 +38,11 @@ export interface Bucket {
   update(key: string, value: Uint8Array, revision: number): Promise<number>;
   /** Delete (a marker: watches see it); with `revision`, only if the key is still at it. */
   delete(key: string, revision?: number): Promise<void>;
+  /**
+   * Delete for good (retention): as `delete`, but the marker expires after `defaults.purgeMarkerTtlMs` where
+   * the bucket allows per-message TTL (nats-server 2.11+); elsewhere one marker stays per key.
+   */
+  purge(key: string, revision?: number): Promise<void>;
   /** `filter` is a key or a NATS-style wildcard (`job.>`, `node.*`). */
   watch(filter: string): Promise<Watch>;
   /**
@@ -94,7 +100,8 @@ function entryOf(e: KvEntry): Entry {
 }
 
 /** The port over a nats.js KV bucket (requests time out as the bucket's JetStream client says). */
-export function natsBucket(kv: KV, name: string, jsm: JetStreamManager): Bucket {
+export function natsBucket(kv: KV, name: string, jsm: JetStreamManager, opts: { markerTtlMs?: number } = {}): Bucket {
+  const markerTtlMs = opts.markerTtlMs ?? defaults.purgeMarkerTtlMs;
   const stream = `KV_${name}`;
   const prefix = `$KV.${name}.`;
   // The stream's subjects, from one stream-info request (paged by the client): nats.js's kv.keys()
@@ -104,6 +111,14 @@ export function natsBucket(kv: KV, name: string, jsm: JetStreamManager): Bucket 
     const info = await jsm.streams.info(stream, { subjects_filter: `${prefix}${filter}` });
     return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
   };
+  // Whether the bucket's stream takes per-message TTL (created with it on 2.11+): asked once, on the first purge.
+  let markersExpire: Promise<boolean> | null = null;
+  const ttlOf = () =>
+    markersExpire ??= jsm.streams.info(stream).then((i) => (i.config as { allow_msg_ttl?: boolean }).allow_msg_ttl === true)
+      .catch(() => {
+        markersExpire = null;
+        return false;
+      });
   return {
     name,
     async get(key) {
@@ -113,6 +128,13 @@ export function natsBucket(kv: KV, name: string, jsm: JetStreamManager): Bucket 
     create: (key, value) => cas(`create ${name}/${key}`, kv.create(key, value)),
     update: (key, value, revision) => cas(`update ${name}/${key} at revision ${revision}`, kv.update(key, value, revision)),
     delete: (key, revision) => cas(`delete ${name}/${key}`, kv.delete(key, revision === undefined ? {} : { previousSeq: revision })),
+    async purge(key, revision) {
+      const ttl = (await ttlOf()) ? `${Math.ceil(markerTtlMs / 1000)}s` : undefined;
+      await cas(
+        `purge ${name}/${key}`,
+        kv.purge(key, { ...(revision === undefined ? {} : { previousSeq: revision }), ...(ttl ? { ttl } : {}) }),
+      );
+    },
     keys,
     lastRevision: async () => (await jsm.streams.info(stream)).state.last_seq,
     async watch(filter) {

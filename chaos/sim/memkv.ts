@@ -86,11 +86,20 @@ export class MemKv implements Bucket {
   }
 
   async delete(key: string, revision?: number): Promise<void> {
+    this.#remove(key, revision, 'DEL');
+  }
+
+  /** As on a 2.10 server: a purge marker stays (on 2.11+ it expires; nothing here reads markers after the watch). */
+  async purge(key: string, revision?: number): Promise<void> {
+    this.#remove(key, revision, 'PURGE');
+  }
+
+  #remove(key: string, revision: number | undefined, operation: 'DEL' | 'PURGE'): void {
     const actual = this.#current(key)?.revision ?? 0;
     if (revision !== undefined && actual !== revision) {
-      throw new CasConflictError(`delete ${this.name}/${key}: at revision ${actual}, not ${revision}`);
+      throw new CasConflictError(`${operation === 'DEL' ? 'delete' : 'purge'} ${this.name}/${key}: at revision ${actual}, not ${revision}`);
     }
-    this.#write(key, new Uint8Array(), 'DEL');
+    this.#write(key, new Uint8Array(), operation);
   }
 
   /** Keys with a value or a delete marker, as the server's stream subjects are; expired ones are gone. */

@@ -81,6 +81,7 @@ export function simBucket(net: SimNet, c: Conn, mem: MemKv): Bucket {
     create: (key, value) => req('create', () => mem.create(key, value)),
     update: (key, value, revision) => req('update', () => mem.update(key, value, revision)),
     delete: (key, revision) => req('delete', () => mem.delete(key, revision)),
+    purge: (key, revision) => req('purge', () => mem.purge(key, revision)),
     keys: (filter) => req('keys', () => mem.keys(filter)),
     lastRevision: () => req('info', () => mem.lastRevision()),
     watch: (filter) => simWatch(net, c, mem, filter),

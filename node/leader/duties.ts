@@ -101,10 +101,11 @@ function recoverDuty(deps: DutyDeps, cluster: ClusterCache) {
 }
 
 /**
- * Retention: delete the records (and checkpoints) of jobs finished longer ago than they are kept, in batches,
+ * Retention: purge the records (and checkpoints) of jobs finished longer ago than they are kept, in batches,
  * for at most `expirePassMs` a pass (so deletions keep up with the rate jobs finish). The checkpoint goes
- * first; a record is deleted only at the revision the index saw finish, so a job submitted again under the
- * same id meanwhile is left alone.
+ * first; a record is purged only at the revision the index saw finish, so a job submitted again under the
+ * same id meanwhile is left alone. A purge's marker expires on servers with per-message TTL (2.11+). A record
+ * found already gone (its purge missed by a watch that lagged past the marker's life) is dropped from the index.
  */
 async function expireFinished(deps: DutyDeps): Promise<void> {
   const { store, index } = deps.jobs();
@@ -113,14 +114,20 @@ async function expireFinished(deps: DutyDeps): Promise<void> {
   while (deps.leading() && clock.mono() < until) {
     const expired = index.expired(clock.now(), deps.retentionMs, defaults.expireBatch);
     if (expired.length === 0) return;
+    let moved = 0;
     const done = await Promise.allSettled(expired.map(async ({ id, revision }) => {
-      await deps.checkpoints().delete(keys.job(id));
-      await store.kv.delete(keys.job(id), revision);
+      await deps.checkpoints().purge(keys.job(id));
+      try {
+        await store.kv.purge(keys.job(id), revision);
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+        if (await store.kv.get(keys.job(id))) moved++; // moved on meanwhile: the next pass sees it as it is now
+        else index.gone(id);
+      }
     }));
-    const refused = done.filter((x): x is PromiseRejectedResult => x.status === 'rejected');
-    const failed = refused.filter((x) => !isCasConflict(x.reason));
-    if (failed.length) deps.log(`retention: ${failed.length} delete(s) failed (${failed[0]!.reason?.message})`);
-    if (refused.length) return; // failed, or the record moved on meanwhile: the next pass sees it as it is now
+    const failed = done.filter((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed.length) deps.log(`retention: ${failed.length} purge(s) failed (${failed[0]!.reason?.message})`);
+    if (failed.length || moved) return;
   }
 }
 

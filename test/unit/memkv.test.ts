@@ -28,6 +28,7 @@ function through(mem: MemKv, over: Partial<Bucket>): Bucket {
     create: (k, v) => mem.create(k, v),
     update: (k, v, r) => mem.update(k, v, r),
     delete: (k, r) => mem.delete(k, r),
+    purge: (k, r) => mem.purge(k, r),
     keys: (f) => mem.keys(f),
     lastRevision: () => mem.lastRevision(),
     watch: (f) => mem.watch(f),
@@ -46,7 +47,11 @@ describe('in-memory KV', () => {
     await kv.delete('k', r2);
     assert.equal(await kv.get('k'), null, 'a deleted key has no value');
     assert.deepEqual(await kv.keys('>'), ['k'], 'its delete marker is still stored, as on the server');
-    assert.ok((await kv.create('k', bytes('d'))) > r2, 'revisions only grow; create works over a delete marker');
+    const r3 = await kv.create('k', bytes('d'));
+    assert.ok(r3 > r2, 'revisions only grow; create works over a delete marker');
+    await assert.rejects(kv.purge('k', r2), (e: unknown) => isCasConflict(e), 'purge takes an expected revision too');
+    await kv.purge('k', r3);
+    assert.equal(await kv.get('k'), null, 'a purged key has no value');
   });
 
   test('a key expires one TTL after its last write, by the injected clock', async () => {
