@@ -9,7 +9,7 @@ import { type Endpoint, endpoint } from '../nats/service.ts';
 import type { Bucket } from '../store/bucket.ts';
 import { defaults } from '../base/defaults.ts';
 import { ApiError } from '../base/errors.ts';
-import type { JobStore } from '../store/job.store.ts';
+import { CheckpointSlot, type JobStore } from '../store/job.store.ts';
 import { readCluster } from '../store/lease.records.ts';
 import { encode } from '../store/codec.ts';
 import type { Notify } from '../nats/placement.ts';
@@ -21,7 +21,7 @@ import { type IndexView, intakeItemOf, notFound, recordOfIntake, sameSubmit, sta
 /** The endpoints' port: buckets, notifications and time; no NATS connection, so the simulation serves the same code. */
 export type ApiDeps = {
   /** Throws a 503 until the node has bootstrapped. */
-  kv: () => { leases: Bucket; jobs: Bucket; store: JobStore; index: () => IndexView };
+  kv: () => { leases: Bucket; jobs: Bucket; checkpoints: Bucket; store: JobStore; index: () => IndexView };
   /** Core NATS in a node process, the simulated network in the simulation. */
   notify: Notify;
   /** `dispatch` placement: a submit's job goes to the dispatcher, which stores and places it. */
@@ -174,6 +174,10 @@ async function retry(deps: ApiDeps, clock: Clock, id: string) {
 async function cancel(deps: ApiDeps, clock: Clock, id: string) {
   const before = await deps.kv().store.get(id);
   if (!before) throw notFound(id);
+  // A running attempt's checkpoints are refused from here on (fenced before the record says cancelled, so none lands after).
+  if (before.value.state === 'running' || before.value.state === 'assigned') {
+    await CheckpointSlot.fence(deps.kv().checkpoints, id, before.value.attempt);
+  }
   const done = await deps.kv().store.apply(id, () => ({ type: 'job.cancel', at: clock.now() }));
   if (!done) throw notFound(id);
   const owner = before.value.owner;

@@ -195,7 +195,7 @@ function dispatchServing(view: NodeView, dispatch: DispatchWiring): DispatchServ
 function apiKv(view: NodeView) {
   const parts = view.parts;
   if (!parts) throw new ApiError(503, 'starting', `node ${view.options.nodeId} is still starting`);
-  return { leases: parts.leases, jobs: parts.jobs, store: parts.store, index: () => parts.index() };
+  return { leases: parts.leases, jobs: parts.jobs, checkpoints: parts.checkpoints, store: parts.store, index: () => parts.index() };
 }
 
 /** The node machine with every effect provided: lease effects for both leases, the leader's duties, the runner. */

@@ -188,6 +188,26 @@ export class CheckpointSlot {
     }
   }
 
+  /**
+   * Fence the key against `attempt` and every earlier one (a cancel does, before it writes the record): the
+   * key is claimed for the next attempt number, keeping what it holds, so a running attempt's next save is
+   * refused as fenced. Nothing a later attempt claimed is touched.
+   */
+  static async fence(kv: Bucket, id: string, attempt: number): Promise<void> {
+    for (;;) {
+      const e = await kv.get(keys.job(id));
+      const prev = e ? decode(checkpointSchema, e.value, `checkpoint '${id}'`) : undefined;
+      if (prev && prev.attempt > attempt) return;
+      const fenced: Checkpoint = prev ? { ...prev, attempt: attempt + 1 } : { attempt: attempt + 1, seq: 0, progress: 0, state: undefined };
+      try {
+        await (e ? kv.update(keys.job(id), encode(fenced), e.revision) : kv.create(keys.job(id), encode(fenced)));
+        return;
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+      }
+    }
+  }
+
   /** Whether this attempt claimed the key (attempt 1 never needs to). */
   get claimed(): boolean {
     return this.attempt > 1;

@@ -39,7 +39,8 @@ export class ScheduleStore {
     return this.kv.update(keys.schedule(s.name), encode(s), revision);
   }
 
+  /** Gone for good: the marker left behind expires where the server allows (Bucket.purge). */
   delete(name: string): Promise<void> {
-    return this.kv.delete(keys.schedule(name));
+    return this.kv.purge(keys.schedule(name));
   }
 }

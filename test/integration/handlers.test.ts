@@ -93,6 +93,25 @@ describe('a handler that never yields, 2 node processes with a job module', () =
     assert.ok(stoppedWithin < 5_000, `stopped ${stoppedWithin} ms after the cancel`);
     assert.equal((await callApi(nc, n, 'jobs.get', { id })).state, 'cancelled');
   });
+
+  test("an API cancel fences the job's checkpoint before it writes the record: no checkpoint lands after the cancel", async () => {
+    const { id } = await callApi(nc, n, 'jobs.submit', { type: 'primes', input: { limit: 5_000_000, chunk: 500, pauseMs: 0 } });
+    await until('it checkpoints', async () => (await callApi(nc, n, 'jobs.get', { id })).checkpointedAt !== null, 10_000);
+    const cancelled = await callApi(nc, n, 'jobs.cancel', { id });
+    assert.equal(cancelled.state, 'cancelled');
+    await until('no node running it', async () => (await callApi(nc, n, 'status')).nodes.every((x) => x.running === 0), 5_000);
+    const record = (await (await new Kvm(nc).open(n.jobsBucket)).get(keys.job(id)))!;
+    const ckpt = (await (await new Kvm(nc).open(n.checkpointsBucket)).get(keys.job(id)))!;
+    const held = decode(checkpointSchema, ckpt.value, 'checkpoint');
+    const job = await callApi(nc, n, 'jobs.get', { id });
+    assert.equal(held.attempt, job.attempt + 1, 'the key is claimed past the running attempt: its next save is refused as fenced');
+    assert.ok(held.seq > 0, 'what it had saved is kept');
+    // Both buckets' messages carry the server's clock: the checkpoint key's last write is the fence, before the record's.
+    assert.ok(
+      ckpt.created.getTime() <= record.created.getTime(),
+      `checkpoint written ${ckpt.created.toISOString()}, cancel ${record.created.toISOString()}`,
+    );
+  });
 });
 
 describe('a job type no live node handles for a moment', () => {

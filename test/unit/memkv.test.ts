@@ -242,6 +242,18 @@ describe('in-memory KV', () => {
     const late = await CheckpointSlot.claim(kv, 'k', 1);
     await CheckpointSlot.claim(kv, 'k', 2);
     await assert.rejects(late.save({ n: 1 }, 0.1), FencedError);
+    // A cancel fences the running attempt (saved or not yet), keeps what it saved, and leaves a later claim alone.
+    const running = await CheckpointSlot.claim(kv, 'c', 1);
+    await running.save({ n: 1 }, 0.5);
+    await CheckpointSlot.fence(kv, 'c', 1);
+    await assert.rejects(running.save({ n: 2 }, 0.6), FencedError);
+    assert.deepEqual((await CheckpointSlot.claim(kv, 'c', 2)).restored?.state, { n: 1 });
+    const unsaved = await CheckpointSlot.claim(kv, 'u', 1);
+    await CheckpointSlot.fence(kv, 'u', 1);
+    await assert.rejects(unsaved.save({ n: 1 }, 0.1), FencedError);
+    const newer = await CheckpointSlot.claim(kv, 'c', 3);
+    await CheckpointSlot.fence(kv, 'c', 1);
+    await newer.save({ n: 3 }, 0.7);
   });
 
   test('a renewal that finds the revision moved and cannot read the key keeps the lease (no verdict), and reads it as ours once it can', async () => {
