@@ -166,6 +166,8 @@ export const defaults = {
   /** A runner's job write that got no verdict (timeout) is retried this soon, doubling up to the max, while its lease holds. */
   jobWriteRetryMs: 100,
   jobWriteRetryMaxMs: 2_000,
+  /** A job create that got no verdict (timeout) is tried this many times in all before its submit fails. */
+  createTries: 3,
   /** How long a finished job's record and checkpoint stay (the cluster's; a job's `retentionMs` wins). */
   retentionMs: 7 * 24 * 3_600_000,
   /** The jobs and checkpoints buckets' byte limits, set when a cluster first creates them (change with `nats stream edit`). */

@@ -113,8 +113,9 @@ export function handlerInTerm(h: History, options: CheckOptions): Violation[] {
 
 /**
  * Every handler start cites a committed assignment: the record revision it names is a write that assigned that
- * attempt to that node, or (its writer died before recording it) a revision a later write replaced while the job
- * was assigned in that attempt, with the final record saying that attempt went to that node.
+ * attempt to that node, or an unrecorded one (its writer died, or its reply was lost, before recording it) that a
+ * later write replaced while the job was assigned in that attempt, or whose next recorded version shows that
+ * attempt still owned by that node — with the final record saying that attempt went to that node.
  */
 export function startCitesAssignment(h: History, options: CheckOptions): Violation[] {
   const out: Violation[] = [];
@@ -128,9 +129,15 @@ export function startCitesAssignment(h: History, options: CheckOptions): Violati
       const direct = typeof cited === 'number' &&
         assignmentsOf(evs, attempt).some((t) => revisionOf(t) === cited && t.data?.owner === start.node);
       const record = records.get(id);
-      const replaced = typeof cited === 'number' && evs.some((t) =>
+      // Record writes (a checkpoint event's revision is the checkpoint bucket's).
+      const writes = evs.filter((t) => typeof t.data?.replaced === 'number');
+      const next = typeof cited === 'number' && !writes.some((t) => revisionOf(t) === cited)
+        ? writes.filter((t) => (revisionOf(t) ?? 0) > cited).sort((a, b) => revisionOf(a)! - revisionOf(b)!)[0]
+        : undefined;
+      const replaced = typeof cited === 'number' && (evs.some((t) =>
         t.data?.replaced === cited && (t.from ?? '').startsWith('assigned') && t.epoch === attempt
-      ) && (!record || record.attempts?.[attempt - 1]?.node === start.node);
+      ) || (next !== undefined && next.epoch === attempt && next.data?.owner === start.node)) &&
+        (!record || record.attempts?.[attempt - 1]?.node === start.node);
       if (direct || replaced) continue;
       out.push({
         invariant: 'start-cites-assignment',

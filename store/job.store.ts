@@ -8,7 +8,7 @@ import { jobRecordSchema } from '../api/contract.ts';
 import { decode, decodeRaw, encode } from './codec.ts';
 import { defaults } from '../base/defaults.ts';
 import { CheckpointTooLargeError, FencedError } from '../base/errors.ts';
-import { type Bucket, isCasConflict } from './bucket.ts';
+import { type Bucket, isCasConflict, isStorageFull } from './bucket.ts';
 import { keys } from './keys.ts';
 
 export type Versioned<T> = { value: T; revision: number };
@@ -70,6 +70,8 @@ export function applyDecision(r: JobRecord, decision: Decision): { next: JobReco
   return { next, events };
 }
 
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
 export class JobStore {
   readonly kv: Bucket;
   readonly onChange: JobChange;
@@ -84,17 +86,35 @@ export class JobStore {
     return { value: decodeJob(e.value, id), revision: e.revision };
   }
 
-  /** Create (`events`: what the new record already went through, e.g. its assignment); when the id exists, returns the existing record instead. */
+  /**
+   * Create (`events`: what the new record already went through, e.g. its assignment); when the id exists, returns
+   * the existing record instead. A create that got no verdict (timeout, disconnected) reads the key: finding
+   * exactly the bytes it wrote, its write landed (created, and told to `onChange`, so the creation is in the
+   * history); finding nothing, it tries again (up to `createTries` in all), instead of failing a submit for a
+   * lost reply.
+   */
   async create(record: JobRecord, events: JobEvent[] = []): Promise<{ created: boolean; record: JobRecord; revision: number }> {
-    try {
-      const revision = await this.kv.create(keys.job(record.id), encode(record));
+    const key = keys.job(record.id);
+    const data = encode(record);
+    const created = (revision: number) => {
       this.onChange(null, record, { type: 'job.submit' }, revision, 0, events);
       return { created: true, record, revision };
-    } catch (err) {
-      if (!isCasConflict(err)) throw err;
-      const existing = await this.get(record.id);
-      if (!existing) throw err;
-      return { created: false, record: existing.value, revision: existing.revision };
+    };
+    for (let tries = 1;; tries++) {
+      try {
+        return created(await this.kv.create(key, data));
+      } catch (err) {
+        const verdict = isCasConflict(err);
+        if (isStorageFull(err)) throw err;
+        const existing = await this.kv.get(key).catch(() => undefined);
+        if (existing === undefined || existing === null) {
+          if (verdict || tries >= defaults.createTries) throw err;
+          continue; // unknown, or not there: try again (a create over our own landed write is a conflict, read then)
+        }
+        // Our own bytes after a write without a verdict: it landed. (A conflict on the first try is someone else's.)
+        if ((!verdict || tries > 1) && sameBytes(existing.value, data)) return created(existing.revision);
+        return { created: false, record: decodeJob(existing.value, record.id), revision: existing.revision };
+      }
     }
   }
 
@@ -116,12 +136,19 @@ export class JobStore {
       const applied = applyDecision(cur.value, decide(cur.value));
       if (!applied) return { record: cur.value, revision: cur.revision, changed: false };
       const { next, events } = applied;
-      try {
-        const revision = await this.kv.update(keys.job(id), encode(next), cur.revision);
-        this.onChange(cur.value, next, events[events.length - 1]!, revision, cur.revision, events.slice(0, -1));
+      const data = encode(next);
+      const changed = (revision: number) => {
+        this.onChange(cur!.value, next, events[events.length - 1]!, revision, cur!.revision, events.slice(0, -1));
         return { record: next, revision, changed: true };
+      };
+      try {
+        return changed(await this.kv.update(keys.job(id), data, cur.revision));
       } catch (err) {
-        if (!isCasConflict(err)) throw err;
+        if (isCasConflict(err)) continue;
+        // No verdict: if the key holds exactly what we wrote, right after the version we wrote over, it landed.
+        const now = await this.kv.get(keys.job(id)).catch(() => null);
+        if (now && sameBytes(now.value, data)) return changed(now.revision);
+        throw err;
       }
     }
   }

@@ -242,6 +242,17 @@ describe('history checker', () => {
       const elsewhere = record({ attempts: [{ attempt: 1, node: 'n2', assignedAt: 0, outcome: 'succeeded' }] } as Partial<JobRecord>);
       assert.deepEqual(checkHistory(h, { records: [elsewhere] }).map((v) => v.invariant), ['start-cites-assignment']);
     });
+    test('an unrecorded cited revision (replies lost) counts when the next recorded version still has that attempt on that node', () => {
+      // Cited 12, unrecorded; 13 (the start, its reply lost) unrecorded too; 14 is the first version on record.
+      const h = started({ cites: 12 });
+      h.push(ev('job', 'j1', 'n1', 'running', 'running', 'job.progress', 1, { owner: 'n1', revision: 14, replaced: 13 }));
+      const rec = record({ attempts: [{ attempt: 1, node: 'n1', assignedAt: 0, outcome: 'succeeded' }] } as Partial<JobRecord>);
+      assert.deepEqual(checkHistory(h, { records: [rec] }).map((v) => v.invariant), []);
+      const other = started({ cites: 12 });
+      other.push(ev('job', 'j1', 'n2', 'running', 'running', 'job.progress', 2, { owner: 'n2', revision: 14, replaced: 13 }));
+      assert.deepEqual(checkHistory(other, { records: [rec] }).map((v) => v.invariant), ['start-cites-assignment'], 'another attempt next');
+      assert.deepEqual(kinds(started({ cites: 10 + 0 }).concat()), [], 'the recorded assignment itself');
+    });
     test('more handlers than slots on one node is reported; one that yielded or went to I/O its slot does not count', () => {
       assert.deepEqual(kinds(started({ slots: 1, extra: 1 })), ['slots-bound']);
       const yielded = started({ slots: 1 });

@@ -153,6 +153,41 @@ describe('in-memory KV', () => {
     assert.deepEqual([b!.changed, gets, b!.record.owner, b!.revision], [false, 1, 'n1', a!.revision]);
   });
 
+  test('a write whose reply was lost is recognised by its bytes (created / changed, and told to onChange); one that never landed is tried again or fails', async () => {
+    const mem = new MemKv('jobs', { clock: new SimulatedClock() });
+    const lost = new Error('TIMEOUT');
+    let dropReply = true;
+    let dropRequest = 0;
+    const told: string[] = [];
+    const store = new JobStore(
+      through(mem, {
+        create: async (k, v) => {
+          if (dropRequest-- > 0) throw lost;
+          const r = await mem.create(k, v);
+          if (dropReply) throw lost;
+          return r;
+        },
+        update: async (k, v, rev) => {
+          await mem.update(k, v, rev);
+          throw lost;
+        },
+      }),
+      (_prev, next, event) => told.push(`${next.id}:${event.type}`),
+    );
+    const spec = (id: string) => newJobRecord({ id, type: 'noop', input: null, priority: 5, maxAttempts: 3, timeoutMs: 1000 }, 0);
+    const c = await store.create(spec('a'));
+    assert.equal(c.created, true, 'its own landed create');
+    const u = await store.apply('a', () => ({ type: 'job.assign', node: 'n1', at: 1 }));
+    assert.deepEqual([u?.changed, u?.record.owner], [true, 'n1'], 'its own landed update');
+    dropReply = false;
+    dropRequest = 1;
+    assert.equal((await store.create(spec('b'))).created, true, 'a create whose request was lost is tried again');
+    dropRequest = defaults.createTries;
+    await assert.rejects(store.create(spec('c')), /TIMEOUT/, 'and fails after createTries');
+    assert.deepEqual(told, ['a:job.submit', 'a:job.assign', 'b:job.submit']);
+    assert.equal((await store.create(spec('a'))).created, false, 'an existing id is still not created again');
+  });
+
   test('the job index knows live records with their revisions and lately finished ones; followers get each version', async () => {
     const mem = new MemKv('jobs', { clock: new SimulatedClock() });
     const store = new JobStore(mem);
