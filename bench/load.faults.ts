@@ -6,7 +6,7 @@ import { waitForReady } from '../harness/local.cluster.ts';
 import type { JobRecord } from '../api/contract.ts';
 import { callApi } from '../nats/client.ts';
 import { readTransitions } from '../nats/events.ts';
-import { n, type ScenarioOptions, setup, sleepMs, ttl, withCluster } from './common.ts';
+import { n, type ScenarioOptions, setup, sleepMs, ttl, window, withCluster } from './common.ts';
 import { pct } from './measure.ts';
 import { type ScenarioResult, timelineChart } from './report.ts';
 
@@ -19,8 +19,10 @@ import { type ScenarioResult, timelineChart } from './report.ts';
 export async function loadUnderFaults(options: ScenarioOptions): Promise<ScenarioResult> {
   const began = performance.now();
   const seconds = options.quick ? 12 : 30;
-  const rate = 40;
-  const job = { type: 'sleep', input: { ms: 100 } };
+  // The hot path's goal: 1,000 jobs/s offered through both faults (the auction design was tested at 40).
+  const rate = options.quick ? 200 : 1_000;
+  const jobMs = 5;
+  const job = { type: 'sleep', input: { ms: jobMs } };
   return await withCluster(async (c, nc) => {
     const tag = Date.now().toString(36);
     const t0 = Date.now();
@@ -43,22 +45,40 @@ export async function loadUnderFaults(options: ScenarioOptions): Promise<Scenari
       mark(`SIGCONT ${worker.id}`);
     })();
     const total = seconds * rate;
-    const waits: Array<Promise<JobRecord>> = [];
+    const idOf = (i: number) => `lf-${tag}-${i}`;
+    // A submit the failover leaves unanswered is sent again under the same id (a duplicate is answered created: false).
+    const submit = async (i: number): Promise<void> => {
+      for (let tries = 1;; tries++) {
+        try {
+          return void await callApi(nc, n, 'jobs.submit', { ...job, id: idOf(i) });
+        } catch (err) {
+          if (tries >= 20) throw err;
+          resent++;
+          await sleepMs(100);
+        }
+      }
+    };
+    let resent = 0;
+    const submits: Array<Promise<void>> = [];
     for (let i = 0; i < total; i++) {
       await sleepMs(Math.max(0, t0 + (i * 1000) / rate - Date.now()));
-      const id = `lf-${tag}-${i}`;
-      waits.push(
-        callApi(nc, n, 'jobs.submit', { ...job, id }).then(() => callApi(nc, n, 'jobs.wait', { id, timeoutMs: 120_000 }, 125_000)),
-      );
-      options.progress(
-        i + 1,
-        total + 1,
-        `${rate} jobs/s for ${seconds} s, leader killed at ${seconds / 3} s, a worker paused at ${(2 * seconds) / 3} s`,
-      );
+      submits.push(submit(i));
+      if (i % 50 === 0) {
+        options.progress(
+          i + 1,
+          2 * total,
+          `${rate} jobs/s for ${seconds} s, leader killed at ${seconds / 3} s, a worker paused at ${(2 * seconds) / 3} s`,
+        );
+      }
     }
+    await Promise.all(submits);
     await faults;
-    const records = await Promise.all(waits);
-    options.progress(total, total + 1, 'checking the history');
+    // Then every record, once final (waits 256 at a time: a wait per job at once would pass the per-process cap).
+    const records: JobRecord[] = new Array(total);
+    await window(total, 256, async (i) => {
+      records[i] = await callApi(nc, n, 'jobs.wait', { id: idOf(i), timeoutMs: 120_000 }, 125_000);
+    }, (done) => done % 500 === 0 && options.progress(total + done, 2 * total, 'waiting for every job to finish'));
+    options.progress(2 * total - 1, 2 * total, 'checking the history');
     const history = await readTransitions(nc, n);
     const violations = checkHistory(history, { records });
     const succeeded = records.filter((r) => r.state === 'succeeded');
@@ -77,7 +97,7 @@ export async function loadUnderFaults(options: ScenarioOptions): Promise<Scenari
     return {
       scenario: 'load-under-faults',
       title: 'Load under faults: a steady stream while the leader dies and a worker stalls',
-      setup: `${setup}; ${rate} sleep(100 ms) jobs/s for ${seconds} s; the leader SIGKILLed (and restarted) at ${
+      setup: `${setup}; ${rate} sleep(${jobMs} ms) jobs/s for ${seconds} s; the leader SIGKILLed (and restarted) at ${
         seconds / 3
       } s, a worker SIGSTOPped for ${2.5 * ttl} ms (past its lease) at ${(2 * seconds) / 3} s`,
       figures: [
@@ -107,6 +127,7 @@ export async function loadUnderFaults(options: ScenarioOptions): Promise<Scenari
           higherIsBetter: false,
         },
         { figure: 'jobs that ran more than one attempt', unit: '', shoal: moved },
+        { figure: 'submits sent again (unanswered during the failover)', unit: '', shoal: resent },
       ],
       samples: { 'submit→start ms': lat },
       charts: [
