@@ -78,6 +78,14 @@ export class FencedError extends Error {
   }
 }
 
+/** A checkpoint refused because the job is being cancelled (its key was fenced by the cancel): the attempt ends as cancelled. */
+export class JobCancelledError extends FencedError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'JobCancelledError';
+  }
+}
+
 /** Checkpoints are refused above the KV value limit rather than stored elsewhere. */
 export class CheckpointTooLargeError extends Error {
   readonly code = 'CHECKPOINT_TOO_LARGE';

@@ -45,8 +45,11 @@ export type StopReason = 'cancelled' | 'preempted' | 'fenced' | 'timeout' | 'cut
 /** How an attempt's handler ended. */
 export type HandlerOutcome =
   | { ok: true; result: unknown }
-  /** `fenced`: a write was refused for a newer attempt; `retryable`: false for bad input and oversize checkpoints. */
-  | { ok: false; error: string; retryable: boolean; fenced: boolean };
+  /**
+   * `fenced`: a write was refused for a newer attempt; `cancelled`: refused by a cancel's fence; `retryable`: false
+   * for bad input and oversize checkpoints.
+   */
+  | { ok: false; error: string; retryable: boolean; fenced: boolean; cancelled?: boolean };
 
 /**
  * The event an attempt's end writes, or null when it must write nothing: an
@@ -62,6 +65,8 @@ export function outcomeEvent(
   at: number,
 ): JobEvent | null {
   if (stop === 'fenced' || stop === 'cancelled') return null;
+  // A checkpoint refused by a cancel's fence: the owner writes the cancel too (a no-op once the canceller's landed).
+  if (!outcome.ok && outcome.cancelled) return { type: 'job.cancel', at };
   // Stopped while cut off: the owner hands the attempt back (no failure) once it can write, if its term still lives.
   if (stop === 'cut-off') return { type: 'job.orphan', attempt, at };
   if (stop === 'preempted' && !outcome.ok) return { type: 'job.preempt', attempt, at };

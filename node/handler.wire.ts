@@ -2,7 +2,7 @@
 // (node/handler.pool.ts, node/handler.worker.ts), and errors across the gap:
 // the kinds the runner tells apart (bad input, oversize checkpoint, fenced, non-retryable)
 // keep their class on the other side; anything else keeps name and message.
-import { CheckpointTooLargeError, FencedError, NonRetryableError } from '../base/errors.ts';
+import { CheckpointTooLargeError, FencedError, JobCancelledError, NonRetryableError } from '../base/errors.ts';
 import { JobInputError } from './handlers.ts';
 
 export type WireError = { name: string; message: string; code?: string };
@@ -20,7 +20,13 @@ export type ToNode =
   | { t: 'done'; call: number; ok: true; result: unknown }
   | { t: 'done'; call: number; ok: false; error: WireError };
 
-const kinds: Record<string, { prototype: Error }> = { JobInputError, CheckpointTooLargeError, FencedError, NonRetryableError };
+const kinds: Record<string, { prototype: Error }> = {
+  JobInputError,
+  CheckpointTooLargeError,
+  FencedError,
+  JobCancelledError,
+  NonRetryableError,
+};
 
 export function errorToWire(err: unknown): WireError {
   if (err instanceof Error) {

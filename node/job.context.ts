@@ -5,7 +5,7 @@ import type { JobEvent } from '../machines/job.machine.ts';
 import type { HandlerOutcome, StopReason } from '../machines/job.rules.ts';
 import type { JobRecord } from '../api/contract.ts';
 import { defaults } from '../base/defaults.ts';
-import { CheckpointTooLargeError, FencedError, NonRetryableError } from '../base/errors.ts';
+import { CheckpointTooLargeError, FencedError, JobCancelledError, NonRetryableError } from '../base/errors.ts';
 import type { CheckpointSlot, Decision, Versioned } from '../store/job.store.ts';
 import { type Clock, sleep } from '../base/time.ts';
 import { type Handler, type JobCtx, JobInputError } from './handlers.ts';
@@ -144,7 +144,7 @@ export async function callHandler(
     // Bad input and oversize checkpoints fail the same way every time, and the handler may say so itself: no retry.
     const retryable = !(err instanceof JobInputError || err instanceof CheckpointTooLargeError || isNonRetryable(err));
     const error = String((err as Error)?.message ?? err).slice(0, defaults.errorMaxChars);
-    return { ok: false, error, retryable, fenced: err instanceof FencedError };
+    return { ok: false, error, retryable, fenced: err instanceof FencedError, cancelled: err instanceof JobCancelledError };
   } finally {
     if (graceTimer !== undefined) clock.clearTimeout(graceTimer);
     await handlerStopped(running, signal, clock);

@@ -153,8 +153,9 @@ export class JobIndex {
     } else this.#stored.delete(id);
   }
 
-  /** The record is no longer stored (its deletion was not seen by the watch): forget it. */
-  gone(id: string): void {
+  /** The record this index holds at `revision` is no longer stored (its deletion was not seen by the watch): forget it. */
+  gone(id: string, revision: number): void {
+    if (this.#revisions.get(id) !== revision) return; // the watch has delivered a newer version meanwhile
     this.#forget(id);
     this.#count(id, null);
   }

@@ -7,7 +7,7 @@ import type { JobRecord } from '../api/contract.ts';
 import { jobRecordSchema } from '../api/contract.ts';
 import { decode, decodeRaw, encode } from './codec.ts';
 import { defaults } from '../base/defaults.ts';
-import { CheckpointTooLargeError, FencedError } from '../base/errors.ts';
+import { CheckpointTooLargeError, FencedError, JobCancelledError } from '../base/errors.ts';
 import { type Bucket, isCasConflict, isStorageFull } from './bucket.ts';
 import { keys } from './keys.ts';
 
@@ -145,9 +145,9 @@ export class JobStore {
         return changed(await this.kv.update(keys.job(id), data, cur.revision));
       } catch (err) {
         if (isCasConflict(err)) continue;
-        // No verdict: if the key holds exactly what we wrote, right after the version we wrote over, it landed.
+        // No verdict: if the key holds exactly what we wrote, at a later revision than the one we wrote over, it landed.
         const now = await this.kv.get(keys.job(id)).catch(() => null);
-        if (now && sameBytes(now.value, data)) return changed(now.revision);
+        if (now && now.revision > cur.revision && sameBytes(now.value, data)) return changed(now.revision);
         throw err;
       }
     }
@@ -169,6 +169,8 @@ export const checkpointSchema = z.object({
   seq: z.number(),
   progress: z.number(),
   state: z.unknown(),
+  /** Written by a cancel's fence: the attempt it fenced ends as cancelled. */
+  cancelled: z.literal(true).optional(),
 });
 export type Checkpoint = z.infer<typeof checkpointSchema>;
 
@@ -205,7 +207,9 @@ export class CheckpointSlot {
       if (prev && prev.attempt > attempt) {
         throw new FencedError(`checkpoint of job ${id} belongs to attempt ${prev.attempt}, not ${attempt}`);
       }
-      const claimed: Checkpoint = prev ? { ...prev, attempt } : { attempt, seq: 0, progress: 0, state: undefined };
+      const claimed: Checkpoint = prev
+        ? { attempt, seq: prev.seq, progress: prev.progress, state: prev.state }
+        : { attempt, seq: 0, progress: 0, state: undefined };
       try {
         const revision = e ? await kv.update(keys.job(id), encode(claimed), e.revision) : await kv.create(keys.job(id), encode(claimed));
         return new CheckpointSlot(kv, id, attempt, revision, prev && prev.seq > 0 ? prev : undefined);
@@ -217,15 +221,16 @@ export class CheckpointSlot {
 
   /**
    * Fence the key against `attempt` and every earlier one (a cancel does, before it writes the record): the
-   * key is claimed for the next attempt number, keeping what it holds, so a running attempt's next save is
-   * refused as fenced. Nothing a later attempt claimed is touched.
+   * key is claimed for the next attempt number, keeping what it holds and marked `cancelled`, so a running
+   * attempt's next save is refused with JobCancelledError (its owner then writes the cancel too, should the
+   * canceller's own write not land). Nothing a later attempt claimed is touched.
    */
   static async fence(kv: Bucket, id: string, attempt: number): Promise<void> {
     for (;;) {
       const e = await kv.get(keys.job(id));
       const prev = e ? decode(checkpointSchema, e.value, `checkpoint '${id}'`) : undefined;
       if (prev && prev.attempt > attempt) return;
-      const fenced: Checkpoint = prev ? { ...prev, attempt: attempt + 1 } : { attempt: attempt + 1, seq: 0, progress: 0, state: undefined };
+      const fenced: Checkpoint = { ...(prev ?? { seq: 0, progress: 0, state: undefined }), attempt: attempt + 1, cancelled: true };
       try {
         await (e ? kv.update(keys.job(id), encode(fenced), e.revision) : kv.create(keys.job(id), encode(fenced)));
         return;
@@ -256,8 +261,11 @@ export class CheckpointSlot {
       this.#seq++;
       return data.length;
     } catch (err) {
-      if (isCasConflict(err)) throw new FencedError(`checkpoint of job ${this.id} was claimed by a newer attempt`, { cause: err });
-      throw err;
+      if (!isCasConflict(err)) throw err;
+      const now = await this.kv.get(keys.job(this.id)).catch(() => null);
+      const held = now ? decode(checkpointSchema, now.value, `checkpoint '${this.id}'`) : undefined;
+      if (held?.cancelled && held.attempt > this.attempt) throw new JobCancelledError(`job ${this.id} is being cancelled`, { cause: err });
+      throw new FencedError(`checkpoint of job ${this.id} was claimed by a newer attempt`, { cause: err });
     }
   }
 }

@@ -102,9 +102,9 @@ function recoverDuty(deps: DutyDeps, cluster: ClusterCache) {
 
 /**
  * Retention: purge the records (and checkpoints) of jobs finished longer ago than they are kept, in batches,
- * for at most `expirePassMs` a pass (so deletions keep up with the rate jobs finish). The checkpoint goes
- * first; a record is purged only at the revision the index saw finish, so a job submitted again under the
- * same id meanwhile is left alone. A purge's marker expires on servers with per-message TTL (2.11+). A record
+ * for at most `expirePassMs` a pass (so deletions keep up with the rate jobs finish). A record is purged
+ * only at the revision the index saw finish, then its checkpoint, so a job submitted again under the same id
+ * meanwhile is left alone (a checkpoint whose purge fails stays: logged, ≤ 1 per job). A purge's marker expires on servers with per-message TTL (2.11+). A record
  * found already gone (its purge missed by a watch that lagged past the marker's life) is dropped from the index.
  */
 async function expireFinished(deps: DutyDeps): Promise<void> {
@@ -116,14 +116,16 @@ async function expireFinished(deps: DutyDeps): Promise<void> {
     if (expired.length === 0) return;
     let moved = 0;
     const done = await Promise.allSettled(expired.map(async ({ id, revision }) => {
-      await deps.checkpoints().purge(keys.job(id));
       try {
         await store.kv.purge(keys.job(id), revision);
       } catch (err) {
         if (!isCasConflict(err)) throw err;
         if (await store.kv.get(keys.job(id))) moved++; // moved on meanwhile: the next pass sees it as it is now
-        else index.gone(id);
+        else index.gone(id, revision);
+        return;
       }
+      // The record first: a job submitted again under this id meanwhile keeps its checkpoint.
+      await deps.checkpoints().purge(keys.job(id));
     }));
     const failed = done.filter((x): x is PromiseRejectedResult => x.status === 'rejected');
     if (failed.length) deps.log(`retention: ${failed.length} purge(s) failed (${failed[0]!.reason?.message})`);

@@ -15,7 +15,7 @@ import { until, withCluster } from '../helpers.ts';
 import { Kvm } from '@nats-io/kv';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { natsBucket } from '../../store/bucket.ts';
-import { checkpointSchema, JobStore } from '../../store/job.store.ts';
+import { checkpointSchema, CheckpointSlot, JobStore } from '../../store/job.store.ts';
 import { decode } from '../../store/codec.ts';
 import { keys } from '../../store/keys.ts';
 import { sleep } from '../../base/time.ts';
@@ -111,6 +111,23 @@ describe('a handler that never yields, 2 node processes with a job module', () =
       ckpt.created.getTime() <= record.created.getTime(),
       `checkpoint written ${ckpt.created.toISOString()}, cancel ${record.created.toISOString()}`,
     );
+  });
+
+  test("a cancel's fence alone (its record write lost) ends the attempt as cancelled, not failed", async () => {
+    const { id } = await callApi(nc, n, 'jobs.submit', {
+      type: 'primes',
+      maxAttempts: 1,
+      input: { limit: 5_000_000, chunk: 2_000, pauseMs: 20 },
+    });
+    await until('it checkpoints', async () => (await callApi(nc, n, 'jobs.get', { id })).checkpointedAt !== null, 10_000);
+    const job = await callApi(nc, n, 'jobs.get', { id });
+    // The cancel's first step only, as if the canceller died before writing the record.
+    const ckpts = natsBucket(await new Kvm(nc).open(n.checkpointsBucket), n.checkpointsBucket, await jetstreamManager(nc));
+    await CheckpointSlot.fence(ckpts, id, job.attempt);
+    const r = await callApi(nc, n, 'jobs.wait', { id, timeoutMs: 10_000 });
+    assert.equal(r.state, 'cancelled', 'the owner wrote the cancel its checkpoint was refused for');
+    assert.equal(r.attempts.length, 1);
+    assert.notEqual(r.attempts[0]!.outcome, 'failed');
   });
 });
 

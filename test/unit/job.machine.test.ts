@@ -288,6 +288,10 @@ describe('job rules', () => {
     assert.deepEqual(fenced, { type: 'job.fail', attempt: 2, error: 'fenced: boom', retryable: true, backoffMs: 100, at: 5 });
     const mine = running('n1', 7);
     assert.equal(apply(mine, { ...fenced!, attempt: 1 }).state, 'queued', 'still ours: back to the queue, not running forever');
+    // Refused by a cancel's fence: the owner writes the cancel (never a failure that costs an attempt).
+    const cancelled = outcomeEvent(1, null, { ...bad, fenced: true, cancelled: true }, 100, 5);
+    assert.deepEqual(cancelled, { type: 'job.cancel', at: 5 });
+    assert.equal(apply(mine, cancelled!).state, 'cancelled');
     const moved = apply(mine, { type: 'job.orphan', attempt: 1, at: 6 }, { type: 'job.assign', node: 'n2', at: 7 });
     assert.equal(applyJobEvent(moved, { ...fenced!, attempt: 1 }), null, "someone else's now: refused");
   });
