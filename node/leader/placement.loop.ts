@@ -72,13 +72,18 @@ async function auction(placer: Placer, offered: JobRecord[], epoch: number): Pro
   if (!deps.leading()) return 0;
   const { store, index } = deps.jobs();
   const round = `${deps.self.instance}:${++placer.rounds}`;
+  const epochs = new Map(cluster.ready.map((n) => [n.id, n.epoch]));
   let count = 0;
   const placed = new Set<string>();
   await Promise.all([...deps.policy.award(jobs, bids)].map(async ([node, ids]) => {
     // CAS on the revision the index holds (no read first); a stale one is re-read and re-decided.
     const done = await Promise.all(
       ids.map((id) =>
-        store.apply(id, (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now(), round } : null), index.versioned(id))
+        store.apply(
+          id,
+          (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now(), round, nodeEpoch: epochs.get(node) ?? null } : null),
+          index.versioned(id),
+        )
       ),
     );
     const assigned = done.filter((x) => x?.changed).map((x) => ({ value: x!.record, revision: x!.revision }));

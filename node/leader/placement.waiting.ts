@@ -121,7 +121,10 @@ export async function preempt(placer: Placer, unplaced: JobRecord[], bids: NodeB
     const node = victim.owner!;
     const done = await store.apply(
       urgent.id,
-      (c) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now(), round } : null),
+      // Naming the node's lease term, as every assignment does: a later process under the same id refuses it.
+      (
+        c,
+      ) => (c.state === 'queued' ? { type: 'job.assign', node, at: clock.now(), round, nodeEpoch: nodes.get(node)?.epoch ?? null } : null),
       index.versioned(urgent.id),
     );
     if (!done?.changed || !deps.leading()) continue;

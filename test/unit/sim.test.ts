@@ -11,6 +11,7 @@ import { SimWorld } from '../../chaos/sim/world.ts';
 import { simDefaults } from '../../chaos/defaults.ts';
 import {
   Advance,
+  CrashDispatcher,
   Drop,
   Duplicate,
   ExpireLeases,
@@ -295,6 +296,24 @@ describe('simulation', () => {
         new Drop(0, 'replies', 2),
         new Advance(662),
       ], seeds(5));
+    });
+
+    // Found (`--seed 2222`, case 2372) as: advance(52ms), kill-leader (n3), advance(1314ms), submit(j1 sum 23/2 p1 via
+    // n1), submit(j2 sum 3/2 p9 gpu via n1), advance(260ms), crash-dispatcher (n1), advance(10ms) → handler-in-term: j2,
+    // assigned to n1 by preemption, started there, then again by n1's next process under a new lease term. The
+    // preemption (and auction) paths wrote assignments naming no lease term, so any later process of that node id
+    // took them. Fix: every assignment names the node's lease term.
+    test("an assignment by preemption names the lease term: a restarted node does not run the old process's attempt", async () => {
+      await passes(3, () => [
+        new Advance(52),
+        new KillLeader(),
+        new Advance(1314),
+        new Submit('j1', 'sum', 23, 2, 0, 1),
+        new Submit('j2', 'sum', 3, 2, 0, 9, true),
+        new Advance(260),
+        new CrashDispatcher(),
+        new Advance(10),
+      ], [1631232641, ...seeds(4)]);
     });
   });
 });
