@@ -7,7 +7,8 @@ import { waitForReady } from '../harness/local.cluster.ts';
 import { LeaderWatch } from '../harness/watch.ts';
 import { callApi } from '../nats/client.ts';
 import { pct } from './measure.ts';
-import { n, type ScenarioOptions, setup, ttl, withCluster } from './common.ts';
+import { n, type ScenarioOptions, setup, ttl, window, withCluster } from './common.ts';
+import { until } from '../base/time.ts';
 import { loadUnderFaults } from './load.faults.ts';
 import { compare } from './compare.ts';
 import { phases, preemption } from './scheduling.ts';
@@ -47,6 +48,43 @@ async function failoverRounds(mode: FailoverMode, rounds: number, tick: () => vo
   }, mode.fastPath === false ? ['--no-fast-path'] : []);
 }
 
+/**
+ * Failover with `live` jobs in the table (long `sleep`s: 12 run, the rest queued): the leader SIGKILLed, its warm
+ * standby taking over; or (`cold`) the leader and its standby SIGKILLed together, the third node rebuilding the
+ * table from the bucket. Signal → the new leader's first action, and → its first placement (table loaded).
+ */
+async function loadedFailoverRounds(cold: boolean, rounds: number, live: number, tick: () => void) {
+  return await withCluster(async (c, nc) => {
+    const watch = new LeaderWatch(nc, n);
+    const acts: number[] = [];
+    const placing: number[] = [];
+    try {
+      const tag = Date.now().toString(36);
+      await window(live, 64, async (i) => {
+        await callApi(nc, n, 'jobs.submit', { type: 'sleep', id: `live-${tag}-${i}`, input: { ms: 3_600_000 } });
+      });
+      for (let i = 0; i < rounds; i++) {
+        const leader = (await waitForReady(c.urls, 3)).leader!;
+        const standby = await until('a named standby', async () => (await callApi(nc, n, 'status')).leader?.standby, 10_000);
+        await new Promise((r) => setTimeout(r, 200 + Math.random() * 400));
+        const victims = c.nodes.filter((p) => p.running && (p.id === leader.nodeId || (cold && p.id === standby)));
+        const at = Date.now();
+        for (const v of victims) void v.kill();
+        acts.push((await watch.nextLeaderAction(leader.epoch, 30 * ttl)).wall - at);
+        placing.push((await watch.nextLeaderPlacing(leader.epoch, 60 * ttl)).wall - at);
+        for (const v of victims) {
+          await v.exited;
+          c.addNode(v.id);
+        }
+        tick();
+      }
+    } finally {
+      watch.stop();
+    }
+    return { acts, placing };
+  });
+}
+
 export async function failover(options: ScenarioOptions): Promise<ScenarioResult> {
   const began = performance.now();
   const rounds = options.quick ? 3 : 10;
@@ -58,7 +96,16 @@ export async function failover(options: ScenarioOptions): Promise<ScenarioResult
   ];
   const samples: Record<string, number[]> = {};
   let done = 0;
-  for (const m of modes) samples[m.name] = await failoverRounds(m, rounds, () => options.progress(++done, rounds * modes.length, m.name));
+  const loadedRounds = options.quick ? 1 : 3;
+  const live = options.quick ? 2_000 : 10_000;
+  const total = rounds * modes.length + 2 * loadedRounds;
+  for (const m of modes) samples[m.name] = await failoverRounds(m, rounds, () => options.progress(++done, total, m.name));
+  const loaded: Record<string, { acts: number[]; placing: number[] }> = {};
+  for (const cold of [false, true]) {
+    const name = `${live.toLocaleString('en')} live jobs, kill -9 of the leader${cold ? ' and its standby (cold)' : ' (warm standby)'}`;
+    loaded[cold ? 'cold' : 'warm'] = await loadedFailoverRounds(cold, loadedRounds, live, () => options.progress(++done, total, name));
+    samples[`${name}: to placing`] = loaded[cold ? 'cold' : 'warm']!.placing;
+  }
   const kill = samples[modes[0]!.name]!;
   return {
     scenario: 'failover',
@@ -76,6 +123,24 @@ export async function failover(options: ScenarioOptions): Promise<ScenarioResult
       { figure: 'kill -9: max', unit: 'ms', shoal: Math.max(...kill) },
       { figure: 'SIGTERM: median', unit: 'ms', shoal: pct(samples[modes[1]!.name]!, 50) },
       ...(modes[2] ? [{ figure: 'kill -9, fast path off: median', unit: 'ms', shoal: pct(samples[modes[2].name]!, 50) }] : []),
+      {
+        figure: `${live.toLocaleString('en')} live jobs, warm standby: signal → new leader placing (median)`,
+        unit: 'ms',
+        shoal: pct(loaded.warm!.placing, 50),
+        higherIsBetter: false,
+        goal: { text: '≤ 100 ms', met: pct(loaded.warm!.placing, 50) <= 100 },
+      },
+      {
+        figure: `${live.toLocaleString('en')} live jobs, warm standby: → new leader acts (median)`,
+        unit: 'ms',
+        shoal: pct(loaded.warm!.acts, 50),
+      },
+      {
+        figure: `${live.toLocaleString('en')} live jobs, cold (leader and standby killed): → placing (median)`,
+        unit: 'ms',
+        shoal: pct(loaded.cold!.placing, 50),
+      },
+      { figure: `${live.toLocaleString('en')} live jobs, cold: → new leader acts (median)`, unit: 'ms', shoal: pct(loaded.cold!.acts, 50) },
     ],
     samples,
     charts: [stripChart('failover-rounds', 'signal → new leader acts, each round', 'ms', samples)],

@@ -29,11 +29,24 @@ export class LeaderWatch {
 
   /** The first leader action under an epoch above `epoch` (past or future). */
   nextLeaderAction(epoch: number, timeoutMs = 30_000): Promise<Transition> {
-    const pred = (t: Transition) => isLeaderAction(t) && t.epoch! > epoch;
+    return this.next((t) => isLeaderAction(t) && t.epoch! > epoch, `a new leader above epoch ${epoch}`, timeoutMs);
+  }
+
+  /** The first placement under an epoch above `epoch`: its recovery pass is done (its job table is loaded). */
+  nextLeaderPlacing(epoch: number, timeoutMs = 30_000): Promise<Transition> {
+    return this.next(
+      (t) => t.to === 'active.leader.placing' && (t.from ?? '') === 'active.leader.recovering' && t.epoch! > epoch,
+      `placement above epoch ${epoch}`,
+      timeoutMs,
+    );
+  }
+
+  /** The first coordinator transition (past or future) that `pred` accepts. */
+  next(pred: (t: Transition) => boolean, what: string, timeoutMs: number): Promise<Transition> {
     const seen = this.seen.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no new leader above epoch ${epoch} within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`no ${what} within ${timeoutMs} ms`)), timeoutMs);
       this.#waiters.push({ pred, resolve: (t) => (clearTimeout(timer), resolve(t)) });
     });
   }
