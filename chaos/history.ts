@@ -14,6 +14,11 @@ export type CheckOptions = {
   /** Wall ms when the faults stopped; with `leaderWithinMs`, a leader must act within that long after it. */
   faultsEndedAt?: number;
   leaderWithinMs?: number;
+  /**
+   * What a job record revision held, where the checker can know it (the simulation logs every write that landed):
+   * then a handler start's cited revision is checked against it, not inferred from the recorded events.
+   */
+  committed?: (revision: number) => { id: string; state: string; attempt: number; owner: string | null } | null;
 };
 
 export type History = {

@@ -126,6 +126,22 @@ export function startCitesAssignment(h: History, options: CheckOptions): Violati
       const cited = start.data?.assigned;
       if (cited === undefined) continue; // recorded before handlers cited their assignment
       const attempt = start.epoch ?? 0;
+      if (options.committed && typeof cited === 'number') {
+        const held = options.committed(cited);
+        const ok = held !== null && held.id === id && held.state === 'assigned' && held.attempt === attempt &&
+          held.owner === start.node;
+        if (!ok) {
+          out.push({
+            invariant: 'start-cites-assignment',
+            subject: id,
+            message: `job ${id}'s handler (attempt ${attempt}) on ${start.node} started citing record revision ${cited}, which held ${
+              held ? `${held.id} ${held.state} (attempt ${held.attempt}, owner ${held.owner ?? 'none'})` : 'no job record write'
+            }`,
+            events: [start, ...assignmentsOf(evs, attempt)],
+          });
+        }
+        continue;
+      }
       const direct = typeof cited === 'number' &&
         assignmentsOf(evs, attempt).some((t) => revisionOf(t) === cited && t.data?.owner === start.node);
       const record = records.get(id);

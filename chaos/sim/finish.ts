@@ -39,6 +39,22 @@ export function caseBoundMs(w: SimWorld): number {
   return 2 * w.options.ttlMs + recoverEvery + defaults.startTimeoutMs + defaults.maxAttempts * attempt + backoffs;
 }
 
+/** What each revision of the jobs bucket held (its write log), for the checker. */
+function committedIn(w: SimWorld) {
+  const writes = w.buckets.jobs.writes;
+  if (!writes) return undefined;
+  return (revision: number) => {
+    const e = writes.get(revision);
+    if (!e || e.operation !== 'PUT') return null;
+    try {
+      const r = decodeJob(e.value, keys.jobIdOf(e.key));
+      return { id: r.id, state: r.state, attempt: r.attempt, owner: r.owner };
+    } catch {
+      return null;
+    }
+  };
+}
+
 /** What a case ends with: the checker's verdict, recovery times, the final records and the whole history. */
 export type CaseResult = {
   violations: Violation[];
@@ -85,6 +101,7 @@ export async function finishCase(w: SimWorld): Promise<CaseResult> {
     expectAllTerminal: true,
     faultsEndedAt,
     leaderWithinMs,
+    committed: committedIn(w),
   });
   for (const e of w.errors) violations.push({ invariant: 'uncaught-error', subject: 'process', message: e, events: [] });
   const leader = leaderSeenAt(w.history, faultsEndedAt);

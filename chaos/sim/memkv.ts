@@ -30,11 +30,14 @@ export class MemKv implements Bucket {
   /** Last entry per key (history 1), including delete markers. */
   #last = new Map<string, Entry>();
   #watchers = new Set<Watcher>();
+  /** With `log`: every write that landed, by revision (what the checker reads to know what a revision held). */
+  readonly writes: Map<number, Entry> | null;
 
-  constructor(name: string, options: { ttlMs?: number; clock: Clock }) {
+  constructor(name: string, options: { ttlMs?: number; clock: Clock; log?: boolean }) {
     this.name = name;
     this.ttlMs = options.ttlMs ?? 0;
     this.clock = options.clock;
+    this.writes = options.log ? new Map() : null;
   }
 
   /** The last entry for a key: expired ones are gone, as on the server (without a watch event before 2.11). */
@@ -56,6 +59,7 @@ export class MemKv implements Bucket {
     const revision = ++this.#seq;
     const e: Entry = { key, value, created: new Date(this.clock.now()), revision, operation };
     this.#last.set(key, e);
+    this.writes?.set(revision, e);
     for (const w of this.#watchers) if (w.filter(key)) w.push(e);
     return revision;
   }

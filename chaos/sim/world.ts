@@ -81,7 +81,7 @@ export class SimWorld {
     const n = names();
     this.buckets = {
       leases: new Kv(n.leasesBucket, { ttlMs: this.options.ttlMs, clock: this.clock }),
-      jobs: new Kv(n.jobsBucket, { clock: this.clock }),
+      jobs: new Kv(n.jobsBucket, { clock: this.clock, log: true }),
       checkpoints: new Kv(n.checkpointsBucket, { clock: this.clock }),
     };
     // Skews from their own generator: the network's draws stay as they were for a seed.

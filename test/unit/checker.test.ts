@@ -242,6 +242,18 @@ describe('history checker', () => {
       const elsewhere = record({ attempts: [{ attempt: 1, node: 'n2', assignedAt: 0, outcome: 'succeeded' }] } as Partial<JobRecord>);
       assert.deepEqual(checkHistory(h, { records: [elsewhere] }).map((v) => v.invariant), ['start-cites-assignment']);
     });
+    test('with the write log (the simulation), the cited revision must have held this attempt assigned to this node', () => {
+      const held = new Map([
+        [10, { id: 'j1', state: 'assigned', attempt: 1, owner: 'n1' }],
+        [11, { id: 'j1', state: 'queued', attempt: 1, owner: null }],
+        [12, { id: 'k9', state: 'assigned', attempt: 1, owner: 'n1' }],
+        [13, { id: 'j1', state: 'assigned', attempt: 1, owner: 'n2' }],
+      ]);
+      const committed = (rev: number) => held.get(rev) ?? null;
+      const check = (cites: number) => checkHistory(started({ cites }), { committed }).map((v) => v.invariant);
+      assert.deepEqual(check(10), []);
+      for (const bad of [11, 12, 13, 14]) assert.deepEqual(check(bad), ['start-cites-assignment'], `cites ${bad}`);
+    });
     test('an unrecorded cited revision (replies lost) counts when the next recorded version still has that attempt on that node', () => {
       // Cited 12, unrecorded; 13 (the start, its reply lost) unrecorded too; 14 is the first version on record.
       const h = started({ cites: 12 });
