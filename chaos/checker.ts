@@ -13,6 +13,7 @@ import {
   resultCorrect,
   resultKept,
   resumeFromCheckpoint,
+  typeWait,
 } from './invariants.jobs.ts';
 import { epochsIncrease, noLeader, oneLeaderPerEpoch, staleLeaderActed } from './invariants.leaders.ts';
 import { handlerInTerm, handlerOverlap, slotsBound, startCitesAssignment } from './invariants.handlers.ts';
@@ -37,6 +38,7 @@ const checks: Record<Exclude<Invariant, 'uncaught-error'>, (h: History, options:
   'created-has-record': createdHasRecord,
   'wait-equals-final': waitEqualsFinal,
   'priority-order': priorityOrder,
+  'type-wait': typeWait,
   'no-leader': noLeader,
   'not-terminal': notTerminal,
 };

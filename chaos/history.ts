@@ -98,6 +98,7 @@ export const invariants = [
   'created-has-record',
   'wait-equals-final',
   'priority-order',
+  'type-wait',
   'no-leader',
   'not-terminal',
   /** Not from the history: the simulation saw code under test throw where a real process would have died. */

@@ -1,6 +1,7 @@
 // The job invariants: one small function each, over the prepared history and
 // the final records (docs/design.md, Safety rules: per-record CAS, attempts fence
 // owners, exactly one terminal state, checkpoints resumed).
+import { defaults } from '../base/defaults.ts';
 import { handlerStart, type Transition } from '../nats/events.ts';
 import type { Violation } from './history.ts';
 import { byTime, type CheckOptions, type History, revisionOf, terminal } from './history.ts';
@@ -156,6 +157,25 @@ export function resultCorrect(h: History, options: CheckOptions): Violation[] {
       subject: r.id,
       message: `job ${r.id} (${r.type}) returned ${JSON.stringify(r.result)}, expected ${JSON.stringify(want)}`,
       events: done ? [done] : [],
+    }];
+  });
+}
+
+/**
+ * A type no live node handles for a moment (its only nodes restarting) is waited for: a job fails as an unknown
+ * type only after its pending limit (its own `pendingTimeoutMs`, else `typeMissingTimeoutMs`), never at once.
+ */
+export function typeWait(h: History, options: CheckOptions): Violation[] {
+  return (options.records ?? []).flatMap((r) => {
+    const limitMs = r.pendingTimeoutMs ?? defaults.typeMissingTimeoutMs;
+    if (r.state !== 'failed' || !/unknown job type/.test(r.error ?? '') || r.updatedAt - r.createdAt >= limitMs) return [];
+    return [{
+      invariant: 'type-wait',
+      subject: r.id,
+      message: `job ${r.id} (${r.type}) failed as an unknown type ${
+        r.updatedAt - r.createdAt
+      } ms after it was submitted (limit ${limitMs} ms): ${r.error}`,
+      events: (h.jobs.get(r.id) ?? []).slice(-3),
     }];
   });
 }

@@ -54,14 +54,23 @@ export class ExpireLeases implements SimCommand {
 
 export class Submit implements SimCommand {
   readonly id: string;
-  readonly type: 'sum' | 'fail';
+  /** `rare`: a `sum` only one node handles (the GPU node): while it is down, the type is missing. */
+  readonly type: 'sum' | 'fail' | 'rare';
   readonly n: number;
   readonly every: number;
   readonly via: number;
   /** A priority mix makes preemptions; a GPU job runs only on the one node with a GPU (`simGpuNode`). */
   readonly priority: number;
   readonly gpu: boolean;
-  constructor(id: string, type: 'sum' | 'fail', n: number, every: number, via: number, priority: number = defaults.priority, gpu = false) {
+  constructor(
+    id: string,
+    type: 'sum' | 'fail' | 'rare',
+    n: number,
+    every: number,
+    via: number,
+    priority: number = defaults.priority,
+    gpu = false,
+  ) {
     this.id = id;
     this.type = type;
     this.n = n;
@@ -76,7 +85,7 @@ export class Submit implements SimCommand {
     const accepted = r.world.submit({
       id: this.id,
       type: this.type,
-      input: this.type === 'sum' ? { n: this.n, every: this.every } : {},
+      input: this.type === 'fail' ? {} : { n: this.n, every: this.every },
       priority: this.priority,
       maxAttempts: defaults.maxAttempts,
       timeoutMs: 60_000,
@@ -87,7 +96,7 @@ export class Submit implements SimCommand {
   }
   toString() {
     const extra = `${this.priority === defaults.priority ? '' : ` p${this.priority}`}${this.gpu ? ' gpu' : ''}`;
-    return `submit(${this.id} ${this.type === 'sum' ? `sum ${this.n}/${this.every}` : 'fail'}${extra} via ${nodeName(this.via)})`;
+    return `submit(${this.id} ${this.type === 'fail' ? 'fail' : `${this.type} ${this.n}/${this.every}`}${extra} via ${nodeName(this.via)})`;
   }
 }
 
@@ -206,7 +215,7 @@ export function simCommands(s: CommandShape) {
   const advance = fc.integer({ min: 10, max: 1_500 }).map((ms) => new Advance(ms));
   const submit = fc.record({
     id: jobId,
-    type: fc.constantFrom<'sum' | 'fail'>('sum', 'sum', 'sum', 'fail'),
+    type: fc.constantFrom<'sum' | 'fail' | 'rare'>('sum', 'sum', 'sum', 'fail', 'rare'),
     n: fc.integer({ min: 3, max: 60 }),
     every: fc.constantFrom(2, 5, 10),
     via: node,

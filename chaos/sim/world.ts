@@ -20,7 +20,7 @@ import { type Transition, transitionRecorder } from '../../nats/events.ts';
 import { names } from '../../nats/subjects.ts';
 import { keys } from '../../store/keys.ts';
 import { readLease } from '../../store/lease.records.ts';
-import { simHandlers } from './handlers.ts';
+import { simHandlersOf } from './handlers.ts';
 import { MemKv } from './memkv.ts';
 import { BrokenCasKv, type SimVariant, type WorldOptions } from './world.options.ts';
 import { type ClockView, SimClock } from './clock.ts';
@@ -150,7 +150,7 @@ export class SimWorld {
       speed: 1,
       probeConfirmMs: defaults.probeConfirmMs,
       inspect: this.options.inspect,
-      handlers: simHandlers,
+      handlers: simHandlersOf(slot.id === simGpuNode),
       clock: view,
       fastPath: true,
       ...(this.options.variant.noCutOffFence ? { fence: { cutOffMs: 1e9, reapGraceMs: 0 } } : {}),

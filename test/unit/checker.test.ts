@@ -274,6 +274,16 @@ describe('history checker', () => {
     });
   });
 
+  test('a job failed as an unknown type before its pending limit is reported; after it, or for another reason, not', () => {
+    const failed = (ms: number, error: string, pendingTimeoutMs: number | null = null) =>
+      record({ state: 'failed', error, createdAt: 0, updatedAt: ms, pendingTimeoutMs });
+    const unknown = "unknown job type 'rare': no live node handled it within 60000 ms";
+    assert.deepEqual(invariants(cleanJob(), [failed(300, unknown)]), ['type-wait'], 'failed at once (the default limit is 60 s)');
+    assert.deepEqual(invariants(cleanJob(), [failed(60_000, unknown)]), []);
+    assert.deepEqual(invariants(cleanJob(), [failed(300, unknown, 200)]), [], 'its own shorter limit');
+    assert.deepEqual(invariants(cleanJob(), [failed(300, 'this job always fails')]), []);
+  });
+
   describe('what clients were told', () => {
     const client = (id: string, event: string, data: Record<string, unknown>) => ({
       ...ev('client', id, 'harness', null, event.split('.')[1]!, event, null, data),
