@@ -3,8 +3,12 @@
 // It is leader only between its lease reporting `acquired` and `lost`.
 import { assertEvent, assign, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
 import { type LeaseInput, leaseMachine, type LeaseReport } from './lease.machine.ts';
+import type { LeaseTiming } from './lease.rules.ts';
 
 export type CoordinatorInput = { nodeId: string; lease: LeaseInput };
+
+/** How often the leader runs a recovery pass. */
+export const recoverIntervalMs = (timing: LeaseTiming) => 5 * timing.pollIntervalMs;
 
 export type CoordinatorContext = CoordinatorInput & {
   epoch: number | null;
@@ -40,7 +44,7 @@ export const coordinatorMachine = setup({
   },
   delays: {
     /** Recovery (requeue dead nodes' jobs) runs this often while leading. */
-    recoverInterval: ({ context }) => 5 * context.lease.timing.pollIntervalMs,
+    recoverInterval: ({ context }) => recoverIntervalMs(context.lease.timing),
     releaseTimeout: ({ context }) => context.lease.timing.ttlMs,
   },
   guards: {
@@ -49,6 +53,8 @@ export const coordinatorMachine = setup({
      * wake with timers overdue, and must not act before it learns of the loss.
      */
     leaseValid: () => false,
+    /** Valid and confirmed lately (`leaseFreshAt`): provided by the caller with a real clock. */
+    leaseFresh: () => false,
   },
   actions: {
     recordLeadership: assign(({ context, event }) => {
@@ -124,7 +130,13 @@ export const coordinatorMachine = setup({
                 src: 'place',
                 input: ({ context }) => ({ nodeId: context.nodeId, epoch: context.epoch ?? 0 }),
               },
-              after: { recoverInterval: { guard: 'leaseValid', target: 'recovering' } },
+              after: {
+                recoverInterval: [
+                  { guard: 'leaseFresh', target: 'recovering' },
+                  // Valid by our clock, but not confirmed lately (this process stalled): confirm it before a pass.
+                  { guard: 'leaseValid', target: '#coordinator.active.leader.suspended.confirming' },
+                ],
+              },
             },
             // Without a connection, followers see "no responders" and may take the lease
             // at once (the fast path) while our own clock still trusts it: no duties until

@@ -38,6 +38,16 @@ export function leaseValidAt(ctx: { validUntil: number | null }, now: number): b
   return ctx.validUntil !== null && now < ctx.validUntil;
 }
 
+/**
+ * Valid, and confirmed lately: the last confirmed renewal was sent at most one renew interval and a margin ago
+ * (validity is counted from the send). A process that was paused (or blocked) sees its timers all at once on
+ * waking, perhaps before it hears its connection was reset and a follower took the lease by the fast path: a
+ * lease valid by its own clock but not fresh is confirmed by a renewal before the holder begins new work.
+ */
+export function leaseFreshAt(ctx: { validUntil: number | null }, timing: LeaseTiming, now: number): boolean {
+  return leaseValidAt(ctx, now) && ctx.validUntil! - now >= timing.ttlMs - 2 * timing.marginMs - timing.renewIntervalMs;
+}
+
 /** When a follower first saw a lease key at a revision, by its own monotonic clock. */
 export type Sighting = { revision: number; at: number };
 

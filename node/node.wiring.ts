@@ -8,7 +8,7 @@ import type { DispatchWiring, NodeActor, NodeBuckets, NodeObserver, NodeParts, N
 import { createActor, fromPromise, type SnapshotFrom } from 'xstate';
 import { coordinatorMachine } from '../machines/coordinator.machine.ts';
 import { leaseMachine } from '../machines/lease.machine.ts';
-import { leaseTiming, leaseValidAt } from '../machines/lease.rules.ts';
+import { leaseFreshAt, leaseTiming, leaseValidAt } from '../machines/lease.rules.ts';
 import { type BootstrapOutput, type NodeInput, nodeMachine, nodeStateName } from '../machines/node.machine.ts';
 import { type PlacementPolicy } from '../policies/placement.ts';
 import { type NodeCapacity, nodeCapacity } from '../policies/requirements.ts';
@@ -248,7 +248,10 @@ function provideNode(view: NodeView, policy: PlacementPolicy) {
       nodeLease: leaseMachine.provide({ actors: effects }),
       coordinator: coordinatorMachine.provide({
         actors: { leaderLease: leaseMachine.provide({ actors: effects }), ...duties },
-        guards: { leaseValid: ({ context }) => leaseValidAt(context, options.clock.mono()) },
+        guards: {
+          leaseValid: ({ context }) => leaseValidAt(context, options.clock.mono()),
+          leaseFresh: ({ context }) => leaseFreshAt(context, context.lease.timing, options.clock.mono()),
+        },
       }),
     },
   });

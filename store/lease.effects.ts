@@ -186,9 +186,12 @@ function probeHolder(c: EffectContext, input: ProbeRequest, sendBack: (e: LeaseE
   const ping = async () => {
     if (!other || c.options.fastPath === false) return;
     if (!mayPing) return later(ping, input.pollIntervalMs);
+    // The verdict is about the holder as of the ping: take over only the revision seen before it was sent (a
+    // renewal a poll sees meanwhile, after the holder reconnected, is newer evidence and wins the CAS).
+    const seen = other.revision;
     const l = await c.options.probe(other.holder);
     if (stopped) return;
-    if (l === 'gone') return sendBack({ type: 'holder.gone', revision: other.revision });
+    if (l === 'gone') return sendBack({ type: 'holder.gone', revision: seen });
     if (l === 'alive' && !reportedAlive) {
       reportedAlive = true;
       sendBack({ type: 'holder.alive' });

@@ -87,10 +87,16 @@ export const coordinatorMachine = createMachine({
                 "src": "place"
               },
               "after": {
-                "recoverInterval": {
-                  "guard": "leaseValid",
-                  "target": "recovering"
-                }
+                "recoverInterval": [
+                  {
+                    "guard": "leaseFresh",
+                    "target": "recovering"
+                  },
+                  {
+                    "guard": "leaseValid",
+                    "target": "#coordinator.active.leader.suspended.confirming"
+                  }
+                ]
               }
             },
             "suspended": {

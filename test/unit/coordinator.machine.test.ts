@@ -4,7 +4,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { getShortestPaths } from 'xstate/graph';
-import { type CoordinatorEvent, coordinatorMachine } from '../../machines/coordinator.machine.ts';
+import { type CoordinatorEvent, coordinatorMachine, recoverIntervalMs } from '../../machines/coordinator.machine.ts';
+import { SimulatedClock } from 'xstate';
 import { coordinatorHarness as coordinator, coordinatorInput as input } from './machine.harness.ts';
 
 const acquired = (epoch: number): CoordinatorEvent => ({ type: 'lease.acquired', key: 'leader', epoch, validUntil: 1e12 });
@@ -64,6 +65,28 @@ describe('coordinator machine', () => {
     actor.stop();
   });
 
+  test('a pass due while the lease is valid but not confirmed lately (a stalled process) waits for a renewal first', async () => {
+    const clock = new SimulatedClock();
+    let fresh = true;
+    const { actor, renews, recovered } = coordinator({ clock, leaseFresh: () => fresh });
+    actor.start();
+    actor.send({ type: 'start' });
+    actor.send(acquired(5));
+    await new Promise((r) => setTimeout(r, 0));
+    assert.ok(actor.getSnapshot().matches({ active: { leader: 'placing' } }));
+    const passes = recovered.length;
+    fresh = false; // woken late: its last confirmed renewal is older than a renew interval and a margin
+    clock.increment(recoverIntervalMs(input.lease.timing));
+    assert.ok(actor.getSnapshot().matches({ active: { leader: { suspended: 'confirming' } } }));
+    assert.equal(renews.length, 1, 'asks its lease to renew');
+    assert.equal(recovered.length, passes, 'no pass on the stale lease');
+    fresh = true;
+    actor.send({ type: 'lease.renewed', key: 'leader', epoch: 5, validUntil: 1e12 });
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(recovered.length, passes + 1, 'the pass runs once the lease is confirmed');
+    actor.stop();
+  });
+
   test('stop steps down: releases the lease, reports stopped once released', () => {
     const { actor, released, stopped } = coordinator();
     actor.start();
@@ -81,7 +104,10 @@ describe('coordinator machine', () => {
   });
 
   test('every state is reachable (xstate/graph)', () => {
-    const machine = coordinatorMachine.provide({ guards: { leaseValid: () => true }, actions: { reportStopped: () => {} } });
+    const machine = coordinatorMachine.provide({
+      guards: { leaseValid: () => true, leaseFresh: () => true },
+      actions: { reportStopped: () => {} },
+    });
     const paths = getShortestPaths(machine, {
       input,
       events: [

@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AcquireOutcome, AcquireRequest } from '../../machines/lease.machine.ts';
-import { judgeSilence, leaseTiming, leaseValidAt } from '../../machines/lease.rules.ts';
+import { judgeSilence, leaseFreshAt, leaseTiming, leaseValidAt } from '../../machines/lease.rules.ts';
 import { leaseHarness as harness, me, other, timing } from './machine.harness.ts';
 
 const acquiredAt = (revision: number) => (_: AcquireRequest, now: number): AcquireOutcome => ({
@@ -236,6 +236,13 @@ describe('lease rules', () => {
     assert.equal(leaseValidAt({ validUntil: null }, 0), false);
     assert.equal(leaseValidAt({ validUntil: 100 }, 99), true);
     assert.equal(leaseValidAt({ validUntil: 100 }, 100), false);
+    // Fresh: valid, and its last confirmed renewal sent at most a renew interval and a margin ago.
+    const t = leaseTiming(1_000);
+    const sentAt = 0;
+    const validUntil = sentAt + t.ttlMs - t.marginMs;
+    assert.equal(leaseFreshAt({ validUntil }, t, sentAt + t.renewIntervalMs + t.marginMs), true);
+    assert.equal(leaseFreshAt({ validUntil }, t, sentAt + t.renewIntervalMs + t.marginMs + 1), false, 'valid, but stale');
+    assert.equal(leaseValidAt({ validUntil }, sentAt + t.renewIntervalMs + t.marginMs + 1), true);
   });
 
   test('silence: a revision seen unrenewed for a whole TTL of our clock is expired; a renewal restarts the count', () => {

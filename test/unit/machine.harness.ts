@@ -61,7 +61,9 @@ export function nodeHarness(
 }
 
 /** The coordinator driven by lease reports alone (its lease child is inert); duties recorded. */
-export function coordinatorHarness(options: { leaseValid?: boolean; inspect?: Inspect; clock?: SimulatedClock } = {}) {
+export function coordinatorHarness(
+  options: { leaseValid?: boolean; leaseFresh?: () => boolean; inspect?: Inspect; clock?: SimulatedClock } = {},
+) {
   const released: number[] = [];
   const renews: number[] = [];
   const stopped: number[] = [];
@@ -79,7 +81,10 @@ export function coordinatorHarness(options: { leaseValid?: boolean; inspect?: In
       }),
       place: fromCallback<CoordinatorEvent, DutyInput>(() => () => {}),
     },
-    guards: { leaseValid: () => options.leaseValid ?? true },
+    guards: {
+      leaseValid: () => options.leaseValid ?? true,
+      leaseFresh: () => (options.leaseFresh ?? (() => options.leaseValid ?? true))(),
+    },
     actions: { reportStopped: () => void stopped.push(1) },
   });
   const actor = createActor(machine, {

@@ -315,5 +315,21 @@ describe('simulation', () => {
         new Advance(10),
       ], [1631232641, ...seeds(4)]);
     });
+
+    // Found (`--seed 4001`, case 1364) as: advance(12ms), pause(n3), advance(236ms), partition(n3, reset), advance(64ms),
+    // submit(j1 sum 3/2 p1 via n1) → stale-leader-acted: n3, the leader, paused when its link was reset; n2 took the
+    // lease by the fast path ("no responders"); n3, resumed, ran its overdue recovery timer before it heard of the
+    // reset, on a lease valid by its own clock. Fix: a pass due on a lease not confirmed lately (a stalled process)
+    // waits for a renewal first.
+    test('a leader resumed after a pause confirms its lease before its overdue pass', async () => {
+      await passes(3, () => [
+        new Advance(12),
+        new Pause(2),
+        new Advance(236),
+        new Partition(2, 'reset'),
+        new Advance(64),
+        new Submit('j1', 'sum', 3, 2, 0, 1),
+      ], [1, ...seeds(4).slice(2)]);
+    });
   });
 });
