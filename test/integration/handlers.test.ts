@@ -65,6 +65,11 @@ describe('a handler that never yields, 2 node processes with a job module', () =
     assert.ok(lags.length >= 5, `jobs ran beside it (${lags.length})`);
     // The loop spins 8 s: a node it blocked would hold a job beside it that long. A replaced thread
     // loads the module again (~0.5 s, more on a busy CI machine), so the guard is generous.
+    const sorted = [...lags].sort((a, b) => a - b);
+    const within1s = lags.filter((ms) => ms < 1_000).length;
+    console.log(`jobs beside the spinning handler: ${lags.length}, median ${sorted[sorted.length >> 1]} ms, max ${sorted.at(-1)} ms`);
+    // Within a second each, but for the one or two right after a thread is replaced (it loads the module again).
+    assert.ok(within1s >= lags.length - 2, `all but at most 2 finished within 1 s (${lags.join(', ')} ms)`);
     assert.ok(Math.max(...lags) < 3_000, `every job beside it finished within 3 s, not after the 8 s spin (${lags.join(', ')} ms)`);
     assert.match(c.logs(2_000), /its handler ignored its signal/, 'the spinning thread was replaced');
 
