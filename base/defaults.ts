@@ -191,6 +191,13 @@ export const defaults = {
    * per-message TTL (nats-server 2.11+, buckets created by Shoal 0.x with it); on 2.10 one ~100-byte marker stays.
    */
   purgeMarkerTtlMs: 60_000,
+  /**
+   * The leader removes a purged record's marker this long after it saw it (or after the retention, if shorter):
+   * long enough for watchers (the standby, inspectors) to see the purge; on any server version.
+   */
+  markerCompactAfterMs: 10_000,
+  /** Markers the job index remembers for compaction at most (beyond it, the oldest stay in the bucket). */
+  indexMarkersMax: 100_000,
   /** Encoded checkpoint limit (the KV value limit is the server's max_payload, 1 MiB by default). */
   checkpointMaxBytes: 512 * 1024,
   /**

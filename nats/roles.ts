@@ -49,9 +49,9 @@ export function permissionsFor(role: Role, n: Names): SubjectPermissions {
   if (role === 'client') {
     return { publish: { allow: [n.api('jobs.*'), n.api('schedules.*'), n.api('status')] }, subscribe: { allow: ['_INBOX.>'] } };
   }
-  // Only what nodes do: create and read their streams, read messages, run consumers. Never delete, purge
-  // or update a stream (a node could otherwise wipe the buckets, or re-create a stream that republishes
-  // onto an admin subject).
+  // Only what nodes do: create and read their streams, read messages, run consumers. Never delete or update
+  // a stream (a node could otherwise re-create one that republishes onto an admin subject); purge only the
+  // jobs and checkpoints streams (retention's compaction, below).
   const js = streamsOf(n).flatMap((s) => [
     `$JS.API.STREAM.INFO.${s}`,
     `$JS.API.STREAM.CREATE.${s}`,
@@ -68,10 +68,23 @@ export function permissionsFor(role: Role, n: Names): SubjectPermissions {
     `$JS.FC.${s}.>`,
   ]);
   const kv = [n.jobsBucket, n.checkpointsBucket, n.leasesBucket, n.schedulesBucket].map((b) => `$KV.${b}.>`);
+  // Retention leaves nothing behind: the leader removes the markers of purged records and whole checkpoints by a
+  // subject-filtered stream purge (no new power: a node may already delete every key of these buckets).
+  const compaction = [n.jobsBucket, n.checkpointsBucket].map((b) => `$JS.API.STREAM.PURGE.KV_${b}`);
   return {
     publish: {
       // Replies: to clients, to other nodes, to admin tools.
-      allow: [`${n.prefix}.>`, '$JS.API.INFO', '$JS.API.STREAM.NAMES', ...js, ...kv, '_INBOX.>', `${n.nodeInbox}.>`, `${n.adminInbox}.>`],
+      allow: [
+        `${n.prefix}.>`,
+        '$JS.API.INFO',
+        '$JS.API.STREAM.NAMES',
+        ...js,
+        ...kv,
+        ...compaction,
+        '_INBOX.>',
+        `${n.nodeInbox}.>`,
+        `${n.adminInbox}.>`,
+      ],
       deny: adminSubjects(n),
     },
     subscribe: { allow: [`${n.prefix}.>`, `${n.nodeInbox}.>`, '$SRV.>'] },

@@ -34,6 +34,8 @@ export class JobIndex {
   readonly #ended = new Map<string, { at: number; keepMs: number | null; revision: number }>();
   /** Per job id: who wants every stored version of that record (terminal ones too). */
   #followers = new Map<string, Set<(r: JobRecord) => void>>();
+  /** Delete and purge markers the watch delivered, by key, oldest first (bounded): what the leader compacts. */
+  readonly #markers = new Map<string, { revision: number; at: number }>();
   #stop: (() => void) | null = null;
   #stopped = false;
   #ready: Promise<void>;
@@ -85,7 +87,10 @@ export class JobIndex {
           }
           this.#seen = Math.max(this.#seen, e.revision);
           const id = keys.jobIdOf(e.key);
+          this.#markers.delete(e.key);
           if (e.operation !== 'PUT') {
+            this.#markers.set(e.key, { revision: e.revision, at: clock.mono() });
+            if (this.#markers.size > defaults.indexMarkersMax) this.#markers.delete(this.#markers.keys().next().value!);
             this.#forget(id);
             this.#count(id, null);
             continue;
@@ -183,6 +188,21 @@ export class JobIndex {
     }
     ids.sort((a, b) => order(a[0], a[1], { createdAt: b[0], id: b[1] }));
     return { ids: ids.slice(0, limit).map(([, id]) => id), more: ids.length > limit };
+  }
+
+  /** Markers seen at or before `before` (monotonic ms), oldest first, at most `max`: the keys and their revisions. */
+  markers(before: number, max: number): Array<{ key: string; revision: number }> {
+    const out: Array<{ key: string; revision: number }> = [];
+    for (const [key, m] of this.#markers) {
+      if (m.at > before || out.length >= max) break;
+      out.push({ key, revision: m.revision });
+    }
+    return out;
+  }
+
+  /** A marker removed from the bucket (or found replaced): no longer to compact. */
+  compacted(key: string, revision: number): void {
+    if (this.#markers.get(key)?.revision === revision) this.#markers.delete(key);
   }
 
   /** Finished jobs past their retention at `now` (at most `max`, the longest finished first), with their revisions. */

@@ -43,6 +43,11 @@ export interface Bucket {
    * the bucket allows per-message TTL (nats-server 2.11+); elsewhere one marker stays per key.
    */
   purge(key: string, revision?: number): Promise<void>;
+  /**
+   * Remove what `key` held up to `revision` from the stream (a value, or the marker a delete or purge left),
+   * leaving nothing behind and no watch event; a newer value stays. Needs the stream purge permission.
+   */
+  compact(key: string, revision: number): Promise<void>;
   /** `filter` is a key or a NATS-style wildcard (`job.>`, `node.*`). */
   watch(filter: string): Promise<Watch>;
   /**
@@ -134,6 +139,9 @@ export function natsBucket(kv: KV, name: string, jsm: JetStreamManager, opts: { 
         `purge ${name}/${key}`,
         kv.purge(key, { ...(revision === undefined ? {} : { previousSeq: revision }), ...(ttl ? { ttl } : {}) }),
       );
+    },
+    async compact(key, revision) {
+      await jsm.streams.purge(stream, { filter: `${prefix}${key}`, seq: revision + 1 });
     },
     keys,
     lastRevision: async () => (await jsm.streams.info(stream)).state.last_seq,

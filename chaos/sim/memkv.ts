@@ -98,6 +98,11 @@ export class MemKv implements Bucket {
     this.#remove(key, revision, 'PURGE');
   }
 
+  async compact(key: string, revision: number): Promise<void> {
+    const e = this.#last.get(key);
+    if (e && e.revision <= revision) this.#last.delete(key);
+  }
+
   #remove(key: string, revision: number | undefined, operation: 'DEL' | 'PURGE'): void {
     const actual = this.#current(key)?.revision ?? 0;
     if (revision !== undefined && actual !== revision) {

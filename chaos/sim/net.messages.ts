@@ -82,6 +82,7 @@ export function simBucket(net: SimNet, c: Conn, mem: MemKv): Bucket {
     update: (key, value, revision) => req('update', () => mem.update(key, value, revision)),
     delete: (key, revision) => req('delete', () => mem.delete(key, revision)),
     purge: (key, revision) => req('purge', () => mem.purge(key, revision)),
+    compact: (key, revision) => req('compact', () => mem.compact(key, revision)),
     keys: (filter) => req('keys', () => mem.keys(filter)),
     lastRevision: () => req('info', () => mem.lastRevision()),
     watch: (filter) => simWatch(net, c, mem, filter),

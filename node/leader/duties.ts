@@ -113,7 +113,7 @@ async function expireFinished(deps: DutyDeps): Promise<void> {
   const until = clock.mono() + defaults.expirePassMs;
   while (deps.leading() && clock.mono() < until) {
     const expired = index.expired(clock.now(), deps.retentionMs, defaults.expireBatch);
-    if (expired.length === 0) return;
+    if (expired.length === 0) break;
     let moved = 0;
     const done = await Promise.allSettled(expired.map(async ({ id, revision }) => {
       try {
@@ -124,12 +124,37 @@ async function expireFinished(deps: DutyDeps): Promise<void> {
         else index.gone(id, revision);
         return;
       }
-      // The record first: a job submitted again under this id meanwhile keeps its checkpoint.
-      await deps.checkpoints().purge(keys.job(id));
+      // The record first: a job submitted again under this id meanwhile keeps its checkpoint. The checkpoint is
+      // removed outright (no marker: nothing watches checkpoints), up to the revision read, so a newer one stays.
+      const ckpt = await deps.checkpoints().get(keys.job(id));
+      if (ckpt) await deps.checkpoints().compact(keys.job(id), ckpt.revision);
     }));
     const failed = done.filter((x): x is PromiseRejectedResult => x.status === 'rejected');
     if (failed.length) deps.log(`retention: ${failed.length} purge(s) failed (${failed[0]!.reason?.message})`);
-    if (failed.length || moved) return;
+    if (failed.length || moved) break;
+  }
+  await compactMarkers(deps);
+}
+
+/**
+ * Remove the markers purges left in the jobs bucket, once watchers have had time to see them (`markerCompactAfterMs`,
+ * or the retention if shorter), so nothing stays per finished job on any server version. Each removal is bounded by
+ * the marker's revision: a record submitted again under the same id is never touched.
+ */
+async function compactMarkers(deps: DutyDeps): Promise<void> {
+  const { store, index } = deps.jobs();
+  const clock = deps.clock ?? realClock;
+  const after = Math.min(defaults.markerCompactAfterMs, deps.retentionMs);
+  const until = clock.mono() + defaults.expirePassMs;
+  while (deps.leading() && clock.mono() < until) {
+    const due = index.markers(clock.mono() - after, defaults.expireBatch);
+    if (due.length === 0) return;
+    const done = await Promise.allSettled(due.map(async ({ key, revision }) => {
+      await store.kv.compact(key, revision);
+      index.compacted(key, revision);
+    }));
+    const failed = done.filter((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed.length) return deps.log(`retention: ${failed.length} marker removal(s) failed (${failed[0]!.reason?.message})`);
   }
 }
 

@@ -37,6 +37,15 @@ describe('retention: 2 node processes, finished jobs kept 2 s', () => {
     assert.notEqual((await ckpts.get(keys.job(gone.id)))?.operation, 'PUT', 'its checkpoint deleted too');
     assert.equal((await callApi(nc, n, 'jobs.get', { id: kept.id })).state, 'succeeded', 'its own retention is longer');
     assert.equal((await callApi(nc, n, 'jobs.get', { id: live.id })).state, 'running', 'a live job is never deleted');
+    // Nothing stays behind, on this server (2.10, no per-message TTL) too: the purge's marker is removed once
+    // watchers had time to see it (here the 2 s retention), and the checkpoint outright.
+    const jsm = await jetstreamManager(nc);
+    const stored = async (bucket: string) =>
+      Object.keys((await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `$KV.${bucket}.${keys.job(gone.id)}` })).state.subjects ?? {})
+        .length;
+    await until('the purge marker removed', async () => (await stored(n.jobsBucket)) === 0, 15_000);
+    assert.equal(await stored(n.checkpointsBucket), 0, 'no checkpoint message left');
+    assert.equal(await stored(n.jobsBucket), 0);
     const status = await callApi(nc, n, 'status');
     assert.equal(status.jobs.succeeded, 1, 'the counts forget it too');
     // The id is free again: a new job under it starts afresh.

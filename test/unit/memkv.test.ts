@@ -30,6 +30,7 @@ function through(mem: MemKv, over: Partial<Bucket>): Bucket {
     update: (k, v, r) => mem.update(k, v, r),
     delete: (k, r) => mem.delete(k, r),
     purge: (k, r) => mem.purge(k, r),
+    compact: (k, r) => mem.compact(k, r),
     keys: (f) => mem.keys(f),
     lastRevision: () => mem.lastRevision(),
     watch: (f) => mem.watch(f),
