@@ -113,7 +113,14 @@ describe(
       const historyLoaded = Math.round(await page.evaluate(() => performance.now()));
       const loadHeap = await heapMb(page);
 
-      // The DOM contract, and a DOM of one page of jobs, not ten thousand.
+      // The DOM contract, and a DOM of one page of jobs, not ten thousand. The grid redraws at most 10 times a second:
+      // the count in the header can be ahead of the tiles for a moment.
+      const drawn = (want: number) =>
+        document.querySelectorAll('[data-actor-kind="node"]').length === want &&
+        document.querySelectorAll('[data-actor-kind="coordinator"]').length === want;
+      const waitedFrom = Date.now();
+      await page.waitForFunction(drawn, virtualNodes + 1, { timeout: 10_000 });
+      console.log(`# every node and coordinator drawn ${Date.now() - waitedFrom} ms after the counts said so`);
       assert.equal(await page.locator('[data-actor-kind="node"]').count(), virtualNodes + 1);
       assert.equal(await page.locator('[data-actor-kind="coordinator"]').count(), virtualNodes + 1);
       assert.equal(

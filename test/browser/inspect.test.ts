@@ -225,6 +225,10 @@ describe(
         await page.waitForSelector('[data-actor-id="job:j1"].violating');
         assert.equal(await page.locator('#marks i').count(), 1);
         await page.click('.violation');
+        // The cursor moves on the next redraw (at most 10 a second).
+        await page.waitForFunction(() => /event 4 of 5/.test(document.getElementById('when')?.textContent ?? ''), undefined, {
+          timeout: 5_000,
+        });
         assert.match(await page.textContent('#when') ?? '', /event 4 of 5/);
         assert.deepEqual(errors, []);
       } finally {
