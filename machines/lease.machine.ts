@@ -2,7 +2,7 @@
 // pure machine. The caller provides the KV effects; the machine decides when
 // to acquire, renew, take over and give up, and tells its parent.
 import { assign, fromCallback, fromPromise, sendParent, setup } from 'xstate';
-import type { LeaseTiming } from './lease.rules.ts';
+import { type LeaseTiming, validUntilOf } from './lease.rules.ts';
 
 /** Who holds a lease: a node id plus the process instance that wrote it. */
 export type LeaseHolder = { id: string; instance: string };
@@ -94,7 +94,7 @@ const outcomeMessage = (outcome: AcquireOutcome | RenewOutcome) => ('message' in
 
 /** Did a confirmed write's answer arrive before the validity it grants (from when it was sent) was over? */
 const inTime = (context: LeaseContext, outcome: { sentAt: number; receivedAt: number }) =>
-  outcome.receivedAt < outcome.sentAt + context.timing.ttlMs - context.timing.marginMs;
+  outcome.receivedAt < validUntilOf(context.timing, outcome.sentAt);
 
 /** What a late answer records as the failure. */
 const lateMessage = (outcome: AcquireOutcome | RenewOutcome) =>
@@ -155,7 +155,7 @@ export const leaseMachine = setup({
       return {
         revision: outcome.revision,
         epoch: outcome.revision,
-        validUntil: outcome.sentAt + context.timing.ttlMs - context.timing.marginMs,
+        validUntil: validUntilOf(context.timing, outcome.sentAt),
         confirmedAt: outcome.receivedAt,
         takeoverRevision: null,
         other: null,
@@ -166,7 +166,7 @@ export const leaseMachine = setup({
       assertOutcome(outcome, 'renewed');
       return {
         revision: outcome.revision,
-        validUntil: outcome.sentAt + context.timing.ttlMs - context.timing.marginMs,
+        validUntil: validUntilOf(context.timing, outcome.sentAt),
         confirmedAt: outcome.receivedAt,
         lastError: null,
       };

@@ -33,6 +33,9 @@ export function leaseTiming(ttlMs: number): LeaseTiming {
   };
 }
 
+/** Until when a confirmed write sent at `sentAt` (monotonic ms) lets its holder act: the TTL, less the margin. */
+export const validUntilOf = (timing: LeaseTiming, sentAt: number) => sentAt + timing.ttlMs - timing.marginMs;
+
 /** True while a holder may still act on its lease, by its own monotonic clock. */
 export function leaseValidAt(ctx: { validUntil: number | null }, now: number): boolean {
   return ctx.validUntil !== null && now < ctx.validUntil;
@@ -45,7 +48,7 @@ export function leaseValidAt(ctx: { validUntil: number | null }, now: number): b
  * lease valid by its own clock but not fresh is confirmed by a renewal before the holder begins new work.
  */
 export function leaseFreshAt(ctx: { validUntil: number | null }, timing: LeaseTiming, now: number): boolean {
-  return leaseValidAt(ctx, now) && ctx.validUntil! - now >= timing.ttlMs - 2 * timing.marginMs - timing.renewIntervalMs;
+  return leaseValidAt(ctx, now) && ctx.validUntil! >= validUntilOf(timing, now - timing.renewIntervalMs - timing.marginMs);
 }
 
 /** When a follower first saw a lease key at a revision, by its own monotonic clock. */

@@ -174,6 +174,35 @@ export const checkpointSchema = z.object({
 });
 export type Checkpoint = z.infer<typeof checkpointSchema>;
 
+/** A job's checkpoint key as stored (undefined: none). */
+async function readCheckpoint(kv: Bucket, id: string): Promise<{ value: Checkpoint; revision: number } | undefined> {
+  const e = await kv.get(keys.job(id));
+  return e ? { value: decode(checkpointSchema, e.value, `checkpoint '${id}'`), revision: e.revision } : undefined;
+}
+
+/**
+ * Rewrite a job's checkpoint key by CAS (re-read on conflict) as `next` says, unless an attempt later than
+ * `attempt` holds it: then nothing is written. Claims and cancel fences both.
+ */
+async function rewriteCheckpoint(
+  kv: Bucket,
+  id: string,
+  attempt: number,
+  next: (prev: Checkpoint | undefined) => Checkpoint,
+): Promise<{ kind: 'written'; revision: number; prev: Checkpoint | undefined } | { kind: 'later'; attempt: number }> {
+  for (;;) {
+    const cur = await readCheckpoint(kv, id);
+    if (cur && cur.value.attempt > attempt) return { kind: 'later', attempt: cur.value.attempt };
+    const data = encode(next(cur?.value));
+    try {
+      const revision = cur ? await kv.update(keys.job(id), data, cur.revision) : await kv.create(keys.job(id), data);
+      return { kind: 'written', revision, prev: cur?.value };
+    } catch (err) {
+      if (!isCasConflict(err)) throw err;
+    }
+  }
+}
+
 /** The checkpoint slot one attempt owns, once claimed. */
 export class CheckpointSlot {
   readonly kv: Bucket;
@@ -201,22 +230,15 @@ export class CheckpointSlot {
    */
   static async claim(kv: Bucket, id: string, attempt: number): Promise<CheckpointSlot> {
     if (attempt === 1) return new CheckpointSlot(kv, id, attempt, 0, undefined);
-    for (;;) {
-      const e = await kv.get(keys.job(id));
-      const prev = e ? decode(checkpointSchema, e.value, `checkpoint '${id}'`) : undefined;
-      if (prev && prev.attempt > attempt) {
-        throw new FencedError(`checkpoint of job ${id} belongs to attempt ${prev.attempt}, not ${attempt}`);
-      }
-      const claimed: Checkpoint = prev
-        ? { attempt, seq: prev.seq, progress: prev.progress, state: prev.state }
-        : { attempt, seq: 0, progress: 0, state: undefined };
-      try {
-        const revision = e ? await kv.update(keys.job(id), encode(claimed), e.revision) : await kv.create(keys.job(id), encode(claimed));
-        return new CheckpointSlot(kv, id, attempt, revision, prev && prev.seq > 0 ? prev : undefined);
-      } catch (err) {
-        if (!isCasConflict(err)) throw err;
-      }
-    }
+    const done = await rewriteCheckpoint(kv, id, attempt, (prev) => ({
+      attempt,
+      seq: prev?.seq ?? 0,
+      progress: prev?.progress ?? 0,
+      state: prev?.state,
+    }));
+    if (done.kind === 'later') throw new FencedError(`checkpoint of job ${id} belongs to attempt ${done.attempt}, not ${attempt}`);
+    const { revision, prev } = done;
+    return new CheckpointSlot(kv, id, attempt, revision, prev && prev.seq > 0 ? prev : undefined);
   }
 
   /**
@@ -226,18 +248,11 @@ export class CheckpointSlot {
    * canceller's own write not land). Nothing a later attempt claimed is touched.
    */
   static async fence(kv: Bucket, id: string, attempt: number): Promise<void> {
-    for (;;) {
-      const e = await kv.get(keys.job(id));
-      const prev = e ? decode(checkpointSchema, e.value, `checkpoint '${id}'`) : undefined;
-      if (prev && prev.attempt > attempt) return;
-      const fenced: Checkpoint = { ...(prev ?? { seq: 0, progress: 0, state: undefined }), attempt: attempt + 1, cancelled: true };
-      try {
-        await (e ? kv.update(keys.job(id), encode(fenced), e.revision) : kv.create(keys.job(id), encode(fenced)));
-        return;
-      } catch (err) {
-        if (!isCasConflict(err)) throw err;
-      }
-    }
+    await rewriteCheckpoint(kv, id, attempt, (prev) => ({
+      ...(prev ?? { seq: 0, progress: 0, state: undefined }),
+      attempt: attempt + 1,
+      cancelled: true,
+    }));
   }
 
   /** Whether this attempt claimed the key (attempt 1 never needs to). */
@@ -262,8 +277,7 @@ export class CheckpointSlot {
       return data.length;
     } catch (err) {
       if (!isCasConflict(err)) throw err;
-      const now = await this.kv.get(keys.job(this.id)).catch(() => null);
-      const held = now ? decode(checkpointSchema, now.value, `checkpoint '${this.id}'`) : undefined;
+      const held = (await readCheckpoint(this.kv, this.id).catch(() => null))?.value;
       if (held?.cancelled && held.attempt > this.attempt) throw new JobCancelledError(`job ${this.id} is being cancelled`, { cause: err });
       throw new FencedError(`checkpoint of job ${this.id} was claimed by a newer attempt`, { cause: err });
     }

@@ -3,6 +3,7 @@
 // job is terminal and a leader exists (or the bound passes), and the checker
 // judges the history.
 import { isTerminal } from '../../machines/job.machine.ts';
+import { recoverIntervalMs } from '../../machines/coordinator.machine.ts';
 import type { JobRecord } from '../../api/contract.ts';
 import { defaults, retryBackoffMs } from '../../base/defaults.ts';
 import { decodeJob } from '../../store/job.store.ts';
@@ -32,7 +33,7 @@ export async function readRecords(w: SimWorld): Promise<JobRecord[]> {
 export function caseBoundMs(w: SimWorld): number {
   const t = w.timing;
   const longest = Math.max(0, ...[...w.submitted.values()].map((s) => simJobMs(s.type, s.input)));
-  const recoverEvery = 5 * t.pollIntervalMs;
+  const recoverEvery = recoverIntervalMs(t);
   const attempt = longest + defaults.placeIntervalMs + defaults.bidWindowMs + recoverEvery;
   let backoffs = 0;
   for (let f = 1; f < defaults.maxAttempts; f++) backoffs += retryBackoffMs(f);

@@ -104,8 +104,9 @@ function recoverDuty(deps: DutyDeps, cluster: ClusterCache) {
  * Retention: purge the records (and checkpoints) of jobs finished longer ago than they are kept, in batches,
  * for at most `expirePassMs` a pass (so deletions keep up with the rate jobs finish). A record is purged
  * only at the revision the index saw finish, then its checkpoint, so a job submitted again under the same id
- * meanwhile is left alone (a checkpoint whose purge fails stays: logged, ≤ 1 per job). A purge's marker expires on servers with per-message TTL (2.11+). A record
- * found already gone (its purge missed by a watch that lagged past the marker's life) is dropped from the index.
+ * meanwhile is left alone (a checkpoint whose removal fails stays: logged, ≤ 1 per job). The purge's marker is
+ * removed later (`compactMarkers`). A record found already gone (its purge missed by a watch that lagged past
+ * the marker's life) is dropped from the index.
  */
 async function expireFinished(deps: DutyDeps): Promise<void> {
   const { store, index } = deps.jobs();
